@@ -1,0 +1,270 @@
+//! The application layer: how a command becomes durable events.
+//!
+//! Every command is handled the same way (see ARCHITECTURE.md): load the
+//! stream, fold its events into state with `evolve`, `decide` the new events,
+//! append them with the expected version. A conflict means someone else wrote
+//! first: when the caller gave no expected version the command is decided
+//! again on the fresh state (at most [`MAX_CONFLICT_RETRIES`] times); when it
+//! did, the caller gets `ABORTED` with the current version.
+//!
+//! Idempotency: a command carrying a request id gets event ids derived from
+//! (principal, request id, index). Before deciding, the first of those ids is
+//! looked up; if it exists, the original result is returned and nothing is
+//! written. A race between two identical retries is settled by the store,
+//! which refuses to write an event id twice.
+
+use rectify_eventlog::{
+    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, Uuid,
+};
+
+use crate::error::ServiceError;
+
+/// How many times a command without an explicit expected version is decided
+/// again after losing a race for its stream.
+pub const MAX_CONFLICT_RETRIES: usize = 5;
+/// Page size used when loading a stream.
+const LOAD_PAGE: usize = 1_000;
+/// Longest accepted request id.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Namespace of the UUIDv5 event ids derived from request ids.
+const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b7d_4e58_a0c4_52d1_7e93_b6f0);
+
+/// An event-sourced aggregate: the pure decider plus its stream encoding.
+pub trait Aggregate {
+    /// State folded from the stream's events.
+    type State: Default + Send;
+    /// What a caller asks for.
+    type Command: Send + Sync;
+    /// What happened.
+    type Event: Send;
+
+    /// Stream name for an aggregate id.
+    fn stream_name(id: &str) -> String;
+    /// Decides the events of a command; no I/O.
+    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, ServiceError>;
+    /// Folds one event into the state.
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+    /// Event type, schema version and payload bytes of an event.
+    fn encode(event: &Self::Event) -> (&'static str, u32, Vec<u8>);
+    /// Decodes a stored event (upcasting old schema versions).
+    fn decode(stored: &RecordedEvent) -> Result<Self::Event, ServiceError>;
+}
+
+/// Who sent a command and how it should be applied.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// The authenticated principal; recorded as the events' actor.
+    pub principal: String,
+    /// Caller's idempotency key, if any.
+    pub request_id: Option<String>,
+    /// Caller's expected stream version, if any.
+    pub expected_version: Option<u64>,
+    /// Correlation id recorded in the metadata.
+    pub correlation_id: Option<String>,
+    /// When the command was received (unix ms); from the server's clock.
+    pub recorded_at_ms: i64,
+}
+
+/// The outcome of a command.
+#[derive(Debug)]
+pub struct Executed<S> {
+    /// Stream version after the command.
+    pub version: u64,
+    /// Global position of the last event written.
+    pub position: u64,
+    /// True when this is the replay of an earlier identical request.
+    pub deduplicated: bool,
+    /// State after the command.
+    pub state: S,
+}
+
+/// A loaded stream: its state and version (`None` = no stream).
+#[derive(Debug)]
+pub struct Loaded<S> {
+    /// State folded from every event of the stream.
+    pub state: S,
+    /// Current stream version.
+    pub version: Option<u64>,
+    /// Position of the stream's last event (0 = none).
+    pub position: u64,
+}
+
+/// Loads and folds a whole stream.
+pub async fn load<A: Aggregate, S: EventStore>(
+    store: &S,
+    stream: &str,
+) -> Result<Loaded<A::State>, ServiceError> {
+    let mut state = A::State::default();
+    let mut version = None;
+    let mut position = 0;
+    let mut next = 0u64;
+    loop {
+        let page = store
+            .read_stream(stream, next, Direction::Forward, LOAD_PAGE)
+            .await?;
+        for stored in &page {
+            state = A::evolve(state, &A::decode(stored)?);
+            version = Some(stored.version);
+            position = stored.position;
+        }
+        if page.len() < LOAD_PAGE {
+            break;
+        }
+        next = version.map_or(0, |v| v + 1);
+    }
+    Ok(Loaded {
+        state,
+        version,
+        position,
+    })
+}
+
+/// The event id of the `index`th event of a request.
+pub fn request_event_id(principal: &str, request_id: &str, index: usize) -> Uuid {
+    let name = format!("{principal}\n{request_id}\n{index}");
+    Uuid::new_v5(&REQUEST_NAMESPACE, name.as_bytes())
+}
+
+/// If a request with this id was already applied, the stream it was applied
+/// to and the recorded events it wrote (oldest first).
+pub async fn find_request<S: EventStore>(
+    store: &S,
+    principal: &str,
+    request_id: &str,
+) -> Result<Option<(String, Vec<RecordedEvent>)>, ServiceError> {
+    let Some(first) = store
+        .find_event(request_event_id(principal, request_id, 0))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let stream = first.stream.clone();
+    let mut events = vec![first];
+    // A command writes a handful of events; this walk is bounded by its size.
+    loop {
+        let id = request_event_id(principal, request_id, events.len());
+        match store.find_event(id).await? {
+            Some(next) if next.stream == stream => events.push(next),
+            _ => break,
+        }
+    }
+    Ok(Some((stream, events)))
+}
+
+/// Handles one command against the stream of aggregate `id`.
+pub async fn execute<A: Aggregate, S: EventStore>(
+    store: &S,
+    id: &str,
+    ctx: &CommandContext,
+    command: &A::Command,
+) -> Result<Executed<A::State>, ServiceError> {
+    let stream = A::stream_name(id);
+    if let Some(request_id) = &ctx.request_id {
+        if let Some(done) = replay::<A, S>(store, &stream, ctx, request_id).await? {
+            return Ok(done);
+        }
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let loaded = load::<A, S>(store, &stream).await?;
+        if let Some(expected) = ctx.expected_version {
+            if loaded.version != Some(expected) {
+                return Err(ServiceError::VersionMismatch {
+                    expected,
+                    actual: loaded.version,
+                });
+            }
+        }
+        let events = A::decide(&loaded.state, command)?;
+        if events.is_empty() {
+            return Err(ServiceError::Internal("a command decided no events".into()));
+        }
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                let (event_type, schema_version, payload) = A::encode(event);
+                NewEvent {
+                    id: match &ctx.request_id {
+                        Some(request_id) => request_event_id(&ctx.principal, request_id, index),
+                        None => Uuid::new_v4(),
+                    },
+                    event_type: event_type.to_owned(),
+                    schema_version,
+                    payload,
+                    metadata: Metadata {
+                        correlation_id: ctx.correlation_id.clone(),
+                        causation_id: None,
+                        actor: Some(ctx.principal.clone()),
+                        recorded_at_ms: ctx.recorded_at_ms,
+                        request_id: ctx.request_id.clone(),
+                    },
+                }
+            })
+            .collect();
+        let expected = match loaded.version {
+            Some(version) => ExpectedVersion::Exact(version),
+            None => ExpectedVersion::NoStream,
+        };
+        match store.append(&stream, expected, new_events).await {
+            Ok(outcome) => {
+                let state = events.iter().fold(loaded.state, A::evolve);
+                return Ok(Executed {
+                    version: outcome.last_version,
+                    position: outcome.last_position,
+                    deduplicated: outcome.deduplicated,
+                    state,
+                });
+            }
+            Err(StoreError::Conflict { actual, .. }) => {
+                if ctx.expected_version.is_some() || attempt >= MAX_CONFLICT_RETRIES {
+                    return Err(ServiceError::VersionMismatch {
+                        expected: loaded.version.map_or(0, |v| v),
+                        actual,
+                    });
+                }
+            }
+            Err(StoreError::IdempotencyMismatch { .. }) => {
+                // An identical request won the race with different content
+                // (decided on another state): its result is the answer.
+                let request_id = ctx.request_id.as_deref().unwrap_or_default();
+                return match replay::<A, S>(store, &stream, ctx, request_id).await? {
+                    Some(done) => Ok(done),
+                    None => Err(ServiceError::Internal(
+                        "idempotency mismatch without a recorded request".into(),
+                    )),
+                };
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+}
+
+/// The original result of an already-applied request, if it was applied.
+async fn replay<A: Aggregate, S: EventStore>(
+    store: &S,
+    stream: &str,
+    ctx: &CommandContext,
+    request_id: &str,
+) -> Result<Option<Executed<A::State>>, ServiceError> {
+    let Some((found_stream, events)) = find_request(store, &ctx.principal, request_id).await?
+    else {
+        return Ok(None);
+    };
+    if found_stream != stream {
+        return Err(ServiceError::invalid(
+            "options.request_id",
+            "this request id was already used for another complaint or ledger",
+        ));
+    }
+    let last = events.last().ok_or_else(|| ServiceError::Internal("empty replay".into()))?;
+    let loaded = load::<A, S>(store, stream).await?;
+    Ok(Some(Executed {
+        version: last.version,
+        position: last.position,
+        deduplicated: true,
+        state: loaded.state,
+    }))
+}

@@ -1,0 +1,183 @@
+//! Server configuration: raw sources (file, environment, flags) kept apart
+//! from the resolved [`ServerConfig`].
+//!
+//! Precedence, lowest to highest: built-in defaults, the TOML config file
+//! (`--config` / `RECTIFY_CONFIG`), environment variables (`RECTIFY_*`), then
+//! command-line flags. Flags and environment variables are merged by clap (a
+//! flag beats its variable); the file fills in whatever neither gave.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+/// Default gRPC listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default data directory (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "rectify-data";
+/// Default sled page cache: 64 MiB. sled's resident memory can be several
+/// times this figure, see docs/operations.md.
+pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 64;
+/// Default flush interval of the relaxed durability mode.
+pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 10;
+
+/// How an append is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// Acknowledge only after the data is on disk (fdatasync). The default.
+    Fsync,
+    /// Acknowledge after the write reaches the page cache; flush every
+    /// `flush_interval_ms`. A power loss may lose the last interval.
+    Interval,
+}
+
+/// The config file's shape. Every field is optional; unknown fields are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// gRPC listen address.
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store.
+    pub data_dir: Option<PathBuf>,
+    /// `fsync` (default) or `interval`.
+    pub durability: Option<DurabilityMode>,
+    /// Flush interval for `interval` durability.
+    pub flush_interval_ms: Option<u64>,
+    /// sled page cache size.
+    pub cache_capacity_mb: Option<u64>,
+    /// A directory with an edited copy of the catalog files; unset = the
+    /// catalog embedded in the binary.
+    pub catalog_dir: Option<PathBuf>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+/// Flags of `rectify serve`; each also reads its `RECTIFY_*` variable.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, env = "RECTIFY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "RECTIFY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store; created if missing.
+    #[arg(long, env = "RECTIFY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Durability of acknowledged appends.
+    #[arg(long, env = "RECTIFY_DURABILITY", value_enum)]
+    pub durability: Option<DurabilityMode>,
+    /// Flush interval for `--durability interval`.
+    #[arg(long, env = "RECTIFY_FLUSH_INTERVAL_MS")]
+    pub flush_interval_ms: Option<u64>,
+    /// sled page cache size in MiB.
+    #[arg(long, env = "RECTIFY_CACHE_CAPACITY_MB")]
+    pub cache_capacity_mb: Option<u64>,
+    /// Directory with an edited copy of the catalog files.
+    #[arg(long, env = "RECTIFY_CATALOG_DIR")]
+    pub catalog_dir: Option<PathBuf>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Durability of acknowledged appends.
+    pub durability: DurabilityMode,
+    /// Flush interval for [`DurabilityMode::Interval`].
+    pub flush_interval_ms: u64,
+    /// sled page cache size in bytes.
+    pub cache_capacity_bytes: u64,
+    /// Edited catalog directory, or `None` for the embedded catalog.
+    pub catalog_dir: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// Resolves flags/environment over the config file over defaults.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(args.clone(), file)
+    }
+
+    fn merge(args: ServeArgs, file: FileConfig) -> anyhow::Result<Self> {
+        let listen = match args.listen.or(file.listen) {
+            Some(listen) => listen,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        let flush_interval_ms = args
+            .flush_interval_ms
+            .or(file.flush_interval_ms)
+            .unwrap_or(DEFAULT_FLUSH_INTERVAL_MS);
+        if flush_interval_ms == 0 || flush_interval_ms > 10_000 {
+            bail!("flush_interval_ms must be between 1 and 10000, got {flush_interval_ms}");
+        }
+        let cache_mb = args
+            .cache_capacity_mb
+            .or(file.cache_capacity_mb)
+            .unwrap_or(DEFAULT_CACHE_CAPACITY_MB);
+        if !(8..=65_536).contains(&cache_mb) {
+            bail!("cache_capacity_mb must be between 8 and 65536, got {cache_mb}");
+        }
+        Ok(Self {
+            listen,
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            durability: args
+                .durability
+                .or(file.durability)
+                .unwrap_or(DurabilityMode::Fsync),
+            flush_interval_ms,
+            cache_capacity_bytes: cache_mb * 1024 * 1024,
+            catalog_dir: args.catalog_dir.or(file.catalog_dir),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:7000\"\ndata_dir = \"/srv/rectify\"\ndurability = \"interval\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:9000".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let config = ServerConfig::merge(args, file).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/srv/rectify"));
+        assert_eq!(config.durability, DurabilityMode::Interval);
+        assert_eq!(config.cache_capacity_bytes, DEFAULT_CACHE_CAPACITY_MB << 20);
+    }
+
+    #[test]
+    fn unknown_file_fields_and_bad_values_are_errors() {
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        let args = ServeArgs {
+            cache_capacity_mb: Some(1),
+            ..ServeArgs::default()
+        };
+        let err = ServerConfig::merge(args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("cache_capacity_mb"), "{err}");
+    }
+}
