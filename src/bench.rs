@@ -1,0 +1,551 @@
+//! `rectify bench`: a load generator that drives realistic complaints through
+//! the gRPC API and reports throughput and latency percentiles per RPC.
+//!
+//! Complaints are drawn from the catalog the server serves (areas, tasks,
+//! districts) and from every intake channel. Two scenarios:
+//!
+//! - `submit`: each client submits complaints back to back;
+//! - `lifecycle`: each client takes a complaint through submit → classify →
+//!   dispatch → accept → step → resolve → verify → callback → close.
+//!
+//! With `--spawn` the bench starts its own server on a temporary data
+//! directory (durable mode unless told otherwise), so one command measures a
+//! fresh machine. Latencies are recorded in HdrHistograms, one per RPC.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use tonic::{Request, transport::Channel};
+
+use crate::{
+    auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
+    config::{DurabilityMode, ServerConfig},
+    pb::{self, catalog_service_client::CatalogServiceClient, complaint_service_client::ComplaintServiceClient},
+};
+
+/// Most concurrent clients one level may use.
+pub const MAX_CLIENTS: usize = 4_096;
+/// Clients that share one HTTP/2 connection.
+const CLIENTS_PER_CONNECTION: usize = 32;
+/// Highest latency the histograms record (60 s, in microseconds).
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// Arguments of `rectify bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Server to drive (ignored with --spawn).
+    #[arg(long, env = "RECTIFY_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// Start a server in this process on a fresh temporary data directory.
+    #[arg(long)]
+    pub spawn: bool,
+    /// Data directory for --spawn (default: a temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Durability of the spawned server.
+    #[arg(long, value_enum, default_value = "fsync")]
+    pub durability: DurabilityMode,
+    /// Concurrency levels to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    pub clients: Vec<usize>,
+    /// Seconds to run each level.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// What each client does.
+    #[arg(long, value_enum, default_value = "submit")]
+    pub scenario: Scenario,
+    /// Print results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What each bench client does in a loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Submit complaints.
+    Submit,
+    /// Take complaints through the whole lifecycle to close.
+    Lifecycle,
+}
+
+/// Results of one concurrency level.
+#[derive(Debug, serde::Serialize)]
+pub struct LevelReport {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Wall time of the level in seconds.
+    pub seconds: f64,
+    /// Complaints that completed the scenario.
+    pub complaints: u64,
+    /// Completed complaints per second.
+    pub complaints_per_s: f64,
+    /// Per RPC: calls, calls/s and latency percentiles in milliseconds.
+    pub rpcs: BTreeMap<String, RpcReport>,
+    /// Failed calls.
+    pub errors: u64,
+}
+
+/// Latency and throughput of one RPC.
+#[derive(Debug, serde::Serialize)]
+pub struct RpcReport {
+    /// Successful calls.
+    pub calls: u64,
+    /// Calls per second.
+    pub per_s: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// 99.9th percentile latency, ms.
+    pub p999_ms: f64,
+    /// Maximum latency, ms.
+    pub max_ms: f64,
+}
+
+/// What the bench draws complaints from.
+#[derive(Debug)]
+struct Universe {
+    areas: Vec<pb::Area>,
+    districts: Vec<pb::District>,
+}
+
+/// Runs the bench and prints the report.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.clients.is_empty() || args.clients.iter().any(|&c| c == 0 || c > MAX_CLIENTS) {
+        bail!("--clients must list levels between 1 and {MAX_CLIENTS}");
+    }
+    if args.seconds == 0 || args.seconds > 3_600 {
+        bail!("--seconds must be between 1 and 3600");
+    }
+    let mut _temp = None;
+    let mut shutdown = None;
+    let server = if args.spawn {
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = tempfile::tempdir().context("creating a temporary data directory")?;
+                let path = dir.path().to_path_buf();
+                _temp = Some(dir);
+                path
+            }
+        };
+        let (addr, stop) = spawn_server(data_dir, args.durability).await?;
+        shutdown = Some(stop);
+        format!("http://{addr}")
+    } else {
+        args.server.clone()
+    };
+    let channels = connect(&server, args.clients.iter().copied().max().unwrap_or(1)).await?;
+    let universe = Arc::new(load_universe(channels[0].clone()).await?);
+    let mut reports = Vec::new();
+    for &clients in &args.clients {
+        let report = run_level(&channels, &universe, clients, args.scenario, args.seconds).await;
+        if !args.json {
+            print_level(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    if let Some(stop) = shutdown {
+        let _ = stop.send(());
+    }
+    Ok(())
+}
+
+async fn spawn_server(
+    data_dir: PathBuf,
+    durability: DurabilityMode,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir,
+        durability,
+        flush_interval_ms: crate::config::DEFAULT_FLUSH_INTERVAL_MS,
+        cache_capacity_bytes: crate::config::DEFAULT_CACHE_CAPACITY_MB << 20,
+        catalog_dir: None,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let result = crate::server::serve_with(config, Some(addr_tx), async {
+            let _ = stop_rx.await;
+        })
+        .await;
+        if let Err(error) = result {
+            eprintln!("bench server failed: {error:#}");
+        }
+    });
+    let addr = addr_rx.await.context("the bench server did not start")?;
+    Ok((addr, stop_tx))
+}
+
+async fn connect(server: &str, max_clients: usize) -> anyhow::Result<Vec<Channel>> {
+    let count = max_clients.div_ceil(CLIENTS_PER_CONNECTION).max(1);
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let channel = Channel::from_shared(server.to_owned())?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {server}"))?;
+        channels.push(channel);
+    }
+    Ok(channels)
+}
+
+fn request<T>(message: T, role: &'static str, unit: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert(HEADER_ROLE, tonic::metadata::MetadataValue::from_static(role));
+    metadata.insert(
+        HEADER_PRINCIPAL,
+        tonic::metadata::MetadataValue::from_static("bench"),
+    );
+    if let Some(unit) = unit.and_then(|u| u.parse().ok()) {
+        metadata.insert(HEADER_UNIT, unit);
+    }
+    request
+}
+
+async fn load_universe(channel: Channel) -> anyhow::Result<Universe> {
+    let mut catalog = CatalogServiceClient::new(channel);
+    let areas = catalog
+        .list_areas(request(pb::ListAreasRequest {}, "dispatcher", None))
+        .await?
+        .into_inner()
+        .areas;
+    let districts = catalog
+        .list_districts(request(pb::ListDistrictsRequest {}, "dispatcher", None))
+        .await?
+        .into_inner()
+        .districts;
+    if areas.is_empty() || districts.is_empty() {
+        bail!("the server's catalog has no areas or districts");
+    }
+    Ok(Universe { areas, districts })
+}
+
+/// Latencies of one client, per RPC.
+#[derive(Debug, Default)]
+struct Recorder {
+    histograms: BTreeMap<&'static str, Histogram<u64>>,
+    complaints: u64,
+    errors: u64,
+}
+
+impl Recorder {
+    fn record(&mut self, rpc: &'static str, elapsed: Duration) {
+        let histogram = self.histograms.entry(rpc).or_insert_with(|| {
+            Histogram::new_with_max(MAX_LATENCY_US, 3).expect("valid histogram bounds")
+        });
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(MAX_LATENCY_US);
+        histogram.saturating_record(micros.clamp(1, MAX_LATENCY_US));
+    }
+
+    fn merge(&mut self, other: Recorder) {
+        for (rpc, histogram) in other.histograms {
+            match self.histograms.get_mut(rpc) {
+                Some(mine) => {
+                    let _ = mine.add(&histogram);
+                }
+                None => {
+                    self.histograms.insert(rpc, histogram);
+                }
+            }
+        }
+        self.complaints += other.complaints;
+        self.errors += other.errors;
+    }
+}
+
+/// Times one call and records it; `None` on error.
+macro_rules! timed {
+    ($recorder:expr, $name:literal, $call:expr) => {{
+        let started = Instant::now();
+        match $call.await {
+            Ok(response) => {
+                $recorder.record($name, started.elapsed());
+                Some(response.into_inner())
+            }
+            Err(status) => {
+                $recorder.errors += 1;
+                tracing::debug!(rpc = $name, %status, "bench call failed");
+                None
+            }
+        }
+    }};
+}
+
+async fn run_level(
+    channels: &[Channel],
+    universe: &Arc<Universe>,
+    clients: usize,
+    scenario: Scenario,
+    seconds: u64,
+) -> LevelReport {
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let channel = channels[client / CLIENTS_PER_CONNECTION % channels.len()].clone();
+        let universe = universe.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut recorder = Recorder::default();
+            let mut client_api = ComplaintServiceClient::new(channel);
+            let mut n = 0usize;
+            while Instant::now() < until {
+                n += 1;
+                let seed = client.wrapping_mul(1_000_003).wrapping_add(n);
+                let done = match scenario {
+                    Scenario::Submit => submit(&mut client_api, &universe, seed, &mut recorder)
+                        .await
+                        .is_some(),
+                    Scenario::Lifecycle => {
+                        lifecycle(&mut client_api, &universe, seed, &mut recorder).await
+                    }
+                };
+                if done {
+                    recorder.complaints += 1;
+                }
+            }
+            recorder
+        }));
+    }
+    let mut total = Recorder::default();
+    for task in tasks {
+        if let Ok(recorder) = task.await {
+            total.merge(recorder);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rpcs = total
+        .histograms
+        .iter()
+        .map(|(rpc, h)| {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+            (
+                (*rpc).to_owned(),
+                RpcReport {
+                    calls: h.len(),
+                    per_s: h.len() as f64 / elapsed,
+                    p50_ms: ms(0.5),
+                    p99_ms: ms(0.99),
+                    p999_ms: ms(0.999),
+                    max_ms: h.max() as f64 / 1_000.0,
+                },
+            )
+        })
+        .collect();
+    LevelReport {
+        clients,
+        seconds: elapsed,
+        complaints: total.complaints,
+        complaints_per_s: total.complaints as f64 / elapsed,
+        rpcs,
+        errors: total.errors,
+    }
+}
+
+const CHANNELS: [pb::Channel; 7] = [
+    pb::Channel::Hotline12345,
+    pb::Channel::MengsubanApp,
+    pb::Channel::Wechat,
+    pb::Channel::WebPortal,
+    pb::Channel::QrCode,
+    pb::Channel::ExperienceOfficer,
+    pb::Channel::SupervisionInspection,
+];
+
+async fn submit(
+    client: &mut ComplaintServiceClient<Channel>,
+    universe: &Universe,
+    seed: usize,
+    recorder: &mut Recorder,
+) -> Option<(String, usize)> {
+    let area_index = seed % universe.areas.len();
+    let area = &universe.areas[area_index];
+    let district = &universe.districts[seed / 7 % universe.districts.len()];
+    let task_title = area
+        .tasks
+        .get(seed / 3 % area.tasks.len().max(1))
+        .map_or(area.name.as_str(), |t| t.title.as_str());
+    let message = pb::SubmitComplaintRequest {
+        options: None,
+        complaint_id: String::new(),
+        channel: CHANNELS[seed % CHANNELS.len()] as i32,
+        kind: pb::ComplaintKind::Complaint as i32,
+        submitter: Some(pb::Submitter {
+            name: "张先生".to_owned(),
+            phone: format!("138{:08}", seed % 100_000_000),
+            id_number: String::new(),
+        }),
+        enterprise: format!("鄂尔多斯市某企业{}", seed % 997),
+        district: district.code.clone(),
+        location: format!("{}某街道", district.name),
+        title: format!("关于{task_title}的诉求"),
+        text: format!(
+            "企业反映在{}办理{}相关事项时，办理时间过长、材料要求反复，希望尽快解决。",
+            district.name, task_title
+        ),
+        external_ref: String::new(),
+    };
+    let response = timed!(
+        recorder,
+        "SubmitComplaint",
+        client.submit_complaint(request(message, "hotline", None))
+    )?;
+    Some((response.result?.id, area_index))
+}
+
+async fn lifecycle(
+    client: &mut ComplaintServiceClient<Channel>,
+    universe: &Universe,
+    seed: usize,
+    recorder: &mut Recorder,
+) -> bool {
+    lifecycle_steps(client, universe, seed, recorder)
+        .await
+        .is_some()
+}
+
+async fn lifecycle_steps(
+    client: &mut ComplaintServiceClient<Channel>,
+    universe: &Universe,
+    seed: usize,
+    recorder: &mut Recorder,
+) -> Option<()> {
+    let (id, area_index) = submit(client, universe, seed, recorder).await?;
+    let area = &universe.areas[area_index];
+    timed!(
+        recorder,
+        "ClassifyComplaint",
+        client.classify_complaint(request(
+            pb::ClassifyComplaintRequest {
+                complaint_id: id.clone(),
+                area: area.code.clone(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+            None
+        ))
+    )?;
+    let dispatched = timed!(
+        recorder,
+        "DispatchComplaint",
+        client.dispatch_complaint(request(
+            pb::DispatchComplaintRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "dispatcher",
+            None
+        ))
+    )?;
+    let lead = Some(dispatched.lead_unit.as_str());
+    timed!(
+        recorder,
+        "AcceptAssignment",
+        client.accept_assignment(request(
+            pb::AcceptAssignmentRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "unit",
+            lead
+        ))
+    )?;
+    timed!(
+        recorder,
+        "RecordStep",
+        client.record_step(request(
+            pb::RecordStepRequest {
+                complaint_id: id.clone(),
+                description: "已电话联系企业，现场核实情况".to_owned(),
+                evidence: vec!["photo-001".to_owned()],
+                contacted_submitter: true,
+                ..Default::default()
+            },
+            "unit",
+            lead
+        ))
+    )?;
+    timed!(
+        recorder,
+        "SubmitResolution",
+        client.submit_resolution(request(
+            pb::SubmitResolutionRequest {
+                complaint_id: id.clone(),
+                result: "已协调相关部门办结".to_owned(),
+                ..Default::default()
+            },
+            "unit",
+            lead
+        ))
+    )?;
+    timed!(
+        recorder,
+        "VerifyResolution",
+        client.verify_resolution(request(
+            pb::VerifyResolutionRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "dispatcher",
+            None
+        ))
+    )?;
+    timed!(
+        recorder,
+        "RecordCallback",
+        client.record_callback(request(
+            pb::RecordCallbackRequest {
+                complaint_id: id.clone(),
+                valid: true,
+                contacted: true,
+                solved: true,
+                satisfaction: pb::Satisfaction::Satisfied as i32,
+                ..Default::default()
+            },
+            "hotline",
+            None
+        ))
+    )?;
+    timed!(
+        recorder,
+        "CloseComplaint",
+        client.close_complaint(request(
+            pb::CloseComplaintRequest {
+                complaint_id: id,
+                ..Default::default()
+            },
+            "dispatcher",
+            None
+        ))
+    )?;
+    Some(())
+}
+
+fn print_level(report: &LevelReport) {
+    println!(
+        "clients {:>4}: {:>8.1} complaints/s over {:.1} s ({} complaints, {} errors)",
+        report.clients, report.complaints_per_s, report.seconds, report.complaints, report.errors
+    );
+    println!(
+        "  {:<20} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "rpc", "calls", "calls/s", "p50 ms", "p99 ms", "p99.9 ms"
+    );
+    for (rpc, r) in &report.rpcs {
+        println!(
+            "  {:<20} {:>9} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            rpc, r.calls, r.per_s, r.p50_ms, r.p99_ms, r.p999_ms
+        );
+    }
+}

@@ -1,0 +1,607 @@
+//! Command-line interface: argument definitions and dispatch.
+//!
+//! Raw parsed arguments live here; the server resolves them into a
+//! [`crate::config::ServerConfig`], client commands into gRPC requests.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{bench::BenchArgs, config::ServeArgs};
+
+/// rectify — complaint and rectification workflow service.
+#[derive(Debug, Parser)]
+#[command(name = "rectify", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (embedded store, seeded catalog).
+    Serve(ServeArgs),
+    /// Work on complaints: submit, dispatch, handle, call back, close.
+    Complaint {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connection,
+        /// The step to take.
+        #[command(subcommand)]
+        command: ComplaintCommand,
+    },
+    /// Follow the event log live (catch-up first).
+    Watch {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connection,
+        /// First position to show.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Only streams starting with this, e.g. `complaint-`.
+        #[arg(long)]
+        stream_prefix: Option<String>,
+        /// Only these event types (repeatable).
+        #[arg(long = "type")]
+        event_types: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Look up units, districts, task areas and routing.
+    Catalog {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connection,
+        /// The lookup.
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Drive realistic complaints through the full lifecycle and report
+    /// throughput and latency per RPC.
+    Bench(BenchArgs),
+    /// Operator commands.
+    Admin {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connection,
+        /// The operation.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// Which server to talk to and as whom.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Server address.
+    #[arg(long, global = true, env = "RECTIFY_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// Role to act as: hotline, portal, dispatcher, unit, supervisor, admin.
+    #[arg(long = "as", global = true, env = "RECTIFY_ROLE", default_value = "dispatcher")]
+    pub role: String,
+    /// Unit code when acting as `unit`, e.g. `power-bureau`.
+    #[arg(long, global = true, env = "RECTIFY_UNIT")]
+    pub unit: Option<String>,
+    /// Principal name recorded as the actor (defaults to the role).
+    #[arg(long, global = true, env = "RECTIFY_PRINCIPAL")]
+    pub principal: Option<String>,
+    /// Print replies as protobuf JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Idempotency and concurrency options of every workflow command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommandFlags {
+    /// Idempotency key: a retry with the same key writes nothing new.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Apply only if the complaint is at exactly this version.
+    #[arg(long)]
+    pub expected_version: Option<u64>,
+}
+
+/// Channels, as the CLI spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChannelArg {
+    /// 12345 hotline.
+    Hotline,
+    /// 蒙速办 app.
+    App,
+    /// WeChat.
+    Wechat,
+    /// Web portal.
+    Web,
+    /// QR code at a service station.
+    Qr,
+    /// Business-environment experience officer.
+    Officer,
+    /// Supervision inspection.
+    Inspection,
+    /// Anything else.
+    Other,
+}
+
+/// Complaint kinds, as the CLI spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    /// 投诉
+    Complaint,
+    /// 咨询
+    Consultation,
+    /// 建议
+    Suggestion,
+    /// 举报
+    Report,
+    /// 表扬
+    Praise,
+}
+
+/// Urgency, as the CLI spells it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UrgencyArg {
+    /// Emergencies.
+    Emergency,
+    /// Urgent (utilities).
+    Urgent,
+    /// Ordinary.
+    Normal,
+    /// Complex.
+    Complex,
+}
+
+/// Satisfaction, as the CLI spells it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SatisfactionArg {
+    /// 满意
+    Satisfied,
+    /// 基本满意
+    Basically,
+    /// 不满意
+    Unsatisfied,
+}
+
+/// Complaint steps.
+#[derive(Debug, Subcommand)]
+pub enum ComplaintCommand {
+    /// 接诉: record a new complaint.
+    Submit {
+        /// Complaint id; default: assigned by the server.
+        #[arg(long)]
+        id: Option<String>,
+        /// Where it came from.
+        #[arg(long, value_enum, default_value = "hotline")]
+        channel: ChannelArg,
+        /// What kind of request.
+        #[arg(long, value_enum, default_value = "complaint")]
+        kind: KindArg,
+        /// Submitter's name.
+        #[arg(long)]
+        name: String,
+        /// Submitter's phone.
+        #[arg(long)]
+        phone: String,
+        /// Submitter's ID number.
+        #[arg(long)]
+        id_number: Option<String>,
+        /// Enterprise concerned.
+        #[arg(long)]
+        enterprise: Option<String>,
+        /// District code, e.g. `dongsheng`.
+        #[arg(long)]
+        district: Option<String>,
+        /// Location.
+        #[arg(long)]
+        location: Option<String>,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Full text.
+        #[arg(long)]
+        text: String,
+        /// Hotline ticket number.
+        #[arg(long)]
+        external_ref: Option<String>,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Triage: task area, district, tags, urgency.
+    Classify {
+        /// Complaint id.
+        id: String,
+        /// Task area code, e.g. `getting-electricity`.
+        #[arg(long)]
+        area: String,
+        /// Task number within the area.
+        #[arg(long)]
+        task: Option<u32>,
+        /// District code.
+        #[arg(long)]
+        district: Option<String>,
+        /// Tags (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Urgency.
+        #[arg(long, value_enum, default_value = "normal")]
+        urgency: UrgencyArg,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 转派: route to units (from the catalog unless --lead is given).
+    Dispatch {
+        /// Complaint id.
+        id: String,
+        /// Override: lead unit code.
+        #[arg(long)]
+        lead: Option<String>,
+        /// Override: responsible unit codes (repeatable).
+        #[arg(long = "responsible")]
+        responsible: Vec<String>,
+        /// Why the routing was overridden.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 签收: accept as an assigned unit.
+    Accept {
+        /// Complaint id.
+        id: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 退单: return a misrouted complaint to the dispatch centre.
+    Return {
+        /// Complaint id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 处办: record a rectification step.
+    Step {
+        /// Complaint id.
+        id: String,
+        /// What was done.
+        #[arg(long)]
+        description: String,
+        /// Evidence references (repeatable).
+        #[arg(long)]
+        evidence: Vec<String>,
+        /// This step contacted the submitter.
+        #[arg(long)]
+        contacted: bool,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 延期: request, grant or deny an extension.
+    Extend {
+        /// The extension step.
+        #[command(subcommand)]
+        command: ExtendCommand,
+    },
+    /// 办结: submit the resolution (lead unit).
+    Resolve {
+        /// Complaint id.
+        id: String,
+        /// What was done and the outcome.
+        #[arg(long)]
+        result: String,
+        /// Evidence references (repeatable).
+        #[arg(long)]
+        evidence: Vec<String>,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 核查: verify the resolution.
+    Verify {
+        /// Complaint id.
+        id: String,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 核查: reject the resolution.
+    Reject {
+        /// Complaint id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 回访: record the callback.
+    Callback {
+        /// Complaint id.
+        id: String,
+        /// Satisfaction; omit when the submitter was not reached.
+        #[arg(long, value_enum)]
+        satisfaction: Option<SatisfactionArg>,
+        /// The problem was solved.
+        #[arg(long)]
+        solved: bool,
+        /// The submitter could not be reached.
+        #[arg(long)]
+        not_contacted: bool,
+        /// Not a valid callback (excluded from the rates).
+        #[arg(long)]
+        invalid: bool,
+        /// Comment.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 重办: reopen.
+    Reopen {
+        /// Complaint id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 销号: close.
+    Close {
+        /// Complaint id.
+        id: String,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 催办: chase up.
+    Chase {
+        /// Complaint id.
+        id: String,
+        /// Note.
+        #[arg(long)]
+        note: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 督办: flag for supervision.
+    Supervise {
+        /// Complaint id.
+        id: String,
+        /// Note.
+        #[arg(long)]
+        note: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 追责问责: record an accountability finding.
+    Accountability {
+        /// Complaint id.
+        id: String,
+        /// The finding.
+        #[arg(long)]
+        finding: String,
+        /// Units held accountable (repeatable).
+        #[arg(long = "unit-held")]
+        units: Vec<String>,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// 申诉: file an appeal (unit) or decide one (dispatcher).
+    Appeal {
+        /// The appeal step.
+        #[command(subcommand)]
+        command: AppealCommand,
+    },
+    /// Pause the deadline clock while waiting on the submitter.
+    Pause {
+        /// Complaint id.
+        id: String,
+        /// What the handling waits for.
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Resume the deadline clock.
+    Resume {
+        /// Complaint id.
+        id: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Link to a rectification ledger item.
+    Link {
+        /// Complaint id.
+        id: String,
+        /// Ledger id.
+        #[arg(long)]
+        ledger: String,
+        /// Item id.
+        #[arg(long)]
+        item: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Show the current state.
+    Show {
+        /// Complaint id.
+        id: String,
+        /// Wait until the log reached this position.
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
+    },
+    /// Every event of the complaint, with actors.
+    History {
+        /// Complaint id.
+        id: String,
+    },
+    /// Follow one complaint's events live.
+    Watch {
+        /// Complaint id.
+        id: String,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+/// Extension steps.
+#[derive(Debug, Subcommand)]
+pub enum ExtendCommand {
+    /// Ask for more time (lead unit).
+    Request {
+        /// Complaint id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// The due time asked for, RFC 3339 (e.g. 2026-12-01T17:00:00+08:00).
+        #[arg(long)]
+        until: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Grant the pending request (dispatcher).
+    Grant {
+        /// Complaint id.
+        id: String,
+        /// A different due time than requested, RFC 3339.
+        #[arg(long)]
+        until: Option<String>,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Deny the pending request (dispatcher).
+    Deny {
+        /// Complaint id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+}
+
+/// Appeal steps.
+#[derive(Debug, Subcommand)]
+pub enum AppealCommand {
+    /// File an appeal (assigned unit).
+    File {
+        /// Complaint id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+    /// Decide the pending appeal (dispatcher).
+    Decide {
+        /// Complaint id.
+        id: String,
+        /// Uphold the appeal.
+        #[arg(long)]
+        upheld: bool,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
+}
+
+/// Catalog lookups.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Every unit.
+    Units,
+    /// Banners, districts and development zones.
+    Districts,
+    /// The 28 task areas and their tasks.
+    Areas,
+    /// Which units an area (and district) routes to.
+    Route {
+        /// Area code.
+        area: String,
+        /// Task number.
+        #[arg(long)]
+        task: Option<u32>,
+        /// District code.
+        #[arg(long)]
+        district: Option<String>,
+    },
+    /// Suggest task areas for a text.
+    Suggest {
+        /// The complaint text.
+        text: String,
+        /// How many.
+        #[arg(long, default_value_t = 3)]
+        limit: u32,
+    },
+}
+
+/// Operator commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Verify the log's hash chain on a running server. Exit code 3 when the
+    /// chain is broken.
+    Verify,
+    /// Verify the hash chain of a data directory directly (server stopped).
+    VerifyDir {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    crate::client::init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::client::dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! `rectify serve`: opens the store, loads the catalog, and serves the gRPC
+//! services with health and reflection on one port until a shutdown signal.
+//!
+//! Shutdown is graceful: on SIGTERM or SIGINT the listener stops accepting,
+//! in-flight calls finish, the store flushes and the process exits 0.
+
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use rectify_catalog::Catalog;
+use rectify_eventlog::{Durability, EventStore as _, SledStore, StoreConfig};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::{DurabilityMode, ServerConfig},
+    pb,
+    services::{CatalogApi, Complaints, Events},
+};
+
+/// Largest request message the server decodes (1 MiB). Complaint texts are
+/// limited far below this; the cap keeps a hostile client from making the
+/// server buffer large messages.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Most concurrent requests per connection.
+pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 512;
+/// Longest a unary request may run before it is cancelled.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every service shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The event log: the only ground state.
+    pub store: SledStore,
+    /// Units, areas, routing, calendar and deadline policy.
+    pub catalog: Catalog,
+    /// The source of time for commands.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Opens the store and loads the catalog described by `config`.
+pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> {
+    let catalog = match &config.catalog_dir {
+        Some(dir) => Catalog::from_dir(dir)
+            .with_context(|| format!("loading the catalog from {}", dir.display()))?,
+        None => Catalog::embedded().context("loading the embedded catalog")?,
+    };
+    let store_config = StoreConfig {
+        path: config.data_dir.clone(),
+        durability: match config.durability {
+            DurabilityMode::Fsync => Durability::Fsync,
+            DurabilityMode::Interval => Durability::Interval {
+                every_ms: config.flush_interval_ms,
+            },
+        },
+        cache_capacity_bytes: config.cache_capacity_bytes,
+        ..StoreConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(store_config))
+        .await
+        .context("opening the event store")?
+        .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?;
+    Ok(Arc::new(AppState {
+        store,
+        catalog,
+        clock: Arc::new(SystemClock),
+    }))
+}
+
+/// Serves until `shutdown` resolves, then flushes the store.
+///
+/// Prints `rectify listening on <addr>` to stdout once the port is bound, so
+/// scripts and tests started with port 0 learn the address.
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with(config, None, shutdown).await
+}
+
+/// Like [`serve`], and sends the bound address to `bound` instead of only
+/// printing it (for in-process servers such as `rectify bench --spawn`).
+pub async fn serve_with(
+    config: ServerConfig,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = open_state(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), durability = ?config.durability, "listening");
+    match bound {
+        Some(bound) => {
+            let _ = bound.send(addr);
+        }
+        None => println!("rectify listening on {addr}"),
+    }
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::complaint_service_server::ComplaintServiceServer<Complaints>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::event_service_server::EventServiceServer<Events>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let complaints = pb::complaint_service_server::ComplaintServiceServer::new(Complaints::new(
+        state.clone(),
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let events = pb::event_service_server::EventServiceServer::new(Events::new(state.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let catalog = pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(
+        state.clone(),
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+
+    Server::builder()
+        .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
+        .timeout(REQUEST_TIMEOUT)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(complaints)
+        .add_service(events)
+        .add_service(catalog)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .context("serving gRPC")?;
+
+    tracing::info!("shutting down: flushing the event store");
+    let store_state = state.clone();
+    tokio::task::spawn_blocking(move || store_state.store.shutdown())
+        .await
+        .context("joining the store shutdown")?
+        .context("flushing the event store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+/// Verifies the hash chain of a data directory that no server has open.
+pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<VerifyReport> {
+    if !data_dir.exists() {
+        anyhow::bail!("no data directory at {}", data_dir.display());
+    }
+    let config = StoreConfig {
+        path: data_dir.to_path_buf(),
+        ..StoreConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
+        .await?
+        .with_context(|| format!("opening {}", data_dir.display()))?;
+    let report = store.verify(&mut |_progress| {}).await?;
+    let converted = crate::convert::verify_report(&report);
+    tokio::task::spawn_blocking(move || store.shutdown()).await??;
+    Ok(converted)
+}
+
+/// The outcome of a hash-chain verification, as the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// True when the whole chain verified.
+    pub ok: bool,
+    /// Events checked.
+    pub events_checked: u64,
+    /// First broken position, 0 when ok.
+    pub first_bad_position: u64,
+    /// What is wrong there.
+    pub reason: String,
+}

@@ -1,0 +1,787 @@
+//! End-to-end tests: a real `rectify serve` process on port 0 and real tonic
+//! clients. Each test gets its own temporary data directory.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use futures::StreamExt as _;
+use rectify::{
+    auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
+    pb::{
+        self, catalog_service_client::CatalogServiceClient,
+        complaint_service_client::ComplaintServiceClient, event_service_client::EventServiceClient,
+    },
+};
+use tonic::{Code, Request, transport::Channel};
+
+/// A running server process; killed on drop if the test did not stop it.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("RECTIFY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rectify serve");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("rectify listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("a socket address");
+        Self {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the server")
+    }
+
+    async fn complaints(&self) -> ComplaintServiceClient<Channel> {
+        ComplaintServiceClient::new(self.channel().await)
+    }
+
+    async fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel().await)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        child.wait().expect("wait for the server")
+    }
+
+    fn restart(self) -> Self {
+        let data_dir = self.data_dir.clone();
+        let status = self.stop();
+        assert!(status.success(), "server exited with {status}");
+        Self::start(&data_dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn as_role<T>(message: T, role: &'static str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(HEADER_ROLE, role.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert(HEADER_PRINCIPAL, format!("test-{role}").parse().unwrap());
+    request
+}
+
+fn as_unit<T>(message: T, unit: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(HEADER_ROLE, "unit".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert(HEADER_UNIT, unit.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert(HEADER_PRINCIPAL, format!("clerk@{unit}").parse().unwrap());
+    request
+}
+
+fn options(request_id: &str) -> Option<pb::CommandOptions> {
+    Some(pb::CommandOptions {
+        request_id: request_id.to_owned(),
+        ..Default::default()
+    })
+}
+
+fn submit_request(title: &str) -> pb::SubmitComplaintRequest {
+    pb::SubmitComplaintRequest {
+        channel: pb::Channel::Hotline12345 as i32,
+        kind: pb::ComplaintKind::Complaint as i32,
+        submitter: Some(pb::Submitter {
+            name: "王女士".into(),
+            phone: "13812345678".into(),
+            id_number: String::new(),
+        }),
+        enterprise: "鄂尔多斯市某某商贸有限公司".into(),
+        district: "dongsheng".into(),
+        location: "东胜区天骄路".into(),
+        title: title.into(),
+        text: "新建厂房申请用电报装，两个月还没有接电，影响企业投产。".into(),
+        external_ref: "12345-20261122-0001".into(),
+        ..Default::default()
+    }
+}
+
+async fn submit(client: &mut ComplaintServiceClient<Channel>, title: &str) -> pb::CommandResult {
+    client
+        .submit_complaint(as_role(submit_request(title), "hotline"))
+        .await
+        .expect("submit")
+        .into_inner()
+        .result
+        .expect("a result")
+}
+
+async fn head(server: &Server) -> u64 {
+    server
+        .events()
+        .await
+        .read_log(as_role(
+            pb::ReadLogRequest {
+                from_position: 1,
+                max_count: 1,
+                filter: None,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("read log")
+        .into_inner()
+        .head_position
+}
+
+async fn get(client: &mut ComplaintServiceClient<Channel>, id: &str) -> pb::ComplaintView {
+    client
+        .get_complaint(as_role(
+            pb::GetComplaintRequest {
+                complaint_id: id.into(),
+                min_position: 0,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("get complaint")
+        .into_inner()
+        .complaint
+        .expect("a complaint")
+}
+
+/// Classifies as 获得电力 and dispatches by the catalog's routing; returns the lead unit.
+async fn classify_and_dispatch(client: &mut ComplaintServiceClient<Channel>, id: &str) -> String {
+    client
+        .classify_complaint(as_role(
+            pb::ClassifyComplaintRequest {
+                complaint_id: id.into(),
+                area: "getting-electricity".into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("classify");
+    let dispatched = client
+        .dispatch_complaint(as_role(
+            pb::DispatchComplaintRequest {
+                complaint_id: id.into(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("dispatch")
+        .into_inner();
+    assert!(!dispatched.lead_unit.is_empty());
+    assert!(!dispatched.routing_rule.is_empty());
+    dispatched.lead_unit
+}
+
+#[tokio::test]
+async fn full_lifecycle_with_return_extension_reopen_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "用电报装迟迟不接电").await;
+    let id = submitted.id.clone();
+    assert_eq!(submitted.version, 0);
+    assert_eq!(submitted.status, pb::ComplaintStatus::Received as i32);
+
+    let first_lead = classify_and_dispatch(&mut c, &id).await;
+    assert_eq!(first_lead, "power-bureau", "获得电力 routes to 鄂尔多斯电业局");
+
+    // 退单: the lead unit returns it; the dispatcher re-dispatches by override.
+    c.return_assignment(as_unit(
+        pb::ReturnAssignmentRequest {
+            complaint_id: id.clone(),
+            reason: "属于住建部门职责".into(),
+            ..Default::default()
+        },
+        &first_lead,
+    ))
+    .await
+    .expect("return");
+    assert_eq!(
+        get(&mut c, &id).await.status,
+        pb::ComplaintStatus::AwaitingDispatch as i32
+    );
+    let redispatched = c
+        .dispatch_complaint(as_role(
+            pb::DispatchComplaintRequest {
+                complaint_id: id.clone(),
+                lead_unit: "housing-construction".into(),
+                responsible_units: vec!["power-bureau".into()],
+                override_reason: "外线工程涉及市政审批".into(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("re-dispatch")
+        .into_inner();
+    let lead = redispatched.lead_unit.clone();
+    assert_eq!(lead, "housing-construction");
+    assert_eq!(redispatched.routing_rule, "override");
+
+    // A responsible unit may not resolve; the lead accepts and handles.
+    c.accept_assignment(as_unit(
+        pb::AcceptAssignmentRequest {
+            complaint_id: id.clone(),
+            ..Default::default()
+        },
+        &lead,
+    ))
+    .await
+    .expect("accept");
+    c.record_step(as_unit(
+        pb::RecordStepRequest {
+            complaint_id: id.clone(),
+            description: "电话联系企业，约定现场勘查".into(),
+            evidence: vec!["call-20261122-01".into()],
+            contacted_submitter: true,
+            ..Default::default()
+        },
+        &lead,
+    ))
+    .await
+    .expect("step");
+    let due = get(&mut c, &id)
+        .await
+        .deadlines
+        .iter()
+        .find(|d| d.milestone == pb::Milestone::Resolve as i32)
+        .and_then(|d| d.due_at)
+        .expect("a resolve deadline");
+    c.request_extension(as_unit(
+        pb::RequestExtensionRequest {
+            complaint_id: id.clone(),
+            reason: "需协调电网改造".into(),
+            requested_due_at: Some(prost_types::Timestamp {
+                seconds: due.seconds + 7 * 86_400,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+        &lead,
+    ))
+    .await
+    .expect("request extension");
+    c.grant_extension(as_role(
+        pb::GrantExtensionRequest {
+            complaint_id: id.clone(),
+            ..Default::default()
+        },
+        "dispatcher",
+    ))
+    .await
+    .expect("grant extension");
+    let resp_unit_resolve = c
+        .submit_resolution(as_unit(
+            pb::SubmitResolutionRequest {
+                complaint_id: id.clone(),
+                result: "试图越权办结".into(),
+                ..Default::default()
+            },
+            "power-bureau",
+        ))
+        .await
+        .expect_err("a responsible unit cannot resolve");
+    assert_eq!(resp_unit_resolve.code(), Code::PermissionDenied);
+
+    for round in 0..2 {
+        c.submit_resolution(as_unit(
+            pb::SubmitResolutionRequest {
+                complaint_id: id.clone(),
+                result: format!("第{}次办结：已完成外线接入", round + 1),
+                evidence: vec!["acceptance-report".into()],
+                ..Default::default()
+            },
+            &lead,
+        ))
+        .await
+        .expect("resolve");
+        c.verify_resolution(as_role(
+            pb::VerifyResolutionRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("verify");
+        let satisfied = round == 1;
+        c.record_callback(as_role(
+            pb::RecordCallbackRequest {
+                complaint_id: id.clone(),
+                valid: true,
+                contacted: true,
+                solved: satisfied,
+                satisfaction: if satisfied {
+                    pb::Satisfaction::Satisfied
+                } else {
+                    pb::Satisfaction::Unsatisfied
+                } as i32,
+                comment: String::new(),
+                ..Default::default()
+            },
+            "hotline",
+        ))
+        .await
+        .expect("callback");
+        if !satisfied {
+            c.reopen_complaint(as_role(
+                pb::ReopenComplaintRequest {
+                    complaint_id: id.clone(),
+                    reason: "企业反映仍未通电".into(),
+                    ..Default::default()
+                },
+                "dispatcher",
+            ))
+            .await
+            .expect("reopen");
+        }
+    }
+    let closed = c
+        .close_complaint(as_role(
+            pb::CloseComplaintRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("close")
+        .into_inner()
+        .result
+        .unwrap();
+    assert_eq!(closed.status, pb::ComplaintStatus::Closed as i32);
+
+    let view = get(&mut c, &id).await;
+    assert_eq!(view.return_count, 1);
+    assert_eq!(view.extension_count, 1);
+    assert_eq!(view.reopen_count, 1);
+
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                complaint_id: id.clone(),
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "ComplaintReceived",
+            "ComplaintClassified",
+            "ComplaintDispatched",
+            "AssignmentReturned",
+            "ComplaintDispatched",
+            "AssignmentAccepted",
+            "RectificationStepRecorded",
+            "ExtensionRequested",
+            "ExtensionGranted",
+            "ResolutionSubmitted",
+            "ResolutionVerified",
+            "CallbackRecorded",
+            "ComplaintReopened",
+            "ResolutionSubmitted",
+            "ResolutionVerified",
+            "CallbackRecorded",
+            "ComplaintClosed",
+        ]
+    );
+    for (version, event) in history.iter().enumerate() {
+        assert_eq!(event.version, version as u64, "versions are gapless");
+        assert!(!event.actor.is_empty(), "every event names its actor");
+    }
+    assert_eq!(history[0].actor, "test-hotline");
+    assert_eq!(history[5].actor, format!("clerk@{lead}"));
+    assert!(
+        history.windows(2).all(|w| w[0].position < w[1].position),
+        "positions increase"
+    );
+    assert_eq!(closed.version, history.len() as u64 - 1);
+}
+
+#[tokio::test]
+async fn restart_keeps_state_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "燃气报装收费不透明").await;
+    classify_and_dispatch(&mut c, &submitted.id).await;
+    let before = get(&mut c, &submitted.id).await;
+    let head_before = head(&server).await;
+    drop(c);
+
+    let server = server.restart();
+    let mut c = server.complaints().await;
+    let after = get(&mut c, &submitted.id).await;
+    assert_eq!(before, after);
+    assert_eq!(head(&server).await, head_before);
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                complaint_id: submitted.id.clone(),
+            },
+            "supervisor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(history.len(), 3);
+    // The log keeps growing from where it was.
+    let next = submit(&mut c, "第二件诉求").await;
+    assert_eq!(next.position, head_before + 1);
+    let status = server.stop();
+    assert!(status.success(), "clean exit on SIGTERM, got {status}");
+}
+
+#[tokio::test]
+async fn retried_submit_with_same_request_id_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let mut first_request = submit_request("重复提交的诉求");
+    first_request.options = options("hotline-ticket-0001");
+    let first = c
+        .submit_complaint(as_role(first_request.clone(), "hotline"))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    let retry = c
+        .submit_complaint(as_role(first_request, "hotline"))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert_eq!(retry.id, first.id);
+    assert_eq!(retry.position, first.position);
+    assert_eq!(retry.version, first.version);
+    assert!(!first.deduplicated);
+    assert!(retry.deduplicated);
+    let received = server
+        .events()
+        .await
+        .read_log(as_role(
+            pb::ReadLogRequest {
+                from_position: 1,
+                max_count: 1000,
+                filter: Some(pb::EventFilter {
+                    stream_prefix: String::new(),
+                    event_types: vec!["ComplaintReceived".into()],
+                }),
+            },
+            "supervisor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(received.len(), 1, "the log holds one complaint");
+}
+
+#[tokio::test]
+async fn concurrent_commands_with_the_same_expected_version_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "并发冲突测试").await;
+    let classify = |area: &str| {
+        as_role(
+            pb::ClassifyComplaintRequest {
+                options: Some(pb::CommandOptions {
+                    expected_version: Some(submitted.version),
+                    ..Default::default()
+                }),
+                complaint_id: submitted.id.clone(),
+                area: area.into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        )
+    };
+    let mut a = server.complaints().await;
+    let mut b = server.complaints().await;
+    let (ra, rb) = tokio::join!(
+        a.classify_complaint(classify("getting-electricity")),
+        b.classify_complaint(classify("starting-a-business")),
+    );
+    let outcomes = [ra.map(|_| ()), rb.map(|_| ())];
+    let ok = outcomes.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "exactly one wins: {outcomes:?}");
+    let loser = outcomes.into_iter().find_map(Result::err).unwrap();
+    assert_eq!(loser.code(), Code::Aborted, "{loser:?}");
+    assert!(loser.message().contains("current 1"), "{}", loser.message());
+    assert_eq!(get(&mut c, &submitted.id).await.version, 1);
+}
+
+#[tokio::test]
+async fn subscriptions_before_and_after_a_burst_see_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut events = server.events().await;
+    let subscribe = || {
+        as_role(
+            pb::SubscribeRequest {
+                from_position: 1,
+                filter: None,
+            },
+            "hotline",
+        )
+    };
+    let mut early = events.subscribe(subscribe()).await.unwrap().into_inner();
+    let mut c = server.complaints().await;
+    let mut handles = Vec::new();
+    for n in 0..10 {
+        let mut client = server.complaints().await;
+        handles.push(tokio::spawn(async move {
+            let submitted = submit(&mut client, &format!("批量诉求{n}")).await;
+            classify_and_dispatch(&mut client, &submitted.id).await;
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    submit(&mut c, "最后一件").await;
+    let total = head(&server).await;
+    assert_eq!(total, 31);
+    let mut late = events.subscribe(subscribe()).await.unwrap().into_inner();
+    for stream in [&mut early, &mut late] {
+        let mut positions = Vec::new();
+        while positions.len() < total as usize {
+            let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("events keep coming")
+                .expect("the stream stays open")
+                .expect("no error");
+            positions.push(next.event.unwrap().position);
+        }
+        assert_eq!(positions, (1..=total).collect::<Vec<_>>());
+    }
+    // Live delivery after catch-up, on both.
+    let live = submit(&mut c, "订阅后的诉求").await;
+    for stream in [&mut early, &mut late] {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.event.unwrap().position, live.position);
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_are_invalid_argument_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let existing = submit(&mut c, "已有诉求").await;
+    let head_before = head(&server).await;
+
+    let mut cases: Vec<(&str, pb::SubmitComplaintRequest, &str)> = Vec::new();
+    let mut r = submit_request("x");
+    r.title = String::new();
+    cases.push(("empty title", r, "title"));
+    let mut r = submit_request("x");
+    r.text = "长".repeat(20_000);
+    cases.push(("oversize text", r, "text"));
+    let mut r = submit_request("x");
+    r.channel = 42;
+    cases.push(("unknown channel", r, "channel"));
+    let mut r = submit_request("x");
+    r.channel = 0;
+    cases.push(("unspecified channel", r, "channel"));
+    let mut r = submit_request("x");
+    r.submitter = None;
+    cases.push(("missing submitter", r, "submitter"));
+    let mut r = submit_request("x");
+    r.district = "atlantis".into();
+    cases.push(("unknown district", r, "district"));
+    let mut r = submit_request("x");
+    r.complaint_id = "bad id with spaces".into();
+    cases.push(("bad id", r, "complaint_id"));
+    let mut r = submit_request("x");
+    r.options = options(&"k".repeat(300));
+    cases.push(("oversize request id", r, "request_id"));
+    for (name, request, field) in cases {
+        let status = c
+            .submit_complaint(as_role(request, "hotline"))
+            .await
+            .expect_err(name);
+        assert_eq!(status.code(), Code::InvalidArgument, "{name}: {status:?}");
+        assert!(
+            status.message().contains(field),
+            "{name}: message {:?} names {field}",
+            status.message()
+        );
+    }
+    let status = c
+        .classify_complaint(as_role(
+            pb::ClassifyComplaintRequest {
+                complaint_id: existing.id.clone(),
+                area: "no-such-area".into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("unknown area");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("area"), "{}", status.message());
+    let status = c
+        .classify_complaint(as_role(
+            pb::ClassifyComplaintRequest {
+                complaint_id: existing.id.clone(),
+                area: "getting-electricity".into(),
+                urgency: 9,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("unknown urgency");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = c
+        .get_complaint(as_role(
+            pb::GetComplaintRequest {
+                complaint_id: "no-such-complaint".into(),
+                min_position: 0,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("unknown id");
+    assert_eq!(status.code(), Code::NotFound);
+    let status = c
+        .accept_assignment(as_unit(
+            pb::AcceptAssignmentRequest {
+                complaint_id: existing.id.clone(),
+                ..Default::default()
+            },
+            "power-bureau",
+        ))
+        .await
+        .expect_err("accept before dispatch");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("received"), "{}", status.message());
+    assert_eq!(head(&server).await, head_before, "nothing was written");
+}
+
+#[tokio::test]
+async fn health_and_reflection_answer_on_the_same_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let channel = server.channel().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let reply = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "rectify.v1.ComplaintService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reply.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            ),
+        ),
+    };
+    let mut responses = reflection
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(
+        tonic_reflection::pb::v1::server_reflection_response::MessageResponse::ListServicesResponse(
+            list,
+        ),
+    ) = response.message_response
+    else {
+        panic!("unexpected reflection reply {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "rectify.v1.ComplaintService",
+        "rectify.v1.EventService",
+        "rectify.v1.CatalogService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+    let mut catalog = CatalogServiceClient::new(server.channel().await);
+    let areas = catalog
+        .list_areas(as_role(pb::ListAreasRequest {}, "portal"))
+        .await
+        .unwrap()
+        .into_inner()
+        .areas;
+    assert_eq!(areas.len(), 28);
+}
