@@ -33,9 +33,9 @@ const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b7d_4e58_a0c4_52d1_
 /// An event-sourced aggregate: the pure decider plus its stream encoding.
 pub trait Aggregate {
     /// State folded from the stream's events.
-    type State: Default + Send;
+    type State: Default + Send + Sync;
     /// What a caller asks for.
-    type Command: Send + Sync;
+    type Command: Send;
     /// What happened.
     type Event: Send;
 
@@ -153,11 +153,16 @@ pub async fn find_request<S: EventStore>(
 }
 
 /// Handles one command against the stream of aggregate `id`.
+///
+/// `make` builds the command from the current state: a command such as
+/// dispatch needs the complaint's classification to compute routing and due
+/// times, and must see the same state `decide` sees. It runs again when the
+/// command is retried after a lost race.
 pub async fn execute<A: Aggregate, S: EventStore>(
     store: &S,
     id: &str,
     ctx: &CommandContext,
-    command: &A::Command,
+    mut make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
 ) -> Result<Executed<A::State>, ServiceError> {
     let stream = A::stream_name(id);
     if let Some(request_id) = &ctx.request_id {
@@ -177,7 +182,8 @@ pub async fn execute<A: Aggregate, S: EventStore>(
                 });
             }
         }
-        let events = A::decide(&loaded.state, command)?;
+        let command = make(&loaded.state)?;
+        let events = A::decide(&loaded.state, &command)?;
         if events.is_empty() {
             return Err(ServiceError::Internal("a command decided no events".into()));
         }

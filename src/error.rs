@@ -78,6 +78,17 @@ fn fmt_version(version: Option<u64>) -> String {
 }
 
 impl ServiceError {
+    /// Names the complaint in a `NOT_FOUND` that the domain raised without it.
+    pub fn for_complaint(self, id: &str) -> Self {
+        match self {
+            Self::NotFound { what, id: found } if found.is_empty() => Self::NotFound {
+                what,
+                id: id.to_owned(),
+            },
+            other => other,
+        }
+    }
+
     /// An `INVALID_ARGUMENT` for `field`.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidArgument {

@@ -1,0 +1,528 @@
+//! Conversions at the protobuf edge: wire enums and timestamps to domain
+//! types (rejecting unknown values with `INVALID_ARGUMENT`), domain state and
+//! stored events to replies, and the complaint aggregate's binding to the log.
+//!
+//! Personal data is masked here for callers that may not see it: a masked
+//! phone keeps its first three and last four digits (138****5678).
+
+use chrono::{DateTime, Utc};
+use rectify_catalog::{Area, AreaSuggestion, CatalogError};
+use rectify_domain::{
+    DomainError,
+    complaint::{
+        self, Channel, ComplaintEvent, ComplaintKind, ComplaintState, ComplaintStatus, Milestone,
+        Satisfaction, Urgency, WarningLevel,
+    },
+};
+use rectify_eventlog::RecordedEvent;
+
+use crate::{
+    app::{Aggregate, Executed},
+    error::ServiceError,
+    pb,
+};
+
+/// Binds the complaint decider to its streams in the log.
+#[derive(Debug, Clone, Copy)]
+pub struct ComplaintAggregate;
+
+impl Aggregate for ComplaintAggregate {
+    type State = ComplaintState;
+    type Command = complaint::Command;
+    type Event = ComplaintEvent;
+
+    fn stream_name(id: &str) -> String {
+        format!("complaint-{id}")
+    }
+
+    fn decide(state: &ComplaintState, command: &complaint::Command) -> Result<Vec<ComplaintEvent>, ServiceError> {
+        complaint::decide(state, command).map_err(|error| domain_error(error, state))
+    }
+
+    fn evolve(state: ComplaintState, event: &ComplaintEvent) -> ComplaintState {
+        complaint::evolve(state, event)
+    }
+
+    fn encode(event: &ComplaintEvent) -> (&'static str, u32, Vec<u8>) {
+        event.encode()
+    }
+
+    fn decode(stored: &RecordedEvent) -> Result<ComplaintEvent, ServiceError> {
+        ComplaintEvent::decode(&stored.event_type, stored.schema_version, &stored.payload).map_err(
+            |error| {
+                ServiceError::Internal(format!(
+                    "cannot decode event at position {}: {error}",
+                    stored.position
+                ))
+            },
+        )
+    }
+}
+
+/// Maps a domain rejection to the service error of its kind.
+pub fn domain_error(error: DomainError, state: &ComplaintState) -> ServiceError {
+    let message = error.to_string();
+    match error {
+        DomainError::Invalid { field, reason } => ServiceError::invalid(field, reason),
+        DomainError::NotPermitted { .. } => ServiceError::PermissionDenied(message),
+        DomainError::NotFound => ServiceError::NotFound {
+            what: "complaint",
+            id: String::new(),
+        },
+        DomainError::AlreadyExists => ServiceError::FailedPrecondition {
+            kind: "EXISTS",
+            subject: state.status_name().to_owned(),
+            message,
+        },
+        DomainError::AlreadyRecorded { .. } => ServiceError::FailedPrecondition {
+            kind: "ALREADY_RECORDED",
+            subject: state.status_name().to_owned(),
+            message,
+        },
+        DomainError::IllegalTransition { .. } => ServiceError::FailedPrecondition {
+            kind: "STATUS",
+            subject: state.status_name().to_owned(),
+            message,
+        },
+    }
+}
+
+/// Maps a catalog error (unknown area, district, unit; calendar gaps).
+pub fn catalog_error(error: CatalogError) -> ServiceError {
+    let message = error.to_string();
+    match error {
+        CatalogError::UnknownArea(_) => ServiceError::invalid("area", message),
+        CatalogError::UnknownDistrict(_) => ServiceError::invalid("district", message),
+        CatalogError::UnknownUnit { .. } => ServiceError::invalid("unit", message),
+        CatalogError::UnknownTask { .. } => ServiceError::invalid("task", message),
+        _ => ServiceError::Internal(message),
+    }
+}
+
+/// A protobuf timestamp.
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A protobuf timestamp as an instant; `None` when out of range.
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(t.nanos).ok()?;
+    DateTime::from_timestamp(t.seconds, nanos)
+}
+
+fn from_millis(ms: i64) -> Option<prost_types::Timestamp> {
+    DateTime::from_timestamp_millis(ms).map(timestamp)
+}
+
+macro_rules! wire_enum {
+    ($name:ident, $field:literal, $pb:ty, $domain:ty, { $($pbv:ident => $dv:ident),+ $(,)? }) => {
+        /// Validates a wire value: unknown and unspecified values are rejected.
+        pub fn $name(raw: i32) -> Result<$domain, ServiceError> {
+            match <$pb>::try_from(raw) {
+                $(Ok(<$pb>::$pbv) => Ok(<$domain>::$dv),)+
+                Ok(_) => Err(ServiceError::invalid($field, "required")),
+                Err(_) => Err(ServiceError::invalid($field, format!("unknown value {raw}"))),
+            }
+        }
+    };
+}
+
+wire_enum!(channel, "channel", pb::Channel, Channel, {
+    Hotline12345 => Hotline12345,
+    MengsubanApp => MengSuBanApp,
+    Wechat => WeChat,
+    WebPortal => WebPortal,
+    QrCode => QrCode,
+    ExperienceOfficer => ExperienceOfficer,
+    SupervisionInspection => SupervisionInspection,
+    Other => Other,
+});
+
+wire_enum!(complaint_kind, "kind", pb::ComplaintKind, ComplaintKind, {
+    Complaint => Complaint,
+    Consultation => Consultation,
+    Suggestion => Suggestion,
+    Report => Report,
+    Praise => Praise,
+});
+
+wire_enum!(urgency, "urgency", pb::Urgency, Urgency, {
+    Emergency => Emergency,
+    Urgent => Urgent,
+    Normal => Normal,
+    Complex => Complex,
+});
+
+wire_enum!(satisfaction, "satisfaction", pb::Satisfaction, Satisfaction, {
+    Satisfied => Satisfied,
+    BasicallySatisfied => BasicallySatisfied,
+    Unsatisfied => Unsatisfied,
+});
+
+/// The catalog's urgency for the deadline policy (unclassified = normal).
+pub fn catalog_urgency(urgency: Option<Urgency>) -> rectify_catalog::Urgency {
+    match urgency {
+        Some(Urgency::Emergency) => rectify_catalog::Urgency::Emergency,
+        Some(Urgency::Urgent) => rectify_catalog::Urgency::Urgent,
+        Some(Urgency::Complex) => rectify_catalog::Urgency::Complex,
+        Some(Urgency::Normal) | None => rectify_catalog::Urgency::Normal,
+    }
+}
+
+fn status_pb(status: Option<ComplaintStatus>) -> pb::ComplaintStatus {
+    match status {
+        None => pb::ComplaintStatus::Unspecified,
+        Some(ComplaintStatus::Received) => pb::ComplaintStatus::Received,
+        Some(ComplaintStatus::AwaitingDispatch) => pb::ComplaintStatus::AwaitingDispatch,
+        Some(ComplaintStatus::Dispatched) => pb::ComplaintStatus::Dispatched,
+        Some(ComplaintStatus::InProgress) => pb::ComplaintStatus::InProgress,
+        Some(ComplaintStatus::Resolved) => pb::ComplaintStatus::Resolved,
+        Some(ComplaintStatus::Verified) => pb::ComplaintStatus::Verified,
+        Some(ComplaintStatus::CalledBack) => pb::ComplaintStatus::CalledBack,
+        Some(ComplaintStatus::Closed) => pb::ComplaintStatus::Closed,
+    }
+}
+
+fn channel_pb(channel: Channel) -> pb::Channel {
+    match channel {
+        Channel::Hotline12345 => pb::Channel::Hotline12345,
+        Channel::MengSuBanApp => pb::Channel::MengsubanApp,
+        Channel::WeChat => pb::Channel::Wechat,
+        Channel::WebPortal => pb::Channel::WebPortal,
+        Channel::QrCode => pb::Channel::QrCode,
+        Channel::ExperienceOfficer => pb::Channel::ExperienceOfficer,
+        Channel::SupervisionInspection => pb::Channel::SupervisionInspection,
+        Channel::Other => pb::Channel::Other,
+    }
+}
+
+fn kind_pb(kind: ComplaintKind) -> pb::ComplaintKind {
+    match kind {
+        ComplaintKind::Complaint => pb::ComplaintKind::Complaint,
+        ComplaintKind::Consultation => pb::ComplaintKind::Consultation,
+        ComplaintKind::Suggestion => pb::ComplaintKind::Suggestion,
+        ComplaintKind::Report => pb::ComplaintKind::Report,
+        ComplaintKind::Praise => pb::ComplaintKind::Praise,
+    }
+}
+
+fn urgency_pb(urgency: Urgency) -> pb::Urgency {
+    match urgency {
+        Urgency::Emergency => pb::Urgency::Emergency,
+        Urgency::Urgent => pb::Urgency::Urgent,
+        Urgency::Normal => pb::Urgency::Normal,
+        Urgency::Complex => pb::Urgency::Complex,
+    }
+}
+
+fn satisfaction_pb(satisfaction: Satisfaction) -> pb::Satisfaction {
+    match satisfaction {
+        Satisfaction::Satisfied => pb::Satisfaction::Satisfied,
+        Satisfaction::BasicallySatisfied => pb::Satisfaction::BasicallySatisfied,
+        Satisfaction::Unsatisfied => pb::Satisfaction::Unsatisfied,
+    }
+}
+
+fn milestone_pb(milestone: Milestone) -> pb::Milestone {
+    match milestone {
+        Milestone::Dispatch => pb::Milestone::Dispatch,
+        Milestone::Accept => pb::Milestone::Accept,
+        Milestone::FirstContact => pb::Milestone::FirstContact,
+        Milestone::Resolve => pb::Milestone::Resolve,
+    }
+}
+
+fn warning_pb(level: Option<WarningLevel>) -> pb::WarningLevel {
+    match level {
+        None => pb::WarningLevel::None,
+        Some(WarningLevel::Yellow) => pb::WarningLevel::Yellow,
+        Some(WarningLevel::Red) => pb::WarningLevel::Red,
+    }
+}
+
+/// The reply of a successful command.
+pub fn command_result(id: &str, done: &Executed<ComplaintState>) -> pb::CommandResult {
+    pb::CommandResult {
+        id: id.to_owned(),
+        version: done.version,
+        position: done.position,
+        deduplicated: done.deduplicated,
+        status: status_pb(done.state.status()) as i32,
+    }
+}
+
+/// 138****5678: keeps the first three and last four characters.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+}
+
+/// 王**: keeps the family name (the first character).
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
+        None => String::new(),
+    }
+}
+
+/// Keeps only the last four characters of an ID number.
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let keep = chars.len().min(4);
+    format!(
+        "{}{}",
+        "*".repeat(chars.len() - keep),
+        chars[chars.len() - keep..].iter().collect::<String>()
+    )
+}
+
+fn submitter_pb(submitter: &complaint::Submitter, personal_data: bool) -> pb::Submitter {
+    if personal_data {
+        pb::Submitter {
+            name: submitter.name.clone(),
+            phone: submitter.phone.clone(),
+            id_number: submitter.id_number.clone().unwrap_or_default(),
+        }
+    } else {
+        pb::Submitter {
+            name: mask_name(&submitter.name),
+            phone: mask_phone(&submitter.phone),
+            id_number: submitter
+                .id_number
+                .as_deref()
+                .map(mask_id_number)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The view of a complaint; personal data masked unless `personal_data`.
+pub fn complaint_view(state: &ComplaintState, version: u64, personal_data: bool) -> pb::ComplaintView {
+    let deadlines = state
+        .deadlines()
+        .iter()
+        .map(|d| pb::Deadline {
+            milestone: milestone_pb(d.milestone) as i32,
+            due_at: Some(timestamp(d.due_at)),
+            met_at: d.met_at.map(timestamp),
+            warning: warning_pb(d.warning) as i32,
+        })
+        .collect();
+    let state_json = serde_json::to_value(state)
+        .map(|mut value| {
+            if !personal_data {
+                if let Some(submitter) = value.get_mut("submitter") {
+                    *submitter = serde_json::Value::String("(masked)".to_owned());
+                }
+            }
+            value.to_string()
+        })
+        .unwrap_or_default();
+    pb::ComplaintView {
+        complaint_id: state.id().map(|id| id.as_str().to_owned()).unwrap_or_default(),
+        version,
+        status: status_pb(state.status()) as i32,
+        channel: state.channel().map_or(0, |c| channel_pb(c) as i32),
+        kind: state.kind().map_or(0, |k| kind_pb(k) as i32),
+        submitter: state.submitter().map(|s| submitter_pb(s, personal_data)),
+        enterprise: state.enterprise().unwrap_or_default().to_owned(),
+        district: state.district().map(|d| d.as_str().to_owned()).unwrap_or_default(),
+        location: state.location().unwrap_or_default().to_owned(),
+        title: state.title().to_owned(),
+        text: state.text().to_owned(),
+        external_ref: state.external_ref().unwrap_or_default().to_owned(),
+        area: state.area().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+        task: state.task().unwrap_or(0),
+        urgency: state.urgency().map_or(0, |u| urgency_pb(u) as i32),
+        tags: state.tags().to_vec(),
+        lead_unit: state.lead_unit().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+        responsible_units: state
+            .responsible_units()
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        routing_rule: state.routing_rule().unwrap_or_default().to_owned(),
+        accepted_units: state
+            .accepted_units()
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        deadlines,
+        return_count: state.return_count(),
+        extension_count: state.extension_count(),
+        reopen_count: state.reopen_count(),
+        paused: state.paused_since().is_some(),
+        supervised: state.supervised(),
+        satisfaction: state.satisfaction().map_or(0, |s| satisfaction_pb(s) as i32),
+        received_at: state.received_at().map(timestamp),
+        closed_at: state.closed_at().map(timestamp),
+        ledger_items: state
+            .ledger_links()
+            .iter()
+            .map(|(ledger, item)| format!("{ledger}/{item}"))
+            .collect(),
+        state_json,
+    }
+}
+
+/// Masks the submitter inside a `ComplaintReceived` payload.
+fn mask_payload(event_type: &str, payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(payload);
+    if event_type != "ComplaintReceived" {
+        return text.into_owned();
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return "(undecodable)".to_owned();
+    };
+    if let Some(submitter) = find_key(&mut value, "submitter") {
+        for (key, mask) in [
+            ("name", mask_name as fn(&str) -> String),
+            ("phone", mask_phone),
+            ("id_number", mask_id_number),
+        ] {
+            if let Some(field) = submitter.get_mut(key) {
+                if let Some(raw) = field.as_str() {
+                    *field = serde_json::Value::String(mask(raw));
+                }
+            }
+        }
+    }
+    value.to_string()
+}
+
+fn find_key<'a>(value: &'a mut serde_json::Value, key: &str) -> Option<&'a mut serde_json::Value> {
+    let object = value.as_object_mut()?;
+    if object.contains_key(key) {
+        return object.get_mut(key);
+    }
+    object.values_mut().find_map(|v| {
+        v.as_object_mut()
+            .and_then(|o| o.get_mut(key))
+    })
+}
+
+/// A stored event for a reply; the submitter masked unless `personal_data`.
+pub fn event_to_pb_masked(event: &RecordedEvent, personal_data: bool) -> pb::Event {
+    let payload_json = if personal_data {
+        String::from_utf8_lossy(&event.payload).into_owned()
+    } else {
+        mask_payload(&event.event_type, &event.payload)
+    };
+    pb::Event {
+        position: event.position,
+        stream: event.stream.clone(),
+        version: event.version,
+        event_id: event.id.to_string(),
+        event_type: event.event_type.clone(),
+        schema_version: event.schema_version,
+        payload_json,
+        recorded_at: from_millis(event.metadata.recorded_at_ms),
+        actor: event.metadata.actor.clone().unwrap_or_default(),
+        request_id: event.metadata.request_id.clone().unwrap_or_default(),
+        correlation_id: event.metadata.correlation_id.clone().unwrap_or_default(),
+        hash: event.hash.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// A stored event for a log reader: personal data only for roles that
+/// handle submitters (hotline, dispatcher, admin).
+pub fn event_to_pb(event: &RecordedEvent, actor: &rectify_domain::Actor) -> pb::Event {
+    use rectify_domain::Role;
+    let personal_data = matches!(actor.role, Role::Hotline | Role::Dispatcher | Role::Admin);
+    event_to_pb_masked(event, personal_data)
+}
+
+/// The verification report as the CLI prints it.
+pub fn verify_report(report: &rectify_eventlog::VerifyReport) -> crate::server::VerifyReport {
+    match &report.first_broken {
+        None => crate::server::VerifyReport {
+            ok: true,
+            events_checked: report.events_checked,
+            first_bad_position: 0,
+            reason: String::new(),
+        },
+        Some((position, reason)) => crate::server::VerifyReport {
+            ok: false,
+            events_checked: report.events_checked,
+            first_bad_position: *position,
+            reason: reason.clone(),
+        },
+    }
+}
+
+/// The verification report as the API returns it.
+pub fn verify_report_to_pb(report: &rectify_eventlog::VerifyReport) -> pb::VerifyLogResponse {
+    let report = verify_report(report);
+    pb::VerifyLogResponse {
+        ok: report.ok,
+        events_checked: report.events_checked,
+        first_bad_position: report.first_bad_position,
+        reason: report.reason,
+    }
+}
+
+/// A catalog area with its tasks.
+pub fn area_to_pb(area: &Area) -> pb::Area {
+    pb::Area {
+        code: area.code.clone(),
+        number: area.number,
+        name: area.name.clone(),
+        working_group: area.working_group.clone(),
+        city_only: area.city_only,
+        tasks: area
+            .tasks
+            .iter()
+            .map(|task| pb::Task {
+                number: task.number,
+                title: task.title.clone(),
+                lead: task.lead.clone(),
+                responsible: task.responsible.clone(),
+                commitments: task.commitments.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A classifier suggestion.
+pub fn suggestion_to_pb(suggestion: &AreaSuggestion) -> pb::AreaSuggestion {
+    pb::AreaSuggestion {
+        area: suggestion.area.clone(),
+        name: suggestion.name.clone(),
+        score: suggestion.score,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_what_identifies_nobody() {
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("12345"), "*****");
+        assert_eq!(mask_name("王小明"), "王**");
+        assert_eq!(mask_name("王"), "王*");
+        assert_eq!(mask_id_number("150602199001011234"), "**************1234");
+    }
+
+    #[test]
+    fn received_payload_is_masked_wherever_the_submitter_sits() {
+        let payload = br#"{"id":"c1","submitter":{"name":"王小明","phone":"13812345678","id_number":null}}"#;
+        let masked = mask_payload("ComplaintReceived", payload);
+        assert!(masked.contains("138****5678"), "{masked}");
+        assert!(!masked.contains("13812345678"), "{masked}");
+        assert!(!masked.contains("小明"), "{masked}");
+        let nested = br#"{"submission":{"submitter":{"name":"李四","phone":"13900001111"}}}"#;
+        let masked = mask_payload("ComplaintReceived", nested);
+        assert!(masked.contains("139****1111"), "{masked}");
+    }
+}

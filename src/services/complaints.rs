@@ -1,0 +1,982 @@
+//! `ComplaintService`: every workflow command and the complaint queries.
+//!
+//! Each command handler validates its request into domain types (an
+//! `INVALID_ARGUMENT` names the field), then hands a command builder to
+//! [`crate::app::execute`]. Routing and due times are computed here from the
+//! catalog — the domain receives them ready-made in the command.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use rectify_catalog::RouteQuery;
+use rectify_domain::{
+    Actor, AreaCode, ComplaintId, DistrictCode, Role, UnitCode,
+    complaint::{self, Command, CommandKind, ComplaintState, Submission},
+};
+use rectify_eventlog::EventStore as _;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    app::{self, CommandContext, Executed, MAX_REQUEST_ID_LEN},
+    auth::{Action, authorize},
+    convert::{self, ComplaintAggregate},
+    error::ServiceError,
+    pb::{self, complaint_service_server::ComplaintService},
+    server::AppState,
+};
+
+/// Longest a query waits for `min_position` to be reached.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting query re-reads the log head.
+const MIN_POSITION_POLL: Duration = Duration::from_millis(5);
+/// Longest accepted correlation id.
+const MAX_CORRELATION_ID_LEN: usize = 128;
+
+/// The `ComplaintService` implementation.
+#[derive(Debug, Clone)]
+pub struct Complaints {
+    state: Arc<AppState>,
+}
+
+/// A validated command request: who, how, on which complaint.
+struct Prepared {
+    actor: Actor,
+    ctx: CommandContext,
+    id: ComplaintId,
+    now: DateTime<Utc>,
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
+}
+
+fn command_context(
+    actor: &Actor,
+    options: Option<pb::CommandOptions>,
+    now: DateTime<Utc>,
+) -> Result<CommandContext, ServiceError> {
+    let options = options.unwrap_or_default();
+    let request_id = match options.request_id.as_str() {
+        "" => None,
+        id if id.len() > MAX_REQUEST_ID_LEN || !id.chars().all(is_id_char) => {
+            return Err(ServiceError::invalid(
+                "options.request_id",
+                format!("at most {MAX_REQUEST_ID_LEN} characters of [A-Za-z0-9._:-]"),
+            ));
+        }
+        id => Some(id.to_owned()),
+    };
+    let correlation_id = match options.correlation_id.as_str() {
+        "" => None,
+        id if id.len() > MAX_CORRELATION_ID_LEN || !id.chars().all(is_id_char) => {
+            return Err(ServiceError::invalid(
+                "options.correlation_id",
+                format!("at most {MAX_CORRELATION_ID_LEN} characters of [A-Za-z0-9._:-]"),
+            ));
+        }
+        id => Some(id.to_owned()),
+    };
+    Ok(CommandContext {
+        principal: actor.principal.clone(),
+        request_id,
+        expected_version: options.expected_version,
+        correlation_id,
+        recorded_at_ms: now.timestamp_millis(),
+    })
+}
+
+fn complaint_id(raw: &str) -> Result<ComplaintId, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid("complaint_id", "required"));
+    }
+    ComplaintId::new(raw).map_err(|e| ServiceError::invalid("complaint_id", e.to_string()))
+}
+
+fn required(field: &'static str, value: String) -> Result<String, ServiceError> {
+    if value.trim().is_empty() {
+        Err(ServiceError::invalid(field, "required"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn optional(value: String) -> Option<String> {
+    (!value.trim().is_empty()).then_some(value)
+}
+
+fn unit_code(field: &'static str, raw: &str, state: &AppState) -> Result<UnitCode, ServiceError> {
+    if state.catalog.unit(raw).is_none() {
+        return Err(ServiceError::invalid(field, format!("unknown unit {raw:?}")));
+    }
+    UnitCode::new(raw).map_err(|e| ServiceError::invalid(field, e.to_string()))
+}
+
+fn district_code(raw: &str, state: &AppState) -> Result<Option<DistrictCode>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if state.catalog.district(raw).is_none() {
+        return Err(ServiceError::invalid(
+            "district",
+            format!("unknown district {raw:?}"),
+        ));
+    }
+    DistrictCode::new(raw)
+        .map(Some)
+        .map_err(|e| ServiceError::invalid("district", e.to_string()))
+}
+
+fn time_field(
+    field: &'static str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, ServiceError> {
+    value
+        .map(|t| {
+            convert::from_timestamp(&t)
+                .ok_or_else(|| ServiceError::invalid(field, "not a valid timestamp"))
+        })
+        .transpose()
+}
+
+impl Complaints {
+    /// A service over the shared application state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    fn prepare<T>(
+        &self,
+        request: &Request<T>,
+        action: Action,
+        options: Option<pb::CommandOptions>,
+        raw_id: &str,
+    ) -> Result<Prepared, ServiceError> {
+        let actor = authorize(request, action)?;
+        let now = self.state.clock.now();
+        let ctx = command_context(&actor, options, now)?;
+        let id = complaint_id(raw_id)?;
+        Ok(Prepared {
+            actor,
+            ctx,
+            id,
+            now,
+        })
+    }
+
+    /// Runs a command built from the current state.
+    async fn run(
+        &self,
+        prepared: &Prepared,
+        mut kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
+    ) -> Result<Executed<ComplaintState>, ServiceError> {
+        let Prepared { actor, ctx, id, now } = prepared;
+        app::execute::<ComplaintAggregate, _>(&self.state.store, id.as_str(), ctx, |state| {
+            Ok(Command {
+                actor: actor.clone(),
+                at: *now,
+                kind: kind(state)?,
+            })
+        })
+        .await
+        .map_err(|error| error.for_complaint(id.as_str()))
+    }
+
+    /// Runs a command that needs nothing from the state and returns its result.
+    async fn simple(
+        &self,
+        prepared: Prepared,
+        kind: CommandKind,
+    ) -> Result<Option<pb::CommandResult>, Status> {
+        let done = self.run(&prepared, |_| Ok(kind.clone())).await?;
+        Ok(Some(convert::command_result(prepared.id.as_str(), &done)))
+    }
+
+    /// Waits until the log head reaches `min_position`, bounded.
+    async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
+        loop {
+            let head = self.state.store.head_position().await?;
+            if head >= min_position {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServiceError::NotYetApplied {
+                    wanted: min_position,
+                    applied: head,
+                });
+            }
+            tokio::time::sleep(MIN_POSITION_POLL).await;
+        }
+    }
+
+    async fn load(
+        &self,
+        id: &ComplaintId,
+    ) -> Result<app::Loaded<ComplaintState>, ServiceError> {
+        let loaded = app::load::<ComplaintAggregate, _>(
+            &self.state.store,
+            &complaint::stream_name(id),
+        )
+        .await?;
+        if loaded.version.is_none() {
+            return Err(ServiceError::NotFound {
+                what: "complaint",
+                id: id.as_str().to_owned(),
+            });
+        }
+        Ok(loaded)
+    }
+
+    /// The due times of the handling milestones for a complaint's
+    /// classification, starting now.
+    fn handling_due(
+        &self,
+        state: &ComplaintState,
+        start: DateTime<Utc>,
+    ) -> Result<rectify_catalog::DueTimes, ServiceError> {
+        let urgency = convert::catalog_urgency(state.urgency());
+        let area = state.area().map(AreaCode::as_str);
+        self.state
+            .catalog
+            .deadline_policy()
+            .due_times(urgency, area, start, self.state.catalog.calendar())
+            .map_err(convert::catalog_error)
+    }
+}
+
+/// Whether `actor` may see the submitter's personal data on `state`.
+pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
+    match &actor.role {
+        Role::Hotline | Role::Dispatcher | Role::Admin => true,
+        Role::Unit(unit) => state.is_assigned(unit),
+        Role::Portal | Role::Supervisor | Role::System => false,
+    }
+}
+
+#[tonic::async_trait]
+impl ComplaintService for Complaints {
+    #[tracing::instrument(skip_all, fields(complaint_id))]
+    async fn submit_complaint(
+        &self,
+        request: Request<pb::SubmitComplaintRequest>,
+    ) -> Result<Response<pb::SubmitComplaintResponse>, Status> {
+        let actor = authorize(&request, Action::Submit)?;
+        let now = self.state.clock.now();
+        let req = request.into_inner();
+        let ctx = command_context(&actor, req.options, now)?;
+        // A retried submit without a caller-chosen id must find the id the
+        // first attempt was given.
+        let id = match (&ctx.request_id, req.complaint_id.is_empty()) {
+            (Some(request_id), true) => {
+                match app::find_request(&self.state.store, &ctx.principal, request_id).await? {
+                    Some((stream, _)) => stream
+                        .strip_prefix("complaint-")
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            ServiceError::invalid(
+                                "options.request_id",
+                                "already used for a command on another stream",
+                            )
+                        })?,
+                    None => new_complaint_id(now),
+                }
+            }
+            (None, true) => new_complaint_id(now),
+            (_, false) => req.complaint_id.clone(),
+        };
+        let id = complaint_id(&id)?;
+        tracing::Span::current().record("complaint_id", id.as_str());
+        let submitter = req
+            .submitter
+            .ok_or_else(|| ServiceError::invalid("submitter", "required"))?;
+        let dispatch_due_at = self
+            .state
+            .catalog
+            .deadline_policy()
+            .dispatch_due(now, self.state.catalog.calendar())
+            .map_err(convert::catalog_error)?;
+        let submission = Submission {
+            id: id.clone(),
+            channel: convert::channel(req.channel)?,
+            kind: convert::complaint_kind(req.kind)?,
+            submitter: complaint::Submitter {
+                name: submitter.name,
+                phone: submitter.phone,
+                id_number: optional(submitter.id_number),
+            },
+            enterprise: optional(req.enterprise),
+            district: district_code(&req.district, &self.state)?,
+            location: optional(req.location),
+            title: req.title,
+            text: req.text,
+            external_ref: optional(req.external_ref),
+            dispatch_due_at,
+        };
+        let suggest_text = format!("{} {}", submission.title, submission.text);
+        let prepared = Prepared {
+            actor,
+            ctx,
+            id,
+            now,
+        };
+        let done = self
+            .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
+            .await?;
+        let state = self.state.clone();
+        let suggestions = tokio::task::spawn_blocking(move || {
+            state.catalog.suggest_areas(&suggest_text, 3)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?;
+        Ok(Response::new(pb::SubmitComplaintResponse {
+            result: Some(convert::command_result(prepared.id.as_str(), &done)),
+            suggested_areas: suggestions.iter().map(convert::suggestion_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(complaint_id = %request.get_ref().complaint_id))]
+    async fn get_complaint(
+        &self,
+        request: Request<pb::GetComplaintRequest>,
+    ) -> Result<Response<pb::GetComplaintResponse>, Status> {
+        let actor = authorize(&request, Action::ReadComplaint)?;
+        let req = request.into_inner();
+        let id = complaint_id(&req.complaint_id)?;
+        self.wait_for(req.min_position).await?;
+        let loaded = self.load(&id).await?;
+        if let Role::Unit(unit) = &actor.role {
+            if !loaded.state.is_assigned(unit) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "unit {unit} is not assigned to complaint {id}"
+                ))
+                .into());
+            }
+        }
+        let pii = sees_personal_data(&actor, &loaded.state);
+        Ok(Response::new(pb::GetComplaintResponse {
+            complaint: Some(convert::complaint_view(
+                &loaded.state,
+                loaded.version.unwrap_or(0),
+                pii,
+            )),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(complaint_id = %request.get_ref().complaint_id))]
+    async fn get_history(
+        &self,
+        request: Request<pb::GetHistoryRequest>,
+    ) -> Result<Response<pb::GetHistoryResponse>, Status> {
+        let actor = authorize(&request, Action::ReadHistory)?;
+        let req = request.into_inner();
+        let id = complaint_id(&req.complaint_id)?;
+        let loaded = self.load(&id).await?;
+        if let Role::Unit(unit) = &actor.role {
+            if !loaded.state.is_assigned(unit) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "unit {unit} is not assigned to complaint {id}"
+                ))
+                .into());
+            }
+        }
+        let pii = sees_personal_data(&actor, &loaded.state);
+        let stream = complaint::stream_name(&id);
+        let mut events = Vec::new();
+        let mut next = 0;
+        loop {
+            let page = self
+                .state
+                .store
+                .read_stream(&stream, next, rectify_eventlog::Direction::Forward, 1_000)
+                .await
+                .map_err(ServiceError::from)?;
+            let full = page.len() == 1_000;
+            for event in &page {
+                events.push(convert::event_to_pb_masked(event, pii));
+                next = event.version + 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(Response::new(pb::GetHistoryResponse { events }))
+    }
+
+    async fn classify_complaint(
+        &self,
+        request: Request<pb::ClassifyComplaintRequest>,
+    ) -> Result<Response<pb::ClassifyComplaintResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let area_raw = required("area", req.area)?;
+        let area = self
+            .state
+            .catalog
+            .area(&area_raw)
+            .ok_or_else(|| ServiceError::invalid("area", format!("unknown area {area_raw:?}")))?;
+        if req.task != 0 && !area.tasks.iter().any(|t| t.number == req.task) {
+            return Err(ServiceError::invalid(
+                "task",
+                format!("area {} has no task {}", area.code, req.task),
+            )
+            .into());
+        }
+        let kind = CommandKind::Classify {
+            area: AreaCode::new(&area_raw).map_err(|e| ServiceError::invalid("area", e.to_string()))?,
+            task: (req.task != 0).then_some(req.task),
+            district: district_code(&req.district, &self.state)?,
+            tags: req.tags,
+            urgency: convert::urgency(req.urgency)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::ClassifyComplaintResponse { result }))
+    }
+
+    async fn dispatch_complaint(
+        &self,
+        request: Request<pb::DispatchComplaintRequest>,
+    ) -> Result<Response<pb::DispatchComplaintResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let overridden = if req.lead_unit.is_empty() {
+            if !req.responsible_units.is_empty() || !req.override_reason.is_empty() {
+                return Err(ServiceError::invalid(
+                    "lead_unit",
+                    "required when responsible_units or override_reason is given",
+                )
+                .into());
+            }
+            None
+        } else {
+            let lead = unit_code("lead_unit", &req.lead_unit, &self.state)?;
+            let responsible = req
+                .responsible_units
+                .iter()
+                .map(|u| unit_code("responsible_units", u, &self.state))
+                .collect::<Result<Vec<_>, _>>()?;
+            let reason = required("override_reason", req.override_reason)?;
+            Some((lead, responsible, reason))
+        };
+        let mut routed = None;
+        let done = self
+            .run(&prepared, |state| {
+                let (lead, responsible, rule_id, explanation, override_reason) = match &overridden
+                {
+                    Some((lead, responsible, reason)) => (
+                        lead.clone(),
+                        responsible.clone(),
+                        "override".to_owned(),
+                        format!("dispatcher override: {reason}"),
+                        Some(reason.clone()),
+                    ),
+                    None => {
+                        let area = state.area().ok_or_else(|| ServiceError::FailedPrecondition {
+                            kind: "STATUS",
+                            subject: state.status_name().to_owned(),
+                            message: "cannot route a complaint that has not been classified; classify it or give lead_unit".to_owned(),
+                        })?;
+                        let routing = self
+                            .state
+                            .catalog
+                            .route(&RouteQuery {
+                                area: area.as_str(),
+                                task: state.task(),
+                                district: state.district().map(DistrictCode::as_str),
+                            })
+                            .map_err(convert::catalog_error)?;
+                        let mut codes = routing.lead.iter();
+                        let lead = codes.next().ok_or_else(|| {
+                            ServiceError::Internal(format!("area {area} routes to no lead unit"))
+                        })?;
+                        // Joint leads: the first leads, the others become
+                        // responsible units (see docs/routing.md).
+                        let mut responsible: Vec<UnitCode> = Vec::new();
+                        for code in codes.chain(routing.responsible.iter()) {
+                            if self.state.catalog.unit(code).is_none() || code == lead {
+                                continue; // collectives are references, not assignees
+                            }
+                            let unit = UnitCode::new(code)
+                                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                            if !responsible.contains(&unit) {
+                                responsible.push(unit);
+                            }
+                        }
+                        (
+                            UnitCode::new(lead).map_err(|e| ServiceError::Internal(e.to_string()))?,
+                            responsible,
+                            routing.rule_id,
+                            routing.explanation,
+                            None,
+                        )
+                    }
+                };
+                let due = self.handling_due(state, prepared.now)?;
+                routed = Some((lead.clone(), responsible.clone(), rule_id.clone(), explanation));
+                Ok(CommandKind::Dispatch {
+                    lead,
+                    responsible,
+                    rule_id,
+                    override_reason,
+                    accept_due_at: due.accept,
+                    first_contact_due_at: due.first_contact,
+                    resolve_due_at: due.resolve,
+                })
+            })
+            .await?;
+        let result = Some(convert::command_result(prepared.id.as_str(), &done));
+        let (lead_unit, responsible_units, routing_rule, explanation) = match routed {
+            Some((lead, responsible, rule, why)) => (
+                lead.as_str().to_owned(),
+                responsible.iter().map(|u| u.as_str().to_owned()).collect(),
+                rule,
+                why,
+            ),
+            // A replayed request: report the assignment as recorded.
+            None => (
+                done.state.lead_unit().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+                done.state
+                    .responsible_units()
+                    .iter()
+                    .map(|u| u.as_str().to_owned())
+                    .collect(),
+                done.state.routing_rule().unwrap_or_default().to_owned(),
+                String::new(),
+            ),
+        };
+        Ok(Response::new(pb::DispatchComplaintResponse {
+            result,
+            lead_unit,
+            responsible_units,
+            routing_rule,
+            explanation,
+        }))
+    }
+
+    async fn accept_assignment(
+        &self,
+        request: Request<pb::AcceptAssignmentRequest>,
+    ) -> Result<Response<pb::AcceptAssignmentResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let result = self.simple(prepared, CommandKind::Accept).await?;
+        Ok(Response::new(pb::AcceptAssignmentResponse { result }))
+    }
+
+    async fn return_assignment(
+        &self,
+        request: Request<pb::ReturnAssignmentRequest>,
+    ) -> Result<Response<pb::ReturnAssignmentResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::Return {
+            reason: required("reason", req.reason)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::ReturnAssignmentResponse { result }))
+    }
+
+    async fn record_step(
+        &self,
+        request: Request<pb::RecordStepRequest>,
+    ) -> Result<Response<pb::RecordStepResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::RecordStep {
+            description: required("description", req.description)?,
+            evidence: req.evidence,
+            contacted_submitter: req.contacted_submitter,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RecordStepResponse { result }))
+    }
+
+    async fn request_extension(
+        &self,
+        request: Request<pb::RequestExtensionRequest>,
+    ) -> Result<Response<pb::RequestExtensionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::RequestExtension {
+            reason: required("reason", req.reason)?,
+            requested_due_at: time_field("requested_due_at", req.requested_due_at)?
+                .ok_or_else(|| ServiceError::invalid("requested_due_at", "required"))?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RequestExtensionResponse { result }))
+    }
+
+    async fn grant_extension(
+        &self,
+        request: Request<pb::GrantExtensionRequest>,
+    ) -> Result<Response<pb::GrantExtensionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::GrantExtension {
+            due_at: time_field("due_at", req.due_at)?,
+            note: optional(req.note),
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::GrantExtensionResponse { result }))
+    }
+
+    async fn deny_extension(
+        &self,
+        request: Request<pb::DenyExtensionRequest>,
+    ) -> Result<Response<pb::DenyExtensionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::DenyExtension {
+            reason: required("reason", req.reason)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::DenyExtensionResponse { result }))
+    }
+
+    async fn submit_resolution(
+        &self,
+        request: Request<pb::SubmitResolutionRequest>,
+    ) -> Result<Response<pb::SubmitResolutionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::SubmitResolution {
+            result: required("result", req.result)?,
+            evidence: req.evidence,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::SubmitResolutionResponse { result }))
+    }
+
+    async fn verify_resolution(
+        &self,
+        request: Request<pb::VerifyResolutionRequest>,
+    ) -> Result<Response<pb::VerifyResolutionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::VerifyResolution {
+            note: optional(req.note),
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::VerifyResolutionResponse { result }))
+    }
+
+    async fn reject_resolution(
+        &self,
+        request: Request<pb::RejectResolutionRequest>,
+    ) -> Result<Response<pb::RejectResolutionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::RejectResolution {
+            reason: required("reason", req.reason)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RejectResolutionResponse { result }))
+    }
+
+    async fn record_callback(
+        &self,
+        request: Request<pb::RecordCallbackRequest>,
+    ) -> Result<Response<pb::RecordCallbackResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let satisfaction = match req.satisfaction {
+            0 => None,
+            raw => Some(convert::satisfaction(raw)?),
+        };
+        let kind = CommandKind::RecordCallback {
+            valid: req.valid,
+            contacted: req.contacted,
+            solved: req.solved,
+            satisfaction,
+            comment: optional(req.comment),
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RecordCallbackResponse { result }))
+    }
+
+    async fn reopen_complaint(
+        &self,
+        request: Request<pb::ReopenComplaintRequest>,
+    ) -> Result<Response<pb::ReopenComplaintResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let reason = required("reason", req.reason)?;
+        let done = self
+            .run(&prepared, |state| {
+                let due = self.handling_due(state, prepared.now)?;
+                Ok(CommandKind::Reopen {
+                    reason: reason.clone(),
+                    resolve_due_at: due.resolve,
+                })
+            })
+            .await?;
+        Ok(Response::new(pb::ReopenComplaintResponse {
+            result: Some(convert::command_result(prepared.id.as_str(), &done)),
+        }))
+    }
+
+    async fn close_complaint(
+        &self,
+        request: Request<pb::CloseComplaintRequest>,
+    ) -> Result<Response<pb::CloseComplaintResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::Close {
+            note: optional(req.note),
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::CloseComplaintResponse { result }))
+    }
+
+    async fn chase_up(
+        &self,
+        request: Request<pb::ChaseUpRequest>,
+    ) -> Result<Response<pb::ChaseUpResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::ChaseUp {
+            note: required("note", req.note)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::ChaseUpResponse { result }))
+    }
+
+    async fn flag_supervision(
+        &self,
+        request: Request<pb::FlagSupervisionRequest>,
+    ) -> Result<Response<pb::FlagSupervisionResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::FlagSupervision {
+            note: required("note", req.note)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::FlagSupervisionResponse { result }))
+    }
+
+    async fn record_accountability(
+        &self,
+        request: Request<pb::RecordAccountabilityRequest>,
+    ) -> Result<Response<pb::RecordAccountabilityResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let units = req
+            .units
+            .iter()
+            .map(|u| unit_code("units", u, &self.state))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kind = CommandKind::RecordAccountability {
+            finding: required("finding", req.finding)?,
+            units,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RecordAccountabilityResponse { result }))
+    }
+
+    async fn file_appeal(
+        &self,
+        request: Request<pb::FileAppealRequest>,
+    ) -> Result<Response<pb::FileAppealResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::FileAppeal {
+            reason: required("reason", req.reason)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::FileAppealResponse { result }))
+    }
+
+    async fn decide_appeal(
+        &self,
+        request: Request<pb::DecideAppealRequest>,
+    ) -> Result<Response<pb::DecideAppealResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::DecideAppeal {
+            upheld: req.upheld,
+            note: optional(req.note),
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::DecideAppealResponse { result }))
+    }
+
+    async fn pause_clock(
+        &self,
+        request: Request<pb::PauseClockRequest>,
+    ) -> Result<Response<pb::PauseClockResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::PauseClock {
+            reason: required("reason", req.reason)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::PauseClockResponse { result }))
+    }
+
+    async fn resume_clock(
+        &self,
+        request: Request<pb::ResumeClockRequest>,
+    ) -> Result<Response<pb::ResumeClockResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let done = self
+            .run(&prepared, |state| {
+                // Paused working time does not count: every open milestone
+                // moves by the working minutes the clock stood still.
+                let calendar = self.state.catalog.calendar();
+                let paused_since = state.paused_since().ok_or_else(|| {
+                    ServiceError::FailedPrecondition {
+                        kind: "CLOCK",
+                        subject: state.status_name().to_owned(),
+                        message: "the deadline clock is not paused".to_owned(),
+                    }
+                })?;
+                let paused_minutes = calendar
+                    .working_minutes_between(paused_since, prepared.now)
+                    .map_err(|e| convert::catalog_error(e.into()))?;
+                let mut shifted = Vec::new();
+                for (milestone, due) in state.open_deadlines() {
+                    let moved = calendar
+                        .add_working_minutes(due, paused_minutes as u32)
+                        .map_err(|e| convert::catalog_error(e.into()))?;
+                    shifted.push((milestone, moved));
+                }
+                Ok(CommandKind::ResumeClock { shifted })
+            })
+            .await?;
+        Ok(Response::new(pb::ResumeClockResponse {
+            result: Some(convert::command_result(prepared.id.as_str(), &done)),
+        }))
+    }
+
+    async fn link_to_ledger_item(
+        &self,
+        request: Request<pb::LinkToLedgerItemRequest>,
+    ) -> Result<Response<pb::LinkToLedgerItemResponse>, Status> {
+        let prepared = self.prepare(
+            &request,
+            Action::Command,
+            request.get_ref().options.clone(),
+            &request.get_ref().complaint_id,
+        )?;
+        let req = request.into_inner();
+        let kind = CommandKind::LinkToLedgerItem {
+            ledger_id: required("ledger_id", req.ledger_id)?,
+            item_id: required("item_id", req.item_id)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::LinkToLedgerItemResponse { result }))
+    }
+}
+
+/// A new complaint id: `RC-<yyyymmdd>-<8 hex>` (the date in Asia/Shanghai).
+fn new_complaint_id(now: DateTime<Utc>) -> String {
+    let local = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
+    let random = rectify_eventlog::Uuid::new_v4().simple().to_string();
+    format!("RC-{}-{}", local.format("%Y%m%d"), &random[..8])
+}
