@@ -1,0 +1,140 @@
+//! How complaint events are stored: event type, schema version, JSON payload.
+//!
+//! The payload is the variant's fields as a JSON object (the event type is
+//! kept in the envelope, not repeated in the payload). Each event type has
+//! its own schema version ([`schema_version`]). Reading an older version runs
+//! its upcaster first, which rewrites the old JSON into the current shape;
+//! the stored bytes are never changed (they are hash-chained).
+//!
+//! Upcasters so far:
+//!
+//! - `CallbackRecorded` v1 → v2: v1 had no `valid` flag; every v1 callback
+//!   was a valid one, so the upcaster adds `"valid": true`.
+
+use serde_json::{Map, Value};
+
+use super::ComplaintEvent;
+
+/// The schema version most events are written with.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The current schema version of an event type.
+pub fn schema_version(event_type: &str) -> u32 {
+    match event_type {
+        "CallbackRecorded" => 2,
+        _ => SCHEMA_VERSION,
+    }
+}
+
+/// Why a stored event could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The payload is not a JSON object of the event's shape.
+    #[error("malformed {event_type} v{schema_version} payload: {reason}")]
+    Malformed {
+        /// Event type.
+        event_type: String,
+        /// Schema version.
+        schema_version: u32,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The schema version is newer than this code knows (written by a newer
+    /// release) or older than any upcaster handles.
+    #[error("{event_type} schema version {schema_version} is not supported (current {current})")]
+    UnsupportedVersion {
+        /// Event type.
+        event_type: String,
+        /// The stored version.
+        schema_version: u32,
+        /// The version this code writes.
+        current: u32,
+    },
+}
+
+impl ComplaintEvent {
+    /// The event type stored in the envelope, e.g. `ComplaintReceived`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::ComplaintReceived { .. } => "ComplaintReceived",
+            Self::ComplaintClassified { .. } => "ComplaintClassified",
+            Self::ComplaintDispatched { .. } => "ComplaintDispatched",
+            Self::AssignmentAccepted { .. } => "AssignmentAccepted",
+            Self::AssignmentReturned { .. } => "AssignmentReturned",
+            Self::RectificationStepRecorded { .. } => "RectificationStepRecorded",
+            Self::ExtensionRequested { .. } => "ExtensionRequested",
+            Self::ExtensionGranted { .. } => "ExtensionGranted",
+            Self::ExtensionDenied { .. } => "ExtensionDenied",
+            Self::ResolutionSubmitted { .. } => "ResolutionSubmitted",
+            Self::ResolutionVerified { .. } => "ResolutionVerified",
+            Self::ResolutionRejected { .. } => "ResolutionRejected",
+            Self::CallbackRecorded { .. } => "CallbackRecorded",
+            Self::ComplaintReopened { .. } => "ComplaintReopened",
+            Self::ComplaintClosed { .. } => "ComplaintClosed",
+            Self::ChasedUp { .. } => "ChasedUp",
+            Self::SupervisionFlagged { .. } => "SupervisionFlagged",
+            Self::AccountabilityRecorded { .. } => "AccountabilityRecorded",
+            Self::AppealFiled { .. } => "AppealFiled",
+            Self::AppealDecided { .. } => "AppealDecided",
+            Self::ClockPaused { .. } => "ClockPaused",
+            Self::ClockResumed { .. } => "ClockResumed",
+            Self::DeadlineWarned { .. } => "DeadlineWarned",
+            Self::DeadlineMissed { .. } => "DeadlineMissed",
+            Self::LinkedToLedgerItem { .. } => "LinkedToLedgerItem",
+            Self::ClassProblemFixed { .. } => "ClassProblemFixed",
+        }
+    }
+
+    /// Event type, schema version and JSON payload for the log.
+    pub fn encode(&self) -> (&'static str, u32, Vec<u8>) {
+        let event_type = self.event_type();
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(object) = value.as_object_mut() {
+            object.remove("event_type");
+        }
+        let payload = serde_json::to_vec(&value).unwrap_or_default();
+        (event_type, schema_version(event_type), payload)
+    }
+
+    /// Reads a stored event, upcasting older schema versions.
+    pub fn decode(
+        event_type: &str,
+        stored_version: u32,
+        payload: &[u8],
+    ) -> Result<ComplaintEvent, DecodeError> {
+        let malformed = |reason: String| DecodeError::Malformed {
+            event_type: event_type.to_owned(),
+            schema_version: stored_version,
+            reason,
+        };
+        let current = schema_version(event_type);
+        if stored_version == 0 || stored_version > current {
+            return Err(DecodeError::UnsupportedVersion {
+                event_type: event_type.to_owned(),
+                schema_version: stored_version,
+                current,
+            });
+        }
+        let value: Value = serde_json::from_slice(payload).map_err(|e| malformed(e.to_string()))?;
+        let Value::Object(mut object) = value else {
+            return Err(malformed("not a JSON object".to_owned()));
+        };
+        let mut version = stored_version;
+        while version < current {
+            upcast(event_type, version, &mut object);
+            version += 1;
+        }
+        object.insert(
+            "event_type".to_owned(),
+            Value::String(event_type.to_owned()),
+        );
+        serde_json::from_value(Value::Object(object)).map_err(|e| malformed(e.to_string()))
+    }
+}
+
+/// Rewrites a payload of `version` into `version + 1`.
+fn upcast(event_type: &str, version: u32, object: &mut Map<String, Value>) {
+    if let ("CallbackRecorded", 1) = (event_type, version) {
+        object.entry("valid").or_insert(Value::Bool(true));
+    }
+}

@@ -1,0 +1,80 @@
+//! rectify-domain: the rules of the business as pure deciders.
+//!
+//! This crate owns what may happen to a complaint and who may make it happen:
+//! the commands, the events they produce, the state folded from those events,
+//! and the typed rejections. It is the fmodel shape:
+//!
+//! - `decide(&state, &command) -> Result<Vec<Event>, DomainError>`
+//! - `evolve(state, &event) -> state`
+//! - the initial state is `Default::default()`.
+//!
+//! Invariants:
+//!
+//! - No I/O, no clock, no randomness, no async. Time, ids, routing and computed
+//!   due times arrive in the command; the caller (the service) computes them.
+//! - `decide` never panics and never returns `Ok(vec![])`: a command either
+//!   produces at least one event or is rejected with a [`DomainError`] that
+//!   names the current status and the attempted step.
+//! - `evolve` is total: it accepts any recorded event in any state without
+//!   panicking, so replaying history always works.
+//! - Permissions are part of the rules: who may take a step (hotline, portal,
+//!   dispatch centre, lead unit, responsible unit, supervisor, system) is
+//!   checked in `decide`.
+
+pub mod codes;
+pub mod complaint;
+mod error;
+
+pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
+pub use error::DomainError;
+
+use serde::{Deserialize, Serialize};
+
+/// Who takes a step: the principal recorded in the event metadata and the
+/// role that decides what it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The authenticated principal (person or system).
+    pub principal: String,
+    /// What the principal may do.
+    pub role: Role,
+}
+
+/// The roles of the complaint workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// The 12345 hotline: intake and callbacks.
+    Hotline,
+    /// A government portal (app, WeChat, web): intake only.
+    Portal,
+    /// The dispatch centre: triage, dispatch, verification, closure.
+    Dispatcher,
+    /// A handling unit, bound to its unit code.
+    Unit(UnitCode),
+    /// A supervision investigator (监督执纪组): read-all, 督办, 追责问责.
+    Supervisor,
+    /// An administrator: may do what the dispatch centre does.
+    Admin,
+    /// The system itself (the deadline watcher).
+    System,
+}
+
+impl Role {
+    /// The role's name as it appears in errors and metadata.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Hotline => "hotline",
+            Self::Portal => "portal",
+            Self::Dispatcher => "dispatcher",
+            Self::Unit(_) => "unit",
+            Self::Supervisor => "supervisor",
+            Self::Admin => "admin",
+            Self::System => "system",
+        }
+    }
+
+    /// True for the dispatch centre and administrators.
+    pub fn dispatches(&self) -> bool {
+        matches!(self, Self::Dispatcher | Self::Admin)
+    }
+}
