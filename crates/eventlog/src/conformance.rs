@@ -1,0 +1,616 @@
+//! The behaviour every [`EventStore`] backend must show, written once.
+//!
+//! Each check is a generic async function over a fresh, empty store opened
+//! with the default limits of [`crate::StoreConfig`]. A backend's test file
+//! instantiates all of them with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! async fn fresh() -> (SledStore, tempfile::TempDir) { /* open in a temp dir */ }
+//! rectify_eventlog::conformance_tests!(fresh);
+//! ```
+//!
+//! Checks panic on failure, like any test assertion.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::{
+    Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent, StoreError,
+    Uuid,
+};
+
+/// Longest a subscription check waits for one event before failing.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Generates one `#[tokio::test]` per conformance check. `$fresh` is an
+/// async fn returning `(store, guard)`; the guard (e.g. a temp dir) lives as
+/// long as the test.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::conformance_tests!(@each $fresh;
+            append_and_read_back,
+            expected_versions,
+            idempotent_retries,
+            limits_and_arguments,
+            read_all_filters_and_pages,
+            read_stream_pages_both_ways,
+            concurrent_appends_stay_gapless,
+            subscription_catches_up_then_follows,
+            slow_subscriber_falls_back_to_storage,
+            verify_walks_the_chain,
+            upcasting_reads_old_versions
+        );
+    };
+    (@each $fresh:path; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (store, _guard) = $fresh().await;
+                $crate::conformance::$check(&store).await;
+            }
+        )*
+    };
+}
+
+/// An event with a deterministic id and a JSON payload.
+pub fn new_event(id: u128, event_type: &str, payload: &str) -> NewEvent {
+    NewEvent {
+        id: Uuid::from_u128(id),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        payload: payload.as_bytes().to_vec(),
+        metadata: Metadata {
+            correlation_id: Some(format!("corr-{id}")),
+            causation_id: None,
+            actor: Some("tester".to_owned()),
+            recorded_at_ms: 1_700_000_000_000 + id as i64,
+            request_id: None,
+        },
+    }
+}
+
+fn assert_same(recorded: &RecordedEvent, new: &NewEvent) {
+    assert_eq!(recorded.id, new.id);
+    assert_eq!(recorded.event_type, new.event_type);
+    assert_eq!(recorded.schema_version, new.schema_version);
+    assert_eq!(recorded.payload, new.payload);
+    assert_eq!(recorded.metadata, new.metadata);
+}
+
+/// Appends, then reads back through every read path.
+pub async fn append_and_read_back<S: EventStore>(store: &S) {
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    assert_eq!(store.stream_version("a").await.unwrap(), None);
+    let events: Vec<_> = (1..=3).map(|i| new_event(i, "Opened", "{}")).collect();
+    let outcome = store
+        .append("a", ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.first_version, outcome.last_version),
+        (0, 2),
+        "versions start at 0"
+    );
+    assert_eq!((outcome.first_position, outcome.last_position), (1, 3));
+    assert!(!outcome.deduplicated);
+    let other = store
+        .append(
+            "b",
+            ExpectedVersion::Any,
+            vec![new_event(4, "Other", "[1]")],
+        )
+        .await
+        .unwrap();
+    assert_eq!((other.first_version, other.first_position), (0, 4));
+
+    let read = store
+        .read_stream("a", 0, Direction::Forward, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 3);
+    for (i, (recorded, new)) in read.iter().zip(&events).enumerate() {
+        assert_same(recorded, new);
+        assert_eq!(recorded.stream, "a");
+        assert_eq!(recorded.version, i as u64);
+        assert_eq!(recorded.position, i as u64 + 1);
+    }
+    assert_eq!(store.stream_version("a").await.unwrap(), Some(2));
+    assert_eq!(store.head_position().await.unwrap(), 4);
+    let found = store.find_event(Uuid::from_u128(2)).await.unwrap().unwrap();
+    assert_eq!(found, read[1]);
+    assert!(
+        store
+            .find_event(Uuid::from_u128(99))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let all = store.read_all(1, 100, &Filter::default()).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(&all[..3], &read[..]);
+    assert_ne!(all[0].hash, all[1].hash);
+    assert!(
+        store
+            .read_all(5, 10, &Filter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Every expected-version variant, accepted and rejected.
+pub async fn expected_versions<S: EventStore>(store: &S) {
+    let conflict = |r: Result<_, StoreError>| match r {
+        Err(StoreError::Conflict { actual, .. }) => actual,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    let actual = conflict(
+        store
+            .append(
+                "s",
+                ExpectedVersion::StreamExists,
+                vec![new_event(1, "E", "1")],
+            )
+            .await,
+    );
+    assert_eq!(actual, None);
+    let actual = conflict(
+        store
+            .append("s", ExpectedVersion::Exact(0), vec![new_event(1, "E", "1")])
+            .await,
+    );
+    assert_eq!(actual, None);
+    store
+        .append("s", ExpectedVersion::NoStream, vec![new_event(1, "E", "1")])
+        .await
+        .unwrap();
+    let actual = conflict(
+        store
+            .append("s", ExpectedVersion::NoStream, vec![new_event(2, "E", "2")])
+            .await,
+    );
+    assert_eq!(actual, Some(0));
+    let actual = conflict(
+        store
+            .append("s", ExpectedVersion::Exact(5), vec![new_event(2, "E", "2")])
+            .await,
+    );
+    assert_eq!(actual, Some(0));
+    store
+        .append("s", ExpectedVersion::Exact(0), vec![new_event(2, "E", "2")])
+        .await
+        .unwrap();
+    store
+        .append(
+            "s",
+            ExpectedVersion::StreamExists,
+            vec![new_event(3, "E", "3")],
+        )
+        .await
+        .unwrap();
+    let outcome = store
+        .append("s", ExpectedVersion::Any, vec![new_event(4, "E", "4")])
+        .await
+        .unwrap();
+    assert_eq!(outcome.last_version, 3);
+    // Rejected appends wrote nothing.
+    assert_eq!(store.head_position().await.unwrap(), 4);
+    assert!(
+        store
+            .find_event(Uuid::from_u128(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Re-sent appends return the original numbers; changed content is an error.
+pub async fn idempotent_retries<S: EventStore>(store: &S) {
+    let events = vec![new_event(1, "E", "1"), new_event(2, "E", "2")];
+    let first = store
+        .append("s", ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    store
+        .append("t", ExpectedVersion::Any, vec![new_event(3, "E", "3")])
+        .await
+        .unwrap();
+    // The expected version no longer holds, but the retry is recognised.
+    let again = store
+        .append("s", ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    assert!(again.deduplicated);
+    assert_eq!(
+        (
+            again.first_version,
+            again.last_version,
+            again.first_position,
+            again.last_position
+        ),
+        (
+            first.first_version,
+            first.last_version,
+            first.first_position,
+            first.last_position
+        )
+    );
+    assert_eq!(store.head_position().await.unwrap(), 3);
+
+    let mut changed = events.clone();
+    changed[1].payload = b"other".to_vec();
+    let mismatch = store.append("s", ExpectedVersion::Any, changed).await;
+    assert!(
+        matches!(mismatch, Err(StoreError::IdempotencyMismatch { event_id }) if event_id == Uuid::from_u128(2)),
+        "{mismatch:?}"
+    );
+    let other_stream = store
+        .append("u", ExpectedVersion::Any, events.clone())
+        .await;
+    assert!(matches!(
+        other_stream,
+        Err(StoreError::IdempotencyMismatch { .. })
+    ));
+    let partial = store
+        .append(
+            "s",
+            ExpectedVersion::Any,
+            vec![new_event(9, "E", "9"), new_event(1, "E", "1")],
+        )
+        .await;
+    assert!(matches!(
+        partial,
+        Err(StoreError::IdempotencyMismatch { .. })
+    ));
+    assert_eq!(store.head_position().await.unwrap(), 3);
+    assert!(
+        store
+            .find_event(Uuid::from_u128(9))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Concurrent duplicates: exactly one write.
+    let dup = vec![new_event(20, "E", "20")];
+    let (a, b) = futures::join!(
+        store.append("d", ExpectedVersion::Any, dup.clone()),
+        store.append("d", ExpectedVersion::Any, dup.clone())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.first_position, b.first_position);
+    assert!(a.deduplicated ^ b.deduplicated);
+    assert_eq!(store.stream_version("d").await.unwrap(), Some(0));
+}
+
+/// Default limits (100 events per append, 64 KiB per event) and bad arguments.
+pub async fn limits_and_arguments<S: EventStore>(store: &S) {
+    let many: Vec<_> = (0..101).map(|i| new_event(1000 + i, "E", "{}")).collect();
+    assert!(matches!(
+        store.append("s", ExpectedVersion::Any, many).await,
+        Err(StoreError::LimitExceeded {
+            limit: 100,
+            actual: 101,
+            ..
+        })
+    ));
+    let mut big = new_event(1, "E", "");
+    big.payload = vec![b'x'; 64 * 1024 + 1];
+    assert!(matches!(
+        store.append("s", ExpectedVersion::Any, vec![big]).await,
+        Err(StoreError::LimitExceeded { .. })
+    ));
+    assert!(matches!(
+        store.append("s", ExpectedVersion::Any, vec![]).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        store
+            .append("", ExpectedVersion::Any, vec![new_event(1, "E", "")])
+            .await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    let twice = vec![new_event(1, "E", "a"), new_event(1, "E", "a")];
+    assert!(matches!(
+        store.append("s", ExpectedVersion::Any, twice).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    let mut almost = new_event(2, "E", "");
+    almost.payload = vec![b'y'; 32 * 1024];
+    store
+        .append("s", ExpectedVersion::Any, vec![almost.clone()])
+        .await
+        .unwrap();
+    let read = store
+        .read_stream("s", 0, Direction::Forward, 1)
+        .await
+        .unwrap();
+    assert_same(&read[0], &almost);
+    assert_eq!(store.head_position().await.unwrap(), 1);
+}
+
+/// `read_all` pages by position and filters by stream prefix and type.
+pub async fn read_all_filters_and_pages<S: EventStore>(store: &S) {
+    for i in 0..20u128 {
+        let stream = if i % 2 == 0 {
+            format!("complaint-{i}")
+        } else {
+            format!("ledger-{i}")
+        };
+        let kind = if i % 3 == 0 { "Closed" } else { "Opened" };
+        store
+            .append(
+                &stream,
+                ExpectedVersion::NoStream,
+                vec![new_event(i + 1, kind, "{}")],
+            )
+            .await
+            .unwrap();
+    }
+    let page = store.read_all(5, 4, &Filter::default()).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [5, 6, 7, 8]
+    );
+    let prefix = Filter {
+        stream_prefix: Some("ledger-".into()),
+        event_types: vec![],
+    };
+    let ledgers = store.read_all(0, 100, &prefix).await.unwrap();
+    assert_eq!(ledgers.len(), 10);
+    assert!(ledgers.iter().all(|e| e.stream.starts_with("ledger-")));
+    let both = Filter {
+        stream_prefix: Some("complaint-".into()),
+        event_types: vec!["Closed".into()],
+    };
+    let closed = store.read_all(1, 100, &both).await.unwrap();
+    // i even and divisible by 3: 0, 6, 12, 18.
+    assert_eq!(
+        closed.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 7, 13, 19]
+    );
+    let paged = store.read_all(8, 2, &both).await.unwrap();
+    assert_eq!(
+        paged.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [13, 19]
+    );
+}
+
+/// Stream reads forward from a version and backward from the end, paged.
+pub async fn read_stream_pages_both_ways<S: EventStore>(store: &S) {
+    for chunk in 0..5u128 {
+        let events = (0..4)
+            .map(|i| new_event(chunk * 4 + i + 1, "E", "{}"))
+            .collect();
+        store
+            .append("s", ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+        store
+            .append(
+                "noise",
+                ExpectedVersion::Any,
+                vec![new_event(100 + chunk, "N", "{}")],
+            )
+            .await
+            .unwrap();
+    }
+    let versions =
+        |events: Vec<RecordedEvent>| events.iter().map(|e| e.version).collect::<Vec<_>>();
+    let forward = store
+        .read_stream("s", 5, Direction::Forward, 3)
+        .await
+        .unwrap();
+    assert_eq!(versions(forward), [5, 6, 7]);
+    let backward = store
+        .read_stream("s", u64::MAX, Direction::Backward, 3)
+        .await
+        .unwrap();
+    assert_eq!(versions(backward), [19, 18, 17]);
+    let backward = store
+        .read_stream("s", 2, Direction::Backward, 10)
+        .await
+        .unwrap();
+    assert_eq!(versions(backward), [2, 1, 0]);
+    assert!(
+        store
+            .read_stream("s", 20, Direction::Forward, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .read_stream("none", 0, Direction::Forward, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = store
+        .read_stream("s", 0, Direction::Forward, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 20);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+}
+
+/// Many appenders on few streams: versions gapless, positions unique.
+pub async fn concurrent_appends_stay_gapless<S: EventStore>(store: &S) {
+    let appends = (0..64u128).map(|i| {
+        let stream = format!("s-{}", i % 4);
+        async move {
+            store
+                .append(
+                    &stream,
+                    ExpectedVersion::Any,
+                    vec![
+                        new_event(i * 2 + 1, "E", "{}"),
+                        new_event(i * 2 + 2, "E", "{}"),
+                    ],
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let outcomes = futures::future::join_all(appends).await;
+    let mut positions: Vec<_> = outcomes.iter().map(|o| o.first_position).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (0..64).map(|i| i * 2 + 1).collect::<Vec<_>>());
+    for s in 0..4 {
+        let events = store
+            .read_stream(&format!("s-{s}"), 0, Direction::Forward, 100)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 32);
+        assert!(
+            events
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.version == i as u64)
+        );
+    }
+}
+
+async fn next_event(subscription: &mut crate::Subscription) -> RecordedEvent {
+    tokio::time::timeout(WAIT, subscription.next())
+        .await
+        .expect("subscription stalled")
+        .expect("subscription ended")
+        .expect("subscription failed")
+}
+
+/// Catch-up from storage, then live events, no gap and no duplicate.
+pub async fn subscription_catches_up_then_follows<S: EventStore>(store: &S) {
+    for i in 1..=5u128 {
+        store
+            .append("s", ExpectedVersion::Any, vec![new_event(i, "E", "{}")])
+            .await
+            .unwrap();
+    }
+    let mut all = store.subscribe(3, Filter::default());
+    let mut filtered = store.subscribe(
+        0,
+        Filter {
+            stream_prefix: Some("t".into()),
+            event_types: vec![],
+        },
+    );
+    // Appends race with the switch from storage to live.
+    let writer = async {
+        for i in 6..=40u128 {
+            let stream = if i % 2 == 0 { "s" } else { "t" };
+            store
+                .append(stream, ExpectedVersion::Any, vec![new_event(i, "E", "{}")])
+                .await
+                .unwrap();
+        }
+    };
+    let reader = async {
+        let mut seen = Vec::new();
+        while seen.len() < 38 {
+            seen.push(next_event(&mut all).await.position);
+        }
+        seen
+    };
+    let ((), seen) = futures::join!(writer, reader);
+    assert_eq!(seen, (3..=40).collect::<Vec<_>>());
+    for expected in (7..=39).step_by(2) {
+        let event = next_event(&mut filtered).await;
+        assert_eq!((event.position, event.stream.as_str()), (expected, "t"));
+    }
+}
+
+/// A subscriber that reads nothing for a while misses nothing and blocks no one.
+pub async fn slow_subscriber_falls_back_to_storage<S: EventStore>(store: &S) {
+    let mut slow = store.subscribe(1, Filter::default());
+    // Enough separate commits to overrun any reasonable live buffer.
+    let total = 600u64;
+    for i in 1..=total as u128 {
+        store
+            .append("s", ExpectedVersion::Any, vec![new_event(i, "E", "{}")])
+            .await
+            .unwrap();
+    }
+    for expected in 1..=total {
+        assert_eq!(next_event(&mut slow).await.position, expected);
+    }
+    store
+        .append("s", ExpectedVersion::Any, vec![new_event(9999, "E", "{}")])
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut slow).await.position, total + 1);
+}
+
+/// `verify` checks every event and reports progress.
+pub async fn verify_walks_the_chain<S: EventStore>(store: &S) {
+    let empty = store.verify(&mut |_| {}).await.unwrap();
+    assert!(empty.ok());
+    assert_eq!(empty.events_checked, 0);
+    for i in 0..30u128 {
+        let events = (0..3)
+            .map(|j| new_event(i * 3 + j + 1, "E", "{}"))
+            .collect();
+        store
+            .append(&format!("s-{}", i % 5), ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+    let mut last = None;
+    let report = store.verify(&mut |p| last = Some(p)).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.events_checked, 90);
+    let last = last.expect("progress reported");
+    assert_eq!((last.checked, last.head), (90, 90));
+}
+
+/// Old schema versions are kept in the envelope and upcast on read.
+pub async fn upcasting_reads_old_versions<S: EventStore>(store: &S) {
+    #[derive(serde::Deserialize)]
+    struct ReceivedV1 {
+        text: String,
+    }
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Received {
+        title: String,
+        text: String,
+    }
+    fn upcast(event: &RecordedEvent) -> Received {
+        match (event.event_type.as_str(), event.schema_version) {
+            ("Received", 1) => {
+                let old: ReceivedV1 = serde_json::from_slice(&event.payload).unwrap();
+                Received {
+                    title: "(untitled)".into(),
+                    text: old.text,
+                }
+            }
+            _ => serde_json::from_slice(&event.payload).unwrap(),
+        }
+    }
+    let old = new_event(1, "Received", r#"{"text":"noise at night"}"#);
+    let mut new = new_event(2, "Received", r#"{"title":"Noise","text":"again"}"#);
+    new.schema_version = 2;
+    store
+        .append("c", ExpectedVersion::NoStream, vec![old, new])
+        .await
+        .unwrap();
+    let read = store
+        .read_stream("c", 0, Direction::Forward, 10)
+        .await
+        .unwrap();
+    assert_eq!(read[0].schema_version, 1);
+    assert_eq!(
+        read.iter().map(upcast).collect::<Vec<_>>(),
+        [
+            Received {
+                title: "(untitled)".into(),
+                text: "noise at night".into()
+            },
+            Received {
+                title: "Noise".into(),
+                text: "again".into()
+            },
+        ]
+    );
+}
