@@ -42,7 +42,10 @@ pub trait Aggregate {
     /// Stream name for an aggregate id.
     fn stream_name(id: &str) -> String;
     /// Decides the events of a command; no I/O.
-    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, ServiceError>;
+    fn decide(
+        state: &Self::State,
+        command: &Self::Command,
+    ) -> Result<Vec<Self::Event>, ServiceError>;
     /// Folds one event into the state.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
     /// Event type, schema version and payload bytes of an event.
@@ -165,22 +168,22 @@ pub async fn execute<A: Aggregate, S: EventStore>(
     mut make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
 ) -> Result<Executed<A::State>, ServiceError> {
     let stream = A::stream_name(id);
-    if let Some(request_id) = &ctx.request_id {
-        if let Some(done) = replay::<A, S>(store, &stream, ctx, request_id).await? {
-            return Ok(done);
-        }
+    if let Some(request_id) = &ctx.request_id
+        && let Some(done) = replay::<A, S>(store, &stream, ctx, request_id).await?
+    {
+        return Ok(done);
     }
     let mut attempt = 0;
     loop {
         attempt += 1;
         let loaded = load::<A, S>(store, &stream).await?;
-        if let Some(expected) = ctx.expected_version {
-            if loaded.version != Some(expected) {
-                return Err(ServiceError::VersionMismatch {
-                    expected,
-                    actual: loaded.version,
-                });
-            }
+        if let Some(expected) = ctx.expected_version
+            && loaded.version != Some(expected)
+        {
+            return Err(ServiceError::VersionMismatch {
+                expected,
+                actual: loaded.version,
+            });
         }
         let command = make(&loaded.state)?;
         let events = A::decide(&loaded.state, &command)?;
@@ -265,7 +268,9 @@ async fn replay<A: Aggregate, S: EventStore>(
             "this request id was already used for another complaint or ledger",
         ));
     }
-    let last = events.last().ok_or_else(|| ServiceError::Internal("empty replay".into()))?;
+    let last = events
+        .last()
+        .ok_or_else(|| ServiceError::Internal("empty replay".into()))?;
     let loaded = load::<A, S>(store, stream).await?;
     Ok(Some(Executed {
         version: last.version,

@@ -52,9 +52,8 @@ fn header<'a, T>(request: &'a Request<T>, name: &str) -> Result<Option<&'a str>,
 
 /// The actor a request comes from.
 pub fn actor<T>(request: &Request<T>) -> Result<Actor, ServiceError> {
-    let role_name = header(request, HEADER_ROLE)?.ok_or_else(|| {
-        ServiceError::Unauthenticated(format!("missing {HEADER_ROLE} metadata"))
-    })?;
+    let role_name = header(request, HEADER_ROLE)?
+        .ok_or_else(|| ServiceError::Unauthenticated(format!("missing {HEADER_ROLE} metadata")))?;
     let role = match role_name {
         "hotline" => Role::Hotline,
         "portal" => Role::Portal,

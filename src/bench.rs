@@ -26,7 +26,10 @@ use tonic::{Request, transport::Channel};
 use crate::{
     auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
     config::{DurabilityMode, ServerConfig},
-    pb::{self, catalog_service_client::CatalogServiceClient, complaint_service_client::ComplaintServiceClient},
+    pb::{
+        self, catalog_service_client::CatalogServiceClient,
+        complaint_service_client::ComplaintServiceClient,
+    },
 };
 
 /// Most concurrent clients one level may use.
@@ -72,6 +75,9 @@ pub enum Scenario {
     Submit,
     /// Take complaints through the whole lifecycle to close.
     Lifecycle,
+    /// No gRPC, no domain: append one ~300-byte event per call straight to
+    /// an event store on the same disk — the reference for the other two.
+    RawAppend,
 }
 
 /// Results of one concurrency level.
@@ -122,6 +128,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.seconds == 0 || args.seconds > 3_600 {
         bail!("--seconds must be between 1 and 3600");
+    }
+    if args.scenario == Scenario::RawAppend {
+        return run_raw(&args).await;
     }
     let mut _temp = None;
     let mut shutdown = None;
@@ -203,7 +212,10 @@ async fn connect(server: &str, max_clients: usize) -> anyhow::Result<Vec<Channel
 fn request<T>(message: T, role: &'static str, unit: Option<&str>) -> Request<T> {
     let mut request = Request::new(message);
     let metadata = request.metadata_mut();
-    metadata.insert(HEADER_ROLE, tonic::metadata::MetadataValue::from_static(role));
+    metadata.insert(
+        HEADER_ROLE,
+        tonic::metadata::MetadataValue::from_static(role),
+    );
     metadata.insert(
         HEADER_PRINCIPAL,
         tonic::metadata::MetadataValue::from_static("bench"),
@@ -307,7 +319,7 @@ async fn run_level(
                     Scenario::Submit => submit(&mut client_api, &universe, seed, &mut recorder)
                         .await
                         .is_some(),
-                    Scenario::Lifecycle => {
+                    Scenario::Lifecycle | Scenario::RawAppend => {
                         lifecycle(&mut client_api, &universe, seed, &mut recorder).await
                     }
                 };
@@ -324,7 +336,10 @@ async fn run_level(
             total.merge(recorder);
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    level_report(clients, started.elapsed().as_secs_f64(), total)
+}
+
+fn level_report(clients: usize, elapsed: f64, total: Recorder) -> LevelReport {
     let rpcs = total
         .histograms
         .iter()
@@ -548,4 +563,86 @@ fn print_level(report: &LevelReport) {
             rpc, r.calls, r.per_s, r.p50_ms, r.p99_ms, r.p999_ms
         );
     }
+}
+
+/// The raw event-log reference: concurrent durable appends of one ~300-byte
+/// event each, to a store in a fresh temporary directory.
+async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
+    use rectify_eventlog::{
+        Durability, EventStore as _, ExpectedVersion, Metadata, NewEvent, SledStore, StoreConfig,
+        Uuid,
+    };
+    let dir = tempfile::tempdir().context("creating a temporary data directory")?;
+    let config = StoreConfig {
+        path: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().to_path_buf()),
+        durability: match args.durability {
+            DurabilityMode::Fsync => Durability::Fsync,
+            DurabilityMode::Interval => Durability::Interval {
+                every_ms: crate::config::DEFAULT_FLUSH_INTERVAL_MS,
+            },
+        },
+        ..StoreConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(config)).await??;
+    let payload = vec![b'x'; 300];
+    let mut reports = Vec::new();
+    for &clients in &args.clients {
+        let started = Instant::now();
+        let until = started + Duration::from_secs(args.seconds);
+        let mut tasks = Vec::with_capacity(clients);
+        for client in 0..clients {
+            let store = store.clone();
+            let payload = payload.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut recorder = Recorder::default();
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    n += 1;
+                    let event = NewEvent {
+                        id: Uuid::new_v4(),
+                        event_type: "BenchEvent".to_owned(),
+                        schema_version: 1,
+                        payload: payload.clone(),
+                        metadata: Metadata {
+                            actor: Some("bench".to_owned()),
+                            recorded_at_ms: 0,
+                            ..Metadata::default()
+                        },
+                    };
+                    let stream = format!("bench-{clients}-{client}-{n}");
+                    let call = Instant::now();
+                    match store
+                        .append(&stream, ExpectedVersion::NoStream, vec![event])
+                        .await
+                    {
+                        Ok(_) => {
+                            recorder.record("RawAppend", call.elapsed());
+                            recorder.complaints += 1;
+                        }
+                        Err(_) => recorder.errors += 1,
+                    }
+                }
+                recorder
+            }));
+        }
+        let mut total = Recorder::default();
+        for task in tasks {
+            if let Ok(recorder) = task.await {
+                total.merge(recorder);
+            }
+        }
+        let report = level_report(clients, started.elapsed().as_secs_f64(), total);
+        if !args.json {
+            print_level(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    tokio::task::spawn_blocking(move || store.shutdown()).await??;
+    Ok(())
 }

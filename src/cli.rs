@@ -19,6 +19,8 @@ pub struct Cli {
 }
 
 /// Top-level commands.
+// Parsed once per process; boxing the large variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (embedded store, seeded catalog).
@@ -77,10 +79,20 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
     /// Server address.
-    #[arg(long, global = true, env = "RECTIFY_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "RECTIFY_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// Role to act as: hotline, portal, dispatcher, unit, supervisor, admin.
-    #[arg(long = "as", global = true, env = "RECTIFY_ROLE", default_value = "dispatcher")]
+    #[arg(
+        long = "as",
+        global = true,
+        env = "RECTIFY_ROLE",
+        default_value = "dispatcher"
+    )]
     pub role: String,
     /// Unit code when acting as `unit`, e.g. `power-bureau`.
     #[arg(long, global = true, env = "RECTIFY_UNIT")]
@@ -590,7 +602,10 @@ pub enum AdminCommand {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     crate::client::init_tracing(matches!(cli.command, Command::Serve(_)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -132,7 +132,8 @@ async fn complaints_client(conn: &Connection) -> anyhow::Result<ComplaintService
 fn descriptor_pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
-        DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid")
+        DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)
+            .expect("the embedded descriptor set is valid")
     })
 }
 
@@ -160,7 +161,9 @@ fn options(flags: &CommandFlags) -> Option<pb::CommandOptions> {
 fn parse_time(text: &str, flag: &str) -> anyhow::Result<prost_types::Timestamp> {
     let parsed = chrono::DateTime::parse_from_rfc3339(text)
         .with_context(|| format!("--{flag} must be RFC 3339, e.g. 2026-12-01T17:00:00+08:00"))?;
-    Ok(crate::convert::timestamp(parsed.with_timezone(&chrono::Utc)))
+    Ok(crate::convert::timestamp(
+        parsed.with_timezone(&chrono::Utc),
+    ))
 }
 
 fn status_name(status: i32) -> String {
@@ -323,7 +326,10 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             )?;
             if !conn.json {
                 println!("  lead unit:         {}", response.lead_unit);
-                println!("  responsible units: {}", response.responsible_units.join(", "));
+                println!(
+                    "  responsible units: {}",
+                    response.responsible_units.join(", ")
+                );
                 println!("  rule:              {}", response.routing_rule);
                 println!("  why:               {}", response.explanation);
             }
@@ -694,7 +700,11 @@ fn print_view(view: &pb::ComplaintView) {
             .as_ref()
             .and_then(crate::convert::from_timestamp)
             .map_or_else(String::new, |t| t.to_rfc3339());
-        let met = if deadline.met_at.is_some() { " (met)" } else { "" };
+        let met = if deadline.met_at.is_some() {
+            " (met)"
+        } else {
+            ""
+        };
         println!("  due {milestone:<14} {due}{met}");
     }
     println!(
@@ -740,10 +750,7 @@ async fn watch(
         let response = item.map_err(status_error)?;
         if let Some(event) = response.event {
             if conn.json {
-                println!(
-                    "{}",
-                    to_json("rectify.v1.Event", &event)?.replace('\n', "")
-                );
+                println!("{}", to_json("rectify.v1.Event", &event)?.replace('\n', ""));
             } else {
                 print_event(&event);
             }
@@ -781,10 +788,16 @@ async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<(
                 .map_err(status_error)?
                 .into_inner();
             if conn.json {
-                println!("{}", to_json("rectify.v1.ListDistrictsResponse", &response)?);
+                println!(
+                    "{}",
+                    to_json("rectify.v1.ListDistrictsResponse", &response)?
+                );
             } else {
                 for d in &response.districts {
-                    println!("{:<24} {:<20} {:<18} {}", d.code, d.name, d.kind, d.government_unit);
+                    println!(
+                        "{:<24} {:<20} {:<18} {}",
+                        d.code, d.name, d.kind, d.government_unit
+                    );
                 }
             }
         }
@@ -943,6 +956,8 @@ fn satisfaction_pb(satisfaction: SatisfactionArg) -> pb::Satisfaction {
 pub fn check_role(role: &str) -> anyhow::Result<()> {
     match role {
         "hotline" | "portal" | "dispatcher" | "unit" | "supervisor" | "admin" => Ok(()),
-        other => bail!("unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor or admin"),
+        other => bail!(
+            "unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor or admin"
+        ),
     }
 }

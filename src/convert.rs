@@ -35,7 +35,10 @@ impl Aggregate for ComplaintAggregate {
         format!("complaint-{id}")
     }
 
-    fn decide(state: &ComplaintState, command: &complaint::Command) -> Result<Vec<ComplaintEvent>, ServiceError> {
+    fn decide(
+        state: &ComplaintState,
+        command: &complaint::Command,
+    ) -> Result<Vec<ComplaintEvent>, ServiceError> {
         complaint::decide(state, command).map_err(|error| domain_error(error, state))
     }
 
@@ -306,7 +309,11 @@ fn submitter_pb(submitter: &complaint::Submitter, personal_data: bool) -> pb::Su
 }
 
 /// The view of a complaint; personal data masked unless `personal_data`.
-pub fn complaint_view(state: &ComplaintState, version: u64, personal_data: bool) -> pb::ComplaintView {
+pub fn complaint_view(
+    state: &ComplaintState,
+    version: u64,
+    personal_data: bool,
+) -> pb::ComplaintView {
     let deadlines = state
         .deadlines()
         .iter()
@@ -319,32 +326,42 @@ pub fn complaint_view(state: &ComplaintState, version: u64, personal_data: bool)
         .collect();
     let state_json = serde_json::to_value(state)
         .map(|mut value| {
-            if !personal_data {
-                if let Some(submitter) = value.get_mut("submitter") {
-                    *submitter = serde_json::Value::String("(masked)".to_owned());
-                }
+            if !personal_data && let Some(submitter) = value.pointer_mut("/submission/submitter") {
+                *submitter = serde_json::Value::String("(masked)".to_owned());
             }
             value.to_string()
         })
         .unwrap_or_default();
     pb::ComplaintView {
-        complaint_id: state.id().map(|id| id.as_str().to_owned()).unwrap_or_default(),
+        complaint_id: state
+            .id()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default(),
         version,
         status: status_pb(state.status()) as i32,
         channel: state.channel().map_or(0, |c| channel_pb(c) as i32),
         kind: state.kind().map_or(0, |k| kind_pb(k) as i32),
         submitter: state.submitter().map(|s| submitter_pb(s, personal_data)),
         enterprise: state.enterprise().unwrap_or_default().to_owned(),
-        district: state.district().map(|d| d.as_str().to_owned()).unwrap_or_default(),
+        district: state
+            .district()
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default(),
         location: state.location().unwrap_or_default().to_owned(),
         title: state.title().to_owned(),
         text: state.text().to_owned(),
         external_ref: state.external_ref().unwrap_or_default().to_owned(),
-        area: state.area().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+        area: state
+            .area()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
         task: state.task().unwrap_or(0),
         urgency: state.urgency().map_or(0, |u| urgency_pb(u) as i32),
         tags: state.tags().to_vec(),
-        lead_unit: state.lead_unit().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+        lead_unit: state
+            .lead_unit()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
         responsible_units: state
             .responsible_units()
             .iter()
@@ -362,7 +379,9 @@ pub fn complaint_view(state: &ComplaintState, version: u64, personal_data: bool)
         reopen_count: state.reopen_count(),
         paused: state.paused_since().is_some(),
         supervised: state.supervised(),
-        satisfaction: state.satisfaction().map_or(0, |s| satisfaction_pb(s) as i32),
+        satisfaction: state
+            .satisfaction()
+            .map_or(0, |s| satisfaction_pb(s) as i32),
         received_at: state.received_at().map(timestamp),
         closed_at: state.closed_at().map(timestamp),
         ledger_items: state
@@ -389,10 +408,10 @@ fn mask_payload(event_type: &str, payload: &[u8]) -> String {
             ("phone", mask_phone),
             ("id_number", mask_id_number),
         ] {
-            if let Some(field) = submitter.get_mut(key) {
-                if let Some(raw) = field.as_str() {
-                    *field = serde_json::Value::String(mask(raw));
-                }
+            if let Some(field) = submitter.get_mut(key)
+                && let Some(raw) = field.as_str()
+            {
+                *field = serde_json::Value::String(mask(raw));
             }
         }
     }
@@ -404,10 +423,9 @@ fn find_key<'a>(value: &'a mut serde_json::Value, key: &str) -> Option<&'a mut s
     if object.contains_key(key) {
         return object.get_mut(key);
     }
-    object.values_mut().find_map(|v| {
-        v.as_object_mut()
-            .and_then(|o| o.get_mut(key))
-    })
+    object
+        .values_mut()
+        .find_map(|v| v.as_object_mut().and_then(|o| o.get_mut(key)))
 }
 
 /// A stored event for a reply; the submitter masked unless `personal_data`.
@@ -516,12 +534,15 @@ mod tests {
 
     #[test]
     fn received_payload_is_masked_wherever_the_submitter_sits() {
-        let payload = br#"{"id":"c1","submitter":{"name":"王小明","phone":"13812345678","id_number":null}}"#;
+        let payload =
+            r#"{"id":"c1","submitter":{"name":"王小明","phone":"13812345678","id_number":null}}"#
+                .as_bytes();
         let masked = mask_payload("ComplaintReceived", payload);
         assert!(masked.contains("138****5678"), "{masked}");
         assert!(!masked.contains("13812345678"), "{masked}");
         assert!(!masked.contains("小明"), "{masked}");
-        let nested = br#"{"submission":{"submitter":{"name":"李四","phone":"13900001111"}}}"#;
+        let nested =
+            r#"{"submission":{"submitter":{"name":"李四","phone":"13900001111"}}}"#.as_bytes();
         let masked = mask_payload("ComplaintReceived", nested);
         assert!(masked.contains("139****1111"), "{masked}");
     }

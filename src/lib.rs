@@ -31,7 +31,12 @@ pub mod server;
 pub mod services;
 
 /// Code generated from `proto/rectify/v1`; never edited by hand.
-#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    missing_debug_implementations
+)]
 pub mod pb {
     tonic::include_proto!("rectify.v1");
 

@@ -116,16 +116,14 @@ pub async fn serve_with(
         .build_v1()
         .context("building the reflection service")?;
 
-    let complaints = pb::complaint_service_server::ComplaintServiceServer::new(Complaints::new(
-        state.clone(),
-    ))
-    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let complaints =
+        pb::complaint_service_server::ComplaintServiceServer::new(Complaints::new(state.clone()))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
     let events = pb::event_service_server::EventServiceServer::new(Events::new(state.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
-    let catalog = pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(
-        state.clone(),
-    ))
-    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let catalog =
+        pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(state.clone()))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     Server::builder()
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)

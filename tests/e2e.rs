@@ -235,7 +235,10 @@ async fn full_lifecycle_with_return_extension_reopen_and_close() {
     assert_eq!(submitted.status, pb::ComplaintStatus::Received as i32);
 
     let first_lead = classify_and_dispatch(&mut c, &id).await;
-    assert_eq!(first_lead, "power-bureau", "获得电力 routes to 鄂尔多斯电业局");
+    assert_eq!(
+        first_lead, "power-bureau",
+        "获得电力 routes to 鄂尔多斯电业局"
+    );
 
     // 退单: the lead unit returns it; the dispatcher re-dispatches by override.
     c.return_assignment(as_unit(
@@ -722,7 +725,11 @@ async fn malformed_requests_are_invalid_argument_and_write_nothing() {
         .await
         .expect_err("accept before dispatch");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    assert!(status.message().contains("received"), "{}", status.message());
+    assert!(
+        status.message().contains("received"),
+        "{}",
+        status.message()
+    );
     assert_eq!(head(&server).await, head_before, "nothing was written");
 }
 
@@ -774,7 +781,10 @@ async fn health_and_reflection_answer_on_the_same_port() {
         "rectify.v1.CatalogService",
         "grpc.health.v1.Health",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
     let mut catalog = CatalogServiceClient::new(server.channel().await);
     let areas = catalog
@@ -814,34 +824,110 @@ async fn readme_walkthrough_runs_from_submit_to_close() {
     let out = cli(
         &server,
         &[
-            "complaint", "submit", "--as", "hotline", "--id", "RC-0001", "--channel", "hotline",
-            "--name", "王女士", "--phone", "13812345678", "--district", "dongsheng",
-            "--title", "用电报装迟迟不接电",
-            "--text", "新建厂房申请用电报装，两个月还没有接电，影响投产。",
+            "complaint",
+            "submit",
+            "--as",
+            "hotline",
+            "--id",
+            "RC-0001",
+            "--channel",
+            "hotline",
+            "--name",
+            "王女士",
+            "--phone",
+            "13812345678",
+            "--district",
+            "dongsheng",
+            "--title",
+            "用电报装迟迟不接电",
+            "--text",
+            "新建厂房申请用电报装，两个月还没有接电，影响投产。",
         ],
     );
     assert!(out.contains("submitted RC-0001: status received"), "{out}");
-    assert!(out.contains("getting-electricity"), "suggestions name 获得电力: {out}");
+    assert!(
+        out.contains("getting-electricity"),
+        "suggestions name 获得电力: {out}"
+    );
     let steps: &[&[&str]] = &[
-        &["complaint", "classify", "RC-0001", "--as", "dispatcher", "--area", "getting-electricity", "--urgency", "normal"],
+        &[
+            "complaint",
+            "classify",
+            "RC-0001",
+            "--as",
+            "dispatcher",
+            "--area",
+            "getting-electricity",
+            "--urgency",
+            "normal",
+        ],
         &["complaint", "dispatch", "RC-0001", "--as", "dispatcher"],
-        &["complaint", "accept", "RC-0001", "--as", "unit", "--unit", "power-bureau"],
-        &["complaint", "step", "RC-0001", "--as", "unit", "--unit", "power-bureau", "--description", "电话联系企业，现场勘查", "--contacted", "--evidence", "photo-001"],
-        &["complaint", "resolve", "RC-0001", "--as", "unit", "--unit", "power-bureau", "--result", "外线工程已完工并送电"],
+        &[
+            "complaint",
+            "accept",
+            "RC-0001",
+            "--as",
+            "unit",
+            "--unit",
+            "power-bureau",
+        ],
+        &[
+            "complaint",
+            "step",
+            "RC-0001",
+            "--as",
+            "unit",
+            "--unit",
+            "power-bureau",
+            "--description",
+            "电话联系企业，现场勘查",
+            "--contacted",
+            "--evidence",
+            "photo-001",
+        ],
+        &[
+            "complaint",
+            "resolve",
+            "RC-0001",
+            "--as",
+            "unit",
+            "--unit",
+            "power-bureau",
+            "--result",
+            "外线工程已完工并送电",
+        ],
         &["complaint", "verify", "RC-0001", "--as", "dispatcher"],
-        &["complaint", "callback", "RC-0001", "--as", "hotline", "--satisfaction", "satisfied", "--solved"],
+        &[
+            "complaint",
+            "callback",
+            "RC-0001",
+            "--as",
+            "hotline",
+            "--satisfaction",
+            "satisfied",
+            "--solved",
+        ],
         &["complaint", "close", "RC-0001", "--as", "dispatcher"],
     ];
     for step in steps {
         cli(&server, step);
     }
-    let history = cli(&server, &["complaint", "history", "RC-0001", "--as", "supervisor"]);
+    let history = cli(
+        &server,
+        &["complaint", "history", "RC-0001", "--as", "supervisor"],
+    );
     assert_eq!(history.lines().count(), 9, "{history}");
     assert!(history.contains("ComplaintClosed"), "{history}");
     let shown = cli(&server, &["complaint", "show", "RC-0001", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&shown).expect("--json prints JSON");
-    assert_eq!(json["complaint"]["status"], "COMPLAINT_STATUS_CLOSED", "{shown}");
+    assert_eq!(
+        json["complaint"]["status"], "COMPLAINT_STATUS_CLOSED",
+        "{shown}"
+    );
     assert_eq!(json["complaint"]["leadUnit"], "power-bureau", "{shown}");
     let verified = cli(&server, &["admin", "verify", "--as", "supervisor"]);
-    assert!(verified.contains("hash chain verified: 9 events"), "{verified}");
+    assert!(
+        verified.contains("hash chain verified: 9 events"),
+        "{verified}"
+    );
 }

@@ -138,11 +138,10 @@ impl CatalogService for CatalogApi {
         let text = request.text;
         let state = self.state.clone();
         // Segmentation is CPU work: keep it off the async workers.
-        let suggestions = tokio::task::spawn_blocking(move || {
-            state.catalog.suggest_areas(&text, limit as usize)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?;
+        let suggestions =
+            tokio::task::spawn_blocking(move || state.catalog.suggest_areas(&text, limit as usize))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?;
         Ok(Response::new(pb::SuggestAreasResponse {
             suggestions: suggestions.iter().map(suggestion_to_pb).collect(),
         }))

@@ -106,7 +106,10 @@ fn optional(value: String) -> Option<String> {
 
 fn unit_code(field: &'static str, raw: &str, state: &AppState) -> Result<UnitCode, ServiceError> {
     if state.catalog.unit(raw).is_none() {
-        return Err(ServiceError::invalid(field, format!("unknown unit {raw:?}")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("unknown unit {raw:?}"),
+        ));
     }
     UnitCode::new(raw).map_err(|e| ServiceError::invalid(field, e.to_string()))
 }
@@ -169,7 +172,12 @@ impl Complaints {
         prepared: &Prepared,
         mut kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
     ) -> Result<Executed<ComplaintState>, ServiceError> {
-        let Prepared { actor, ctx, id, now } = prepared;
+        let Prepared {
+            actor,
+            ctx,
+            id,
+            now,
+        } = prepared;
         app::execute::<ComplaintAggregate, _>(&self.state.store, id.as_str(), ctx, |state| {
             Ok(Command {
                 actor: actor.clone(),
@@ -212,15 +220,10 @@ impl Complaints {
         }
     }
 
-    async fn load(
-        &self,
-        id: &ComplaintId,
-    ) -> Result<app::Loaded<ComplaintState>, ServiceError> {
-        let loaded = app::load::<ComplaintAggregate, _>(
-            &self.state.store,
-            &complaint::stream_name(id),
-        )
-        .await?;
+    async fn load(&self, id: &ComplaintId) -> Result<app::Loaded<ComplaintState>, ServiceError> {
+        let loaded =
+            app::load::<ComplaintAggregate, _>(&self.state.store, &complaint::stream_name(id))
+                .await?;
         if loaded.version.is_none() {
             return Err(ServiceError::NotFound {
                 what: "complaint",
@@ -244,6 +247,20 @@ impl Complaints {
             .deadline_policy()
             .due_times(urgency, area, start, self.state.catalog.calendar())
             .map_err(convert::catalog_error)
+    }
+}
+
+/// A unit reads only complaints it is assigned to.
+fn ensure_visible(
+    actor: &Actor,
+    state: &ComplaintState,
+    id: &ComplaintId,
+) -> Result<(), ServiceError> {
+    match &actor.role {
+        Role::Unit(unit) if !state.is_assigned(unit) => Err(ServiceError::PermissionDenied(
+            format!("unit {unit} is not assigned to complaint {id}"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -326,11 +343,10 @@ impl ComplaintService for Complaints {
             .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
             .await?;
         let state = self.state.clone();
-        let suggestions = tokio::task::spawn_blocking(move || {
-            state.catalog.suggest_areas(&suggest_text, 3)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?;
+        let suggestions =
+            tokio::task::spawn_blocking(move || state.catalog.suggest_areas(&suggest_text, 3))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?;
         Ok(Response::new(pb::SubmitComplaintResponse {
             result: Some(convert::command_result(prepared.id.as_str(), &done)),
             suggested_areas: suggestions.iter().map(convert::suggestion_to_pb).collect(),
@@ -347,14 +363,7 @@ impl ComplaintService for Complaints {
         let id = complaint_id(&req.complaint_id)?;
         self.wait_for(req.min_position).await?;
         let loaded = self.load(&id).await?;
-        if let Role::Unit(unit) = &actor.role {
-            if !loaded.state.is_assigned(unit) {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "unit {unit} is not assigned to complaint {id}"
-                ))
-                .into());
-            }
-        }
+        ensure_visible(&actor, &loaded.state, &id)?;
         let pii = sees_personal_data(&actor, &loaded.state);
         Ok(Response::new(pb::GetComplaintResponse {
             complaint: Some(convert::complaint_view(
@@ -374,14 +383,7 @@ impl ComplaintService for Complaints {
         let req = request.into_inner();
         let id = complaint_id(&req.complaint_id)?;
         let loaded = self.load(&id).await?;
-        if let Role::Unit(unit) = &actor.role {
-            if !loaded.state.is_assigned(unit) {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "unit {unit} is not assigned to complaint {id}"
-                ))
-                .into());
-            }
-        }
+        ensure_visible(&actor, &loaded.state, &id)?;
         let pii = sees_personal_data(&actor, &loaded.state);
         let stream = complaint::stream_name(&id);
         let mut events = Vec::new();
@@ -417,11 +419,10 @@ impl ComplaintService for Complaints {
         )?;
         let req = request.into_inner();
         let area_raw = required("area", req.area)?;
-        let area = self
-            .state
-            .catalog
-            .area(&area_raw)
-            .ok_or_else(|| ServiceError::invalid("area", format!("unknown area {area_raw:?}")))?;
+        let area =
+            self.state.catalog.area(&area_raw).ok_or_else(|| {
+                ServiceError::invalid("area", format!("unknown area {area_raw:?}"))
+            })?;
         if req.task != 0 && !area.tasks.iter().any(|t| t.number == req.task) {
             return Err(ServiceError::invalid(
                 "task",
@@ -430,7 +431,8 @@ impl ComplaintService for Complaints {
             .into());
         }
         let kind = CommandKind::Classify {
-            area: AreaCode::new(&area_raw).map_err(|e| ServiceError::invalid("area", e.to_string()))?,
+            area: AreaCode::new(&area_raw)
+                .map_err(|e| ServiceError::invalid("area", e.to_string()))?,
             task: (req.task != 0).then_some(req.task),
             district: district_code(&req.district, &self.state)?,
             tags: req.tags,
@@ -546,7 +548,10 @@ impl ComplaintService for Complaints {
             ),
             // A replayed request: report the assignment as recorded.
             None => (
-                done.state.lead_unit().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+                done.state
+                    .lead_unit()
+                    .map(|u| u.as_str().to_owned())
+                    .unwrap_or_default(),
                 done.state
                     .responsible_units()
                     .iter()
@@ -929,13 +934,14 @@ impl ComplaintService for Complaints {
                 // Paused working time does not count: every open milestone
                 // moves by the working minutes the clock stood still.
                 let calendar = self.state.catalog.calendar();
-                let paused_since = state.paused_since().ok_or_else(|| {
-                    ServiceError::FailedPrecondition {
-                        kind: "CLOCK",
-                        subject: state.status_name().to_owned(),
-                        message: "the deadline clock is not paused".to_owned(),
-                    }
-                })?;
+                let paused_since =
+                    state
+                        .paused_since()
+                        .ok_or_else(|| ServiceError::FailedPrecondition {
+                            kind: "CLOCK",
+                            subject: state.status_name().to_owned(),
+                            message: "the deadline clock is not paused".to_owned(),
+                        })?;
                 let paused_minutes = calendar
                     .working_minutes_between(paused_since, prepared.now)
                     .map_err(|e| convert::catalog_error(e.into()))?;

@@ -45,7 +45,10 @@ fn filter_from_pb(filter: Option<pb::EventFilter>) -> Result<Filter, ServiceErro
         ));
     }
     if filter.event_types.len() > MAX_FILTER_TYPES
-        || filter.event_types.iter().any(|t| t.is_empty() || t.len() > MAX_FILTER_LEN)
+        || filter
+            .event_types
+            .iter()
+            .any(|t| t.is_empty() || t.len() > MAX_FILTER_LEN)
     {
         return Err(ServiceError::invalid(
             "filter.event_types",
@@ -93,11 +96,9 @@ impl EventService for Events {
         let max_count = match request.max_count {
             0 => DEFAULT_READ_PAGE,
             n if n > MAX_READ_PAGE => {
-                return Err(ServiceError::invalid(
-                    "max_count",
-                    format!("at most {MAX_READ_PAGE}"),
-                )
-                .into());
+                return Err(
+                    ServiceError::invalid("max_count", format!("at most {MAX_READ_PAGE}")).into(),
+                );
             }
             n => n,
         };
