@@ -1,0 +1,214 @@
+//! The catalog checker: every inconsistency is a precise load error.
+
+use rectify_catalog::{Catalog, CatalogError, Sources};
+
+const UNITS: &str = r#"
+[[unit]]
+code = "power-bureau"
+name = "鄂尔多斯电业局"
+full_name = "鄂尔多斯供电分公司"
+kind = "enterprise"
+aliases = ["电业局"]
+
+[[unit]]
+code = "dongsheng-gov"
+name = "东胜区政府"
+full_name = "东胜区人民政府"
+kind = "district_government"
+
+[[collective]]
+code = "city-departments"
+name = "市直各有关部门"
+"#;
+const DISTRICTS: &str = r#"
+[[district]]
+code = "dongsheng"
+name = "东胜区"
+kind = "district"
+government_unit = "dongsheng-gov"
+"#;
+const PLAN: &str = r#"
+[[phase]]
+code = "launch"
+name = "部署启动阶段"
+starts = "2021-05-06"
+ends = "2021-05-31"
+
+[[working_group]]
+code = "government-services"
+name = "政务服务组"
+number = 6
+
+[[area]]
+code = "getting-electricity"
+number = 15
+name = "获得电力组"
+working_group = "government-services"
+city_only = false
+keywords = ["用电"]
+
+[[area.task]]
+number = 1
+title = "一窗通办"
+text = "推行一窗通办。"
+lead = ["power-bureau"]
+responsible = ["city-departments"]
+source_line = 337
+"#;
+const HOLIDAYS: &str = r#"
+[[year]]
+year = 2026
+notice = "国务院办公厅关于2026年部分节假日安排的通知"
+off = [ { from = "2026-01-01", to = "2026-01-03", name = "元旦" } ]
+workdays = [ { date = "2026-01-04", name = "元旦调休" } ]
+"#;
+const DEADLINES: &str = r#"
+yellow_percent = 80
+dispatch = { working_minutes = 120 }
+[urgency.emergency]
+accept = { minutes = 30 }
+first_contact = { minutes = 60 }
+resolve = { minutes = 120 }
+[urgency.urgent]
+accept = { minutes = 30 }
+first_contact = { minutes = 60 }
+resolve = { minutes = 120 }
+[urgency.normal]
+accept = { working_days = 1 }
+first_contact = { working_days = 2 }
+resolve = { working_days = 7 }
+[urgency.complex]
+accept = { working_days = 1 }
+first_contact = { working_days = 2 }
+resolve = { working_days = 15 }
+"#;
+
+fn load(edit: impl Fn(&mut [String; 5])) -> Result<Catalog, CatalogError> {
+    let mut texts = [UNITS, DISTRICTS, PLAN, HOLIDAYS, DEADLINES].map(str::to_owned);
+    edit(&mut texts);
+    Catalog::from_sources(Sources {
+        units: &texts[0],
+        districts: &texts[1],
+        plan: &texts[2],
+        holidays: &texts[3],
+        deadlines: &texts[4],
+    })
+}
+
+/// A named edit of the fixture files and the text its error must contain.
+type Case = (&'static str, Box<dyn Fn(&mut [String; 5])>, &'static str);
+
+fn error(edit: impl Fn(&mut [String; 5])) -> String {
+    load(edit)
+        .expect_err("the edit must be refused")
+        .to_string()
+}
+
+#[test]
+fn the_fixture_loads() {
+    let c = load(|_| {}).unwrap();
+    assert_eq!(c.resolve_unit("电业局").unwrap().code, "power-bureau");
+}
+
+#[test]
+fn each_inconsistency_is_named() {
+    let cases: Vec<Case> = vec![
+        (
+            "unknown lead",
+            Box::new(|t| {
+                t[2] = t[2].replace(r#"lead = ["power-bureau"]"#, r#"lead = ["no-such-unit"]"#)
+            }),
+            "plan.toml: area getting-electricity task 1: lead: unknown unit \"no-such-unit\"",
+        ),
+        (
+            "task without lead",
+            Box::new(|t| t[2] = t[2].replace(r#"lead = ["power-bureau"]"#, "lead = []")),
+            "task needs at least one lead",
+        ),
+        (
+            "unknown responsible",
+            Box::new(|t| t[2] = t[2].replace(r#"["city-departments"]"#, r#"["nobody"]"#)),
+            "responsible: unknown unit \"nobody\"",
+        ),
+        (
+            "duplicate unit code",
+            Box::new(|t| {
+                t[0] = t[0].replace(r#"code = "dongsheng-gov""#, r#"code = "power-bureau""#)
+            }),
+            "duplicate code \"power-bureau\"",
+        ),
+        (
+            "duplicate alias",
+            Box::new(|t| {
+                t[0] = t[0].replace(r#"full_name = "东胜区人民政府""#, r#"full_name = "电业局""#)
+            }),
+            "\"电业局\" already names power-bureau",
+        ),
+        (
+            "unknown government",
+            Box::new(|t| {
+                t[1] = t[1].replace(
+                    r#"government_unit = "dongsheng-gov""#,
+                    r#"government_unit = "x""#,
+                )
+            }),
+            "government_unit: unknown unit",
+        ),
+        (
+            "unknown working group",
+            Box::new(|t| {
+                t[2] = t[2].replace(
+                    r#"working_group = "government-services""#,
+                    r#"working_group = "nope""#,
+                )
+            }),
+            "unknown working group",
+        ),
+        (
+            "bad date",
+            Box::new(|t| t[2] = t[2].replace("2021-05-31", "2021-13-31")),
+            "not a YYYY-MM-DD date",
+        ),
+        (
+            "worked weekday",
+            Box::new(|t| t[3] = t[3].replace("2026-01-04", "2026-01-05")),
+            "is not a weekend day",
+        ),
+        (
+            "missing notice",
+            Box::new(|t| t[3] = t[3].replace("国务院办公厅关于2026年部分节假日安排的通知", " ")),
+            "notice",
+        ),
+        (
+            "bad span",
+            Box::new(|t| {
+                t[4] = t[4].replace("resolve = { minutes = 120 }", "resolve = { minutes = 0 }")
+            }),
+            "span",
+        ),
+        (
+            "unknown field",
+            Box::new(|t| {
+                t[0] = t[0].replace(
+                    "kind = \"enterprise\"",
+                    "kind = \"enterprise\"\ncolour = \"red\"",
+                )
+            }),
+            "units.toml",
+        ),
+        (
+            "bad code",
+            Box::new(|t| {
+                t[0] = t[0].replace(r#"code = "power-bureau""#, r#"code = "Power Bureau""#)
+            }),
+            "not a kebab-case code",
+        ),
+    ];
+    for (name, edit, expected) in cases {
+        let message = error(edit);
+        assert!(
+            message.contains(expected),
+            "{name}: {message:?} should contain {expected:?}"
+        );
+    }
+}
