@@ -28,6 +28,10 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 512;
 /// Longest a unary request may run before it is cancelled.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a shutdown signal, how long in-flight calls and open connections
+/// get to finish before the server stops waiting for them. Clients that keep
+/// idle connections open (or subscriptions) must not hold shutdown forever.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// What every service shares.
 #[derive(Debug)]
@@ -125,7 +129,9 @@ pub async fn serve_with(
         pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(state.clone()))
             .max_decoding_message_size(MAX_REQUEST_BYTES);
 
-    Server::builder()
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let serving = Server::builder()
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
         .add_service(health_service)
@@ -133,9 +139,17 @@ pub async fn serve_with(
         .add_service(complaints)
         .add_service(events)
         .add_service(catalog)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
-        .context("serving gRPC")?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            signalled.notify_one();
+        });
+    tokio::select! {
+        served = serving => served.context("serving gRPC")?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; stopping anyway"),
+    }
 
     tracing::info!("shutting down: flushing the event store");
     let store_state = state.clone();

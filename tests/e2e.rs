@@ -458,7 +458,9 @@ async fn full_lifecycle_with_return_extension_reopen_and_close() {
     assert_eq!(closed.version, history.len() as u64 - 1);
 }
 
-#[tokio::test]
+// Multi-threaded: `stop` blocks while the server shuts down gracefully, and
+// the client connections must keep answering its HTTP/2 pings meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_state_and_history() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
