@@ -948,7 +948,7 @@ impl ComplaintService for Complaints {
                 let mut shifted = Vec::new();
                 for (milestone, due) in state.open_deadlines() {
                     let moved = calendar
-                        .add_working_minutes(due, paused_minutes as u32)
+                        .add_working_minutes(due, paused_minutes)
                         .map_err(|e| convert::catalog_error(e.into()))?;
                     shifted.push((milestone, moved));
                 }
