@@ -38,6 +38,50 @@ pub struct Complaints {
     state: Arc<AppState>,
 }
 
+/// The fields every workflow command request has.
+trait CommandRequest {
+    fn options(&self) -> Option<pb::CommandOptions>;
+    fn complaint_id(&self) -> &str;
+}
+
+macro_rules! command_requests {
+    ($($request:ident),+ $(,)?) => {
+        $(impl CommandRequest for pb::$request {
+            fn options(&self) -> Option<pb::CommandOptions> {
+                self.options.clone()
+            }
+            fn complaint_id(&self) -> &str {
+                &self.complaint_id
+            }
+        })+
+    };
+}
+
+command_requests!(
+    ClassifyComplaintRequest,
+    DispatchComplaintRequest,
+    AcceptAssignmentRequest,
+    ReturnAssignmentRequest,
+    RecordStepRequest,
+    RequestExtensionRequest,
+    GrantExtensionRequest,
+    DenyExtensionRequest,
+    SubmitResolutionRequest,
+    VerifyResolutionRequest,
+    RejectResolutionRequest,
+    RecordCallbackRequest,
+    ReopenComplaintRequest,
+    CloseComplaintRequest,
+    ChaseUpRequest,
+    FlagSupervisionRequest,
+    RecordAccountabilityRequest,
+    FileAppealRequest,
+    DecideAppealRequest,
+    PauseClockRequest,
+    ResumeClockRequest,
+    LinkToLedgerItemRequest,
+);
+
 /// A validated command request: who, how, on which complaint.
 struct Prepared {
     actor: Actor,
@@ -147,23 +191,25 @@ impl Complaints {
         Self { state }
     }
 
-    fn prepare<T>(
+    /// Authorizes a workflow command and validates its common fields.
+    fn prepare_command<R: CommandRequest>(
         &self,
-        request: &Request<T>,
-        action: Action,
-        options: Option<pb::CommandOptions>,
-        raw_id: &str,
-    ) -> Result<Prepared, ServiceError> {
-        let actor = authorize(request, action)?;
+        request: Request<R>,
+    ) -> Result<(Prepared, R), ServiceError> {
+        let actor = authorize(&request, Action::Command)?;
         let now = self.state.clock.now();
-        let ctx = command_context(&actor, options, now)?;
-        let id = complaint_id(raw_id)?;
-        Ok(Prepared {
-            actor,
-            ctx,
-            id,
-            now,
-        })
+        let req = request.into_inner();
+        let ctx = command_context(&actor, req.options(), now)?;
+        let id = complaint_id(req.complaint_id())?;
+        Ok((
+            Prepared {
+                actor,
+                ctx,
+                id,
+                now,
+            },
+            req,
+        ))
     }
 
     /// Runs a command built from the current state.
@@ -411,13 +457,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::ClassifyComplaintRequest>,
     ) -> Result<Response<pb::ClassifyComplaintResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let area_raw = required("area", req.area)?;
         let area =
             self.state.catalog.area(&area_raw).ok_or_else(|| {
@@ -446,13 +486,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::DispatchComplaintRequest>,
     ) -> Result<Response<pb::DispatchComplaintResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let overridden = if req.lead_unit.is_empty() {
             if !req.responsible_units.is_empty() || !req.override_reason.is_empty() {
                 return Err(ServiceError::invalid(
@@ -574,12 +608,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::AcceptAssignmentRequest>,
     ) -> Result<Response<pb::AcceptAssignmentResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
+        let (prepared, _) = self.prepare_command(request)?;
         let result = self.simple(prepared, CommandKind::Accept).await?;
         Ok(Response::new(pb::AcceptAssignmentResponse { result }))
     }
@@ -588,13 +617,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::ReturnAssignmentRequest>,
     ) -> Result<Response<pb::ReturnAssignmentResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::Return {
             reason: required("reason", req.reason)?,
         };
@@ -606,13 +629,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::RecordStepRequest>,
     ) -> Result<Response<pb::RecordStepResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::RecordStep {
             description: required("description", req.description)?,
             evidence: req.evidence,
@@ -626,13 +643,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::RequestExtensionRequest>,
     ) -> Result<Response<pb::RequestExtensionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::RequestExtension {
             reason: required("reason", req.reason)?,
             requested_due_at: time_field("requested_due_at", req.requested_due_at)?
@@ -646,13 +657,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::GrantExtensionRequest>,
     ) -> Result<Response<pb::GrantExtensionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::GrantExtension {
             due_at: time_field("due_at", req.due_at)?,
             note: optional(req.note),
@@ -665,13 +670,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::DenyExtensionRequest>,
     ) -> Result<Response<pb::DenyExtensionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::DenyExtension {
             reason: required("reason", req.reason)?,
         };
@@ -683,13 +682,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::SubmitResolutionRequest>,
     ) -> Result<Response<pb::SubmitResolutionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::SubmitResolution {
             result: required("result", req.result)?,
             evidence: req.evidence,
@@ -702,13 +695,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::VerifyResolutionRequest>,
     ) -> Result<Response<pb::VerifyResolutionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::VerifyResolution {
             note: optional(req.note),
         };
@@ -720,13 +707,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::RejectResolutionRequest>,
     ) -> Result<Response<pb::RejectResolutionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::RejectResolution {
             reason: required("reason", req.reason)?,
         };
@@ -738,13 +719,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::RecordCallbackRequest>,
     ) -> Result<Response<pb::RecordCallbackResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let satisfaction = match req.satisfaction {
             0 => None,
             raw => Some(convert::satisfaction(raw)?),
@@ -764,13 +739,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::ReopenComplaintRequest>,
     ) -> Result<Response<pb::ReopenComplaintResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let reason = required("reason", req.reason)?;
         let done = self
             .run(&prepared, |state| {
@@ -790,13 +759,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::CloseComplaintRequest>,
     ) -> Result<Response<pb::CloseComplaintResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::Close {
             note: optional(req.note),
         };
@@ -808,13 +771,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::ChaseUpRequest>,
     ) -> Result<Response<pb::ChaseUpResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::ChaseUp {
             note: required("note", req.note)?,
         };
@@ -826,13 +783,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::FlagSupervisionRequest>,
     ) -> Result<Response<pb::FlagSupervisionResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::FlagSupervision {
             note: required("note", req.note)?,
         };
@@ -844,13 +795,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::RecordAccountabilityRequest>,
     ) -> Result<Response<pb::RecordAccountabilityResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let units = req
             .units
             .iter()
@@ -868,13 +813,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::FileAppealRequest>,
     ) -> Result<Response<pb::FileAppealResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::FileAppeal {
             reason: required("reason", req.reason)?,
         };
@@ -886,13 +825,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::DecideAppealRequest>,
     ) -> Result<Response<pb::DecideAppealResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::DecideAppeal {
             upheld: req.upheld,
             note: optional(req.note),
@@ -905,13 +838,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::PauseClockRequest>,
     ) -> Result<Response<pb::PauseClockResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::PauseClock {
             reason: required("reason", req.reason)?,
         };
@@ -923,12 +850,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::ResumeClockRequest>,
     ) -> Result<Response<pb::ResumeClockResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
+        let (prepared, _) = self.prepare_command(request)?;
         let done = self
             .run(&prepared, |state| {
                 // Paused working time does not count: every open milestone
@@ -964,13 +886,7 @@ impl ComplaintService for Complaints {
         &self,
         request: Request<pb::LinkToLedgerItemRequest>,
     ) -> Result<Response<pb::LinkToLedgerItemResponse>, Status> {
-        let prepared = self.prepare(
-            &request,
-            Action::Command,
-            request.get_ref().options.clone(),
-            &request.get_ref().complaint_id,
-        )?;
-        let req = request.into_inner();
+        let (prepared, req) = self.prepare_command(request)?;
         let kind = CommandKind::LinkToLedgerItem {
             ledger_id: required("ledger_id", req.ledger_id)?,
             item_id: required("item_id", req.item_id)?,
