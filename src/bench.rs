@@ -410,6 +410,7 @@ async fn submit(
             district.name, task_title
         ),
         external_ref: String::new(),
+        suggest_areas: false,
     };
     let response = timed!(
         recorder,

@@ -255,6 +255,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 title,
                 text,
                 external_ref: external_ref.unwrap_or_default(),
+                suggest_areas: true,
             };
             let response = client
                 .submit_complaint(request)

@@ -378,6 +378,7 @@ impl ComplaintService for Complaints {
             external_ref: optional(req.external_ref),
             dispatch_due_at,
         };
+        let suggest = req.suggest_areas;
         let suggest_text = format!("{} {}", submission.title, submission.text);
         let prepared = Prepared {
             actor,
@@ -388,11 +389,14 @@ impl ComplaintService for Complaints {
         let done = self
             .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
             .await?;
-        let state = self.state.clone();
-        let suggestions =
+        let suggestions = if suggest {
+            let state = self.state.clone();
             tokio::task::spawn_blocking(move || state.catalog.suggest_areas(&suggest_text, 3))
                 .await
-                .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?;
+                .map_err(|e| ServiceError::Internal(format!("classifier task failed: {e}")))?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(pb::SubmitComplaintResponse {
             result: Some(convert::command_result(prepared.id.as_str(), &done)),
             suggested_areas: suggestions.iter().map(convert::suggestion_to_pb).collect(),
