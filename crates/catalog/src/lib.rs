@@ -36,7 +36,9 @@ mod policy;
 use std::{collections::BTreeMap, path::Path};
 
 pub use calendar::{Calendar, CalendarError, WORKING_MINUTES_PER_DAY};
-pub use policy::{DeadlinePolicy, DueTimes, MilestoneSpans, Span, SpanOverrides, Urgency};
+pub use policy::{
+    DeadlinePolicy, DueTimes, MilestoneSpans, RequestKind, Span, SpanOverrides, Urgency,
+};
 
 /// Why a catalog could not be loaded or a lookup failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +89,18 @@ pub enum CatalogError {
     #[error("unknown unit {code:?}")]
     UnknownUnit {
         /// The code asked for.
+        code: String,
+    },
+    /// A collective reference (市直各有关部门) where a unit that can act is needed.
+    #[error("{code:?} is a collective reference, not a unit that can be assigned")]
+    NotAssignable {
+        /// The collective's code.
+        code: String,
+    },
+    /// A dispatcher's override names a unit twice, or the lead again as responsible.
+    #[error("unit {code:?} is named twice in the override")]
+    DuplicateAssignment {
+        /// The repeated code.
         code: String,
     },
     /// The deadline policy cannot answer.
@@ -170,13 +184,30 @@ pub struct Commitment {
 }
 
 impl std::fmt::Display for Commitment {
+    /// `电力外线工程审批办结: 5 working days`; half days as `0.5`, anything
+    /// finer as working minutes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let days = self.working_minutes / WORKING_MINUTES_PER_DAY;
         let rest = self.working_minutes % WORKING_MINUTES_PER_DAY;
-        if rest == 0 {
-            write!(f, "{}: {days} working days", self.what)
-        } else {
-            write!(f, "{}: {days} working days {rest} minutes", self.what)
+        let unit = |n: u32| {
+            if n == 1 {
+                "working day"
+            } else {
+                "working days"
+            }
+        };
+        match rest {
+            0 => write!(f, "{}: {days} {}", self.what, unit(days)),
+            _ if rest * 2 == WORKING_MINUTES_PER_DAY => {
+                write!(f, "{}: {days}.5 working days", self.what)
+            }
+            _ if days == 0 => write!(f, "{}: {rest} working minutes", self.what),
+            _ => write!(
+                f,
+                "{}: {days} {} {rest} working minutes",
+                self.what,
+                unit(days)
+            ),
         }
     }
 }
@@ -304,7 +335,7 @@ pub const SEED_FILES: [&str; 5] = [
 impl Catalog {
     /// The catalog embedded in the binary from `seeds/`.
     pub fn embedded() -> Result<Self, CatalogError> {
-        Self::from_sources(Sources {
+        Self::from_texts(Sources {
             units: include_str!("../../../seeds/units.toml"),
             districts: include_str!("../../../seeds/districts.toml"),
             plan: include_str!("../../../seeds/plan.toml"),
@@ -313,7 +344,8 @@ impl Catalog {
         })
     }
 
-    /// An operator's edited copy of the seed files in `dir`.
+    /// An operator's edited copy of the seed files in `dir` (the names in
+    /// [`SEED_FILES`]). The only function of this crate that does I/O.
     pub fn from_dir(dir: &Path) -> Result<Self, CatalogError> {
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name)).map_err(|e| CatalogError::Read {
@@ -321,21 +353,29 @@ impl Catalog {
                 reason: e.to_string(),
             })
         };
-        let texts: Vec<String> = SEED_FILES
-            .iter()
-            .map(|n| read(n))
-            .collect::<Result<_, _>>()?;
-        Self::from_sources(Sources {
-            units: &texts[0],
-            districts: &texts[1],
-            plan: &texts[2],
-            holidays: &texts[3],
-            deadlines: &texts[4],
+        let [units, districts, plan, holidays, deadlines] = SEED_FILES.map(read);
+        Self::from_sources(&units?, &districts?, &plan?, &holidays?, &deadlines?)
+    }
+
+    /// A catalog from the texts of the five seed files (tests, tools).
+    pub fn from_sources(
+        units: &str,
+        districts: &str,
+        plan: &str,
+        holidays: &str,
+        deadlines: &str,
+    ) -> Result<Self, CatalogError> {
+        Self::from_texts(Sources {
+            units,
+            districts,
+            plan,
+            holidays,
+            deadlines,
         })
     }
 
-    /// A catalog from seed texts (tests, tools).
-    pub fn from_sources(sources: Sources<'_>) -> Result<Self, CatalogError> {
+    /// A catalog from the seed texts, named.
+    pub fn from_texts(sources: Sources<'_>) -> Result<Self, CatalogError> {
         load::load(sources)
     }
 
@@ -399,16 +439,29 @@ impl Catalog {
         &self.policy
     }
 
-    /// Checks a dispatcher's override: the lead and responsible units exist
-    /// (collectives cannot be assigned).
+    /// Checks a dispatcher's override: the lead and every responsible code
+    /// name a unit (not a collective reference, which nobody can act for),
+    /// and no unit is named twice.
     pub fn validate_override(
         &self,
         lead: &str,
         responsible: &[String],
     ) -> Result<(), CatalogError> {
+        let mut seen = std::collections::BTreeSet::new();
         for code in std::iter::once(lead).chain(responsible.iter().map(String::as_str)) {
             if self.unit(code).is_none() {
-                return Err(CatalogError::UnknownUnit {
+                return Err(if self.collectives.iter().any(|c| c.code == code) {
+                    CatalogError::NotAssignable {
+                        code: code.to_owned(),
+                    }
+                } else {
+                    CatalogError::UnknownUnit {
+                        code: code.to_owned(),
+                    }
+                });
+            }
+            if !seen.insert(code) {
+                return Err(CatalogError::DuplicateAssignment {
                     code: code.to_owned(),
                 });
             }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
 use crate::{
@@ -148,10 +148,15 @@ struct RawWorkday {
 #[serde(deny_unknown_fields)]
 struct DeadlinesFile {
     yellow_percent: u32,
+    warn_before: RawSpan,
+    escalate_before: RawSpan,
+    callback: RawSpan,
     dispatch: RawSpan,
     urgency: BTreeMap<String, RawSpans>,
     #[serde(default)]
-    area: BTreeMap<String, RawOverrides>,
+    kind: BTreeMap<String, BTreeMap<String, RawOverrides>>,
+    #[serde(default)]
+    area: BTreeMap<String, BTreeMap<String, RawOverrides>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -165,6 +170,7 @@ struct RawSpan {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSpans {
+    dispatch: Option<RawSpan>,
     accept: RawSpan,
     first_contact: RawSpan,
     resolve: RawSpan,
@@ -551,77 +557,7 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
     }
     let calendar = Calendar::new(years, off, worked);
 
-    let mut by_urgency = BTreeMap::new();
-    for urgency in [
-        Urgency::Emergency,
-        Urgency::Urgent,
-        Urgency::Normal,
-        Urgency::Complex,
-    ] {
-        let raw = deadlines.urgency.get(urgency.key()).ok_or_else(|| {
-            invalid(
-                "deadlines.toml",
-                format!("urgency.{}", urgency.key()),
-                "urgency",
-                "missing",
-            )
-        })?;
-        let item = format!("urgency.{}", urgency.key());
-        by_urgency.insert(
-            urgency,
-            MilestoneSpans {
-                accept: span(&item, raw.accept)?,
-                first_contact: span(&item, raw.first_contact)?,
-                resolve: span(&item, raw.resolve)?,
-            },
-        );
-    }
-    if let Some(unknown) = deadlines
-        .urgency
-        .keys()
-        .find(|k| !["emergency", "urgent", "normal", "complex"].contains(&k.as_str()))
-    {
-        return Err(invalid(
-            "deadlines.toml",
-            format!("urgency.{unknown}"),
-            "urgency",
-            "unknown urgency",
-        ));
-    }
-    let mut by_area = BTreeMap::new();
-    for (code, raw) in deadlines.area {
-        let item = format!("area.{code}");
-        if !area_codes.contains(&code) {
-            return Err(invalid(
-                "deadlines.toml",
-                &item,
-                "area",
-                format!("unknown area {code:?}"),
-            ));
-        }
-        by_area.insert(
-            code,
-            SpanOverrides {
-                accept: raw.accept.map(|s| span(&item, s)).transpose()?,
-                first_contact: raw.first_contact.map(|s| span(&item, s)).transpose()?,
-                resolve: raw.resolve.map(|s| span(&item, s)).transpose()?,
-            },
-        );
-    }
-    if !(1..=99).contains(&deadlines.yellow_percent) {
-        return Err(invalid(
-            "deadlines.toml",
-            "policy",
-            "yellow_percent",
-            "must be between 1 and 99",
-        ));
-    }
-    let policy = DeadlinePolicy {
-        yellow_percent: deadlines.yellow_percent,
-        dispatch: span("dispatch", deadlines.dispatch)?,
-        by_urgency,
-        by_area,
-    };
+    let policy = policy(deadlines, &area_codes)?;
     let classifier = Classifier::new(&areas);
     Ok(Catalog {
         units,
@@ -634,5 +570,127 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
         policy,
         names,
         classifier,
+    })
+}
+
+fn urgency_named(item: &str, key: &str) -> Result<Urgency, CatalogError> {
+    Urgency::ALL
+        .into_iter()
+        .find(|u| u.key() == key)
+        .ok_or_else(|| {
+            invalid(
+                "deadlines.toml",
+                item,
+                "urgency",
+                format!("unknown urgency {key:?} (emergency, urgent, normal, complex)"),
+            )
+        })
+}
+
+fn overrides(item: &str, raw: RawOverrides) -> Result<SpanOverrides, CatalogError> {
+    Ok(SpanOverrides {
+        accept: raw.accept.map(|s| span(item, s)).transpose()?,
+        first_contact: raw.first_contact.map(|s| span(item, s)).transpose()?,
+        resolve: raw.resolve.map(|s| span(item, s)).transpose()?,
+    })
+}
+
+fn calendar_duration(field: &'static str, raw: RawSpan) -> Result<Duration, CatalogError> {
+    match span("policy", raw)? {
+        Span::Minutes(minutes) => Ok(Duration::minutes(i64::from(minutes))),
+        Span::WorkingMinutes(_) => Err(invalid(
+            "deadlines.toml",
+            "policy",
+            field,
+            "must be calendar time (minutes = N)",
+        )),
+    }
+}
+
+fn policy(
+    deadlines: DeadlinesFile,
+    area_codes: &BTreeSet<String>,
+) -> Result<DeadlinePolicy, CatalogError> {
+    if !(1..=99).contains(&deadlines.yellow_percent) {
+        return Err(invalid(
+            "deadlines.toml",
+            "policy",
+            "yellow_percent",
+            format!("{} is not between 1 and 99", deadlines.yellow_percent),
+        ));
+    }
+    let dispatch = span("dispatch", deadlines.dispatch)?;
+    for key in deadlines.urgency.keys() {
+        urgency_named(&format!("urgency.{key}"), key)?;
+    }
+    let mut by_urgency = BTreeMap::new();
+    for urgency in Urgency::ALL {
+        let item = format!("urgency.{}", urgency.key());
+        let raw = deadlines
+            .urgency
+            .get(urgency.key())
+            .ok_or_else(|| invalid("deadlines.toml", &item, "urgency", "missing"))?;
+        by_urgency.insert(
+            urgency,
+            MilestoneSpans {
+                dispatch: raw
+                    .dispatch
+                    .map(|s| span(&item, s))
+                    .transpose()?
+                    .unwrap_or(dispatch),
+                accept: span(&item, raw.accept)?,
+                first_contact: span(&item, raw.first_contact)?,
+                resolve: span(&item, raw.resolve)?,
+            },
+        );
+    }
+    let mut by_kind = BTreeMap::new();
+    for (key, rows) in deadlines.kind {
+        let kind = [RequestKind::Consultation, RequestKind::Complaint]
+            .into_iter()
+            .find(|k| k.key() == key)
+            .ok_or_else(|| {
+                invalid(
+                    "deadlines.toml",
+                    format!("kind.{key}"),
+                    "kind",
+                    format!("unknown kind {key:?} (consultation, complaint)"),
+                )
+            })?;
+        for (urgency, raw) in rows {
+            let item = format!("kind.{key}.{urgency}");
+            by_kind.insert(
+                (kind, urgency_named(&item, &urgency)?),
+                overrides(&item, raw)?,
+            );
+        }
+    }
+    let mut by_area = BTreeMap::new();
+    for (code, rows) in deadlines.area {
+        if !area_codes.contains(&code) {
+            return Err(invalid(
+                "deadlines.toml",
+                format!("area.{code}"),
+                "area",
+                format!("unknown area {code:?}"),
+            ));
+        }
+        for (urgency, raw) in rows {
+            let item = format!("area.{code}.{urgency}");
+            by_area.insert(
+                (code.clone(), urgency_named(&item, &urgency)?),
+                overrides(&item, raw)?,
+            );
+        }
+    }
+    Ok(DeadlinePolicy {
+        yellow_percent: deadlines.yellow_percent,
+        warn_before: calendar_duration("warn_before", deadlines.warn_before)?,
+        escalate_before: calendar_duration("escalate_before", deadlines.escalate_before)?,
+        callback: span("callback", deadlines.callback)?,
+        dispatch,
+        by_urgency,
+        by_kind,
+        by_area,
     })
 }

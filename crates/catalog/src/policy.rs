@@ -1,6 +1,10 @@
 //! The deadline policy: how long each handling milestone may take, by
-//! urgency, with per-area overrides (see `seeds/deadlines.toml` for the
-//! defaults and their sources).
+//! urgency and kind, with per-area overrides, and when to warn and escalate
+//! (see `seeds/deadlines.toml` for the defaults and their sources).
+//!
+//! Every span is either calendar minutes (the clock runs day and night, for
+//! emergencies and utility outages) or working minutes on the [`Calendar`]
+//! (office hours of working days). Nothing here is a float.
 
 use std::collections::BTreeMap;
 
@@ -11,17 +15,20 @@ use crate::{Calendar, CatalogError, calendar::WORKING_MINUTES_PER_DAY};
 /// How fast a complaint must be handled; selects the policy row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Urgency {
-    /// Emergencies.
+    /// Danger to life, health or property: hours, around the clock.
     Emergency,
-    /// Urgent (utilities).
+    /// Water, power, gas or heating outages: 24 hours, around the clock.
     Urgent,
-    /// Ordinary cases.
+    /// Ordinary cases: working days.
     Normal,
-    /// Complex cases.
+    /// Complex cases: more working days.
     Complex,
 }
 
 impl Urgency {
+    /// Every urgency, most urgent first.
+    pub const ALL: [Self; 4] = [Self::Emergency, Self::Urgent, Self::Normal, Self::Complex];
+
     /// The key used in `deadlines.toml`.
     pub fn key(self) -> &'static str {
         match self {
@@ -29,6 +36,31 @@ impl Urgency {
             Self::Urgent => "urgent",
             Self::Normal => "normal",
             Self::Complex => "complex",
+        }
+    }
+
+    /// The same as [`Urgency::key`].
+    pub fn as_str(self) -> &'static str {
+        self.key()
+    }
+}
+
+/// What a submission asks for, where the policy distinguishes it: a
+/// consultation (咨询) is answered sooner than a complaint is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequestKind {
+    /// A question to be answered.
+    Consultation,
+    /// A complaint, report or request for help.
+    Complaint,
+}
+
+impl RequestKind {
+    /// The key used in `deadlines.toml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Consultation => "consultation",
+            Self::Complaint => "complaint",
         }
     }
 }
@@ -57,13 +89,15 @@ impl Span {
 
     /// A span of whole working days.
     pub fn working_days(days: u32) -> Self {
-        Self::WorkingMinutes(days * WORKING_MINUTES_PER_DAY)
+        Self::WorkingMinutes(days.saturating_mul(WORKING_MINUTES_PER_DAY))
     }
 }
 
-/// Allowed times of the handling milestones after dispatch.
+/// Allowed times of the handling milestones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MilestoneSpans {
+    /// Receipt → dispatch to a unit.
+    pub dispatch: Span,
     /// Dispatch → the lead unit accepts.
     pub accept: Span,
     /// Dispatch → first contact with the submitter.
@@ -72,7 +106,7 @@ pub struct MilestoneSpans {
     pub resolve: Span,
 }
 
-/// Optional per-area replacements of some spans.
+/// Optional replacements of some spans (per area and urgency, or per kind).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpanOverrides {
     /// Replaces `accept`.
@@ -81,6 +115,14 @@ pub struct SpanOverrides {
     pub first_contact: Option<Span>,
     /// Replaces `resolve`.
     pub resolve: Option<Span>,
+}
+
+impl SpanOverrides {
+    fn apply(&self, spans: &mut MilestoneSpans) {
+        spans.accept = self.accept.unwrap_or(spans.accept);
+        spans.first_contact = self.first_contact.unwrap_or(spans.first_contact);
+        spans.resolve = self.resolve.unwrap_or(spans.resolve);
+    }
 }
 
 /// Due times of the handling milestones.
@@ -94,34 +136,73 @@ pub struct DueTimes {
     pub resolve: DateTime<Utc>,
 }
 
-/// The whole policy.
+/// The whole policy, as checked from `deadlines.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadlinePolicy {
+    /// Share of the allowed time (percent, 1..=99) after which the yellow
+    /// warning is due, for deadlines too short for `warn_before`.
     pub(crate) yellow_percent: u32,
+    /// Calendar time before a due time at which a long deadline warns (48 h).
+    pub(crate) warn_before: Duration,
+    /// Calendar time before a due time at which a long deadline escalates (24 h).
+    pub(crate) escalate_before: Duration,
+    /// Closure → the return visit (回访) is due.
+    pub(crate) callback: Span,
+    /// Receipt → dispatch when the urgency is not known yet.
     pub(crate) dispatch: Span,
+    /// The spans of each urgency; every urgency has a row.
     pub(crate) by_urgency: BTreeMap<Urgency, MilestoneSpans>,
-    pub(crate) by_area: BTreeMap<String, SpanOverrides>,
+    /// Replacements by request kind and urgency, applied after the urgency row.
+    pub(crate) by_kind: BTreeMap<(RequestKind, Urgency), SpanOverrides>,
+    /// Replacements by area code and urgency, applied last.
+    pub(crate) by_area: BTreeMap<(String, Urgency), SpanOverrides>,
 }
 
 impl DeadlinePolicy {
-    /// Share of the allowed time after which the yellow warning is due.
+    /// Share of the allowed time (percent) after which a short deadline
+    /// turns yellow.
     pub fn yellow_percent(&self) -> u32 {
         self.yellow_percent
     }
 
-    /// The spans for an urgency, with the area's overrides applied.
+    /// How long before a long deadline the yellow warning is due.
+    pub fn warn_before(&self) -> Duration {
+        self.warn_before
+    }
+
+    /// How long before a long deadline it is escalated (red).
+    pub fn escalate_before(&self) -> Duration {
+        self.escalate_before
+    }
+
+    /// The spans for an urgency, with the area's overrides for that urgency
+    /// applied.
     pub fn spans(
         &self,
         urgency: Urgency,
         area: Option<&str>,
     ) -> Result<MilestoneSpans, CatalogError> {
+        self.spans_for(urgency, None, area)
+    }
+
+    /// The spans for an urgency, then the kind's overrides for that urgency,
+    /// then the area's overrides for that urgency.
+    pub fn spans_for(
+        &self,
+        urgency: Urgency,
+        kind: Option<RequestKind>,
+        area: Option<&str>,
+    ) -> Result<MilestoneSpans, CatalogError> {
         let mut spans = *self.by_urgency.get(&urgency).ok_or_else(|| {
             CatalogError::Policy(format!("no policy for urgency {}", urgency.key()))
         })?;
-        if let Some(overrides) = area.and_then(|a| self.by_area.get(a)) {
-            spans.accept = overrides.accept.unwrap_or(spans.accept);
-            spans.first_contact = overrides.first_contact.unwrap_or(spans.first_contact);
-            spans.resolve = overrides.resolve.unwrap_or(spans.resolve);
+        if let Some(overrides) = kind.and_then(|k| self.by_kind.get(&(k, urgency))) {
+            overrides.apply(&mut spans);
+        }
+        if let Some(area) = area
+            && let Some(overrides) = self.by_area.get(&(area.to_owned(), urgency))
+        {
+            overrides.apply(&mut spans);
         }
         Ok(spans)
     }
@@ -134,7 +215,20 @@ impl DeadlinePolicy {
         start: DateTime<Utc>,
         calendar: &Calendar,
     ) -> Result<DueTimes, CatalogError> {
-        let spans = self.spans(urgency, area)?;
+        self.due_times_for(urgency, None, area, start, calendar)
+    }
+
+    /// Due times as [`DeadlinePolicy::due_times`], with the request kind's
+    /// overrides (a consultation is answered in 3 working days).
+    pub fn due_times_for(
+        &self,
+        urgency: Urgency,
+        kind: Option<RequestKind>,
+        area: Option<&str>,
+        start: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> Result<DueTimes, CatalogError> {
+        let spans = self.spans_for(urgency, kind, area)?;
         Ok(DueTimes {
             accept: spans.accept.after(start, calendar)?,
             first_contact: spans.first_contact.after(start, calendar)?,
@@ -142,7 +236,8 @@ impl DeadlinePolicy {
         })
     }
 
-    /// When a complaint received at `received_at` must be dispatched.
+    /// When a complaint received at `received_at`, urgency not yet known,
+    /// must be dispatched (the policy's default `dispatch`).
     pub fn dispatch_due(
         &self,
         received_at: DateTime<Utc>,
@@ -151,10 +246,54 @@ impl DeadlinePolicy {
         self.dispatch.after(received_at, calendar)
     }
 
-    /// When the yellow warning of a deadline running from `start` to `due`
-    /// is due: `yellow_percent` of the allowed wall time.
+    /// When a complaint of `urgency` received at `received_at` must be
+    /// dispatched (an emergency is dispatched within minutes, day or night).
+    pub fn dispatch_due_for(
+        &self,
+        urgency: Urgency,
+        received_at: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> Result<DateTime<Utc>, CatalogError> {
+        self.spans_for(urgency, None, None)?
+            .dispatch
+            .after(received_at, calendar)
+    }
+
+    /// When the yellow warning of a deadline running from `start` to `due` is
+    /// due: `warn_before` (48 h) ahead of `due` when the deadline is long
+    /// enough for that to come before the `yellow_percent` mark, otherwise at
+    /// `yellow_percent` of the allowed wall time.
     pub fn yellow_at(&self, start: DateTime<Utc>, due: DateTime<Utc>) -> DateTime<Utc> {
         let allowed_ms = (due - start).num_milliseconds().max(0);
-        start + Duration::milliseconds(allowed_ms * i64::from(self.yellow_percent) / 100)
+        let share =
+            start + Duration::milliseconds(allowed_ms * i64::from(self.yellow_percent) / 100);
+        let ahead = due - self.warn_before;
+        if ahead > start {
+            ahead.min(share)
+        } else {
+            share
+        }
+    }
+
+    /// When a deadline running from `start` to `due` is escalated (red):
+    /// `escalate_before` (24 h) ahead of `due` when that comes after the
+    /// yellow warning, otherwise at `due` itself.
+    pub fn escalate_at(&self, start: DateTime<Utc>, due: DateTime<Utc>) -> DateTime<Utc> {
+        let ahead = due - self.escalate_before;
+        if ahead > self.yellow_at(start, due) {
+            ahead
+        } else {
+            due
+        }
+    }
+
+    /// When the return visit (回访) of a complaint closed at `closed_at` is
+    /// due: the working day after closure.
+    pub fn callback_due(
+        &self,
+        closed_at: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> Result<DateTime<Utc>, CatalogError> {
+        self.callback.after(closed_at, calendar)
     }
 }

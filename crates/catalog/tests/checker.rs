@@ -64,8 +64,12 @@ workdays = [ { date = "2026-01-04", name = "元旦调休" } ]
 "#;
 const DEADLINES: &str = r#"
 yellow_percent = 80
+warn_before = { minutes = 2880 }
+escalate_before = { minutes = 1440 }
+callback = { working_days = 1 }
 dispatch = { working_minutes = 120 }
 [urgency.emergency]
+dispatch = { minutes = 15 }
 accept = { minutes = 30 }
 first_contact = { minutes = 60 }
 resolve = { minutes = 120 }
@@ -81,12 +85,16 @@ resolve = { working_days = 7 }
 accept = { working_days = 1 }
 first_contact = { working_days = 2 }
 resolve = { working_days = 15 }
+[kind.consultation.normal]
+resolve = { working_days = 3 }
+[area.getting-electricity.normal]
+first_contact = { working_minutes = 240 }
 "#;
 
 fn load(edit: impl Fn(&mut [String; 5])) -> Result<Catalog, CatalogError> {
     let mut texts = [UNITS, DISTRICTS, PLAN, HOLIDAYS, DEADLINES].map(str::to_owned);
     edit(&mut texts);
-    Catalog::from_sources(Sources {
+    Catalog::from_texts(Sources {
         units: &texts[0],
         districts: &texts[1],
         plan: &texts[2],
@@ -187,6 +195,65 @@ fn each_inconsistency_is_named() {
             "span",
         ),
         (
+            "working time where calendar time is needed",
+            Box::new(|t| {
+                t[4] = t[4].replace(
+                    "warn_before = { minutes = 2880 }",
+                    "warn_before = { working_days = 2 }",
+                )
+            }),
+            "deadlines.toml: policy: warn_before: must be calendar time",
+        ),
+        (
+            "override for an unknown urgency",
+            Box::new(|t| {
+                t[4] = t[4].replace(
+                    "[area.getting-electricity.normal]",
+                    "[area.getting-electricity.ordinary]",
+                )
+            }),
+            "area.getting-electricity.ordinary: urgency: unknown urgency \"ordinary\"",
+        ),
+        (
+            "override for an unknown area",
+            Box::new(|t| t[4] = t[4].replace("[area.getting-electricity", "[area.no-such-area")),
+            "area.no-such-area: area: unknown area \"no-such-area\"",
+        ),
+        (
+            "unknown request kind",
+            Box::new(|t| t[4] = t[4].replace("[kind.consultation", "[kind.praise")),
+            "kind.praise: kind: unknown kind \"praise\"",
+        ),
+        (
+            "missing urgency row",
+            Box::new(|t| t[4] = t[4].replace("[urgency.complex]", "[urgency.complicated]")),
+            "urgency.complicated: urgency: unknown urgency",
+        ),
+        (
+            "yellow share out of range",
+            Box::new(|t| t[4] = t[4].replace("yellow_percent = 80", "yellow_percent = 100")),
+            "yellow_percent: 100 is not between 1 and 99",
+        ),
+        (
+            "fractional commitment finer than a minute",
+            Box::new(|t| {
+                t[2] = t[2].replace(
+                    "source_line = 337",
+                    "source_line = 337\n[[area.task.commitment]]\nwhat = \"x\"\nworking_days = 0.3333",
+                )
+            }),
+            "working_days: 0.3333 is not a whole number of working minutes",
+        ),
+        (
+            "duplicate task number",
+            Box::new(|t| {
+                let task = &t[2][t[2].find("[[area.task]]").unwrap()..];
+                let twice = format!("{}\n{task}", t[2]);
+                t[2] = twice;
+            }),
+            "plan.toml: area getting-electricity task 1: number: duplicate task number",
+        ),
+        (
             "unknown field",
             Box::new(|t| {
                 t[0] = t[0].replace(
@@ -211,4 +278,51 @@ fn each_inconsistency_is_named() {
             "{name}: {message:?} should contain {expected:?}"
         );
     }
+}
+
+#[test]
+fn commitments_display_in_working_days() {
+    let plan = PLAN.replace(
+        "source_line = 337",
+        "source_line = 337\n[[area.task.commitment]]\nwhat = \"电力外线工程审批办结\"\nworking_days = 5.0\n[[area.task.commitment]]\nwhat = \"网上办理\"\nworking_days = 0.5\n[[area.task.commitment]]\nwhat = \"窗口办理\"\nworking_days = 1.0",
+    );
+    let c = Catalog::from_sources(UNITS, DISTRICTS, &plan, HOLIDAYS, DEADLINES).unwrap();
+    let shown: Vec<String> = c.areas()[0].tasks[0]
+        .commitments
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "电力外线工程审批办结: 5 working days",
+            "网上办理: 0.5 working days",
+            "窗口办理: 1 working day",
+        ]
+    );
+}
+
+#[test]
+fn overrides_name_assignable_units_once() {
+    let c = load(|_| {}).unwrap();
+    assert!(
+        c.validate_override("power-bureau", &["dongsheng-gov".to_owned()])
+            .is_ok()
+    );
+    assert!(matches!(
+        c.validate_override("city-departments", &[]),
+        Err(CatalogError::NotAssignable { .. })
+    ));
+    assert!(matches!(
+        c.validate_override("power-bureau", &["city-departments".to_owned()]),
+        Err(CatalogError::NotAssignable { .. })
+    ));
+    assert!(matches!(
+        c.validate_override("nobody", &[]),
+        Err(CatalogError::UnknownUnit { .. })
+    ));
+    assert!(matches!(
+        c.validate_override("power-bureau", &["power-bureau".to_owned()]),
+        Err(CatalogError::DuplicateAssignment { .. })
+    ));
 }

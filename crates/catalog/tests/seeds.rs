@@ -244,3 +244,36 @@ fn routing_follows_task_area_and_district() {
     );
     assert!(c.validate_override("city-departments", &[]).is_err());
 }
+
+#[test]
+fn task_counts_match_the_plan_files_own_header() {
+    // plan.toml's header lists "   n name → count" for every group; the
+    // reviewed data must agree with its own summary.
+    let plan = include_str!("../../../seeds/plan.toml");
+    let c = catalog();
+    let mut listed = 0;
+    for line in plan.lines().take_while(|l| l.starts_with('#')) {
+        let Some((left, count)) = line.trim_start_matches('#').split_once('→') else {
+            continue;
+        };
+        let Ok(count) = count.trim().parse::<usize>() else {
+            continue;
+        };
+        let mut words = left.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("total"), None) => {
+                let total: usize = c.areas().iter().map(|a| a.tasks.len()).sum();
+                assert_eq!(total, count, "total");
+            }
+            (Some(number), Some(name)) => {
+                let number: u32 = number.parse().expect("a group number");
+                let area = c.areas().iter().find(|a| a.number == number).unwrap();
+                assert_eq!(area.name, name, "group {number}");
+                assert_eq!(area.tasks.len(), count, "{name}");
+                listed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(listed, 28);
+}
