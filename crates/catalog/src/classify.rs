@@ -1,4 +1,6 @@
-//! Task-area suggestions from Chinese text: jieba word segmentation and a
+//! Task-area suggestions from Chinese text: jieba word segmentation in search
+//! mode (a long word also yields its sub-words, so a caller's 供电所 meets the
+//! plan's 供电) and a
 //! TF-IDF weighting of each area's vocabulary (its keywords, name and task
 //! texts), plus a bonus for every area keyword found verbatim in the text.
 //!
@@ -48,7 +50,7 @@ fn is_word(word: &str) -> bool {
 fn words(jieba: &Jieba, text: &str) -> Vec<String> {
     let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
     jieba
-        .cut(&text, true)
+        .cut_for_search(&text, true)
         .into_iter()
         .filter(|w| is_word(w))
         .map(str::to_owned)
