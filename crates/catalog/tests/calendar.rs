@@ -58,6 +58,24 @@ fn official_2026_dates() {
 }
 
 #[test]
+fn a_spring_festival_day_and_a_worked_weekend_of_every_earlier_year() {
+    // Each pair checked against the chinese-calendar data set.
+    let c = calendar();
+    for (off, worked) in [
+        (day(2021, 2, 12), day(2021, 2, 7)),
+        (day(2022, 2, 1), day(2022, 1, 29)),
+        (day(2023, 1, 23), day(2023, 1, 28)),
+        (day(2024, 2, 12), day(2024, 2, 4)),
+        (day(2025, 1, 29), day(2025, 1, 26)),
+    ] {
+        assert!(!c.is_working_day(off).unwrap(), "{off} is a holiday");
+        assert!(c.is_working_day(worked).unwrap(), "{worked} is worked");
+    }
+    let years: Vec<i32> = c.years().collect();
+    assert_eq!(years, (2021..=2026).collect::<Vec<_>>());
+}
+
+#[test]
 fn years_outside_the_table_are_errors() {
     let c = calendar();
     assert_eq!(
