@@ -540,6 +540,97 @@ async fn retried_submit_with_same_request_id_is_written_once() {
         .into_inner()
         .events;
     assert_eq!(received.len(), 1, "the log holds one complaint");
+
+    // The same key on a command for another complaint is a client bug.
+    let other = submit(&mut c, "另一件诉求").await;
+    let status = c
+        .classify_complaint(as_role(
+            pb::ClassifyComplaintRequest {
+                options: options("hotline-ticket-0001"),
+                complaint_id: other.id.clone(),
+                area: "getting-electricity".into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "hotline",
+        ))
+        .await
+        .expect_err("a request id already used for another complaint");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("request_id"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn units_see_only_their_complaints_and_personal_data_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "用电报装").await;
+    let lead = classify_and_dispatch(&mut c, &submitted.id).await;
+    let get_as = |request: Request<pb::GetComplaintRequest>| {
+        let mut c = c.clone();
+        async move { c.get_complaint(request).await }
+    };
+    let request = || pb::GetComplaintRequest {
+        complaint_id: submitted.id.clone(),
+        min_position: 0,
+    };
+    let status = get_as(as_unit(request(), "tax-bureau"))
+        .await
+        .expect_err("an unassigned unit");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let assigned = get_as(as_unit(request(), &lead))
+        .await
+        .unwrap()
+        .into_inner();
+    let submitter = assigned.complaint.unwrap().submitter.unwrap();
+    assert_eq!(
+        submitter.phone, "13812345678",
+        "the handling unit calls the submitter"
+    );
+    let supervised = get_as(as_role(request(), "supervisor"))
+        .await
+        .unwrap()
+        .into_inner();
+    let view = supervised.complaint.unwrap();
+    let submitter = view.submitter.unwrap();
+    assert_eq!(submitter.phone, "138****5678");
+    assert_eq!(submitter.name, "王**");
+    assert!(
+        !view.state_json.contains("13812345678"),
+        "{}",
+        view.state_json
+    );
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                complaint_id: submitted.id.clone(),
+            },
+            "supervisor",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(
+        history[0].payload_json.contains("138****5678"),
+        "{}",
+        history[0].payload_json
+    );
+    assert!(
+        !history
+            .iter()
+            .any(|e| e.payload_json.contains("13812345678"))
+    );
+    let status = c
+        .get_complaint(Request::new(request()))
+        .await
+        .expect_err("no role");
+    assert_eq!(status.code(), Code::Unauthenticated);
 }
 
 #[tokio::test]
