@@ -98,6 +98,9 @@ pub fn catalog_error(error: CatalogError) -> ServiceError {
         CatalogError::UnknownDistrict(_) => ServiceError::invalid("district", message),
         CatalogError::UnknownUnit { .. } => ServiceError::invalid("unit", message),
         CatalogError::UnknownTask { .. } => ServiceError::invalid("task", message),
+        CatalogError::NotAssignable { .. } | CatalogError::DuplicateAssignment { .. } => {
+            ServiceError::invalid("responsible_units", message)
+        }
         _ => ServiceError::Internal(message),
     }
 }

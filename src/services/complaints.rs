@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use rectify_catalog::RouteQuery;
+use rectify_catalog::{RequestKind, RouteQuery};
 use rectify_domain::{
     Actor, AreaCode, ComplaintId, DistrictCode, Role, UnitCode,
     complaint::{self, Command, CommandKind, ComplaintState, Submission},
@@ -288,10 +288,21 @@ impl Complaints {
     ) -> Result<rectify_catalog::DueTimes, ServiceError> {
         let urgency = convert::catalog_urgency(state.urgency());
         let area = state.area().map(AreaCode::as_str);
+        // Consultations (咨询) are answered sooner than complaints are resolved.
+        let kind = match state.kind() {
+            Some(complaint::ComplaintKind::Consultation) => RequestKind::Consultation,
+            _ => RequestKind::Complaint,
+        };
         self.state
             .catalog
             .deadline_policy()
-            .due_times(urgency, area, start, self.state.catalog.calendar())
+            .due_times_for(
+                urgency,
+                Some(kind),
+                area,
+                start,
+                self.state.catalog.calendar(),
+            )
             .map_err(convert::catalog_error)
     }
 }
