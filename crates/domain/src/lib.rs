@@ -26,6 +26,9 @@ pub mod complaint;
 mod error;
 
 pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
+pub use complaint::{
+    Command, CommandKind, ComplaintEvent, ComplaintState, ComplaintStatus, decide, evolve,
+};
 pub use error::DomainError;
 
 use serde::{Deserialize, Serialize};

@@ -188,6 +188,16 @@ fn due_after(
     }
 }
 
+/// Statuses in which a complaint may be chased up: open and dispatched at
+/// least once in its current handling, so there is someone to chase.
+const CHASEABLE: &[S] = &[
+    S::Dispatched,
+    S::InProgress,
+    S::Resolved,
+    S::Verified,
+    S::CalledBack,
+];
+
 /// Decides the events of `command` on `state`.
 pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
     let kind = &command.kind;
@@ -481,9 +491,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         } => {
             require_dispatcher(command)?;
             require_status(state, kind, &[S::CalledBack])?;
-            let unhappy = state.last_callback.as_ref().is_some_and(|c| {
-                !c.solved || c.satisfaction == Some(super::Satisfaction::Unsatisfied)
-            });
+            let unhappy = state.last_callback.as_ref().is_some_and(|c| c.is_unhappy());
             if !unhappy {
                 return Err(illegal_because(
                     state,
@@ -515,7 +523,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     format!("role {} may not chase up", role.name()),
                 ));
             }
-            require_status(state, kind, &[S::Dispatched, S::InProgress, S::Resolved])?;
+            require_status(state, kind, CHASEABLE)?;
             text("note", note, MAX_NOTE_CHARS)?;
             Ok(vec![E::ChasedUp {
                 at,
@@ -610,11 +618,20 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
             if state.paused_since.is_none() {
                 return Err(illegal_because(state, kind, "the clock is not paused"));
             }
-            for (milestone, due) in shifted {
-                if state.deadline(*milestone).is_none() {
+            for (i, (milestone, due)) in shifted.iter().enumerate() {
+                if shifted[..i].iter().any(|(m, _)| m == milestone) {
                     return Err(DomainError::Invalid {
                         field: "shifted",
-                        reason: format!("no {milestone:?} deadline to move"),
+                        reason: format!("the {milestone:?} deadline is listed twice"),
+                    });
+                }
+                if state
+                    .deadline(*milestone)
+                    .is_none_or(|d| d.met_at.is_some())
+                {
+                    return Err(DomainError::Invalid {
+                        field: "shifted",
+                        reason: format!("no open {milestone:?} deadline to move"),
                     });
                 }
                 due_after("shifted", *due, at)?;
@@ -634,6 +651,13 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
             }
             if state.status == Some(S::Closed) {
                 return Err(illegal(state, kind));
+            }
+            if state.paused_since.is_some() {
+                return Err(illegal_because(
+                    state,
+                    kind,
+                    "the clock is paused, so no deadline runs",
+                ));
             }
             let Some(deadline) = state.deadline(*milestone) else {
                 return Err(illegal_because(

@@ -13,6 +13,31 @@
 //! resolved ─[reject]→ in_progress                                 (核查 fails)
 //! called_back (unsolved or unsatisfied) ─[reopen]→ in_progress   (重办)
 //! ```
+//!
+//! Rules the diagram does not show:
+//!
+//! - Close is allowed from `called_back` whatever the callback found: the
+//!   dispatch centre decides between closing and reopening, and reopening is
+//!   only allowed when the problem was unsolved or the submitter unsatisfied.
+//! - A rejected verification sends the complaint back to `in_progress` with
+//!   the same units and un-meets the resolve milestone.
+//! - Steps that change no status: the lead's or a responsible unit's
+//!   acceptance after the first, rectification steps, extensions, chase-ups
+//!   (from dispatch to callback), supervision flags (any open status),
+//!   accountability findings (any status, also after closure), appeals (after
+//!   a callback, also after closure), pausing and resuming the clock, deadline
+//!   warnings, ledger links and class fixes.
+//! - The clock is paused only while `dispatched` or `in_progress`; a return,
+//!   a resolution or closure ends a pause. No deadline warning is recorded
+//!   while the clock is paused, and each (milestone, level, due time) is
+//!   warned at most once; a red verdict survives later extensions.
+//! - Permissions: intake by hotline, portal or the dispatch centre; triage,
+//!   dispatch, extension decisions, verification, reopening, closure and
+//!   ledger links by the dispatch centre (or an administrator); acceptance,
+//!   steps and appeals by an assigned unit; return, extension requests and
+//!   resolution by the lead unit only; callbacks by the hotline or the
+//!   dispatch centre; supervision and accountability by supervisors; deadline
+//!   warnings by the system. Supervisors never take handling steps.
 
 mod codec;
 mod decide;
@@ -25,7 +50,7 @@ use serde::{Deserialize, Serialize};
 
 pub use codec::{DecodeError, SCHEMA_VERSION, schema_version};
 pub use decide::decide;
-pub use state::{ComplaintState, Deadline, evolve};
+pub use state::{Callback, ComplaintState, Deadline, evolve};
 
 use crate::{Actor, AreaCode, ComplaintId, DistrictCode, UnitCode};
 

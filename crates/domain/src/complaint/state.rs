@@ -64,13 +64,28 @@ pub struct ComplaintState {
     pub(super) fixed_links: Vec<(String, String)>,
 }
 
-/// The last callback's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Callback {
-    pub(super) valid: bool,
-    pub(super) contacted: bool,
-    pub(super) solved: bool,
-    pub(super) satisfaction: Option<Satisfaction>,
+/// A callback's outcome: the inputs of the three rates (valid callbacks,
+/// contact rate, solved rate, satisfaction rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// When the callback was recorded.
+    pub at: DateTime<Utc>,
+    /// It counts as a valid callback.
+    pub valid: bool,
+    /// The submitter was reached.
+    pub contacted: bool,
+    /// The submitter said the problem was solved.
+    pub solved: bool,
+    /// The submitter's satisfaction, when contacted.
+    pub satisfaction: Option<Satisfaction>,
+}
+
+impl Callback {
+    /// True when the callback found the problem unsolved or the submitter
+    /// unsatisfied: the condition for reopening (重办).
+    pub fn is_unhappy(&self) -> bool {
+        !self.solved || self.satisfaction == Some(Satisfaction::Unsatisfied)
+    }
 }
 
 impl ComplaintState {
@@ -206,6 +221,34 @@ impl ComplaintState {
     pub fn satisfaction(&self) -> Option<Satisfaction> {
         self.last_callback.as_ref().and_then(|c| c.satisfaction)
     }
+    /// The last callback's outcome.
+    pub fn last_callback(&self) -> Option<&Callback> {
+        self.last_callback.as_ref()
+    }
+    /// The resolve due time asked for by the pending extension request.
+    pub fn pending_extension(&self) -> Option<DateTime<Utc>> {
+        self.pending_extension.as_ref().map(|p| p.requested_due_at)
+    }
+    /// The unit whose appeal is pending.
+    pub fn pending_appeal(&self) -> Option<&UnitCode> {
+        self.pending_appeal.as_ref()
+    }
+    /// Whether the deadline clock is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused_since.is_some()
+    }
+    /// Accountability findings recorded (追责问责).
+    pub fn accountability_count(&self) -> u32 {
+        self.accountability_count
+    }
+    /// Every deadline warning recorded: (milestone, level, due time).
+    pub fn warnings(&self) -> &[(Milestone, WarningLevel, DateTime<Utc>)] {
+        &self.warned
+    }
+    /// Linked ledger items whose class problem was fixed.
+    pub fn fixed_links(&self) -> &[(String, String)] {
+        &self.fixed_links
+    }
     /// Upheld appeals.
     pub fn upheld_appeals(&self) -> u32 {
         self.upheld_appeals
@@ -225,6 +268,15 @@ impl ComplaintState {
     /// Whether `unit` is the lead or a responsible unit now.
     pub fn is_assigned(&self, unit: &UnitCode) -> bool {
         self.lead.as_ref() == Some(unit) || self.responsible.contains(unit)
+    }
+
+    /// Ends a pause at `at`, adding its length to the paused total. Handling
+    /// that ends (a return, a resolution, closure) ends the pause with it.
+    fn end_pause(&mut self, at: DateTime<Utc>) {
+        if let Some(since) = self.paused_since.take() {
+            let paused_ms = at.signed_duration_since(since).num_milliseconds().max(0);
+            self.paused_total_ms = self.paused_total_ms.saturating_add(paused_ms);
+        }
     }
 
     fn deadline_mut(&mut self, milestone: Milestone) -> Option<&mut Deadline> {
@@ -322,9 +374,10 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
                 }
             }
         }
-        E::AssignmentReturned { .. } => {
+        E::AssignmentReturned { at, .. } => {
             state.status = Some(ComplaintStatus::AwaitingDispatch);
-            state.return_count += 1;
+            state.return_count = state.return_count.saturating_add(1);
+            state.end_pause(*at);
             state.lead = None;
             state.responsible.clear();
             state.accepted.clear();
@@ -349,7 +402,7 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
         }
         E::ExtensionGranted { due_at, .. } => {
             state.pending_extension = None;
-            state.extension_count += 1;
+            state.extension_count = state.extension_count.saturating_add(1);
             state.set_due(Milestone::Resolve, *due_at);
         }
         E::ExtensionDenied { .. } => {
@@ -358,6 +411,7 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
         E::ResolutionSubmitted { at, .. } => {
             state.status = Some(ComplaintStatus::Resolved);
             state.pending_extension = None;
+            state.end_pause(*at);
             state.meet(Milestone::Resolve, *at);
         }
         E::ResolutionVerified { .. } => {
@@ -370,6 +424,7 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
             }
         }
         E::CallbackRecorded {
+            at,
             valid,
             contacted,
             solved,
@@ -378,6 +433,7 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
         } => {
             state.status = Some(ComplaintStatus::CalledBack);
             state.last_callback = Some(Callback {
+                at: *at,
                 valid: *valid,
                 contacted: *contacted,
                 solved: *solved,
@@ -386,29 +442,29 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
         }
         E::ComplaintReopened { resolve_due_at, .. } => {
             state.status = Some(ComplaintStatus::InProgress);
-            state.reopen_count += 1;
+            state.reopen_count = state.reopen_count.saturating_add(1);
             state.set_due(Milestone::Resolve, *resolve_due_at);
         }
         E::ComplaintClosed { at, .. } => {
             state.status = Some(ComplaintStatus::Closed);
             state.closed_at = Some(*at);
-            state.paused_since = None;
+            state.end_pause(*at);
         }
-        E::ChasedUp { .. } => state.chase_count += 1,
+        E::ChasedUp { .. } => state.chase_count = state.chase_count.saturating_add(1),
         E::SupervisionFlagged { .. } => state.supervised = true,
-        E::AccountabilityRecorded { .. } => state.accountability_count += 1,
+        E::AccountabilityRecorded { .. } => {
+            state.accountability_count = state.accountability_count.saturating_add(1);
+        }
         E::AppealFiled { unit, .. } => state.pending_appeal = Some(unit.clone()),
         E::AppealDecided { upheld, .. } => {
             state.pending_appeal = None;
             if *upheld {
-                state.upheld_appeals += 1;
+                state.upheld_appeals = state.upheld_appeals.saturating_add(1);
             }
         }
         E::ClockPaused { at, .. } => state.paused_since = Some(*at),
         E::ClockResumed { at, shifted } => {
-            if let Some(since) = state.paused_since.take() {
-                state.paused_total_ms += (*at - since).num_milliseconds().max(0);
-            }
+            state.end_pause(*at);
             for (milestone, due_at) in shifted {
                 if let Some(deadline) = state.deadline_mut(*milestone)
                     && deadline.met_at.is_none()

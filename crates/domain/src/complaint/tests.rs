@@ -7,6 +7,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::{Actor, AreaCode, DomainError, Role, UnitCode};
 
+mod matrix;
+
 fn t(hours: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap() + Duration::hours(hours)
 }
