@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::{Actor, AreaCode, DomainError, Role, UnitCode};
 
+mod arbitrary;
 mod matrix;
 
 fn t(hours: i64) -> DateTime<Utc> {
