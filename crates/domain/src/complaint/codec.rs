@@ -6,6 +6,13 @@
 //! its upcaster first, which rewrites the old JSON into the current shape;
 //! the stored bytes are never changed (they are hash-chained).
 //!
+//! The rule for changing an event's shape: add a field with a default or
+//! rename one by bumping that event type's version in [`schema_version`] and
+//! adding an arm to `upcast` that turns the previous version's JSON into the
+//! new one. Versions upcast one step at a time, so every old payload reaches
+//! the current shape; a version newer than the code is refused, never
+//! guessed at.
+//!
 //! Upcasters so far:
 //!
 //! - `CallbackRecorded` v1 → v2: v1 had no `valid` flag; every v1 callback

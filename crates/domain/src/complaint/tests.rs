@@ -973,3 +973,42 @@ proptest! {
         prop_assert_eq!(replayed, state);
     }
 }
+
+#[test]
+fn a_pause_stops_warnings_and_ends_with_the_resolution() {
+    let warn = CommandKind::WarnDeadline {
+        milestone: Milestone::Resolve,
+        level: WarningLevel::Yellow,
+        due_at: t(24 * 7),
+    };
+    let g = in_progress()
+        .then(
+            lead(),
+            CommandKind::PauseClock {
+                reason: "等待群众提供材料".into(),
+            },
+            &["ClockPaused"],
+        )
+        .then_error(system(), warn.clone(), illegal("in_progress"))
+        .then_error(
+            lead(),
+            CommandKind::ResumeClock {
+                shifted: vec![(Milestone::Accept, t(24 * 2))],
+            },
+            invalid("shifted"),
+        )
+        .then_error(
+            lead(),
+            CommandKind::ResumeClock {
+                shifted: vec![
+                    (Milestone::Resolve, t(24 * 8)),
+                    (Milestone::Resolve, t(24 * 9)),
+                ],
+            },
+            invalid("shifted"),
+        )
+        .then(lead(), resolve(), &["ResolutionSubmitted"]);
+    assert!(!g.state.is_paused(), "handling ended, so did the pause");
+    assert!(g.state.paused_total_ms() > 0);
+    g.then_error(system(), warn, illegal("resolved"));
+}
