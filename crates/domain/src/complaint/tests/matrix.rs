@@ -1,6 +1,6 @@
 //! Data-driven tables: every command in every status (the status machine),
 //! and every role on every command where the status allows it (the
-//! permission rules). One table row per command; one helper runs them all.
+//! permission rules). One table row per command; one function checks every cell.
 
 use super::*;
 
