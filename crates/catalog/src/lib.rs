@@ -495,13 +495,12 @@ impl Catalog {
                 )
             }
             None => {
-                let lead = ranked(area.tasks.iter().map(|t| &t.lead), usize::MAX);
-                let responsible: Vec<String> =
-                    ranked(area.tasks.iter().map(|t| &t.responsible), usize::MAX)
-                        .into_iter()
-                        .filter(|code| !lead.contains(code))
-                        .take(MAX_AREA_RESPONSIBLE)
-                        .collect();
+                let lead = ranked(area.tasks.iter().map(|t| &t.lead));
+                let responsible: Vec<String> = ranked(area.tasks.iter().map(|t| &t.responsible))
+                    .into_iter()
+                    .filter(|code| !lead.contains(code))
+                    .take(MAX_AREA_RESPONSIBLE)
+                    .collect();
                 (
                     lead,
                     responsible,
@@ -552,7 +551,7 @@ impl Catalog {
 }
 
 /// Codes from several lists, most frequent first, ties in first-seen order.
-fn ranked<'a>(lists: impl Iterator<Item = &'a Vec<String>>, limit: usize) -> Vec<String> {
+fn ranked<'a>(lists: impl Iterator<Item = &'a Vec<String>>) -> Vec<String> {
     let mut counts: Vec<(String, usize, usize)> = Vec::new();
     for list in lists {
         for code in list {
@@ -566,9 +565,5 @@ fn ranked<'a>(lists: impl Iterator<Item = &'a Vec<String>>, limit: usize) -> Vec
         }
     }
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-    counts
-        .into_iter()
-        .take(limit)
-        .map(|(code, _, _)| code)
-        .collect()
+    counts.into_iter().map(|(code, _, _)| code).collect()
 }
