@@ -320,7 +320,9 @@ async fn run_level(
                         .await
                         .is_some(),
                     Scenario::Lifecycle | Scenario::RawAppend => {
-                        lifecycle(&mut client_api, &universe, seed, &mut recorder).await
+                        lifecycle(&mut client_api, &universe, seed, &mut recorder)
+                            .await
+                            .is_some()
                     }
                 };
                 if done {
@@ -420,18 +422,8 @@ async fn submit(
     Some((response.result?.id, area_index))
 }
 
+/// One complaint from submit to close; `None` as soon as a step fails.
 async fn lifecycle(
-    client: &mut ComplaintServiceClient<Channel>,
-    universe: &Universe,
-    seed: usize,
-    recorder: &mut Recorder,
-) -> bool {
-    lifecycle_steps(client, universe, seed, recorder)
-        .await
-        .is_some()
-}
-
-async fn lifecycle_steps(
     client: &mut ComplaintServiceClient<Channel>,
     universe: &Universe,
     seed: usize,

@@ -389,8 +389,9 @@ impl ComplaintService for Complaints {
             external_ref: optional(req.external_ref),
             dispatch_due_at,
         };
-        let suggest = req.suggest_areas;
-        let suggest_text = format!("{} {}", submission.title, submission.text);
+        let suggest_text = req
+            .suggest_areas
+            .then(|| format!("{} {}", submission.title, submission.text));
         let prepared = Prepared {
             actor,
             ctx,
@@ -400,7 +401,7 @@ impl ComplaintService for Complaints {
         let done = self
             .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
             .await?;
-        let suggestions = if suggest {
+        let suggestions = if let Some(suggest_text) = suggest_text {
             let state = self.state.clone();
             tokio::task::spawn_blocking(move || state.catalog.suggest_areas(&suggest_text, 3))
                 .await
