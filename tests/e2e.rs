@@ -194,6 +194,21 @@ async fn get(client: &mut ComplaintServiceClient<Channel>, id: &str) -> pb::Comp
         .expect("a complaint")
 }
 
+/// Every event of a complaint, as a supervisor reads them.
+async fn history(client: &mut ComplaintServiceClient<Channel>, id: &str) -> Vec<pb::Event> {
+    client
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                complaint_id: id.into(),
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("history")
+        .into_inner()
+        .events
+}
+
 /// Classifies as 获得电力 and dispatches by the catalog's routing; returns the lead unit.
 async fn classify_and_dispatch(client: &mut ComplaintServiceClient<Channel>, id: &str) -> String {
     client
@@ -411,17 +426,7 @@ async fn full_lifecycle_with_return_extension_reopen_and_close() {
     assert_eq!(view.extension_count, 1);
     assert_eq!(view.reopen_count, 1);
 
-    let history = c
-        .get_history(as_role(
-            pb::GetHistoryRequest {
-                complaint_id: id.clone(),
-            },
-            "supervisor",
-        ))
-        .await
-        .expect("history")
-        .into_inner()
-        .events;
+    let history = history(&mut c, &id).await;
     let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -476,17 +481,7 @@ async fn restart_keeps_state_and_history() {
     let after = get(&mut c, &submitted.id).await;
     assert_eq!(before, after);
     assert_eq!(head(&server).await, head_before);
-    let history = c
-        .get_history(as_role(
-            pb::GetHistoryRequest {
-                complaint_id: submitted.id.clone(),
-            },
-            "supervisor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let history = history(&mut c, &submitted.id).await;
     assert_eq!(history.len(), 3);
     // The log keeps growing from where it was.
     let next = submit(&mut c, "第二件诉求").await;
@@ -605,17 +600,7 @@ async fn units_see_only_their_complaints_and_personal_data_is_masked() {
         "{}",
         view.state_json
     );
-    let history = c
-        .get_history(as_role(
-            pb::GetHistoryRequest {
-                complaint_id: submitted.id.clone(),
-            },
-            "supervisor",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let history = history(&mut c, &submitted.id).await;
     assert!(
         history[0].payload_json.contains("138****5678"),
         "{}",
@@ -1022,5 +1007,57 @@ async fn readme_walkthrough_runs_from_submit_to_close() {
     assert!(
         verified.contains("hash chain verified: 9 events"),
         "{verified}"
+    );
+}
+
+/// `min_position` waits for the log to reach a position, bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_wait_for_the_position_a_command_will_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let first = submit(&mut c, "第一件").await;
+    let wanted = first.position + 1;
+    let mut reader = c.clone();
+    let id = first.id.clone();
+    let (read, written) = tokio::join!(
+        async move {
+            reader
+                .get_complaint(as_role(
+                    pb::GetComplaintRequest {
+                        complaint_id: id,
+                        min_position: wanted,
+                    },
+                    "dispatcher",
+                ))
+                .await
+        },
+        submit(&mut c, "第二件"),
+    );
+    assert_eq!(written.position, wanted);
+    assert_eq!(
+        read.expect("answered once the position was reached")
+            .into_inner()
+            .complaint
+            .unwrap()
+            .complaint_id,
+        first.id
+    );
+
+    let status = c
+        .get_complaint(as_role(
+            pb::GetComplaintRequest {
+                complaint_id: first.id.clone(),
+                min_position: wanted + 1_000,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("a position nobody writes");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("timed out waiting"),
+        "{}",
+        status.message()
     );
 }
