@@ -1,0 +1,513 @@
+//! The issue ledger (台账): every complaint as a row, and the queries the
+//! dispatch centre, units and investigators run over it — filtered lists with
+//! stable orders and cursor paging, unit inboxes and per-unit counts.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use chrono::{DateTime, Utc};
+use rectify_domain::complaint::{
+    Channel, ComplaintEvent, ComplaintStatus, Milestone, WarningLevel,
+};
+use rectify_eventlog::RecordedEvent;
+
+use crate::{ProjectionError, row::LedgerRow};
+
+/// The prefix of complaint streams in the log.
+pub const COMPLAINT_STREAM_PREFIX: &str = "complaint-";
+/// Largest page a list query returns.
+pub const MAX_PAGE_SIZE: usize = 1_000;
+/// Page size when the caller asks for none.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// Longest free-text query, in characters.
+pub const MAX_QUERY_TEXT_CHARS: usize = 100;
+
+/// Who is asking: a list shows a unit only its own complaints and a portal
+/// only what it submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (dispatch centre, hotline, supervisors, administrators).
+    All,
+    /// Complaints where this unit is lead or responsible.
+    Unit(String),
+    /// Complaints this principal submitted.
+    SubmittedBy(String),
+}
+
+impl Scope {
+    fn admits(&self, row: &LedgerRow) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Unit(unit) => row.is_assigned(unit),
+            Scope::SubmittedBy(principal) => &row.submitted_by == principal,
+        }
+    }
+}
+
+/// Which rows a list shows; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LedgerFilter {
+    /// Any of these statuses.
+    pub statuses: Vec<ComplaintStatus>,
+    /// Task area code.
+    pub area: Option<String>,
+    /// District code.
+    pub district: Option<String>,
+    /// Intake channel.
+    pub channel: Option<Channel>,
+    /// Lead unit of the current assignment.
+    pub lead_unit: Option<String>,
+    /// Lead or responsible unit of the current assignment.
+    pub unit: Option<String>,
+    /// Only rows with an open deadline past due at the query's instant.
+    pub overdue_only: bool,
+    /// Only rows whose warning level is at least this.
+    pub min_warning: Option<WarningLevel>,
+    /// Only rows flagged for supervision.
+    pub supervised_only: bool,
+    /// Received at or after.
+    pub received_from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub received_before: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of title, text, enterprise, ticket number
+    /// or id.
+    pub text: Option<String>,
+}
+
+impl LedgerFilter {
+    /// Whether `row` passes, at instant `now`.
+    pub fn matches(&self, row: &LedgerRow, now: DateTime<Utc>, text_lower: Option<&str>) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&row.status))
+            && self
+                .area
+                .as_ref()
+                .is_none_or(|a| row.area.as_ref() == Some(a))
+            && self
+                .district
+                .as_ref()
+                .is_none_or(|d| row.district.as_ref() == Some(d))
+            && self.channel.is_none_or(|c| row.channel == c)
+            && self
+                .lead_unit
+                .as_ref()
+                .is_none_or(|u| row.lead.as_ref() == Some(u))
+            && self.unit.as_ref().is_none_or(|u| row.is_assigned(u))
+            && (!self.overdue_only || row.is_overdue(now))
+            && self
+                .min_warning
+                .is_none_or(|level| row.warning_level().is_some_and(|w| w >= level))
+            && (!self.supervised_only || row.supervised)
+            && self.received_from.is_none_or(|t| row.received_at >= t)
+            && self.received_before.is_none_or(|t| row.received_at < t)
+            && text_lower.is_none_or(|needle| text_matches(row, needle))
+    }
+}
+
+fn text_matches(row: &LedgerRow, needle: &str) -> bool {
+    let hit = |haystack: &str| haystack.to_lowercase().contains(needle);
+    hit(&row.title)
+        || hit(&row.text)
+        || hit(&row.id)
+        || row.enterprise.as_deref().is_some_and(hit)
+        || row.external_ref.as_deref().is_some_and(hit)
+}
+
+/// The order of a list. Every order ends with the complaint id, so it is
+/// total and pages never skip or repeat a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    /// Newest first.
+    #[default]
+    ReceivedDesc,
+    /// Oldest first.
+    ReceivedAsc,
+    /// Earliest open due time first; rows with none last.
+    DueAsc,
+    /// By complaint id.
+    Id,
+}
+
+/// A row's position in an order: (primary key, id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    primary: i64,
+    id: String,
+}
+
+impl SortOrder {
+    fn key(self, row: &LedgerRow) -> SortKey {
+        let primary = match self {
+            SortOrder::ReceivedDesc => -row.received_at.timestamp_millis(),
+            SortOrder::ReceivedAsc => row.received_at.timestamp_millis(),
+            SortOrder::DueAsc => row.next_due_at().map_or(i64::MAX, |t| t.timestamp_millis()),
+            SortOrder::Id => 0,
+        };
+        SortKey {
+            primary,
+            id: row.id.clone(),
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            SortOrder::ReceivedDesc => "rd",
+            SortOrder::ReceivedAsc => "ra",
+            SortOrder::DueAsc => "da",
+            SortOrder::Id => "id",
+        }
+    }
+}
+
+/// An opaque position in a list: the last row's sort key, tagged with the
+/// order it belongs to.
+fn encode_cursor(order: SortOrder, key: &SortKey) -> String {
+    format!("{}.{}.{}", order.tag(), key.primary, key.id)
+}
+
+fn decode_cursor(order: SortOrder, token: &str) -> Result<SortKey, ProjectionError> {
+    let bad = |reason: &str| ProjectionError::InvalidArgument {
+        field: "page_token",
+        reason: reason.to_owned(),
+    };
+    let mut parts = token.splitn(3, '.');
+    let (Some(tag), Some(primary), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("not a token this server issued"));
+    };
+    if tag != order.tag() {
+        return Err(bad("the token belongs to a different sort order"));
+    }
+    let primary = primary
+        .parse()
+        .map_err(|_| bad("not a token this server issued"))?;
+    Ok(SortKey {
+        primary,
+        id: id.to_owned(),
+    })
+}
+
+/// A list request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Which rows.
+    pub filter: LedgerFilter,
+    /// In which order.
+    pub order: SortOrder,
+    /// Rows per page (0: [`DEFAULT_PAGE_SIZE`]; at most [`MAX_PAGE_SIZE`]).
+    pub page_size: usize,
+    /// The previous page's `next_page_token`; empty for the first page.
+    pub page_token: String,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    /// The rows, in order.
+    pub rows: Vec<LedgerRow>,
+    /// Token of the next page; empty on the last page.
+    pub next_page_token: String,
+    /// How many rows match the filter in all.
+    pub total: u64,
+}
+
+/// What waits for one unit, by step.
+#[derive(Debug, Clone, Default)]
+pub struct Inbox {
+    /// As lead unit: dispatched, not yet accepted (签收).
+    pub lead_to_accept: Vec<LedgerRow>,
+    /// As lead unit: accepted, no step recorded yet (处办).
+    pub lead_to_handle: Vec<LedgerRow>,
+    /// As lead unit: steps recorded, resolution (办结) due.
+    pub lead_to_resolve: Vec<LedgerRow>,
+    /// As responsible unit: not yet accepted.
+    pub responsible_to_accept: Vec<LedgerRow>,
+    /// As responsible unit: accepted, no step recorded yet.
+    pub responsible_to_handle: Vec<LedgerRow>,
+}
+
+/// Per-unit counts for the dispatch centre.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitCounts {
+    /// The unit code.
+    pub unit: String,
+    /// As lead: waiting for acceptance.
+    pub to_accept: u64,
+    /// As lead: being handled.
+    pub in_progress: u64,
+    /// As responsible unit: open complaints.
+    pub as_responsible: u64,
+    /// Open complaints with a deadline past due (lead or responsible).
+    pub overdue: u64,
+}
+
+/// The issue ledger's state: every complaint's row and the log position it
+/// reflects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LedgerView {
+    rows: BTreeMap<String, LedgerRow>,
+    applied: u64,
+}
+
+impl LedgerView {
+    /// The state from persisted rows and the position they reflect.
+    pub fn from_parts(rows: impl IntoIterator<Item = LedgerRow>, applied: u64) -> Self {
+        LedgerView {
+            rows: rows.into_iter().map(|row| (row.id.clone(), row)).collect(),
+            applied,
+        }
+    }
+
+    /// The last log position applied.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Number of complaints.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no complaint was applied.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// One complaint's row.
+    pub fn row(&self, id: &str) -> Option<&LedgerRow> {
+        self.rows.get(id)
+    }
+
+    /// Every row in id order.
+    pub fn rows(&self) -> impl Iterator<Item = &LedgerRow> {
+        self.rows.values()
+    }
+
+    /// Applies one event of the log. Events must come in position order;
+    /// events of other streams only advance the position. Returns the id of
+    /// the row that changed, if any.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<String>, ProjectionError> {
+        if event.position <= self.applied {
+            return Err(ProjectionError::OutOfOrder {
+                applied: self.applied,
+                got: event.position,
+            });
+        }
+        self.applied = event.position;
+        let Some(id) = event.stream.strip_prefix(COMPLAINT_STREAM_PREFIX) else {
+            return Ok(None);
+        };
+        let decoded =
+            ComplaintEvent::decode(&event.event_type, event.schema_version, &event.payload)
+                .map_err(|error| ProjectionError::Decode {
+                    position: event.position,
+                    reason: error.to_string(),
+                })?;
+        match self.rows.get_mut(id) {
+            Some(row) => row.apply(event.position, event.version, &decoded),
+            None => {
+                let actor = event.metadata.actor.as_deref().unwrap_or("");
+                let Some(row) =
+                    LedgerRow::received(id, event.position, event.version, actor, &decoded)
+                else {
+                    return Err(ProjectionError::Decode {
+                        position: event.position,
+                        reason: format!(
+                            "stream {} starts with {} instead of ComplaintReceived",
+                            event.stream, event.event_type
+                        ),
+                    });
+                };
+                self.rows.insert(id.to_owned(), row);
+            }
+        }
+        Ok(Some(id.to_owned()))
+    }
+
+    /// Rows in `scope` passing `filter` at `now`, in id order.
+    pub fn matching<'a>(
+        &'a self,
+        scope: &'a Scope,
+        filter: &'a LedgerFilter,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = &'a LedgerRow> + 'a {
+        let text = filter.text.as_ref().map(|t| t.to_lowercase());
+        self.rows
+            .values()
+            .filter(move |row| scope.admits(row) && filter.matches(row, now, text.as_deref()))
+    }
+
+    /// One page of a filtered, ordered list.
+    pub fn list(
+        &self,
+        scope: &Scope,
+        query: &ListQuery,
+        now: DateTime<Utc>,
+    ) -> Result<ListPage, ProjectionError> {
+        let page_size = match query.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(ProjectionError::InvalidArgument {
+                    field: "page_size",
+                    reason: format!("at most {MAX_PAGE_SIZE}"),
+                });
+            }
+            n => n,
+        };
+        if let Some(text) = &query.filter.text
+            && text.chars().count() > MAX_QUERY_TEXT_CHARS
+        {
+            return Err(ProjectionError::InvalidArgument {
+                field: "filter.text",
+                reason: format!("at most {MAX_QUERY_TEXT_CHARS} characters"),
+            });
+        }
+        let after = match query.page_token.as_str() {
+            "" => None,
+            token => Some(decode_cursor(query.order, token)?),
+        };
+        // Keep the page_size + 1 smallest keys after the cursor: a max-heap
+        // whose top is the largest kept key.
+        let mut kept: BinaryHeap<SortKey> = BinaryHeap::new();
+        let mut total = 0u64;
+        for row in self.matching(scope, &query.filter, now) {
+            total += 1;
+            let key = query.order.key(row);
+            if after.as_ref().is_some_and(|after| key <= *after) {
+                continue;
+            }
+            if kept.len() <= page_size {
+                kept.push(key);
+            } else if kept
+                .peek()
+                .is_some_and(|top| key.cmp(top) == Ordering::Less)
+            {
+                kept.pop();
+                kept.push(key);
+            }
+        }
+        let mut sorted = kept.into_sorted_vec();
+        let more = sorted.len() > page_size;
+        sorted.truncate(page_size);
+        let next_page_token = match (more, sorted.last()) {
+            (true, Some(key)) => encode_cursor(query.order, key),
+            _ => String::new(),
+        };
+        Ok(ListPage {
+            rows: sorted
+                .iter()
+                .filter_map(|key| self.rows.get(&key.id).cloned())
+                .collect(),
+            next_page_token,
+            total,
+        })
+    }
+
+    /// What waits for `unit`, each list ordered by its earliest due time.
+    pub fn inbox(&self, unit: &str) -> Inbox {
+        let mut inbox = Inbox::default();
+        for row in self.rows.values() {
+            if !matches!(
+                row.status,
+                ComplaintStatus::Dispatched | ComplaintStatus::InProgress
+            ) || !row.is_assigned(unit)
+            {
+                continue;
+            }
+            let accepted = row.accepted.iter().any(|u| u == unit);
+            let stepped = row.stepped.iter().any(|u| u == unit);
+            let list = if row.lead.as_deref() == Some(unit) {
+                match (accepted, stepped) {
+                    (false, _) => &mut inbox.lead_to_accept,
+                    (true, false) => &mut inbox.lead_to_handle,
+                    (true, true) => &mut inbox.lead_to_resolve,
+                }
+            } else {
+                match (accepted, stepped) {
+                    (false, _) => &mut inbox.responsible_to_accept,
+                    (true, false) => &mut inbox.responsible_to_handle,
+                    // A responsible unit that reported its step waits for
+                    // the lead's resolution: nothing is due from it.
+                    (true, true) => continue,
+                }
+            };
+            list.push(row.clone());
+        }
+        for list in [
+            &mut inbox.lead_to_accept,
+            &mut inbox.lead_to_handle,
+            &mut inbox.lead_to_resolve,
+            &mut inbox.responsible_to_accept,
+            &mut inbox.responsible_to_handle,
+        ] {
+            list.sort_by_key(|row| SortOrder::DueAsc.key(row));
+        }
+        inbox
+    }
+
+    /// Open work per unit, for the dispatch centre; units in code order.
+    pub fn unit_counts(&self, now: DateTime<Utc>) -> Vec<UnitCounts> {
+        let mut counts: BTreeMap<&str, UnitCounts> = BTreeMap::new();
+        for row in self.rows.values() {
+            if !matches!(
+                row.status,
+                ComplaintStatus::Dispatched | ComplaintStatus::InProgress
+            ) {
+                continue;
+            }
+            let overdue = row.is_overdue(now);
+            if let Some(lead) = &row.lead {
+                let c = counts.entry(lead).or_insert_with(|| UnitCounts {
+                    unit: lead.clone(),
+                    ..UnitCounts::default()
+                });
+                match row.status {
+                    ComplaintStatus::Dispatched => c.to_accept += 1,
+                    _ => c.in_progress += 1,
+                }
+                c.overdue += u64::from(overdue);
+            }
+            for unit in &row.responsible {
+                let c = counts.entry(unit).or_insert_with(|| UnitCounts {
+                    unit: unit.clone(),
+                    ..UnitCounts::default()
+                });
+                c.as_responsible += 1;
+                c.overdue += u64::from(overdue);
+            }
+        }
+        counts.into_values().collect()
+    }
+
+    /// Deadline warnings due at `now` and not yet recorded: (complaint id,
+    /// milestone, level, due time). A deadline already past due gets only
+    /// its red warning. `yellow_at(start, due)` is the policy's yellow mark.
+    pub fn due_warnings(
+        &self,
+        now: DateTime<Utc>,
+        yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
+    ) -> Vec<(String, Milestone, WarningLevel, DateTime<Utc>)> {
+        let mut due = Vec::new();
+        for row in self.rows.values() {
+            if row.status == ComplaintStatus::Closed || row.paused {
+                continue;
+            }
+            for deadline in row.deadlines.iter().filter(|d| d.met_at.is_none()) {
+                let level = if deadline.due_at <= now {
+                    WarningLevel::Red
+                } else if yellow_at(deadline.start, deadline.due_at) <= now {
+                    WarningLevel::Yellow
+                } else {
+                    continue;
+                };
+                let warned = |level| {
+                    row.warned
+                        .contains(&(deadline.milestone, level, deadline.due_at))
+                };
+                if warned(level) || (level == WarningLevel::Yellow && warned(WarningLevel::Red)) {
+                    continue;
+                }
+                due.push((row.id.clone(), deadline.milestone, level, deadline.due_at));
+            }
+        }
+        due
+    }
+}

@@ -1,0 +1,529 @@
+//! One complaint as the issue ledger (台账) sees it: a row folded from the
+//! complaint's events, with the facts the evaluation counts.
+//!
+//! A row never holds the submitter's personal data (name, phone, ID number):
+//! the ledger travels between offices as spreadsheets, and a projection that
+//! never had the data cannot leak it.
+//!
+//! The deadline rules mirror `rectify_domain::complaint::evolve` exactly (a
+//! test folds the same events through both and compares): dispatch sets the
+//! accept, first-contact and resolve deadlines; acceptance by the lead unit,
+//! a step that contacted the submitter and the resolution meet them; a
+//! rejected verification un-meets the resolution; reopening and granted
+//! extensions move the resolve deadline; resuming the clock shifts the open
+//! ones.
+
+use chrono::{DateTime, Utc};
+use rectify_domain::complaint::{
+    Channel, ComplaintEvent, ComplaintKind, ComplaintStatus, Milestone, Satisfaction, Urgency,
+    WarningLevel,
+};
+use serde::{Deserialize, Serialize};
+
+/// How many characters of the complaint text a row keeps for free-text
+/// search (the full text stays in the log).
+pub const TEXT_PREFIX_CHARS: usize = 500;
+
+/// One deadline of a complaint, with the instant its allowed time started
+/// (for the yellow-warning mark).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowDeadline {
+    /// Which milestone.
+    pub milestone: Milestone,
+    /// When the allowed time started (receipt, dispatch or reopening).
+    pub start: DateTime<Utc>,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// When it was met.
+    pub met_at: Option<DateTime<Utc>>,
+    /// The highest warning recorded for it; a red verdict is never erased.
+    pub warning: Option<WarningLevel>,
+}
+
+impl RowDeadline {
+    /// Open and past due at `now`.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.met_at.is_none() && self.due_at <= now
+    }
+}
+
+/// A callback as the evaluation counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackFact {
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// The lead unit at the time (the unit evaluated).
+    pub unit: Option<String>,
+    /// A valid callback (counts in the denominators).
+    pub valid: bool,
+    /// The submitter was reached (响应).
+    pub contacted: bool,
+    /// The problem was solved (解决).
+    pub solved: bool,
+    /// Satisfaction (满意度).
+    pub satisfaction: Option<Satisfaction>,
+}
+
+/// One assignment of the complaint to a lead unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchFact {
+    /// When it was dispatched.
+    pub at: DateTime<Utc>,
+    /// The lead unit.
+    pub lead: String,
+    /// When acceptance was due.
+    pub accept_due_at: DateTime<Utc>,
+    /// When the lead unit accepted, if it did.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When the lead unit returned it (退单), if it did.
+    pub returned_at: Option<DateTime<Utc>>,
+}
+
+/// A dated fact attributed to a unit (extensions, reopenings, missed
+/// deadlines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitFact {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The lead unit at the time; `None` before dispatch.
+    pub unit: Option<String>,
+}
+
+/// One complaint in the issue ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerRow {
+    /// Complaint id.
+    pub id: String,
+    /// Stream version of the last applied event.
+    pub version: u64,
+    /// Global position of the last applied event.
+    pub position: u64,
+    /// Lifecycle status.
+    pub status: ComplaintStatus,
+    /// Intake channel.
+    pub channel: Channel,
+    /// Kind of request.
+    pub kind: ComplaintKind,
+    /// The principal that submitted it (a portal sees only its own).
+    pub submitted_by: String,
+    /// Title.
+    pub title: String,
+    /// The first [`TEXT_PREFIX_CHARS`] characters of the text.
+    pub text: String,
+    /// Enterprise concerned.
+    pub enterprise: Option<String>,
+    /// The hotline's ticket number.
+    pub external_ref: Option<String>,
+    /// Task area.
+    pub area: Option<String>,
+    /// Task number.
+    pub task: Option<u32>,
+    /// District (triage's, else intake's).
+    pub district: Option<String>,
+    /// Urgency.
+    pub urgency: Option<Urgency>,
+    /// Lead unit of the current assignment.
+    pub lead: Option<String>,
+    /// Responsible units of the current assignment.
+    pub responsible: Vec<String>,
+    /// Units that accepted the current assignment.
+    pub accepted: Vec<String>,
+    /// Units that recorded a step since the current assignment or reopening.
+    pub stepped: Vec<String>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// When it was first dispatched.
+    pub first_dispatched_at: Option<DateTime<Utc>>,
+    /// When the current assignment was dispatched.
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// When the last resolution was submitted.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Deadlines in milestone order.
+    pub deadlines: Vec<RowDeadline>,
+    /// Every (milestone, level, due time) warned: the watcher's memory.
+    pub warned: Vec<(Milestone, WarningLevel, DateTime<Utc>)>,
+    /// The deadline clock is paused.
+    pub paused: bool,
+    /// An extension request waits for a decision.
+    pub extension_pending: bool,
+    /// Returns (退单).
+    pub return_count: u32,
+    /// Granted extensions.
+    pub extension_count: u32,
+    /// Reopenings (重办).
+    pub reopen_count: u32,
+    /// Chase-ups (催办).
+    pub chase_count: u32,
+    /// Flagged for supervision (督办).
+    pub supervised: bool,
+    /// An appeal of the lead unit was upheld: its callbacks leave the rates.
+    pub appeal_upheld: bool,
+    /// Every callback, oldest first.
+    pub callbacks: Vec<CallbackFact>,
+    /// Every assignment, oldest first.
+    pub dispatches: Vec<DispatchFact>,
+    /// Granted extensions.
+    pub extensions: Vec<UnitFact>,
+    /// Reopenings.
+    pub reopens: Vec<UnitFact>,
+    /// Red warnings (missed deadlines).
+    pub missed: Vec<UnitFact>,
+    /// Linked ledger items as `ledger/item`.
+    pub ledger_items: Vec<String>,
+}
+
+impl LedgerRow {
+    /// A row from the intake event; `None` for any other event (a stream
+    /// that does not start with intake is not a complaint).
+    pub fn received(
+        id: &str,
+        position: u64,
+        version: u64,
+        actor: &str,
+        event: &ComplaintEvent,
+    ) -> Option<Self> {
+        let ComplaintEvent::ComplaintReceived { at, submission } = event else {
+            return None;
+        };
+        let mut row = LedgerRow {
+            id: id.to_owned(),
+            version,
+            position,
+            status: ComplaintStatus::Received,
+            channel: submission.channel,
+            kind: submission.kind,
+            submitted_by: actor.to_owned(),
+            title: submission.title.clone(),
+            text: submission.text.chars().take(TEXT_PREFIX_CHARS).collect(),
+            enterprise: submission.enterprise.clone(),
+            external_ref: submission.external_ref.clone(),
+            area: None,
+            task: None,
+            district: submission.district.as_ref().map(|d| d.as_str().to_owned()),
+            urgency: None,
+            lead: None,
+            responsible: Vec::new(),
+            accepted: Vec::new(),
+            stepped: Vec::new(),
+            received_at: *at,
+            first_dispatched_at: None,
+            dispatched_at: None,
+            resolved_at: None,
+            closed_at: None,
+            deadlines: Vec::new(),
+            warned: Vec::new(),
+            paused: false,
+            extension_pending: false,
+            return_count: 0,
+            extension_count: 0,
+            reopen_count: 0,
+            chase_count: 0,
+            supervised: false,
+            appeal_upheld: false,
+            callbacks: Vec::new(),
+            dispatches: Vec::new(),
+            extensions: Vec::new(),
+            reopens: Vec::new(),
+            missed: Vec::new(),
+            ledger_items: Vec::new(),
+        };
+        row.set_due(Milestone::Dispatch, *at, submission.dispatch_due_at);
+        Some(row)
+    }
+
+    /// The deadline of `milestone`, if set.
+    pub fn deadline(&self, milestone: Milestone) -> Option<&RowDeadline> {
+        self.deadlines.iter().find(|d| d.milestone == milestone)
+    }
+
+    /// The resolve due time, if dispatched.
+    pub fn resolve_due_at(&self) -> Option<DateTime<Utc>> {
+        self.deadline(Milestone::Resolve).map(|d| d.due_at)
+    }
+
+    /// The earliest due time among open deadlines.
+    pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
+        self.deadlines
+            .iter()
+            .filter(|d| d.met_at.is_none())
+            .map(|d| d.due_at)
+            .min()
+    }
+
+    /// The highest warning recorded on any current deadline.
+    pub fn warning_level(&self) -> Option<WarningLevel> {
+        self.deadlines.iter().filter_map(|d| d.warning).max()
+    }
+
+    /// Some open deadline is past due at `now` (and the clock runs).
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.status != ComplaintStatus::Closed
+            && !self.paused
+            && self.deadlines.iter().any(|d| d.is_overdue(now))
+    }
+
+    /// Whether `unit` is the lead or a responsible unit now.
+    pub fn is_assigned(&self, unit: &str) -> bool {
+        self.lead.as_deref() == Some(unit) || self.responsible.iter().any(|u| u == unit)
+    }
+
+    /// Satisfaction at the last callback.
+    pub fn satisfaction(&self) -> Option<Satisfaction> {
+        self.callbacks.last().and_then(|c| c.satisfaction)
+    }
+
+    /// Folds one event of this complaint's stream into the row.
+    pub fn apply(&mut self, position: u64, version: u64, event: &ComplaintEvent) {
+        use ComplaintEvent as E;
+        self.position = position;
+        self.version = version;
+        match event {
+            // A second intake event cannot be written (the stream exists);
+            // keep the row as it is.
+            E::ComplaintReceived { .. } => {}
+            E::ComplaintClassified {
+                area,
+                task,
+                district,
+                urgency,
+                ..
+            } => {
+                self.status = ComplaintStatus::AwaitingDispatch;
+                self.area = Some(area.as_str().to_owned());
+                self.task = *task;
+                if let Some(district) = district {
+                    self.district = Some(district.as_str().to_owned());
+                }
+                self.urgency = Some(*urgency);
+            }
+            E::ComplaintDispatched {
+                at,
+                lead,
+                responsible,
+                accept_due_at,
+                first_contact_due_at,
+                resolve_due_at,
+                ..
+            } => {
+                self.status = ComplaintStatus::Dispatched;
+                self.lead = Some(lead.as_str().to_owned());
+                self.responsible = responsible.iter().map(|u| u.as_str().to_owned()).collect();
+                self.accepted.clear();
+                self.stepped.clear();
+                self.first_dispatched_at.get_or_insert(*at);
+                self.dispatched_at = Some(*at);
+                self.meet(Milestone::Dispatch, *at);
+                self.set_due(Milestone::Accept, *at, *accept_due_at);
+                self.set_due(Milestone::FirstContact, *at, *first_contact_due_at);
+                self.set_due(Milestone::Resolve, *at, *resolve_due_at);
+                self.dispatches.push(DispatchFact {
+                    at: *at,
+                    lead: lead.as_str().to_owned(),
+                    accept_due_at: *accept_due_at,
+                    accepted_at: None,
+                    returned_at: None,
+                });
+            }
+            E::AssignmentAccepted { at, unit } => {
+                let unit = unit.as_str();
+                if !self.accepted.iter().any(|u| u == unit) {
+                    self.accepted.push(unit.to_owned());
+                }
+                if self.lead.as_deref() == Some(unit) {
+                    self.meet(Milestone::Accept, *at);
+                    if self.status == ComplaintStatus::Dispatched {
+                        self.status = ComplaintStatus::InProgress;
+                    }
+                    if let Some(dispatch) = self.dispatches.last_mut()
+                        && dispatch.accepted_at.is_none()
+                    {
+                        dispatch.accepted_at = Some(*at);
+                    }
+                }
+            }
+            E::AssignmentReturned { at, .. } => {
+                self.status = ComplaintStatus::AwaitingDispatch;
+                self.return_count = self.return_count.saturating_add(1);
+                self.paused = false;
+                self.lead = None;
+                self.responsible.clear();
+                self.accepted.clear();
+                self.stepped.clear();
+                self.extension_pending = false;
+                if let Some(dispatch) = self.dispatches.last_mut() {
+                    dispatch.returned_at = Some(*at);
+                }
+            }
+            E::RectificationStepRecorded {
+                at,
+                unit,
+                contacted_submitter,
+                ..
+            } => {
+                if !self.stepped.iter().any(|u| u == unit.as_str()) {
+                    self.stepped.push(unit.as_str().to_owned());
+                }
+                if *contacted_submitter {
+                    self.meet(Milestone::FirstContact, *at);
+                }
+            }
+            E::ExtensionRequested { .. } => self.extension_pending = true,
+            E::ExtensionGranted { at, due_at, .. } => {
+                self.extension_pending = false;
+                self.extension_count = self.extension_count.saturating_add(1);
+                let start = self
+                    .deadline(Milestone::Resolve)
+                    .map_or(*at, |deadline| deadline.start);
+                self.set_due(Milestone::Resolve, start, *due_at);
+                self.extensions.push(UnitFact {
+                    at: *at,
+                    unit: self.lead.clone(),
+                });
+            }
+            E::ExtensionDenied { .. } => self.extension_pending = false,
+            E::ResolutionSubmitted { at, .. } => {
+                self.status = ComplaintStatus::Resolved;
+                self.extension_pending = false;
+                self.paused = false;
+                self.resolved_at = Some(*at);
+                self.meet(Milestone::Resolve, *at);
+            }
+            E::ResolutionVerified { .. } => self.status = ComplaintStatus::Verified,
+            E::ResolutionRejected { .. } => {
+                self.status = ComplaintStatus::InProgress;
+                if let Some(deadline) = self.deadline_mut(Milestone::Resolve) {
+                    deadline.met_at = None;
+                }
+            }
+            E::CallbackRecorded {
+                at,
+                valid,
+                contacted,
+                solved,
+                satisfaction,
+                ..
+            } => {
+                self.status = ComplaintStatus::CalledBack;
+                self.callbacks.push(CallbackFact {
+                    at: *at,
+                    unit: self.lead.clone(),
+                    valid: *valid,
+                    contacted: *contacted,
+                    solved: *solved,
+                    satisfaction: *satisfaction,
+                });
+            }
+            E::ComplaintReopened {
+                at, resolve_due_at, ..
+            } => {
+                self.status = ComplaintStatus::InProgress;
+                self.reopen_count = self.reopen_count.saturating_add(1);
+                self.stepped.clear();
+                self.set_due(Milestone::Resolve, *at, *resolve_due_at);
+                self.reopens.push(UnitFact {
+                    at: *at,
+                    unit: self.lead.clone(),
+                });
+            }
+            E::ComplaintClosed { at, .. } => {
+                self.status = ComplaintStatus::Closed;
+                self.closed_at = Some(*at);
+                self.paused = false;
+            }
+            E::ChasedUp { .. } => self.chase_count = self.chase_count.saturating_add(1),
+            E::SupervisionFlagged { .. } => self.supervised = true,
+            E::AccountabilityRecorded { .. } => {}
+            E::AppealFiled { .. } => {}
+            E::AppealDecided { upheld, .. } => {
+                if *upheld {
+                    self.appeal_upheld = true;
+                }
+            }
+            E::ClockPaused { .. } => self.paused = true,
+            E::ClockResumed { shifted, .. } => {
+                self.paused = false;
+                for (milestone, due_at) in shifted {
+                    if let Some(deadline) = self.deadline_mut(*milestone)
+                        && deadline.met_at.is_none()
+                    {
+                        deadline.due_at = *due_at;
+                    }
+                }
+            }
+            E::DeadlineWarned {
+                milestone, due_at, ..
+            } => {
+                self.warned
+                    .push((*milestone, WarningLevel::Yellow, *due_at));
+                if let Some(deadline) = self.deadline_mut(*milestone)
+                    && deadline.warning.is_none()
+                {
+                    deadline.warning = Some(WarningLevel::Yellow);
+                }
+            }
+            E::DeadlineMissed {
+                at,
+                milestone,
+                due_at,
+            } => {
+                self.warned.push((*milestone, WarningLevel::Red, *due_at));
+                if let Some(deadline) = self.deadline_mut(*milestone) {
+                    deadline.warning = Some(WarningLevel::Red);
+                }
+                self.missed.push(UnitFact {
+                    at: *at,
+                    unit: match milestone {
+                        Milestone::Dispatch => None,
+                        _ => self.lead.clone(),
+                    },
+                });
+            }
+            E::LinkedToLedgerItem {
+                ledger_id, item_id, ..
+            } => {
+                let link = format!("{ledger_id}/{item_id}");
+                if !self.ledger_items.contains(&link) {
+                    self.ledger_items.push(link);
+                }
+            }
+            E::ClassProblemFixed { .. } => {}
+        }
+    }
+
+    fn deadline_mut(&mut self, milestone: Milestone) -> Option<&mut RowDeadline> {
+        self.deadlines.iter_mut().find(|d| d.milestone == milestone)
+    }
+
+    fn set_due(&mut self, milestone: Milestone, start: DateTime<Utc>, due_at: DateTime<Utc>) {
+        match self.deadline_mut(milestone) {
+            Some(deadline) => {
+                deadline.start = start;
+                deadline.due_at = due_at;
+                deadline.met_at = None;
+                if deadline.warning == Some(WarningLevel::Yellow) {
+                    deadline.warning = None;
+                }
+            }
+            None => {
+                self.deadlines.push(RowDeadline {
+                    milestone,
+                    start,
+                    due_at,
+                    met_at: None,
+                    warning: None,
+                });
+                self.deadlines.sort_by_key(|d| d.milestone);
+            }
+        }
+    }
+
+    fn meet(&mut self, milestone: Milestone, at: DateTime<Utc>) {
+        if let Some(deadline) = self.deadline_mut(milestone)
+            && deadline.met_at.is_none()
+        {
+            deadline.met_at = Some(at);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Feeding the ledger from the log, with checkpoints.
+//!
+//! The ledger's rows and the position they reflect are persisted together in
+//! one sled batch per applied chunk, so after a crash the checkpoint is a
+//! consistent prefix of the log: the runner resumes from the position after
+//! it and never applies an event twice or skips one. Projections are
+//! rebuildable, so the checkpoint store is not fsynced on every batch; a
+//! crash only costs re-applying the events after the last flushed
+//! checkpoint.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use rectify_eventlog::{EventStore, Filter};
+use tokio::sync::watch;
+
+use crate::{ProjectionError, ledger::LedgerView, row::LedgerRow};
+
+/// Events read per page while catching up, and most events applied per
+/// checkpoint while live.
+pub const CATCH_UP_PAGE: usize = 4_096;
+/// The format of persisted rows; a different stored format is dropped and
+/// rebuilt from position 0.
+pub const LEDGER_FORMAT: u64 = 1;
+
+/// Reserved keys (complaint ids never start with a NUL byte).
+const KEY_APPLIED: &[u8] = b"\0applied";
+const KEY_FORMAT: &[u8] = b"\0format";
+
+/// The projections' own store: rows and checkpoints, beside the log.
+#[derive(Debug, Clone)]
+pub struct ProjectionDb {
+    ledger: sled::Tree,
+    db: sled::Db,
+}
+
+impl ProjectionDb {
+    /// Opens (or creates) the store in `path`. Blocking.
+    pub fn open(path: &Path) -> Result<Self, ProjectionError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(1_000))
+            .open()?;
+        let ledger = db.open_tree("ledger")?;
+        Ok(ProjectionDb { ledger, db })
+    }
+
+    /// Loads the persisted ledger; a store written in another format is
+    /// cleared (the caller then catches up from position 0). Blocking.
+    pub fn load_ledger(&self) -> Result<LedgerView, ProjectionError> {
+        let format = self
+            .ledger
+            .get(KEY_FORMAT)?
+            .map(|v| read_u64(&v))
+            .transpose()?;
+        if format != Some(LEDGER_FORMAT) {
+            if format.is_some() {
+                tracing::warn!(
+                    ?format,
+                    current = LEDGER_FORMAT,
+                    "ledger format changed; rebuilding"
+                );
+            }
+            self.clear()?;
+            return Ok(LedgerView::default());
+        }
+        let applied = match self.ledger.get(KEY_APPLIED)? {
+            Some(bytes) => read_u64(&bytes)?,
+            None => 0,
+        };
+        let mut rows = Vec::new();
+        for entry in self.ledger.iter() {
+            let (key, value) = entry?;
+            if key.first() == Some(&0) {
+                continue;
+            }
+            let row: LedgerRow = serde_json::from_slice(&value).map_err(|error| {
+                ProjectionError::Checkpoint(format!(
+                    "row {:?} does not decode: {error}",
+                    String::from_utf8_lossy(&key)
+                ))
+            })?;
+            rows.push(row);
+        }
+        Ok(LedgerView::from_parts(rows, applied))
+    }
+
+    /// Removes every row and checkpoint. Blocking.
+    pub fn clear(&self) -> Result<(), ProjectionError> {
+        self.ledger.clear()?;
+        self.ledger
+            .insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Persists the `dirty` rows and the applied position of `view` in one
+    /// atomic batch. Blocking.
+    pub fn checkpoint(
+        &self,
+        view: &LedgerView,
+        dirty: &BTreeSet<String>,
+    ) -> Result<(), ProjectionError> {
+        self.ledger.apply_batch(encode_batch(view, dirty)?)?;
+        Ok(())
+    }
+
+    /// Makes everything saved so far durable. Blocking.
+    pub fn flush(&self) -> Result<(), ProjectionError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| ProjectionError::Checkpoint("a checkpoint is not 8 bytes".to_owned()))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+fn encode_batch(
+    view: &LedgerView,
+    dirty: &BTreeSet<String>,
+) -> Result<sled::Batch, ProjectionError> {
+    let mut batch = sled::Batch::default();
+    for id in dirty {
+        if let Some(row) = view.row(id) {
+            let bytes = serde_json::to_vec(row)
+                .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+            batch.insert(id.as_bytes(), bytes);
+        }
+    }
+    batch.insert(KEY_APPLIED, &view.applied().to_be_bytes());
+    Ok(batch)
+}
+
+/// The live ledger: shared rows and the position they reflect.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    view: Arc<RwLock<LedgerView>>,
+    applied: watch::Receiver<u64>,
+}
+
+impl Ledger {
+    /// Runs `f` on the current rows. Keep `f` short: the runner waits.
+    pub fn read<R>(&self, f: impl FnOnce(&LedgerView) -> R) -> R {
+        let view = self
+            .view
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&view)
+    }
+
+    /// The last log position applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the ledger has applied `position`, at most `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut applied = self.applied.clone();
+        let reached = tokio::time::timeout(timeout, applied.wait_for(|p| *p >= position)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            // The runner stopped (a decode failure or shutdown): it will
+            // never get there.
+            Ok(Err(_)) | Err(_) => Err(ProjectionError::NotYetApplied {
+                wanted: position,
+                applied: self.applied(),
+            }),
+        }
+    }
+}
+
+/// Applies the log from the ledger's position to the head, in pages,
+/// checkpointing each page; `progress(applied, head)` after each page.
+/// Returns the position reached.
+pub async fn catch_up<S: EventStore>(
+    store: &S,
+    db: &ProjectionDb,
+    view: &RwLock<LedgerView>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64, ProjectionError> {
+    let head = store.head_position().await?;
+    loop {
+        let from = read(view).applied() + 1;
+        if from > head {
+            return Ok(from - 1);
+        }
+        let page = store
+            .read_all(from, CATCH_UP_PAGE, &Filter::default())
+            .await?;
+        if page.is_empty() {
+            return Ok(from - 1);
+        }
+        let mut dirty = BTreeSet::new();
+        let batch = {
+            let mut view = write(view);
+            for event in &page {
+                if let Some(id) = view.apply(event)? {
+                    dirty.insert(id);
+                }
+            }
+            encode_batch(&view, &dirty)?
+        };
+        let tree = db.ledger.clone();
+        tokio::task::spawn_blocking(move || tree.apply_batch(batch))
+            .await
+            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+        progress(read(view).applied(), head);
+    }
+}
+
+fn read(view: &RwLock<LedgerView>) -> std::sync::RwLockReadGuard<'_, LedgerView> {
+    view.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write(view: &RwLock<LedgerView>) -> std::sync::RwLockWriteGuard<'_, LedgerView> {
+    view.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Loads the ledger from `db`, catches up with the log, and follows it in a
+/// background task until `store` closes or the task is aborted.
+pub async fn start<S: EventStore + Clone>(
+    store: S,
+    db: ProjectionDb,
+) -> Result<(Ledger, tokio::task::JoinHandle<()>), ProjectionError> {
+    let loader = db.clone();
+    let view = tokio::task::spawn_blocking(move || loader.load_ledger())
+        .await
+        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+    let resumed_from = view.applied();
+    let view = Arc::new(RwLock::new(view));
+    let started = std::time::Instant::now();
+    let reached = catch_up(&store, &db, &view, &mut |_, _| {}).await?;
+    tracing::info!(
+        resumed_from,
+        reached,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ledger caught up"
+    );
+    let (sender, receiver) = watch::channel(reached);
+    let ledger = Ledger {
+        view: view.clone(),
+        applied: receiver,
+    };
+    let task = tokio::spawn(async move {
+        if let Err(error) = follow(store, db, view, sender).await {
+            tracing::error!(%error, "the ledger projection stopped");
+        }
+    });
+    Ok((ledger, task))
+}
+
+async fn follow<S: EventStore>(
+    store: S,
+    db: ProjectionDb,
+    view: Arc<RwLock<LedgerView>>,
+    applied: watch::Sender<u64>,
+) -> Result<(), ProjectionError> {
+    let from = read(&view).applied() + 1;
+    let mut events = store
+        .subscribe(from, Filter::default())
+        .ready_chunks(CATCH_UP_PAGE);
+    while let Some(chunk) = events.next().await {
+        let mut dirty = BTreeSet::new();
+        let (batch, position) = {
+            let mut view = write(&view);
+            for event in chunk {
+                if let Some(id) = view.apply(&event?)? {
+                    dirty.insert(id);
+                }
+            }
+            (encode_batch(&view, &dirty)?, view.applied())
+        };
+        applied.send_replace(position);
+        let tree = db.ledger.clone();
+        tokio::task::spawn_blocking(move || tree.apply_batch(batch))
+            .await
+            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+    }
+    Ok(())
+}

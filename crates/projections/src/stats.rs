@@ -1,0 +1,396 @@
+//! Evaluation (月调度、季点评、年总评): the rates 12345 platforms publish per
+//! unit and per district, for a month, a quarter or a year.
+//!
+//! The formulas (docs/evaluation.md has the same list with examples):
+//!
+//! - **valid callbacks** `V`: callbacks recorded in the period and marked
+//!   valid, less those on complaints where an appeal was upheld (申诉成立:
+//!   the callback was not the unit's fault, so it leaves the count);
+//! - **response rate** = callbacks where the submitter confirms contact ÷ `V`;
+//! - **resolution rate** = callbacks where the problem is solved ÷ `V`;
+//! - **satisfaction rate** = (satisfied + 0.9 × basically satisfied) ÷ `V`;
+//! - **composite score** = 100 × (w₁·response + w₂·resolution +
+//!   w₃·satisfaction) ÷ (w₁ + w₂ + w₃), weights configurable (default
+//!   10/50/40; some banners use 30/35/35);
+//! - **on-time acceptance** = assignments dispatched in the period and
+//!   accepted by their due time ÷ assignments dispatched in the period and
+//!   not returned;
+//! - **on-time closure** = complaints closed in the period whose resolution
+//!   met its (possibly extended) due time ÷ complaints closed in the period;
+//! - **return rate** (退单率) = assignments dispatched in the period that the
+//!   lead unit returned ÷ assignments dispatched in the period;
+//! - **redo rate** (重办率) = reopenings in the period ÷ callbacks in the
+//!   period;
+//! - **extensions** and **overdue** are counts of granted extensions and of
+//!   red warnings (missed deadlines) in the period.
+//!
+//! A unit is evaluated for what happened while it was the lead unit; a
+//! district for what happened to complaints located in it. A rate with an
+//! empty denominator is absent, not zero, and a group without valid callbacks
+//! has no composite score.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, TimeZone as _, Utc};
+use rectify_domain::complaint::{Milestone, Satisfaction};
+
+use crate::{ProjectionError, ledger::LedgerView, row::LedgerRow};
+
+/// The weight of "basically satisfied" in the satisfaction rate.
+pub const BASICALLY_SATISFIED_WEIGHT: f64 = 0.9;
+
+/// Evaluation periods are calendar periods in China Standard Time (UTC+8).
+fn china() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// A calendar period in China Standard Time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// First instant.
+    pub start: DateTime<Utc>,
+    /// First instant after the period.
+    pub end: DateTime<Utc>,
+}
+
+impl Period {
+    /// Parses `2026-10` (month), `2026-Q4` (quarter) or `2026` (year).
+    pub fn parse(spec: &str) -> Result<Period, ProjectionError> {
+        let bad = || ProjectionError::InvalidArgument {
+            field: "period",
+            reason: format!("{spec:?} is not YYYY, YYYY-MM or YYYY-Qn"),
+        };
+        let (year, first_month, months) = match spec.split_once('-') {
+            None => (spec.parse::<i32>().map_err(|_| bad())?, 1, 12),
+            Some((year, rest)) => {
+                let year = year.parse::<i32>().map_err(|_| bad())?;
+                if let Some(q) = rest.strip_prefix('Q') {
+                    let q: u32 = q.parse().map_err(|_| bad())?;
+                    if !(1..=4).contains(&q) {
+                        return Err(bad());
+                    }
+                    (year, 3 * (q - 1) + 1, 3)
+                } else {
+                    let m: u32 = rest.parse().map_err(|_| bad())?;
+                    if !(1..=12).contains(&m) || rest.len() != 2 {
+                        return Err(bad());
+                    }
+                    (year, m, 1)
+                }
+            }
+        };
+        if !(2000..=2200).contains(&year) {
+            return Err(bad());
+        }
+        let start = month_start(year, first_month).ok_or_else(bad)?;
+        let end_month = first_month + months;
+        let end = if end_month > 12 {
+            month_start(year + 1, end_month - 12)
+        } else {
+            month_start(year, end_month)
+        }
+        .ok_or_else(bad)?;
+        Ok(Period { start, end })
+    }
+
+    /// Whether `at` falls in the period.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.start <= at && at < self.end
+    }
+}
+
+fn month_start(year: i32, month: u32) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let local = china()
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .single()?;
+    debug_assert_eq!(local.day(), 1);
+    Some(local.with_timezone(&Utc))
+}
+
+/// What the evaluation groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// The lead unit.
+    Unit,
+    /// The complaint's district.
+    District,
+}
+
+/// Weights of the composite score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// Of the response rate.
+    pub response: f64,
+    /// Of the resolution rate.
+    pub resolution: f64,
+    /// Of the satisfaction rate.
+    pub satisfaction: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            response: 10.0,
+            resolution: 50.0,
+            satisfaction: 40.0,
+        }
+    }
+}
+
+impl Weights {
+    /// Checks that the weights are finite, non-negative and not all zero.
+    pub fn validate(&self) -> Result<(), ProjectionError> {
+        let all = [self.response, self.resolution, self.satisfaction];
+        if all.iter().any(|w| !w.is_finite() || *w < 0.0) || all.iter().sum::<f64>() <= 0.0 {
+            return Err(ProjectionError::InvalidArgument {
+                field: "weights",
+                reason: "weights must be finite, non-negative and not all zero".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Counts and rates of one unit or district.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupStats {
+    /// The unit or district code.
+    pub key: String,
+    /// Valid callbacks counted (`V`).
+    pub valid_callbacks: u64,
+    /// Of those, the submitter confirmed contact.
+    pub contacted: u64,
+    /// Of those, solved.
+    pub solved: u64,
+    /// Of those, satisfied.
+    pub satisfied: u64,
+    /// Of those, basically satisfied.
+    pub basically_satisfied: u64,
+    /// Of those, unsatisfied.
+    pub unsatisfied: u64,
+    /// Callbacks left out because an appeal was upheld.
+    pub appeal_excluded: u64,
+    /// Assignments dispatched in the period.
+    pub dispatched: u64,
+    /// Of those, accepted by their due time.
+    pub accepted_on_time: u64,
+    /// Of those, returned (退单).
+    pub returned: u64,
+    /// Complaints closed in the period.
+    pub closed: u64,
+    /// Of those, resolved by their due time.
+    pub closed_on_time: u64,
+    /// Reopenings (重办) in the period.
+    pub reopened: u64,
+    /// All callbacks in the period (the redo rate's denominator).
+    pub callbacks: u64,
+    /// Extensions granted in the period.
+    pub extensions: u64,
+    /// Deadlines missed in the period.
+    pub overdue: u64,
+    /// contacted ÷ V.
+    pub response_rate: Option<f64>,
+    /// solved ÷ V.
+    pub resolution_rate: Option<f64>,
+    /// (satisfied + 0.9 × basically satisfied) ÷ V.
+    pub satisfaction_rate: Option<f64>,
+    /// Weighted score, 0..=100.
+    pub composite_score: Option<f64>,
+    /// accepted on time ÷ (dispatched − returned).
+    pub on_time_acceptance_rate: Option<f64>,
+    /// closed on time ÷ closed.
+    pub on_time_closure_rate: Option<f64>,
+    /// returned ÷ dispatched.
+    pub return_rate: Option<f64>,
+    /// reopened ÷ callbacks.
+    pub redo_rate: Option<f64>,
+}
+
+fn ratio(numerator: f64, denominator: u64) -> Option<f64> {
+    (denominator > 0).then(|| numerator / denominator as f64)
+}
+
+impl GroupStats {
+    fn finish(&mut self, weights: &Weights) {
+        let v = self.valid_callbacks;
+        self.response_rate = ratio(self.contacted as f64, v);
+        self.resolution_rate = ratio(self.solved as f64, v);
+        self.satisfaction_rate = ratio(
+            self.satisfied as f64 + BASICALLY_SATISFIED_WEIGHT * self.basically_satisfied as f64,
+            v,
+        );
+        self.composite_score = match (
+            self.response_rate,
+            self.resolution_rate,
+            self.satisfaction_rate,
+        ) {
+            (Some(r), Some(s), Some(f)) => {
+                let total = weights.response + weights.resolution + weights.satisfaction;
+                Some(
+                    100.0
+                        * (weights.response * r
+                            + weights.resolution * s
+                            + weights.satisfaction * f)
+                        / total,
+                )
+            }
+            _ => None,
+        };
+        self.on_time_acceptance_rate = ratio(
+            self.accepted_on_time as f64,
+            self.dispatched.saturating_sub(self.returned),
+        );
+        self.on_time_closure_rate = ratio(self.closed_on_time as f64, self.closed);
+        self.return_rate = ratio(self.returned as f64, self.dispatched);
+        self.redo_rate = ratio(self.reopened as f64, self.callbacks);
+    }
+}
+
+/// An evaluation request.
+#[derive(Debug, Clone)]
+pub struct StatsQuery {
+    /// The period.
+    pub period: Period,
+    /// Per unit or per district.
+    pub group_by: GroupBy,
+    /// Composite score weights.
+    pub weights: Weights,
+    /// Length of the red and black lists.
+    pub top_n: usize,
+    /// Fewest valid callbacks for a group to be ranked.
+    pub min_valid_callbacks: u64,
+}
+
+/// An evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct StatsReport {
+    /// One entry per group with any activity, in key order.
+    pub groups: Vec<GroupStats>,
+    /// 红榜: the best composite scores, best first.
+    pub red_list: Vec<String>,
+    /// 黑榜: the worst composite scores, worst first.
+    pub black_list: Vec<String>,
+}
+
+/// Largest red/black list.
+pub const MAX_TOP_N: usize = 100;
+
+/// Computes the evaluation of `query` over the ledger.
+pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, ProjectionError> {
+    query.weights.validate()?;
+    if query.top_n > MAX_TOP_N {
+        return Err(ProjectionError::InvalidArgument {
+            field: "top_n",
+            reason: format!("at most {MAX_TOP_N}"),
+        });
+    }
+    let period = query.period;
+    let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
+    for row in view.rows() {
+        let district = row.district.clone();
+        // The group a fact attributed to `unit` counts for.
+        let key = |unit: Option<&String>| -> Option<String> {
+            match query.group_by {
+                GroupBy::Unit => unit.cloned(),
+                GroupBy::District => district.clone(),
+            }
+        };
+        let mut bump = |unit: Option<&String>, f: &mut dyn FnMut(&mut GroupStats)| {
+            if let Some(key) = key(unit) {
+                let group = groups.entry(key.clone()).or_insert_with(|| GroupStats {
+                    key,
+                    ..GroupStats::default()
+                });
+                f(group);
+            }
+        };
+        count_row(row, period, &mut bump);
+    }
+    let mut groups: Vec<GroupStats> = groups.into_values().collect();
+    for group in &mut groups {
+        group.finish(&query.weights);
+    }
+    let mut ranked: Vec<(&str, f64)> = groups
+        .iter()
+        .filter(|g| g.valid_callbacks >= query.min_valid_callbacks.max(1))
+        .filter_map(|g| g.composite_score.map(|s| (g.key.as_str(), s)))
+        .collect();
+    // Best first; ties by key so the lists are stable.
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let red_list = ranked
+        .iter()
+        .take(query.top_n)
+        .map(|(k, _)| (*k).to_owned())
+        .collect();
+    ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    let black_list = ranked
+        .iter()
+        .take(query.top_n)
+        .map(|(k, _)| (*k).to_owned())
+        .collect();
+    Ok(StatsReport {
+        groups,
+        red_list,
+        black_list,
+    })
+}
+
+type Bump<'a> = dyn FnMut(Option<&String>, &mut dyn FnMut(&mut GroupStats)) + 'a;
+
+fn count_row(row: &LedgerRow, period: Period, bump: &mut Bump<'_>) {
+    for callback in row.callbacks.iter().filter(|c| period.contains(c.at)) {
+        bump(callback.unit.as_ref(), &mut |g| {
+            g.callbacks += 1;
+            if !callback.valid {
+                return;
+            }
+            if row.appeal_upheld {
+                g.appeal_excluded += 1;
+                return;
+            }
+            g.valid_callbacks += 1;
+            g.contacted += u64::from(callback.contacted);
+            g.solved += u64::from(callback.solved);
+            match callback.satisfaction {
+                Some(Satisfaction::Satisfied) => g.satisfied += 1,
+                Some(Satisfaction::BasicallySatisfied) => g.basically_satisfied += 1,
+                Some(Satisfaction::Unsatisfied) => g.unsatisfied += 1,
+                None => {}
+            }
+        });
+    }
+    for dispatch in row.dispatches.iter().filter(|d| period.contains(d.at)) {
+        bump(Some(&dispatch.lead), &mut |g| {
+            g.dispatched += 1;
+            if dispatch.returned_at.is_some() {
+                g.returned += 1;
+            } else if dispatch
+                .accepted_at
+                .is_some_and(|at| at <= dispatch.accept_due_at)
+            {
+                g.accepted_on_time += 1;
+            }
+        });
+    }
+    if let Some(closed_at) = row.closed_at
+        && period.contains(closed_at)
+    {
+        let on_time = row
+            .deadline(Milestone::Resolve)
+            .is_some_and(|d| d.met_at.is_some_and(|met| met <= d.due_at));
+        bump(row.lead.as_ref(), &mut |g| {
+            g.closed += 1;
+            g.closed_on_time += u64::from(on_time);
+        });
+    }
+    for fact in row.reopens.iter().filter(|f| period.contains(f.at)) {
+        bump(fact.unit.as_ref(), &mut |g| g.reopened += 1);
+    }
+    for fact in row.extensions.iter().filter(|f| period.contains(f.at)) {
+        bump(fact.unit.as_ref(), &mut |g| g.extensions += 1);
+    }
+    for fact in row.missed.iter().filter(|f| period.contains(f.at)) {
+        bump(fact.unit.as_ref(), &mut |g| g.overdue += 1);
+    }
+}
