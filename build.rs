@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "rectify/v1/complaints.proto",
     "rectify/v1/events.proto",
     "rectify/v1/catalog.proto",
+    "rectify/v1/queries.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

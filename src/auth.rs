@@ -38,6 +38,14 @@ pub enum Action {
     VerifyLog,
     /// Read the catalog.
     ReadCatalog,
+    /// List or export the issue ledger (scoped to the caller).
+    ReadLedger,
+    /// Read a unit's inbox (a unit only its own).
+    ReadInbox,
+    /// Read every unit's workload and the evaluation.
+    ReadEvaluation,
+    /// Run the deadline watcher now.
+    ScanDeadlines,
 }
 
 fn header<'a, T>(request: &'a Request<T>, name: &str) -> Result<Option<&'a str>, ServiceError> {
@@ -101,6 +109,15 @@ pub fn permits(role: &Role, action: Action) -> bool {
             Role::Hotline | Role::Dispatcher | Role::Supervisor | Role::Admin
         ),
         Action::VerifyLog => matches!(role, Role::Supervisor | Role::Admin),
+        Action::ReadLedger => !matches!(role, Role::System),
+        Action::ReadInbox => matches!(
+            role,
+            Role::Unit(_) | Role::Dispatcher | Role::Supervisor | Role::Admin
+        ),
+        Action::ReadEvaluation => {
+            matches!(role, Role::Dispatcher | Role::Supervisor | Role::Admin)
+        }
+        Action::ScanDeadlines => role.dispatches(),
     }
 }
 
@@ -139,5 +156,9 @@ fn action_name(action: Action) -> &'static str {
         Action::ReadLog => "read the event log",
         Action::VerifyLog => "verify the log",
         Action::ReadCatalog => "read the catalog",
+        Action::ReadLedger => "read the ledger",
+        Action::ReadInbox => "read unit inboxes",
+        Action::ReadEvaluation => "read workloads and evaluations",
+        Action::ScanDeadlines => "run the deadline watcher",
     }
 }

@@ -180,6 +180,8 @@ async fn spawn_server(
         flush_interval_ms: crate::config::DEFAULT_FLUSH_INTERVAL_MS,
         cache_capacity_bytes: crate::config::DEFAULT_CACHE_CAPACITY_MB << 20,
         catalog_dir: None,
+        deadline_scan_interval_s: crate::config::DEFAULT_DEADLINE_SCAN_INTERVAL_S,
+        clock_file: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -64,6 +64,13 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             watch(&conn, from, filter, limit).await?;
         }
         Command::Catalog { conn, command } => catalog(&conn, command).await?,
+        Command::Ledger { conn, command } => crate::reports::ledger(&conn, command).await?,
+        Command::Inbox {
+            conn,
+            unit_code,
+            min_position,
+        } => crate::reports::inbox(&conn, unit_code, min_position).await?,
+        Command::Stats(args) => crate::reports::stats(args).await?,
         Command::Bench(args) => crate::bench::run(args).await?,
         Command::Admin { conn, command } => return admin(&conn, command).await,
     }
@@ -112,7 +119,7 @@ impl Interceptor for Identity {
 
 type Authed = InterceptedService<Channel, Identity>;
 
-async fn channel(conn: &Connection) -> anyhow::Result<(Channel, Identity)> {
+pub(crate) async fn channel(conn: &Connection) -> anyhow::Result<(Channel, Identity)> {
     check_role(&conn.role)?;
     let endpoint = Endpoint::from_shared(conn.server.clone())
         .with_context(|| format!("invalid server address {}", conn.server))?;
@@ -146,7 +153,7 @@ pub fn to_json<M: prost::Message>(full_name: &str, message: &M) -> anyhow::Resul
     Ok(serde_json::to_string_pretty(&dynamic)?)
 }
 
-fn status_error(status: Status) -> anyhow::Error {
+pub(crate) fn status_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", status.code(), status.message())
 }
 
@@ -158,7 +165,7 @@ fn options(flags: &CommandFlags) -> Option<pb::CommandOptions> {
     })
 }
 
-fn parse_time(text: &str, flag: &str) -> anyhow::Result<prost_types::Timestamp> {
+pub(crate) fn parse_time(text: &str, flag: &str) -> anyhow::Result<prost_types::Timestamp> {
     let parsed = chrono::DateTime::parse_from_rfc3339(text)
         .with_context(|| format!("--{flag} must be RFC 3339, e.g. 2026-12-01T17:00:00+08:00"))?;
     Ok(crate::convert::timestamp(
@@ -880,6 +887,14 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
                 report.first_bad_position,
                 &report.reason,
             ))
+        }
+        AdminCommand::ScanDeadlines => {
+            crate::reports::scan_deadlines(conn).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Rebuild { data_dir } => {
+            crate::reports::rebuild(&data_dir).await?;
+            Ok(ExitCode::SUCCESS)
         }
         AdminCommand::VerifyDir { data_dir } => {
             let report = crate::server::verify_dir(&data_dir).await?;

@@ -20,6 +20,8 @@ pub const DEFAULT_DATA_DIR: &str = "rectify-data";
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 64;
 /// Default flush interval of the relaxed durability mode.
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 10;
+/// Default interval between two passes of the deadline watcher.
+pub const DEFAULT_DEADLINE_SCAN_INTERVAL_S: u64 = 60;
 
 /// How an append is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -49,6 +51,11 @@ pub struct FileConfig {
     /// A directory with an edited copy of the catalog files; unset = the
     /// catalog embedded in the binary.
     pub catalog_dir: Option<PathBuf>,
+    /// Seconds between deadline-watcher passes; 0 = only on request.
+    pub deadline_scan_interval_s: Option<u64>,
+    /// Read the current instant from this file (RFC 3339) instead of the
+    /// system clock: for drills and tests only.
+    pub clock_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -84,6 +91,13 @@ pub struct ServeArgs {
     /// Directory with an edited copy of the catalog files.
     #[arg(long, env = "RECTIFY_CATALOG_DIR")]
     pub catalog_dir: Option<PathBuf>,
+    /// Seconds between deadline-watcher passes (0: only on request).
+    #[arg(long, env = "RECTIFY_DEADLINE_SCAN_INTERVAL_S")]
+    pub deadline_scan_interval_s: Option<u64>,
+    /// Take the current instant from this file (one RFC 3339 line) instead
+    /// of the system clock. For drills and tests; never in production.
+    #[arg(long, env = "RECTIFY_CLOCK_FILE", hide = true)]
+    pub clock_file: Option<PathBuf>,
 }
 
 /// The resolved configuration the server runs with.
@@ -101,6 +115,10 @@ pub struct ServerConfig {
     pub cache_capacity_bytes: u64,
     /// Edited catalog directory, or `None` for the embedded catalog.
     pub catalog_dir: Option<PathBuf>,
+    /// Seconds between deadline-watcher passes; 0 = only on request.
+    pub deadline_scan_interval_s: u64,
+    /// File the clock reads instead of the system time, if any.
+    pub clock_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -145,6 +163,11 @@ impl ServerConfig {
             flush_interval_ms,
             cache_capacity_bytes: cache_mb * 1024 * 1024,
             catalog_dir: args.catalog_dir.or(file.catalog_dir),
+            deadline_scan_interval_s: args
+                .deadline_scan_interval_s
+                .or(file.deadline_scan_interval_s)
+                .unwrap_or(DEFAULT_DEADLINE_SCAN_INTERVAL_S),
+            clock_file: args.clock_file.or(file.clock_file),
         })
     }
 }

@@ -522,6 +522,181 @@ pub fn suggestion_to_pb(suggestion: &AreaSuggestion) -> pb::AreaSuggestion {
     }
 }
 
+// ---- Read models (QueryService) ----
+
+/// A ledger row on the wire; `now` decides `overdue`.
+pub fn ledger_row_to_pb(row: &rectify_projections::LedgerRow, now: DateTime<Utc>) -> pb::LedgerRow {
+    pb::LedgerRow {
+        complaint_id: row.id.clone(),
+        status: status_pb(Some(row.status)) as i32,
+        channel: channel_pb(row.channel) as i32,
+        kind: kind_pb(row.kind) as i32,
+        title: row.title.clone(),
+        area: row.area.clone().unwrap_or_default(),
+        task: row.task.unwrap_or_default(),
+        district: row.district.clone().unwrap_or_default(),
+        urgency: row.urgency.map_or(0, |u| urgency_pb(u) as i32),
+        lead_unit: row.lead.clone().unwrap_or_default(),
+        responsible_units: row.responsible.clone(),
+        accepted_units: row.accepted.clone(),
+        received_at: Some(timestamp(row.received_at)),
+        dispatched_at: row.dispatched_at.map(timestamp),
+        resolve_due_at: row.resolve_due_at().map(timestamp),
+        next_due_at: row.next_due_at().map(timestamp),
+        resolved_at: row.resolved_at.map(timestamp),
+        closed_at: row.closed_at.map(timestamp),
+        overdue: row.is_overdue(now),
+        warning: warning_pb(row.warning_level()) as i32,
+        extension_count: row.extension_count,
+        return_count: row.return_count,
+        reopen_count: row.reopen_count,
+        satisfaction: row.satisfaction().map_or(0, |s| satisfaction_pb(s) as i32),
+        supervised: row.supervised,
+        paused: row.paused,
+        version: row.version,
+        position: row.position,
+        ledger_items: row.ledger_items.clone(),
+    }
+}
+
+fn status_from_pb(raw: i32) -> Result<ComplaintStatus, ServiceError> {
+    use pb::ComplaintStatus as P;
+    match P::try_from(raw) {
+        Ok(P::Received) => Ok(ComplaintStatus::Received),
+        Ok(P::AwaitingDispatch) => Ok(ComplaintStatus::AwaitingDispatch),
+        Ok(P::Dispatched) => Ok(ComplaintStatus::Dispatched),
+        Ok(P::InProgress) => Ok(ComplaintStatus::InProgress),
+        Ok(P::Resolved) => Ok(ComplaintStatus::Resolved),
+        Ok(P::Verified) => Ok(ComplaintStatus::Verified),
+        Ok(P::CalledBack) => Ok(ComplaintStatus::CalledBack),
+        Ok(P::Closed) => Ok(ComplaintStatus::Closed),
+        Ok(P::Unspecified) => Err(ServiceError::invalid(
+            "filter.statuses",
+            "UNSPECIFIED is not a status",
+        )),
+        Err(_) => Err(ServiceError::invalid(
+            "filter.statuses",
+            format!("unknown value {raw}"),
+        )),
+    }
+}
+
+fn optional_code(field: &str, raw: &str) -> Result<Option<String>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > 64
+        || !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ServiceError::invalid(
+            field,
+            "a code of at most 64 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+/// A ledger filter from the wire, validated.
+pub fn ledger_filter(
+    filter: Option<pb::LedgerFilter>,
+) -> Result<rectify_projections::LedgerFilter, ServiceError> {
+    let filter = filter.unwrap_or_default();
+    let statuses = filter
+        .statuses
+        .iter()
+        .map(|raw| status_from_pb(*raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let channel = match filter.channel {
+        0 => None,
+        raw => Some(channel(raw).map_err(|_| {
+            ServiceError::invalid("filter.channel", format!("unknown value {raw}"))
+        })?),
+    };
+    let min_warning = match pb::WarningLevel::try_from(filter.min_warning) {
+        Ok(pb::WarningLevel::Unspecified | pb::WarningLevel::None) => None,
+        Ok(pb::WarningLevel::Yellow) => Some(WarningLevel::Yellow),
+        Ok(pb::WarningLevel::Red) => Some(WarningLevel::Red),
+        Err(_) => {
+            return Err(ServiceError::invalid(
+                "filter.min_warning",
+                format!("unknown value {}", filter.min_warning),
+            ));
+        }
+    };
+    let time = |field: &str, t: Option<prost_types::Timestamp>| {
+        t.map(|t| {
+            from_timestamp(&t).ok_or_else(|| ServiceError::invalid(field, "not a valid timestamp"))
+        })
+        .transpose()
+    };
+    let text = match filter.text.trim() {
+        "" => None,
+        text => Some(text.to_owned()),
+    };
+    Ok(rectify_projections::LedgerFilter {
+        statuses,
+        area: optional_code("filter.area", &filter.area)?,
+        district: optional_code("filter.district", &filter.district)?,
+        channel,
+        lead_unit: optional_code("filter.lead_unit", &filter.lead_unit)?,
+        unit: optional_code("filter.unit", &filter.unit)?,
+        overdue_only: filter.overdue_only,
+        min_warning,
+        supervised_only: filter.supervised_only,
+        received_from: time("filter.received_from", filter.received_from)?,
+        received_before: time("filter.received_before", filter.received_before)?,
+        text,
+    })
+}
+
+/// A ledger order from the wire.
+pub fn ledger_order(raw: i32) -> Result<rectify_projections::SortOrder, ServiceError> {
+    use rectify_projections::SortOrder as S;
+    match pb::LedgerOrder::try_from(raw) {
+        Ok(pb::LedgerOrder::Unspecified | pb::LedgerOrder::ReceivedDesc) => Ok(S::ReceivedDesc),
+        Ok(pb::LedgerOrder::ReceivedAsc) => Ok(S::ReceivedAsc),
+        Ok(pb::LedgerOrder::DueAsc) => Ok(S::DueAsc),
+        Ok(pb::LedgerOrder::Id) => Ok(S::Id),
+        Err(_) => Err(ServiceError::invalid(
+            "order",
+            format!("unknown value {raw}"),
+        )),
+    }
+}
+
+/// One group of an evaluation on the wire.
+pub fn group_stats_to_pb(g: &rectify_projections::stats::GroupStats) -> pb::GroupEvaluation {
+    pb::GroupEvaluation {
+        key: g.key.clone(),
+        valid_callbacks: g.valid_callbacks,
+        contacted: g.contacted,
+        solved: g.solved,
+        satisfied: g.satisfied,
+        basically_satisfied: g.basically_satisfied,
+        unsatisfied: g.unsatisfied,
+        appeal_excluded: g.appeal_excluded,
+        dispatched: g.dispatched,
+        accepted_on_time: g.accepted_on_time,
+        returned: g.returned,
+        closed: g.closed,
+        closed_on_time: g.closed_on_time,
+        reopened: g.reopened,
+        callbacks: g.callbacks,
+        extensions: g.extensions,
+        overdue: g.overdue,
+        response_rate: g.response_rate,
+        resolution_rate: g.resolution_rate,
+        satisfaction_rate: g.satisfaction_rate,
+        composite_score: g.composite_score,
+        on_time_acceptance_rate: g.on_time_acceptance_rate,
+        on_time_closure_rate: g.on_time_closure_rate,
+        return_rate: g.return_rate,
+        redo_rate: g.redo_rate,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

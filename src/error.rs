@@ -98,6 +98,18 @@ impl ServiceError {
     }
 }
 
+impl From<rectify_projections::ProjectionError> for ServiceError {
+    fn from(error: rectify_projections::ProjectionError) -> Self {
+        use rectify_projections::ProjectionError as P;
+        match error {
+            P::InvalidArgument { field, reason } => ServiceError::invalid(field, reason),
+            P::NotYetApplied { wanted, applied } => ServiceError::NotYetApplied { wanted, applied },
+            P::Store(store) => ServiceError::Store(store),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
         let message = error.to_string();

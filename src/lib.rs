@@ -10,10 +10,12 @@
 //! - [`server`] wires tonic, health, reflection and graceful shutdown;
 //! - [`services`] implement the gRPC services and convert protobuf at the edge
 //!   ([`convert`]); [`auth`] turns request metadata into an actor;
+//! - [`watcher`] appends deadline warnings from the ledger projection;
 //! - [`app`] runs commands: load → evolve → decide → append, with idempotent
 //!   retries by request id;
 //! - `rectify_domain` (pure deciders), `rectify_catalog` (routing, calendar,
-//!   deadlines) and `rectify_eventlog` (the store) below it.
+//!   deadlines), `rectify_eventlog` (the store) and `rectify_projections`
+//!   (the ledger, inboxes and evaluation) below it.
 //!
 //! Only this crate knows protobuf and tonic; errors become `tonic::Status` in
 //! one place ([`error`]).
@@ -27,8 +29,10 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod reports;
 pub mod server;
 pub mod services;
+pub mod watcher;
 
 /// Code generated from `proto/rectify/v1`; never edited by hand.
 #[allow(

@@ -9,15 +9,19 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 use anyhow::Context as _;
 use rectify_catalog::Catalog;
 use rectify_eventlog::{Durability, EventStore as _, SledStore, StoreConfig};
+use rectify_projections::{Ledger, ProjectionDb};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
 use crate::{
-    clock::{Clock, SystemClock},
+    clock::{Clock, FileClock, SystemClock},
     config::{DurabilityMode, ServerConfig},
     pb,
-    services::{CatalogApi, Complaints, Events},
+    services::{Admin, CatalogApi, Complaints, Events, Queries},
 };
+
+/// The projections' directory inside the data directory.
+pub const PROJECTIONS_DIR: &str = "projections";
 
 /// Largest request message the server decodes (1 MiB). Complaint texts are
 /// limited far below this; the cap keeps a hostile client from making the
@@ -41,6 +45,13 @@ pub struct AppState {
     pub catalog: Catalog,
     /// The source of time for commands.
     pub clock: Arc<dyn Clock>,
+    /// The issue ledger projection (台账), kept current from the log.
+    pub ledger: Ledger,
+    /// Where the projections keep their rows and checkpoints.
+    pub projections: ProjectionDb,
+    /// Background tasks (projection runner, deadline watcher), aborted at
+    /// shutdown.
+    pub background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Opens the store and loads the catalog described by `config`.
@@ -65,10 +76,28 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         .await
         .context("opening the event store")?
         .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?;
+    let projections_dir = config.data_dir.join(PROJECTIONS_DIR);
+    let projections = tokio::task::spawn_blocking(move || ProjectionDb::open(&projections_dir))
+        .await
+        .context("opening the projection store")?
+        .context("opening the projection store")?;
+    let (ledger, runner) = rectify_projections::runner::start(store.clone(), projections.clone())
+        .await
+        .context("catching the ledger up with the log")?;
+    let clock: Arc<dyn Clock> = match &config.clock_file {
+        Some(path) => {
+            tracing::warn!(path = %path.display(), "the clock reads a file, not the system time");
+            Arc::new(FileClock::new(path.clone()))
+        }
+        None => Arc::new(SystemClock),
+    };
     Ok(Arc::new(AppState {
         store,
         catalog,
-        clock: Arc::new(SystemClock),
+        clock,
+        ledger,
+        projections,
+        background: std::sync::Mutex::new(vec![runner]),
     }))
 }
 
@@ -113,6 +142,23 @@ pub async fn serve_with(
     health_reporter
         .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
         .await;
+    health_reporter
+        .set_serving::<pb::query_service_server::QueryServiceServer<Queries>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::admin_service_server::AdminServiceServer<Admin>>()
+        .await;
+    if config.deadline_scan_interval_s > 0 {
+        let watcher = crate::watcher::spawn(
+            state.clone(),
+            Duration::from_secs(config.deadline_scan_interval_s),
+        );
+        state
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(watcher);
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -127,6 +173,10 @@ pub async fn serve_with(
     let catalog =
         pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(state.clone()))
             .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let queries = pb::query_service_server::QueryServiceServer::new(Queries::new(state.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let admin = pb::admin_service_server::AdminServiceServer::new(Admin::new(state.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     // Replies are small frames: without TCP_NODELAY, Nagle's algorithm and
     // delayed ACKs add ~40 ms to a request that follows an unacknowledged one.
@@ -143,6 +193,8 @@ pub async fn serve_with(
         .add_service(complaints)
         .add_service(events)
         .add_service(catalog)
+        .add_service(queries)
+        .add_service(admin)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             signalled.notify_one();
@@ -155,7 +207,20 @@ pub async fn serve_with(
         } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; stopping anyway"),
     }
 
-    tracing::info!("shutting down: flushing the event store");
+    for task in state
+        .background
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+    {
+        task.abort();
+    }
+    tracing::info!("shutting down: flushing the projections and the event store");
+    let projections = state.projections.clone();
+    tokio::task::spawn_blocking(move || projections.flush())
+        .await
+        .context("joining the projection flush")?
+        .context("flushing the projections")?;
     let store_state = state.clone();
     tokio::task::spawn_blocking(move || store_state.store.shutdown())
         .await

@@ -4,7 +4,9 @@
 mod catalog;
 mod complaints;
 mod events;
+mod queries;
 
 pub use catalog::CatalogApi;
 pub use complaints::Complaints;
 pub use events::Events;
+pub use queries::{Admin, Queries};

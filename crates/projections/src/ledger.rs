@@ -185,6 +185,11 @@ fn decode_cursor(order: SortOrder, token: &str) -> Result<SortKey, ProjectionErr
     })
 }
 
+/// Sorts rows into `order` (exports use the list orders).
+pub fn sort_rows(rows: &mut [&LedgerRow], order: SortOrder) {
+    rows.sort_by_cached_key(|row| order.key(row));
+}
+
 /// A list request.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {

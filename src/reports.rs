@@ -1,0 +1,398 @@
+//! The CLI's read-model commands: `rectify ledger list|export`, `rectify
+//! inbox`, `rectify stats`, `rectify admin scan-deadlines` and the offline
+//! `rectify admin rebuild`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
+use rectify_eventlog::{EventStore as _, SledStore, StoreConfig};
+use rectify_projections::ProjectionDb;
+
+use crate::{
+    cli::{
+        Connection, GroupArg, LedgerCommand, LedgerFilterArgs, OrderArg, StatsArgs, StatusArg,
+        WarningArg,
+    },
+    client::{channel, parse_time, status_error, to_json},
+    convert::from_timestamp,
+    pb::{
+        self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
+    },
+    server::PROJECTIONS_DIR,
+};
+
+fn filter_pb(args: &LedgerFilterArgs) -> anyhow::Result<(pb::LedgerFilter, pb::LedgerOrder)> {
+    let statuses = args
+        .statuses
+        .iter()
+        .map(|s| {
+            (match s {
+                StatusArg::Received => pb::ComplaintStatus::Received,
+                StatusArg::AwaitingDispatch => pb::ComplaintStatus::AwaitingDispatch,
+                StatusArg::Dispatched => pb::ComplaintStatus::Dispatched,
+                StatusArg::InProgress => pb::ComplaintStatus::InProgress,
+                StatusArg::Resolved => pb::ComplaintStatus::Resolved,
+                StatusArg::Verified => pb::ComplaintStatus::Verified,
+                StatusArg::CalledBack => pb::ComplaintStatus::CalledBack,
+                StatusArg::Closed => pb::ComplaintStatus::Closed,
+            }) as i32
+        })
+        .collect();
+    let filter = pb::LedgerFilter {
+        statuses,
+        area: args.area.clone().unwrap_or_default(),
+        district: args.district.clone().unwrap_or_default(),
+        channel: 0,
+        lead_unit: args.lead.clone().unwrap_or_default(),
+        unit: args.assigned.clone().unwrap_or_default(),
+        overdue_only: args.overdue,
+        min_warning: match args.warning {
+            None => 0,
+            Some(WarningArg::Yellow) => pb::WarningLevel::Yellow as i32,
+            Some(WarningArg::Red) => pb::WarningLevel::Red as i32,
+        },
+        supervised_only: args.supervised,
+        received_from: args
+            .from
+            .as_deref()
+            .map(|t| parse_time(t, "from"))
+            .transpose()?,
+        received_before: args
+            .before
+            .as_deref()
+            .map(|t| parse_time(t, "before"))
+            .transpose()?,
+        text: args.text.clone().unwrap_or_default(),
+    };
+    let order = match args.order {
+        OrderArg::Newest => pb::LedgerOrder::ReceivedDesc,
+        OrderArg::Oldest => pb::LedgerOrder::ReceivedAsc,
+        OrderArg::Due => pb::LedgerOrder::DueAsc,
+        OrderArg::Id => pb::LedgerOrder::Id,
+    };
+    Ok((filter, order))
+}
+
+fn short_time(t: Option<&prost_types::Timestamp>) -> String {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    t.and_then(from_timestamp)
+        .map(|t| t.with_timezone(&china).format("%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn enum_label(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_lowercase()
+}
+
+fn print_rows(rows: &[pb::LedgerRow]) {
+    for row in rows {
+        let status = pb::ComplaintStatus::try_from(row.status).map_or_else(
+            |_| "?".to_owned(),
+            |s| enum_label(s.as_str_name(), "COMPLAINT_STATUS_"),
+        );
+        let warning = match pb::WarningLevel::try_from(row.warning) {
+            Ok(pb::WarningLevel::Yellow) => " 黄",
+            Ok(pb::WarningLevel::Red) => " 红",
+            _ => "",
+        };
+        println!(
+            "{:<28} {:<17} due {:<11} {:<22} {}{}{}",
+            row.complaint_id,
+            status,
+            short_time(row.next_due_at.as_ref()),
+            if row.lead_unit.is_empty() {
+                "-"
+            } else {
+                &row.lead_unit
+            },
+            row.title,
+            if row.overdue { " [超期]" } else { "" },
+            warning,
+        );
+    }
+}
+
+/// `rectify ledger …`.
+pub async fn ledger(conn: &Connection, command: LedgerCommand) -> anyhow::Result<()> {
+    let (channel, identity) = channel(conn).await?;
+    let mut client = QueryServiceClient::with_interceptor(channel, identity);
+    match command {
+        LedgerCommand::List {
+            filter,
+            limit,
+            page_token,
+        } => {
+            let min_position = filter.min_position;
+            let (filter, order) = filter_pb(&filter)?;
+            let page = client
+                .list_ledger(pb::ListLedgerRequest {
+                    filter: Some(filter),
+                    order: order as i32,
+                    page_size: limit,
+                    page_token,
+                    min_position,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if conn.json {
+                println!("{}", to_json("rectify.v1.ListLedgerResponse", &page)?);
+                return Ok(());
+            }
+            print_rows(&page.rows);
+            println!(
+                "{} of {} rows (ledger at position {})",
+                page.rows.len(),
+                page.total,
+                page.applied_position
+            );
+            if !page.next_page_token.is_empty() {
+                println!("next page: --page-token {}", page.next_page_token);
+            }
+        }
+        LedgerCommand::Export { filter, xlsx, out } => {
+            let min_position = filter.min_position;
+            let (filter, order) = filter_pb(&filter)?;
+            let format = if xlsx {
+                pb::ExportFormat::Xlsx
+            } else {
+                pb::ExportFormat::Csv
+            };
+            let mut chunks = client
+                .export_ledger(pb::ExportLedgerRequest {
+                    filter: Some(filter),
+                    order: order as i32,
+                    format: format as i32,
+                    min_position,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let mut bytes = Vec::new();
+            let mut rows = 0;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(status_error)?;
+                rows = rows.max(chunk.rows);
+                bytes.extend_from_slice(&chunk.data);
+            }
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote {rows} rows to {} ({} bytes)",
+                out.display(),
+                bytes.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `rectify inbox [UNIT]`.
+pub async fn inbox(
+    conn: &Connection,
+    unit: Option<String>,
+    min_position: u64,
+) -> anyhow::Result<()> {
+    let (channel, identity) = channel(conn).await?;
+    let mut client = QueryServiceClient::with_interceptor(channel, identity);
+    let Some(unit) = unit.or_else(|| conn.unit.clone()) else {
+        let reply = client
+            .list_unit_workloads(pb::ListUnitWorkloadsRequest { min_position })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        if conn.json {
+            println!(
+                "{}",
+                to_json("rectify.v1.ListUnitWorkloadsResponse", &reply)?
+            );
+            return Ok(());
+        }
+        println!(
+            "{:<28} {:>9} {:>11} {:>14} {:>7}",
+            "unit", "to accept", "in progress", "as responsible", "overdue"
+        );
+        for u in &reply.units {
+            println!(
+                "{:<28} {:>9} {:>11} {:>14} {:>7}",
+                u.unit, u.to_accept, u.in_progress, u.as_responsible, u.overdue
+            );
+        }
+        return Ok(());
+    };
+    let reply = client
+        .get_inbox(pb::GetInboxRequest { unit, min_position })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if conn.json {
+        println!("{}", to_json("rectify.v1.GetInboxResponse", &reply)?);
+        return Ok(());
+    }
+    for (title, rows) in [
+        ("as lead unit — to accept (签收)", &reply.lead_to_accept),
+        ("as lead unit — to handle (处办)", &reply.lead_to_handle),
+        ("as lead unit — to resolve (办结)", &reply.lead_to_resolve),
+        (
+            "as responsible unit — to accept",
+            &reply.responsible_to_accept,
+        ),
+        (
+            "as responsible unit — to handle",
+            &reply.responsible_to_handle,
+        ),
+    ] {
+        println!("{title}: {}", rows.len());
+        print_rows(rows);
+    }
+    Ok(())
+}
+
+fn rate(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// `rectify stats`.
+pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
+    let period = match (&args.month, &args.quarter, &args.year) {
+        (Some(p), _, _) | (_, Some(p), _) | (_, _, Some(p)) => p.clone(),
+        _ => bail!("give one of --month 2026-10, --quarter 2026-Q4 or --year 2026"),
+    };
+    let weights = match args.weights.as_slice() {
+        [] => [0.0; 3],
+        [a, b, c] => [*a, *b, *c],
+        _ => bail!("--weights takes three numbers, e.g. 30,35,35"),
+    };
+    let (channel, identity) = channel(&args.conn).await?;
+    let mut client = QueryServiceClient::with_interceptor(channel, identity);
+    let reply = client
+        .get_evaluation(pb::GetEvaluationRequest {
+            period: period.clone(),
+            group_by: match args.by {
+                GroupArg::Unit => pb::EvaluationGroup::Unit,
+                GroupArg::District => pb::EvaluationGroup::District,
+            } as i32,
+            response_weight: weights[0],
+            resolution_weight: weights[1],
+            satisfaction_weight: weights[2],
+            top_n: args.top,
+            min_valid_callbacks: args.min_callbacks,
+            min_position: args.min_position,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if args.conn.json {
+        println!("{}", to_json("rectify.v1.GetEvaluationResponse", &reply)?);
+        return Ok(());
+    }
+    println!("evaluation {period}");
+    println!(
+        "{:<28} {:>5} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>7} {:>7} {:>4} {:>7}",
+        "key",
+        "valid",
+        "response",
+        "resolved",
+        "satisf.",
+        "score",
+        "accept✓",
+        "close✓",
+        "return",
+        "redo",
+        "ext",
+        "overdue"
+    );
+    for g in &reply.groups {
+        println!(
+            "{:<28} {:>5} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>7} {:>7} {:>4} {:>7}",
+            g.key,
+            g.valid_callbacks,
+            rate(g.response_rate),
+            rate(g.resolution_rate),
+            rate(g.satisfaction_rate),
+            g.composite_score
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}")),
+            rate(g.on_time_acceptance_rate),
+            rate(g.on_time_closure_rate),
+            rate(g.return_rate),
+            rate(g.redo_rate),
+            g.extensions,
+            g.overdue,
+        );
+    }
+    println!("红榜 (best):  {}", reply.red_list.join(", "));
+    println!("黑榜 (worst): {}", reply.black_list.join(", "));
+    Ok(())
+}
+
+/// `rectify admin scan-deadlines`.
+pub async fn scan_deadlines(conn: &Connection) -> anyhow::Result<()> {
+    let (channel, identity) = channel(conn).await?;
+    let mut client = AdminServiceClient::with_interceptor(channel, identity);
+    let reply = client
+        .scan_deadlines(pb::ScanDeadlinesRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if conn.json {
+        println!("{}", to_json("rectify.v1.ScanDeadlinesResponse", &reply)?);
+    } else {
+        println!(
+            "deadline watcher: {} yellow, {} red, {} skipped",
+            reply.yellow, reply.red, reply.skipped
+        );
+    }
+    Ok(())
+}
+
+/// `rectify admin rebuild DATA_DIR`: drops the projections and replays the
+/// log from position 0. The server must be stopped (sled locks the
+/// directory, so a running server makes this fail rather than race).
+pub async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
+    if !data_dir.exists() {
+        bail!("no data directory at {}", data_dir.display());
+    }
+    let config = StoreConfig {
+        path: data_dir.to_path_buf(),
+        ..StoreConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
+        .await?
+        .with_context(|| {
+            format!(
+                "opening {} (is a server running on it?)",
+                data_dir.display()
+            )
+        })?;
+    let projections_dir = data_dir.join(PROJECTIONS_DIR);
+    let db = tokio::task::spawn_blocking(move || ProjectionDb::open(&projections_dir)).await??;
+    let head = store.head_position().await?;
+    let bar = indicatif::ProgressBar::new(head);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let clearing = db.clone();
+    tokio::task::spawn_blocking(move || clearing.clear()).await??;
+    let view = std::sync::RwLock::new(rectify_projections::LedgerView::default());
+    let reached = rectify_projections::runner::catch_up(&store, &db, &view, &mut |applied, _| {
+        bar.set_position(applied);
+    })
+    .await?;
+    bar.finish();
+    let flushing = db.clone();
+    tokio::task::spawn_blocking(move || flushing.flush()).await??;
+    let rows = view.read().map_or(0, |v| v.len());
+    let elapsed = started.elapsed();
+    println!(
+        "rebuilt the ledger: {reached} events, {rows} complaints in {:.1} s ({:.0} events/s)",
+        elapsed.as_secs_f64(),
+        reached as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    tokio::task::spawn_blocking(move || store.shutdown()).await??;
+    Ok(())
+}

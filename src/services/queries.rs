@@ -1,0 +1,345 @@
+//! `QueryService` over the projections, and `AdminService`.
+//!
+//! Every query first waits (bounded) for the projection to reach the
+//! caller's `min_position`, then runs on the blocking pool: a query scans the
+//! ledger's rows under a read lock and must not stall the async workers.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use futures::Stream;
+use rectify_domain::{Actor, Role};
+use rectify_projections::{
+    ListQuery, ProjectionError, Scope, export,
+    stats::{self, GroupBy, Period, StatsQuery, Weights},
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    auth::{Action, authorize},
+    convert::{self, ledger_row_to_pb},
+    error::ServiceError,
+    pb::{self, admin_service_server::AdminService, query_service_server::QueryService},
+    server::AppState,
+};
+
+/// Longest a query waits for `min_position` to be applied.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+/// Size of one export chunk.
+pub const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
+/// Red/black list length when the caller gives none.
+pub const DEFAULT_TOP_N: usize = 5;
+
+/// The `QueryService` implementation.
+#[derive(Debug, Clone)]
+pub struct Queries {
+    state: Arc<AppState>,
+}
+
+/// What a caller may see of the ledger.
+fn scope(actor: &Actor) -> Scope {
+    match &actor.role {
+        Role::Unit(unit) => Scope::Unit(unit.as_str().to_owned()),
+        Role::Portal => Scope::SubmittedBy(actor.principal.clone()),
+        _ => Scope::All,
+    }
+}
+
+impl Queries {
+    /// A service over the shared application state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        Ok(self
+            .state
+            .ledger
+            .wait_for(min_position, MIN_POSITION_WAIT)
+            .await?)
+    }
+
+    /// Runs `f` on the ledger's rows on the blocking pool.
+    async fn on_ledger<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ProjectionError> + Send + 'static,
+    ) -> Result<R, ServiceError> {
+        let ledger = self.state.ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.read(f))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
+            .map_err(ServiceError::from)
+    }
+}
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportLedgerChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl QueryService for Queries {
+    #[tracing::instrument(skip_all)]
+    async fn list_ledger(
+        &self,
+        request: Request<pb::ListLedgerRequest>,
+    ) -> Result<Response<pb::ListLedgerResponse>, Status> {
+        let actor = authorize(&request, Action::ReadLedger)?;
+        let req = request.into_inner();
+        let query = ListQuery {
+            filter: convert::ledger_filter(req.filter)?,
+            order: convert::ledger_order(req.order)?,
+            page_size: req.page_size as usize,
+            page_token: req.page_token,
+        };
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let scope = scope(&actor);
+        let (page, applied) = self
+            .on_ledger(move |view| Ok((view.list(&scope, &query, now)?, view.applied())))
+            .await?;
+        Ok(Response::new(pb::ListLedgerResponse {
+            rows: page.rows.iter().map(|r| ledger_row_to_pb(r, now)).collect(),
+            next_page_token: page.next_page_token,
+            total: page.total,
+            applied_position: applied,
+        }))
+    }
+
+    type ExportLedgerStream = ExportStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn export_ledger(
+        &self,
+        request: Request<pb::ExportLedgerRequest>,
+    ) -> Result<Response<Self::ExportLedgerStream>, Status> {
+        let actor = authorize(&request, Action::ReadLedger)?;
+        let req = request.into_inner();
+        let filter = convert::ledger_filter(req.filter)?;
+        let order = convert::ledger_order(req.order)?;
+        let format = match pb::ExportFormat::try_from(req.format) {
+            Ok(pb::ExportFormat::Csv) => pb::ExportFormat::Csv,
+            Ok(pb::ExportFormat::Xlsx) => pb::ExportFormat::Xlsx,
+            Ok(pb::ExportFormat::Unspecified) => {
+                return Err(ServiceError::invalid("format", "required").into());
+            }
+            Err(_) => {
+                return Err(ServiceError::invalid(
+                    "format",
+                    format!("unknown value {}", req.format),
+                )
+                .into());
+            }
+        };
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let scope = scope(&actor);
+        let (bytes, rows) = self
+            .on_ledger(move |view| {
+                let mut rows: Vec<_> = view.matching(&scope, &filter, now).collect();
+                if rows.len() > export::MAX_EXPORT_ROWS {
+                    return Err(ProjectionError::InvalidArgument {
+                        field: "filter",
+                        reason: format!(
+                            "{} rows match; an export holds at most {}",
+                            rows.len(),
+                            export::MAX_EXPORT_ROWS
+                        ),
+                    });
+                }
+                rectify_projections::ledger::sort_rows(&mut rows, order);
+                let count = rows.len() as u64;
+                let bytes = match format {
+                    pb::ExportFormat::Xlsx => export::to_xlsx(rows, now)?,
+                    _ => export::to_csv(rows, now)?,
+                };
+                Ok((bytes, count))
+            })
+            .await?;
+        let chunks: Vec<Result<pb::ExportLedgerChunk, Status>> = bytes
+            .chunks(EXPORT_CHUNK_BYTES)
+            .enumerate()
+            .map(|(index, data)| {
+                Ok(pb::ExportLedgerChunk {
+                    data: data.to_vec(),
+                    rows: if index == 0 { rows } else { 0 },
+                })
+            })
+            .collect();
+        let chunks = if chunks.is_empty() {
+            vec![Ok(pb::ExportLedgerChunk {
+                data: Vec::new(),
+                rows,
+            })]
+        } else {
+            chunks
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_inbox(
+        &self,
+        request: Request<pb::GetInboxRequest>,
+    ) -> Result<Response<pb::GetInboxResponse>, Status> {
+        let actor = authorize(&request, Action::ReadInbox)?;
+        let req = request.into_inner();
+        if req.unit.is_empty() {
+            return Err(ServiceError::invalid("unit", "required").into());
+        }
+        // Codes, names and aliases all name a unit (市场监管局 → market-regulation).
+        let unit = self
+            .state
+            .catalog
+            .resolve_unit(&req.unit)
+            .ok_or_else(|| ServiceError::invalid("unit", format!("unknown unit {:?}", req.unit)))?
+            .code
+            .clone();
+        if let Role::Unit(own) = &actor.role
+            && own.as_str() != unit
+        {
+            return Err(ServiceError::PermissionDenied(format!(
+                "unit {own} may read only its own inbox, not {unit}'s"
+            ))
+            .into());
+        }
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let (inbox, applied) = self
+            .on_ledger(move |view| Ok((view.inbox(&unit), view.applied())))
+            .await?;
+        let rows = |rows: &[rectify_projections::LedgerRow]| {
+            rows.iter().map(|r| ledger_row_to_pb(r, now)).collect()
+        };
+        Ok(Response::new(pb::GetInboxResponse {
+            lead_to_accept: rows(&inbox.lead_to_accept),
+            lead_to_handle: rows(&inbox.lead_to_handle),
+            lead_to_resolve: rows(&inbox.lead_to_resolve),
+            responsible_to_accept: rows(&inbox.responsible_to_accept),
+            responsible_to_handle: rows(&inbox.responsible_to_handle),
+            applied_position: applied,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_unit_workloads(
+        &self,
+        request: Request<pb::ListUnitWorkloadsRequest>,
+    ) -> Result<Response<pb::ListUnitWorkloadsResponse>, Status> {
+        authorize(&request, Action::ReadEvaluation)?;
+        let req = request.into_inner();
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let (counts, applied) = self
+            .on_ledger(move |view| Ok((view.unit_counts(now), view.applied())))
+            .await?;
+        Ok(Response::new(pb::ListUnitWorkloadsResponse {
+            units: counts
+                .into_iter()
+                .map(|c| pb::UnitWorkload {
+                    unit: c.unit,
+                    to_accept: c.to_accept,
+                    in_progress: c.in_progress,
+                    as_responsible: c.as_responsible,
+                    overdue: c.overdue,
+                })
+                .collect(),
+            applied_position: applied,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_evaluation(
+        &self,
+        request: Request<pb::GetEvaluationRequest>,
+    ) -> Result<Response<pb::GetEvaluationResponse>, Status> {
+        authorize(&request, Action::ReadEvaluation)?;
+        let req = request.into_inner();
+        if req.period.is_empty() {
+            return Err(ServiceError::invalid("period", "required").into());
+        }
+        let period = Period::parse(&req.period).map_err(ServiceError::from)?;
+        let group_by = match pb::EvaluationGroup::try_from(req.group_by) {
+            Ok(pb::EvaluationGroup::Unit) => GroupBy::Unit,
+            Ok(pb::EvaluationGroup::District) => GroupBy::District,
+            Ok(pb::EvaluationGroup::Unspecified) => {
+                return Err(ServiceError::invalid("group_by", "required").into());
+            }
+            Err(_) => {
+                return Err(ServiceError::invalid(
+                    "group_by",
+                    format!("unknown value {}", req.group_by),
+                )
+                .into());
+            }
+        };
+        let weights = if req.response_weight == 0.0
+            && req.resolution_weight == 0.0
+            && req.satisfaction_weight == 0.0
+        {
+            Weights::default()
+        } else {
+            Weights {
+                response: req.response_weight,
+                resolution: req.resolution_weight,
+                satisfaction: req.satisfaction_weight,
+            }
+        };
+        let query = StatsQuery {
+            period,
+            group_by,
+            weights,
+            top_n: match req.top_n {
+                0 => DEFAULT_TOP_N,
+                n => n as usize,
+            },
+            min_valid_callbacks: req.min_valid_callbacks.max(1),
+        };
+        self.wait_for(req.min_position).await?;
+        let (report, applied) = self
+            .on_ledger(move |view| Ok((stats::evaluate(view, &query)?, view.applied())))
+            .await?;
+        Ok(Response::new(pb::GetEvaluationResponse {
+            groups: report
+                .groups
+                .iter()
+                .map(convert::group_stats_to_pb)
+                .collect(),
+            red_list: report.red_list,
+            black_list: report.black_list,
+            period_start: Some(convert::timestamp(period.start)),
+            period_end: Some(convert::timestamp(period.end)),
+            applied_position: applied,
+        }))
+    }
+}
+
+/// The `AdminService` implementation.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    state: Arc<AppState>,
+}
+
+impl Admin {
+    /// A service over the shared application state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    #[tracing::instrument(skip_all)]
+    async fn scan_deadlines(
+        &self,
+        request: Request<pb::ScanDeadlinesRequest>,
+    ) -> Result<Response<pb::ScanDeadlinesResponse>, Status> {
+        authorize(&request, Action::ScanDeadlines)?;
+        let report = crate::watcher::scan(&self.state).await?;
+        Ok(Response::new(pb::ScanDeadlinesResponse {
+            yellow: report.yellow,
+            red: report.red,
+            skipped: report.skipped,
+            now: report.now.map(convert::timestamp),
+        }))
+    }
+}

@@ -1,0 +1,142 @@
+//! The deadline watcher (问题预警): appends a yellow `DeadlineWarned` when a
+//! deadline's yellow mark has passed and a red `DeadlineMissed` when it has
+//! run out, for every deadline of the policy (dispatch, accept, first
+//! contact, resolve).
+//!
+//! Candidates come from the ledger projection; each warning is then a normal
+//! command through [`crate::app::execute`] as the system actor, so the domain
+//! decides on the complaint's current state (a deadline met or moved in the
+//! meantime is refused and skipped). Exactly once: the domain refuses a
+//! second warning for the same (milestone, level, due time), and each
+//! warning's request id is derived from exactly that, so a pass interrupted
+//! by a crash and repeated after a restart writes nothing twice. A deadline
+//! found already past due gets only its red warning.
+//!
+//! The yellow mark is the policy's `yellow_at(start, due)`: 48 hours before a
+//! long deadline, else at the configured share of the allowed time.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use rectify_domain::{
+    Actor, Role,
+    complaint::{Command, CommandKind, Milestone, WarningLevel},
+};
+
+use crate::{
+    app::{self, CommandContext},
+    convert::ComplaintAggregate,
+    error::ServiceError,
+    server::AppState,
+};
+
+/// The principal recorded on warnings.
+pub const WATCHER_PRINCIPAL: &str = "system:deadline-watcher";
+/// Most warnings one pass appends; the rest wait for the next pass.
+pub const MAX_WARNINGS_PER_PASS: usize = 10_000;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Yellow warnings appended.
+    pub yellow: u32,
+    /// Red warnings appended.
+    pub red: u32,
+    /// Candidates the domain refused because the complaint changed.
+    pub skipped: u32,
+    /// The instant the pass used.
+    pub now: Option<DateTime<Utc>>,
+}
+
+fn milestone_key(milestone: Milestone) -> &'static str {
+    match milestone {
+        Milestone::Dispatch => "dispatch",
+        Milestone::Accept => "accept",
+        Milestone::FirstContact => "first-contact",
+        Milestone::Resolve => "resolve",
+    }
+}
+
+/// Runs one pass at the clock's current instant.
+#[tracing::instrument(skip_all, fields(yellow, red, skipped))]
+pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
+    let now = state.clock.now();
+    let policy = state.catalog.deadline_policy();
+    let mut candidates = state
+        .ledger
+        .read(|view| view.due_warnings(now, |start, due| policy.yellow_at(start, due)));
+    candidates.truncate(MAX_WARNINGS_PER_PASS);
+    let actor = Actor {
+        principal: WATCHER_PRINCIPAL.to_owned(),
+        role: Role::System,
+    };
+    let mut report = ScanReport {
+        now: Some(now),
+        ..ScanReport::default()
+    };
+    for (id, milestone, level, due_at) in candidates {
+        let level_key = match level {
+            WarningLevel::Yellow => "yellow",
+            WarningLevel::Red => "red",
+        };
+        let ctx = CommandContext {
+            principal: actor.principal.clone(),
+            request_id: Some(format!(
+                "deadline:{id}:{}:{level_key}:{}",
+                milestone_key(milestone),
+                due_at.timestamp_millis()
+            )),
+            expected_version: None,
+            correlation_id: None,
+            recorded_at_ms: now.timestamp_millis(),
+        };
+        let result = app::execute::<ComplaintAggregate, _>(&state.store, &id, &ctx, |_| {
+            Ok(Command {
+                actor: actor.clone(),
+                at: now,
+                kind: CommandKind::WarnDeadline {
+                    milestone,
+                    level,
+                    due_at,
+                },
+            })
+        })
+        .await;
+        match result {
+            Ok(done) if done.deduplicated => report.skipped += 1,
+            Ok(_) => match level {
+                WarningLevel::Yellow => report.yellow += 1,
+                WarningLevel::Red => report.red += 1,
+            },
+            // The complaint moved on since the projection saw it.
+            Err(
+                error @ (ServiceError::FailedPrecondition { .. }
+                | ServiceError::InvalidArgument { .. }
+                | ServiceError::VersionMismatch { .. }),
+            ) => {
+                tracing::debug!(complaint_id = %id, %error, "deadline warning skipped");
+                report.skipped += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let span = tracing::Span::current();
+    span.record("yellow", report.yellow);
+    span.record("red", report.red);
+    span.record("skipped", report.skipped);
+    Ok(report)
+}
+
+/// Runs a pass every `interval` until the task is aborted.
+pub fn spawn(state: Arc<AppState>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = scan(&state).await {
+                tracing::warn!(%error, "deadline watcher pass failed");
+            }
+        }
+    })
+}
