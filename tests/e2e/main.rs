@@ -1,5 +1,9 @@
 //! End-to-end tests: a real `rectify serve` process on port 0 and real tonic
 //! clients. Each test gets its own temporary data directory.
+//!
+//! One test binary; `queries` holds the read-model tests.
+
+mod queries;
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -24,13 +28,21 @@ struct Server {
     child: Option<Child>,
     addr: SocketAddr,
     data_dir: PathBuf,
+    /// Extra `serve` flags, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 impl Server {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts with extra `serve` flags (e.g. a clock file).
+    fn start_with(data_dir: &Path, extra_args: &[String]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra_args)
             .env("RUST_LOG", "warn")
             .env_remove("RECTIFY_CONFIG")
             .stdout(Stdio::piped())
@@ -52,6 +64,7 @@ impl Server {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
+            extra_args: extra_args.to_vec(),
         }
     }
 
@@ -84,9 +97,10 @@ impl Server {
 
     fn restart(self) -> Self {
         let data_dir = self.data_dir.clone();
+        let extra_args = self.extra_args.clone();
         let status = self.stop();
         assert!(status.success(), "server exited with {status}");
-        Self::start(&data_dir)
+        Self::start_with(&data_dir, &extra_args)
     }
 }
 

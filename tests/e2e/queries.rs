@@ -1,0 +1,847 @@
+//! The read models through the real server: the issue ledger, paging,
+//! exports, the deadline watcher under a controlled clock, and the
+//! evaluation's rates.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use rectify::pb::{
+    self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
+};
+use tonic::{Code, transport::Channel};
+
+use super::{
+    Server, as_role, as_unit, classify_and_dispatch, get, history, submit, submit_request,
+};
+
+impl Server {
+    async fn queries(&self) -> QueryServiceClient<Channel> {
+        QueryServiceClient::new(self.channel().await)
+    }
+
+    async fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel().await)
+    }
+}
+
+/// A clock file the server reads its time from.
+struct TestClock {
+    path: std::path::PathBuf,
+}
+
+impl TestClock {
+    fn new(dir: &Path, at: DateTime<Utc>) -> Self {
+        let clock = TestClock {
+            path: dir.join("clock"),
+        };
+        clock.set(at);
+        clock
+    }
+
+    fn set(&self, at: DateTime<Utc>) {
+        std::fs::write(&self.path, at.to_rfc3339()).expect("write the clock file");
+    }
+
+    /// `serve` flags: this clock, and no periodic watcher passes (the test
+    /// runs them).
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--clock-file".into(),
+            self.path.display().to_string(),
+            "--deadline-scan-interval-s".into(),
+            "0".into(),
+        ]
+    }
+}
+
+/// Wednesday 14 October 2026, 10:00 in Ordos: an ordinary working day.
+fn october_morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 14, 2, 0, 0).unwrap()
+}
+
+async fn list(
+    q: &mut QueryServiceClient<Channel>,
+    role: &'static str,
+    filter: pb::LedgerFilter,
+    page_size: u32,
+    page_token: String,
+    min_position: u64,
+) -> pb::ListLedgerResponse {
+    q.list_ledger(as_role(
+        pb::ListLedgerRequest {
+            filter: Some(filter),
+            order: pb::LedgerOrder::ReceivedAsc as i32,
+            page_size,
+            page_token,
+            min_position,
+        },
+        role,
+    ))
+    .await
+    .expect("list ledger")
+    .into_inner()
+}
+
+#[tokio::test]
+async fn the_ledger_reflects_a_command_queried_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let mut q = server.queries().await;
+    let submitted = submit(&mut c, "用电报装迟迟不接电").await;
+    let classified = c
+        .classify_complaint(as_role(
+            pb::ClassifyComplaintRequest {
+                complaint_id: submitted.id.clone(),
+                area: "getting-electricity".into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("classify")
+        .into_inner()
+        .result
+        .expect("a result");
+
+    let page = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter::default(),
+        10,
+        String::new(),
+        classified.position,
+    )
+    .await;
+    assert!(page.applied_position >= classified.position);
+    assert_eq!(page.total, 1);
+    let row = &page.rows[0];
+    assert_eq!(row.complaint_id, submitted.id);
+    assert_eq!(row.status, pb::ComplaintStatus::AwaitingDispatch as i32);
+    assert_eq!(row.area, "getting-electricity");
+    assert_eq!(row.district, "dongsheng");
+    assert_eq!(row.position, classified.position);
+
+    // A position the log has not reached: a distinct error, not stale data.
+    let status = q
+        .list_ledger(as_role(
+            pb::ListLedgerRequest {
+                min_position: classified.position + 1_000,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("the ledger cannot reach that position");
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    let wanted = (classified.position + 1_000).to_string();
+    assert!(status.message().contains(&wanted), "{}", status.message());
+}
+
+#[tokio::test]
+async fn filters_scopes_and_paging_are_correct_across_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let mut q = server.queries().await;
+
+    // 13 complaints: 10 in 东胜区, 3 in 康巴什区; every third is dispatched.
+    let mut ids = Vec::new();
+    let mut dispatched = BTreeSet::new();
+    let mut last_position = 0;
+    for n in 0..13 {
+        let mut request = submit_request(&format!("第{n}号诉求 供电"));
+        if n % 4 == 3 {
+            request.district = "kangbashi".into();
+            request.text = "康巴什区 燃气接入 迟迟不办".into();
+        }
+        let result = c
+            .submit_complaint(as_role(request, "hotline"))
+            .await
+            .expect("submit")
+            .into_inner()
+            .result
+            .unwrap();
+        last_position = result.position;
+        if n % 3 == 0 {
+            classify_and_dispatch(&mut c, &result.id).await;
+            dispatched.insert(result.id.clone());
+        }
+        ids.push(result.id);
+    }
+    let head = super::head(&server).await;
+    assert!(head >= last_position);
+
+    // Every page of 5, oldest first: each complaint once, in order.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = list(
+            &mut q,
+            "dispatcher",
+            pb::LedgerFilter::default(),
+            5,
+            token,
+            head,
+        )
+        .await;
+        assert_eq!(page.total, 13);
+        assert!(page.rows.len() <= 5);
+        seen.extend(page.rows.iter().map(|r| r.complaint_id.clone()));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids, "oldest first, each once");
+
+    // Filters.
+    let by_district = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter {
+            district: "kangbashi".into(),
+            ..Default::default()
+        },
+        50,
+        String::new(),
+        head,
+    )
+    .await;
+    assert_eq!(by_district.total, 3);
+    assert!(by_district.rows.iter().all(|r| r.district == "kangbashi"));
+
+    let by_status = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter {
+            statuses: vec![pb::ComplaintStatus::Dispatched as i32],
+            ..Default::default()
+        },
+        50,
+        String::new(),
+        head,
+    )
+    .await;
+    let got: BTreeSet<String> = by_status
+        .rows
+        .iter()
+        .map(|r| r.complaint_id.clone())
+        .collect();
+    assert_eq!(got, dispatched);
+
+    let by_text = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter {
+            text: "燃气".into(),
+            ..Default::default()
+        },
+        50,
+        String::new(),
+        head,
+    )
+    .await;
+    assert_eq!(by_text.total, 3);
+    assert!(by_text.rows.iter().all(|r| r.district == "kangbashi"));
+
+    let by_lead_in_district = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter {
+            lead_unit: "power-bureau".into(),
+            district: "dongsheng".into(),
+            ..Default::default()
+        },
+        50,
+        String::new(),
+        head,
+    )
+    .await;
+    let expected = dispatched
+        .iter()
+        .filter(|id| ids.iter().position(|x| x == *id).unwrap() % 4 != 3)
+        .count() as u64;
+    assert_eq!(by_lead_in_district.total, expected);
+
+    // A unit sees only its own complaints; a foreign unit sees none.
+    let unit_page = q
+        .list_ledger(as_unit(pb::ListLedgerRequest::default(), "power-bureau"))
+        .await
+        .expect("unit list")
+        .into_inner();
+    assert_eq!(unit_page.total, dispatched.len() as u64);
+    let foreign = q
+        .list_ledger(as_unit(pb::ListLedgerRequest::default(), "tax-bureau"))
+        .await
+        .expect("unit list")
+        .into_inner();
+    assert_eq!(foreign.total, 0);
+
+    // Inbox: everything dispatched waits for the lead unit's acceptance.
+    let inbox = q
+        .get_inbox(as_unit(
+            pb::GetInboxRequest {
+                unit: "power-bureau".into(),
+                min_position: head,
+            },
+            "power-bureau",
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    assert_eq!(inbox.lead_to_accept.len(), dispatched.len());
+    let denied = q
+        .get_inbox(as_unit(
+            pb::GetInboxRequest {
+                unit: "power-bureau".into(),
+                min_position: 0,
+            },
+            "tax-bureau",
+        ))
+        .await
+        .expect_err("another unit's inbox");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // Bad input names the field.
+    for (request, field) in [
+        (
+            pb::ListLedgerRequest {
+                page_size: 5_000,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            pb::ListLedgerRequest {
+                page_token: "garbage".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            pb::ListLedgerRequest {
+                filter: Some(pb::LedgerFilter {
+                    statuses: vec![99],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "filter.statuses",
+        ),
+    ] {
+        let status = q
+            .list_ledger(as_role(request, "dispatcher"))
+            .await
+            .expect_err("invalid");
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert!(status.message().contains(field), "{}", status.message());
+    }
+}
+
+#[tokio::test]
+async fn exported_workbook_holds_the_filtered_rows() {
+    use calamine::Reader as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let mut q = server.queries().await;
+    let mut kangbashi = Vec::new();
+    for n in 0..6 {
+        let mut request = submit_request(&format!("出口测试{n}"));
+        if n % 2 == 0 {
+            request.district = "kangbashi".into();
+        }
+        let result = c
+            .submit_complaint(as_role(request, "hotline"))
+            .await
+            .expect("submit")
+            .into_inner()
+            .result
+            .unwrap();
+        if n % 2 == 0 {
+            kangbashi.push(result.id.clone());
+        }
+    }
+    let head = super::head(&server).await;
+    let export = |format: pb::ExportFormat| pb::ExportLedgerRequest {
+        filter: Some(pb::LedgerFilter {
+            district: "kangbashi".into(),
+            ..Default::default()
+        }),
+        order: pb::LedgerOrder::Id as i32,
+        format: format as i32,
+        min_position: head,
+    };
+    let mut stream = q
+        .export_ledger(as_role(export(pb::ExportFormat::Xlsx), "dispatcher"))
+        .await
+        .expect("export")
+        .into_inner();
+    let mut bytes = Vec::new();
+    let mut rows = 0;
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        rows = rows.max(chunk.rows);
+        bytes.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(rows, 3);
+    let mut workbook =
+        calamine::Xlsx::new(std::io::Cursor::new(bytes)).expect("a readable workbook");
+    let sheet = workbook.worksheet_range("台账").expect("the 台账 sheet");
+    let table: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|row| row.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(table.len(), 4, "a heading and three rows");
+    assert_eq!(table[0][0], "编号 (id)");
+    let mut expected = kangbashi.clone();
+    expected.sort();
+    let ids: Vec<String> = table[1..].iter().map(|row| row[0].clone()).collect();
+    assert_eq!(ids, expected);
+    assert!(table[1..].iter().all(|row| row[6] == "kangbashi"));
+    // No personal data leaves in a spreadsheet.
+    let all = table.concat().join("|");
+    assert!(!all.contains("13812345678") && !all.contains("王女士"));
+
+    // CSV carries the same rows; an unspecified format is refused.
+    let mut stream = q
+        .export_ledger(as_role(export(pb::ExportFormat::Csv), "dispatcher"))
+        .await
+        .expect("export csv")
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        csv.extend_from_slice(&chunk.data);
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(expected.iter().all(|id| csv.contains(id.as_str())));
+    let status = q
+        .export_ledger(as_role(export(pb::ExportFormat::Unspecified), "dispatcher"))
+        .await
+        .expect_err("format required");
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+fn event_types(events: &[pb::Event]) -> Vec<String> {
+    events.iter().map(|e| e.event_type.clone()).collect()
+}
+
+async fn scan(server: &Server) -> pb::ScanDeadlinesResponse {
+    server
+        .admin()
+        .await
+        .scan_deadlines(as_role(pb::ScanDeadlinesRequest {}, "admin"))
+        .await
+        .expect("scan deadlines")
+        .into_inner()
+}
+
+// Multi-threaded so dropped clients close their connections while the test
+// blocks in the restart (a current-thread runtime would leave them open and
+// the server would wait out its shutdown grace period).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_red() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = october_morning();
+    let clock = TestClock::new(dir.path(), t0);
+    let data = dir.path().join("data");
+    let server = Server::start_with(&data, &clock.args());
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "营业执照办理超时").await;
+    let view = get(&mut c, &submitted.id).await;
+    let dispatch = view
+        .deadlines
+        .iter()
+        .find(|d| d.milestone == pb::Milestone::Dispatch as i32)
+        .expect("a dispatch deadline");
+    let due = rectify::convert::from_timestamp(dispatch.due_at.as_ref().unwrap()).unwrap();
+    let catalog = rectify_catalog::Catalog::embedded().unwrap();
+    let yellow_at = catalog.deadline_policy().yellow_at(t0, due);
+    assert!(t0 < yellow_at && yellow_at < due);
+
+    // Before the yellow mark: nothing.
+    clock.set(yellow_at - Duration::seconds(1));
+    let report = scan(&server).await;
+    assert_eq!((report.yellow, report.red), (0, 0));
+
+    // Past it: one yellow warning, and only one however often the watcher runs.
+    clock.set(yellow_at + Duration::seconds(1));
+    assert_eq!(
+        (scan(&server).await.yellow, scan(&server).await.yellow),
+        (1, 0)
+    );
+
+    // Restart between yellow and red: still nothing new.
+    drop(c);
+    let server = server.restart();
+    let mut c = server.complaints().await;
+    let report = scan(&server).await;
+    assert_eq!((report.yellow, report.red), (0, 0));
+
+    // Past due: one red warning.
+    clock.set(due + Duration::minutes(1));
+    let report = scan(&server).await;
+    assert_eq!((report.yellow, report.red), (0, 1));
+    let report = scan(&server).await;
+    assert_eq!((report.yellow, report.red), (0, 0));
+
+    let events = history(&mut c, &submitted.id).await;
+    let types = event_types(&events);
+    assert_eq!(
+        types.iter().filter(|t| *t == "DeadlineWarned").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.iter().filter(|t| *t == "DeadlineMissed").count(),
+        1,
+        "{types:?}"
+    );
+    let warned = events
+        .iter()
+        .find(|e| e.event_type == "DeadlineMissed")
+        .unwrap();
+    assert_eq!(warned.actor, rectify::watcher::WATCHER_PRINCIPAL);
+
+    // Warnings reach subscribers like any event.
+    let mut events_client = server.events().await;
+    let mut subscription = events_client
+        .subscribe(as_role(
+            pb::SubscribeRequest {
+                from_position: 1,
+                filter: Some(pb::EventFilter {
+                    stream_prefix: String::new(),
+                    event_types: vec!["DeadlineWarned".into(), "DeadlineMissed".into()],
+                }),
+            },
+            "hotline",
+        ))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let first = subscription
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .event
+        .unwrap();
+    let second = subscription
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .event
+        .unwrap();
+    assert_eq!(
+        [first.event_type.as_str(), second.event_type.as_str()],
+        ["DeadlineWarned", "DeadlineMissed"]
+    );
+
+    // The ledger shows the red warning and the overdue complaint.
+    let head = super::head(&server).await;
+    let mut q = server.queries().await;
+    let overdue = list(
+        &mut q,
+        "supervisor",
+        pb::LedgerFilter {
+            overdue_only: true,
+            min_warning: pb::WarningLevel::Red as i32,
+            ..Default::default()
+        },
+        10,
+        String::new(),
+        head,
+    )
+    .await;
+    assert_eq!(overdue.total, 1);
+    assert_eq!(overdue.rows[0].warning, pb::WarningLevel::Red as i32);
+    assert!(overdue.rows[0].overdue);
+}
+
+/// One complaint from intake to callback at power-bureau.
+async fn through_callback(
+    c: &mut rectify::pb::complaint_service_client::ComplaintServiceClient<Channel>,
+    title: &str,
+    callback: pb::RecordCallbackRequest,
+) -> String {
+    let id = submit(c, title).await.id;
+    let lead = classify_and_dispatch(c, &id).await;
+    assert_eq!(lead, "power-bureau");
+    c.accept_assignment(as_unit(
+        pb::AcceptAssignmentRequest {
+            complaint_id: id.clone(),
+            ..Default::default()
+        },
+        &lead,
+    ))
+    .await
+    .expect("accept");
+    c.submit_resolution(as_unit(
+        pb::SubmitResolutionRequest {
+            complaint_id: id.clone(),
+            result: "已送电".into(),
+            ..Default::default()
+        },
+        &lead,
+    ))
+    .await
+    .expect("resolve");
+    c.verify_resolution(as_role(
+        pb::VerifyResolutionRequest {
+            complaint_id: id.clone(),
+            ..Default::default()
+        },
+        "dispatcher",
+    ))
+    .await
+    .expect("verify");
+    c.record_callback(as_role(
+        pb::RecordCallbackRequest {
+            complaint_id: id.clone(),
+            ..callback
+        },
+        "hotline",
+    ))
+    .await
+    .expect("callback");
+    id
+}
+
+fn callback(
+    valid: bool,
+    contacted: bool,
+    solved: bool,
+    satisfaction: pb::Satisfaction,
+) -> pb::RecordCallbackRequest {
+    pb::RecordCallbackRequest {
+        valid,
+        contacted,
+        solved,
+        satisfaction: satisfaction as i32,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn three_rates_of_a_hand_built_month_equal_hand_computed_values() {
+    use pb::Satisfaction as S;
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(dir.path(), october_morning());
+    let server = Server::start_with(&dir.path().join("data"), &clock.args());
+    let mut c = server.complaints().await;
+
+    // Valid callbacks: A contacted/solved/满意, B contacted/solved/基本满意,
+    // C contacted/unsolved/不满意, D not reached. E is not a valid callback;
+    // F's bad callback is removed by an upheld appeal.
+    through_callback(&mut c, "A", callback(true, true, true, S::Satisfied)).await;
+    through_callback(
+        &mut c,
+        "B",
+        callback(true, true, true, S::BasicallySatisfied),
+    )
+    .await;
+    through_callback(&mut c, "C", callback(true, true, false, S::Unsatisfied)).await;
+    through_callback(&mut c, "D", callback(true, false, false, S::Unspecified)).await;
+    through_callback(&mut c, "E", callback(false, true, true, S::Satisfied)).await;
+    let f = through_callback(&mut c, "F", callback(true, true, false, S::Unsatisfied)).await;
+    c.file_appeal(as_unit(
+        pb::FileAppealRequest {
+            complaint_id: f.clone(),
+            reason: "诉求人要求超出政策范围".into(),
+            ..Default::default()
+        },
+        "power-bureau",
+    ))
+    .await
+    .expect("appeal");
+    let decided = c
+        .decide_appeal(as_role(
+            pb::DecideAppealRequest {
+                complaint_id: f,
+                upheld: true,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("decide appeal")
+        .into_inner()
+        .result
+        .unwrap();
+
+    let mut q = server.queries().await;
+    let evaluation = q
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-10".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                min_position: decided.position,
+                ..Default::default()
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("evaluation")
+        .into_inner();
+    let power = evaluation
+        .groups
+        .iter()
+        .find(|g| g.key == "power-bureau")
+        .expect("power-bureau evaluated");
+    assert_eq!(power.valid_callbacks, 4);
+    assert_eq!(power.appeal_excluded, 1);
+    assert_eq!(power.callbacks, 6);
+    let close = |a: Option<f64>, b: f64| (a.expect("a rate") - b).abs() < 1e-9;
+    // response = 3/4, resolution = 2/4, satisfaction = (1 + 0.9)/4.
+    assert!(
+        close(power.response_rate, 0.75),
+        "{:?}",
+        power.response_rate
+    );
+    assert!(
+        close(power.resolution_rate, 0.5),
+        "{:?}",
+        power.resolution_rate
+    );
+    assert!(
+        close(power.satisfaction_rate, 0.475),
+        "{:?}",
+        power.satisfaction_rate
+    );
+    // 100 × (0.1 × 0.75 + 0.5 × 0.5 + 0.4 × 0.475) = 51.5
+    assert!(
+        close(power.composite_score, 51.5),
+        "{:?}",
+        power.composite_score
+    );
+    assert_eq!((power.dispatched, power.accepted_on_time), (6, 6));
+    assert!(close(power.return_rate, 0.0));
+    assert_eq!(evaluation.red_list, vec!["power-bureau".to_owned()]);
+
+    // Weights 30/35/35: 100 × (0.3 × 0.75 + 0.35 × 0.5 + 0.35 × 0.475) = 56.625
+    let weighted = q
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-Q4".into(),
+                group_by: pb::EvaluationGroup::District as i32,
+                response_weight: 30.0,
+                resolution_weight: 35.0,
+                satisfaction_weight: 35.0,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("evaluation")
+        .into_inner();
+    let dongsheng = &weighted.groups[0];
+    assert_eq!(dongsheng.key, "dongsheng");
+    assert!(
+        close(dongsheng.composite_score, 56.625),
+        "{:?}",
+        dongsheng.composite_score
+    );
+
+    // Another month holds nothing; a bad period names the field; units may
+    // not read the evaluation.
+    let november = q
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-11".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("evaluation")
+        .into_inner();
+    assert!(november.groups.iter().all(|g| g.valid_callbacks == 0));
+    let bad = q
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-13".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("bad period");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("period"));
+    let denied = q
+        .get_evaluation(as_unit(
+            pb::GetEvaluationRequest {
+                period: "2026-10".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                ..Default::default()
+            },
+            "power-bureau",
+        ))
+        .await
+        .expect_err("units may not read the evaluation");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_rebuild_replays_the_log_into_the_same_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let mut c = server.complaints().await;
+    for n in 0..4 {
+        let id = submit(&mut c, &format!("重建测试{n}")).await.id;
+        if n % 2 == 0 {
+            classify_and_dispatch(&mut c, &id).await;
+        }
+    }
+    let head = super::head(&server).await;
+    let mut q = server.queries().await;
+    let before = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter::default(),
+        50,
+        String::new(),
+        head,
+    )
+    .await;
+    drop((c, q));
+    assert!(server.stop().success());
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["admin", "rebuild"])
+        .arg(&data)
+        .output()
+        .expect("run rectify admin rebuild");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("rebuilt the ledger: {head} events, 4 complaints")),
+        "{stdout}"
+    );
+
+    let server = Server::start(&data);
+    let mut q = server.queries().await;
+    let after = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter::default(),
+        50,
+        String::new(),
+        head,
+    )
+    .await;
+    assert_eq!(before.rows, after.rows);
+    assert_eq!(after.applied_position, head);
+}
