@@ -69,8 +69,8 @@ pub struct LedgerFilter {
     pub received_from: Option<DateTime<Utc>>,
     /// Received before.
     pub received_before: Option<DateTime<Utc>>,
-    /// Case-insensitive substring of title, text, enterprise, ticket number
-    /// or id.
+    /// Substring of title, text, enterprise, ticket number or id; ASCII
+    /// letters match without case.
     pub text: Option<String>,
 }
 
@@ -103,8 +103,22 @@ impl LedgerFilter {
     }
 }
 
+/// `haystack` contains `needle`, ASCII letters compared without case (Chinese
+/// has no case, and ticket numbers and enterprise names mix Latin letters).
+/// Allocates nothing: a query runs this on every row.
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if !needle.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return haystack.contains(needle);
+    }
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
 fn text_matches(row: &LedgerRow, needle: &str) -> bool {
-    let hit = |haystack: &str| haystack.to_lowercase().contains(needle);
+    let hit = |haystack: &str| contains_folded(haystack, needle);
     hit(&row.title)
         || hit(&row.text)
         || hit(&row.id)
@@ -334,7 +348,7 @@ impl LedgerView {
         filter: &'a LedgerFilter,
         now: DateTime<Utc>,
     ) -> impl Iterator<Item = &'a LedgerRow> + 'a {
-        let text = filter.text.as_ref().map(|t| t.to_lowercase());
+        let text = filter.text.as_ref().map(|t| t.to_ascii_lowercase());
         self.rows
             .values()
             .filter(move |row| scope.admits(row) && filter.matches(row, now, text.as_deref()))

@@ -46,6 +46,9 @@ impl ProjectionDb {
             .flush_every_ms(Some(1_000))
             .open()?;
         let ledger = db.open_tree("ledger")?;
+        if ledger.is_empty() {
+            ledger.insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
+        }
         Ok(ProjectionDb { ledger, db })
     }
 
@@ -179,40 +182,96 @@ impl Ledger {
 /// Applies the log from the ledger's position to the head, in pages,
 /// checkpointing each page; `progress(applied, head)` after each page.
 /// Returns the position reached.
-pub async fn catch_up<S: EventStore>(
+///
+/// Three stages overlap: a reader task fetches the next pages (at most
+/// [`PAGES_AHEAD`] ahead), this task applies a page, and a blocking task
+/// encodes and writes the previous page's checkpoint. Checkpoints are
+/// written strictly in order.
+pub async fn catch_up<S: EventStore + Clone>(
     store: &S,
     db: &ProjectionDb,
     view: &RwLock<LedgerView>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, ProjectionError> {
     let head = store.head_position().await?;
-    loop {
-        let from = read(view).applied() + 1;
-        if from > head {
-            return Ok(from - 1);
+    let from = read(view).applied() + 1;
+    if from > head {
+        return Ok(from - 1);
+    }
+    let (pages, mut incoming) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    let reader = store.clone();
+    let fetching = tokio::spawn(async move {
+        let mut from = from;
+        while from <= head {
+            let page = reader
+                .read_all(from, CATCH_UP_PAGE, &Filter::default())
+                .await;
+            let next = match &page {
+                Ok(events) => events.last().map(|e| e.position + 1),
+                Err(_) => None,
+            };
+            if pages.send(page).await.is_err() {
+                return;
+            }
+            match next {
+                Some(next) => from = next,
+                None => return,
+            }
         }
-        let page = store
-            .read_all(from, CATCH_UP_PAGE, &Filter::default())
-            .await?;
-        if page.is_empty() {
-            return Ok(from - 1);
-        }
-        let mut dirty = BTreeSet::new();
-        let batch = {
+    });
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
+    let mut reached = from - 1;
+    while let Some(page) = incoming.recv().await {
+        let page = page?;
+        let (rows, applied) = {
             let mut view = write(view);
+            let mut dirty = BTreeSet::new();
             for event in &page {
                 if let Some(id) = view.apply(event)? {
                     dirty.insert(id);
                 }
             }
-            encode_batch(&view, &dirty)?
+            let rows: Vec<LedgerRow> = dirty
+                .iter()
+                .filter_map(|id| view.row(id).cloned())
+                .collect();
+            (rows, view.applied())
         };
+        if let Some(previous) = writing.take() {
+            previous
+                .await
+                .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+        }
         let tree = db.ledger.clone();
-        tokio::task::spawn_blocking(move || tree.apply_batch(batch))
-            .await
-            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
-        progress(read(view).applied(), head);
+        writing = Some(tokio::task::spawn_blocking(move || {
+            tree.apply_batch(encode_rows(&rows, applied)?)?;
+            Ok(())
+        }));
+        reached = applied;
+        progress(applied, head);
     }
+    fetching
+        .await
+        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+    if let Some(last) = writing {
+        last.await
+            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+    }
+    Ok(reached)
+}
+
+/// Pages the catch-up reader fetches ahead of the one being applied.
+pub const PAGES_AHEAD: usize = 2;
+
+fn encode_rows(rows: &[LedgerRow], applied: u64) -> Result<sled::Batch, ProjectionError> {
+    let mut batch = sled::Batch::default();
+    for row in rows {
+        let bytes = serde_json::to_vec(row)
+            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+        batch.insert(row.id.as_bytes(), bytes);
+    }
+    batch.insert(KEY_APPLIED, &applied.to_be_bytes());
+    Ok(batch)
 }
 
 fn read(view: &RwLock<LedgerView>) -> std::sync::RwLockReadGuard<'_, LedgerView> {

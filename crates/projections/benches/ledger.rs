@@ -1,0 +1,471 @@
+//! The issue ledger at city scale: generates N complaints (default 1M, about
+//! 8.5M events) through the domain's deciders into a sled event log, then
+//! measures
+//!
+//! - catch-up from position 0 (events/s), checkpointing as the server does;
+//! - p50/p99 of typical ledger queries (one unit's overdue items, one area
+//!   this month, free text, an inbox);
+//! - the deadline watcher's scan;
+//! - reloading the checkpoint (what a restart costs);
+//! - peak resident memory (VmHWM).
+//!
+//! Run: `cargo bench -p rectify-projections --bench ledger -- --complaints 1000000`
+//! (add `--keep DIR` to reuse a generated log on later runs).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use futures::StreamExt as _;
+use rectify_catalog::{Catalog, RouteQuery};
+use rectify_domain::{
+    Actor, AreaCode, ComplaintId, ComplaintState, DistrictCode, Role, UnitCode,
+    complaint::{
+        self, Channel, Command, CommandKind, ComplaintKind, Satisfaction, Submission, Submitter,
+        Urgency,
+    },
+};
+use rectify_eventlog::{
+    Durability, EventStore as _, ExpectedVersion, Metadata, NewEvent, SledStore, StoreConfig, Uuid,
+};
+use rectify_projections::{
+    LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder, runner,
+};
+
+/// xorshift64*: deterministic choices without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const TEXTS: &[(&str, &str)] = &[
+    (
+        "用电报装迟迟不接电",
+        "新建厂房申请用电报装，两个月还没有接电，影响投产。",
+    ),
+    (
+        "燃气接入收费不透明",
+        "小区燃气接入收费标准不公开，要求说明依据。",
+    ),
+    ("营业执照办理超时", "网上申请营业执照超过承诺时限仍未办结。"),
+    (
+        "不动产登记材料反复提交",
+        "办理不动产登记被要求多次补交同样材料。",
+    ),
+    (
+        "工程建设项目审批慢",
+        "施工许可审批环节多，时间长，企业等待三个月。",
+    ),
+    (
+        "纳税申报系统故障",
+        "电子税务局申报时系统报错，无法按期申报。",
+    ),
+    ("供水管网维修不及时", "小区供水管道破裂三天无人维修。"),
+    ("政府采购付款拖欠", "中标项目验收合格后半年未付款。"),
+];
+
+/// The events of one complaint, decided by the domain from realistic
+/// commands; stops at a stage chosen by `rng`.
+fn lifecycle(i: usize, catalog: &Catalog, rng: &mut Rng, start: DateTime<Utc>) -> Vec<NewEvent> {
+    let areas = catalog.areas();
+    let districts = catalog.districts();
+    let area = &areas[rng.below(areas.len())];
+    let district = &districts[rng.below(districts.len())];
+    let routing = catalog
+        .route(&RouteQuery {
+            area: &area.code,
+            task: None,
+            district: Some(&district.code),
+        })
+        .expect("every area routes");
+    let lead = UnitCode::new(&routing.lead[0]).unwrap();
+    let responsible: Vec<UnitCode> = routing
+        .responsible
+        .iter()
+        .filter(|code| catalog.unit(code).is_some() && **code != routing.lead[0])
+        .take(3)
+        .map(|code| UnitCode::new(code).unwrap())
+        .collect();
+    let (title, text) = TEXTS[rng.below(TEXTS.len())];
+    let id = format!("RC-{i:08}");
+    let system = |role| Actor {
+        principal: format!("bench-{}", Role::name(&role)),
+        role,
+    };
+    let hotline = system(Role::Hotline);
+    let dispatcher = system(Role::Dispatcher);
+    let unit = system(Role::Unit(lead.clone()));
+    let hours = |h: i64| start + Duration::hours(h);
+    let mut steps: Vec<(Actor, DateTime<Utc>, CommandKind)> = vec![
+        (
+            hotline.clone(),
+            start,
+            CommandKind::Submit(Submission {
+                id: ComplaintId::new(&id).unwrap(),
+                channel: [
+                    Channel::Hotline12345,
+                    Channel::MengSuBanApp,
+                    Channel::WeChat,
+                ][rng.below(3)],
+                kind: ComplaintKind::Complaint,
+                submitter: Submitter {
+                    name: "王女士".into(),
+                    phone: "13812345678".into(),
+                    id_number: None,
+                },
+                enterprise: Some(format!("鄂尔多斯市第{}商贸有限公司", i % 5000)),
+                district: Some(DistrictCode::new(&district.code).unwrap()),
+                location: None,
+                title: title.into(),
+                text: text.into(),
+                external_ref: Some(format!("12345-{i:08}")),
+                dispatch_due_at: hours(2),
+            }),
+        ),
+        (
+            dispatcher.clone(),
+            hours(1),
+            CommandKind::Classify {
+                area: AreaCode::new(&area.code).unwrap(),
+                task: None,
+                district: None,
+                tags: vec![],
+                urgency: Urgency::Normal,
+            },
+        ),
+        (
+            dispatcher.clone(),
+            hours(1),
+            CommandKind::Dispatch {
+                lead: lead.clone(),
+                responsible,
+                rule_id: routing.rule_id.clone(),
+                override_reason: None,
+                accept_due_at: hours(9),
+                first_contact_due_at: hours(25),
+                resolve_due_at: hours(24 * 15),
+            },
+        ),
+        (unit.clone(), hours(3), CommandKind::Accept),
+        (
+            unit.clone(),
+            hours(20),
+            CommandKind::RecordStep {
+                description: "电话联系企业，现场勘查".into(),
+                evidence: vec!["photo-001".into()],
+                contacted_submitter: true,
+            },
+        ),
+        (
+            unit.clone(),
+            hours(24 * 5),
+            CommandKind::SubmitResolution {
+                result: "问题已解决".into(),
+                evidence: vec![],
+            },
+        ),
+        (
+            dispatcher.clone(),
+            hours(24 * 6),
+            CommandKind::VerifyResolution { note: None },
+        ),
+        (
+            hotline,
+            hours(24 * 7),
+            CommandKind::RecordCallback {
+                valid: true,
+                contacted: true,
+                solved: rng.below(10) < 8,
+                satisfaction: Some(
+                    [
+                        Satisfaction::Satisfied,
+                        Satisfaction::BasicallySatisfied,
+                        Satisfaction::Unsatisfied,
+                    ][rng.below(3)],
+                ),
+                comment: None,
+            },
+        ),
+        (dispatcher, hours(24 * 7), CommandKind::Close { note: None }),
+    ];
+    // 70% closed, the rest stopped along the way (open work for inboxes).
+    let stage = match rng.below(10) {
+        0 => 1,
+        1 => 3,
+        2 => 5,
+        _ => steps.len(),
+    };
+    steps.truncate(stage);
+    let mut state = ComplaintState::default();
+    let mut events = Vec::new();
+    for (actor, at, kind) in steps {
+        let command = Command {
+            actor: actor.clone(),
+            at,
+            kind,
+        };
+        let decided = complaint::decide(&state, &command).expect("a valid lifecycle");
+        for event in decided {
+            let (event_type, schema_version, payload) = event.encode();
+            events.push(NewEvent {
+                id: Uuid::new_v4(),
+                event_type: event_type.to_owned(),
+                schema_version,
+                payload,
+                metadata: Metadata {
+                    actor: Some(actor.principal.clone()),
+                    recorded_at_ms: at.timestamp_millis(),
+                    ..Metadata::default()
+                },
+            });
+            state = complaint::evolve(state, &event);
+        }
+    }
+    events
+}
+
+fn percentile(sorted_us: &[u128], p: f64) -> f64 {
+    let index = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[index] as f64 / 1000.0
+}
+
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn time_query(name: &str, runs: usize, mut f: impl FnMut() -> usize) {
+    let mut samples = Vec::with_capacity(runs);
+    let mut rows = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        rows = f();
+        samples.push(started.elapsed().as_micros());
+    }
+    samples.sort_unstable();
+    println!(
+        "| {name} | {rows} | {:.2} | {:.2} |",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let complaints: usize = arg("--complaints").map_or(1_000_000, |n| n.parse().unwrap());
+    let keep = arg("--keep").map(PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = keep.clone().unwrap_or_else(|| temp.path().join("log"));
+    let catalog = Arc::new(Catalog::embedded().unwrap());
+
+    let store = SledStore::open(StoreConfig {
+        path: dir.clone(),
+        durability: Durability::Interval { every_ms: 100 },
+        ..StoreConfig::default()
+    })
+    .unwrap();
+    let existing = store.head_position().await.unwrap();
+    if existing == 0 {
+        let started = Instant::now();
+        let base = Utc.with_ymd_and_hms(2026, 9, 1, 1, 0, 0).unwrap();
+        // Spread intake over 90 days.
+        let spacing_ms = (90 * 24 * 3600 * 1000 / complaints.max(1)) as i64;
+        futures::stream::iter(0..complaints)
+            .map(|i| {
+                let store = store.clone();
+                let catalog = catalog.clone();
+                async move {
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64).wrapping_mul(31) | 1);
+                    let start = base + Duration::milliseconds(spacing_ms * i as i64);
+                    let events = lifecycle(i, &catalog, &mut rng, start);
+                    store
+                        .append(
+                            &format!("complaint-RC-{i:08}"),
+                            ExpectedVersion::NoStream,
+                            events,
+                        )
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(256)
+            .collect::<()>()
+            .await;
+        let head = store.head_position().await.unwrap();
+        println!(
+            "generated {complaints} complaints, {head} events in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let head = store.head_position().await.unwrap();
+    let log_bytes = store.stats().unwrap().size_on_disk_bytes;
+    println!(
+        "log: {head} events, {:.0} MiB on disk",
+        log_bytes as f64 / 1048576.0
+    );
+    let hwm_before = vm_hwm_mib();
+
+    // Reference: reading the whole log in the same pages, applying nothing.
+    let started = Instant::now();
+    let mut from = 1;
+    while from <= head {
+        let page = store
+            .read_all(
+                from,
+                runner::CATCH_UP_PAGE,
+                &rectify_eventlog::Filter::default(),
+            )
+            .await
+            .unwrap();
+        from = page.last().map_or(head + 1, |e| e.position + 1);
+    }
+    let read_s = started.elapsed().as_secs_f64();
+    println!(
+        "raw read_all: {head} events in {read_s:.1} s = {:.0} events/s",
+        head as f64 / read_s
+    );
+
+    // Catch-up from position 0, checkpointing like the server.
+    let projections = temp.path().join("projections");
+    let db = ProjectionDb::open(&projections).unwrap();
+    let view = RwLock::new(LedgerView::default());
+    let started = Instant::now();
+    let reached = runner::catch_up(&store, &db, &view, &mut |_, _| {})
+        .await
+        .unwrap();
+    let catch_up_s = started.elapsed().as_secs_f64();
+    db.flush().unwrap();
+    println!(
+        "catch-up: {reached} events in {catch_up_s:.1} s = {:.0} events/s ({:.2} of the raw read rate)",
+        reached as f64 / catch_up_s,
+        read_s / catch_up_s
+    );
+    let view = view.into_inner().unwrap();
+    println!("ledger rows: {}", view.len());
+    let hwm_after = vm_hwm_mib();
+
+    // Reloading the checkpoint: what a restart costs.
+    let started = Instant::now();
+    let reloaded = db.load_ledger().unwrap();
+    println!(
+        "checkpoint reload: {} rows in {:.2} s",
+        reloaded.len(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(reloaded);
+
+    // Queries at the end of the generated period.
+    let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 0, 0).unwrap();
+    let month = Utc.with_ymd_and_hms(2026, 10, 31, 16, 0, 0).unwrap();
+    let page = |filter: LedgerFilter, order: SortOrder| ListQuery {
+        filter,
+        order,
+        page_size: 50,
+        page_token: String::new(),
+    };
+    println!();
+    println!("| query | rows matched | p50 ms | p99 ms |");
+    println!("| --- | ---: | ---: | ---: |");
+    let runs = 100;
+    time_query("one unit's overdue items (power-bureau)", runs, || {
+        let q = page(
+            LedgerFilter {
+                unit: Some("power-bureau".into()),
+                overdue_only: true,
+                ..LedgerFilter::default()
+            },
+            SortOrder::DueAsc,
+        );
+        view.list(&Scope::All, &q, now).unwrap().total as usize
+    });
+    time_query("a unit's own view (scope), newest first", runs, || {
+        let q = page(LedgerFilter::default(), SortOrder::ReceivedDesc);
+        view.list(&Scope::Unit("market-regulation".into()), &q, now)
+            .unwrap()
+            .total as usize
+    });
+    time_query("one area this month", runs, || {
+        let q = page(
+            LedgerFilter {
+                area: Some("getting-electricity".into()),
+                received_from: Some(month),
+                ..LedgerFilter::default()
+            },
+            SortOrder::ReceivedDesc,
+        );
+        view.list(&Scope::All, &q, now).unwrap().total as usize
+    });
+    time_query("free text 燃气", runs, || {
+        let q = page(
+            LedgerFilter {
+                text: Some("燃气".into()),
+                ..LedgerFilter::default()
+            },
+            SortOrder::ReceivedDesc,
+        );
+        view.list(&Scope::All, &q, now).unwrap().total as usize
+    });
+    time_query("free text, ticket number", runs, || {
+        let q = page(
+            LedgerFilter {
+                text: Some("12345-00000777".into()),
+                ..LedgerFilter::default()
+            },
+            SortOrder::ReceivedDesc,
+        );
+        view.list(&Scope::All, &q, now).unwrap().total as usize
+    });
+    time_query("inbox of power-bureau", runs, || {
+        let inbox = view.inbox("power-bureau");
+        inbox.lead_to_accept.len() + inbox.lead_to_handle.len() + inbox.lead_to_resolve.len()
+    });
+    let policy = catalog.deadline_policy();
+    time_query("deadline watcher scan", 20, || {
+        view.due_warnings(now, |start, due| policy.yellow_at(start, due))
+            .len()
+    });
+    time_query("evaluation of a month per unit", 20, || {
+        rectify_projections::stats::evaluate(
+            &view,
+            &rectify_projections::stats::StatsQuery {
+                period: rectify_projections::stats::Period::parse("2026-10").unwrap(),
+                group_by: rectify_projections::stats::GroupBy::Unit,
+                weights: Default::default(),
+                top_n: 5,
+                min_valid_callbacks: 1,
+            },
+        )
+        .unwrap()
+        .groups
+        .len()
+    });
+    println!();
+    println!(
+        "VmHWM: {hwm_before:.0} MiB after generation, {hwm_after:.0} MiB after catch-up, {:.0} MiB at the end",
+        vm_hwm_mib()
+    );
+    let _ = (store.shutdown(), keep);
+}
