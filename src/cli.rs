@@ -626,7 +626,7 @@ pub struct LedgerFilterArgs {
     /// Lead unit code.
     #[arg(long)]
     pub lead: Option<String>,
-    /// Lead or responsible unit code (`--unit` is the identity flag).
+    /// Lead or responsible unit code; defaults to `--unit`.
     #[arg(long = "assigned")]
     pub assigned: Option<String>,
     /// Only complaints with an open deadline past due.

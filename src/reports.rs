@@ -22,7 +22,13 @@ use crate::{
     server::PROJECTIONS_DIR,
 };
 
-fn filter_pb(args: &LedgerFilterArgs) -> anyhow::Result<(pb::LedgerFilter, pb::LedgerOrder)> {
+/// The wire filter of `args`. `--unit` (also the identity of a unit caller)
+/// filters by lead or responsible unit unless `--assigned` says otherwise: a
+/// unit sees only its own complaints anyway, so both readings agree.
+fn filter_pb(
+    args: &LedgerFilterArgs,
+    conn: &Connection,
+) -> anyhow::Result<(pb::LedgerFilter, pb::LedgerOrder)> {
     let statuses = args
         .statuses
         .iter()
@@ -45,7 +51,11 @@ fn filter_pb(args: &LedgerFilterArgs) -> anyhow::Result<(pb::LedgerFilter, pb::L
         district: args.district.clone().unwrap_or_default(),
         channel: 0,
         lead_unit: args.lead.clone().unwrap_or_default(),
-        unit: args.assigned.clone().unwrap_or_default(),
+        unit: args
+            .assigned
+            .clone()
+            .or_else(|| conn.unit.clone())
+            .unwrap_or_default(),
         overdue_only: args.overdue,
         min_warning: match args.warning {
             None => 0,
@@ -124,7 +134,7 @@ pub async fn ledger(conn: &Connection, command: LedgerCommand) -> anyhow::Result
             page_token,
         } => {
             let min_position = filter.min_position;
-            let (filter, order) = filter_pb(&filter)?;
+            let (filter, order) = filter_pb(&filter, conn)?;
             let page = client
                 .list_ledger(pb::ListLedgerRequest {
                     filter: Some(filter),
@@ -153,7 +163,7 @@ pub async fn ledger(conn: &Connection, command: LedgerCommand) -> anyhow::Result
         }
         LedgerCommand::Export { filter, xlsx, out } => {
             let min_position = filter.min_position;
-            let (filter, order) = filter_pb(&filter)?;
+            let (filter, order) = filter_pb(&filter, conn)?;
             let format = if xlsx {
                 pb::ExportFormat::Xlsx
             } else {
