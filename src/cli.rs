@@ -644,6 +644,21 @@ pub struct LedgerFilterArgs {
     /// Received before (RFC 3339).
     #[arg(long)]
     pub before: Option<String>,
+    /// Only complaints with an open deadline due before this (RFC 3339).
+    #[arg(long)]
+    pub due_before: Option<String>,
+    /// Satisfaction at the last callback.
+    #[arg(long, value_enum)]
+    pub satisfaction: Option<SatisfactionArg>,
+    /// Only complaints granted an extension.
+    #[arg(long)]
+    pub extended: bool,
+    /// Only complaints returned at least once.
+    #[arg(long)]
+    pub returned: bool,
+    /// Only complaints reopened at least once.
+    #[arg(long)]
+    pub reopened: bool,
     /// Text in the title, text, enterprise, ticket number or id.
     #[arg(long)]
     pub text: Option<String>,

@@ -959,7 +959,7 @@ fn urgency_pb(urgency: UrgencyArg) -> pb::Urgency {
     }
 }
 
-fn satisfaction_pb(satisfaction: SatisfactionArg) -> pb::Satisfaction {
+pub(crate) fn satisfaction_pb(satisfaction: SatisfactionArg) -> pb::Satisfaction {
     match satisfaction {
         SatisfactionArg::Satisfied => pb::Satisfaction::Satisfied,
         SatisfactionArg::Basically => pb::Satisfaction::BasicallySatisfied,

@@ -647,6 +647,16 @@ pub fn ledger_filter(
         supervised_only: filter.supervised_only,
         received_from: time("filter.received_from", filter.received_from)?,
         received_before: time("filter.received_before", filter.received_before)?,
+        due_before: time("filter.due_before", filter.due_before)?,
+        satisfaction: match filter.satisfaction {
+            0 => None,
+            raw => Some(satisfaction(raw).map_err(|_| {
+                ServiceError::invalid("filter.satisfaction", format!("unknown value {raw}"))
+            })?),
+        },
+        extended_only: filter.extended_only,
+        returned_only: filter.returned_only,
+        reopened_only: filter.reopened_only,
         text,
     })
 }

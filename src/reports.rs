@@ -74,6 +74,17 @@ fn filter_pb(
             .map(|t| parse_time(t, "before"))
             .transpose()?,
         text: args.text.clone().unwrap_or_default(),
+        due_before: args
+            .due_before
+            .as_deref()
+            .map(|t| parse_time(t, "due-before"))
+            .transpose()?,
+        satisfaction: args
+            .satisfaction
+            .map_or(0, |s| crate::client::satisfaction_pb(s) as i32),
+        extended_only: args.extended,
+        returned_only: args.returned,
+        reopened_only: args.reopened,
     };
     let order = match args.order {
         OrderArg::Newest => pb::LedgerOrder::ReceivedDesc,

@@ -679,6 +679,22 @@ async fn three_rates_of_a_hand_built_month_equal_hand_computed_values() {
         .unwrap();
 
     let mut q = server.queries().await;
+    // The ledger filters by satisfaction: C and F were unsatisfied.
+    let unsatisfied = list(
+        &mut q,
+        "dispatcher",
+        pb::LedgerFilter {
+            satisfaction: S::Unsatisfied as i32,
+            statuses: vec![pb::ComplaintStatus::CalledBack as i32],
+            ..Default::default()
+        },
+        50,
+        String::new(),
+        decided.position,
+    )
+    .await;
+    let titles: BTreeSet<String> = unsatisfied.rows.iter().map(|r| r.title.clone()).collect();
+    assert_eq!(titles, BTreeSet::from(["C".to_owned(), "F".to_owned()]));
     let evaluation = q
         .get_evaluation(as_role(
             pb::GetEvaluationRequest {

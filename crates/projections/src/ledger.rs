@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use chrono::{DateTime, Utc};
 use rectify_domain::complaint::{
-    Channel, ComplaintEvent, ComplaintStatus, Milestone, WarningLevel,
+    Channel, ComplaintEvent, ComplaintStatus, Milestone, Satisfaction, WarningLevel,
 };
 use rectify_eventlog::RecordedEvent;
 
@@ -69,6 +69,16 @@ pub struct LedgerFilter {
     pub received_from: Option<DateTime<Utc>>,
     /// Received before.
     pub received_before: Option<DateTime<Utc>>,
+    /// Only complaints with an open deadline due before this instant.
+    pub due_before: Option<DateTime<Utc>>,
+    /// Satisfaction at the last callback.
+    pub satisfaction: Option<Satisfaction>,
+    /// Only complaints granted at least one extension.
+    pub extended_only: bool,
+    /// Only complaints returned (退单) at least once.
+    pub returned_only: bool,
+    /// Only complaints reopened (重办) at least once.
+    pub reopened_only: bool,
     /// Substring of title, text, enterprise, ticket number or id; ASCII
     /// letters match without case.
     pub text: Option<String>,
@@ -99,6 +109,15 @@ impl LedgerFilter {
             && (!self.supervised_only || row.supervised)
             && self.received_from.is_none_or(|t| row.received_at >= t)
             && self.received_before.is_none_or(|t| row.received_at < t)
+            && self
+                .due_before
+                .is_none_or(|t| row.next_due_at().is_some_and(|due| due < t))
+            && self
+                .satisfaction
+                .is_none_or(|s| row.satisfaction() == Some(s))
+            && (!self.extended_only || row.extension_count > 0)
+            && (!self.returned_only || row.return_count > 0)
+            && (!self.reopened_only || row.reopen_count > 0)
             && text_lower.is_none_or(|needle| text_matches(row, needle))
     }
 }
