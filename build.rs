@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "rectify/v1/events.proto",
     "rectify/v1/catalog.proto",
     "rectify/v1/queries.proto",
+    "rectify/v1/ledgers.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -71,6 +71,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             min_position,
         } => crate::reports::inbox(&conn, unit_code, min_position).await?,
         Command::Stats(args) => crate::reports::stats(args).await?,
+        Command::Rectification { conn, command } => crate::rect_client::run(&conn, command).await?,
         Command::Bench(args) => crate::bench::run(args).await?,
         Command::Admin { conn, command } => return admin(&conn, command).await,
     }
@@ -157,7 +158,7 @@ pub(crate) fn status_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", status.code(), status.message())
 }
 
-fn options(flags: &CommandFlags) -> Option<pb::CommandOptions> {
+pub(crate) fn options(flags: &CommandFlags) -> Option<pb::CommandOptions> {
     Some(pb::CommandOptions {
         request_id: flags.request_id.clone().unwrap_or_default(),
         expected_version: flags.expected_version,
@@ -887,6 +888,10 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
                 report.first_bad_position,
                 &report.reason,
             ))
+        }
+        AdminCommand::ImportPlan => {
+            crate::rect_client::import_plan(conn).await?;
+            Ok(ExitCode::SUCCESS)
         }
         AdminCommand::ScanDeadlines => {
             crate::reports::scan_deadlines(conn).await?;

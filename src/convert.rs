@@ -62,31 +62,86 @@ impl Aggregate for ComplaintAggregate {
     }
 }
 
+/// The rectification ledger as an aggregate of the app layer.
+#[derive(Debug)]
+pub struct LedgerAggregate;
+
+impl Aggregate for LedgerAggregate {
+    type State = rectify_domain::ledger::LedgerState;
+    type Command = rectify_domain::ledger::LedgerCommand;
+    type Event = rectify_domain::ledger::LedgerEvent;
+
+    fn stream_name(id: &str) -> String {
+        rectify_domain::ledger::stream_name(id)
+    }
+
+    fn decide(
+        state: &Self::State,
+        command: &Self::Command,
+    ) -> Result<Vec<Self::Event>, ServiceError> {
+        rectify_domain::ledger::decide(state, command)
+            .map_err(|error| rejection(error, state.status_name(), "ledger"))
+    }
+
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State {
+        rectify_domain::ledger::evolve(state, event)
+    }
+
+    fn encode(event: &Self::Event) -> (&'static str, u32, Vec<u8>) {
+        event.encode()
+    }
+
+    fn decode(stored: &RecordedEvent) -> Result<Self::Event, ServiceError> {
+        rectify_domain::ledger::LedgerEvent::decode(
+            &stored.event_type,
+            stored.schema_version,
+            &stored.payload,
+        )
+        .map_err(|error| {
+            ServiceError::Internal(format!(
+                "cannot decode event at position {}: {error}",
+                stored.position
+            ))
+        })
+    }
+}
+
 /// Maps a domain rejection to the service error of its kind.
 pub fn domain_error(error: DomainError, state: &ComplaintState) -> ServiceError {
+    rejection(error, state.status_name(), "complaint")
+}
+
+/// Maps a domain rejection of an aggregate in `status` (of kind `what`).
+fn rejection(error: DomainError, status: &str, what: &'static str) -> ServiceError {
     let message = error.to_string();
     match error {
         DomainError::Invalid { field, reason } => ServiceError::invalid(field, reason),
         DomainError::NotPermitted { .. } => ServiceError::PermissionDenied(message),
         DomainError::NotFound => ServiceError::NotFound {
-            what: "complaint",
+            what,
             id: String::new(),
         },
         DomainError::AlreadyExists => ServiceError::FailedPrecondition {
             kind: "EXISTS",
-            subject: state.status_name().to_owned(),
+            subject: status.to_owned(),
             message,
         },
         DomainError::AlreadyRecorded { .. } => ServiceError::FailedPrecondition {
             kind: "ALREADY_RECORDED",
-            subject: state.status_name().to_owned(),
+            subject: status.to_owned(),
             message,
         },
         DomainError::IllegalTransition { .. } => ServiceError::FailedPrecondition {
             kind: "STATUS",
-            subject: state.status_name().to_owned(),
+            subject: status.to_owned(),
             message,
         },
+        DomainError::Rejected { subject, .. } => ServiceError::FailedPrecondition {
+            kind: "STATE",
+            subject,
+            message,
+        },
+        DomainError::Missing { what: missing, id } => ServiceError::NotFound { what: missing, id },
     }
 }
 

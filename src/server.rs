@@ -17,7 +17,7 @@ use crate::{
     clock::{Clock, FileClock, SystemClock},
     config::{DurabilityMode, ServerConfig},
     pb,
-    services::{Admin, CatalogApi, Complaints, Events, Queries},
+    services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries},
 };
 
 /// The projections' directory inside the data directory.
@@ -148,6 +148,9 @@ pub async fn serve_with(
     health_reporter
         .set_serving::<pb::admin_service_server::AdminServiceServer<Admin>>()
         .await;
+    health_reporter
+        .set_serving::<pb::ledger_service_server::LedgerServiceServer<Ledgers>>()
+        .await;
     if config.deadline_scan_interval_s > 0 {
         let watcher = crate::watcher::spawn(
             state.clone(),
@@ -177,6 +180,8 @@ pub async fn serve_with(
         .max_decoding_message_size(MAX_REQUEST_BYTES);
     let admin = pb::admin_service_server::AdminServiceServer::new(Admin::new(state.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let ledgers = pb::ledger_service_server::LedgerServiceServer::new(Ledgers::new(state.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     // Replies are small frames: without TCP_NODELAY, Nagle's algorithm and
     // delayed ACKs add ~40 ms to a request that follows an unacknowledged one.
@@ -195,6 +200,7 @@ pub async fn serve_with(
         .add_service(catalog)
         .add_service(queries)
         .add_service(admin)
+        .add_service(ledgers)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             signalled.notify_one();

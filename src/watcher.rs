@@ -1,7 +1,8 @@
 //! The deadline watcher (问题预警): appends a yellow `DeadlineWarned` when a
 //! deadline's yellow mark has passed and a red `DeadlineMissed` when it has
 //! run out, for every deadline of the policy (dispatch, accept, first
-//! contact, resolve).
+//! contact, resolve); and `LedgerItemDeadlineWarned` (yellow, then red) for
+//! the deadlines of rectification ledger items.
 //!
 //! Candidates come from the ledger projection; each warning is then a normal
 //! command through [`crate::app::execute`] as the system actor, so the domain
@@ -25,10 +26,11 @@ use rectify_domain::{
 
 use crate::{
     app::{self, CommandContext},
-    convert::ComplaintAggregate,
+    convert::{ComplaintAggregate, LedgerAggregate},
     error::ServiceError,
     server::AppState,
 };
+use rectify_domain::ledger::{LedgerCommand, LedgerCommandKind};
 
 /// The principal recorded on warnings.
 pub const WATCHER_PRINCIPAL: &str = "system:deadline-watcher";
@@ -102,29 +104,83 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
             })
         })
         .await;
-        match result {
-            Ok(done) if done.deduplicated => report.skipped += 1,
-            Ok(_) => match level {
-                WarningLevel::Yellow => report.yellow += 1,
-                WarningLevel::Red => report.red += 1,
-            },
-            // The complaint moved on since the projection saw it.
-            Err(
-                error @ (ServiceError::FailedPrecondition { .. }
-                | ServiceError::InvalidArgument { .. }
-                | ServiceError::VersionMismatch { .. }),
-            ) => {
-                tracing::debug!(complaint_id = %id, %error, "deadline warning skipped");
-                report.skipped += 1;
-            }
-            Err(error) => return Err(error),
-        }
+        tally(
+            &mut report,
+            level,
+            result.map(|done| done.deduplicated),
+            &id,
+        )?;
+    }
+    // Rectification ledger items: yellow and red on their deadlines.
+    let items = state
+        .ledger
+        .read(|view| view.due_item_warnings(now, |start, due| policy.yellow_at(start, due)));
+    for (ledger_id, item_id, level, due_at) in items.into_iter().take(MAX_WARNINGS_PER_PASS) {
+        let level_key = match level {
+            WarningLevel::Yellow => "yellow",
+            WarningLevel::Red => "red",
+        };
+        let ctx = CommandContext {
+            principal: actor.principal.clone(),
+            request_id: Some(format!(
+                "item-deadline:{ledger_id}:{item_id}:{level_key}:{}",
+                due_at.timestamp_millis()
+            )),
+            expected_version: None,
+            correlation_id: None,
+            recorded_at_ms: now.timestamp_millis(),
+        };
+        let result = app::execute::<LedgerAggregate, _>(&state.store, &ledger_id, &ctx, |_| {
+            Ok(LedgerCommand {
+                actor: actor.clone(),
+                at: now,
+                kind: LedgerCommandKind::WarnItemDeadline {
+                    item_id: item_id.clone(),
+                    level,
+                    due_at,
+                },
+            })
+        })
+        .await;
+        tally(
+            &mut report,
+            level,
+            result.map(|done| done.deduplicated),
+            &item_id,
+        )?;
     }
     let span = tracing::Span::current();
     span.record("yellow", report.yellow);
     span.record("red", report.red);
     span.record("skipped", report.skipped);
     Ok(report)
+}
+
+/// Counts one warning's outcome; an error other than "the aggregate moved
+/// on since the projection saw it" ends the pass.
+fn tally(
+    report: &mut ScanReport,
+    level: WarningLevel,
+    result: Result<bool, ServiceError>,
+    subject: &str,
+) -> Result<(), ServiceError> {
+    match result {
+        Ok(true) => report.skipped += 1,
+        Ok(false) => match level {
+            WarningLevel::Yellow => report.yellow += 1,
+            WarningLevel::Red => report.red += 1,
+        },
+        Err(
+            error @ (ServiceError::FailedPrecondition { .. }
+            | ServiceError::InvalidArgument { .. }
+            | ServiceError::VersionMismatch { .. }),
+        ) => {
+            tracing::debug!(%subject, %error, "deadline warning skipped");
+            report.skipped += 1;
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(())
 }
 
 /// Runs a pass every `interval` until the task is aborted.

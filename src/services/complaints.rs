@@ -94,7 +94,7 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
 }
 
-fn command_context(
+pub(crate) fn command_context(
     actor: &Actor,
     options: Option<pb::CommandOptions>,
     now: DateTime<Utc>,
@@ -148,7 +148,11 @@ fn optional(value: String) -> Option<String> {
     (!value.trim().is_empty()).then_some(value)
 }
 
-fn unit_code(field: &'static str, raw: &str, state: &AppState) -> Result<UnitCode, ServiceError> {
+pub(crate) fn unit_code(
+    field: &'static str,
+    raw: &str,
+    state: &AppState,
+) -> Result<UnitCode, ServiceError> {
     if state.catalog.unit(raw).is_none() {
         return Err(ServiceError::invalid(
             field,

@@ -3,6 +3,7 @@
 //!
 //! One test binary; `queries` holds the read-model tests.
 
+mod ledgers;
 mod queries;
 
 use std::{
@@ -42,6 +43,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            // Tests run the deadline watcher themselves, when they mean to.
+            .args(["--deadline-scan-interval-s", "0"])
             .args(extra_args)
             .env("RUST_LOG", "warn")
             .env_remove("RECTIFY_CONFIG")

@@ -43,15 +43,9 @@ impl TestClock {
         std::fs::write(&self.path, at.to_rfc3339()).expect("write the clock file");
     }
 
-    /// `serve` flags: this clock, and no periodic watcher passes (the test
-    /// runs them).
+    /// `serve` flags: read this clock.
     fn args(&self) -> Vec<String> {
-        vec![
-            "--clock-file".into(),
-            self.path.display().to_string(),
-            "--deadline-scan-interval-s".into(),
-            "0".into(),
-        ]
+        vec!["--clock-file".into(), self.path.display().to_string()]
     }
 }
 

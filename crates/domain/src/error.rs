@@ -42,9 +42,27 @@ pub enum DomainError {
     /// The complaint does not exist (`NOT_FOUND`).
     #[error("complaint not found")]
     NotFound,
-    /// A complaint with this id already exists (`FAILED_PRECONDITION`).
-    #[error("a complaint with this id already exists")]
+    /// A complaint or ledger with this id already exists (`FAILED_PRECONDITION`).
+    #[error("it already exists")]
     AlreadyExists,
+    /// The step is not allowed in the aggregate's current state, for a
+    /// reason the status alone does not give, e.g. a ledger with open items
+    /// (`FAILED_PRECONDITION`).
+    #[error("{reason}")]
+    Rejected {
+        /// The current state, e.g. `open`.
+        subject: String,
+        /// Why, naming what blocks the step.
+        reason: String,
+    },
+    /// A ledger or ledger item does not exist (`NOT_FOUND`).
+    #[error("{what} {id} not found")]
+    Missing {
+        /// What, e.g. `ledger item`.
+        what: &'static str,
+        /// Its id (empty when it is the aggregate itself).
+        id: String,
+    },
 }
 
 fn explain(detail: &Option<String>) -> String {

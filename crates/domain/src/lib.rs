@@ -24,6 +24,7 @@
 pub mod codes;
 pub mod complaint;
 mod error;
+pub mod ledger;
 
 pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
 pub use complaint::{

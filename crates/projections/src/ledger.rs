@@ -11,10 +11,45 @@ use rectify_domain::complaint::{
 };
 use rectify_eventlog::RecordedEvent;
 
-use crate::{ProjectionError, row::LedgerRow};
+use crate::{
+    ProjectionError,
+    items::{self, LedgerBook, Tally, UnitTally},
+    row::LedgerRow,
+};
 
 /// The prefix of complaint streams in the log.
 pub const COMPLAINT_STREAM_PREFIX: &str = "complaint-";
+/// The prefix of rectification ledger streams in the log.
+pub const LEDGER_STREAM_PREFIX: &str = "ledger-";
+/// Most candidate complaints one suggestion returns.
+pub const MAX_SUGGESTIONS: usize = 200;
+
+/// What an applied event changed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Changed {
+    /// A complaint's row.
+    Complaint(String),
+    /// A rectification ledger.
+    Ledger(String),
+}
+
+/// A complaint suggested for a ledger item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    /// The complaint's row.
+    pub row: LedgerRow,
+    /// Text similarity to the item's problem and measures, 0..=1.
+    pub score: f64,
+}
+
+/// One unit's items across every ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRollup {
+    /// The unit code.
+    pub unit: String,
+    /// Its items.
+    pub tally: UnitTally,
+}
 /// Largest page a list query returns.
 pub const MAX_PAGE_SIZE: usize = 1_000;
 /// Page size when the caller asks for none.
@@ -218,6 +253,13 @@ fn decode_cursor(order: SortOrder, token: &str) -> Result<SortKey, ProjectionErr
     })
 }
 
+fn add(total: &mut Tally, more: &Tally) {
+    total.total += more.total;
+    total.open += more.open;
+    total.closed += more.closed;
+    total.overdue += more.overdue;
+}
+
 /// Sorts rows into `order` (exports use the list orders).
 pub fn sort_rows(rows: &mut [&LedgerRow], order: SortOrder) {
     rows.sort_by_cached_key(|row| order.key(row));
@@ -282,16 +324,138 @@ pub struct UnitCounts {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LedgerView {
     rows: BTreeMap<String, LedgerRow>,
+    books: BTreeMap<String, LedgerBook>,
     applied: u64,
 }
 
 impl LedgerView {
-    /// The state from persisted rows and the position they reflect.
-    pub fn from_parts(rows: impl IntoIterator<Item = LedgerRow>, applied: u64) -> Self {
+    /// The state from persisted rows and ledgers and the position they
+    /// reflect.
+    pub fn from_parts(
+        rows: impl IntoIterator<Item = LedgerRow>,
+        books: impl IntoIterator<Item = LedgerBook>,
+        applied: u64,
+    ) -> Self {
         LedgerView {
             rows: rows.into_iter().map(|row| (row.id.clone(), row)).collect(),
+            books: books
+                .into_iter()
+                .map(|book| (book.ledger_id.clone(), book))
+                .collect(),
             applied,
         }
+    }
+
+    /// One rectification ledger.
+    pub fn book(&self, ledger_id: &str) -> Option<&LedgerBook> {
+        self.books.get(ledger_id)
+    }
+
+    /// Every rectification ledger in id order.
+    pub fn books(&self) -> impl Iterator<Item = &LedgerBook> {
+        self.books.values()
+    }
+
+    /// Every unit's items across all ledgers, most open items first (ties
+    /// by code). `open_only` leaves out closed ledgers.
+    pub fn unit_rollup(&self, now: DateTime<Utc>) -> Vec<UnitRollup> {
+        let mut units: BTreeMap<String, UnitTally> = BTreeMap::new();
+        for book in self.books.values() {
+            for (unit, tally) in book.progress(now).units {
+                let entry = units.entry(unit).or_default();
+                add(&mut entry.as_lead, &tally.as_lead);
+                add(&mut entry.as_responsible, &tally.as_responsible);
+            }
+        }
+        let mut rollup: Vec<UnitRollup> = units
+            .into_iter()
+            .map(|(unit, tally)| UnitRollup { unit, tally })
+            .collect();
+        rollup.sort_by(|a, b| {
+            let open = |r: &UnitRollup| r.tally.as_lead.open + r.tally.as_responsible.open;
+            open(b).cmp(&open(a)).then_with(|| a.unit.cmp(&b.unit))
+        });
+        rollup
+    }
+
+    /// Item deadline warnings due at `now` and not yet recorded: (ledger,
+    /// item, level, due time). An item already past due gets only red.
+    pub fn due_item_warnings(
+        &self,
+        now: DateTime<Utc>,
+        yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
+    ) -> Vec<(String, String, WarningLevel, DateTime<Utc>)> {
+        let mut due = Vec::new();
+        for book in self.books.values().filter(|b| b.closed_at.is_none()) {
+            for item in book.items.values().filter(|i| i.closed_at.is_none()) {
+                let Some(deadline) = item.deadline else {
+                    continue;
+                };
+                let level = if deadline <= now {
+                    WarningLevel::Red
+                } else if yellow_at(item.added_at, deadline) <= now {
+                    WarningLevel::Yellow
+                } else {
+                    continue;
+                };
+                let warned = |level| item.warned.contains(&(level, deadline));
+                if warned(level) || (level == WarningLevel::Yellow && warned(WarningLevel::Red)) {
+                    continue;
+                }
+                due.push((
+                    book.ledger_id.clone(),
+                    item.item_id.clone(),
+                    level,
+                    deadline,
+                ));
+            }
+        }
+        due
+    }
+
+    /// Complaints that may belong to an item's class problem: same task
+    /// area as the item's group (when it has one), not yet linked, ranked by
+    /// text similarity to the problem and measures; at most `limit`.
+    pub fn suggest_complaints(
+        &self,
+        ledger_id: &str,
+        item_id: &str,
+        district: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Suggestion>, ProjectionError> {
+        let missing = |what: &str| ProjectionError::InvalidArgument {
+            field: "item_id",
+            reason: format!("no {what} {ledger_id}/{item_id} in the projection"),
+        };
+        let book = self.books.get(ledger_id).ok_or_else(|| missing("ledger"))?;
+        let item = book.items.get(item_id).ok_or_else(|| missing("item"))?;
+        let target = items::bigrams(&format!("{} {}", item.problem, item.measures));
+        let mut found: Vec<Suggestion> = self
+            .rows
+            .values()
+            .filter(|row| {
+                item.group
+                    .as_ref()
+                    .is_none_or(|group| row.area.as_ref() == Some(group))
+                    && district.is_none_or(|d| row.district.as_deref() == Some(d))
+                    && !item.complaints.contains(&row.id)
+            })
+            .map(|row| Suggestion {
+                score: items::similarity(
+                    &target,
+                    &items::bigrams(&format!("{} {}", row.title, row.text)),
+                ),
+                row: row.clone(),
+            })
+            .filter(|s| s.score > 0.0)
+            .collect();
+        found.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.row.id.cmp(&b.row.id))
+        });
+        found.truncate(limit.min(MAX_SUGGESTIONS));
+        Ok(found)
     }
 
     /// The last log position applied.
@@ -320,9 +484,9 @@ impl LedgerView {
     }
 
     /// Applies one event of the log. Events must come in position order;
-    /// events of other streams only advance the position. Returns the id of
-    /// the row that changed, if any.
-    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<String>, ProjectionError> {
+    /// events of other streams only advance the position. Returns what
+    /// changed, if anything.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
         if event.position <= self.applied {
             return Err(ProjectionError::OutOfOrder {
                 applied: self.applied,
@@ -330,6 +494,9 @@ impl LedgerView {
             });
         }
         self.applied = event.position;
+        if let Some(id) = event.stream.strip_prefix(LEDGER_STREAM_PREFIX) {
+            return self.apply_ledger(id, event).map(Some);
+        }
         let Some(id) = event.stream.strip_prefix(COMPLAINT_STREAM_PREFIX) else {
             return Ok(None);
         };
@@ -357,7 +524,39 @@ impl LedgerView {
                 self.rows.insert(id.to_owned(), row);
             }
         }
-        Ok(Some(id.to_owned()))
+        Ok(Some(Changed::Complaint(id.to_owned())))
+    }
+
+    fn apply_ledger(
+        &mut self,
+        id: &str,
+        event: &RecordedEvent,
+    ) -> Result<Changed, ProjectionError> {
+        let decoded = rectify_domain::ledger::LedgerEvent::decode(
+            &event.event_type,
+            event.schema_version,
+            &event.payload,
+        )
+        .map_err(|reason| ProjectionError::Decode {
+            position: event.position,
+            reason,
+        })?;
+        match self.books.get_mut(id) {
+            Some(book) => book.apply(event.position, event.version, &decoded),
+            None => {
+                let book = LedgerBook::opened(event.position, event.version, &decoded).ok_or_else(
+                    || ProjectionError::Decode {
+                        position: event.position,
+                        reason: format!(
+                            "stream {} starts with {} instead of LedgerOpened",
+                            event.stream, event.event_type
+                        ),
+                    },
+                )?;
+                self.books.insert(id.to_owned(), book);
+            }
+        }
+        Ok(Changed::Ledger(id.to_owned()))
     }
 
     /// Rows in `scope` passing `filter` at `now`, in id order.

@@ -24,6 +24,7 @@
 //! This crate knows nothing of gRPC; the service converts at its edge.
 
 pub mod export;
+pub mod items;
 pub mod ledger;
 pub mod row;
 pub mod runner;

@@ -17,18 +17,30 @@ use futures::StreamExt as _;
 use rectify_eventlog::{EventStore, Filter};
 use tokio::sync::watch;
 
-use crate::{ProjectionError, ledger::LedgerView, row::LedgerRow};
+use crate::{
+    ProjectionError,
+    items::LedgerBook,
+    ledger::{Changed, LedgerView},
+    row::LedgerRow,
+};
 
 /// Events read per page while catching up, and most events applied per
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
 /// rebuilt from position 0.
-pub const LEDGER_FORMAT: u64 = 1;
+pub const LEDGER_FORMAT: u64 = 2;
 
-/// Reserved keys (complaint ids never start with a NUL byte).
+/// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
+/// `l/<ledger id>` (ids never contain a NUL byte).
 const KEY_APPLIED: &[u8] = b"\0applied";
 const KEY_FORMAT: &[u8] = b"\0format";
+const PREFIX_COMPLAINT: &[u8] = b"c/";
+const PREFIX_LEDGER: &[u8] = b"l/";
+
+fn key(prefix: &[u8], id: &str) -> Vec<u8> {
+    [prefix, id.as_bytes()].concat()
+}
 
 /// The projections' own store: rows and checkpoints, beside the log.
 #[derive(Debug, Clone)]
@@ -75,21 +87,27 @@ impl ProjectionDb {
             Some(bytes) => read_u64(&bytes)?,
             None => 0,
         };
+        let undecodable = |key: &[u8], error: serde_json::Error| {
+            ProjectionError::Checkpoint(format!(
+                "{:?} does not decode: {error}",
+                String::from_utf8_lossy(key)
+            ))
+        };
         let mut rows = Vec::new();
-        for entry in self.ledger.iter() {
+        for entry in self.ledger.scan_prefix(PREFIX_COMPLAINT) {
             let (key, value) = entry?;
-            if key.first() == Some(&0) {
-                continue;
-            }
-            let row: LedgerRow = serde_json::from_slice(&value).map_err(|error| {
-                ProjectionError::Checkpoint(format!(
-                    "row {:?} does not decode: {error}",
-                    String::from_utf8_lossy(&key)
-                ))
-            })?;
-            rows.push(row);
+            rows.push(
+                serde_json::from_slice::<LedgerRow>(&value).map_err(|e| undecodable(&key, e))?,
+            );
         }
-        Ok(LedgerView::from_parts(rows, applied))
+        let mut books = Vec::new();
+        for entry in self.ledger.scan_prefix(PREFIX_LEDGER) {
+            let (key, value) = entry?;
+            books.push(
+                serde_json::from_slice::<LedgerBook>(&value).map_err(|e| undecodable(&key, e))?,
+            );
+        }
+        Ok(LedgerView::from_parts(rows, books, applied))
     }
 
     /// Removes every row and checkpoint. Blocking.
@@ -105,7 +123,7 @@ impl ProjectionDb {
     pub fn checkpoint(
         &self,
         view: &LedgerView,
-        dirty: &BTreeSet<String>,
+        dirty: &BTreeSet<Changed>,
     ) -> Result<(), ProjectionError> {
         self.ledger.apply_batch(encode_batch(view, dirty)?)?;
         Ok(())
@@ -127,18 +145,28 @@ fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
 
 fn encode_batch(
     view: &LedgerView,
-    dirty: &BTreeSet<String>,
+    dirty: &BTreeSet<Changed>,
 ) -> Result<sled::Batch, ProjectionError> {
-    let mut batch = sled::Batch::default();
-    for id in dirty {
-        if let Some(row) = view.row(id) {
-            let bytes = serde_json::to_vec(row)
-                .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
-            batch.insert(id.as_bytes(), bytes);
-        }
-    }
-    batch.insert(KEY_APPLIED, &view.applied().to_be_bytes());
-    Ok(batch)
+    encode_rows(&snapshot(view, dirty), view.applied())
+}
+
+/// A changed row or ledger, cloned out of the view for encoding.
+enum Snapshot {
+    Row(Box<LedgerRow>),
+    Book(LedgerBook),
+}
+
+fn snapshot(view: &LedgerView, dirty: &BTreeSet<Changed>) -> Vec<Snapshot> {
+    dirty
+        .iter()
+        .filter_map(|changed| match changed {
+            Changed::Complaint(id) => view
+                .row(id)
+                .cloned()
+                .map(|row| Snapshot::Row(Box::new(row))),
+            Changed::Ledger(id) => view.book(id).cloned().map(Snapshot::Book),
+        })
+        .collect()
 }
 
 /// The live ledger: shared rows and the position they reflect.
@@ -231,11 +259,7 @@ pub async fn catch_up<S: EventStore + Clone>(
                     dirty.insert(id);
                 }
             }
-            let rows: Vec<LedgerRow> = dirty
-                .iter()
-                .filter_map(|id| view.row(id).cloned())
-                .collect();
-            (rows, view.applied())
+            (snapshot(&view, &dirty), view.applied())
         };
         if let Some(previous) = writing.take() {
             previous
@@ -263,12 +287,24 @@ pub async fn catch_up<S: EventStore + Clone>(
 /// Pages the catch-up reader fetches ahead of the one being applied.
 pub const PAGES_AHEAD: usize = 2;
 
-fn encode_rows(rows: &[LedgerRow], applied: u64) -> Result<sled::Batch, ProjectionError> {
+fn encode_rows(rows: &[Snapshot], applied: u64) -> Result<sled::Batch, ProjectionError> {
+    let encode = |error: serde_json::Error| ProjectionError::Checkpoint(error.to_string());
     let mut batch = sled::Batch::default();
-    for row in rows {
-        let bytes = serde_json::to_vec(row)
-            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
-        batch.insert(row.id.as_bytes(), bytes);
+    for snapshot in rows {
+        match snapshot {
+            Snapshot::Row(row) => {
+                batch.insert(
+                    key(PREFIX_COMPLAINT, &row.id),
+                    serde_json::to_vec(row).map_err(encode)?,
+                );
+            }
+            Snapshot::Book(book) => {
+                batch.insert(
+                    key(PREFIX_LEDGER, &book.ledger_id),
+                    serde_json::to_vec(book).map_err(encode)?,
+                );
+            }
+        }
     }
     batch.insert(KEY_APPLIED, &applied.to_be_bytes());
     Ok(batch)

@@ -1,0 +1,940 @@
+//! `LedgerService`: rectification ledgers, the action plan as a ledger,
+//! closure tracking and class problems.
+//!
+//! Commands go through [`crate::app::execute`] on the ledger's stream. Two
+//! steps touch complaints as well, each written so that a retry completes
+//! it without duplicating anything:
+//!
+//! - linking: the complaint records the link (`LinkedToLedgerItem`), then the
+//!   item records the complaint (`ComplaintLinkedToItem`); a link already on
+//!   either side is skipped;
+//! - closing an item: after `LedgerItemClosed`, each complaint it answers
+//!   records `ClassProblemFixed`, as the system, with a request id derived
+//!   from the item, its closing count and the complaint.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rectify_domain::{
+    Actor, ComplaintId, Role, UnitCode,
+    complaint::{self, CommandKind},
+    ledger::{self, ItemSpec, LedgerCommand, LedgerCommandKind, LedgerSource, LedgerState, Phase},
+};
+use rectify_projections::items::{ItemRow, LedgerBook, Tally};
+use tonic::{Request, Response, Status};
+
+use super::complaints::{command_context, unit_code};
+use super::queries::MIN_POSITION_WAIT;
+use crate::{
+    app::{self, CommandContext, Executed},
+    auth::{Action, authorize},
+    convert::{self, ComplaintAggregate, LedgerAggregate},
+    error::ServiceError,
+    pb::{self, ledger_service_server::LedgerService},
+    server::AppState,
+};
+
+/// The id of the 2021 action plan's ledger.
+pub const PLAN_LEDGER_ID: &str = "plan-2021";
+/// The unit that issued the plan and owns its ledger (市委办公室).
+pub const PLAN_OWNER: &str = "party-committee-office";
+/// The plan phase whose end is every plan item's deadline (集中整治).
+pub const PLAN_DEADLINE_PHASE: &str = "rectification";
+/// Most complaints one `LinkComplaints` call links.
+pub const MAX_LINKS_PER_CALL: usize = 100;
+/// Suggestions when the caller asks for none.
+pub const DEFAULT_SUGGESTIONS: usize = 20;
+
+/// The `LedgerService` implementation.
+#[derive(Debug, Clone)]
+pub struct Ledgers {
+    state: Arc<AppState>,
+}
+
+fn ledger_id(raw: &str) -> Result<String, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid("ledger_id", "required"));
+    }
+    ledger::check_id("ledger_id", raw)
+        .map_err(|e| ServiceError::invalid("ledger_id", e.to_string()))?;
+    Ok(raw.to_owned())
+}
+
+fn item_id(raw: &str) -> Result<String, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid("item_id", "required"));
+    }
+    ledger::check_id("item_id", raw)
+        .map_err(|e| ServiceError::invalid("item_id", e.to_string()))?;
+    Ok(raw.to_owned())
+}
+
+fn source(raw: i32) -> Result<LedgerSource, ServiceError> {
+    use pb::LedgerSource as P;
+    match P::try_from(raw) {
+        Ok(P::SelfInspection) => Ok(LedgerSource::SelfInspection),
+        Ok(P::SupervisionInspection) => Ok(LedgerSource::SupervisionInspection),
+        Ok(P::ExperienceOfficer) => Ok(LedgerSource::ExperienceOfficer),
+        Ok(P::ComplaintCluster) => Ok(LedgerSource::ComplaintCluster),
+        Ok(P::ReformPlan) => Ok(LedgerSource::ReformPlan),
+        Ok(P::Unspecified) => Err(ServiceError::invalid("source", "required")),
+        Err(_) => Err(ServiceError::invalid(
+            "source",
+            format!("unknown value {raw}"),
+        )),
+    }
+}
+
+fn source_pb(source: LedgerSource) -> pb::LedgerSource {
+    match source {
+        LedgerSource::SelfInspection => pb::LedgerSource::SelfInspection,
+        LedgerSource::SupervisionInspection => pb::LedgerSource::SupervisionInspection,
+        LedgerSource::ExperienceOfficer => pb::LedgerSource::ExperienceOfficer,
+        LedgerSource::ComplaintCluster => pb::LedgerSource::ComplaintCluster,
+        LedgerSource::ReformPlan => pb::LedgerSource::ReformPlan,
+    }
+}
+
+fn phase_from_pb(phase: &pb::LedgerPhase) -> Result<Phase, ServiceError> {
+    let day = |field: &str, raw: &str| {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+            ServiceError::invalid(
+                format!("phases.{field}"),
+                format!("{raw:?} is not YYYY-MM-DD"),
+            )
+        })
+    };
+    Ok(Phase {
+        code: phase.code.clone(),
+        name: phase.name.clone(),
+        starts: day("starts", &phase.starts)?,
+        ends: day("ends", &phase.ends)?,
+    })
+}
+
+fn phase_pb(phase: &Phase) -> pb::LedgerPhase {
+    pb::LedgerPhase {
+        code: phase.code.clone(),
+        name: phase.name.clone(),
+        starts: phase.starts.to_string(),
+        ends: phase.ends.to_string(),
+    }
+}
+
+fn tally_pb(tally: &Tally) -> pb::Tally {
+    pb::Tally {
+        total: tally.total,
+        open: tally.open,
+        closed: tally.closed,
+        overdue: tally.overdue,
+        share_closed: tally.share_closed(),
+    }
+}
+
+fn summary_pb(book: &LedgerBook, now: DateTime<Utc>) -> pb::LedgerSummary {
+    pb::LedgerSummary {
+        ledger_id: book.ledger_id.clone(),
+        title: book.title.clone(),
+        source: source_pb(book.source) as i32,
+        owner_unit: book.owner.clone(),
+        opened_at: Some(convert::timestamp(book.opened_at)),
+        closed_at: book.closed_at.map(convert::timestamp),
+        tally: Some(tally_pb(&book.progress(now).total)),
+        version: book.version,
+        phases: book.phases.iter().map(phase_pb).collect(),
+    }
+}
+
+fn item_pb(item: &ItemRow, now: DateTime<Utc>) -> pb::LedgerItem {
+    pb::LedgerItem {
+        item_id: item.item_id.clone(),
+        problem: item.problem.clone(),
+        measures: item.measures.clone(),
+        group: item.group.clone().unwrap_or_default(),
+        lead_units: item.lead.clone(),
+        responsible_units: item.responsible.clone(),
+        deadline: item.deadline.map(convert::timestamp),
+        added_at: Some(convert::timestamp(item.added_at)),
+        closed_at: item.closed_at.map(convert::timestamp),
+        verifier: item.verifier.clone().unwrap_or_default(),
+        progress_count: item.progress_count,
+        reopen_count: item.reopen_count,
+        complaints: item.complaints.clone(),
+        overdue: item.is_overdue(now),
+        warning: match item.warning() {
+            None => pb::WarningLevel::None,
+            Some(complaint::WarningLevel::Yellow) => pb::WarningLevel::Yellow,
+            Some(complaint::WarningLevel::Red) => pb::WarningLevel::Red,
+        } as i32,
+    }
+}
+
+fn ledger_result(id: &str, done: &Executed<LedgerState>) -> pb::CommandResult {
+    pb::CommandResult {
+        id: id.to_owned(),
+        version: done.version,
+        position: done.position,
+        deduplicated: done.deduplicated,
+        status: 0,
+    }
+}
+
+impl Ledgers {
+    /// A service over the shared application state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    /// Runs one ledger command.
+    async fn run(
+        &self,
+        actor: &Actor,
+        ctx: &CommandContext,
+        id: &str,
+        kind: LedgerCommandKind,
+    ) -> Result<Executed<LedgerState>, ServiceError> {
+        let now = self.state.clock.now();
+        app::execute::<LedgerAggregate, _>(&self.state.store, id, ctx, |_| {
+            Ok(LedgerCommand {
+                actor: actor.clone(),
+                at: now,
+                kind: kind.clone(),
+            })
+        })
+        .await
+        .map_err(|error| match error {
+            ServiceError::NotFound { what, id: found } if found.is_empty() => {
+                ServiceError::NotFound {
+                    what,
+                    id: id.to_owned(),
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// Authorizes a command RPC and builds its context.
+    fn prepare<T>(
+        &self,
+        request: &Request<T>,
+        options: Option<pb::CommandOptions>,
+    ) -> Result<(Actor, CommandContext), ServiceError> {
+        let actor = authorize(request, Action::Command)?;
+        let ctx = command_context(&actor, options, self.state.clock.now())?;
+        Ok((actor, ctx))
+    }
+
+    async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        Ok(self
+            .state
+            .ledger
+            .wait_for(min_position, MIN_POSITION_WAIT)
+            .await?)
+    }
+
+    /// Records the class fix of `item_id` on each complaint it answers.
+    async fn record_class_fix(
+        &self,
+        ledger_id: &str,
+        item_id: &str,
+        closing: u64,
+        complaints: &[String],
+    ) -> Result<Vec<String>, ServiceError> {
+        let system = Actor {
+            principal: "system:class-problems".to_owned(),
+            role: Role::System,
+        };
+        let now = self.state.clock.now();
+        let mut fixed = Vec::new();
+        for complaint_id in complaints {
+            let ctx = CommandContext {
+                principal: system.principal.clone(),
+                request_id: Some(format!(
+                    "classfix:{ledger_id}:{item_id}:{closing}:{complaint_id}"
+                )),
+                expected_version: None,
+                correlation_id: None,
+                recorded_at_ms: now.timestamp_millis(),
+            };
+            let result = app::execute::<ComplaintAggregate, _>(
+                &self.state.store,
+                complaint_id,
+                &ctx,
+                |_| {
+                    Ok(complaint::Command {
+                        actor: system.clone(),
+                        at: now,
+                        kind: CommandKind::RecordClassProblemFixed {
+                            ledger_id: ledger_id.to_owned(),
+                            item_id: item_id.to_owned(),
+                        },
+                    })
+                },
+            )
+            .await;
+            match result {
+                Ok(_) => fixed.push(complaint_id.clone()),
+                // Fixed before (a repeated closing of a reopened item).
+                Err(ServiceError::FailedPrecondition {
+                    kind: "ALREADY_RECORDED",
+                    ..
+                }) => {
+                    fixed.push(complaint_id.clone());
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(fixed)
+    }
+
+    async fn on_view<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
+    ) -> Result<R, ServiceError> {
+        let ledger = self.state.ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.read(f))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
+    }
+}
+
+#[tonic::async_trait]
+impl LedgerService for Ledgers {
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn open_ledger(
+        &self,
+        request: Request<pb::OpenLedgerRequest>,
+    ) -> Result<Response<pb::OpenLedgerResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        tracing::Span::current().record("ledger_id", id.as_str());
+        if req.owner_unit.is_empty() {
+            return Err(ServiceError::invalid("owner_unit", "required").into());
+        }
+        let owner = unit_code("owner_unit", &req.owner_unit, &self.state)?;
+        let phases = if req.plan_phases && req.phases.is_empty() {
+            self.state
+                .catalog
+                .phases()
+                .iter()
+                .map(|p| Phase {
+                    code: p.code.clone(),
+                    name: p.name.clone(),
+                    starts: p.starts,
+                    ends: p.ends,
+                })
+                .collect()
+        } else {
+            req.phases
+                .iter()
+                .map(phase_from_pb)
+                .collect::<Result<_, _>>()?
+        };
+        let kind = LedgerCommandKind::Open {
+            ledger_id: id.clone(),
+            title: req.title,
+            source: source(req.source)?,
+            owner,
+            phases,
+        };
+        let done = self.run(&actor, &ctx, &id, kind).await?;
+        Ok(Response::new(pb::OpenLedgerResponse {
+            result: Some(ledger_result(&id, &done)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn add_item(
+        &self,
+        request: Request<pb::AddItemRequest>,
+    ) -> Result<Response<pb::AddItemResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let units = |field: &'static str, raw: &[String]| {
+            raw.iter()
+                .map(|u| unit_code(field, u, &self.state))
+                .collect::<Result<Vec<UnitCode>, _>>()
+        };
+        let group = match req.group.as_str() {
+            "" => None,
+            area if self.state.catalog.area(area).is_some() => Some(area.to_owned()),
+            other => {
+                return Err(
+                    ServiceError::invalid("group", format!("unknown task area {other:?}")).into(),
+                );
+            }
+        };
+        let deadline = req
+            .deadline
+            .map(|t| {
+                convert::from_timestamp(&t)
+                    .ok_or_else(|| ServiceError::invalid("deadline", "not a valid timestamp"))
+            })
+            .transpose()?;
+        let kind = LedgerCommandKind::AddItem(ItemSpec {
+            item_id: item_id(&req.item_id)?,
+            problem: req.problem,
+            measures: req.measures,
+            group,
+            lead: units("lead_units", &req.lead_units)?,
+            responsible: units("responsible_units", &req.responsible_units)?,
+            deadline,
+        });
+        let done = self.run(&actor, &ctx, &id, kind).await?;
+        Ok(Response::new(pb::AddItemResponse {
+            result: Some(ledger_result(&id, &done)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn record_item_progress(
+        &self,
+        request: Request<pb::RecordItemProgressRequest>,
+    ) -> Result<Response<pb::RecordItemProgressResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let kind = LedgerCommandKind::RecordProgress {
+            item_id: item_id(&req.item_id)?,
+            note: req.note,
+            evidence: req.evidence,
+        };
+        let done = self.run(&actor, &ctx, &id, kind).await?;
+        Ok(Response::new(pb::RecordItemProgressResponse {
+            result: Some(ledger_result(&id, &done)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn close_item(
+        &self,
+        request: Request<pb::CloseItemRequest>,
+    ) -> Result<Response<pb::CloseItemResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let item = item_id(&req.item_id)?;
+        let kind = LedgerCommandKind::CloseItem {
+            item_id: item.clone(),
+            evidence: req.evidence,
+            verifier: req.verifier,
+            note: (!req.note.is_empty()).then_some(req.note),
+        };
+        let done = self.run(&actor, &ctx, &id, kind).await?;
+        let closed =
+            done.state.items.get(&item).ok_or_else(|| {
+                ServiceError::Internal(format!("item {item} vanished after closing"))
+            })?;
+        let fixed = self
+            .record_class_fix(
+                &id,
+                &item,
+                u64::from(closed.reopen_count),
+                &closed.complaints.clone(),
+            )
+            .await?;
+        Ok(Response::new(pb::CloseItemResponse {
+            result: Some(ledger_result(&id, &done)),
+            fixed_complaints: fixed,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn reopen_item(
+        &self,
+        request: Request<pb::ReopenItemRequest>,
+    ) -> Result<Response<pb::ReopenItemResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let kind = LedgerCommandKind::ReopenItem {
+            item_id: item_id(&req.item_id)?,
+            reason: req.reason,
+        };
+        let done = self.run(&actor, &ctx, &id, kind).await?;
+        Ok(Response::new(pb::ReopenItemResponse {
+            result: Some(ledger_result(&id, &done)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn link_complaints(
+        &self,
+        request: Request<pb::LinkComplaintsRequest>,
+    ) -> Result<Response<pb::LinkComplaintsResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let item = item_id(&req.item_id)?;
+        if req.complaint_ids.is_empty() || req.complaint_ids.len() > MAX_LINKS_PER_CALL {
+            return Err(ServiceError::invalid(
+                "complaint_ids",
+                format!("1..={MAX_LINKS_PER_CALL} complaint ids"),
+            )
+            .into());
+        }
+        let complaints = req
+            .complaint_ids
+            .iter()
+            .map(|raw| {
+                ComplaintId::new(raw)
+                    .map_err(|e| ServiceError::invalid("complaint_ids", e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The item must exist before any complaint records a link to it.
+        let loaded =
+            app::load::<LedgerAggregate, _>(&self.state.store, &ledger::stream_name(&id)).await?;
+        let Some(existing) = loaded.state.items.get(&item) else {
+            return Err(ServiceError::NotFound {
+                what: if loaded.version.is_none() {
+                    "ledger"
+                } else {
+                    "ledger item"
+                },
+                id: if loaded.version.is_none() {
+                    id
+                } else {
+                    format!("{id}/{item}")
+                },
+            }
+            .into());
+        };
+        let mut linked = Vec::new();
+        let mut already = Vec::new();
+        let mut last = None;
+        let now = self.state.clock.now();
+        for (index, complaint_id) in complaints.iter().enumerate() {
+            if existing
+                .complaints
+                .iter()
+                .any(|c| c == complaint_id.as_str())
+            {
+                already.push(complaint_id.as_str().to_owned());
+                continue;
+            }
+            // Each sub-step gets its own request id so a retried call
+            // completes the links without repeating any.
+            let sub = |side: &str| CommandContext {
+                request_id: ctx
+                    .request_id
+                    .as_ref()
+                    .map(|r| format!("{r}:{side}:{index}")),
+                expected_version: None,
+                ..ctx.clone()
+            };
+            let on_complaint = app::execute::<ComplaintAggregate, _>(
+                &self.state.store,
+                complaint_id.as_str(),
+                &sub("c"),
+                |_| {
+                    Ok(complaint::Command {
+                        actor: actor.clone(),
+                        at: now,
+                        kind: CommandKind::LinkToLedgerItem {
+                            ledger_id: id.clone(),
+                            item_id: item.clone(),
+                        },
+                    })
+                },
+            )
+            .await
+            .map_err(|e| e.for_complaint(complaint_id.as_str()));
+            match on_complaint {
+                Ok(_)
+                | Err(ServiceError::FailedPrecondition {
+                    kind: "ALREADY_RECORDED",
+                    ..
+                }) => {}
+                Err(error) => return Err(error.into()),
+            }
+            let on_item = self
+                .run(
+                    &actor,
+                    &sub("l"),
+                    &id,
+                    LedgerCommandKind::LinkComplaint {
+                        item_id: item.clone(),
+                        complaint_id: complaint_id.as_str().to_owned(),
+                    },
+                )
+                .await;
+            match on_item {
+                Ok(done) => {
+                    linked.push(complaint_id.as_str().to_owned());
+                    last = Some(done);
+                }
+                Err(ServiceError::FailedPrecondition {
+                    kind: "ALREADY_RECORDED",
+                    ..
+                }) => {
+                    already.push(complaint_id.as_str().to_owned());
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let result = match last {
+            Some(done) => ledger_result(&id, &done),
+            None => pb::CommandResult {
+                id: id.clone(),
+                version: loaded.version.unwrap_or_default(),
+                position: loaded.position,
+                deduplicated: true,
+                status: 0,
+            },
+        };
+        Ok(Response::new(pb::LinkComplaintsResponse {
+            result: Some(result),
+            linked,
+            already_linked: already,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(ledger_id))]
+    async fn close_ledger(
+        &self,
+        request: Request<pb::CloseLedgerRequest>,
+    ) -> Result<Response<pb::CloseLedgerResponse>, Status> {
+        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let kind = LedgerCommandKind::Close {
+            note: (!req.note.is_empty()).then_some(req.note),
+        };
+        let done = self.run(&actor, &ctx, &id, kind).await?;
+        Ok(Response::new(pb::CloseLedgerResponse {
+            result: Some(ledger_result(&id, &done)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn import_plan(
+        &self,
+        request: Request<pb::ImportPlanRequest>,
+    ) -> Result<Response<pb::ImportPlanResponse>, Status> {
+        let actor = authorize(&request, Action::ScanDeadlines)?;
+        let report = import_plan(&self.state, &actor).await?;
+        Ok(Response::new(report))
+    }
+
+    async fn get_ledger(
+        &self,
+        request: Request<pb::GetLedgerRequest>,
+    ) -> Result<Response<pb::GetLedgerResponse>, Status> {
+        authorize(&request, Action::ReadLedger)?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let reply = self
+            .on_view(move |view| {
+                let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
+                    what: "ledger",
+                    id: id.clone(),
+                })?;
+                let progress = book.progress(now);
+                Ok(pb::GetLedgerResponse {
+                    ledger: Some(summary_pb(book, now)),
+                    groups: progress
+                        .groups
+                        .iter()
+                        .map(|(group, tally)| pb::GroupProgress {
+                            group: group.clone(),
+                            tally: Some(tally_pb(tally)),
+                        })
+                        .collect(),
+                    units: progress
+                        .units
+                        .iter()
+                        .map(|(unit, t)| pb::UnitProgress {
+                            unit: unit.clone(),
+                            as_lead: Some(tally_pb(&t.as_lead)),
+                            as_responsible: Some(tally_pb(&t.as_responsible)),
+                        })
+                        .collect(),
+                    phases: progress
+                        .phases
+                        .iter()
+                        .map(|p| pb::PhaseProgress {
+                            code: p.code.clone(),
+                            name: p.name.clone(),
+                            ends: Some(convert::timestamp(p.ends)),
+                            due_by_end: p.due_by_end,
+                            closed_by_end: p.closed_by_end,
+                        })
+                        .collect(),
+                    applied_position: view.applied(),
+                })
+            })
+            .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn list_ledgers(
+        &self,
+        request: Request<pb::ListLedgersRequest>,
+    ) -> Result<Response<pb::ListLedgersResponse>, Status> {
+        authorize(&request, Action::ReadLedger)?;
+        let req = request.into_inner();
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let reply = self
+            .on_view(move |view| {
+                Ok(pb::ListLedgersResponse {
+                    ledgers: view.books().map(|b| summary_pb(b, now)).collect(),
+                    applied_position: view.applied(),
+                })
+            })
+            .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn list_items(
+        &self,
+        request: Request<pb::ListItemsRequest>,
+    ) -> Result<Response<pb::ListItemsResponse>, Status> {
+        let actor = authorize(&request, Action::ReadLedger)?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        // A unit sees only the items it answers for.
+        let unit = match &actor.role {
+            Role::Unit(own) => Some(own.as_str().to_owned()),
+            _ => (!req.unit.is_empty()).then(|| req.unit.clone()),
+        };
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let reply = self
+            .on_view(move |view| {
+                let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
+                    what: "ledger",
+                    id: id.clone(),
+                })?;
+                let items = book
+                    .items
+                    .values()
+                    .filter(|i| {
+                        req.group.is_empty() || i.group.as_deref() == Some(req.group.as_str())
+                    })
+                    .filter(|i| unit.as_deref().is_none_or(|u| i.involves(u)))
+                    .filter(|i| !req.open_only || i.closed_at.is_none())
+                    .filter(|i| !req.overdue_only || i.is_overdue(now))
+                    .map(|i| item_pb(i, now))
+                    .collect();
+                Ok(pb::ListItemsResponse {
+                    items,
+                    applied_position: view.applied(),
+                })
+            })
+            .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn get_unit_rollup(
+        &self,
+        request: Request<pb::GetUnitRollupRequest>,
+    ) -> Result<Response<pb::GetUnitRollupResponse>, Status> {
+        authorize(&request, Action::ReadEvaluation)?;
+        let req = request.into_inner();
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let reply = self
+            .on_view(move |view| {
+                Ok(pb::GetUnitRollupResponse {
+                    units: view
+                        .unit_rollup(now)
+                        .iter()
+                        .map(|r| pb::UnitProgress {
+                            unit: r.unit.clone(),
+                            as_lead: Some(tally_pb(&r.tally.as_lead)),
+                            as_responsible: Some(tally_pb(&r.tally.as_responsible)),
+                        })
+                        .collect(),
+                    applied_position: view.applied(),
+                })
+            })
+            .await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn suggest_complaints(
+        &self,
+        request: Request<pb::SuggestComplaintsRequest>,
+    ) -> Result<Response<pb::SuggestComplaintsResponse>, Status> {
+        authorize(&request, Action::ReadEvaluation)?;
+        let req = request.into_inner();
+        let id = ledger_id(&req.ledger_id)?;
+        let item = item_id(&req.item_id)?;
+        let limit = match req.limit {
+            0 => DEFAULT_SUGGESTIONS,
+            n if n as usize > rectify_projections::ledger::MAX_SUGGESTIONS => {
+                return Err(ServiceError::invalid(
+                    "limit",
+                    format!("at most {}", rectify_projections::ledger::MAX_SUGGESTIONS),
+                )
+                .into());
+            }
+            n => n as usize,
+        };
+        self.wait_for(req.min_position).await?;
+        let now = self.state.clock.now();
+        let district = (!req.district.is_empty()).then_some(req.district);
+        let reply = self
+            .on_view(move |view| {
+                if view.book(&id).is_none_or(|b| !b.items.contains_key(&item)) {
+                    return Err(ServiceError::NotFound {
+                        what: "ledger item",
+                        id: format!("{id}/{item}"),
+                    });
+                }
+                let found = view.suggest_complaints(&id, &item, district.as_deref(), limit)?;
+                Ok(pb::SuggestComplaintsResponse {
+                    complaints: found
+                        .iter()
+                        .map(|s| pb::SuggestedComplaint {
+                            complaint_id: s.row.id.clone(),
+                            title: s.row.title.clone(),
+                            area: s.row.area.clone().unwrap_or_default(),
+                            district: s.row.district.clone().unwrap_or_default(),
+                            status: convert::ledger_row_to_pb(&s.row, now).status,
+                            score: s.score,
+                        })
+                        .collect(),
+                    applied_position: view.applied(),
+                })
+            })
+            .await?;
+        Ok(Response::new(reply))
+    }
+}
+
+/// Imports the 2021 action plan as ledger [`PLAN_LEDGER_ID`]: opens it if
+/// needed and adds every task not yet in it, each with a request id derived
+/// from the task, so a second import (or a retried one) writes nothing.
+pub async fn import_plan(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<pb::ImportPlanResponse, ServiceError> {
+    let catalog = &state.catalog;
+    let now = state.clock.now();
+    let phases: Vec<Phase> = catalog
+        .phases()
+        .iter()
+        .map(|p| Phase {
+            code: p.code.clone(),
+            name: p.name.clone(),
+            starts: p.starts,
+            ends: p.ends,
+        })
+        .collect();
+    let deadline = phases
+        .iter()
+        .find(|p| p.code == PLAN_DEADLINE_PHASE)
+        .and_then(|p| {
+            let china = chrono::FixedOffset::east_opt(8 * 3600)?;
+            p.ends
+                .succ_opt()?
+                .and_hms_opt(0, 0, 0)?
+                .and_local_timezone(china)
+                .single()
+        })
+        .map(|t| t.with_timezone(&Utc));
+    let ctx = |request_id: String| CommandContext {
+        principal: actor.principal.clone(),
+        request_id: Some(request_id),
+        expected_version: None,
+        correlation_id: Some("import-plan".to_owned()),
+        recorded_at_ms: now.timestamp_millis(),
+    };
+    let stream = ledger::stream_name(PLAN_LEDGER_ID);
+    let loaded = app::load::<LedgerAggregate, _>(&state.store, &stream).await?;
+    let mut existing = loaded.state;
+    let mut position = loaded.position;
+    let run = |kind: LedgerCommandKind, request_id: String| {
+        let actor = actor.clone();
+        async move {
+            app::execute::<LedgerAggregate, _>(
+                &state.store,
+                PLAN_LEDGER_ID,
+                &ctx(request_id),
+                |_| {
+                    Ok(LedgerCommand {
+                        actor: actor.clone(),
+                        at: now,
+                        kind: kind.clone(),
+                    })
+                },
+            )
+            .await
+        }
+    };
+    if existing.info.is_none() {
+        // The plan was issued by the party committee's office (鄂党办发).
+        let owner = catalog
+            .unit(PLAN_OWNER)
+            .ok_or_else(|| ServiceError::Internal(format!("the catalog lacks unit {PLAN_OWNER}")))
+            .and_then(|unit| {
+                UnitCode::new(&unit.code).map_err(|e| ServiceError::Internal(e.to_string()))
+            })?;
+        let done = run(
+            LedgerCommandKind::Open {
+                ledger_id: PLAN_LEDGER_ID.to_owned(),
+                title: "鄂尔多斯市打造一流营商环境行动方案 任务台账".to_owned(),
+                source: LedgerSource::ReformPlan,
+                owner,
+                phases,
+            },
+            format!("import-plan:{PLAN_LEDGER_ID}:open"),
+        )
+        .await?;
+        position = done.position;
+        existing = done.state;
+    }
+    let mut added = 0u32;
+    for area in catalog.areas() {
+        for task in &area.tasks {
+            let item_id = format!("{}-{}", area.code, task.number);
+            if existing.items.contains_key(&item_id) {
+                continue;
+            }
+            let codes = |codes: &[String]| {
+                codes
+                    .iter()
+                    .map(|c| UnitCode::new(c).map_err(|e| ServiceError::Internal(e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let lead = codes(&task.lead)?;
+            let responsible: Vec<UnitCode> = codes(&task.responsible)?
+                .into_iter()
+                .filter(|u| !lead.contains(u))
+                .collect();
+            let done = run(
+                LedgerCommandKind::AddItem(ItemSpec {
+                    item_id: item_id.clone(),
+                    problem: task.title.clone(),
+                    measures: task.text.clone(),
+                    group: Some(area.code.clone()),
+                    lead,
+                    responsible,
+                    deadline,
+                }),
+                format!("import-plan:{PLAN_LEDGER_ID}:{item_id}"),
+            )
+            .await?;
+            if !done.deduplicated {
+                added += 1;
+            }
+            position = done.position;
+            existing = done.state;
+        }
+    }
+    Ok(pb::ImportPlanResponse {
+        ledger_id: PLAN_LEDGER_ID.to_owned(),
+        items_added: added,
+        items_total: u32::try_from(existing.items.len()).unwrap_or(u32::MAX),
+        position,
+    })
+}
