@@ -367,16 +367,6 @@ async fn main() {
     println!("ledger rows: {}", view.len());
     let hwm_after = vm_hwm_mib();
 
-    // Reloading the checkpoint: what a restart costs.
-    let started = Instant::now();
-    let reloaded = db.load_ledger().unwrap();
-    println!(
-        "checkpoint reload: {} rows in {:.2} s",
-        reloaded.len(),
-        started.elapsed().as_secs_f64()
-    );
-    drop(reloaded);
-
     // Queries at the end of the generated period.
     let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 0, 0).unwrap();
     let month = Utc.with_ymd_and_hms(2026, 10, 31, 16, 0, 0).unwrap();
@@ -462,9 +452,21 @@ async fn main() {
         .groups
         .len()
     });
+    let hwm_queries = vm_hwm_mib();
+    drop(view);
+    // Reloading the checkpoint: what a restart costs.
+    let started = Instant::now();
+    let reloaded = db.load_ledger().unwrap();
+    println!(
+        "checkpoint reload: {} rows in {:.2} s",
+        reloaded.len(),
+        started.elapsed().as_secs_f64()
+    );
+    
+    drop(reloaded);
     println!();
     println!(
-        "VmHWM: {hwm_before:.0} MiB after generation, {hwm_after:.0} MiB after catch-up, {:.0} MiB at the end",
+        "VmHWM: {hwm_before:.0} MiB after generation, {hwm_after:.0} MiB after catch-up, {hwm_queries:.0} MiB after the queries, {:.0} MiB after the reload",
         vm_hwm_mib()
     );
     let _ = (store.shutdown(), keep);

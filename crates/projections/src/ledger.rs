@@ -3,7 +3,7 @@
 //! stable orders and cursor paging, unit inboxes and per-unit counts.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rectify_domain::complaint::{
@@ -321,11 +321,73 @@ pub struct UnitCounts {
 
 /// The issue ledger's state: every complaint's row and the log position it
 /// reflects.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct LedgerView {
     rows: BTreeMap<String, LedgerRow>,
     books: BTreeMap<String, LedgerBook>,
     applied: u64,
+    /// Derived from `rows`: not part of the state, rebuilt on load.
+    index: Index,
+}
+
+/// Two views are equal when their rows, ledgers and position are; the
+/// index is derived from the rows.
+impl PartialEq for LedgerView {
+    fn eq(&self, other: &Self) -> bool {
+        self.rows == other.rows && self.books == other.books && self.applied == other.applied
+    }
+}
+
+/// Secondary indexes of the rows, so the common queries (one unit's work,
+/// one area) touch only their rows instead of the whole ledger.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Unit code → complaints where it is the lead or a responsible unit.
+    by_unit: HashMap<String, BTreeSet<String>>,
+    /// Task area → complaints classified in it.
+    by_area: HashMap<String, BTreeSet<String>>,
+}
+
+impl Index {
+    fn keys(row: &LedgerRow) -> (Vec<&str>, Option<&str>) {
+        let units = row
+            .lead
+            .iter()
+            .chain(&row.responsible)
+            .map(String::as_str)
+            .collect();
+        (units, row.area.as_deref())
+    }
+
+    fn insert(&mut self, row: &LedgerRow) {
+        let (units, area) = Self::keys(row);
+        for unit in units {
+            self.by_unit
+                .entry(unit.to_owned())
+                .or_default()
+                .insert(row.id.clone());
+        }
+        if let Some(area) = area {
+            self.by_area
+                .entry(area.to_owned())
+                .or_default()
+                .insert(row.id.clone());
+        }
+    }
+
+    fn remove(&mut self, row: &LedgerRow) {
+        let (units, area) = Self::keys(row);
+        for unit in units {
+            if let Some(ids) = self.by_unit.get_mut(unit) {
+                ids.remove(&row.id);
+            }
+        }
+        if let Some(area) = area
+            && let Some(ids) = self.by_area.get_mut(area)
+        {
+            ids.remove(&row.id);
+        }
+    }
 }
 
 impl LedgerView {
@@ -336,14 +398,38 @@ impl LedgerView {
         books: impl IntoIterator<Item = LedgerBook>,
         applied: u64,
     ) -> Self {
+        let rows: BTreeMap<String, LedgerRow> =
+            rows.into_iter().map(|row| (row.id.clone(), row)).collect();
+        let mut index = Index::default();
+        for row in rows.values() {
+            index.insert(row);
+        }
         LedgerView {
-            rows: rows.into_iter().map(|row| (row.id.clone(), row)).collect(),
+            rows,
             books: books
                 .into_iter()
                 .map(|book| (book.ledger_id.clone(), book))
                 .collect(),
             applied,
+            index,
         }
+    }
+
+    /// Whether the secondary index equals one rebuilt from the rows (for
+    /// tests: incremental maintenance must not drift).
+    pub fn index_is_consistent(&self) -> bool {
+        let mut rebuilt = Index::default();
+        for row in self.rows.values() {
+            rebuilt.insert(row);
+        }
+        let live = |map: &HashMap<String, BTreeSet<String>>| -> BTreeMap<String, BTreeSet<String>> {
+            map.iter()
+                .filter(|(_, ids)| !ids.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        live(&rebuilt.by_unit) == live(&self.index.by_unit)
+            && live(&rebuilt.by_area) == live(&self.index.by_area)
     }
 
     /// One rectification ledger.
@@ -506,8 +592,23 @@ impl LedgerView {
                     position: event.position,
                     reason: error.to_string(),
                 })?;
+        // Only these events change what the index is keyed on.
+        let reindex = matches!(
+            decoded,
+            ComplaintEvent::ComplaintClassified { .. }
+                | ComplaintEvent::ComplaintDispatched { .. }
+                | ComplaintEvent::AssignmentReturned { .. }
+        );
         match self.rows.get_mut(id) {
-            Some(row) => row.apply(event.position, event.version, &decoded),
+            Some(row) => {
+                if reindex {
+                    self.index.remove(row);
+                }
+                row.apply(event.position, event.version, &decoded);
+                if reindex {
+                    self.index.insert(row);
+                }
+            }
             None => {
                 let actor = event.metadata.actor.as_deref().unwrap_or("");
                 let Some(row) =
@@ -521,6 +622,7 @@ impl LedgerView {
                         ),
                     });
                 };
+                self.index.insert(&row);
                 self.rows.insert(id.to_owned(), row);
             }
         }
@@ -567,9 +669,33 @@ impl LedgerView {
         now: DateTime<Utc>,
     ) -> impl Iterator<Item = &'a LedgerRow> + 'a {
         let text = filter.text.as_ref().map(|t| t.to_ascii_lowercase());
-        self.rows
-            .values()
+        self.candidates(scope, filter)
             .filter(move |row| scope.admits(row) && filter.matches(row, now, text.as_deref()))
+    }
+
+    /// The rows a query must look at: one unit's or one area's through the
+    /// index when the scope or filter names one, else every row; in id
+    /// order either way.
+    fn candidates<'a>(
+        &'a self,
+        scope: &'a Scope,
+        filter: &'a LedgerFilter,
+    ) -> Box<dyn Iterator<Item = &'a LedgerRow> + 'a> {
+        let unit = match scope {
+            Scope::Unit(unit) => Some(unit),
+            _ => None,
+        }
+        .or(filter.unit.as_ref())
+        .or(filter.lead_unit.as_ref());
+        let ids = match (unit, &filter.area) {
+            (Some(unit), _) => self.index.by_unit.get(unit),
+            (None, Some(area)) => self.index.by_area.get(area),
+            (None, None) => return Box::new(self.rows.values()),
+        };
+        match ids {
+            Some(ids) => Box::new(ids.iter().filter_map(|id| self.rows.get(id))),
+            None => Box::new(std::iter::empty()),
+        }
     }
 
     /// One page of a filtered, ordered list.
@@ -641,7 +767,14 @@ impl LedgerView {
     /// What waits for `unit`, each list ordered by its earliest due time.
     pub fn inbox(&self, unit: &str) -> Inbox {
         let mut inbox = Inbox::default();
-        for row in self.rows.values() {
+        let rows = self
+            .index
+            .by_unit
+            .get(unit)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.rows.get(id));
+        for row in rows {
             if !matches!(
                 row.status,
                 ComplaintStatus::Dispatched | ComplaintStatus::InProgress

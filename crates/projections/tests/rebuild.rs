@@ -351,6 +351,8 @@ proptest! {
         let reloaded = ProjectionDb::open(dir.path()).unwrap().load_ledger().unwrap();
         prop_assert_eq!(&view, &rebuilt);
         prop_assert_eq!(&reloaded, &rebuilt);
+        prop_assert!(view.index_is_consistent());
+        prop_assert!(rebuilt.index_is_consistent());
 
         // Each row agrees with the domain's fold.
         for (index, state) in states.iter().enumerate() {
