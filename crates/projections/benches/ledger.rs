@@ -462,7 +462,7 @@ async fn main() {
         reloaded.len(),
         started.elapsed().as_secs_f64()
     );
-    
+
     drop(reloaded);
     println!();
     println!(

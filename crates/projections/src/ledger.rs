@@ -195,15 +195,16 @@ pub enum SortOrder {
     Id,
 }
 
-/// A row's position in an order: (primary key, id).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SortKey {
+/// A row's position in an order: (primary key, id). Borrows the id, so
+/// ranking a large match allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey<'a> {
     primary: i64,
-    id: String,
+    id: &'a str,
 }
 
 impl SortOrder {
-    fn key(self, row: &LedgerRow) -> SortKey {
+    fn key(self, row: &LedgerRow) -> SortKey<'_> {
         let primary = match self {
             SortOrder::ReceivedDesc => -row.received_at.timestamp_millis(),
             SortOrder::ReceivedAsc => row.received_at.timestamp_millis(),
@@ -212,7 +213,7 @@ impl SortOrder {
         };
         SortKey {
             primary,
-            id: row.id.clone(),
+            id: &row.id,
         }
     }
 
@@ -228,11 +229,11 @@ impl SortOrder {
 
 /// An opaque position in a list: the last row's sort key, tagged with the
 /// order it belongs to.
-fn encode_cursor(order: SortOrder, key: &SortKey) -> String {
+fn encode_cursor(order: SortOrder, key: &SortKey<'_>) -> String {
     format!("{}.{}.{}", order.tag(), key.primary, key.id)
 }
 
-fn decode_cursor(order: SortOrder, token: &str) -> Result<SortKey, ProjectionError> {
+fn decode_cursor(order: SortOrder, token: &str) -> Result<(i64, String), ProjectionError> {
     let bad = |reason: &str| ProjectionError::InvalidArgument {
         field: "page_token",
         reason: reason.to_owned(),
@@ -247,10 +248,7 @@ fn decode_cursor(order: SortOrder, token: &str) -> Result<SortKey, ProjectionErr
     let primary = primary
         .parse()
         .map_err(|_| bad("not a token this server issued"))?;
-    Ok(SortKey {
-        primary,
-        id: id.to_owned(),
-    })
+    Ok((primary, id.to_owned()))
 }
 
 fn add(total: &mut Tally, more: &Tally) {
@@ -262,7 +260,7 @@ fn add(total: &mut Tally, more: &Tally) {
 
 /// Sorts rows into `order` (exports use the list orders).
 pub fn sort_rows(rows: &mut [&LedgerRow], order: SortOrder) {
-    rows.sort_by_cached_key(|row| order.key(row));
+    rows.sort_by(|a, b| order.key(a).cmp(&order.key(b)));
 }
 
 /// A list request.
@@ -321,31 +319,42 @@ pub struct UnitCounts {
 
 /// The issue ledger's state: every complaint's row and the log position it
 /// reflects.
+///
+/// Rows live in a slab (`slots`) addressed by a small number, so the
+/// secondary indexes hold 4-byte slot numbers and a query over one unit's or
+/// one area's complaints reads their rows directly.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
-    rows: BTreeMap<String, LedgerRow>,
+    slots: Vec<LedgerRow>,
+    /// Complaint id → slot, in id order.
+    ids: BTreeMap<String, u32>,
     books: BTreeMap<String, LedgerBook>,
     applied: u64,
-    /// Derived from `rows`: not part of the state, rebuilt on load.
+    /// Derived from the rows: not part of the state, rebuilt on load.
     index: Index,
 }
 
-/// Two views are equal when their rows, ledgers and position are; the
-/// index is derived from the rows.
+/// Two views are equal when their rows (by id), ledgers and position are;
+/// slot numbers and the index are derived.
 impl PartialEq for LedgerView {
     fn eq(&self, other: &Self) -> bool {
-        self.rows == other.rows && self.books == other.books && self.applied == other.applied
+        self.applied == other.applied
+            && self.books == other.books
+            && self.ids.len() == other.ids.len()
+            && self.ids.iter().zip(&other.ids).all(|((a, &sa), (b, &sb))| {
+                a == b && self.slots[sa as usize] == other.slots[sb as usize]
+            })
     }
 }
 
 /// Secondary indexes of the rows, so the common queries (one unit's work,
 /// one area) touch only their rows instead of the whole ledger.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Index {
-    /// Unit code → complaints where it is the lead or a responsible unit.
-    by_unit: HashMap<String, BTreeSet<String>>,
-    /// Task area → complaints classified in it.
-    by_area: HashMap<String, BTreeSet<String>>,
+    /// Unit code → slots where it is the lead or a responsible unit.
+    by_unit: HashMap<String, BTreeSet<u32>>,
+    /// Task area → slots classified in it.
+    by_area: HashMap<String, BTreeSet<u32>>,
 }
 
 impl Index {
@@ -359,33 +368,33 @@ impl Index {
         (units, row.area.as_deref())
     }
 
-    fn insert(&mut self, row: &LedgerRow) {
+    fn insert(&mut self, slot: u32, row: &LedgerRow) {
         let (units, area) = Self::keys(row);
         for unit in units {
             self.by_unit
                 .entry(unit.to_owned())
                 .or_default()
-                .insert(row.id.clone());
+                .insert(slot);
         }
         if let Some(area) = area {
             self.by_area
                 .entry(area.to_owned())
                 .or_default()
-                .insert(row.id.clone());
+                .insert(slot);
         }
     }
 
-    fn remove(&mut self, row: &LedgerRow) {
+    fn remove(&mut self, slot: u32, row: &LedgerRow) {
         let (units, area) = Self::keys(row);
         for unit in units {
-            if let Some(ids) = self.by_unit.get_mut(unit) {
-                ids.remove(&row.id);
+            if let Some(slots) = self.by_unit.get_mut(unit) {
+                slots.remove(&slot);
             }
         }
         if let Some(area) = area
-            && let Some(ids) = self.by_area.get_mut(area)
+            && let Some(slots) = self.by_area.get_mut(area)
         {
-            ids.remove(&row.id);
+            slots.remove(&slot);
         }
     }
 }
@@ -398,31 +407,28 @@ impl LedgerView {
         books: impl IntoIterator<Item = LedgerBook>,
         applied: u64,
     ) -> Self {
-        let rows: BTreeMap<String, LedgerRow> =
-            rows.into_iter().map(|row| (row.id.clone(), row)).collect();
-        let mut index = Index::default();
-        for row in rows.values() {
-            index.insert(row);
-        }
-        LedgerView {
-            rows,
+        let mut view = LedgerView {
             books: books
                 .into_iter()
                 .map(|book| (book.ledger_id.clone(), book))
                 .collect(),
             applied,
-            index,
+            ..LedgerView::default()
+        };
+        for row in rows {
+            view.insert_row(row);
         }
+        view
     }
 
     /// Whether the secondary index equals one rebuilt from the rows (for
     /// tests: incremental maintenance must not drift).
     pub fn index_is_consistent(&self) -> bool {
         let mut rebuilt = Index::default();
-        for row in self.rows.values() {
-            rebuilt.insert(row);
+        for (slot, row) in self.slots.iter().enumerate() {
+            rebuilt.insert(slot as u32, row);
         }
-        let live = |map: &HashMap<String, BTreeSet<String>>| -> BTreeMap<String, BTreeSet<String>> {
+        let live = |map: &HashMap<String, BTreeSet<u32>>| -> BTreeMap<String, BTreeSet<u32>> {
             map.iter()
                 .filter(|(_, ids)| !ids.is_empty())
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -517,8 +523,8 @@ impl LedgerView {
         let item = book.items.get(item_id).ok_or_else(|| missing("item"))?;
         let target = items::bigrams(&format!("{} {}", item.problem, item.measures));
         let mut found: Vec<Suggestion> = self
-            .rows
-            .values()
+            .slots
+            .iter()
             .filter(|row| {
                 item.group
                     .as_ref()
@@ -551,22 +557,29 @@ impl LedgerView {
 
     /// Number of complaints.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.slots.len()
     }
 
     /// True when no complaint was applied.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.slots.is_empty()
     }
 
     /// One complaint's row.
     pub fn row(&self, id: &str) -> Option<&LedgerRow> {
-        self.rows.get(id)
+        self.ids.get(id).map(|&slot| &self.slots[slot as usize])
     }
 
-    /// Every row in id order.
+    /// Every row, in the order complaints arrived.
     pub fn rows(&self) -> impl Iterator<Item = &LedgerRow> {
-        self.rows.values()
+        self.slots.iter()
+    }
+
+    fn insert_row(&mut self, row: LedgerRow) {
+        let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
+        self.index.insert(slot, &row);
+        self.ids.insert(row.id.clone(), slot);
+        self.slots.push(row);
     }
 
     /// Applies one event of the log. Events must come in position order;
@@ -599,14 +612,15 @@ impl LedgerView {
                 | ComplaintEvent::ComplaintDispatched { .. }
                 | ComplaintEvent::AssignmentReturned { .. }
         );
-        match self.rows.get_mut(id) {
-            Some(row) => {
+        match self.ids.get(id) {
+            Some(&slot) => {
+                let row = &mut self.slots[slot as usize];
                 if reindex {
-                    self.index.remove(row);
+                    self.index.remove(slot, row);
                 }
                 row.apply(event.position, event.version, &decoded);
                 if reindex {
-                    self.index.insert(row);
+                    self.index.insert(slot, row);
                 }
             }
             None => {
@@ -622,8 +636,7 @@ impl LedgerView {
                         ),
                     });
                 };
-                self.index.insert(&row);
-                self.rows.insert(id.to_owned(), row);
+                self.insert_row(row);
             }
         }
         Ok(Some(Changed::Complaint(id.to_owned())))
@@ -661,7 +674,7 @@ impl LedgerView {
         Ok(Changed::Ledger(id.to_owned()))
     }
 
-    /// Rows in `scope` passing `filter` at `now`, in id order.
+    /// Rows in `scope` passing `filter` at `now` (in no particular order).
     pub fn matching<'a>(
         &'a self,
         scope: &'a Scope,
@@ -674,8 +687,7 @@ impl LedgerView {
     }
 
     /// The rows a query must look at: one unit's or one area's through the
-    /// index when the scope or filter names one, else every row; in id
-    /// order either way.
+    /// index when the scope or filter names one, else every row.
     fn candidates<'a>(
         &'a self,
         scope: &'a Scope,
@@ -690,10 +702,10 @@ impl LedgerView {
         let ids = match (unit, &filter.area) {
             (Some(unit), _) => self.index.by_unit.get(unit),
             (None, Some(area)) => self.index.by_area.get(area),
-            (None, None) => return Box::new(self.rows.values()),
+            (None, None) => return Box::new(self.slots.iter()),
         };
         match ids {
-            Some(ids) => Box::new(ids.iter().filter_map(|id| self.rows.get(id))),
+            Some(slots) => Box::new(slots.iter().map(|&slot| &self.slots[slot as usize])),
             None => Box::new(std::iter::empty()),
         }
     }
@@ -729,12 +741,16 @@ impl LedgerView {
         };
         // Keep the page_size + 1 smallest keys after the cursor: a max-heap
         // whose top is the largest kept key.
-        let mut kept: BinaryHeap<SortKey> = BinaryHeap::new();
+        let after = after.as_ref().map(|(primary, id)| SortKey {
+            primary: *primary,
+            id: id.as_str(),
+        });
+        let mut kept: BinaryHeap<SortKey<'_>> = BinaryHeap::new();
         let mut total = 0u64;
         for row in self.matching(scope, &query.filter, now) {
             total += 1;
             let key = query.order.key(row);
-            if after.as_ref().is_some_and(|after| key <= *after) {
+            if after.is_some_and(|after| key <= after) {
                 continue;
             }
             if kept.len() <= page_size {
@@ -757,7 +773,7 @@ impl LedgerView {
         Ok(ListPage {
             rows: sorted
                 .iter()
-                .filter_map(|key| self.rows.get(&key.id).cloned())
+                .filter_map(|key| self.row(key.id).cloned())
                 .collect(),
             next_page_token,
             total,
@@ -773,7 +789,7 @@ impl LedgerView {
             .get(unit)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.rows.get(id));
+            .map(|&slot| &self.slots[slot as usize]);
         for row in rows {
             if !matches!(
                 row.status,
@@ -808,7 +824,7 @@ impl LedgerView {
             &mut inbox.responsible_to_accept,
             &mut inbox.responsible_to_handle,
         ] {
-            list.sort_by_key(|row| SortOrder::DueAsc.key(row));
+            list.sort_by(|a, b| SortOrder::DueAsc.key(a).cmp(&SortOrder::DueAsc.key(b)));
         }
         inbox
     }
@@ -816,7 +832,7 @@ impl LedgerView {
     /// Open work per unit, for the dispatch centre; units in code order.
     pub fn unit_counts(&self, now: DateTime<Utc>) -> Vec<UnitCounts> {
         let mut counts: BTreeMap<&str, UnitCounts> = BTreeMap::new();
-        for row in self.rows.values() {
+        for row in &self.slots {
             if !matches!(
                 row.status,
                 ComplaintStatus::Dispatched | ComplaintStatus::InProgress
@@ -856,7 +872,7 @@ impl LedgerView {
         yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
     ) -> Vec<(String, Milestone, WarningLevel, DateTime<Utc>)> {
         let mut due = Vec::new();
-        for row in self.rows.values() {
+        for row in &self.slots {
             if row.status == ComplaintStatus::Closed || row.paused {
                 continue;
             }
