@@ -15,12 +15,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rectify_domain::ledger::ItemState;
 use rectify_domain::{
     Actor, ComplaintId, Role, UnitCode,
     complaint::{self, CommandKind},
     ledger::{self, ItemSpec, LedgerCommand, LedgerCommandKind, LedgerSource, LedgerState, Phase},
 };
-use rectify_projections::items::{ItemRow, LedgerBook, Tally};
+use rectify_projections::items::{LedgerBook, Tally};
 use tonic::{Request, Response, Status};
 
 use super::complaints::{command_context, unit_code};
@@ -132,28 +133,37 @@ fn tally_pb(tally: &Tally) -> pb::Tally {
 }
 
 fn summary_pb(book: &LedgerBook, now: DateTime<Utc>) -> pb::LedgerSummary {
+    let info = book.info();
     pb::LedgerSummary {
-        ledger_id: book.ledger_id.clone(),
-        title: book.title.clone(),
-        source: source_pb(book.source) as i32,
-        owner_unit: book.owner.clone(),
-        opened_at: Some(convert::timestamp(book.opened_at)),
-        closed_at: book.closed_at.map(convert::timestamp),
+        ledger_id: book.ledger_id().to_owned(),
+        title: info.map(|i| i.title.clone()).unwrap_or_default(),
+        source: info.map_or(0, |i| source_pb(i.source) as i32),
+        owner_unit: info
+            .map(|i| i.owner.as_str().to_owned())
+            .unwrap_or_default(),
+        opened_at: info.map(|i| convert::timestamp(i.opened_at)),
+        closed_at: book.state.closed_at.map(convert::timestamp),
         tally: Some(tally_pb(&book.progress(now).total)),
         version: book.version,
-        phases: book.phases.iter().map(phase_pb).collect(),
+        phases: info
+            .map(|i| i.phases.iter().map(phase_pb).collect())
+            .unwrap_or_default(),
     }
 }
 
-fn item_pb(item: &ItemRow, now: DateTime<Utc>) -> pb::LedgerItem {
+fn codes(units: &[UnitCode]) -> Vec<String> {
+    units.iter().map(|u| u.as_str().to_owned()).collect()
+}
+
+fn item_pb(item: &ItemState, now: DateTime<Utc>) -> pb::LedgerItem {
     pb::LedgerItem {
-        item_id: item.item_id.clone(),
-        problem: item.problem.clone(),
-        measures: item.measures.clone(),
-        group: item.group.clone().unwrap_or_default(),
-        lead_units: item.lead.clone(),
-        responsible_units: item.responsible.clone(),
-        deadline: item.deadline.map(convert::timestamp),
+        item_id: item.spec.item_id.clone(),
+        problem: item.spec.problem.clone(),
+        measures: item.spec.measures.clone(),
+        group: item.spec.group.clone().unwrap_or_default(),
+        lead_units: codes(&item.spec.lead),
+        responsible_units: codes(&item.spec.responsible),
+        deadline: item.spec.deadline.map(convert::timestamp),
         added_at: Some(convert::timestamp(item.added_at)),
         closed_at: item.closed_at.map(convert::timestamp),
         verifier: item.verifier.clone().unwrap_or_default(),
@@ -714,10 +724,10 @@ impl LedgerService for Ledgers {
                     id: id.clone(),
                 })?;
                 let items = book
-                    .items
+                    .items()
                     .values()
                     .filter(|i| {
-                        req.group.is_empty() || i.group.as_deref() == Some(req.group.as_str())
+                        req.group.is_empty() || i.spec.group.as_deref() == Some(req.group.as_str())
                     })
                     .filter(|i| unit.as_deref().is_none_or(|u| i.involves(u)))
                     .filter(|i| !req.open_only || i.closed_at.is_none())
@@ -784,7 +794,10 @@ impl LedgerService for Ledgers {
         let district = (!req.district.is_empty()).then_some(req.district);
         let reply = self
             .on_view(move |view| {
-                if view.book(&id).is_none_or(|b| !b.items.contains_key(&item)) {
+                if view
+                    .book(&id)
+                    .is_none_or(|b| !b.items().contains_key(&item))
+                {
                     return Err(ServiceError::NotFound {
                         what: "ledger item",
                         id: format!("{id}/{item}"),

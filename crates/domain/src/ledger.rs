@@ -353,6 +353,8 @@ pub struct ItemState {
     pub added_at: DateTime<Utc>,
     /// When it was closed, if it is.
     pub closed_at: Option<DateTime<Utc>>,
+    /// Who verified the closure, while closed.
+    pub verifier: Option<String>,
     /// Progress notes recorded.
     pub progress_count: u32,
     /// Times reopened.
@@ -361,6 +363,31 @@ pub struct ItemState {
     pub complaints: Vec<String>,
     /// Warnings recorded: (level, due time).
     pub warned: Vec<(WarningLevel, DateTime<Utc>)>,
+}
+
+impl ItemState {
+    /// Open and past its deadline at `now`.
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.closed_at.is_none() && self.spec.deadline.is_some_and(|d| d <= now)
+    }
+
+    /// The highest warning recorded on the current deadline.
+    pub fn warning(&self) -> Option<WarningLevel> {
+        self.warned
+            .iter()
+            .filter(|(_, due)| Some(*due) == self.spec.deadline)
+            .map(|(level, _)| *level)
+            .max()
+    }
+
+    /// Whether `unit` is one of its lead or responsible units.
+    pub fn involves(&self, unit: &str) -> bool {
+        self.spec
+            .lead
+            .iter()
+            .chain(&self.spec.responsible)
+            .any(|u| u.as_str() == unit)
+    }
 }
 
 /// The ledger's header.
@@ -439,6 +466,7 @@ pub fn evolve(mut state: LedgerState, event: &LedgerEvent) -> LedgerState {
                     spec: item.clone(),
                     added_at: *at,
                     closed_at: None,
+                    verifier: None,
                     progress_count: 0,
                     reopen_count: 0,
                     complaints: Vec::new(),
@@ -451,14 +479,21 @@ pub fn evolve(mut state: LedgerState, event: &LedgerEvent) -> LedgerState {
                 item.progress_count = item.progress_count.saturating_add(1);
             }
         }
-        E::LedgerItemClosed { at, item_id, .. } => {
+        E::LedgerItemClosed {
+            at,
+            item_id,
+            verifier,
+            ..
+        } => {
             if let Some(item) = state.items.get_mut(item_id) {
                 item.closed_at = Some(*at);
+                item.verifier = Some(verifier.clone());
             }
         }
         E::LedgerItemReopened { item_id, .. } => {
             if let Some(item) = state.items.get_mut(item_id) {
                 item.closed_at = None;
+                item.verifier = None;
                 item.reopen_count = item.reopen_count.saturating_add(1);
             }
         }

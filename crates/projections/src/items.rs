@@ -5,85 +5,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rectify_domain::{
-    complaint::WarningLevel,
-    ledger::{LedgerEvent, LedgerSource, Phase},
-};
+use rectify_domain::ledger::{self, ItemState, LedgerEvent, LedgerInfo, LedgerState, Phase};
 use serde::{Deserialize, Serialize};
 
-/// One item of a rectification ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ItemRow {
-    /// Item id.
-    pub item_id: String,
-    /// The problem.
-    pub problem: String,
-    /// The measures.
-    pub measures: String,
-    /// Group (a task area for the plan).
-    pub group: Option<String>,
-    /// Lead units.
-    pub lead: Vec<String>,
-    /// Responsible units.
-    pub responsible: Vec<String>,
-    /// Deadline.
-    pub deadline: Option<DateTime<Utc>>,
-    /// When it was added.
-    pub added_at: DateTime<Utc>,
-    /// When it was closed.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// Who verified the closure.
-    pub verifier: Option<String>,
-    /// Progress notes recorded.
-    pub progress_count: u32,
-    /// Times reopened.
-    pub reopen_count: u32,
-    /// Complaints it answers.
-    pub complaints: Vec<String>,
-    /// Warnings recorded: (level, due time).
-    pub warned: Vec<(WarningLevel, DateTime<Utc>)>,
-}
-
-impl ItemRow {
-    /// Open and past its deadline at `now`.
-    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
-        self.closed_at.is_none() && self.deadline.is_some_and(|d| d <= now)
-    }
-
-    /// The highest warning on the current deadline.
-    pub fn warning(&self) -> Option<WarningLevel> {
-        self.warned
-            .iter()
-            .filter(|(_, due)| Some(*due) == self.deadline)
-            .map(|(level, _)| *level)
-            .max()
-    }
-
-    /// Whether `unit` is a lead or responsible unit.
-    pub fn involves(&self, unit: &str) -> bool {
-        self.lead.iter().chain(&self.responsible).any(|u| u == unit)
-    }
-}
-
-/// One rectification ledger and its items.
+/// One rectification ledger as the projection holds it: the domain's own
+/// fold of the ledger's stream (so the two can never disagree) and the
+/// stream version and log position it reflects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerBook {
-    /// Ledger id.
-    pub ledger_id: String,
-    /// Title.
-    pub title: String,
-    /// Source.
-    pub source: LedgerSource,
-    /// Owning unit.
-    pub owner: String,
-    /// Phases.
-    pub phases: Vec<Phase>,
-    /// When it was opened.
-    pub opened_at: DateTime<Utc>,
-    /// When it was closed.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// Items by id.
-    pub items: BTreeMap<String, ItemRow>,
+    /// The folded state; its header is always set.
+    pub state: LedgerState,
     /// Stream version of the last applied event.
     pub version: u64,
     /// Position of the last applied event.
@@ -93,26 +24,11 @@ pub struct LedgerBook {
 impl LedgerBook {
     /// The ledger from its opening event; `None` for any other event.
     pub fn opened(position: u64, version: u64, event: &LedgerEvent) -> Option<Self> {
-        let LedgerEvent::LedgerOpened {
-            at,
-            ledger_id,
-            title,
-            source,
-            owner,
-            phases,
-        } = event
-        else {
+        let LedgerEvent::LedgerOpened { .. } = event else {
             return None;
         };
         Some(LedgerBook {
-            ledger_id: ledger_id.clone(),
-            title: title.clone(),
-            source: *source,
-            owner: owner.as_str().to_owned(),
-            phases: phases.clone(),
-            opened_at: *at,
-            closed_at: None,
-            items: BTreeMap::new(),
+            state: ledger::evolve(LedgerState::default(), event),
             version,
             position,
         })
@@ -120,82 +36,24 @@ impl LedgerBook {
 
     /// Folds one event of this ledger's stream.
     pub fn apply(&mut self, position: u64, version: u64, event: &LedgerEvent) {
-        use LedgerEvent as E;
         self.position = position;
         self.version = version;
-        match event {
-            E::LedgerOpened { .. } => {}
-            E::LedgerItemAdded { at, item } => {
-                self.items.insert(
-                    item.item_id.clone(),
-                    ItemRow {
-                        item_id: item.item_id.clone(),
-                        problem: item.problem.clone(),
-                        measures: item.measures.clone(),
-                        group: item.group.clone(),
-                        lead: item.lead.iter().map(|u| u.as_str().to_owned()).collect(),
-                        responsible: item
-                            .responsible
-                            .iter()
-                            .map(|u| u.as_str().to_owned())
-                            .collect(),
-                        deadline: item.deadline,
-                        added_at: *at,
-                        closed_at: None,
-                        verifier: None,
-                        progress_count: 0,
-                        reopen_count: 0,
-                        complaints: Vec::new(),
-                        warned: Vec::new(),
-                    },
-                );
-            }
-            E::LedgerItemProgressRecorded { item_id, .. } => {
-                if let Some(item) = self.items.get_mut(item_id) {
-                    item.progress_count = item.progress_count.saturating_add(1);
-                }
-            }
-            E::LedgerItemClosed {
-                at,
-                item_id,
-                verifier,
-                ..
-            } => {
-                if let Some(item) = self.items.get_mut(item_id) {
-                    item.closed_at = Some(*at);
-                    item.verifier = Some(verifier.clone());
-                }
-            }
-            E::LedgerItemReopened { item_id, .. } => {
-                if let Some(item) = self.items.get_mut(item_id) {
-                    item.closed_at = None;
-                    item.verifier = None;
-                    item.reopen_count = item.reopen_count.saturating_add(1);
-                }
-            }
-            E::ComplaintLinkedToItem {
-                item_id,
-                complaint_id,
-                ..
-            } => {
-                if let Some(item) = self.items.get_mut(item_id)
-                    && !item.complaints.contains(complaint_id)
-                {
-                    item.complaints.push(complaint_id.clone());
-                }
-            }
-            E::LedgerItemDeadlineWarned {
-                item_id,
-                level,
-                due_at,
-                ..
-            } => {
-                if let Some(item) = self.items.get_mut(item_id) {
-                    item.warned.push((*level, *due_at));
-                }
-            }
-            E::LedgerClosed { at, .. } => self.closed_at = Some(*at),
-        }
+        self.state = ledger::evolve(std::mem::take(&mut self.state), event);
+    }
+
+    /// The header (set from the opening event on).
+    pub fn info(&self) -> Option<&LedgerInfo> {
+        self.state.info.as_ref()
+    }
+
+    /// The ledger id.
+    pub fn ledger_id(&self) -> &str {
+        self.info().map_or("", |info| info.ledger_id.as_str())
+    }
+
+    /// Items by id.
+    pub fn items(&self) -> &BTreeMap<String, ItemState> {
+        &self.state.items
     }
 
     /// Closure figures of the whole ledger and per group, unit and phase.
@@ -203,48 +61,46 @@ impl LedgerBook {
         let mut total = Tally::default();
         let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
         let mut units: BTreeMap<String, UnitTally> = BTreeMap::new();
-        for item in self.items.values() {
+        for item in self.items().values() {
             total.count(item, now);
             groups
-                .entry(item.group.clone().unwrap_or_default())
+                .entry(item.spec.group.clone().unwrap_or_default())
                 .or_default()
                 .count(item, now);
-            for unit in &item.lead {
+            for unit in &item.spec.lead {
                 units
-                    .entry(unit.clone())
+                    .entry(unit.as_str().to_owned())
                     .or_default()
                     .as_lead
                     .count(item, now);
             }
-            for unit in &item.responsible {
+            for unit in &item.spec.responsible {
                 units
-                    .entry(unit.clone())
+                    .entry(unit.as_str().to_owned())
                     .or_default()
                     .as_responsible
                     .count(item, now);
             }
         }
         let phases = self
-            .phases
+            .info()
+            .map(|info| info.phases.as_slice())
+            .unwrap_or_default()
             .iter()
             .map(|phase| {
                 let end = phase_end(phase);
-                let due = self
-                    .items
-                    .values()
-                    .filter(|i| i.deadline.is_some_and(|d| d <= end))
-                    .count() as u64;
-                let closed_by_end = self
-                    .items
-                    .values()
-                    .filter(|i| i.closed_at.is_some_and(|c| c <= end))
-                    .count() as u64;
+                let items = self.items().values();
                 PhaseProgress {
                     code: phase.code.clone(),
                     name: phase.name.clone(),
                     ends: end,
-                    due_by_end: due,
-                    closed_by_end,
+                    due_by_end: items
+                        .clone()
+                        .filter(|i| i.spec.deadline.is_some_and(|d| d <= end))
+                        .count() as u64,
+                    closed_by_end: items
+                        .filter(|i| i.closed_at.is_some_and(|c| c <= end))
+                        .count() as u64,
                 }
             })
             .collect();
@@ -284,7 +140,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, item: &ItemRow, now: DateTime<Utc>) {
+    fn count(&mut self, item: &ItemState, now: DateTime<Utc>) {
         self.total += 1;
         if item.closed_at.is_some() {
             self.closed += 1;

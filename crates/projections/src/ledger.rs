@@ -410,7 +410,7 @@ impl LedgerView {
         let mut view = LedgerView {
             books: books
                 .into_iter()
-                .map(|book| (book.ledger_id.clone(), book))
+                .map(|book| (book.ledger_id().to_owned(), book))
                 .collect(),
             applied,
             ..LedgerView::default()
@@ -478,9 +478,9 @@ impl LedgerView {
         yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
     ) -> Vec<(String, String, WarningLevel, DateTime<Utc>)> {
         let mut due = Vec::new();
-        for book in self.books.values().filter(|b| b.closed_at.is_none()) {
-            for item in book.items.values().filter(|i| i.closed_at.is_none()) {
-                let Some(deadline) = item.deadline else {
+        for book in self.books.values().filter(|b| b.state.closed_at.is_none()) {
+            for item in book.items().values().filter(|i| i.closed_at.is_none()) {
+                let Some(deadline) = item.spec.deadline else {
                     continue;
                 };
                 let level = if deadline <= now {
@@ -495,8 +495,8 @@ impl LedgerView {
                     continue;
                 }
                 due.push((
-                    book.ledger_id.clone(),
-                    item.item_id.clone(),
+                    book.ledger_id().to_owned(),
+                    item.spec.item_id.clone(),
                     level,
                     deadline,
                 ));
@@ -520,13 +520,14 @@ impl LedgerView {
             reason: format!("no {what} {ledger_id}/{item_id} in the projection"),
         };
         let book = self.books.get(ledger_id).ok_or_else(|| missing("ledger"))?;
-        let item = book.items.get(item_id).ok_or_else(|| missing("item"))?;
-        let target = items::bigrams(&format!("{} {}", item.problem, item.measures));
+        let item = book.items().get(item_id).ok_or_else(|| missing("item"))?;
+        let target = items::bigrams(&format!("{} {}", item.spec.problem, item.spec.measures));
         let mut found: Vec<Suggestion> = self
             .slots
             .iter()
             .filter(|row| {
-                item.group
+                item.spec
+                    .group
                     .as_ref()
                     .is_none_or(|group| row.area.as_ref() == Some(group))
                     && district.is_none_or(|d| row.district.as_deref() == Some(d))

@@ -29,7 +29,7 @@ use crate::{
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
 /// rebuilt from position 0.
-pub const LEDGER_FORMAT: u64 = 2;
+pub const LEDGER_FORMAT: u64 = 3;
 
 /// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
 /// `l/<ledger id>` (ids never contain a NUL byte).
@@ -300,7 +300,7 @@ fn encode_rows(rows: &[Snapshot], applied: u64) -> Result<sled::Batch, Projectio
             }
             Snapshot::Book(book) => {
                 batch.insert(
-                    key(PREFIX_LEDGER, &book.ledger_id),
+                    key(PREFIX_LEDGER, book.ledger_id()),
                     serde_json::to_vec(book).map_err(encode)?,
                 );
             }
