@@ -239,16 +239,21 @@ fn percentile(sorted_us: &[u128], p: f64) -> f64 {
     sorted_us[index] as f64 / 1000.0
 }
 
-fn vm_hwm_mib() -> f64 {
+/// A `/proc/self/status` figure in MiB (`VmHWM:` peak, `VmRSS:` now).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn vm_hwm_mib() -> f64 {
+    status_mib("VmHWM:")
 }
 
 fn time_query(name: &str, runs: usize, mut f: impl FnMut() -> usize) {
@@ -347,6 +352,35 @@ async fn main() {
         "raw read_all: {head} events in {read_s:.1} s = {:.0} events/s",
         head as f64 / read_s
     );
+
+    // Reading and applying without checkpoints: what the fold itself costs,
+    // and how much memory the rows take (RSS before and after).
+    let rss_before = status_mib("VmRSS:");
+    let started = Instant::now();
+    let mut bare = LedgerView::default();
+    let mut from = 1;
+    while from <= head {
+        let page = store
+            .read_all(
+                from,
+                runner::CATCH_UP_PAGE,
+                &rectify_eventlog::Filter::default(),
+            )
+            .await
+            .unwrap();
+        for event in &page {
+            bare.apply(event).unwrap();
+        }
+        from = page.last().map_or(head + 1, |e| e.position + 1);
+    }
+    let apply_s = started.elapsed().as_secs_f64();
+    let rss_view = status_mib("VmRSS:") - rss_before;
+    println!(
+        "read + apply, no checkpoints: {:.0} events/s; the view holds about {rss_view:.0} MiB ({:.0} bytes a complaint)",
+        head as f64 / apply_s,
+        rss_view * 1048576.0 / bare.len().max(1) as f64
+    );
+    drop(bare);
 
     // Catch-up from position 0, checkpointing like the server.
     let projections = temp.path().join("projections");
