@@ -2,11 +2,13 @@
 //! the gRPC API and reports throughput and latency percentiles per RPC.
 //!
 //! Complaints are drawn from the catalog the server serves (areas, tasks,
-//! districts) and from every intake channel. Two scenarios:
+//! districts) and from every intake channel. Scenarios:
 //!
 //! - `submit`: each client submits complaints back to back;
 //! - `lifecycle`: each client takes a complaint through submit → classify →
-//!   dispatch → accept → step → resolve → verify → callback → close.
+//!   dispatch → accept → step → resolve → verify → callback → close;
+//! - `raw-append`: the event store alone, in process (the reference);
+//! - `umadb-append`: the same one-event appends to an UmaDB server (the peer).
 //!
 //! With `--spawn` the bench starts its own server on a temporary data
 //! directory (durable mode unless told otherwise), so one command measures a
@@ -78,6 +80,9 @@ pub enum Scenario {
     /// No gRPC, no domain: append one ~300-byte event per call straight to
     /// an event store on the same disk — the reference for the other two.
     RawAppend,
+    /// The peer: append one ~300-byte event per call to an UmaDB server at
+    /// `--server` over its gRPC API (`umadb.v1.DCB/Append`).
+    UmadbAppend,
 }
 
 /// Results of one concurrency level.
@@ -131,6 +136,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.scenario == Scenario::RawAppend {
         return run_raw(&args).await;
+    }
+    if args.scenario == Scenario::UmadbAppend {
+        return peer::run(&args).await;
     }
     let mut _temp = None;
     let mut shutdown = None;
@@ -321,7 +329,7 @@ async fn run_level(
                     Scenario::Submit => submit(&mut client_api, &universe, seed, &mut recorder)
                         .await
                         .is_some(),
-                    Scenario::Lifecycle | Scenario::RawAppend => {
+                    Scenario::Lifecycle | Scenario::RawAppend | Scenario::UmadbAppend => {
                         lifecycle(&mut client_api, &universe, seed, &mut recorder)
                             .await
                             .is_some()
@@ -640,4 +648,120 @@ async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
     }
     tokio::task::spawn_blocking(move || store.shutdown()).await??;
     Ok(())
+}
+
+/// The UmaDB peer: its `Append` RPC driven like `raw-append`, one event per
+/// call from each client. The messages mirror `umadb.v1` (proto/v1/umadb.proto
+/// of umadb-proto 0.7.8) field for field, so no peer code is built here.
+mod peer {
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use tonic::{codegen::http::uri::PathAndQuery, transport::Channel};
+    use tonic_prost::ProstCodec;
+
+    use super::{
+        BenchArgs, CLIENTS_PER_CONNECTION, Recorder, connect, level_report, print_level,
+    };
+
+    /// `umadb.v1.Event`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Event {
+        #[prost(string, tag = "1")]
+        pub event_type: String,
+        #[prost(string, repeated, tag = "2")]
+        pub tags: Vec<String>,
+        #[prost(bytes = "vec", tag = "3")]
+        pub data: Vec<u8>,
+        #[prost(string, tag = "4")]
+        pub uuid: String,
+    }
+
+    /// `umadb.v1.AppendRequest` (no condition: an unconditional append).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AppendRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub events: Vec<Event>,
+    }
+
+    /// `umadb.v1.AppendResponse`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AppendResponse {
+        #[prost(uint64, tag = "1")]
+        pub position: u64,
+    }
+
+    async fn append(channel: Channel, request: AppendRequest) -> Result<u64, tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let path = PathAndQuery::from_static("/umadb.v1.DCB/Append");
+        let codec: ProstCodec<AppendRequest, AppendResponse> = ProstCodec::default();
+        let response = grpc
+            .unary(tonic::Request::new(request), path, codec)
+            .await?;
+        Ok(response.into_inner().position)
+    }
+
+    /// Runs every level against the UmaDB server at `--server`.
+    pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
+        let max = args.clients.iter().copied().max().unwrap_or(1);
+        let channels = connect(&args.server, max)
+            .await
+            .with_context(|| format!("connecting to the UmaDB server at {}", args.server))?;
+        let payload = vec![b'x'; 300];
+        let mut reports = Vec::new();
+        for &clients in &args.clients {
+            let started = Instant::now();
+            let until = started + Duration::from_secs(args.seconds);
+            let mut tasks = Vec::with_capacity(clients);
+            for client in 0..clients {
+                let channel = channels[client / CLIENTS_PER_CONNECTION % channels.len()].clone();
+                let payload = payload.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut recorder = Recorder::default();
+                    let mut n = 0u64;
+                    while Instant::now() < until {
+                        n += 1;
+                        let request = AppendRequest {
+                            events: vec![Event {
+                                event_type: "BenchEvent".to_owned(),
+                                tags: vec![format!("bench-{clients}-{client}-{n}")],
+                                data: payload.clone(),
+                                uuid: rectify_eventlog::Uuid::new_v4().to_string(),
+                            }],
+                        };
+                        let call = Instant::now();
+                        match append(channel.clone(), request).await {
+                            Ok(_) => {
+                                recorder.record("UmadbAppend", call.elapsed());
+                                recorder.complaints += 1;
+                            }
+                            Err(status) => {
+                                tracing::debug!(%status, "umadb append failed");
+                                recorder.errors += 1;
+                            }
+                        }
+                    }
+                    recorder
+                }));
+            }
+            let mut total = Recorder::default();
+            for task in tasks {
+                if let Ok(recorder) = task.await {
+                    total.merge(recorder);
+                }
+            }
+            let report = level_report(clients, started.elapsed().as_secs_f64(), total);
+            if !args.json {
+                print_level(&report);
+            }
+            reports.push(report);
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        }
+        Ok(())
+    }
 }
