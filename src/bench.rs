@@ -660,9 +660,7 @@ mod peer {
     use tonic::{codegen::http::uri::PathAndQuery, transport::Channel};
     use tonic_prost::ProstCodec;
 
-    use super::{
-        BenchArgs, CLIENTS_PER_CONNECTION, Recorder, connect, level_report, print_level,
-    };
+    use super::{BenchArgs, CLIENTS_PER_CONNECTION, Recorder, connect, level_report, print_level};
 
     /// `umadb.v1.Event`.
     #[derive(Clone, PartialEq, prost::Message)]

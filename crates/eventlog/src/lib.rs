@@ -55,6 +55,7 @@
 //! The conformance suite stores a version-1 event and reads it back through
 //! such an upcaster (`conformance::upcasting_reads_old_versions`).
 
+mod copy;
 mod envelope;
 mod sled_store;
 mod subscription;
@@ -64,6 +65,7 @@ pub mod conformance;
 use std::future::Future;
 use std::path::PathBuf;
 
+pub use copy::{COPY_PAGE, CopyReport, copy_log};
 pub use sled_store::SledStore;
 pub use subscription::Subscription;
 pub use uuid::Uuid;
