@@ -46,6 +46,8 @@ pub enum Action {
     ReadEvaluation,
     /// Run the deadline watcher now.
     ScanDeadlines,
+    /// Back up the log, read store figures.
+    Operate,
 }
 
 fn header<'a, T>(request: &'a Request<T>, name: &str) -> Result<Option<&'a str>, ServiceError> {
@@ -118,6 +120,7 @@ pub fn permits(role: &Role, action: Action) -> bool {
             matches!(role, Role::Dispatcher | Role::Supervisor | Role::Admin)
         }
         Action::ScanDeadlines => role.dispatches(),
+        Action::Operate => matches!(role, Role::Admin),
     }
 }
 
@@ -160,5 +163,6 @@ fn action_name(action: Action) -> &'static str {
         Action::ReadInbox => "read unit inboxes",
         Action::ReadEvaluation => "read workloads and evaluations",
         Action::ScanDeadlines => "run the deadline watcher",
+        Action::Operate => "run backups or read store figures",
     }
 }

@@ -993,6 +993,23 @@ pub enum AdminCommand {
     /// Load every task of the 2021 action plan as ledger `plan-2021`
     /// (idempotent).
     ImportPlan,
+    /// Online backup: the running server copies its log, as it stands now,
+    /// into a new directory on the server's disk.
+    Backup {
+        /// Destination directory on the server (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new data directory (no server needed), then
+    /// verify it.
+    Restore {
+        /// The backup directory.
+        backup: PathBuf,
+        /// The new data directory (must not exist or be empty).
+        data_dir: PathBuf,
+    },
+    /// Events, streams and size on disk of the running server's log.
+    Stats,
     /// Drop the projections of a data directory and rebuild them from
     /// position 0 (server stopped), with a progress bar.
     Rebuild {

@@ -889,6 +889,24 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
                 &report.reason,
             ))
         }
+        AdminCommand::Backup { to } => {
+            crate::reports::backup(conn, &to).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Restore { backup, data_dir } => {
+            let report = crate::reports::restore(&backup, &data_dir).await?;
+            Ok(print_verify(
+                conn.json,
+                report.ok,
+                report.events_checked,
+                report.first_bad_position,
+                &report.reason,
+            ))
+        }
+        AdminCommand::Stats => {
+            crate::reports::store_stats(conn).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         AdminCommand::ImportPlan => {
             crate::rect_client::import_plan(conn).await?;
             Ok(ExitCode::SUCCESS)
@@ -902,7 +920,7 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::VerifyDir { data_dir } => {
-            let report = crate::server::verify_dir(&data_dir).await?;
+            let report = crate::reports::verify_dir(&data_dir).await?;
             Ok(print_verify(
                 conn.json,
                 report.ok,

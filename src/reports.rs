@@ -388,14 +388,7 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
     let projections_dir = data_dir.join(PROJECTIONS_DIR);
     let db = tokio::task::spawn_blocking(move || ProjectionDb::open(&projections_dir)).await??;
     let head = store.head_position().await?;
-    let bar = indicatif::ProgressBar::new(head);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-        )
-        .context("progress bar template")?
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(head, "applied")?;
     let started = std::time::Instant::now();
     let clearing = db.clone();
     tokio::task::spawn_blocking(move || clearing.clear()).await??;
@@ -416,4 +409,103 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
     );
     tokio::task::spawn_blocking(move || store.shutdown()).await??;
     Ok(())
+}
+
+/// `rectify admin backup --to DIR`.
+pub async fn backup(conn: &Connection, to: &Path) -> anyhow::Result<()> {
+    let (channel, identity) = channel(conn).await?;
+    let mut client = AdminServiceClient::with_interceptor(channel, identity);
+    let reply = client
+        .backup(pb::BackupRequest {
+            destination: to.display().to_string(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if conn.json {
+        println!("{}", to_json("rectify.v1.BackupResponse", &reply)?);
+    } else {
+        println!(
+            "backed up {} events to {} (last hash {})",
+            reply.events, reply.destination, reply.last_hash
+        );
+    }
+    Ok(())
+}
+
+/// `rectify admin stats`.
+pub async fn store_stats(conn: &Connection) -> anyhow::Result<()> {
+    let (channel, identity) = channel(conn).await?;
+    let mut client = AdminServiceClient::with_interceptor(channel, identity);
+    let reply = client
+        .get_store_stats(pb::GetStoreStatsRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if conn.json {
+        println!("{}", to_json("rectify.v1.GetStoreStatsResponse", &reply)?);
+    } else {
+        println!(
+            "events {}  streams {}  on disk {:.1} MiB  projections at position {}",
+            reply.events,
+            reply.streams,
+            reply.size_on_disk_bytes as f64 / 1_048_576.0,
+            reply.projections_applied
+        );
+    }
+    Ok(())
+}
+
+/// `rectify admin restore BACKUP DATA_DIR`: copies a backup into a new data
+/// directory with a progress bar, then verifies the copy's hash chain.
+pub async fn restore(
+    backup: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<crate::server::VerifyReport> {
+    if !backup.exists() {
+        bail!("no backup at {}", backup.display());
+    }
+    let source_config = StoreConfig {
+        path: backup.to_path_buf(),
+        ..StoreConfig::default()
+    };
+    let source = tokio::task::spawn_blocking(move || SledStore::open(source_config))
+        .await?
+        .with_context(|| format!("opening the backup {}", backup.display()))?;
+    let upto = source.head_position().await?;
+    let bar = progress_bar(upto, "copied")?;
+    let report = crate::server::backup_to(&source, data_dir, &mut |copied, _| {
+        bar.set_position(copied);
+    })
+    .await
+    .with_context(|| format!("restoring into {}", data_dir.display()))?;
+    bar.set_position(report.events);
+    bar.finish();
+    tokio::task::spawn_blocking(move || source.shutdown()).await??;
+    verify_dir(data_dir).await
+}
+
+/// Verifies a data directory's hash chain with a progress bar (server
+/// stopped).
+pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<crate::server::VerifyReport> {
+    let bar = progress_bar(0, "verified")?;
+    let report = crate::server::verify_dir_with(data_dir, &mut |checked, head| {
+        bar.set_length(head);
+        bar.set_position(checked);
+    })
+    .await?;
+    bar.finish();
+    Ok(report)
+}
+
+fn progress_bar(len: u64, what: &str) -> anyhow::Result<indicatif::ProgressBar> {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} events {what} ({{per_sec}}, eta {{eta}})"
+        ))
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    Ok(bar)
 }

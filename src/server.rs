@@ -264,8 +264,12 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Verifies the hash chain of a data directory that no server has open.
-pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<VerifyReport> {
+/// Verifies the hash chain of a data directory that no server has open;
+/// `progress(checked, head)` as it goes.
+pub async fn verify_dir_with(
+    data_dir: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<VerifyReport> {
     if !data_dir.exists() {
         anyhow::bail!("no data directory at {}", data_dir.display());
     }
@@ -276,10 +280,17 @@ pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<VerifyReport> {
     let store = tokio::task::spawn_blocking(move || SledStore::open(config))
         .await?
         .with_context(|| format!("opening {}", data_dir.display()))?;
-    let report = store.verify(&mut |_progress| {}).await?;
+    let report = store
+        .verify(&mut |p: rectify_eventlog::VerifyProgress| progress(p.checked, p.head))
+        .await?;
     let converted = crate::convert::verify_report(&report);
     tokio::task::spawn_blocking(move || store.shutdown()).await??;
     Ok(converted)
+}
+
+/// [`verify_dir_with`] without progress reports.
+pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<VerifyReport> {
+    verify_dir_with(data_dir, &mut |_, _| {}).await
 }
 
 /// The outcome of a hash-chain verification, as the CLI prints it.
@@ -293,4 +304,56 @@ pub struct VerifyReport {
     pub first_bad_position: u64,
     /// What is wrong there.
     pub reason: String,
+}
+
+/// Why a backup could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The destination is unusable (exists and is not empty, cannot be
+    /// created).
+    #[error("{0}")]
+    Destination(String),
+    /// Reading the log or writing the copy failed.
+    #[error(transparent)]
+    Store(#[from] rectify_eventlog::StoreError),
+}
+
+/// Copies `store`'s log, as it stands now, into a new data directory at
+/// `destination` (which must not exist or be empty), flushes it to disk and
+/// closes it. The copy is a complete data directory without projections:
+/// restore by starting a server on it (or on a copy of it).
+pub async fn backup_to(
+    store: &SledStore,
+    destination: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<rectify_eventlog::CopyReport, BackupError> {
+    if destination.exists()
+        && std::fs::read_dir(destination)
+            .map_err(|e| BackupError::Destination(format!("{}: {e}", destination.display())))?
+            .next()
+            .is_some()
+    {
+        return Err(BackupError::Destination(format!(
+            "{} exists and is not empty",
+            destination.display()
+        )));
+    }
+    let upto = store.head_position().await?;
+    let config = StoreConfig {
+        path: destination.to_path_buf(),
+        // The copy is made durable once, at the end.
+        durability: Durability::Interval { every_ms: 1_000 },
+        ..StoreConfig::default()
+    };
+    let copy = tokio::task::spawn_blocking(move || SledStore::open(config))
+        .await
+        .map_err(|e| BackupError::Destination(e.to_string()))??;
+    let report = rectify_eventlog::copy_log(store, &copy, upto, progress).await;
+    let closing = copy.clone();
+    let closed = tokio::task::spawn_blocking(move || closing.shutdown())
+        .await
+        .map_err(|e| BackupError::Destination(e.to_string()))?;
+    let report = report?;
+    closed?;
+    Ok(report)
 }

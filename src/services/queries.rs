@@ -342,4 +342,54 @@ impl AdminService for Admin {
             now: report.now.map(convert::timestamp),
         }))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn backup(
+        &self,
+        request: Request<pb::BackupRequest>,
+    ) -> Result<Response<pb::BackupResponse>, Status> {
+        authorize(&request, Action::Operate)?;
+        let req = request.into_inner();
+        if req.destination.is_empty() {
+            return Err(ServiceError::invalid("destination", "required").into());
+        }
+        let destination = std::path::PathBuf::from(&req.destination);
+        let report = crate::server::backup_to(&self.state.store, &destination, &mut |_, _| {})
+            .await
+            .map_err(|error| match error {
+                crate::server::BackupError::Destination(reason) => {
+                    ServiceError::invalid("destination", reason)
+                }
+                crate::server::BackupError::Store(store) => ServiceError::Store(store),
+            })?;
+        tracing::info!(events = report.events, destination = %destination.display(), "backup written");
+        Ok(Response::new(pb::BackupResponse {
+            events: report.events,
+            last_hash: hex(&report.last_hash),
+            destination: req.destination,
+        }))
+    }
+
+    async fn get_store_stats(
+        &self,
+        request: Request<pb::GetStoreStatsRequest>,
+    ) -> Result<Response<pb::GetStoreStatsResponse>, Status> {
+        authorize(&request, Action::Operate)?;
+        let store = self.state.store.clone();
+        let stats = tokio::task::spawn_blocking(move || store.stats())
+            .await
+            .map_err(|error| ServiceError::Internal(error.to_string()))?
+            .map_err(ServiceError::Store)?;
+        Ok(Response::new(pb::GetStoreStatsResponse {
+            events: stats.events,
+            streams: stats.streams,
+            size_on_disk_bytes: stats.size_on_disk_bytes,
+            projections_applied: self.state.ledger.applied(),
+        }))
+    }
+}
+
+/// Lowercase hex of a hash.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
