@@ -23,7 +23,7 @@ fn event(n: u64) -> NewEvent {
         metadata: Metadata {
             actor: Some(format!("actor-{n}")),
             recorded_at_ms: 1_700_000_000_000 + n as i64,
-            request_id: (n % 2 == 0).then(|| format!("req-{n}")),
+            request_id: n.is_multiple_of(2).then(|| format!("req-{n}")),
             ..Metadata::default()
         },
     }
