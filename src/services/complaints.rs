@@ -347,6 +347,9 @@ impl ComplaintService for Complaints {
         let ctx = command_context(&actor, req.options, now)?;
         // A retried submit without a caller-chosen id must find the id the
         // first attempt was given.
+        // Whether the server chose the id (and may choose another when it
+        // collides with an existing complaint).
+        let mut generated = false;
         let id = match (&ctx.request_id, req.complaint_id.is_empty()) {
             (Some(request_id), true) => {
                 match app::find_request(&self.state.store, &ctx.principal, request_id).await? {
@@ -359,10 +362,16 @@ impl ComplaintService for Complaints {
                                 "already used for a command on another stream",
                             )
                         })?,
-                    None => new_complaint_id(now),
+                    None => {
+                        generated = true;
+                        new_complaint_id(now)
+                    }
                 }
             }
-            (None, true) => new_complaint_id(now),
+            (None, true) => {
+                generated = true;
+                new_complaint_id(now)
+            }
             (_, false) => req.complaint_id.clone(),
         };
         let id = complaint_id(&id)?;
@@ -396,15 +405,33 @@ impl ComplaintService for Complaints {
         let suggest_text = req
             .suggest_areas
             .then(|| format!("{} {}", submission.title, submission.text));
-        let prepared = Prepared {
+        let mut prepared = Prepared {
             actor,
             ctx,
             id,
             now,
         };
-        let done = self
-            .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
-            .await?;
+        let mut attempts = 1;
+        let done = loop {
+            let submission = Submission {
+                id: prepared.id.clone(),
+                ..submission.clone()
+            };
+            match self
+                .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
+                .await
+            {
+                // A generated id that is taken: draw another.
+                Err(ServiceError::FailedPrecondition { kind: "EXISTS", .. })
+                    if generated && attempts < MAX_ID_ATTEMPTS =>
+                {
+                    attempts += 1;
+                    prepared.id = complaint_id(&new_complaint_id(now))?;
+                }
+                other => break other?,
+            }
+        };
+        tracing::Span::current().record("complaint_id", prepared.id.as_str());
         let suggestions = if let Some(suggest_text) = suggest_text {
             let state = self.state.clone();
             tokio::task::spawn_blocking(move || state.catalog.suggest_areas(&suggest_text, 3))
@@ -916,9 +943,14 @@ impl ComplaintService for Complaints {
     }
 }
 
-/// A new complaint id: `RC-<yyyymmdd>-<8 hex>` (the date in Asia/Shanghai).
+/// A new complaint id: `RC-<yyyymmdd>-<12 random hex digits>` (China date).
+/// 48 random bits make a collision rare even at a million complaints a day;
+/// a collision is retried with a fresh id (see [`MAX_ID_ATTEMPTS`]).
 fn new_complaint_id(now: DateTime<Utc>) -> String {
     let local = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
     let random = rectify_eventlog::Uuid::new_v4().simple().to_string();
-    format!("RC-{}-{}", local.format("%Y%m%d"), &random[..8])
+    format!("RC-{}-{}", local.format("%Y%m%d"), &random[..12])
 }
+
+/// How many generated ids a submit tries before it reports the collision.
+const MAX_ID_ATTEMPTS: usize = 3;
