@@ -165,7 +165,31 @@ pub async fn execute<A: Aggregate, S: EventStore>(
     store: &S,
     id: &str,
     ctx: &CommandContext,
+    make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
+) -> Result<Executed<A::State>, ServiceError> {
+    execute_inner::<A, S>(store, id, ctx, make, false).await
+}
+
+/// Like [`execute`] for a command that creates its stream (intake): the
+/// first attempt decides on the empty state without reading the stream and
+/// appends with `NoStream`; if the stream exists after all, the store
+/// refuses and the command is decided again on the loaded state (which then
+/// reports that the aggregate exists).
+pub async fn execute_creating<A: Aggregate, S: EventStore>(
+    store: &S,
+    id: &str,
+    ctx: &CommandContext,
+    make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
+) -> Result<Executed<A::State>, ServiceError> {
+    execute_inner::<A, S>(store, id, ctx, make, ctx.expected_version.is_none()).await
+}
+
+async fn execute_inner<A: Aggregate, S: EventStore>(
+    store: &S,
+    id: &str,
+    ctx: &CommandContext,
     mut make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
+    assume_new: bool,
 ) -> Result<Executed<A::State>, ServiceError> {
     let stream = A::stream_name(id);
     if let Some(request_id) = &ctx.request_id
@@ -176,7 +200,15 @@ pub async fn execute<A: Aggregate, S: EventStore>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let loaded = load::<A, S>(store, &stream).await?;
+        let loaded = if assume_new && attempt == 1 {
+            Loaded {
+                state: A::State::default(),
+                version: None,
+                position: 0,
+            }
+        } else {
+            load::<A, S>(store, &stream).await?
+        };
         if let Some(expected) = ctx.expected_version
             && loaded.version != Some(expected)
         {

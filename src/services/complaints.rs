@@ -239,6 +239,29 @@ impl Complaints {
         .map_err(|error| error.for_complaint(id.as_str()))
     }
 
+    /// Runs an intake: the stream is new, so it is not read first.
+    async fn submit(
+        &self,
+        prepared: &Prepared,
+        submission: &Submission,
+    ) -> Result<Executed<ComplaintState>, ServiceError> {
+        let Prepared {
+            actor,
+            ctx,
+            id,
+            now,
+        } = prepared;
+        app::execute_creating::<ComplaintAggregate, _>(&self.state.store, id.as_str(), ctx, |_| {
+            Ok(Command {
+                actor: actor.clone(),
+                at: *now,
+                kind: CommandKind::Submit(submission.clone()),
+            })
+        })
+        .await
+        .map_err(|error| error.for_complaint(id.as_str()))
+    }
+
     /// Runs a command that needs nothing from the state and returns its result.
     async fn simple(
         &self,
@@ -417,10 +440,7 @@ impl ComplaintService for Complaints {
                 id: prepared.id.clone(),
                 ..submission.clone()
             };
-            match self
-                .run(&prepared, |_| Ok(CommandKind::Submit(submission.clone())))
-                .await
-            {
+            match self.submit(&prepared, &submission).await {
                 // A generated id that is taken: draw another.
                 Err(ServiceError::FailedPrecondition { kind: "EXISTS", .. })
                     if generated && attempts < MAX_ID_ATTEMPTS =>

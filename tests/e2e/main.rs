@@ -826,6 +826,16 @@ async fn malformed_requests_are_invalid_argument_and_write_nothing() {
         "{}",
         status.message()
     );
+    // A caller-chosen id that is taken: intake skips reading the new stream,
+    // so the store's NoStream check must still refuse it.
+    let mut duplicate = submit_request("重复编号");
+    duplicate.complaint_id = existing.id.clone();
+    let status = c
+        .submit_complaint(as_role(duplicate, "hotline"))
+        .await
+        .expect_err("the id is taken");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("exists"), "{}", status.message());
     assert_eq!(head(&server).await, head_before, "nothing was written");
 }
 
