@@ -190,6 +190,7 @@ async fn spawn_server(
         catalog_dir: None,
         deadline_scan_interval_s: crate::config::DEFAULT_DEADLINE_SCAN_INTERVAL_S,
         clock_file: None,
+        metrics_listen: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

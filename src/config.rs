@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub catalog_dir: Option<PathBuf>,
     /// Seconds between deadline-watcher passes; 0 = only on request.
     pub deadline_scan_interval_s: Option<u64>,
+    /// Address of the Prometheus metrics endpoint; unset = none.
+    pub metrics_listen: Option<SocketAddr>,
     /// Read the current instant from this file (RFC 3339) instead of the
     /// system clock: for drills and tests only.
     pub clock_file: Option<PathBuf>,
@@ -94,6 +96,9 @@ pub struct ServeArgs {
     /// Seconds between deadline-watcher passes (0: only on request).
     #[arg(long, env = "RECTIFY_DEADLINE_SCAN_INTERVAL_S")]
     pub deadline_scan_interval_s: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (port 0 picks one).
+    #[arg(long, env = "RECTIFY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Take the current instant from this file (one RFC 3339 line) instead
     /// of the system clock. For drills and tests; never in production.
     #[arg(long, env = "RECTIFY_CLOCK_FILE", hide = true)]
@@ -117,6 +122,8 @@ pub struct ServerConfig {
     pub catalog_dir: Option<PathBuf>,
     /// Seconds between deadline-watcher passes; 0 = only on request.
     pub deadline_scan_interval_s: u64,
+    /// Address of the Prometheus metrics endpoint, if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// File the clock reads instead of the system time, if any.
     pub clock_file: Option<PathBuf>,
 }
@@ -168,6 +175,7 @@ impl ServerConfig {
                 .or(file.deadline_scan_interval_s)
                 .unwrap_or(DEFAULT_DEADLINE_SCAN_INTERVAL_S),
             clock_file: args.clock_file.or(file.clock_file),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
         })
     }
 }

@@ -29,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod metrics;
 pub mod rect_client;
 pub mod reports;
 pub mod server;

@@ -131,6 +131,25 @@ pub async fn serve_with(
         }
         None => println!("rectify listening on {addr}"),
     }
+    if let Some(metrics_addr) = config.metrics_listen {
+        let listener = crate::metrics::bind(metrics_addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint {metrics_addr}"))?;
+        let metrics_addr = listener.local_addr()?;
+        match crate::metrics::install() {
+            Some(handle) => {
+                let task = crate::metrics::serve(listener, handle, state.clone());
+                state
+                    .background
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(task);
+                tracing::info!(addr = %metrics_addr, "metrics endpoint");
+                println!("rectify metrics on {metrics_addr}");
+            }
+            None => tracing::warn!("another server in this process reports metrics"),
+        }
+    }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -193,6 +212,7 @@ pub async fn serve_with(
     let serving = Server::builder()
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
+        .layer(crate::metrics::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(complaints)

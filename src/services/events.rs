@@ -77,10 +77,15 @@ impl EventService for Events {
         let filter = filter_from_pb(request.filter)?;
         let from = request.from_position.max(1);
         let subscription = self.state.store.subscribe(from, filter);
+        let open = crate::metrics::SubscriberGuard::new();
         let stream = subscription.map(move |item| match item {
-            Ok(event) => Ok(pb::SubscribeResponse {
-                event: Some(event_to_pb(&event, &actor)),
-            }),
+            Ok(event) => {
+                // The stream owns the guard: the gauge drops when it ends.
+                let _ = &open;
+                Ok(pb::SubscribeResponse {
+                    event: Some(event_to_pb(&event, &actor)),
+                })
+            }
             Err(error) => Err(Status::from(ServiceError::from(error))),
         });
         Ok(Response::new(Box::pin(stream)))

@@ -32,6 +32,8 @@ struct Server {
     data_dir: PathBuf,
     /// Extra `serve` flags, kept for restarts.
     extra_args: Vec<String>,
+    /// The metrics endpoint, when started with `--metrics-listen`.
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -54,8 +56,9 @@ impl Server {
             .spawn()
             .expect("start rectify serve");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        reader
             .read_line(&mut line)
             .expect("read the listening line");
         let addr = line
@@ -64,11 +67,21 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .expect("a socket address");
+        let metrics_addr = extra_args.iter().any(|a| a == "--metrics-listen").then(|| {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read the metrics line");
+            line.trim()
+                .strip_prefix("rectify metrics on ")
+                .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+                .parse()
+                .expect("a socket address")
+        });
         Self {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
             extra_args: extra_args.to_vec(),
+            metrics_addr,
         }
     }
 

@@ -125,3 +125,88 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
         assert_eq!(view.complaint_id, result.id);
     }
 }
+
+/// `GET /metrics` over plain HTTP/1.1.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: rectify\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_rpcs_appends_and_open_complaints() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &["--metrics-listen".to_owned(), "127.0.0.1:0".to_owned()],
+    );
+    let addr = server.metrics_addr.expect("a metrics endpoint");
+    let mut c = server.complaints().await;
+    let first = submit(&mut c, "计量测试").await;
+    submit(&mut c, "计量测试二").await;
+    let missing = c
+        .get_complaint(as_role(
+            pb::GetComplaintRequest {
+                complaint_id: "no-such-complaint".into(),
+                min_position: 0,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("unknown");
+    assert_eq!(missing.code(), Code::NotFound);
+    // Read-your-writes on the ledger, so the projection has caught up.
+    let mut q = rectify::pb::query_service_client::QueryServiceClient::new(server.channel().await);
+    q.list_ledger(as_role(
+        pb::ListLedgerRequest {
+            min_position: first.position + 1,
+            ..Default::default()
+        },
+        "dispatcher",
+    ))
+    .await
+    .expect("ledger");
+
+    let text = scrape(addr);
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value(
+            r#"rectify_rpc_requests_total{method="/rectify.v1.ComplaintService/SubmitComplaint",code="0"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            r#"rectify_rpc_requests_total{method="/rectify.v1.ComplaintService/GetComplaint",code="5"}"#
+        ),
+        1.0
+    );
+    assert!(value("rectify_rpc_duration_seconds_count") >= 1.0);
+    assert_eq!(value("rectify_eventlog_events_total"), 2.0);
+    assert!(value("rectify_eventlog_flushes_total") >= 1.0);
+    assert!(value("rectify_eventlog_flush_seconds_bucket") >= 0.0);
+    assert_eq!(
+        value(r#"rectify_projection_lag_events{projection="ledger"}"#),
+        0.0
+    );
+    assert_eq!(
+        value(r#"rectify_open_complaints{status="received",warning="none"}"#),
+        2.0
+    );
+    assert!(!text.contains("13812345678") && !text.contains("王女士"));
+}

@@ -467,6 +467,7 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
+        metrics::counter!("rectify_eventlog_appends_total").increment(batch.len() as u64);
         let mut writes = sled::Batch::default();
         let mut pending: Vec<RecordedEvent> = Vec::new();
         let mut pending_ids: HashMap<Uuid, u64> = HashMap::new();
@@ -542,13 +543,20 @@ impl Writer {
             if new_streams > 0 {
                 writes.insert(STREAMS_KEY, &(self.streams + new_streams).to_be_bytes());
             }
-            self.db
+            let started = std::time::Instant::now();
+            let stored = self
+                .db
                 .apply_batch(writes)
                 .map_err(StoreError::from)
                 .and_then(|()| match self.durability {
                     Durability::Fsync => self.sync(),
                     Durability::Interval { .. } => Ok(()),
-                })
+                });
+            metrics::histogram!("rectify_eventlog_flush_seconds").record(started.elapsed());
+            metrics::histogram!("rectify_eventlog_events_per_flush").record(pending.len() as f64);
+            metrics::counter!("rectify_eventlog_flushes_total").increment(1);
+            metrics::counter!("rectify_eventlog_events_total").increment(pending.len() as u64);
+            stored
         } else {
             Ok(())
         };
