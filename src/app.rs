@@ -184,6 +184,7 @@ pub async fn execute_creating<A: Aggregate, S: EventStore>(
     execute_inner::<A, S>(store, id, ctx, make, ctx.expected_version.is_none()).await
 }
 
+#[tracing::instrument(name = "command", level = "debug", skip_all, fields(aggregate_id = %id))]
 async fn execute_inner<A: Aggregate, S: EventStore>(
     store: &S,
     id: &str,

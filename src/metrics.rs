@@ -10,6 +10,9 @@
 //!   `rectify_eventlog_events_per_flush` — the store's group commit;
 //! - `rectify_subscribers` — open `Subscribe` streams.
 //!
+//! The same layer opens the `rpc` tracing span of every call (method, status
+//! code, and the request id and complaint or ledger id the handler records).
+//!
 //! Computed when scraped:
 //!
 //! - `rectify_log_head_position`, `rectify_projection_applied_position` and
@@ -39,6 +42,7 @@ use rectify_domain::complaint::{ComplaintStatus, WarningLevel};
 use rectify_eventlog::EventStore as _;
 use tokio::net::TcpListener;
 use tonic::codegen::http;
+use tracing::Instrument as _;
 
 use crate::server::AppState;
 
@@ -254,9 +258,22 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = method_label(request.uri().path());
         let started = Instant::now();
-        let future = self.inner.call(request);
+        // One span per call; handlers record the request id and the
+        // aggregate's id on it.
+        let span = tracing::info_span!(
+            "rpc",
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            complaint_id = tracing::field::Empty,
+            ledger_id = tracing::field::Empty,
+        );
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
         Box::pin(async move {
-            let result = future.await;
+            let result = future.instrument(span.clone()).await;
             // Errors answer in headers (trailers-only); a success carries its
             // status in trailers, which a unary call always sets to 0.
             let code = match &result {
@@ -269,6 +286,7 @@ where
                     .to_owned(),
                 Err(_) => "transport".to_owned(),
             };
+            span.record("rpc.grpc.status_code", code.as_str());
             metrics::counter!("rectify_rpc_requests_total", "method" => method.clone(), "code" => code)
                 .increment(1);
             metrics::histogram!("rectify_rpc_duration_seconds", "method" => method)

@@ -120,6 +120,9 @@ pub(crate) fn command_context(
         }
         id => Some(id.to_owned()),
     };
+    if let Some(request_id) = &request_id {
+        tracing::Span::current().record("request_id", request_id.as_str());
+    }
     Ok(CommandContext {
         principal: actor.principal.clone(),
         request_id,
@@ -129,11 +132,16 @@ pub(crate) fn command_context(
     })
 }
 
+/// The request's complaint id, validated; also recorded on the call's `rpc`
+/// span.
 fn complaint_id(raw: &str) -> Result<ComplaintId, ServiceError> {
     if raw.is_empty() {
         return Err(ServiceError::invalid("complaint_id", "required"));
     }
-    ComplaintId::new(raw).map_err(|e| ServiceError::invalid("complaint_id", e.to_string()))
+    let id =
+        ComplaintId::new(raw).map_err(|e| ServiceError::invalid("complaint_id", e.to_string()))?;
+    tracing::Span::current().record("complaint_id", id.as_str());
+    Ok(id)
 }
 
 fn required(field: &'static str, value: String) -> Result<String, ServiceError> {
@@ -359,7 +367,6 @@ pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
 
 #[tonic::async_trait]
 impl ComplaintService for Complaints {
-    #[tracing::instrument(skip_all, fields(complaint_id))]
     async fn submit_complaint(
         &self,
         request: Request<pb::SubmitComplaintRequest>,
@@ -398,7 +405,6 @@ impl ComplaintService for Complaints {
             (_, false) => req.complaint_id.clone(),
         };
         let id = complaint_id(&id)?;
-        tracing::Span::current().record("complaint_id", id.as_str());
         let submitter = req
             .submitter
             .ok_or_else(|| ServiceError::invalid("submitter", "required"))?;
@@ -466,7 +472,6 @@ impl ComplaintService for Complaints {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(complaint_id = %request.get_ref().complaint_id))]
     async fn get_complaint(
         &self,
         request: Request<pb::GetComplaintRequest>,
@@ -487,7 +492,6 @@ impl ComplaintService for Complaints {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(complaint_id = %request.get_ref().complaint_id))]
     async fn get_history(
         &self,
         request: Request<pb::GetHistoryRequest>,

@@ -203,6 +203,7 @@ impl Ledgers {
         id: &str,
         kind: LedgerCommandKind,
     ) -> Result<Executed<LedgerState>, ServiceError> {
+        tracing::Span::current().record("ledger_id", id);
         let now = self.state.clock.now();
         app::execute::<LedgerAggregate, _>(&self.state.store, id, ctx, |_| {
             Ok(LedgerCommand {
@@ -313,7 +314,6 @@ impl Ledgers {
 
 #[tonic::async_trait]
 impl LedgerService for Ledgers {
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn open_ledger(
         &self,
         request: Request<pb::OpenLedgerRequest>,
@@ -321,7 +321,6 @@ impl LedgerService for Ledgers {
         let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
         let req = request.into_inner();
         let id = ledger_id(&req.ledger_id)?;
-        tracing::Span::current().record("ledger_id", id.as_str());
         if req.owner_unit.is_empty() {
             return Err(ServiceError::invalid("owner_unit", "required").into());
         }
@@ -357,7 +356,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn add_item(
         &self,
         request: Request<pb::AddItemRequest>,
@@ -401,7 +399,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn record_item_progress(
         &self,
         request: Request<pb::RecordItemProgressRequest>,
@@ -420,7 +417,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn close_item(
         &self,
         request: Request<pb::CloseItemRequest>,
@@ -454,7 +450,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn reopen_item(
         &self,
         request: Request<pb::ReopenItemRequest>,
@@ -472,7 +467,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn link_complaints(
         &self,
         request: Request<pb::LinkComplaintsRequest>,
@@ -604,7 +598,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(ledger_id))]
     async fn close_ledger(
         &self,
         request: Request<pb::CloseLedgerRequest>,
@@ -621,7 +614,6 @@ impl LedgerService for Ledgers {
         }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn import_plan(
         &self,
         request: Request<pb::ImportPlanRequest>,

@@ -885,6 +885,12 @@ impl Reader {
 }
 
 impl EventStore for SledStore {
+    #[tracing::instrument(
+        name = "eventlog.append",
+        level = "debug",
+        skip_all,
+        fields(stream = %stream, events = events.len())
+    )]
     async fn append(
         &self,
         stream: &str,

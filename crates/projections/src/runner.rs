@@ -363,6 +363,12 @@ async fn follow<S: EventStore>(
         .subscribe(from, Filter::default())
         .ready_chunks(CATCH_UP_PAGE);
     while let Some(chunk) = events.next().await {
+        let span = tracing::debug_span!(
+            "projection.apply",
+            projection = "ledger",
+            events = chunk.len()
+        );
+        let _entered = span.enter();
         let mut dirty = BTreeSet::new();
         let (batch, position) = {
             let mut view = write(&view);
@@ -374,6 +380,7 @@ async fn follow<S: EventStore>(
             (encode_batch(&view, &dirty)?, view.applied())
         };
         applied.send_replace(position);
+        drop(_entered);
         let tree = db.ledger.clone();
         tokio::task::spawn_blocking(move || tree.apply_batch(batch))
             .await
