@@ -191,6 +191,7 @@ async fn spawn_server(
         deadline_scan_interval_s: crate::config::DEFAULT_DEADLINE_SCAN_INTERVAL_S,
         clock_file: None,
         metrics_listen: None,
+        otlp_endpoint: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -1020,7 +1020,10 @@ pub enum AdminCommand {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    crate::client::init_tracing(matches!(cli.command, Command::Serve(_)));
+    // The server sets up its own telemetry once its configuration is known.
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::client::init_tracing(false);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

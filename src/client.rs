@@ -33,13 +33,7 @@ pub const EXIT_CHAIN_BROKEN: u8 = 3;
 /// `info` for the server, `warn` for client commands).
 pub fn init_tracing(server: bool) {
     let default = if server { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ = crate::telemetry::init(default, None);
 }
 
 /// Runs one top-level command.
@@ -47,6 +41,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             let config = ServerConfig::resolve(&args)?;
+            let _telemetry = crate::telemetry::init("info", config.otlp_endpoint.as_deref())?;
             crate::server::serve(config, crate::server::shutdown_signal()).await?;
         }
         Command::Complaint { conn, command } => complaint(&conn, command).await?,

@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub deadline_scan_interval_s: Option<u64>,
     /// Address of the Prometheus metrics endpoint; unset = none.
     pub metrics_listen: Option<SocketAddr>,
+    /// OTLP/gRPC endpoint to export traces to; unset = none.
+    pub otlp_endpoint: Option<String>,
     /// Read the current instant from this file (RFC 3339) instead of the
     /// system clock: for drills and tests only.
     pub clock_file: Option<PathBuf>,
@@ -99,6 +101,10 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (port 0 picks one).
     #[arg(long, env = "RECTIFY_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Export traces over OTLP/gRPC to this endpoint, e.g.
+    /// http://127.0.0.1:4317 (the OpenTelemetry variable also works).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Take the current instant from this file (one RFC 3339 line) instead
     /// of the system clock. For drills and tests; never in production.
     #[arg(long, env = "RECTIFY_CLOCK_FILE", hide = true)]
@@ -124,6 +130,8 @@ pub struct ServerConfig {
     pub deadline_scan_interval_s: u64,
     /// Address of the Prometheus metrics endpoint, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// OTLP/gRPC endpoint for traces, if any.
+    pub otlp_endpoint: Option<String>,
     /// File the clock reads instead of the system time, if any.
     pub clock_file: Option<PathBuf>,
 }
@@ -176,6 +184,7 @@ impl ServerConfig {
                 .unwrap_or(DEFAULT_DEADLINE_SCAN_INTERVAL_S),
             clock_file: args.clock_file.or(file.clock_file),
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            otlp_endpoint: args.otlp_endpoint.or(file.otlp_endpoint),
         })
     }
 }

@@ -34,6 +34,7 @@ pub mod rect_client;
 pub mod reports;
 pub mod server;
 pub mod services;
+pub mod telemetry;
 pub mod watcher;
 
 /// Code generated from `proto/rectify/v1`; never edited by hand.

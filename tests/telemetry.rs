@@ -112,6 +112,7 @@ async fn every_rpc_has_a_span_with_method_status_and_ids_and_no_personal_data() 
         deadline_scan_interval_s: 0,
         clock_file: None,
         metrics_listen: None,
+        otlp_endpoint: None,
     };
     let (bound, addr) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

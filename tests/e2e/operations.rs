@@ -210,3 +210,108 @@ async fn metrics_count_rpcs_appends_and_open_complaints() {
     );
     assert!(!text.contains("13812345678") && !text.contains("王女士"));
 }
+
+mod otlp {
+    //! A minimal OTLP/gRPC trace receiver for the export test.
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    };
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+    /// A received span: name and string attributes.
+    #[derive(Debug, Clone)]
+    pub struct Span {
+        pub name: String,
+        pub attributes: Vec<(String, String)>,
+    }
+
+    #[derive(Debug, Clone, Default)]
+    pub struct Receiver(pub Arc<Mutex<Vec<Span>>>);
+
+    #[tonic::async_trait]
+    impl TraceService for Receiver {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut spans = self.0.lock().unwrap();
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    for span in scope.spans {
+                        let attributes = span
+                            .attributes
+                            .iter()
+                            .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                                Value::StringValue(s) => Some((kv.key.clone(), s.clone())),
+                                Value::IntValue(i) => Some((kv.key.clone(), i.to_string())),
+                                _ => None,
+                            })
+                            .collect();
+                        spans.push(Span {
+                            name: span.name,
+                            attributes,
+                        });
+                    }
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    /// Starts the receiver on a free port; returns its address.
+    pub async fn start(receiver: Receiver) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(receiver))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        addr
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp() {
+    let receiver = otlp::Receiver::default();
+    let collector = otlp::start(receiver.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &["--otlp-endpoint".to_owned(), format!("http://{collector}")],
+    );
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "链路追踪测试").await;
+    drop(c);
+    // SIGTERM flushes the exporter before the process exits.
+    assert!(server.stop().success());
+
+    let spans = receiver.0.lock().unwrap().clone();
+    let rpc = spans
+        .iter()
+        .find(|s| {
+            s.name == "rpc"
+                && s.attributes.iter().any(|(k, v)| {
+                    k == "rpc.method" && v == "/rectify.v1.ComplaintService/SubmitComplaint"
+                })
+        })
+        .unwrap_or_else(|| panic!("no exported rpc span for the submit in {spans:#?}"));
+    assert!(
+        rpc.attributes
+            .iter()
+            .any(|(k, v)| k == "complaint_id" && *v == submitted.id),
+        "{rpc:?}"
+    );
+    assert!(
+        spans.iter().any(|s| s.name == "eventlog.append"),
+        "{spans:#?}"
+    );
+    for span in &spans {
+        for (_, value) in &span.attributes {
+            assert!(!value.contains("13812345678") && !value.contains("王女士"));
+        }
+    }
+}
