@@ -25,7 +25,6 @@ use rectify_projections::items::{LedgerBook, Tally};
 use tonic::{Request, Response, Status};
 
 use super::complaints::{command_context, unit_code};
-use super::queries::MIN_POSITION_WAIT;
 use crate::{
     app::{self, CommandContext, Executed},
     auth::{Action, authorize},
@@ -236,14 +235,7 @@ impl Ledgers {
     }
 
     async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
-        if min_position == 0 {
-            return Ok(());
-        }
-        Ok(self
-            .state
-            .ledger
-            .wait_for(min_position, MIN_POSITION_WAIT)
-            .await?)
+        super::queries::wait_for_projections(&self.state, min_position).await
     }
 
     /// Records the class fix of `item_id` on each complaint it answers.
@@ -305,10 +297,7 @@ impl Ledgers {
         &self,
         f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
     ) -> Result<R, ServiceError> {
-        let ledger = self.state.ledger.clone();
-        tokio::task::spawn_blocking(move || ledger.read(f))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
+        super::queries::on_view(&self.state, f).await
     }
 }
 

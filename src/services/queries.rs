@@ -9,7 +9,7 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 use futures::Stream;
 use rectify_domain::{Actor, Role};
 use rectify_projections::{
-    ListQuery, ProjectionError, Scope, export,
+    ListQuery, Scope, export,
     stats::{self, GroupBy, Period, StatsQuery, Weights},
 };
 use tonic::{Request, Response, Status};
@@ -51,27 +51,39 @@ impl Queries {
     }
 
     async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
-        if min_position == 0 {
-            return Ok(());
-        }
-        Ok(self
-            .state
-            .ledger
-            .wait_for(min_position, MIN_POSITION_WAIT)
-            .await?)
+        wait_for_projections(&self.state, min_position).await
     }
 
-    /// Runs `f` on the ledger's rows on the blocking pool.
     async fn on_ledger<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ProjectionError> + Send + 'static,
+        f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
     ) -> Result<R, ServiceError> {
-        let ledger = self.state.ledger.clone();
-        tokio::task::spawn_blocking(move || ledger.read(f))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
-            .map_err(ServiceError::from)
+        on_view(&self.state, f).await
     }
+}
+
+/// Waits, at most [`MIN_POSITION_WAIT`], until the projections have applied
+/// `min_position` (0: no wait).
+pub(crate) async fn wait_for_projections(
+    state: &AppState,
+    min_position: u64,
+) -> Result<(), ServiceError> {
+    Ok(state
+        .ledger
+        .wait_for(min_position, MIN_POSITION_WAIT)
+        .await?)
+}
+
+/// Runs `f` on the projections' view on the blocking pool: a query scans
+/// rows under a read lock and must not stall the async workers.
+pub(crate) async fn on_view<R: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
+) -> Result<R, ServiceError> {
+    let ledger = state.ledger.clone();
+    tokio::task::spawn_blocking(move || ledger.read(f))
+        .await
+        .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
 }
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportLedgerChunk, Status>> + Send>>;
@@ -137,14 +149,14 @@ impl QueryService for Queries {
             .on_ledger(move |view| {
                 let mut rows: Vec<_> = view.matching(&scope, &filter, now).collect();
                 if rows.len() > export::MAX_EXPORT_ROWS {
-                    return Err(ProjectionError::InvalidArgument {
-                        field: "filter",
-                        reason: format!(
+                    return Err(ServiceError::invalid(
+                        "filter",
+                        format!(
                             "{} rows match; an export holds at most {}",
                             rows.len(),
                             export::MAX_EXPORT_ROWS
                         ),
-                    });
+                    ));
                 }
                 rectify_projections::ledger::sort_rows(&mut rows, order);
                 let count = rows.len() as u64;
