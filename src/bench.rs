@@ -592,42 +592,62 @@ async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
         ..StoreConfig::default()
     };
     let store = tokio::task::spawn_blocking(move || SledStore::open(config)).await??;
-    let payload = vec![b'x'; 300];
+    let payload = Arc::new(vec![b'x'; 300]);
+    run_simple_levels(args, "RawAppend", move |clients, client, n| {
+        let store = store.clone();
+        let payload = payload.clone();
+        async move {
+            let event = NewEvent {
+                id: Uuid::new_v4(),
+                event_type: "BenchEvent".to_owned(),
+                schema_version: 1,
+                payload: payload.to_vec(),
+                metadata: Metadata {
+                    actor: Some("bench".to_owned()),
+                    recorded_at_ms: 0,
+                    ..Metadata::default()
+                },
+            };
+            let stream = format!("bench-{clients}-{client}-{n}");
+            store
+                .append(&stream, ExpectedVersion::NoStream, vec![event])
+                .await
+                .is_ok()
+        }
+    })
+    .await
+}
+
+/// Runs every `--clients` level of a scenario of one call per iteration:
+/// each client calls `op(clients, client, n)` back to back until the level's
+/// time is up, recording each successful call's latency under `name`.
+async fn run_simple_levels<Op, Fut>(
+    args: &BenchArgs,
+    name: &'static str,
+    op: Op,
+) -> anyhow::Result<()>
+where
+    Op: Fn(usize, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let mut reports = Vec::new();
     for &clients in &args.clients {
         let started = Instant::now();
         let until = started + Duration::from_secs(args.seconds);
         let mut tasks = Vec::with_capacity(clients);
         for client in 0..clients {
-            let store = store.clone();
-            let payload = payload.clone();
+            let op = op.clone();
             tasks.push(tokio::spawn(async move {
                 let mut recorder = Recorder::default();
                 let mut n = 0u64;
                 while Instant::now() < until {
                     n += 1;
-                    let event = NewEvent {
-                        id: Uuid::new_v4(),
-                        event_type: "BenchEvent".to_owned(),
-                        schema_version: 1,
-                        payload: payload.clone(),
-                        metadata: Metadata {
-                            actor: Some("bench".to_owned()),
-                            recorded_at_ms: 0,
-                            ..Metadata::default()
-                        },
-                    };
-                    let stream = format!("bench-{clients}-{client}-{n}");
                     let call = Instant::now();
-                    match store
-                        .append(&stream, ExpectedVersion::NoStream, vec![event])
-                        .await
-                    {
-                        Ok(_) => {
-                            recorder.record("RawAppend", call.elapsed());
-                            recorder.complaints += 1;
-                        }
-                        Err(_) => recorder.errors += 1,
+                    if op(clients, client, n).await {
+                        recorder.record(name, call.elapsed());
+                        recorder.complaints += 1;
+                    } else {
+                        recorder.errors += 1;
                     }
                 }
                 recorder
@@ -648,7 +668,6 @@ async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
-    tokio::task::spawn_blocking(move || store.shutdown()).await??;
     Ok(())
 }
 
@@ -656,13 +675,11 @@ async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
 /// call from each client. The messages mirror `umadb.v1` (proto/v1/umadb.proto
 /// of umadb-proto 0.7.8) field for field, so no peer code is built here.
 mod peer {
-    use std::time::{Duration, Instant};
-
     use anyhow::Context as _;
     use tonic::{codegen::http::uri::PathAndQuery, transport::Channel};
     use tonic_prost::ProstCodec;
 
-    use super::{BenchArgs, CLIENTS_PER_CONNECTION, Recorder, connect, level_report, print_level};
+    use super::{BenchArgs, CLIENTS_PER_CONNECTION, connect, run_simple_levels};
 
     /// `umadb.v1.Event`.
     #[derive(Clone, PartialEq, prost::Message)]
@@ -710,58 +727,28 @@ mod peer {
         let channels = connect(&args.server, max)
             .await
             .with_context(|| format!("connecting to the UmaDB server at {}", args.server))?;
-        let payload = vec![b'x'; 300];
-        let mut reports = Vec::new();
-        for &clients in &args.clients {
-            let started = Instant::now();
-            let until = started + Duration::from_secs(args.seconds);
-            let mut tasks = Vec::with_capacity(clients);
-            for client in 0..clients {
-                let channel = channels[client / CLIENTS_PER_CONNECTION % channels.len()].clone();
-                let payload = payload.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut recorder = Recorder::default();
-                    let mut n = 0u64;
-                    while Instant::now() < until {
-                        n += 1;
-                        let request = AppendRequest {
-                            events: vec![Event {
-                                event_type: "BenchEvent".to_owned(),
-                                tags: vec![format!("bench-{clients}-{client}-{n}")],
-                                data: payload.clone(),
-                                uuid: rectify_eventlog::Uuid::new_v4().to_string(),
-                            }],
-                        };
-                        let call = Instant::now();
-                        match append(channel.clone(), request).await {
-                            Ok(_) => {
-                                recorder.record("UmadbAppend", call.elapsed());
-                                recorder.complaints += 1;
-                            }
-                            Err(status) => {
-                                tracing::debug!(%status, "umadb append failed");
-                                recorder.errors += 1;
-                            }
-                        }
+        let payload = std::sync::Arc::new(vec![b'x'; 300]);
+        run_simple_levels(args, "UmadbAppend", move |clients, client, n| {
+            let channel = channels[client / CLIENTS_PER_CONNECTION % channels.len()].clone();
+            let payload = payload.clone();
+            async move {
+                let request = AppendRequest {
+                    events: vec![Event {
+                        event_type: "BenchEvent".to_owned(),
+                        tags: vec![format!("bench-{clients}-{client}-{n}")],
+                        data: payload.to_vec(),
+                        uuid: rectify_eventlog::Uuid::new_v4().to_string(),
+                    }],
+                };
+                match append(channel, request).await {
+                    Ok(_) => true,
+                    Err(status) => {
+                        tracing::debug!(%status, "umadb append failed");
+                        false
                     }
-                    recorder
-                }));
-            }
-            let mut total = Recorder::default();
-            for task in tasks {
-                if let Ok(recorder) = task.await {
-                    total.merge(recorder);
                 }
             }
-            let report = level_report(clients, started.elapsed().as_secs_f64(), total);
-            if !args.json {
-                print_level(&report);
-            }
-            reports.push(report);
-        }
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&reports)?);
-        }
-        Ok(())
+        })
+        .await
     }
 }
