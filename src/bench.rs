@@ -192,6 +192,7 @@ async fn spawn_server(
         clock_file: None,
         metrics_listen: None,
         otlp_endpoint: None,
+        principals: Vec::new(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

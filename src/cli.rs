@@ -135,6 +135,10 @@ pub struct Connection {
     /// Principal name recorded as the actor (defaults to the role).
     #[arg(long, global = true, env = "RECTIFY_PRINCIPAL")]
     pub principal: Option<String>,
+    /// Bearer token, for a server that requires one (its principal then
+    /// decides the role; `--as`, `--unit` and `--principal` are ignored).
+    #[arg(long, global = true, env = "RECTIFY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Print replies as protobuf JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -1010,6 +1014,9 @@ pub enum AdminCommand {
     },
     /// Events, streams and size on disk of the running server's log.
     Stats,
+    /// Make a new random API token and print it with the hash to put in the
+    /// server's `[[principals]]` (the server stores only the hash).
+    NewToken,
     /// Drop the projections of a data directory and rebuild them from
     /// position 0 (server stopped), with a progress bar.
     Rebuild {

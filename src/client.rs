@@ -79,6 +79,8 @@ pub struct Identity {
     role: MetadataValue<tonic::metadata::Ascii>,
     unit: Option<MetadataValue<tonic::metadata::Ascii>>,
     principal: MetadataValue<tonic::metadata::Ascii>,
+    /// `Bearer <token>`, when the caller has one.
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Identity {
@@ -97,7 +99,18 @@ impl Identity {
                 .map(|u| u.parse().context("unit code must be ASCII"))
                 .transpose()?,
             principal: principal.parse().context("principal must be ASCII")?,
+            authorization: None,
         })
+    }
+
+    /// Sends `token` as the bearer token of every call.
+    pub fn with_token(mut self, token: &str) -> anyhow::Result<Self> {
+        self.authorization = Some(
+            format!("Bearer {token}")
+                .parse()
+                .context("the token must be ASCII")?,
+        );
+        Ok(self)
     }
 }
 
@@ -108,6 +121,9 @@ impl Interceptor for Identity {
         metadata.insert(HEADER_PRINCIPAL, self.principal.clone());
         if let Some(unit) = &self.unit {
             metadata.insert(HEADER_UNIT, unit.clone());
+        }
+        if let Some(authorization) = &self.authorization {
+            metadata.insert("authorization", authorization.clone());
         }
         Ok(request)
     }
@@ -123,7 +139,10 @@ pub(crate) async fn channel(conn: &Connection) -> anyhow::Result<(Channel, Ident
         .connect()
         .await
         .with_context(|| format!("connecting to {}", conn.server))?;
-    let identity = Identity::new(&conn.role, conn.unit.as_deref(), conn.principal.as_deref())?;
+    let mut identity = Identity::new(&conn.role, conn.unit.as_deref(), conn.principal.as_deref())?;
+    if let Some(token) = &conn.token {
+        identity = identity.with_token(token)?;
+    }
     Ok((channel, identity))
 }
 
@@ -897,6 +916,20 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
                 report.first_bad_position,
                 &report.reason,
             ))
+        }
+        AdminCommand::NewToken => {
+            let (token, hash) = crate::authn::new_token();
+            if conn.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"token": token, "token_blake3": hash})
+                );
+            } else {
+                println!("token:        {token}");
+                println!("token_blake3: {hash}");
+                println!("Give the token to its principal; put only the hash in [[principals]].");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Stats => {
             crate::reports::store_stats(conn).await?;

@@ -60,6 +60,10 @@ pub struct FileConfig {
     /// Read the current instant from this file (RFC 3339) instead of the
     /// system clock: for drills and tests only.
     pub clock_file: Option<PathBuf>,
+    /// Principals and the BLAKE3 hashes of their tokens; when any are
+    /// listed, every call needs a bearer token (see `authn`).
+    #[serde(default)]
+    pub principals: Vec<crate::authn::PrincipalConfig>,
 }
 
 impl FileConfig {
@@ -132,6 +136,8 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// OTLP/gRPC endpoint for traces, if any.
     pub otlp_endpoint: Option<String>,
+    /// Principals allowed in, by token hash (empty: trust identity headers).
+    pub principals: Vec<crate::authn::PrincipalConfig>,
     /// File the clock reads instead of the system time, if any.
     pub clock_file: Option<PathBuf>,
 }
@@ -185,6 +191,7 @@ impl ServerConfig {
             clock_file: args.clock_file.or(file.clock_file),
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             otlp_endpoint: args.otlp_endpoint.or(file.otlp_endpoint),
+            principals: file.principals,
         })
     }
 }

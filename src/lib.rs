@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod authn;
 pub mod bench;
 pub mod cli;
 pub mod client;

@@ -209,10 +209,22 @@ pub async fn serve_with(
         .with_keepalive(Some(Duration::from_secs(60)));
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
+    let principals = crate::authn::Principals::new(config.principals.clone())
+        .context("checking the configured principals")?;
+    if principals.enabled() {
+        tracing::info!("bearer tokens required");
+    } else {
+        tracing::warn!("no principals configured: identity headers are trusted as sent");
+    }
     let serving = Server::builder()
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
-        .layer(crate::metrics::RpcMetricsLayer)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(crate::metrics::RpcMetricsLayer)
+                .layer(crate::authn::AuthLayer::new(principals))
+                .into_inner(),
+        )
         .add_service(health_service)
         .add_service(reflection)
         .add_service(complaints)

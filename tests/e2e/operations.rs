@@ -315,3 +315,112 @@ async fn spans_are_exported_over_otlp() {
         }
     }
 }
+
+/// A request carrying `authorization: Bearer <token>` (and, to try an
+/// escalation, a role header the server must ignore).
+fn with_token<T>(message: T, token: &str, claimed_role: Option<&'static str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    if let Some(role) = claimed_role {
+        request
+            .metadata_mut()
+            .insert(rectify::auth::HEADER_ROLE, role.parse().unwrap());
+    }
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_principals_configured_every_call_needs_a_known_token() {
+    let (hotline_token, hotline_hash) = rectify::authn::new_token();
+    let (unit_token, unit_hash) = rectify::authn::new_token();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rectify.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[principals]]\nname = \"hotline-backend\"\nrole = \"hotline\"\ntoken_blake3 = \"{hotline_hash}\"\n\n\
+             [[principals]]\nname = \"clerk@power-bureau\"\nrole = \"unit\"\nunit = \"power-bureau\"\ntoken_blake3 = \"{unit_hash}\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config".to_owned(), config.display().to_string()],
+    );
+    let mut c = server.complaints().await;
+
+    // No token, a malformed one, an unknown one: UNAUTHENTICATED.
+    for request in [
+        tonic::Request::new(super::submit_request("无凭据")),
+        {
+            let mut r = tonic::Request::new(super::submit_request("格式错误"));
+            r.metadata_mut()
+                .insert("authorization", "Basic abc".parse().unwrap());
+            r
+        },
+        with_token(
+            super::submit_request("未知令牌"),
+            "rct_not-a-real-token",
+            None,
+        ),
+        // Identity headers alone no longer count.
+        as_role(super::submit_request("只有角色头"), "admin"),
+    ] {
+        let status = c.submit_complaint(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+
+    // The hotline's token submits; the event's actor is its principal.
+    let submitted = c
+        .submit_complaint(with_token(
+            super::submit_request("有令牌"),
+            &hotline_token,
+            None,
+        ))
+        .await
+        .expect("submit with a token")
+        .into_inner()
+        .result
+        .unwrap();
+    let history = c
+        .get_history(with_token(
+            pb::GetHistoryRequest {
+                complaint_id: submitted.id.clone(),
+            },
+            &hotline_token,
+            None,
+        ))
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    assert_eq!(history[0].actor, "hotline-backend");
+
+    // A unit's token stays a unit's, whatever role header rides along.
+    let mut admin = AdminServiceClient::new(server.channel().await);
+    let denied = admin
+        .scan_deadlines(with_token(
+            pb::ScanDeadlinesRequest {},
+            &unit_token,
+            Some("admin"),
+        ))
+        .await
+        .expect_err("a unit may not run the watcher");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // Health stays open for probes.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health without a token")
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}

@@ -1,0 +1,224 @@
+//! Authentication by bearer token (API key), one place for the whole server.
+//!
+//! When the configuration lists principals (`[[principals]]` in the config
+//! file), every call must carry `authorization: Bearer <token>`. The layer
+//! hashes the token with BLAKE3, looks the hash up, and rewrites the
+//! identity headers (`x-rectify-role`, `x-rectify-unit`,
+//! `x-rectify-principal`) from the principal it found — after removing any
+//! the client sent, so a caller can never name its own role. Missing or
+//! unknown tokens get `UNAUTHENTICATED` before any service runs. Only the
+//! hashes are configured: the server never holds a token.
+//!
+//! Without principals the server trusts the identity headers as they come
+//! (a development setup, or a trusted network segment); `rectify serve` says
+//! so in its log.
+//!
+//! `grpc.health.v1` stays open, so load balancers and Kubernetes probes need
+//! no token.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use serde::Deserialize;
+use tonic::{Status, body::Body, codegen::http};
+
+use crate::auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT};
+
+/// A configured principal.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    /// The name recorded as the actor of its events.
+    pub name: String,
+    /// `hotline`, `portal`, `dispatcher`, `unit`, `supervisor` or `admin`.
+    pub role: String,
+    /// The unit code, for role `unit`.
+    pub unit: Option<String>,
+    /// Lowercase hex BLAKE3 hash of the principal's token
+    /// (`rectify admin new-token` makes a token and its hash).
+    pub token_blake3: String,
+}
+
+/// The principals by token hash.
+#[derive(Debug, Clone, Default)]
+pub struct Principals {
+    by_hash: Arc<HashMap<[u8; 32], PrincipalConfig>>,
+}
+
+/// Roles a principal may have.
+const ROLES: &[&str] = &[
+    "hotline",
+    "portal",
+    "dispatcher",
+    "unit",
+    "supervisor",
+    "admin",
+];
+
+impl Principals {
+    /// Checks and indexes the configured principals.
+    pub fn new(principals: Vec<PrincipalConfig>) -> anyhow::Result<Self> {
+        let mut by_hash = HashMap::new();
+        for principal in principals {
+            if !ROLES.contains(&principal.role.as_str()) {
+                anyhow::bail!(
+                    "principal {:?}: unknown role {:?}",
+                    principal.name,
+                    principal.role
+                );
+            }
+            if (principal.role == "unit") != principal.unit.is_some() {
+                anyhow::bail!(
+                    "principal {:?}: a unit code goes with role unit, and only with it",
+                    principal.name
+                );
+            }
+            if principal.name.is_empty()
+                || principal.name.len() > crate::auth::MAX_PRINCIPAL_LEN
+                || !principal.name.is_ascii()
+            {
+                anyhow::bail!(
+                    "principal {:?}: the name must be 1..=128 ASCII characters",
+                    principal.name
+                );
+            }
+            let hash = parse_hash(&principal.token_blake3).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "principal {:?}: token_blake3 must be 64 hex digits",
+                    principal.name
+                )
+            })?;
+            if by_hash.insert(hash, principal.clone()).is_some() {
+                anyhow::bail!(
+                    "principal {:?}: another principal has the same token",
+                    principal.name
+                );
+            }
+        }
+        Ok(Principals {
+            by_hash: Arc::new(by_hash),
+        })
+    }
+
+    /// Whether tokens are required.
+    pub fn enabled(&self) -> bool {
+        !self.by_hash.is_empty()
+    }
+
+    fn find(&self, token: &str) -> Option<&PrincipalConfig> {
+        self.by_hash.get(blake3::hash(token.as_bytes()).as_bytes())
+    }
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A new random token and the hash to configure for it.
+pub fn new_token() -> (String, String) {
+    let token = format!(
+        "rct_{}{}",
+        rectify_eventlog::Uuid::new_v4().simple(),
+        rectify_eventlog::Uuid::new_v4().simple()
+    );
+    let hash = blake3::hash(token.as_bytes()).to_hex().to_string();
+    (token, hash)
+}
+
+/// The tower layer; see the module docs.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    principals: Principals,
+}
+
+impl AuthLayer {
+    /// A layer checking tokens against `principals` (none: trust headers).
+    pub fn new(principals: Principals) -> Self {
+        AuthLayer { principals }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate {
+            inner,
+            principals: self.principals.clone(),
+        }
+    }
+}
+
+/// See [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    principals: Principals,
+}
+
+/// Sets the identity headers of `request` from the bearer token, or says
+/// why the call is not authenticated.
+fn authenticate<B>(principals: &Principals, request: &mut http::Request<B>) -> Result<(), Status> {
+    let headers = request.headers_mut();
+    for name in [HEADER_ROLE, HEADER_UNIT, HEADER_PRINCIPAL] {
+        headers.remove(name);
+    }
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
+    let principal = principals
+        .find(token.trim())
+        .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+    let value = |text: &str| {
+        http::HeaderValue::from_str(text)
+            .map_err(|_| Status::internal("a configured principal is not a valid header value"))
+    };
+    headers.insert(HEADER_ROLE, value(&principal.role)?);
+    headers.insert(HEADER_PRINCIPAL, value(&principal.name)?);
+    if let Some(unit) = &principal.unit {
+        headers.insert(HEADER_UNIT, value(unit)?);
+    }
+    Ok(())
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Authenticate<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let open = request.uri().path().starts_with("/grpc.health.v1.Health/");
+        if self.principals.enabled() && !open {
+            if let Err(status) = authenticate(&self.principals, &mut request) {
+                tracing::debug!(message = status.message(), "call refused");
+                return Box::pin(std::future::ready(Ok(status.into_http())));
+            }
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
