@@ -213,11 +213,12 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let open = request.uri().path().starts_with("/grpc.health.v1.Health/");
-        if self.principals.enabled() && !open {
-            if let Err(status) = authenticate(&self.principals, &mut request) {
-                tracing::debug!(message = status.message(), "call refused");
-                return Box::pin(std::future::ready(Ok(status.into_http())));
-            }
+        if self.principals.enabled()
+            && !open
+            && let Err(status) = authenticate(&self.principals, &mut request)
+        {
+            tracing::debug!(message = status.message(), "call refused");
+            return Box::pin(std::future::ready(Ok(status.into_http())));
         }
         Box::pin(self.inner.call(request))
     }
