@@ -1,9 +1,10 @@
 //! Who is calling: turns request metadata into an [`Actor`], and the coarse
 //! role check of each RPC.
 //!
-//! The caller names its role (and unit) in metadata headers. This identifies
-//! callers on a trusted network segment; authenticated principals (tokens,
-//! mutual TLS) map onto the same [`Actor`] in this one place. Fine-grained
+//! The caller's role (and unit) arrive in metadata headers. With principals
+//! configured, [`crate::authn`] sets those headers from the bearer token's
+//! principal and drops whatever the client sent; without, they are trusted
+//! as sent (a trusted network segment). Fine-grained
 //! rules — which unit may act on which complaint, who may take which step —
 //! are the domain's, checked when a command is decided.
 
