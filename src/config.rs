@@ -20,6 +20,8 @@ pub const DEFAULT_DATA_DIR: &str = "rectify-data";
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 64;
 /// Default flush interval of the relaxed durability mode.
 pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 10;
+/// Default calls per second per principal (bursts of twice that).
+pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 500;
 /// Default interval between two passes of the deadline watcher.
 pub const DEFAULT_DEADLINE_SCAN_INTERVAL_S: u64 = 60;
 
@@ -55,6 +57,8 @@ pub struct FileConfig {
     pub deadline_scan_interval_s: Option<u64>,
     /// Address of the Prometheus metrics endpoint; unset = none.
     pub metrics_listen: Option<SocketAddr>,
+    /// Calls per second per principal; 0 = no limit.
+    pub rate_limit_per_s: Option<u32>,
     /// OTLP/gRPC endpoint to export traces to; unset = none.
     pub otlp_endpoint: Option<String>,
     /// Read the current instant from this file (RFC 3339) instead of the
@@ -105,6 +109,9 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (port 0 picks one).
     #[arg(long, env = "RECTIFY_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Calls per second per principal, bursts of twice that (0: no limit).
+    #[arg(long, env = "RECTIFY_RATE_LIMIT_PER_S")]
+    pub rate_limit_per_s: Option<u32>,
     /// Export traces over OTLP/gRPC to this endpoint, e.g.
     /// http://127.0.0.1:4317 (the OpenTelemetry variable also works).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -136,6 +143,8 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// OTLP/gRPC endpoint for traces, if any.
     pub otlp_endpoint: Option<String>,
+    /// Calls per second per principal; 0 = no limit.
+    pub rate_limit_per_s: u32,
     /// Principals allowed in, by token hash (empty: trust identity headers).
     pub principals: Vec<crate::authn::PrincipalConfig>,
     /// File the clock reads instead of the system time, if any.
@@ -192,6 +201,10 @@ impl ServerConfig {
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             otlp_endpoint: args.otlp_endpoint.or(file.otlp_endpoint),
             principals: file.principals,
+            rate_limit_per_s: args
+                .rate_limit_per_s
+                .or(file.rate_limit_per_s)
+                .unwrap_or(DEFAULT_RATE_LIMIT_PER_S),
         })
     }
 }

@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod rect_client;
 pub mod reports;

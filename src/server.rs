@@ -223,6 +223,7 @@ pub async fn serve_with(
             tower::ServiceBuilder::new()
                 .layer(crate::metrics::RpcMetricsLayer)
                 .layer(crate::authn::AuthLayer::new(principals))
+                .layer(crate::limits::RateLimitLayer::new(config.rate_limit_per_s))
                 .into_inner(),
         )
         .add_service(health_service)

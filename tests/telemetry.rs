@@ -114,6 +114,7 @@ async fn every_rpc_has_a_span_with_method_status_and_ids_and_no_personal_data() 
         metrics_listen: None,
         otlp_endpoint: None,
         principals: Vec::new(),
+        rate_limit_per_s: 0,
     };
     let (bound, addr) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -46,8 +46,11 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rectify"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            // Tests run the deadline watcher themselves, when they mean to.
-            .args(["--deadline-scan-interval-s", "0"])
+            // Tests run the deadline watcher themselves, when they mean to,
+            // and drive load faster than a production rate limit allows
+            // (variables, so a test's own flags override them).
+            .env("RECTIFY_DEADLINE_SCAN_INTERVAL_S", "0")
+            .env("RECTIFY_RATE_LIMIT_PER_S", "0")
             .args(extra_args)
             .env("RUST_LOG", "warn")
             .env_remove("RECTIFY_CONFIG")

@@ -424,3 +424,45 @@ async fn with_principals_configured_every_call_needs_a_known_token() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_over_its_rate_limit_is_refused_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // One call a second, bursts of two (the flag beats the harness's variable).
+    let server = Server::start_with(
+        dir.path(),
+        &["--rate-limit-per-s".to_owned(), "1".to_owned()],
+    );
+    let mut c = server.complaints().await;
+    let lookup = |principal: &'static str| {
+        let mut request = tonic::Request::new(pb::GetComplaintRequest {
+            complaint_id: "RC-none".into(),
+            min_position: 0,
+        });
+        request
+            .metadata_mut()
+            .insert(rectify::auth::HEADER_ROLE, "dispatcher".parse().unwrap());
+        request
+            .metadata_mut()
+            .insert(rectify::auth::HEADER_PRINCIPAL, principal.parse().unwrap());
+        request
+    };
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(
+            c.get_complaint(lookup("busy-clerk"))
+                .await
+                .unwrap_err()
+                .code(),
+        );
+    }
+    assert_eq!(
+        &codes[..2],
+        &[Code::NotFound, Code::NotFound],
+        "the burst passes"
+    );
+    assert!(codes[2..].contains(&Code::ResourceExhausted), "{codes:?}");
+    // Another principal has its own budget.
+    let other = c.get_complaint(lookup("calm-clerk")).await.unwrap_err();
+    assert_eq!(other.code(), Code::NotFound);
+}

@@ -1,0 +1,112 @@
+//! A per-principal rate limit (GCRA, the `governor` crate), in front of every
+//! service: a principal that exceeds its quota gets `RESOURCE_EXHAUSTED`
+//! before any work is done, so one misbehaving client cannot starve the
+//! hotline. The key is the principal the call runs as (set from the token by
+//! [`crate::authn`], or sent as a header when no principals are configured);
+//! the number of principals tracked is bounded, so made-up principal names
+//! cannot grow memory. `grpc.health.v1` is not limited.
+
+use std::{
+    future::Future,
+    num::NonZeroU32,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tonic::{Status, body::Body, codegen::http};
+
+use crate::auth::{HEADER_PRINCIPAL, HEADER_ROLE};
+
+/// Most principals tracked at once; beyond it, idle ones are forgotten and
+/// the rest share one bucket.
+pub const MAX_TRACKED_PRINCIPALS: usize = 10_000;
+
+/// The tower layer; `None` quota = no limit.
+#[derive(Debug, Clone)]
+pub struct RateLimitLayer {
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+impl RateLimitLayer {
+    /// `per_second` calls a second per principal, bursts of twice that; 0
+    /// turns the limit off.
+    pub fn new(per_second: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2 is not zero"));
+            Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        RateLimitLayer { limiter }
+    }
+}
+
+impl<S> tower::Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+/// See [`RateLimitLayer`].
+#[derive(Debug, Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+fn key<B>(request: &http::Request<B>) -> String {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    match header(HEADER_PRINCIPAL) {
+        "" => format!("role:{}", header(HEADER_ROLE)),
+        principal => format!("principal:{principal}"),
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RateLimit<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if let Some(limiter) = &self.limiter
+            && !request.uri().path().starts_with("/grpc.health.v1.Health/")
+        {
+            if limiter.len() > MAX_TRACKED_PRINCIPALS {
+                limiter.retain_recent();
+            }
+            let mut key = key(&request);
+            if limiter.len() > MAX_TRACKED_PRINCIPALS {
+                key = "overflow".to_owned();
+            }
+            if limiter.check_key(&key).is_err() {
+                let status = Status::resource_exhausted(
+                    "rate limit exceeded for this principal; retry with backoff",
+                );
+                return Box::pin(std::future::ready(Ok(status.into_http())));
+            }
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
