@@ -4,6 +4,7 @@
 //! One test binary; `queries` holds the read-model tests.
 
 mod ledgers;
+mod matrix;
 mod operations;
 mod queries;
 
