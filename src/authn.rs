@@ -1,4 +1,5 @@
-//! Authentication by bearer token (API key), one place for the whole server.
+//! Authentication by bearer token (API key) or TLS client certificate, one
+//! place for the whole server.
 //!
 //! When the configuration lists principals (`[[principals]]` in the config
 //! file), every call must carry `authorization: Bearer <token>`. The layer
@@ -25,7 +26,12 @@ use std::{
 };
 
 use serde::Deserialize;
-use tonic::{Status, body::Body, codegen::http};
+use tonic::{
+    Status,
+    body::Body,
+    codegen::http,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
 
 use crate::auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT};
 
@@ -41,13 +47,18 @@ pub struct PrincipalConfig {
     pub unit: Option<String>,
     /// Lowercase hex BLAKE3 hash of the principal's token
     /// (`rectify admin new-token` makes a token and its hash).
-    pub token_blake3: String,
+    pub token_blake3: Option<String>,
+    /// Lowercase hex BLAKE3 hash of the DER bytes of the principal's TLS
+    /// client certificate (mutual TLS): a call over a connection with that
+    /// certificate runs as this principal.
+    pub client_cert_blake3: Option<String>,
 }
 
-/// The principals by token hash.
+/// The principals by token hash and by client-certificate hash.
 #[derive(Debug, Clone, Default)]
 pub struct Principals {
     by_hash: Arc<HashMap<[u8; 32], PrincipalConfig>>,
+    by_cert: Arc<HashMap<[u8; 32], PrincipalConfig>>,
 }
 
 /// Roles a principal may have.
@@ -64,6 +75,7 @@ impl Principals {
     /// Checks and indexes the configured principals.
     pub fn new(principals: Vec<PrincipalConfig>) -> anyhow::Result<Self> {
         let mut by_hash = HashMap::new();
+        let mut by_cert = HashMap::new();
         for principal in principals {
             if !ROLES.contains(&principal.role.as_str()) {
                 anyhow::bail!(
@@ -87,31 +99,52 @@ impl Principals {
                     principal.name
                 );
             }
-            let hash = parse_hash(&principal.token_blake3).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "principal {:?}: token_blake3 must be 64 hex digits",
-                    principal.name
-                )
-            })?;
-            if by_hash.insert(hash, principal.clone()).is_some() {
+            if principal.token_blake3.is_none() && principal.client_cert_blake3.is_none() {
                 anyhow::bail!(
-                    "principal {:?}: another principal has the same token",
+                    "principal {:?}: give token_blake3, client_cert_blake3 or both",
                     principal.name
                 );
+            }
+            for (field, value, index) in [
+                ("token_blake3", &principal.token_blake3, &mut by_hash),
+                (
+                    "client_cert_blake3",
+                    &principal.client_cert_blake3,
+                    &mut by_cert,
+                ),
+            ] {
+                let Some(value) = value else { continue };
+                let hash = parse_hash(value).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "principal {:?}: {field} must be 64 hex digits",
+                        principal.name
+                    )
+                })?;
+                if index.insert(hash, principal.clone()).is_some() {
+                    anyhow::bail!(
+                        "principal {:?}: another principal has the same {field}",
+                        principal.name
+                    );
+                }
             }
         }
         Ok(Principals {
             by_hash: Arc::new(by_hash),
+            by_cert: Arc::new(by_cert),
         })
     }
 
-    /// Whether tokens are required.
+    /// Whether credentials are required.
     pub fn enabled(&self) -> bool {
-        !self.by_hash.is_empty()
+        !self.by_hash.is_empty() || !self.by_cert.is_empty()
     }
 
     fn find(&self, token: &str) -> Option<&PrincipalConfig> {
         self.by_hash.get(blake3::hash(token.as_bytes()).as_bytes())
+    }
+
+    fn find_cert(&self, der: &[u8]) -> Option<&PrincipalConfig> {
+        self.by_cert.get(blake3::hash(der).as_bytes())
     }
 }
 
@@ -171,20 +204,38 @@ pub struct Authenticate<S> {
 /// Sets the identity headers of `request` from the bearer token, or says
 /// why the call is not authenticated.
 fn authenticate<B>(principals: &Principals, request: &mut http::Request<B>) -> Result<(), Status> {
-    let headers = request.headers_mut();
     for name in [HEADER_ROLE, HEADER_UNIT, HEADER_PRINCIPAL] {
-        headers.remove(name);
+        request.headers_mut().remove(name);
     }
-    let token = headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
-    let principal = principals
-        .find(token.trim())
-        .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+    // The client certificate of a mutual-TLS connection, if any.
+    let certificate = request
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(TlsConnectInfo::peer_certs)
+        .and_then(|certs| certs.first().map(|der| der.as_ref().to_vec()));
+    let headers = request.headers_mut();
+    let principal = match (headers.get(http::header::AUTHORIZATION), certificate) {
+        (Some(value), _) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
+            principals
+                .find(token.trim())
+                .ok_or_else(|| Status::unauthenticated("unknown token"))?
+        }
+        (None, Some(der)) => principals
+            .find_cert(&der)
+            .ok_or_else(|| Status::unauthenticated("unknown client certificate"))?,
+        (None, None) => {
+            return Err(Status::unauthenticated(
+                "missing authorization: Bearer <token> (or a client certificate)",
+            ));
+        }
+    };
+    let principal = principal.clone();
+    let headers = request.headers_mut();
     let value = |text: &str| {
         http::HeaderValue::from_str(text)
             .map_err(|_| Status::internal("a configured principal is not a valid header value"))

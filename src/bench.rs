@@ -194,6 +194,7 @@ async fn spawn_server(
         otlp_endpoint: None,
         principals: Vec::new(),
         rate_limit_per_s: 0,
+        tls: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -59,6 +59,13 @@ pub struct FileConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Calls per second per principal; 0 = no limit.
     pub rate_limit_per_s: Option<u32>,
+    /// PEM certificate chain of the server (turns on TLS).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that client certificates must chain to (turns on
+    /// mutual TLS: a connection without a valid client certificate fails).
+    pub tls_client_ca: Option<PathBuf>,
     /// OTLP/gRPC endpoint to export traces to; unset = none.
     pub otlp_endpoint: Option<String>,
     /// Read the current instant from this file (RFC 3339) instead of the
@@ -112,6 +119,15 @@ pub struct ServeArgs {
     /// Calls per second per principal, bursts of twice that (0: no limit).
     #[arg(long, env = "RECTIFY_RATE_LIMIT_PER_S")]
     pub rate_limit_per_s: Option<u32>,
+    /// Server certificate chain (PEM); with --tls-key, serve TLS.
+    #[arg(long, env = "RECTIFY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "RECTIFY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) client certificates must chain to: mutual TLS.
+    #[arg(long, env = "RECTIFY_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Export traces over OTLP/gRPC to this endpoint, e.g.
     /// http://127.0.0.1:4317 (the OpenTelemetry variable also works).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -120,6 +136,17 @@ pub struct ServeArgs {
     /// of the system clock. For drills and tests; never in production.
     #[arg(long, env = "RECTIFY_CLOCK_FILE", hide = true)]
     pub clock_file: Option<PathBuf>,
+}
+
+/// The PEM files of TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key.
+    pub key: PathBuf,
+    /// CA that client certificates must chain to (mutual TLS), if any.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The resolved configuration the server runs with.
@@ -145,6 +172,8 @@ pub struct ServerConfig {
     pub otlp_endpoint: Option<String>,
     /// Calls per second per principal; 0 = no limit.
     pub rate_limit_per_s: u32,
+    /// TLS: (certificate chain, private key, client CA) PEM files.
+    pub tls: Option<TlsFiles>,
     /// Principals allowed in, by token hash (empty: trust identity headers).
     pub principals: Vec<crate::authn::PrincipalConfig>,
     /// File the clock reads instead of the system time, if any.
@@ -205,6 +234,19 @@ impl ServerConfig {
                 .rate_limit_per_s
                 .or(file.rate_limit_per_s)
                 .unwrap_or(DEFAULT_RATE_LIMIT_PER_S),
+            tls: match (
+                args.tls_cert.or(file.tls_cert),
+                args.tls_key.or(file.tls_key),
+                args.tls_client_ca.or(file.tls_client_ca),
+            ) {
+                (Some(cert), Some(key), client_ca) => Some(TlsFiles {
+                    cert,
+                    key,
+                    client_ca,
+                }),
+                (None, None, None) => None,
+                _ => bail!("TLS needs both tls_cert and tls_key (tls_client_ca is optional)"),
+            },
         })
     }
 }

@@ -216,7 +216,22 @@ pub async fn serve_with(
     } else {
         tracing::warn!("no principals configured: identity headers are trusted as sent");
     }
-    let serving = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |path: &Path| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let mut tls_config = tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?),
+        );
+        if let Some(ca) = &tls.client_ca {
+            tls_config =
+                tls_config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        builder = builder.tls_config(tls_config).context("configuring TLS")?;
+        tracing::info!(mutual = tls.client_ca.is_some(), "serving TLS");
+    }
+    let serving = builder
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
         .layer(

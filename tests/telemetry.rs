@@ -115,6 +115,7 @@ async fn every_rpc_has_a_span_with_method_status_and_ids_and_no_personal_data() 
         otlp_endpoint: None,
         principals: Vec::new(),
         rate_limit_per_s: 0,
+        tls: None,
     };
     let (bound, addr) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -466,3 +466,117 @@ async fn a_principal_over_its_rate_limit_is_refused_and_others_are_not() {
     let other = c.get_complaint(lookup("calm-clerk")).await.unwrap_err();
     assert_eq!(other.code(), Code::NotFound);
 }
+
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate,
+/// as PEM files in `dir`; returns the client certificate's DER bytes.
+fn write_certificates(dir: &std::path::Path) -> Vec<u8> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate().unwrap();
+    let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    server_params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let server = server_params.signed_by(&server_key, &issuer).unwrap();
+
+    let client_key = KeyPair::generate().unwrap();
+    let client_params = CertificateParams::new(vec!["hotline-backend".to_owned()]).unwrap();
+    let client = client_params.signed_by(&client_key, &issuer).unwrap();
+
+    for (name, pem) in [
+        ("ca.pem", ca.pem()),
+        ("server.pem", server.pem()),
+        ("server.key", server_key.serialize_pem()),
+        ("client.pem", client.pem()),
+        ("client.key", client_key.serialize_pem()),
+    ] {
+        std::fs::write(dir.join(name), pem).unwrap();
+    }
+    client.der().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_maps_the_client_certificate_to_its_principal() {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+    let dir = tempfile::tempdir().unwrap();
+    let client_der = write_certificates(dir.path());
+    let config = dir.path().join("rectify.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "tls_cert = \"{0}/server.pem\"\ntls_key = \"{0}/server.key\"\ntls_client_ca = \"{0}/ca.pem\"\n\n\
+             [[principals]]\nname = \"hotline-backend\"\nrole = \"hotline\"\nclient_cert_blake3 = \"{1}\"\n",
+            dir.path().display(),
+            blake3::hash(&client_der).to_hex()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config".to_owned(), config.display().to_string()],
+    );
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let tls = |with_identity: bool| {
+        let config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("ca.pem")))
+            .domain_name("localhost");
+        if with_identity {
+            config.identity(Identity::from_pem(read("client.pem"), read("client.key")))
+        } else {
+            config
+        }
+    };
+    let endpoint = || Channel::from_shared(format!("https://{}", server.addr)).unwrap();
+
+    // With the client certificate: the call runs as its principal.
+    let channel = endpoint()
+        .tls_config(tls(true))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = pb::complaint_service_client::ComplaintServiceClient::new(channel);
+    let submitted = c
+        .submit_complaint(tonic::Request::new(super::submit_request("双向认证")))
+        .await
+        .expect("submit over mutual TLS")
+        .into_inner()
+        .result
+        .unwrap();
+    let history = c
+        .get_history(tonic::Request::new(pb::GetHistoryRequest {
+            complaint_id: submitted.id,
+        }))
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    assert_eq!(history[0].actor, "hotline-backend");
+
+    // Without a client certificate the connection or the call fails.
+    let refused = match endpoint().tls_config(tls(false)).unwrap().connect().await {
+        Err(_) => true,
+        Ok(channel) => pb::complaint_service_client::ComplaintServiceClient::new(channel)
+            .submit_complaint(tonic::Request::new(super::submit_request("无证书")))
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a client without a certificate must be refused");
+    // Plain text is not spoken.
+    let plain = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let result = pb::complaint_service_client::ComplaintServiceClient::new(channel)
+            .submit_complaint(as_role(super::submit_request("明文"), "hotline"))
+            .await;
+        assert!(result.is_err(), "plain text must not reach the services");
+    }
+}
