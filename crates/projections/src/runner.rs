@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use rectify_eventlog::{EventStore, Filter};
+use rectify_eventlog::{EventStore, Filter, RecordedEvent};
 use tokio::sync::watch;
 
 use crate::{
@@ -250,27 +250,11 @@ pub async fn catch_up<S: EventStore + Clone>(
     let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
     let mut reached = from - 1;
     while let Some(page) = incoming.recv().await {
-        let page = page?;
-        let (rows, applied) = {
-            let mut view = write(view);
-            let mut dirty = BTreeSet::new();
-            for event in &page {
-                if let Some(id) = view.apply(event)? {
-                    dirty.insert(id);
-                }
-            }
-            (snapshot(&view, &dirty), view.applied())
-        };
+        let (rows, applied) = apply_page(view, &page?)?;
         if let Some(previous) = writing.take() {
-            previous
-                .await
-                .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+            joined(previous.await)?;
         }
-        let tree = db.ledger.clone();
-        writing = Some(tokio::task::spawn_blocking(move || {
-            tree.apply_batch(encode_rows(&rows, applied)?)?;
-            Ok(())
-        }));
+        writing = Some(write_checkpoint(db, rows, applied));
         reached = applied;
         progress(applied, head);
     }
@@ -278,10 +262,51 @@ pub async fn catch_up<S: EventStore + Clone>(
         .await
         .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
     if let Some(last) = writing {
-        last.await
-            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+        joined(last.await)?;
     }
     Ok(reached)
+}
+
+/// Applies `events` under the write lock and clones out what changed; the
+/// checkpoint is encoded later, outside the lock, so queries wait only for
+/// the fold itself.
+fn apply_page(
+    view: &RwLock<LedgerView>,
+    events: &[RecordedEvent],
+) -> Result<(Vec<Snapshot>, u64), ProjectionError> {
+    let _span = tracing::debug_span!(
+        "projection.apply",
+        projection = "ledger",
+        events = events.len()
+    )
+    .entered();
+    let mut view = write(view);
+    let mut dirty = BTreeSet::new();
+    for event in events {
+        if let Some(changed) = view.apply(event)? {
+            dirty.insert(changed);
+        }
+    }
+    Ok((snapshot(&view, &dirty), view.applied()))
+}
+
+/// Encodes and writes one checkpoint on the blocking pool.
+fn write_checkpoint(
+    db: &ProjectionDb,
+    rows: Vec<Snapshot>,
+    applied: u64,
+) -> tokio::task::JoinHandle<Result<(), ProjectionError>> {
+    let tree = db.ledger.clone();
+    tokio::task::spawn_blocking(move || {
+        tree.apply_batch(encode_rows(&rows, applied)?)?;
+        Ok(())
+    })
+}
+
+fn joined(
+    result: Result<Result<(), ProjectionError>, tokio::task::JoinError>,
+) -> Result<(), ProjectionError> {
+    result.map_err(|error| ProjectionError::Checkpoint(error.to_string()))?
 }
 
 /// Pages the catch-up reader fetches ahead of the one being applied.
@@ -363,28 +388,10 @@ async fn follow<S: EventStore>(
         .subscribe(from, Filter::default())
         .ready_chunks(CATCH_UP_PAGE);
     while let Some(chunk) = events.next().await {
-        let span = tracing::debug_span!(
-            "projection.apply",
-            projection = "ledger",
-            events = chunk.len()
-        );
-        let _entered = span.enter();
-        let mut dirty = BTreeSet::new();
-        let (batch, position) = {
-            let mut view = write(&view);
-            for event in chunk {
-                if let Some(id) = view.apply(&event?)? {
-                    dirty.insert(id);
-                }
-            }
-            (encode_batch(&view, &dirty)?, view.applied())
-        };
+        let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let (rows, position) = apply_page(&view, &chunk)?;
         applied.send_replace(position);
-        drop(_entered);
-        let tree = db.ledger.clone();
-        tokio::task::spawn_blocking(move || tree.apply_batch(batch))
-            .await
-            .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
+        joined(write_checkpoint(&db, rows, position).await)?;
     }
     Ok(())
 }
