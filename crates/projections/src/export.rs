@@ -62,7 +62,7 @@ pub fn cells(row: &LedgerRow, now: DateTime<Utc>) -> Vec<String> {
         row.lead.clone().unwrap_or_default(),
         row.responsible.join(" "),
         local(Some(row.received_at)),
-        local(row.dispatched_at),
+        local(row.dispatched_at()),
         local(row.resolve_due_at()),
         local(row.resolved_at),
         local(row.closed_at),
@@ -70,9 +70,9 @@ pub fn cells(row: &LedgerRow, now: DateTime<Utc>) -> Vec<String> {
         row.warning_level()
             .map(|w| enum_name(&w))
             .unwrap_or_default(),
-        row.extension_count.to_string(),
-        row.return_count.to_string(),
-        row.reopen_count.to_string(),
+        row.extension_count().to_string(),
+        row.return_count().to_string(),
+        row.reopen_count().to_string(),
         row.satisfaction()
             .map(|s| enum_name(&s))
             .unwrap_or_default(),

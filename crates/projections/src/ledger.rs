@@ -150,9 +150,9 @@ impl LedgerFilter {
             && self
                 .satisfaction
                 .is_none_or(|s| row.satisfaction() == Some(s))
-            && (!self.extended_only || row.extension_count > 0)
-            && (!self.returned_only || row.return_count > 0)
-            && (!self.reopened_only || row.reopen_count > 0)
+            && (!self.extended_only || row.extension_count() > 0)
+            && (!self.returned_only || row.return_count() > 0)
+            && (!self.reopened_only || row.reopen_count() > 0)
             && text_lower.is_none_or(|needle| text_matches(row, needle))
     }
 }

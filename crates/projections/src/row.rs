@@ -132,10 +132,6 @@ pub struct LedgerRow {
     pub stepped: Vec<String>,
     /// When it was received.
     pub received_at: DateTime<Utc>,
-    /// When it was first dispatched.
-    pub first_dispatched_at: Option<DateTime<Utc>>,
-    /// When the current assignment was dispatched.
-    pub dispatched_at: Option<DateTime<Utc>>,
     /// When the last resolution was submitted.
     pub resolved_at: Option<DateTime<Utc>>,
     /// When it was closed.
@@ -148,12 +144,6 @@ pub struct LedgerRow {
     pub paused: bool,
     /// An extension request waits for a decision.
     pub extension_pending: bool,
-    /// Returns (退单).
-    pub return_count: u32,
-    /// Granted extensions.
-    pub extension_count: u32,
-    /// Reopenings (重办).
-    pub reopen_count: u32,
     /// Chase-ups (催办).
     pub chase_count: u32,
     /// Flagged for supervision (督办).
@@ -172,6 +162,10 @@ pub struct LedgerRow {
     pub missed: Vec<UnitFact>,
     /// Linked ledger items as `ledger/item`.
     pub ledger_items: Vec<String>,
+}
+
+fn count<T>(items: impl Iterator<Item = T>) -> u32 {
+    u32::try_from(items.count()).unwrap_or(u32::MAX)
 }
 
 impl LedgerRow {
@@ -208,17 +202,12 @@ impl LedgerRow {
             accepted: Vec::new(),
             stepped: Vec::new(),
             received_at: *at,
-            first_dispatched_at: None,
-            dispatched_at: None,
             resolved_at: None,
             closed_at: None,
             deadlines: Vec::new(),
             warned: Vec::new(),
             paused: false,
             extension_pending: false,
-            return_count: 0,
-            extension_count: 0,
-            reopen_count: 0,
             chase_count: 0,
             supervised: false,
             appeal_upheld: false,
@@ -231,6 +220,26 @@ impl LedgerRow {
         };
         row.set_due(Milestone::Dispatch, *at, submission.dispatch_due_at);
         Some(row)
+    }
+
+    /// When the latest assignment was dispatched.
+    pub fn dispatched_at(&self) -> Option<DateTime<Utc>> {
+        self.dispatches.last().map(|d| d.at)
+    }
+
+    /// Returns (退单): assignments the lead unit gave back.
+    pub fn return_count(&self) -> u32 {
+        count(self.dispatches.iter().filter(|d| d.returned_at.is_some()))
+    }
+
+    /// Granted extensions.
+    pub fn extension_count(&self) -> u32 {
+        count(self.extensions.iter())
+    }
+
+    /// Reopenings (重办).
+    pub fn reopen_count(&self) -> u32 {
+        count(self.reopens.iter())
     }
 
     /// The deadline of `milestone`, if set.
@@ -312,8 +321,6 @@ impl LedgerRow {
                 self.responsible = responsible.iter().map(|u| u.as_str().to_owned()).collect();
                 self.accepted.clear();
                 self.stepped.clear();
-                self.first_dispatched_at.get_or_insert(*at);
-                self.dispatched_at = Some(*at);
                 self.meet(Milestone::Dispatch, *at);
                 self.set_due(Milestone::Accept, *at, *accept_due_at);
                 self.set_due(Milestone::FirstContact, *at, *first_contact_due_at);
@@ -345,7 +352,6 @@ impl LedgerRow {
             }
             E::AssignmentReturned { at, .. } => {
                 self.status = ComplaintStatus::AwaitingDispatch;
-                self.return_count = self.return_count.saturating_add(1);
                 self.paused = false;
                 self.lead = None;
                 self.responsible.clear();
@@ -372,7 +378,6 @@ impl LedgerRow {
             E::ExtensionRequested { .. } => self.extension_pending = true,
             E::ExtensionGranted { at, due_at, .. } => {
                 self.extension_pending = false;
-                self.extension_count = self.extension_count.saturating_add(1);
                 let start = self
                     .deadline(Milestone::Resolve)
                     .map_or(*at, |deadline| deadline.start);
@@ -419,7 +424,6 @@ impl LedgerRow {
                 at, resolve_due_at, ..
             } => {
                 self.status = ComplaintStatus::InProgress;
-                self.reopen_count = self.reopen_count.saturating_add(1);
                 self.stepped.clear();
                 self.set_due(Milestone::Resolve, *at, *resolve_due_at);
                 self.reopens.push(UnitFact {

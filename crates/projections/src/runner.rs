@@ -29,7 +29,7 @@ use crate::{
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
 /// rebuilt from position 0.
-pub const LEDGER_FORMAT: u64 = 3;
+pub const LEDGER_FORMAT: u64 = 4;
 
 /// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
 /// `l/<ledger id>` (ids never contain a NUL byte).

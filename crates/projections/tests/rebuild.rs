@@ -369,9 +369,9 @@ proptest! {
             prop_assert_eq!(row.status, status);
             prop_assert_eq!(row.paused, state.is_paused());
             prop_assert_eq!(row.lead.as_deref(), state.lead_unit().map(UnitCode::as_str));
-            prop_assert_eq!(row.return_count, state.return_count());
-            prop_assert_eq!(row.extension_count, state.extension_count());
-            prop_assert_eq!(row.reopen_count, state.reopen_count());
+            prop_assert_eq!(row.return_count(), state.return_count());
+            prop_assert_eq!(row.extension_count(), state.extension_count());
+            prop_assert_eq!(row.reopen_count(), state.reopen_count());
             let row_deadlines: Vec<_> = row
                 .deadlines
                 .iter()
