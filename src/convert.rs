@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use rectify_catalog::{Area, AreaSuggestion, CatalogError};
 use rectify_domain::{
-    DomainError,
+    AreaCode, DistrictCode, DomainError, UnitCode,
     complaint::{
         self, Channel, ComplaintEvent, ComplaintKind, ComplaintState, ComplaintStatus, Milestone,
         Satisfaction, Urgency, WarningLevel,
@@ -636,20 +636,16 @@ fn status_from_pb(raw: i32) -> Result<ComplaintStatus, ServiceError> {
     }
 }
 
-fn optional_code(field: &str, raw: &str) -> Result<Option<String>, ServiceError> {
+/// An optional filter code, checked by the domain's own code type.
+fn optional_code<C>(
+    field: &str,
+    raw: &str,
+    parse: impl Fn(&str) -> Result<C, DomainError>,
+) -> Result<Option<String>, ServiceError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    if raw.len() > 64
-        || !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(ServiceError::invalid(
-            field,
-            "a code of at most 64 characters of [A-Za-z0-9._-]",
-        ));
-    }
+    parse(raw).map_err(|error| ServiceError::invalid(field, error.to_string()))?;
     Ok(Some(raw.to_owned()))
 }
 
@@ -692,11 +688,11 @@ pub fn ledger_filter(
     };
     Ok(rectify_projections::LedgerFilter {
         statuses,
-        area: optional_code("filter.area", &filter.area)?,
-        district: optional_code("filter.district", &filter.district)?,
+        area: optional_code("filter.area", &filter.area, AreaCode::new)?,
+        district: optional_code("filter.district", &filter.district, DistrictCode::new)?,
         channel,
-        lead_unit: optional_code("filter.lead_unit", &filter.lead_unit)?,
-        unit: optional_code("filter.unit", &filter.unit)?,
+        lead_unit: optional_code("filter.lead_unit", &filter.lead_unit, UnitCode::new)?,
+        unit: optional_code("filter.unit", &filter.unit, UnitCode::new)?,
         overdue_only: filter.overdue_only,
         min_warning,
         supervised_only: filter.supervised_only,

@@ -55,7 +55,7 @@ fn ledger_id(raw: &str) -> Result<String, ServiceError> {
     if raw.is_empty() {
         return Err(ServiceError::invalid("ledger_id", "required"));
     }
-    ledger::check_id("ledger_id", raw)
+    rectify_domain::codes::check_id("ledger_id", raw)
         .map_err(|e| ServiceError::invalid("ledger_id", e.to_string()))?;
     Ok(raw.to_owned())
 }
@@ -64,7 +64,7 @@ fn item_id(raw: &str) -> Result<String, ServiceError> {
     if raw.is_empty() {
         return Err(ServiceError::invalid("item_id", "required"));
     }
-    ledger::check_id("item_id", raw)
+    rectify_domain::codes::check_id("item_id", raw)
         .map_err(|e| ServiceError::invalid("item_id", e.to_string()))?;
     Ok(raw.to_owned())
 }

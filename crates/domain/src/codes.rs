@@ -96,24 +96,31 @@ code_type!(
 #[serde(try_from = "String", into = "String")]
 pub struct ComplaintId(String);
 
+/// Checks an id (of a complaint, a ledger, a ledger item): 1 to 64
+/// characters of `[A-Za-z0-9._:-]`; the error names `field`.
+pub fn check_id(field: &'static str, raw: &str) -> Result<(), DomainError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_CODE_LEN
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid {
+            field,
+            reason: format!(
+                "{raw:?} is not an id: 1..={MAX_CODE_LEN} characters of [A-Za-z0-9._:-]"
+            ),
+        })
+    }
+}
+
 impl ComplaintId {
     /// Validates and wraps an id.
     pub fn new(raw: &str) -> Result<Self, DomainError> {
-        let ok = !raw.is_empty()
-            && raw.len() <= MAX_CODE_LEN
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(DomainError::Invalid {
-                field: "complaint_id",
-                reason: format!(
-                    "{raw:?} is not an id: 1..={MAX_CODE_LEN} characters of [A-Za-z0-9._:-]"
-                ),
-            })
-        }
+        check_id("complaint_id", raw)?;
+        Ok(Self(raw.to_owned()))
     }
 
     /// The id as text.

@@ -23,10 +23,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Actor, DomainError, Role, UnitCode, complaint::WarningLevel};
+use crate::{Actor, DomainError, Role, UnitCode, codes::check_id, complaint::WarningLevel};
 
-/// Longest ledger or item id, in bytes.
-pub const MAX_ID_LEN: usize = 64;
 /// Longest title, problem or measures text, in characters.
 pub const MAX_TEXT_CHARS: usize = 2_000;
 /// Most items in one ledger.
@@ -43,23 +41,6 @@ pub const MAX_PHASES: usize = 12;
 /// The name of a ledger's stream in the log.
 pub fn stream_name(ledger_id: &str) -> String {
     format!("ledger-{ledger_id}")
-}
-
-/// Checks a ledger or item id: 1..=64 bytes of `[A-Za-z0-9._:-]`.
-pub fn check_id(field: &'static str, raw: &str) -> Result<(), DomainError> {
-    let ok = !raw.is_empty()
-        && raw.len() <= MAX_ID_LEN
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(DomainError::Invalid {
-            field,
-            reason: format!("{raw:?} is not an id: 1..={MAX_ID_LEN} of [A-Za-z0-9._:-]"),
-        })
-    }
 }
 
 /// Where a ledger's problems come from.
