@@ -78,8 +78,9 @@ fn fmt_version(version: Option<u64>) -> String {
 }
 
 impl ServiceError {
-    /// Names the complaint in a `NOT_FOUND` that the domain raised without it.
-    pub fn for_complaint(self, id: &str) -> Self {
+    /// Names the aggregate (complaint or ledger) in a `NOT_FOUND` that the
+    /// domain raised without its id.
+    pub fn with_id(self, id: &str) -> Self {
         match self {
             Self::NotFound { what, id: found } if found.is_empty() => Self::NotFound {
                 what,

@@ -132,7 +132,7 @@ pub async fn serve_with(
         None => println!("rectify listening on {addr}"),
     }
     if let Some(metrics_addr) = config.metrics_listen {
-        let listener = crate::metrics::bind(metrics_addr)
+        let listener = TcpListener::bind(metrics_addr)
             .await
             .with_context(|| format!("binding the metrics endpoint {metrics_addr}"))?;
         let metrics_addr = listener.local_addr()?;

@@ -244,7 +244,7 @@ impl Complaints {
             })
         })
         .await
-        .map_err(|error| error.for_complaint(id.as_str()))
+        .map_err(|error| error.with_id(id.as_str()))
     }
 
     /// Runs an intake: the stream is new, so it is not read first.
@@ -267,7 +267,7 @@ impl Complaints {
             })
         })
         .await
-        .map_err(|error| error.for_complaint(id.as_str()))
+        .map_err(|error| error.with_id(id.as_str()))
     }
 
     /// Runs a command that needs nothing from the state and returns its result.

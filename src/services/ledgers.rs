@@ -25,6 +25,7 @@ use rectify_projections::items::{LedgerBook, Tally};
 use tonic::{Request, Response, Status};
 
 use super::complaints::{command_context, unit_code};
+use super::queries::{on_view, wait_for_projections};
 use crate::{
     app::{self, CommandContext, Executed},
     auth::{Action, authorize},
@@ -234,10 +235,6 @@ impl Ledgers {
         Ok((actor, ctx))
     }
 
-    async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
-        super::queries::wait_for_projections(&self.state, min_position).await
-    }
-
     /// Records the class fix of `item_id` on each complaint it answers.
     async fn record_class_fix(
         &self,
@@ -291,13 +288,6 @@ impl Ledgers {
             }
         }
         Ok(fixed)
-    }
-
-    async fn on_view<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
-    ) -> Result<R, ServiceError> {
-        super::queries::on_view(&self.state, f).await
     }
 }
 
@@ -430,7 +420,7 @@ impl LedgerService for Ledgers {
                 &id,
                 &item,
                 u64::from(closed.reopen_count),
-                &closed.complaints.clone(),
+                &closed.complaints,
             )
             .await?;
         Ok(Response::new(pb::CloseItemResponse {
@@ -536,7 +526,7 @@ impl LedgerService for Ledgers {
                 },
             )
             .await
-            .map_err(|e| e.for_complaint(complaint_id.as_str()));
+            .map_err(|e| e.with_id(complaint_id.as_str()));
             match on_complaint {
                 Ok(_)
                 | Err(ServiceError::FailedPrecondition {
@@ -619,49 +609,48 @@ impl LedgerService for Ledgers {
         authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
         let id = ledger_id(&req.ledger_id)?;
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let reply = self
-            .on_view(move |view| {
-                let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
-                    what: "ledger",
-                    id: id.clone(),
-                })?;
-                let progress = book.progress(now);
-                Ok(pb::GetLedgerResponse {
-                    ledger: Some(summary_pb(book, now)),
-                    groups: progress
-                        .groups
-                        .iter()
-                        .map(|(group, tally)| pb::GroupProgress {
-                            group: group.clone(),
-                            tally: Some(tally_pb(tally)),
-                        })
-                        .collect(),
-                    units: progress
-                        .units
-                        .iter()
-                        .map(|(unit, t)| pb::UnitProgress {
-                            unit: unit.clone(),
-                            as_lead: Some(tally_pb(&t.as_lead)),
-                            as_responsible: Some(tally_pb(&t.as_responsible)),
-                        })
-                        .collect(),
-                    phases: progress
-                        .phases
-                        .iter()
-                        .map(|p| pb::PhaseProgress {
-                            code: p.code.clone(),
-                            name: p.name.clone(),
-                            ends: Some(convert::timestamp(p.ends)),
-                            due_by_end: p.due_by_end,
-                            closed_by_end: p.closed_by_end,
-                        })
-                        .collect(),
-                    applied_position: view.applied(),
-                })
+        let reply = on_view(&self.state, move |view| {
+            let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
+                what: "ledger",
+                id: id.clone(),
+            })?;
+            let progress = book.progress(now);
+            Ok(pb::GetLedgerResponse {
+                ledger: Some(summary_pb(book, now)),
+                groups: progress
+                    .groups
+                    .iter()
+                    .map(|(group, tally)| pb::GroupProgress {
+                        group: group.clone(),
+                        tally: Some(tally_pb(tally)),
+                    })
+                    .collect(),
+                units: progress
+                    .units
+                    .iter()
+                    .map(|(unit, t)| pb::UnitProgress {
+                        unit: unit.clone(),
+                        as_lead: Some(tally_pb(&t.as_lead)),
+                        as_responsible: Some(tally_pb(&t.as_responsible)),
+                    })
+                    .collect(),
+                phases: progress
+                    .phases
+                    .iter()
+                    .map(|p| pb::PhaseProgress {
+                        code: p.code.clone(),
+                        name: p.name.clone(),
+                        ends: Some(convert::timestamp(p.ends)),
+                        due_by_end: p.due_by_end,
+                        closed_by_end: p.closed_by_end,
+                    })
+                    .collect(),
+                applied_position: view.applied(),
             })
-            .await?;
+        })
+        .await?;
         Ok(Response::new(reply))
     }
 
@@ -671,16 +660,15 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::ListLedgersResponse>, Status> {
         authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let reply = self
-            .on_view(move |view| {
-                Ok(pb::ListLedgersResponse {
-                    ledgers: view.books().map(|b| summary_pb(b, now)).collect(),
-                    applied_position: view.applied(),
-                })
+        let reply = on_view(&self.state, move |view| {
+            Ok(pb::ListLedgersResponse {
+                ledgers: view.books().map(|b| summary_pb(b, now)).collect(),
+                applied_position: view.applied(),
             })
-            .await?;
+        })
+        .await?;
         Ok(Response::new(reply))
     }
 
@@ -696,31 +684,30 @@ impl LedgerService for Ledgers {
             Role::Unit(own) => Some(own.as_str().to_owned()),
             _ => (!req.unit.is_empty()).then(|| req.unit.clone()),
         };
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let reply = self
-            .on_view(move |view| {
-                let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
-                    what: "ledger",
-                    id: id.clone(),
-                })?;
-                let items = book
-                    .items()
-                    .values()
-                    .filter(|i| {
-                        req.group.is_empty() || i.spec.group.as_deref() == Some(req.group.as_str())
-                    })
-                    .filter(|i| unit.as_deref().is_none_or(|u| i.involves(u)))
-                    .filter(|i| !req.open_only || i.closed_at.is_none())
-                    .filter(|i| !req.overdue_only || i.is_overdue(now))
-                    .map(|i| item_pb(i, now))
-                    .collect();
-                Ok(pb::ListItemsResponse {
-                    items,
-                    applied_position: view.applied(),
+        let reply = on_view(&self.state, move |view| {
+            let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
+                what: "ledger",
+                id: id.clone(),
+            })?;
+            let items = book
+                .items()
+                .values()
+                .filter(|i| {
+                    req.group.is_empty() || i.spec.group.as_deref() == Some(req.group.as_str())
                 })
+                .filter(|i| unit.as_deref().is_none_or(|u| i.involves(u)))
+                .filter(|i| !req.open_only || i.closed_at.is_none())
+                .filter(|i| !req.overdue_only || i.is_overdue(now))
+                .map(|i| item_pb(i, now))
+                .collect();
+            Ok(pb::ListItemsResponse {
+                items,
+                applied_position: view.applied(),
             })
-            .await?;
+        })
+        .await?;
         Ok(Response::new(reply))
     }
 
@@ -730,24 +717,23 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::GetUnitRollupResponse>, Status> {
         authorize(&request, Action::ReadEvaluation)?;
         let req = request.into_inner();
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let reply = self
-            .on_view(move |view| {
-                Ok(pb::GetUnitRollupResponse {
-                    units: view
-                        .unit_rollup(now)
-                        .iter()
-                        .map(|r| pb::UnitProgress {
-                            unit: r.unit.clone(),
-                            as_lead: Some(tally_pb(&r.tally.as_lead)),
-                            as_responsible: Some(tally_pb(&r.tally.as_responsible)),
-                        })
-                        .collect(),
-                    applied_position: view.applied(),
-                })
+        let reply = on_view(&self.state, move |view| {
+            Ok(pb::GetUnitRollupResponse {
+                units: view
+                    .unit_rollup(now)
+                    .iter()
+                    .map(|r| pb::UnitProgress {
+                        unit: r.unit.clone(),
+                        as_lead: Some(tally_pb(&r.tally.as_lead)),
+                        as_responsible: Some(tally_pb(&r.tally.as_responsible)),
+                    })
+                    .collect(),
+                applied_position: view.applied(),
             })
-            .await?;
+        })
+        .await?;
         Ok(Response::new(reply))
     }
 
@@ -770,37 +756,36 @@ impl LedgerService for Ledgers {
             }
             n => n as usize,
         };
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let district = (!req.district.is_empty()).then_some(req.district);
-        let reply = self
-            .on_view(move |view| {
-                if view
-                    .book(&id)
-                    .is_none_or(|b| !b.items().contains_key(&item))
-                {
-                    return Err(ServiceError::NotFound {
-                        what: "ledger item",
-                        id: format!("{id}/{item}"),
-                    });
-                }
-                let found = view.suggest_complaints(&id, &item, district.as_deref(), limit)?;
-                Ok(pb::SuggestComplaintsResponse {
-                    complaints: found
-                        .iter()
-                        .map(|s| pb::SuggestedComplaint {
-                            complaint_id: s.row.id.clone(),
-                            title: s.row.title.clone(),
-                            area: s.row.area.clone().unwrap_or_default(),
-                            district: s.row.district.clone().unwrap_or_default(),
-                            status: convert::ledger_row_to_pb(&s.row, now).status,
-                            score: s.score,
-                        })
-                        .collect(),
-                    applied_position: view.applied(),
-                })
+        let reply = on_view(&self.state, move |view| {
+            if view
+                .book(&id)
+                .is_none_or(|b| !b.items().contains_key(&item))
+            {
+                return Err(ServiceError::NotFound {
+                    what: "ledger item",
+                    id: format!("{id}/{item}"),
+                });
+            }
+            let found = view.suggest_complaints(&id, &item, district.as_deref(), limit)?;
+            Ok(pb::SuggestComplaintsResponse {
+                complaints: found
+                    .iter()
+                    .map(|s| pb::SuggestedComplaint {
+                        complaint_id: s.row.id.clone(),
+                        title: s.row.title.clone(),
+                        area: s.row.area.clone().unwrap_or_default(),
+                        district: s.row.district.clone().unwrap_or_default(),
+                        status: convert::ledger_row_to_pb(&s.row, now).status,
+                        score: s.score,
+                    })
+                    .collect(),
+                applied_position: view.applied(),
             })
-            .await?;
+        })
+        .await?;
         Ok(Response::new(reply))
     }
 }

@@ -49,17 +49,6 @@ impl Queries {
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
     }
-
-    async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
-        wait_for_projections(&self.state, min_position).await
-    }
-
-    async fn on_ledger<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
-    ) -> Result<R, ServiceError> {
-        on_view(&self.state, f).await
-    }
 }
 
 /// Waits, at most [`MIN_POSITION_WAIT`], until the projections have applied
@@ -103,12 +92,13 @@ impl QueryService for Queries {
             page_size: req.page_size as usize,
             page_token: req.page_token,
         };
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let scope = scope(&actor);
-        let (page, applied) = self
-            .on_ledger(move |view| Ok((view.list(&scope, &query, now)?, view.applied())))
-            .await?;
+        let (page, applied) = on_view(&self.state, move |view| {
+            Ok((view.list(&scope, &query, now)?, view.applied()))
+        })
+        .await?;
         Ok(Response::new(pb::ListLedgerResponse {
             rows: page.rows.iter().map(|r| ledger_row_to_pb(r, now)).collect(),
             next_page_token: page.next_page_token,
@@ -142,31 +132,30 @@ impl QueryService for Queries {
                 .into());
             }
         };
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let scope = scope(&actor);
-        let (bytes, rows) = self
-            .on_ledger(move |view| {
-                let mut rows: Vec<_> = view.matching(&scope, &filter, now).collect();
-                if rows.len() > export::MAX_EXPORT_ROWS {
-                    return Err(ServiceError::invalid(
-                        "filter",
-                        format!(
-                            "{} rows match; an export holds at most {}",
-                            rows.len(),
-                            export::MAX_EXPORT_ROWS
-                        ),
-                    ));
-                }
-                rectify_projections::ledger::sort_rows(&mut rows, order);
-                let count = rows.len() as u64;
-                let bytes = match format {
-                    pb::ExportFormat::Xlsx => export::to_xlsx(rows, now)?,
-                    _ => export::to_csv(rows, now)?,
-                };
-                Ok((bytes, count))
-            })
-            .await?;
+        let (bytes, rows) = on_view(&self.state, move |view| {
+            let mut rows: Vec<_> = view.matching(&scope, &filter, now).collect();
+            if rows.len() > export::MAX_EXPORT_ROWS {
+                return Err(ServiceError::invalid(
+                    "filter",
+                    format!(
+                        "{} rows match; an export holds at most {}",
+                        rows.len(),
+                        export::MAX_EXPORT_ROWS
+                    ),
+                ));
+            }
+            rectify_projections::ledger::sort_rows(&mut rows, order);
+            let count = rows.len() as u64;
+            let bytes = match format {
+                pb::ExportFormat::Xlsx => export::to_xlsx(rows, now)?,
+                _ => export::to_csv(rows, now)?,
+            };
+            Ok((bytes, count))
+        })
+        .await?;
         let chunks: Vec<Result<pb::ExportLedgerChunk, Status>> = bytes
             .chunks(EXPORT_CHUNK_BYTES)
             .enumerate()
@@ -214,11 +203,12 @@ impl QueryService for Queries {
             ))
             .into());
         }
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let (inbox, applied) = self
-            .on_ledger(move |view| Ok((view.inbox(&unit), view.applied())))
-            .await?;
+        let (inbox, applied) = on_view(&self.state, move |view| {
+            Ok((view.inbox(&unit), view.applied()))
+        })
+        .await?;
         let rows = |rows: &[rectify_projections::LedgerRow]| {
             rows.iter().map(|r| ledger_row_to_pb(r, now)).collect()
         };
@@ -239,11 +229,12 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::ListUnitWorkloadsResponse>, Status> {
         authorize(&request, Action::ReadEvaluation)?;
         let req = request.into_inner();
-        self.wait_for(req.min_position).await?;
+        wait_for_projections(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let (counts, applied) = self
-            .on_ledger(move |view| Ok((view.unit_counts(now), view.applied())))
-            .await?;
+        let (counts, applied) = on_view(&self.state, move |view| {
+            Ok((view.unit_counts(now), view.applied()))
+        })
+        .await?;
         Ok(Response::new(pb::ListUnitWorkloadsResponse {
             units: counts
                 .into_iter()
@@ -306,10 +297,11 @@ impl QueryService for Queries {
             },
             min_valid_callbacks: req.min_valid_callbacks.max(1),
         };
-        self.wait_for(req.min_position).await?;
-        let (report, applied) = self
-            .on_ledger(move |view| Ok((stats::evaluate(view, &query)?, view.applied())))
-            .await?;
+        wait_for_projections(&self.state, req.min_position).await?;
+        let (report, applied) = on_view(&self.state, move |view| {
+            Ok((stats::evaluate(view, &query)?, view.applied()))
+        })
+        .await?;
         Ok(Response::new(pb::GetEvaluationResponse {
             groups: report
                 .groups
