@@ -213,15 +213,7 @@ impl Ledgers {
             })
         })
         .await
-        .map_err(|error| match error {
-            ServiceError::NotFound { what, id: found } if found.is_empty() => {
-                ServiceError::NotFound {
-                    what,
-                    id: id.to_owned(),
-                }
-            }
-            other => other,
-        })
+        .map_err(|error| error.with_id(id))
     }
 
     /// Authorizes a command RPC and builds its context.
