@@ -69,6 +69,20 @@ pub struct CommandContext {
     pub recorded_at_ms: i64,
 }
 
+impl CommandContext {
+    /// The context of a step the server takes itself (a warning, a class
+    /// fix): idempotent by `request_id`, no expected version.
+    pub fn system(principal: &str, request_id: String, at: chrono::DateTime<chrono::Utc>) -> Self {
+        CommandContext {
+            principal: principal.to_owned(),
+            request_id: Some(request_id),
+            expected_version: None,
+            correlation_id: None,
+            recorded_at_ms: at.timestamp_millis(),
+        }
+    }
+}
+
 /// The outcome of a command.
 #[derive(Debug)]
 pub struct Executed<S> {

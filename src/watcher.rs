@@ -34,7 +34,8 @@ use rectify_domain::ledger::{LedgerCommand, LedgerCommandKind};
 
 /// The principal recorded on warnings.
 pub const WATCHER_PRINCIPAL: &str = "system:deadline-watcher";
-/// Most warnings one pass appends; the rest wait for the next pass.
+/// Most warnings (complaints and ledger items together) one pass appends;
+/// the rest wait for the next pass.
 pub const MAX_WARNINGS_PER_PASS: usize = 10_000;
 
 /// What one pass did.
@@ -59,6 +60,13 @@ fn milestone_key(milestone: Milestone) -> &'static str {
     }
 }
 
+fn level_key(level: WarningLevel) -> &'static str {
+    match level {
+        WarningLevel::Yellow => "yellow",
+        WarningLevel::Red => "red",
+    }
+}
+
 /// Runs one pass at the clock's current instant.
 #[tracing::instrument(skip_all, fields(yellow, red, skipped))]
 pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
@@ -68,6 +76,7 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
         .ledger
         .read(|view| view.due_warnings(now, |start, due| policy.yellow_at(start, due)));
     candidates.truncate(MAX_WARNINGS_PER_PASS);
+    let candidates_len = candidates.len();
     let actor = Actor {
         principal: WATCHER_PRINCIPAL.to_owned(),
         role: Role::System,
@@ -77,21 +86,16 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
         ..ScanReport::default()
     };
     for (id, milestone, level, due_at) in candidates {
-        let level_key = match level {
-            WarningLevel::Yellow => "yellow",
-            WarningLevel::Red => "red",
-        };
-        let ctx = CommandContext {
-            principal: actor.principal.clone(),
-            request_id: Some(format!(
-                "deadline:{id}:{}:{level_key}:{}",
+        let ctx = CommandContext::system(
+            WATCHER_PRINCIPAL,
+            format!(
+                "deadline:{id}:{}:{}:{}",
                 milestone_key(milestone),
+                level_key(level),
                 due_at.timestamp_millis()
-            )),
-            expected_version: None,
-            correlation_id: None,
-            recorded_at_ms: now.timestamp_millis(),
-        };
+            ),
+            now,
+        );
         let result = app::execute::<ComplaintAggregate, _>(&state.store, &id, &ctx, |_| {
             Ok(Command {
                 actor: actor.clone(),
@@ -115,21 +119,17 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
     let items = state
         .ledger
         .read(|view| view.due_item_warnings(now, |start, due| policy.yellow_at(start, due)));
-    for (ledger_id, item_id, level, due_at) in items.into_iter().take(MAX_WARNINGS_PER_PASS) {
-        let level_key = match level {
-            WarningLevel::Yellow => "yellow",
-            WarningLevel::Red => "red",
-        };
-        let ctx = CommandContext {
-            principal: actor.principal.clone(),
-            request_id: Some(format!(
-                "item-deadline:{ledger_id}:{item_id}:{level_key}:{}",
+    let budget = MAX_WARNINGS_PER_PASS.saturating_sub(candidates_len);
+    for (ledger_id, item_id, level, due_at) in items.into_iter().take(budget) {
+        let ctx = CommandContext::system(
+            WATCHER_PRINCIPAL,
+            format!(
+                "item-deadline:{ledger_id}:{item_id}:{}:{}",
+                level_key(level),
                 due_at.timestamp_millis()
-            )),
-            expected_version: None,
-            correlation_id: None,
-            recorded_at_ms: now.timestamp_millis(),
-        };
+            ),
+            now,
+        );
         let result = app::execute::<LedgerAggregate, _>(&state.store, &ledger_id, &ctx, |_| {
             Ok(LedgerCommand {
                 actor: actor.clone(),

@@ -242,15 +242,11 @@ impl Ledgers {
         let now = self.state.clock.now();
         let mut fixed = Vec::new();
         for complaint_id in complaints {
-            let ctx = CommandContext {
-                principal: system.principal.clone(),
-                request_id: Some(format!(
-                    "classfix:{ledger_id}:{item_id}:{closing}:{complaint_id}"
-                )),
-                expected_version: None,
-                correlation_id: None,
-                recorded_at_ms: now.timestamp_millis(),
-            };
+            let ctx = CommandContext::system(
+                &system.principal,
+                format!("classfix:{ledger_id}:{item_id}:{closing}:{complaint_id}"),
+                now,
+            );
             let result = app::execute::<ComplaintAggregate, _>(
                 &self.state.store,
                 complaint_id,
