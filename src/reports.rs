@@ -96,9 +96,12 @@ fn filter_pb(
 }
 
 fn short_time(t: Option<&prost_types::Timestamp>) -> String {
-    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     t.and_then(from_timestamp)
-        .map(|t| t.with_timezone(&china).format("%m-%d %H:%M").to_string())
+        .map(|t| {
+            t.with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
+                .format("%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|| "-".to_owned())
 }
 

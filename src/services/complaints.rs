@@ -971,7 +971,7 @@ impl ComplaintService for Complaints {
 /// 48 random bits make a collision rare even at a million complaints a day;
 /// a collision is retried with a fresh id (see [`MAX_ID_ATTEMPTS`]).
 fn new_complaint_id(now: DateTime<Utc>) -> String {
-    let local = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
+    let local = now.with_timezone(&rectify_domain::CHINA_STANDARD_TIME);
     let random = rectify_eventlog::Uuid::new_v4().simple().to_string();
     format!("RC-{}-{}", local.format("%Y%m%d"), &random[..12])
 }

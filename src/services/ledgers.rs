@@ -800,15 +800,7 @@ pub async fn import_plan(
     let deadline = phases
         .iter()
         .find(|p| p.code == PLAN_DEADLINE_PHASE)
-        .and_then(|p| {
-            let china = chrono::FixedOffset::east_opt(8 * 3600)?;
-            p.ends
-                .succ_opt()?
-                .and_hms_opt(0, 0, 0)?
-                .and_local_timezone(china)
-                .single()
-        })
-        .map(|t| t.with_timezone(&Utc));
+        .map(Phase::end);
     let ctx = |request_id: String| CommandContext {
         principal: actor.principal.clone(),
         request_id: Some(request_id),

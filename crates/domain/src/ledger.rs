@@ -72,6 +72,17 @@ pub struct Phase {
     pub ends: NaiveDate,
 }
 
+impl Phase {
+    /// The first instant after the phase's last day (China Standard Time).
+    pub fn end(&self) -> DateTime<Utc> {
+        self.ends
+            .succ_opt()
+            .and_then(|next| next.and_hms_opt(0, 0, 0))
+            .and_then(|t| t.and_local_timezone(crate::CHINA_STANDARD_TIME).single())
+            .map_or(DateTime::<Utc>::MAX_UTC, |t| t.with_timezone(&Utc))
+    }
+}
+
 /// What an item is about and who answers for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemSpec {

@@ -34,6 +34,13 @@ pub use error::DomainError;
 
 use serde::{Deserialize, Serialize};
 
+/// China Standard Time (UTC+8), in which dates, phases and evaluation
+/// periods are counted.
+pub const CHINA_STANDARD_TIME: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
 /// Who takes a step: the principal recorded in the event metadata and the
 /// role that decides what it may do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

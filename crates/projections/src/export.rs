@@ -2,7 +2,7 @@
 //! offices as spreadsheets. Both carry the same columns; times are China
 //! Standard Time. No personal data is exported (rows never hold it).
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, Workbook};
 use serde::Serialize;
 
@@ -44,9 +44,12 @@ fn enum_name(value: &impl Serialize) -> String {
 }
 
 fn local(at: Option<DateTime<Utc>>) -> String {
-    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.map(|t| t.with_timezone(&china).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
+    at.map(|t| {
+        t.with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+    .unwrap_or_default()
 }
 
 /// The cells of one row, in [`COLUMNS`] order.

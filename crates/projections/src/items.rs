@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rectify_domain::ledger::{self, ItemState, LedgerEvent, LedgerInfo, LedgerState, Phase};
+use rectify_domain::ledger::{self, ItemState, LedgerEvent, LedgerInfo, LedgerState};
 use serde::{Deserialize, Serialize};
 
 /// One rectification ledger as the projection holds it: the domain's own
@@ -88,7 +88,8 @@ impl LedgerBook {
             .unwrap_or_default()
             .iter()
             .map(|phase| {
-                let end = phase_end(phase);
+                // The last instant of the phase's last day.
+                let end = phase.end() - chrono::Duration::milliseconds(1);
                 let items = self.items().values();
                 PhaseProgress {
                     code: phase.code.clone(),
@@ -111,19 +112,6 @@ impl LedgerBook {
             phases,
         }
     }
-}
-
-/// The last instant of a phase's last day, in China Standard Time.
-fn phase_end(phase: &Phase) -> DateTime<Utc> {
-    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    phase
-        .ends
-        .succ_opt()
-        .and_then(|next| next.and_hms_opt(0, 0, 0))
-        .and_then(|t| t.and_local_timezone(china).single())
-        .map_or(DateTime::<Utc>::MAX_UTC, |t| {
-            t.with_timezone(&Utc) - chrono::Duration::milliseconds(1)
-        })
 }
 
 /// Items counted.

@@ -31,18 +31,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, TimeZone as _, Utc};
 use rectify_domain::complaint::{Milestone, Satisfaction};
 
 use crate::{ProjectionError, ledger::LedgerView, row::LedgerRow};
 
 /// The weight of "basically satisfied" in the satisfaction rate.
 pub const BASICALLY_SATISFIED_WEIGHT: f64 = 0.9;
-
-/// Evaluation periods are calendar periods in China Standard Time (UTC+8).
-fn china() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
 
 /// A calendar period in China Standard Time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +96,7 @@ impl Period {
 
 fn month_start(year: i32, month: u32) -> Option<DateTime<Utc>> {
     let date = NaiveDate::from_ymd_opt(year, month, 1)?;
-    let local = china()
+    let local = rectify_domain::CHINA_STANDARD_TIME
         .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
         .single()?;
     debug_assert_eq!(local.day(), 1);
