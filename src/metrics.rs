@@ -294,3 +294,28 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::method_label;
+
+    #[test]
+    fn only_the_servers_own_methods_become_labels() {
+        assert_eq!(
+            method_label("/rectify.v1.ComplaintService/SubmitComplaint"),
+            "/rectify.v1.ComplaintService/SubmitComplaint"
+        );
+        assert_eq!(
+            method_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        for hostile in [
+            "/evil.Service/Anything",
+            "/rectify.v1.X/\u{7f}",
+            "/rectify.v1.ComplaintService/a b",
+            &format!("/rectify.v1.{}", "x".repeat(200)),
+        ] {
+            assert_eq!(method_label(hostile), "other", "{hostile:?}");
+        }
+    }
+}

@@ -855,3 +855,86 @@ async fn admin_rebuild_replays_the_log_into_the_same_ledger() {
     assert_eq!(before.rows, after.rows);
     assert_eq!(after.applied_position, head);
 }
+
+#[tokio::test]
+async fn pages_neither_skip_nor_repeat_when_complaints_arrive_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut c = server.complaints().await;
+    let mut q = server.queries().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(submit(&mut c, &format!("分页{n}")).await.id);
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut arrived = false;
+    loop {
+        let head = super::head(&server).await;
+        let page = list(
+            &mut q,
+            "dispatcher",
+            pb::LedgerFilter::default(),
+            2,
+            token,
+            head,
+        )
+        .await;
+        seen.extend(page.rows.iter().map(|r| r.complaint_id.clone()));
+        if !arrived {
+            // Two more arrive after the first page was served.
+            for n in 5..7 {
+                ids.push(submit(&mut c, &format!("分页{n}")).await.id);
+            }
+            arrived = true;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        seen, ids,
+        "oldest first, each complaint once, late arrivals included"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_the_deadline_watcher_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = october_morning();
+    let clock = TestClock::new(dir.path(), t0);
+    let mut args = clock.args();
+    args.extend(["--deadline-scan-interval-s".to_owned(), "1".to_owned()]);
+    let server = Server::start_with(&dir.path().join("data"), &args);
+    let mut c = server.complaints().await;
+    let submitted = submit(&mut c, "定时预警").await;
+    // Far past every deadline: the next periodic pass records the red warning.
+    clock.set(t0 + Duration::days(30));
+    let mut events = server.events().await;
+    let mut subscription = events
+        .subscribe(as_role(
+            pb::SubscribeRequest {
+                from_position: submitted.position,
+                filter: Some(pb::EventFilter {
+                    stream_prefix: format!("complaint-{}", submitted.id),
+                    event_types: vec!["DeadlineMissed".into()],
+                }),
+            },
+            "hotline",
+        ))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    // Waits on the event itself; the bound only keeps a broken watcher from
+    // hanging the suite.
+    let missed = tokio::time::timeout(std::time::Duration::from_secs(30), subscription.message())
+        .await
+        .expect("a periodic pass within 30 s")
+        .expect("the stream")
+        .expect("an event")
+        .event
+        .unwrap();
+    assert_eq!(missed.event_type, "DeadlineMissed");
+    assert_eq!(missed.actor, rectify::watcher::WATCHER_PRINCIPAL);
+}
