@@ -46,6 +46,35 @@ pub const MAX_LINKS_PER_CALL: usize = 100;
 /// Suggestions when the caller asks for none.
 pub const DEFAULT_SUGGESTIONS: usize = 20;
 
+/// The fields every ledger command request has.
+trait LedgerRequest {
+    fn options(&self) -> Option<pb::CommandOptions>;
+    fn ledger_id(&self) -> &str;
+}
+
+macro_rules! ledger_requests {
+    ($($request:ident),+ $(,)?) => {
+        $(impl LedgerRequest for pb::$request {
+            fn options(&self) -> Option<pb::CommandOptions> {
+                self.options.clone()
+            }
+            fn ledger_id(&self) -> &str {
+                &self.ledger_id
+            }
+        })+
+    };
+}
+
+ledger_requests!(
+    OpenLedgerRequest,
+    AddItemRequest,
+    RecordItemProgressRequest,
+    CloseItemRequest,
+    ReopenItemRequest,
+    LinkComplaintsRequest,
+    CloseLedgerRequest,
+);
+
 /// The `LedgerService` implementation.
 #[derive(Debug, Clone)]
 pub struct Ledgers {
@@ -217,14 +246,17 @@ impl Ledgers {
     }
 
     /// Authorizes a command RPC and builds its context.
-    fn prepare<T>(
+    /// Authorizes a command request and validates its options and ledger
+    /// id: (actor, context, ledger id, request).
+    fn prepare<R: LedgerRequest>(
         &self,
-        request: &Request<T>,
-        options: Option<pb::CommandOptions>,
-    ) -> Result<(Actor, CommandContext), ServiceError> {
-        let actor = authorize(request, Action::Command)?;
-        let ctx = command_context(&actor, options, self.state.clock.now())?;
-        Ok((actor, ctx))
+        request: Request<R>,
+    ) -> Result<(Actor, CommandContext, String, R), ServiceError> {
+        let actor = authorize(&request, Action::Command)?;
+        let req = request.into_inner();
+        let ctx = command_context(&actor, req.options(), self.state.clock.now())?;
+        let id = ledger_id(req.ledger_id())?;
+        Ok((actor, ctx, id, req))
     }
 
     /// Records the class fix of `item_id` on each complaint it answers.
@@ -285,9 +317,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::OpenLedgerRequest>,
     ) -> Result<Response<pb::OpenLedgerResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         if req.owner_unit.is_empty() {
             return Err(ServiceError::invalid("owner_unit", "required").into());
         }
@@ -327,9 +357,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::AddItemRequest>,
     ) -> Result<Response<pb::AddItemResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         let units = |field: &'static str, raw: &[String]| {
             raw.iter()
                 .map(|u| unit_code(field, u, &self.state))
@@ -370,9 +398,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::RecordItemProgressRequest>,
     ) -> Result<Response<pb::RecordItemProgressResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         let kind = LedgerCommandKind::RecordProgress {
             item_id: item_id(&req.item_id)?,
             note: req.note,
@@ -388,9 +414,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::CloseItemRequest>,
     ) -> Result<Response<pb::CloseItemResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         let item = item_id(&req.item_id)?;
         let kind = LedgerCommandKind::CloseItem {
             item_id: item.clone(),
@@ -421,9 +445,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::ReopenItemRequest>,
     ) -> Result<Response<pb::ReopenItemResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         let kind = LedgerCommandKind::ReopenItem {
             item_id: item_id(&req.item_id)?,
             reason: req.reason,
@@ -438,9 +460,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::LinkComplaintsRequest>,
     ) -> Result<Response<pb::LinkComplaintsResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         let item = item_id(&req.item_id)?;
         if req.complaint_ids.is_empty() || req.complaint_ids.len() > MAX_LINKS_PER_CALL {
             return Err(ServiceError::invalid(
@@ -569,9 +589,7 @@ impl LedgerService for Ledgers {
         &self,
         request: Request<pb::CloseLedgerRequest>,
     ) -> Result<Response<pb::CloseLedgerResponse>, Status> {
-        let (actor, ctx) = self.prepare(&request, request.get_ref().options.clone())?;
-        let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let (actor, ctx, id, req) = self.prepare(request)?;
         let kind = LedgerCommandKind::Close {
             note: (!req.note.is_empty()).then_some(req.note),
         };
