@@ -77,6 +77,15 @@ async fn list(
     .into_inner()
 }
 
+/// Every row (up to 50) the dispatch centre sees through `filter`.
+async fn filtered(
+    q: &mut QueryServiceClient<Channel>,
+    filter: pb::LedgerFilter,
+    min_position: u64,
+) -> pb::ListLedgerResponse {
+    list(q, "dispatcher", filter, 50, String::new(), min_position).await
+}
+
 #[tokio::test]
 async fn the_ledger_reflects_a_command_queried_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,30 +204,24 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
     assert_eq!(seen, ids, "oldest first, each once");
 
     // Filters.
-    let by_district = list(
+    let by_district = filtered(
         &mut q,
-        "dispatcher",
         pb::LedgerFilter {
             district: "kangbashi".into(),
             ..Default::default()
         },
-        50,
-        String::new(),
         head,
     )
     .await;
     assert_eq!(by_district.total, 3);
     assert!(by_district.rows.iter().all(|r| r.district == "kangbashi"));
 
-    let by_status = list(
+    let by_status = filtered(
         &mut q,
-        "dispatcher",
         pb::LedgerFilter {
             statuses: vec![pb::ComplaintStatus::Dispatched as i32],
             ..Default::default()
         },
-        50,
-        String::new(),
         head,
     )
     .await;
@@ -229,31 +232,25 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
         .collect();
     assert_eq!(got, dispatched);
 
-    let by_text = list(
+    let by_text = filtered(
         &mut q,
-        "dispatcher",
         pb::LedgerFilter {
             text: "燃气".into(),
             ..Default::default()
         },
-        50,
-        String::new(),
         head,
     )
     .await;
     assert_eq!(by_text.total, 3);
     assert!(by_text.rows.iter().all(|r| r.district == "kangbashi"));
 
-    let by_lead_in_district = list(
+    let by_lead_in_district = filtered(
         &mut q,
-        "dispatcher",
         pb::LedgerFilter {
             lead_unit: "power-bureau".into(),
             district: "dongsheng".into(),
             ..Default::default()
         },
-        50,
-        String::new(),
         head,
     )
     .await;
