@@ -168,6 +168,22 @@ pub fn to_json<M: prost::Message>(full_name: &str, message: &M) -> anyhow::Resul
     Ok(serde_json::to_string_pretty(&dynamic)?)
 }
 
+/// Prints `message` as protobuf JSON with `--json`, otherwise as `text`
+/// renders it.
+pub(crate) fn print_reply<M: prost::Message>(
+    json: bool,
+    full_name: &str,
+    message: &M,
+    text: impl FnOnce(&M),
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", to_json(full_name, message)?);
+    } else {
+        text(message);
+    }
+    Ok(())
+}
+
 pub(crate) fn status_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", status.code(), status.message())
 }

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::{
     cli::{Connection, RectCommand, SourceArg},
-    client::{channel, options, parse_time, status_error, to_json},
+    client::{channel, options, parse_time, print_reply, status_error, to_json},
     convert::from_timestamp,
     pb::{self, ledger_service_client::LedgerServiceClient},
 };
@@ -67,15 +67,17 @@ pub async fn import_plan(conn: &Connection) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    if conn.json {
-        println!("{}", to_json("rectify.v1.ImportPlanResponse", &reply)?);
-    } else {
-        println!(
-            "ledger {}: {} items added, {} in all (position {})",
-            reply.ledger_id, reply.items_added, reply.items_total, reply.position
-        );
-    }
-    Ok(())
+    print_reply(
+        conn.json,
+        "rectify.v1.ImportPlanResponse",
+        &reply,
+        |reply| {
+            println!(
+                "ledger {}: {} items added, {} in all (position {})",
+                reply.ledger_id, reply.items_added, reply.items_total, reply.position
+            );
+        },
+    )
 }
 
 /// `rectify rectification …`.
@@ -226,16 +228,18 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if conn.json {
-                println!("{}", to_json("rectify.v1.LinkComplaintsResponse", &reply)?);
-            } else {
-                println!(
-                    "linked: {}; already linked: {}",
-                    reply.linked.join(", "),
-                    reply.already_linked.join(", ")
-                );
-            }
-            Ok(())
+            print_reply(
+                conn.json,
+                "rectify.v1.LinkComplaintsResponse",
+                &reply,
+                |reply| {
+                    println!(
+                        "linked: {}; already linked: {}",
+                        reply.linked.join(", "),
+                        reply.already_linked.join(", ")
+                    );
+                },
+            )
         }
         RectCommand::Suggest {
             ledger_id,
@@ -328,19 +332,21 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if conn.json {
-                println!("{}", to_json("rectify.v1.ListLedgersResponse", &reply)?);
-            } else {
-                for l in &reply.ledgers {
-                    println!(
-                        "{:<24} {}  {}",
-                        l.ledger_id,
-                        share(l.tally.as_ref()),
-                        l.title
-                    );
-                }
-            }
-            Ok(())
+            print_reply(
+                conn.json,
+                "rectify.v1.ListLedgersResponse",
+                &reply,
+                |reply| {
+                    for l in &reply.ledgers {
+                        println!(
+                            "{:<24} {}  {}",
+                            l.ledger_id,
+                            share(l.tally.as_ref()),
+                            l.title
+                        );
+                    }
+                },
+            )
         }
         RectCommand::Items {
             ledger_id,
@@ -361,9 +367,7 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if conn.json {
-                println!("{}", to_json("rectify.v1.ListItemsResponse", &reply)?);
-            } else {
+            print_reply(conn.json, "rectify.v1.ListItemsResponse", &reply, |reply| {
                 for i in &reply.items {
                     println!(
                         "{:<40} {:<7} lead {:<28} {}",
@@ -379,8 +383,7 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
                         i.problem
                     );
                 }
-            }
-            Ok(())
+            })
         }
         RectCommand::Rollup => {
             let reply = c
@@ -388,20 +391,22 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if conn.json {
-                println!("{}", to_json("rectify.v1.GetUnitRollupResponse", &reply)?);
-            } else {
-                for u in &reply.units {
-                    println!(
-                        "{:<28} lead: {}\n{:<28} resp: {}",
-                        u.unit,
-                        share(u.as_lead.as_ref()),
-                        "",
-                        share(u.as_responsible.as_ref())
-                    );
-                }
-            }
-            Ok(())
+            print_reply(
+                conn.json,
+                "rectify.v1.GetUnitRollupResponse",
+                &reply,
+                |reply| {
+                    for u in &reply.units {
+                        println!(
+                            "{:<28} lead: {}\n{:<28} resp: {}",
+                            u.unit,
+                            share(u.as_lead.as_ref()),
+                            "",
+                            share(u.as_responsible.as_ref())
+                        );
+                    }
+                },
+            )
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::{
         Connection, GroupArg, LedgerCommand, LedgerFilterArgs, OrderArg, StatsArgs, StatusArg,
         WarningArg,
     },
-    client::{channel, parse_time, status_error, to_json},
+    client::{channel, parse_time, print_reply, status_error, to_json},
     convert::from_timestamp,
     pb::{
         self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
@@ -358,15 +358,17 @@ pub async fn scan_deadlines(conn: &Connection) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    if conn.json {
-        println!("{}", to_json("rectify.v1.ScanDeadlinesResponse", &reply)?);
-    } else {
-        println!(
-            "deadline watcher: {} yellow, {} red, {} skipped",
-            reply.yellow, reply.red, reply.skipped
-        );
-    }
-    Ok(())
+    print_reply(
+        conn.json,
+        "rectify.v1.ScanDeadlinesResponse",
+        &reply,
+        |reply| {
+            println!(
+                "deadline watcher: {} yellow, {} red, {} skipped",
+                reply.yellow, reply.red, reply.skipped
+            );
+        },
+    )
 }
 
 /// `rectify admin rebuild DATA_DIR`: drops the projections and replays the
@@ -425,15 +427,12 @@ pub async fn backup(conn: &Connection, to: &Path) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    if conn.json {
-        println!("{}", to_json("rectify.v1.BackupResponse", &reply)?);
-    } else {
+    print_reply(conn.json, "rectify.v1.BackupResponse", &reply, |reply| {
         println!(
             "backed up {} events to {} (last hash {})",
             reply.events, reply.destination, reply.last_hash
         );
-    }
-    Ok(())
+    })
 }
 
 /// `rectify admin stats`.
@@ -445,18 +444,20 @@ pub async fn store_stats(conn: &Connection) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    if conn.json {
-        println!("{}", to_json("rectify.v1.GetStoreStatsResponse", &reply)?);
-    } else {
-        println!(
-            "events {}  streams {}  on disk {:.1} MiB  projections at position {}",
-            reply.events,
-            reply.streams,
-            reply.size_on_disk_bytes as f64 / 1_048_576.0,
-            reply.projections_applied
-        );
-    }
-    Ok(())
+    print_reply(
+        conn.json,
+        "rectify.v1.GetStoreStatsResponse",
+        &reply,
+        |reply| {
+            println!(
+                "events {}  streams {}  on disk {:.1} MiB  projections at position {}",
+                reply.events,
+                reply.streams,
+                reply.size_on_disk_bytes as f64 / 1_048_576.0,
+                reply.projections_applied
+            );
+        },
+    )
 }
 
 /// `rectify admin restore BACKUP DATA_DIR`: copies a backup into a new data
