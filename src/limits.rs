@@ -93,12 +93,14 @@ where
         if let Some(limiter) = &self.limiter
             && !request.uri().path().starts_with("/grpc.health.v1.Health/")
         {
-            if limiter.len() > MAX_TRACKED_PRINCIPALS {
-                limiter.retain_recent();
-            }
+            // Counting the tracked keys visits every shard: do it once per
+            // call, and a second time only when the map was crowded.
             let mut key = key(&request);
             if limiter.len() > MAX_TRACKED_PRINCIPALS {
-                key = "overflow".to_owned();
+                limiter.retain_recent();
+                if limiter.len() > MAX_TRACKED_PRINCIPALS {
+                    key = "overflow".to_owned();
+                }
             }
             if limiter.check_key(&key).is_err() {
                 let status = Status::resource_exhausted(
