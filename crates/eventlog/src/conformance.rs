@@ -16,8 +16,8 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::{
-    Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent, StoreError,
-    Uuid,
+    Direction, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent,
+    SecretChange, StoreError, Uuid,
 };
 
 /// Longest a subscription check waits for one event before failing.
@@ -40,7 +40,8 @@ macro_rules! conformance_tests {
             subscription_catches_up_then_follows,
             slow_subscriber_falls_back_to_storage,
             verify_walks_the_chain,
-            upcasting_reads_old_versions
+            upcasting_reads_old_versions,
+            secrets_change_only_with_written_appends
         );
     };
     (@each $fresh:path; $($check:ident),*) => {
@@ -563,6 +564,90 @@ pub async fn verify_walks_the_chain<S: EventStore>(store: &S) {
     assert_eq!(report.events_checked, 90);
     let last = last.expect("progress reported");
     assert_eq!((last.checked, last.head), (90, 90));
+}
+
+/// A stream's secret is set and destroyed only by appends that write their
+/// events; destroying it leaves every event and the hash chain as they were.
+pub async fn secrets_change_only_with_written_appends<S: EventStore>(store: &S) {
+    let set = |bytes: &[u8]| SecretChange::Set(bytes.to_vec());
+    assert_eq!(store.stream_secret("s").await.unwrap(), None);
+    store
+        .append_with_secret(
+            "s",
+            ExpectedVersion::NoStream,
+            vec![new_event(1, "Created", "{}")],
+            set(b"key-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stream_secret("s").await.unwrap().as_deref(),
+        Some(&b"key-1"[..])
+    );
+    assert_eq!(store.stream_secret("other").await.unwrap(), None);
+
+    // A rejected append changes no secret.
+    let conflict = store
+        .append_with_secret(
+            "s",
+            ExpectedVersion::NoStream,
+            vec![new_event(2, "Created", "{}")],
+            set(b"key-2"),
+        )
+        .await;
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
+    let destroy_rejected = store
+        .append_with_secret(
+            "s",
+            ExpectedVersion::Exact(7),
+            vec![new_event(3, "Erased", "{}")],
+            SecretChange::Destroy,
+        )
+        .await;
+    assert!(matches!(destroy_rejected, Err(StoreError::Conflict { .. })));
+    // Neither does a deduplicated retry.
+    let retry = store
+        .append_with_secret(
+            "s",
+            ExpectedVersion::Any,
+            vec![new_event(1, "Created", "{}")],
+            set(b"key-3"),
+        )
+        .await
+        .unwrap();
+    assert!(retry.deduplicated);
+    // Plain appends keep it.
+    store
+        .append(
+            "s",
+            ExpectedVersion::Exact(0),
+            vec![new_event(4, "Step", "{}")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stream_secret("s").await.unwrap().as_deref(),
+        Some(&b"key-1"[..])
+    );
+
+    let before = store.read_all(1, 100, &Filter::default()).await.unwrap();
+    store
+        .append_with_secret(
+            "s",
+            ExpectedVersion::Exact(1),
+            vec![new_event(5, "Erased", "{}")],
+            SecretChange::Destroy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.stream_secret("s").await.unwrap(), None);
+    let after = store.read_all(1, 100, &Filter::default()).await.unwrap();
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "events and hashes unchanged"
+    );
+    assert!(store.verify(&mut |_| {}).await.unwrap().ok());
 }
 
 /// Old schema versions are kept in the envelope and upcast on read.

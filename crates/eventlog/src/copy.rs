@@ -8,8 +8,16 @@
 //! reports success. It reads through [`EventStore::read_all`], so the source
 //! keeps serving appends while it runs; events after the chosen position are
 //! not copied.
+//!
+//! Stream secrets go with their streams: each stream's secret, as the source
+//! holds it when the stream's first event is copied, is set with that first
+//! append. A secret destroyed before the copy began is therefore not copied,
+//! and one destroyed while it runs may be (its destruction is then after the
+//! copied position, so the copy is the store as it was at that position).
 
-use crate::{EventStore, ExpectedVersion, Filter, NewEvent, RecordedEvent, StoreError};
+use crate::{
+    EventStore, ExpectedVersion, Filter, NewEvent, RecordedEvent, SecretChange, StoreError,
+};
 
 /// Events read per page while copying.
 pub const COPY_PAGE: usize = 4_096;
@@ -82,7 +90,16 @@ pub async fn copy_log<S: EventStore, D: EventStore>(
                     metadata: e.metadata.clone(),
                 })
                 .collect();
-            let outcome = dest.append(stream, expected, events).await?;
+            let secret = match run[0].version {
+                0 => source
+                    .stream_secret(stream)
+                    .await?
+                    .map_or(SecretChange::Keep, SecretChange::Set),
+                _ => SecretChange::Keep,
+            };
+            let outcome = dest
+                .append_with_secret(stream, expected, events, secret)
+                .await?;
             let last = &run[run.len() - 1];
             if outcome.last_position != last.position || outcome.last_version != last.version {
                 return Err(StoreError::Corrupt {

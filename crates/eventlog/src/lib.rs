@@ -25,6 +25,12 @@
 //!    damaged records surface as [`StoreError::Corrupt`] with their position.
 //! 7. Every queue and buffer has a bound; a slow subscriber falls back to
 //!    reading storage instead of holding memory.
+//! 8. A stream may have one *secret* (e.g. a wrapped data key) kept beside
+//!    the log, outside the hash chain. It is set or destroyed only together
+//!    with an append ([`SecretChange`]), in the same atomic, durable write,
+//!    so a secret never exists without its events and a destroyed secret is
+//!    never acknowledged before it is gone from the live store. Destroying it
+//!    changes no event and no hash.
 //!
 //! # Schema evolution (upcasting)
 //!
@@ -147,6 +153,21 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// `BLAKE3(previous event's hash || this event's stored bytes)`.
     pub hash: [u8; 32],
+}
+
+/// What an append does to its stream's secret (invariant 8).
+///
+/// The change is applied only when the append writes its events: a rejected
+/// or deduplicated append changes no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SecretChange {
+    /// Leave the secret as it is.
+    #[default]
+    Keep,
+    /// Store this secret for the stream, replacing any earlier one.
+    Set(Vec<u8>),
+    /// Remove the stream's secret.
+    Destroy,
 }
 
 /// The result of a successful append.
@@ -280,7 +301,25 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send {
+        self.append_with_secret(stream, expected, events, SecretChange::Keep)
+    }
+
+    /// Like [`append`](EventStore::append), and applies `secret` to the
+    /// stream's secret in the same atomic write when the events are written.
+    fn append_with_secret(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        secret: SecretChange,
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// The stream's secret, if it has one.
+    fn stream_secret(
+        &self,
+        stream: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Up to `max_count` events of `stream` from `from_version`
     /// (inclusive). Backward with `u64::MAX` starts at the end.

@@ -8,6 +8,7 @@
 //! | `S` len:u16 stream version:u64 | position:u64 |
 //! | `I` event-id:[16] | position:u64 |
 //! | `M` `streams` | number of streams:u64 |
+//! | `K` stream name | the stream's secret (outside the hash chain) |
 //!
 //! # Write path
 //!
@@ -40,12 +41,14 @@ use crate::envelope::{self, GENESIS_HASH};
 use crate::subscription::Subscription;
 use crate::{
     AppendOutcome, Direction, Durability, EventStore, ExpectedVersion, Filter, NewEvent,
-    RecordedEvent, StoreConfig, StoreError, StoreStats, Uuid, VerifyProgress, VerifyReport,
+    RecordedEvent, SecretChange, StoreConfig, StoreError, StoreStats, Uuid, VerifyProgress,
+    VerifyReport,
 };
 
 const EVENT: u8 = b'E';
 const STREAM: u8 = b'S';
 const ID: u8 = b'I';
+const SECRET: u8 = b'K';
 const STREAMS_KEY: &[u8] = b"Mstreams";
 /// Committed batches kept for live subscribers before they lag and re-read storage.
 const LIVE_BATCHES: usize = 256;
@@ -73,6 +76,13 @@ fn stream_key(prefix: &[u8], version: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + 8);
     key.extend_from_slice(prefix);
     key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+fn secret_key(stream: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + stream.len());
+    key.push(SECRET);
+    key.extend_from_slice(stream.as_bytes());
     key
 }
 
@@ -153,6 +163,7 @@ struct Request {
     stream: String,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
+    secret: SecretChange,
     reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     /// Released when the writer is done with the request.
     _permit: OwnedSemaphorePermit,
@@ -524,6 +535,13 @@ impl Writer {
                         if actual.is_none() {
                             new_streams += 1;
                         }
+                        match &request.secret {
+                            SecretChange::Keep => {}
+                            SecretChange::Set(secret) => {
+                                writes.insert(secret_key(&request.stream), secret.as_slice());
+                            }
+                            SecretChange::Destroy => writes.remove(secret_key(&request.stream)),
+                        }
                         heads.insert(request.stream.clone(), Some(last_version));
                         Planned::Accepted(AppendOutcome {
                             first_version,
@@ -891,13 +909,21 @@ impl EventStore for SledStore {
         skip_all,
         fields(stream = %stream, events = events.len())
     )]
-    async fn append(
+    async fn append_with_secret(
         &self,
         stream: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
+        secret: SecretChange,
     ) -> Result<AppendOutcome, StoreError> {
         self.validate(stream, &events)?;
+        if let SecretChange::Set(bytes) = &secret {
+            limit(
+                "secret bytes",
+                self.inner.config.max_event_bytes,
+                bytes.len(),
+            )?;
+        }
         let permit = self
             .inner
             .permits
@@ -910,6 +936,7 @@ impl EventStore for SledStore {
             stream: stream.to_owned(),
             expected,
             events,
+            secret,
             reply,
             _permit: permit,
         };
@@ -941,6 +968,18 @@ impl EventStore for SledStore {
         }
         let reader = &self.inner.reader;
         stream_head(&reader.db, stream, reader.head())
+    }
+
+    async fn stream_secret(&self, stream: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if stream.len() > self.inner.config.max_stream_name_bytes {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .reader
+            .db
+            .get(secret_key(stream))?
+            .map(|value| value.to_vec()))
     }
 
     async fn read_all(

@@ -2,8 +2,8 @@
 //! to it, with the same hash chain, and verifies.
 
 use rectify_eventlog::{
-    EventStore as _, ExpectedVersion, Filter, Metadata, NewEvent, SledStore, StoreConfig, Uuid,
-    copy_log,
+    EventStore as _, ExpectedVersion, Filter, Metadata, NewEvent, SecretChange, SledStore,
+    StoreConfig, Uuid, copy_log,
 };
 
 fn open(path: &std::path::Path) -> SledStore {
@@ -91,4 +91,41 @@ async fn a_copy_up_to_a_position_has_the_same_events_and_chain() {
     )
     .await;
     assert!(too_far.is_err());
+}
+
+#[tokio::test]
+async fn a_copy_carries_live_secrets_and_not_destroyed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = open(&dir.path().join("source"));
+    for (stream, n) in [("kept", 1), ("destroyed", 2), ("plain", 3)] {
+        let secret = match stream {
+            "plain" => SecretChange::Keep,
+            _ => SecretChange::Set(format!("secret of {stream}").into_bytes()),
+        };
+        source
+            .append_with_secret(stream, ExpectedVersion::NoStream, vec![event(n)], secret)
+            .await
+            .unwrap();
+    }
+    source
+        .append_with_secret(
+            "destroyed",
+            ExpectedVersion::Exact(0),
+            vec![event(4)],
+            SecretChange::Destroy,
+        )
+        .await
+        .unwrap();
+
+    let dest = open(&dir.path().join("copy"));
+    let head = source.head_position().await.unwrap();
+    copy_log(&source, &dest, head, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        dest.stream_secret("kept").await.unwrap().as_deref(),
+        Some(&b"secret of kept"[..])
+    );
+    assert_eq!(dest.stream_secret("destroyed").await.unwrap(), None);
+    assert_eq!(dest.stream_secret("plain").await.unwrap(), None);
 }
