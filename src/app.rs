@@ -7,6 +7,12 @@
 //! again on the fresh state (at most [`MAX_CONFLICT_RETRIES`] times); when it
 //! did, the caller gets `ABORTED` with the current version.
 //!
+//! Personal data: between `decide` and the append, [`Aggregate::seal`]
+//! replaces what must not be stored in clear by sealed tokens and names the
+//! change to the stream's secret (a new wrapped data key, or its
+//! destruction), which the store applies in the same atomic write. The state
+//! returned to the caller is folded from the unsealed events.
+//!
 //! Idempotency: a command carrying a request id gets event ids derived from
 //! (principal, request id, index). Before deciding, the first of those ids is
 //! looked up; if it exists, the original result is returned and nothing is
@@ -14,10 +20,11 @@
 //! which refuses to write an event id twice.
 
 use rectify_eventlog::{
-    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, Uuid,
+    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, SecretChange,
+    StoreError, Uuid,
 };
 
-use crate::error::ServiceError;
+use crate::{error::ServiceError, vault::Vault};
 
 /// How many times a command without an explicit expected version is decided
 /// again after losing a race for its stream.
@@ -37,7 +44,7 @@ pub trait Aggregate {
     /// What a caller asks for.
     type Command: Send;
     /// What happened.
-    type Event: Send;
+    type Event: Send + Clone;
 
     /// Stream name for an aggregate id.
     fn stream_name(id: &str) -> String;
@@ -48,6 +55,16 @@ pub trait Aggregate {
     ) -> Result<Vec<Self::Event>, ServiceError>;
     /// Folds one event into the state.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+    /// Seals, in place, whatever in `events` must not be stored in clear,
+    /// and says what the append does to the stream's secret. Default:
+    /// nothing to seal.
+    fn seal(
+        _vault: &Vault,
+        _stream: &str,
+        _events: &mut [Self::Event],
+    ) -> Result<SecretChange, ServiceError> {
+        Ok(SecretChange::Keep)
+    }
     /// Event type, schema version and payload bytes of an event.
     fn encode(event: &Self::Event) -> (&'static str, u32, Vec<u8>);
     /// Decodes a stored event (upcasting old schema versions).
@@ -177,11 +194,12 @@ pub async fn find_request<S: EventStore>(
 /// command is retried after a lost race.
 pub async fn execute<A: Aggregate, S: EventStore>(
     store: &S,
+    vault: &Vault,
     id: &str,
     ctx: &CommandContext,
     make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
 ) -> Result<Executed<A::State>, ServiceError> {
-    execute_inner::<A, S>(store, id, ctx, make, false).await
+    execute_inner::<A, S>(store, vault, id, ctx, make, false).await
 }
 
 /// Like [`execute`] for a command that creates its stream (intake): the
@@ -191,16 +209,18 @@ pub async fn execute<A: Aggregate, S: EventStore>(
 /// reports that the aggregate exists).
 pub async fn execute_creating<A: Aggregate, S: EventStore>(
     store: &S,
+    vault: &Vault,
     id: &str,
     ctx: &CommandContext,
     make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
 ) -> Result<Executed<A::State>, ServiceError> {
-    execute_inner::<A, S>(store, id, ctx, make, ctx.expected_version.is_none()).await
+    execute_inner::<A, S>(store, vault, id, ctx, make, ctx.expected_version.is_none()).await
 }
 
 #[tracing::instrument(name = "command", level = "debug", skip_all, fields(aggregate_id = %id))]
 async fn execute_inner<A: Aggregate, S: EventStore>(
     store: &S,
+    vault: &Vault,
     id: &str,
     ctx: &CommandContext,
     mut make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
@@ -237,7 +257,9 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
         if events.is_empty() {
             return Err(ServiceError::Internal("a command decided no events".into()));
         }
-        let new_events = events
+        let mut stored = events.clone();
+        let secret = A::seal(vault, &stream, &mut stored)?;
+        let new_events = stored
             .iter()
             .enumerate()
             .map(|(index, event)| {
@@ -264,7 +286,10 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
             Some(version) => ExpectedVersion::Exact(version),
             None => ExpectedVersion::NoStream,
         };
-        match store.append(&stream, expected, new_events).await {
+        match store
+            .append_with_secret(&stream, expected, new_events, secret)
+            .await
+        {
             Ok(outcome) => {
                 let state = events.iter().fold(loaded.state, A::evolve);
                 return Ok(Executed {

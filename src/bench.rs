@@ -195,6 +195,8 @@ async fn spawn_server(
         principals: Vec::new(),
         rate_limit_per_s: 0,
         tls: None,
+        master_key_file: None,
+        retired_master_key_files: Vec::new(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -434,6 +434,18 @@ pub enum ComplaintCommand {
         #[command(flatten)]
         flags: CommandFlags,
     },
+    /// Erase the submitter's personal data (PIPL deletion request): the
+    /// complaint's data key is destroyed; the history stays verifiable.
+    ErasePersonalData {
+        /// Complaint id.
+        id: String,
+        /// Why: the deletion request's reference (no personal data).
+        #[arg(long)]
+        reason: String,
+        /// Options.
+        #[command(flatten)]
+        flags: CommandFlags,
+    },
     /// 督办: flag for supervision.
     Supervise {
         /// Complaint id.

@@ -568,6 +568,18 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 note,
             }
         ),
+        ComplaintCommand::ErasePersonalData { id, reason, flags } => command_rpc!(
+            conn,
+            client,
+            erase_personal_data,
+            "ErasePersonalDataResponse",
+            "erased the personal data of",
+            pb::ErasePersonalDataRequest {
+                options: options(&flags),
+                complaint_id: id,
+                reason,
+            }
+        ),
         ComplaintCommand::Supervise { id, note, flags } => command_rpc!(
             conn,
             client,
@@ -717,6 +729,8 @@ fn print_view(view: &pb::ComplaintView) {
     println!("  title:       {}", view.title);
     if let Some(submitter) = &view.submitter {
         println!("  submitter:   {} {}", submitter.name, submitter.phone);
+    } else if view.personal_data_erased {
+        println!("  submitter:   (personal data erased)");
     }
     if !view.area.is_empty() {
         println!("  area:        {} task {}", view.area, view.task);

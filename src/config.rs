@@ -75,6 +75,14 @@ pub struct FileConfig {
     /// listed, every call needs a bearer token (see `authn`).
     #[serde(default)]
     pub principals: Vec<crate::authn::PrincipalConfig>,
+    /// File holding the master key (64 hex digits) that wraps the
+    /// per-complaint data keys; unset = `<data_dir>/master.key`, created on
+    /// first start.
+    pub master_key_file: Option<PathBuf>,
+    /// Master key files retired by a rotation, still used to unwrap data keys
+    /// not yet re-wrapped (see `rectify admin rotate-master-key`).
+    #[serde(default)]
+    pub retired_master_key_files: Vec<PathBuf>,
 }
 
 impl FileConfig {
@@ -136,6 +144,10 @@ pub struct ServeArgs {
     /// of the system clock. For drills and tests; never in production.
     #[arg(long, env = "RECTIFY_CLOCK_FILE", hide = true)]
     pub clock_file: Option<PathBuf>,
+    /// Master key file (64 hex digits) wrapping the per-complaint data keys
+    /// of personal data; default `<data_dir>/master.key`, created if missing.
+    #[arg(long, env = "RECTIFY_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// The PEM files of TLS.
@@ -178,6 +190,11 @@ pub struct ServerConfig {
     pub principals: Vec<crate::authn::PrincipalConfig>,
     /// File the clock reads instead of the system time, if any.
     pub clock_file: Option<PathBuf>,
+    /// The master key file; `None` = `<data_dir>/master.key`, created on
+    /// first start.
+    pub master_key_file: Option<PathBuf>,
+    /// Retired master key files (unwrap only).
+    pub retired_master_key_files: Vec<PathBuf>,
 }
 
 impl ServerConfig {
@@ -230,6 +247,8 @@ impl ServerConfig {
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             otlp_endpoint: args.otlp_endpoint.or(file.otlp_endpoint),
             principals: file.principals,
+            master_key_file: args.master_key_file.or(file.master_key_file),
+            retired_master_key_files: file.retired_master_key_files,
             rate_limit_per_s: args
                 .rate_limit_per_s
                 .or(file.rate_limit_per_s)

@@ -46,6 +46,33 @@ impl Aggregate for ComplaintAggregate {
         complaint::evolve(state, event)
     }
 
+    /// The submitter of `ComplaintReceived` is sealed under a new data key,
+    /// which becomes the stream's secret; `PersonalDataErased` destroys it.
+    fn seal(
+        vault: &crate::vault::Vault,
+        stream: &str,
+        events: &mut [ComplaintEvent],
+    ) -> Result<rectify_eventlog::SecretChange, ServiceError> {
+        use rectify_eventlog::SecretChange;
+        let mut change = SecretChange::Keep;
+        for event in events {
+            match event {
+                ComplaintEvent::ComplaintReceived { submission, .. } => {
+                    if let Some(submitter) = submission.submitter.take() {
+                        let (token, secret) = vault.seal(stream, &submitter).map_err(|e| {
+                            ServiceError::Internal(format!("sealing personal data: {e}"))
+                        })?;
+                        submission.sealed_submitter = Some(token);
+                        change = SecretChange::Set(secret);
+                    }
+                }
+                ComplaintEvent::PersonalDataErased { .. } => change = SecretChange::Destroy,
+                _ => {}
+            }
+        }
+        Ok(change)
+    }
+
     fn encode(event: &ComplaintEvent) -> (&'static str, u32, Vec<u8>) {
         event.encode()
     }
@@ -384,8 +411,14 @@ pub fn complaint_view(
         .collect();
     let state_json = serde_json::to_value(state)
         .map(|mut value| {
-            if !personal_data && let Some(submitter) = value.pointer_mut("/submission/submitter") {
-                *submitter = serde_json::Value::String("(masked)".to_owned());
+            if let Some(submission) = value
+                .get_mut("submission")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                submission.remove("sealed_submitter");
+                if !personal_data && let Some(submitter) = submission.get_mut("submitter") {
+                    *submitter = serde_json::Value::String("(masked)".to_owned());
+                }
             }
             value.to_string()
         })
@@ -448,51 +481,58 @@ pub fn complaint_view(
             .map(|(ledger, item)| format!("{ledger}/{item}"))
             .collect(),
         state_json,
+        personal_data_erased: state.personal_data_erased(),
     }
 }
 
-/// Masks the submitter inside a `ComplaintReceived` payload.
-fn mask_payload(event_type: &str, payload: &[u8]) -> String {
-    let text = String::from_utf8_lossy(payload);
+/// A `ComplaintReceived` payload for a reply: the sealed token removed and
+/// the submitter (opened by the caller; `None` when erased) shown in clear or
+/// masked. Other payloads are returned as stored.
+fn reply_payload(
+    event_type: &str,
+    payload: &[u8],
+    submitter: Option<&complaint::Submitter>,
+    personal_data: bool,
+) -> String {
     if event_type != "ComplaintReceived" {
-        return text.into_owned();
+        return String::from_utf8_lossy(payload).into_owned();
     }
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(payload) else {
         return "(undecodable)".to_owned();
     };
-    if let Some(submitter) = find_key(&mut value, "submitter") {
-        for (key, mask) in [
-            ("name", mask_name as fn(&str) -> String),
-            ("phone", mask_phone),
-            ("id_number", mask_id_number),
-        ] {
-            if let Some(field) = submitter.get_mut(key)
-                && let Some(raw) = field.as_str()
-            {
-                *field = serde_json::Value::String(mask(raw));
+    if let Some(submission) = value
+        .get_mut("submission")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        submission.remove("sealed_submitter");
+        match submitter {
+            Some(submitter) => {
+                let shown = submitter_pb(submitter, personal_data);
+                submission.insert(
+                    "submitter".to_owned(),
+                    serde_json::json!({
+                        "name": shown.name,
+                        "phone": shown.phone,
+                        "id_number": (!shown.id_number.is_empty()).then_some(shown.id_number),
+                    }),
+                );
+            }
+            None => {
+                submission.remove("submitter");
             }
         }
     }
     value.to_string()
 }
 
-fn find_key<'a>(value: &'a mut serde_json::Value, key: &str) -> Option<&'a mut serde_json::Value> {
-    let object = value.as_object_mut()?;
-    if object.contains_key(key) {
-        return object.get_mut(key);
-    }
-    object
-        .values_mut()
-        .find_map(|v| v.as_object_mut().and_then(|o| o.get_mut(key)))
-}
-
-/// A stored event for a reply; the submitter masked unless `personal_data`.
-pub fn event_to_pb_masked(event: &RecordedEvent, personal_data: bool) -> pb::Event {
-    let payload_json = if personal_data {
-        String::from_utf8_lossy(&event.payload).into_owned()
-    } else {
-        mask_payload(&event.event_type, &event.payload)
-    };
+/// A stored event for a reply. `submitter` is the opened submitter of a
+/// `ComplaintReceived` event (ignored for other events), shown in clear only
+/// when `personal_data`.
+pub fn event_to_pb(
+    event: &RecordedEvent,
+    submitter: Option<&complaint::Submitter>,
+    personal_data: bool,
+) -> pb::Event {
     pb::Event {
         position: event.position,
         stream: event.stream.clone(),
@@ -500,7 +540,7 @@ pub fn event_to_pb_masked(event: &RecordedEvent, personal_data: bool) -> pb::Eve
         event_id: event.id.to_string(),
         event_type: event.event_type.clone(),
         schema_version: event.schema_version,
-        payload_json,
+        payload_json: reply_payload(&event.event_type, &event.payload, submitter, personal_data),
         recorded_at: from_millis(event.metadata.recorded_at_ms),
         actor: event.metadata.actor.clone().unwrap_or_default(),
         request_id: event.metadata.request_id.clone().unwrap_or_default(),
@@ -509,12 +549,11 @@ pub fn event_to_pb_masked(event: &RecordedEvent, personal_data: bool) -> pb::Eve
     }
 }
 
-/// A stored event for a log reader: personal data only for roles that
-/// handle submitters (hotline, dispatcher, admin).
-pub fn event_to_pb(event: &RecordedEvent, actor: &rectify_domain::Actor) -> pb::Event {
+/// Whether a log reader in `actor`'s role sees personal data (hotline,
+/// dispatcher, admin).
+pub fn log_reader_sees_personal_data(actor: &rectify_domain::Actor) -> bool {
     use rectify_domain::Role;
-    let personal_data = matches!(actor.role, Role::Hotline | Role::Dispatcher | Role::Admin);
-    event_to_pb_masked(event, personal_data)
+    matches!(actor.role, Role::Hotline | Role::Dispatcher | Role::Admin)
 }
 
 /// The verification report as the CLI prints it.
@@ -772,17 +811,25 @@ mod tests {
     }
 
     #[test]
-    fn received_payload_is_masked_wherever_the_submitter_sits() {
-        let payload =
-            r#"{"id":"c1","submitter":{"name":"王小明","phone":"13812345678","id_number":null}}"#
-                .as_bytes();
-        let masked = mask_payload("ComplaintReceived", payload);
+    fn received_payload_shows_the_opened_submitter_masked_or_clear_and_never_the_token() {
+        let payload = r#"{"at":"2026-01-01T00:00:00Z","submission":{"id":"c1","sealed_submitter":"s1.abc","title":"t"}}"#.as_bytes();
+        let submitter = complaint::Submitter {
+            name: "王小明".into(),
+            phone: "13812345678".into(),
+            id_number: None,
+        };
+        let masked = reply_payload("ComplaintReceived", payload, Some(&submitter), false);
         assert!(masked.contains("138****5678"), "{masked}");
         assert!(!masked.contains("13812345678"), "{masked}");
         assert!(!masked.contains("小明"), "{masked}");
-        let nested =
-            r#"{"submission":{"submitter":{"name":"李四","phone":"13900001111"}}}"#.as_bytes();
-        let masked = mask_payload("ComplaintReceived", nested);
-        assert!(masked.contains("139****1111"), "{masked}");
+        assert!(!masked.contains("s1.abc"), "{masked}");
+        let clear = reply_payload("ComplaintReceived", payload, Some(&submitter), true);
+        assert!(clear.contains("13812345678"), "{clear}");
+        let erased = reply_payload("ComplaintReceived", payload, None, true);
+        assert!(!erased.contains("submitter"), "{erased}");
+        // A version-1 payload held the submitter in clear: it is replaced too.
+        let old = r#"{"submission":{"submitter":{"name":"李四","phone":"13900001111"}}}"#;
+        let shown = reply_payload("ComplaintReceived", old.as_bytes(), None, false);
+        assert!(!shown.contains("13900001111"), "{shown}");
     }
 }

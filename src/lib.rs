@@ -37,6 +37,7 @@ pub mod reports;
 pub mod server;
 pub mod services;
 pub mod telemetry;
+pub mod vault;
 pub mod watcher;
 
 /// Code generated from `proto/rectify/v1`; never edited by hand.

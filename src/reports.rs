@@ -478,7 +478,9 @@ pub async fn restore(
         .with_context(|| format!("opening the backup {}", backup.display()))?;
     let upto = source.head_position().await?;
     let bar = progress_bar(upto, "copied")?;
-    let report = crate::server::backup_to(&source, data_dir, &mut |copied, _| {
+    let key = backup.join(crate::server::DEFAULT_MASTER_KEY_FILE);
+    let key = key.exists().then_some(key.as_path());
+    let report = crate::server::backup_to(&source, data_dir, key, &mut |copied, _| {
         bar.set_position(copied);
     })
     .await

@@ -22,6 +22,8 @@ use crate::{
 
 /// The projections' directory inside the data directory.
 pub const PROJECTIONS_DIR: &str = "projections";
+/// The master key file inside the data directory when none is configured.
+pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
 
 /// Largest request message the server decodes (1 MiB). Complaint texts are
 /// limited far below this; the cap keeps a hostile client from making the
@@ -49,6 +51,11 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Where the projections keep their rows and checkpoints.
     pub projections: ProjectionDb,
+    /// Master keys sealing submitters' personal data.
+    pub vault: crate::vault::Vault,
+    /// The master key file, when it is the default one inside the data
+    /// directory (then backups carry it).
+    pub master_key_in_data_dir: Option<std::path::PathBuf>,
     /// Background tasks (projection runner, deadline watcher), aborted at
     /// shutdown.
     pub background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -84,6 +91,7 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
     let (ledger, runner) = rectify_projections::runner::start(store.clone(), projections.clone())
         .await
         .context("catching the ledger up with the log")?;
+    let (vault, master_key_in_data_dir) = open_vault(config)?;
     let clock: Arc<dyn Clock> = match &config.clock_file {
         Some(path) => {
             tracing::warn!(path = %path.display(), "the clock reads a file, not the system time");
@@ -97,8 +105,38 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         clock,
         ledger,
         projections,
+        vault,
+        master_key_in_data_dir,
         background: std::sync::Mutex::new(vec![runner]),
     }))
+}
+
+/// Loads the master keys. Without a configured key file, the key lives in
+/// `<data_dir>/master.key`, created on first start: erasure still works, but
+/// whoever copies the data directory gets the key too, so production sets
+/// `master_key_file` on a separate secret mount. A configured file that is
+/// missing is an error, never replaced by a new key (that would make every
+/// sealed submitter unreadable).
+fn open_vault(
+    config: &ServerConfig,
+) -> anyhow::Result<(crate::vault::Vault, Option<std::path::PathBuf>)> {
+    let (path, default) = match &config.master_key_file {
+        Some(path) => (path.clone(), false),
+        None => {
+            let path = config.data_dir.join(DEFAULT_MASTER_KEY_FILE);
+            if crate::vault::create_key_file(&path)? {
+                tracing::info!(path = %path.display(), "created a new master key");
+            }
+            tracing::warn!(
+                path = %path.display(),
+                "the master key is kept inside the data directory; set master_key_file to keep it apart"
+            );
+            (path, true)
+        }
+    };
+    let vault = crate::vault::Vault::from_files(&path, &config.retired_master_key_files)?;
+    tracing::info!(master_key = %vault.current_id(), retired = config.retired_master_key_files.len(), "master keys loaded");
+    Ok((vault, default.then_some(path)))
 }
 
 /// Serves until `shutdown` resolves, then flushes the store.
@@ -369,10 +407,14 @@ pub enum BackupError {
 /// Copies `store`'s log, as it stands now, into a new data directory at
 /// `destination` (which must not exist or be empty), flushes it to disk and
 /// closes it. The copy is a complete data directory without projections:
-/// restore by starting a server on it (or on a copy of it).
+/// restore by starting a server on it (or on a copy of it). With
+/// `master_key` (the default key file kept inside the data directory) the
+/// key goes with it, as `master.key`; a separately configured key is never
+/// copied: it is restored from wherever the operator keeps it.
 pub async fn backup_to(
     store: &SledStore,
     destination: &Path,
+    master_key: Option<&Path>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<rectify_eventlog::CopyReport, BackupError> {
     if destination.exists()
@@ -403,5 +445,9 @@ pub async fn backup_to(
         .map_err(|e| BackupError::Destination(e.to_string()))?;
     let report = report?;
     closed?;
+    if let Some(key) = master_key {
+        crate::vault::copy_key_file(key, &destination.join(DEFAULT_MASTER_KEY_FILE))
+            .map_err(|e| BackupError::Destination(e.to_string()))?;
+    }
     Ok(report)
 }

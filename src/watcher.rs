@@ -96,18 +96,19 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
             ),
             now,
         );
-        let result = app::execute::<ComplaintAggregate, _>(&state.store, &id, &ctx, |_| {
-            Ok(Command {
-                actor: actor.clone(),
-                at: now,
-                kind: CommandKind::WarnDeadline {
-                    milestone,
-                    level,
-                    due_at,
-                },
+        let result =
+            app::execute::<ComplaintAggregate, _>(&state.store, &state.vault, &id, &ctx, |_| {
+                Ok(Command {
+                    actor: actor.clone(),
+                    at: now,
+                    kind: CommandKind::WarnDeadline {
+                        milestone,
+                        level,
+                        due_at,
+                    },
+                })
             })
-        })
-        .await;
+            .await;
         tally(
             &mut report,
             level,
@@ -130,17 +131,23 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
             ),
             now,
         );
-        let result = app::execute::<LedgerAggregate, _>(&state.store, &ledger_id, &ctx, |_| {
-            Ok(LedgerCommand {
-                actor: actor.clone(),
-                at: now,
-                kind: LedgerCommandKind::WarnItemDeadline {
-                    item_id: item_id.clone(),
-                    level,
-                    due_at,
-                },
-            })
-        })
+        let result = app::execute::<LedgerAggregate, _>(
+            &state.store,
+            &state.vault,
+            &ledger_id,
+            &ctx,
+            |_| {
+                Ok(LedgerCommand {
+                    actor: actor.clone(),
+                    at: now,
+                    kind: LedgerCommandKind::WarnItemDeadline {
+                        item_id: item_id.clone(),
+                        level,
+                        due_at,
+                    },
+                })
+            },
+        )
         .await;
         tally(
             &mut report,

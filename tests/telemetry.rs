@@ -116,6 +116,8 @@ async fn every_rpc_has_a_span_with_method_status_and_ids_and_no_personal_data() 
         principals: Vec::new(),
         rate_limit_per_s: 0,
         tls: None,
+        master_key_file: None,
+        retired_master_key_files: Vec::new(),
     };
     let (bound, addr) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

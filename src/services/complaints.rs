@@ -80,6 +80,7 @@ command_requests!(
     PauseClockRequest,
     ResumeClockRequest,
     LinkToLedgerItemRequest,
+    ErasePersonalDataRequest,
 );
 
 /// A validated command request: who, how, on which complaint.
@@ -236,13 +237,19 @@ impl Complaints {
             id,
             now,
         } = prepared;
-        app::execute::<ComplaintAggregate, _>(&self.state.store, id.as_str(), ctx, |state| {
-            Ok(Command {
-                actor: actor.clone(),
-                at: *now,
-                kind: kind(state)?,
-            })
-        })
+        app::execute::<ComplaintAggregate, _>(
+            &self.state.store,
+            &self.state.vault,
+            id.as_str(),
+            ctx,
+            |state| {
+                Ok(Command {
+                    actor: actor.clone(),
+                    at: *now,
+                    kind: kind(state)?,
+                })
+            },
+        )
         .await
         .map_err(|error| error.with_id(id.as_str()))
     }
@@ -259,13 +266,19 @@ impl Complaints {
             id,
             now,
         } = prepared;
-        app::execute_creating::<ComplaintAggregate, _>(&self.state.store, id.as_str(), ctx, |_| {
-            Ok(Command {
-                actor: actor.clone(),
-                at: *now,
-                kind: CommandKind::Submit(submission.clone()),
-            })
-        })
+        app::execute_creating::<ComplaintAggregate, _>(
+            &self.state.store,
+            &self.state.vault,
+            id.as_str(),
+            ctx,
+            |_| {
+                Ok(Command {
+                    actor: actor.clone(),
+                    at: *now,
+                    kind: CommandKind::Submit(submission.clone()),
+                })
+            },
+        )
         .await
         .map_err(|error| error.with_id(id.as_str()))
     }
@@ -356,6 +369,61 @@ fn ensure_visible(
     }
 }
 
+/// Opens the sealed submitter of a loaded complaint into its state (a
+/// no-op when it is in clear, absent or erased).
+pub(crate) async fn reveal(
+    state: &AppState,
+    stream: &str,
+    complaint: &mut ComplaintState,
+) -> Result<(), ServiceError> {
+    if complaint.submitter().is_some() {
+        return Ok(());
+    }
+    let Some(token) = complaint.sealed_submitter() else {
+        return Ok(());
+    };
+    if let Some(submitter) = open_sealed(state, stream, token).await? {
+        complaint.reveal_submitter(submitter);
+    }
+    Ok(())
+}
+
+/// The submitter of a stored `ComplaintReceived` event, opened if sealed;
+/// `None` for other events and once the data is erased.
+pub(crate) async fn received_submitter(
+    state: &AppState,
+    event: &rectify_eventlog::RecordedEvent,
+) -> Result<Option<complaint::Submitter>, ServiceError> {
+    if event.event_type != "ComplaintReceived" {
+        return Ok(None);
+    }
+    let decoded = <convert::ComplaintAggregate as app::Aggregate>::decode(event)?;
+    let complaint::ComplaintEvent::ComplaintReceived { submission, .. } = decoded else {
+        return Ok(None);
+    };
+    match (submission.submitter, submission.sealed_submitter) {
+        (Some(clear), _) => Ok(Some(clear)),
+        (None, Some(token)) => open_sealed(state, &event.stream, &token).await,
+        (None, None) => Ok(None),
+    }
+}
+
+async fn open_sealed(
+    state: &AppState,
+    stream: &str,
+    token: &str,
+) -> Result<Option<complaint::Submitter>, ServiceError> {
+    let secret = state
+        .store
+        .stream_secret(stream)
+        .await
+        .map_err(ServiceError::from)?;
+    state
+        .vault
+        .open(stream, secret.as_deref(), token)
+        .map_err(|e| ServiceError::Internal(format!("opening the personal data of {stream}: {e}")))
+}
+
 /// Whether `actor` may see the submitter's personal data on `state`.
 pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
     match &actor.role {
@@ -418,11 +486,12 @@ impl ComplaintService for Complaints {
             id: id.clone(),
             channel: convert::channel(req.channel)?,
             kind: convert::complaint_kind(req.kind)?,
-            submitter: complaint::Submitter {
+            submitter: Some(complaint::Submitter {
                 name: submitter.name,
                 phone: submitter.phone,
                 id_number: optional(submitter.id_number),
-            },
+            }),
+            sealed_submitter: None,
             enterprise: optional(req.enterprise),
             district: district_code(&req.district, &self.state)?,
             location: optional(req.location),
@@ -480,9 +549,10 @@ impl ComplaintService for Complaints {
         let req = request.into_inner();
         let id = complaint_id(&req.complaint_id)?;
         self.wait_for(req.min_position).await?;
-        let loaded = self.load(&id).await?;
+        let mut loaded = self.load(&id).await?;
         ensure_visible(&actor, &loaded.state, &id)?;
         let pii = sees_personal_data(&actor, &loaded.state);
+        reveal(&self.state, &complaint::stream_name(&id), &mut loaded.state).await?;
         Ok(Response::new(pb::GetComplaintResponse {
             complaint: Some(convert::complaint_view(
                 &loaded.state,
@@ -514,7 +584,8 @@ impl ComplaintService for Complaints {
                 .map_err(ServiceError::from)?;
             let full = page.len() == 1_000;
             for event in &page {
-                events.push(convert::event_to_pb_masked(event, pii));
+                let submitter = received_submitter(&self.state, event).await?;
+                events.push(convert::event_to_pb(event, submitter.as_ref(), pii));
                 next = event.version + 1;
             }
             if !full {
@@ -964,6 +1035,18 @@ impl ComplaintService for Complaints {
         };
         let result = self.simple(prepared, kind).await?;
         Ok(Response::new(pb::LinkToLedgerItemResponse { result }))
+    }
+
+    async fn erase_personal_data(
+        &self,
+        request: Request<pb::ErasePersonalDataRequest>,
+    ) -> Result<Response<pb::ErasePersonalDataResponse>, Status> {
+        let (prepared, req) = self.prepare_command(request)?;
+        let kind = CommandKind::ErasePersonalData {
+            reason: required("reason", req.reason)?,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::ErasePersonalDataResponse { result }))
     }
 }
 

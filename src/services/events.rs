@@ -8,10 +8,11 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     auth::{Action, authorize},
-    convert::event_to_pb,
+    convert::{event_to_pb, log_reader_sees_personal_data},
     error::ServiceError,
     pb::{self, event_service_server::EventService},
     server::AppState,
+    services::complaints::received_submitter,
 };
 
 /// Largest page `ReadLog` returns.
@@ -77,16 +78,19 @@ impl EventService for Events {
         let filter = filter_from_pb(request.filter)?;
         let from = request.from_position.max(1);
         let subscription = self.state.store.subscribe(from, filter);
-        let open = crate::metrics::SubscriberGuard::new();
-        let stream = subscription.map(move |item| match item {
-            Ok(event) => {
-                // The stream owns the guard: the gauge drops when it ends.
-                let _ = &open;
+        let open = Arc::new(crate::metrics::SubscriberGuard::new());
+        let state = self.state.clone();
+        let pii = log_reader_sees_personal_data(&actor);
+        let stream = subscription.then(move |item| {
+            // The stream owns the guard: the gauge drops when it ends.
+            let (state, _open) = (state.clone(), open.clone());
+            async move {
+                let event = item.map_err(ServiceError::from)?;
+                let submitter = received_submitter(&state, &event).await?;
                 Ok(pb::SubscribeResponse {
-                    event: Some(event_to_pb(&event, &actor)),
+                    event: Some(event_to_pb(&event, submitter.as_ref(), pii)),
                 })
             }
-            Err(error) => Err(Status::from(ServiceError::from(error))),
         });
         Ok(Response::new(Box::pin(stream)))
     }
@@ -119,8 +123,14 @@ impl EventService for Events {
             Some(last) if last.position < head_position => last.position + 1,
             _ => 0,
         };
+        let pii = log_reader_sees_personal_data(&actor);
+        let mut replies = Vec::with_capacity(events.len());
+        for event in &events {
+            let submitter = received_submitter(&self.state, event).await?;
+            replies.push(event_to_pb(event, submitter.as_ref(), pii));
+        }
         Ok(Response::new(pb::ReadLogResponse {
-            events: events.iter().map(|e| event_to_pb(e, &actor)).collect(),
+            events: replies,
             next_position,
             head_position,
         }))

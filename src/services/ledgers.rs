@@ -234,7 +234,7 @@ impl Ledgers {
     ) -> Result<Executed<LedgerState>, ServiceError> {
         tracing::Span::current().record("ledger_id", id);
         let now = self.state.clock.now();
-        app::execute::<LedgerAggregate, _>(&self.state.store, id, ctx, |_| {
+        app::execute::<LedgerAggregate, _>(&self.state.store, &self.state.vault, id, ctx, |_| {
             Ok(LedgerCommand {
                 actor: actor.clone(),
                 at: now,
@@ -281,6 +281,7 @@ impl Ledgers {
             );
             let result = app::execute::<ComplaintAggregate, _>(
                 &self.state.store,
+                &self.state.vault,
                 complaint_id,
                 &ctx,
                 |_| {
@@ -520,6 +521,7 @@ impl LedgerService for Ledgers {
             };
             let on_complaint = app::execute::<ComplaintAggregate, _>(
                 &self.state.store,
+                &self.state.vault,
                 complaint_id.as_str(),
                 &sub("c"),
                 |_| {
@@ -835,6 +837,7 @@ pub async fn import_plan(
         async move {
             app::execute::<LedgerAggregate, _>(
                 &state.store,
+                &state.vault,
                 PLAN_LEDGER_ID,
                 &ctx(request_id),
                 |_| {

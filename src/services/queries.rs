@@ -358,14 +358,19 @@ impl AdminService for Admin {
             return Err(ServiceError::invalid("destination", "required").into());
         }
         let destination = std::path::PathBuf::from(&req.destination);
-        let report = crate::server::backup_to(&self.state.store, &destination, &mut |_, _| {})
-            .await
-            .map_err(|error| match error {
-                crate::server::BackupError::Destination(reason) => {
-                    ServiceError::invalid("destination", reason)
-                }
-                crate::server::BackupError::Store(store) => ServiceError::Store(store),
-            })?;
+        let report = crate::server::backup_to(
+            &self.state.store,
+            &destination,
+            self.state.master_key_in_data_dir.as_deref(),
+            &mut |_, _| {},
+        )
+        .await
+        .map_err(|error| match error {
+            crate::server::BackupError::Destination(reason) => {
+                ServiceError::invalid("destination", reason)
+            }
+            crate::server::BackupError::Store(store) => ServiceError::Store(store),
+        })?;
         tracing::info!(events = report.events, destination = %destination.display(), "backup written");
         Ok(Response::new(pb::BackupResponse {
             events: report.events,

@@ -118,11 +118,12 @@ fn lifecycle(i: usize, catalog: &Catalog, rng: &mut Rng, start: DateTime<Utc>) -
                     Channel::WeChat,
                 ][rng.below(3)],
                 kind: ComplaintKind::Complaint,
-                submitter: Submitter {
+                submitter: Some(Submitter {
                     name: "王女士".into(),
                     phone: "13812345678".into(),
                     id_number: None,
-                },
+                }),
+                sealed_submitter: None,
                 enterprise: Some(format!("鄂尔多斯市第{}商贸有限公司", i % 5000)),
                 district: Some(DistrictCode::new(&district.code).unwrap()),
                 location: None,

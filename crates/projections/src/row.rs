@@ -492,7 +492,8 @@ impl LedgerRow {
                     self.ledger_items.push(link);
                 }
             }
-            E::ClassProblemFixed { .. } => {}
+            // Rows hold no personal data, so an erasure changes none.
+            E::ClassProblemFixed { .. } | E::PersonalDataErased { .. } => {}
         }
     }
 

@@ -100,11 +100,12 @@ fn command(state: &ComplaintState, m: &Move, id: &str, at: DateTime<Utc>) -> Opt
                     Channel::WeChat
                 },
                 kind: ComplaintKind::Complaint,
-                submitter: Submitter {
+                submitter: Some(Submitter {
                     name: "王女士".into(),
                     phone: "13812345678".into(),
                     id_number: None,
-                },
+                }),
+                sealed_submitter: None,
                 enterprise: None,
                 district: None,
                 location: None,

@@ -17,6 +17,11 @@
 //!
 //! - `CallbackRecorded` v1 → v2: v1 had no `valid` flag; every v1 callback
 //!   was a valid one, so the upcaster adds `"valid": true`.
+//! - `ComplaintReceived` v1 → v2: v2 may hold the submitter sealed
+//!   (`sealed_submitter`) instead of in clear; a v1 payload, with its clear
+//!   `submitter`, is already a valid v2 payload, so nothing is rewritten. The
+//!   version is bumped so that older code refuses a sealed payload instead of
+//!   failing on the missing `submitter`.
 
 use serde_json::{Map, Value};
 
@@ -28,7 +33,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The current schema version of an event type.
 pub fn schema_version(event_type: &str) -> u32 {
     match event_type {
-        "CallbackRecorded" => 2,
+        "CallbackRecorded" | "ComplaintReceived" => 2,
         _ => SCHEMA_VERSION,
     }
 }
@@ -89,6 +94,7 @@ impl ComplaintEvent {
             Self::DeadlineMissed { .. } => "DeadlineMissed",
             Self::LinkedToLedgerItem { .. } => "LinkedToLedgerItem",
             Self::ClassProblemFixed { .. } => "ClassProblemFixed",
+            Self::PersonalDataErased { .. } => "PersonalDataErased",
         }
     }
 

@@ -145,10 +145,21 @@ fn lead_unit<'a>(
 fn check_submission(s: &Submission) -> Result<(), DomainError> {
     text("title", &s.title, MAX_TITLE_CHARS)?;
     text("text", &s.text, MAX_TEXT_CHARS)?;
-    text("submitter.name", &s.submitter.name, MAX_NAME_CHARS)?;
-    text("submitter.phone", &s.submitter.phone, MAX_PHONE_CHARS)?;
-    if !s
-        .submitter
+    let Some(submitter) = &s.submitter else {
+        return Err(DomainError::Invalid {
+            field: "submitter",
+            reason: "required".to_owned(),
+        });
+    };
+    if s.sealed_submitter.is_some() {
+        return Err(DomainError::Invalid {
+            field: "submitter",
+            reason: "intake takes the submitter in clear; the service seals it".to_owned(),
+        });
+    }
+    text("submitter.name", &submitter.name, MAX_NAME_CHARS)?;
+    text("submitter.phone", &submitter.phone, MAX_PHONE_CHARS)?;
+    if !submitter
         .phone
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
@@ -160,7 +171,7 @@ fn check_submission(s: &Submission) -> Result<(), DomainError> {
     }
     optional_text(
         "submitter.id_number",
-        s.submitter.id_number.as_deref(),
+        submitter.id_number.as_deref(),
         MAX_PHONE_CHARS,
     )?;
     optional_text("enterprise", s.enterprise.as_deref(), MAX_SHORT_TEXT_CHARS)?;
@@ -749,6 +760,19 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                 at,
                 ledger_id: ledger_id.clone(),
                 item_id: item_id.clone(),
+            }])
+        }
+        CommandKind::ErasePersonalData { reason } => {
+            require_dispatcher(command)?;
+            text("reason", reason, MAX_NOTE_CHARS)?;
+            if state.personal_data_erased {
+                return Err(DomainError::AlreadyRecorded {
+                    what: "erasure of the submitter's personal data".to_owned(),
+                });
+            }
+            Ok(vec![E::PersonalDataErased {
+                at,
+                reason: reason.clone(),
             }])
         }
     }

@@ -38,6 +38,9 @@
 //!   resolution by the lead unit only; callbacks by the hotline or the
 //!   dispatch centre; supervision and accountability by supervisors; deadline
 //!   warnings by the system. Supervisors never take handling steps.
+//! - Erasing the submitter's personal data (any status, once) is for the
+//!   dispatch centre; afterwards the state holds no personal data, and the
+//!   rest of the complaint is untouched.
 
 mod codec;
 mod decide;
@@ -231,8 +234,16 @@ pub struct Submission {
     pub channel: Channel,
     /// What kind of request.
     pub kind: ComplaintKind,
-    /// Personal data of the submitter.
-    pub submitter: Submitter,
+    /// Personal data of the submitter: required at intake; `None` in an
+    /// event read back while it is sealed (see `sealed_submitter`) or after
+    /// it was erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<Submitter>,
+    /// The submitter's personal data as stored at rest: an opaque token
+    /// (ciphertext) that the service seals and opens with the complaint's
+    /// data key. The domain never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_submitter: Option<String>,
     /// The enterprise concerned.
     pub enterprise: Option<String>,
     /// Where it is located.
@@ -435,6 +446,12 @@ pub enum CommandKind {
         /// Item id.
         item_id: String,
     },
+    /// Erase the submitter's personal data (a PIPL deletion request): the
+    /// service destroys the complaint's data key with this event.
+    ErasePersonalData {
+        /// Why, e.g. the request's reference.
+        reason: String,
+    },
 }
 
 impl CommandKind {
@@ -466,6 +483,7 @@ impl CommandKind {
             Self::WarnDeadline { .. } => "warn about a deadline of",
             Self::LinkToLedgerItem { .. } => "link",
             Self::RecordClassProblemFixed { .. } => "record the class fix on",
+            Self::ErasePersonalData { .. } => "erase the personal data of",
         }
     }
 }
@@ -720,5 +738,13 @@ pub enum ComplaintEvent {
         ledger_id: String,
         /// Item id.
         item_id: String,
+    },
+    /// The submitter's personal data was erased: its data key is destroyed,
+    /// so the sealed copy in `ComplaintReceived` can never be opened again.
+    PersonalDataErased {
+        /// When.
+        at: DateTime<Utc>,
+        /// Why.
+        reason: String,
     },
 }

@@ -62,6 +62,8 @@ pub struct ComplaintState {
     pub(super) closed_at: Option<DateTime<Utc>>,
     pub(super) ledger_links: Vec<(String, String)>,
     pub(super) fixed_links: Vec<(String, String)>,
+    #[serde(default)]
+    pub(super) personal_data_erased: bool,
 }
 
 /// A callback's outcome: the inputs of the three rates (valid callbacks,
@@ -109,9 +111,31 @@ impl ComplaintState {
     pub fn kind(&self) -> Option<ComplaintKind> {
         self.submission.as_ref().map(|s| s.kind)
     }
-    /// The submitter's personal data.
+    /// The submitter's personal data, when it is in clear: `None` while it
+    /// is sealed and not opened, and after erasure.
     pub fn submitter(&self) -> Option<&Submitter> {
-        self.submission.as_ref().map(|s| &s.submitter)
+        self.submission.as_ref().and_then(|s| s.submitter.as_ref())
+    }
+    /// The sealed token of the submitter's personal data, if it was stored
+    /// sealed and is not erased.
+    pub fn sealed_submitter(&self) -> Option<&str> {
+        self.submission
+            .as_ref()
+            .and_then(|s| s.sealed_submitter.as_deref())
+    }
+    /// Puts the opened personal data into the state (the service opens the
+    /// sealed token); ignored once the data is erased.
+    pub fn reveal_submitter(&mut self, submitter: Submitter) {
+        if self.personal_data_erased {
+            return;
+        }
+        if let Some(submission) = &mut self.submission {
+            submission.submitter = Some(submitter);
+        }
+    }
+    /// Whether the submitter's personal data was erased.
+    pub fn personal_data_erased(&self) -> bool {
+        self.personal_data_erased
     }
     /// The enterprise concerned.
     pub fn enterprise(&self) -> Option<&str> {
@@ -507,6 +531,13 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
             let link = (ledger_id.clone(), item_id.clone());
             if !state.fixed_links.contains(&link) {
                 state.fixed_links.push(link);
+            }
+        }
+        E::PersonalDataErased { .. } => {
+            state.personal_data_erased = true;
+            if let Some(submission) = &mut state.submission {
+                submission.submitter = None;
+                submission.sealed_submitter = None;
             }
         }
     }

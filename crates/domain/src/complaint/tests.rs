@@ -52,11 +52,12 @@ fn submission() -> Submission {
         id: ComplaintId::new("RC-1").unwrap(),
         channel: Channel::Hotline12345,
         kind: ComplaintKind::Complaint,
-        submitter: Submitter {
+        submitter: Some(Submitter {
             name: "王女士".into(),
             phone: "13812345678".into(),
             id_number: None,
-        },
+        }),
+        sealed_submitter: None,
         enterprise: Some("某商贸公司".into()),
         district: None,
         location: None,
@@ -351,12 +352,18 @@ fn intake_is_validated_and_restricted_to_intake_roles() {
     s.text = "字".repeat(MAX_TEXT_CHARS + 1);
     given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("text"));
     let mut s = submission();
-    s.submitter.phone = "call me".into();
+    s.submitter.as_mut().unwrap().phone = "call me".into();
     given(&[]).then_error(
         hotline(),
         CommandKind::Submit(s),
         invalid("submitter.phone"),
     );
+    let mut s = submission();
+    s.submitter = None;
+    given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("submitter"));
+    let mut s = submission();
+    s.sealed_submitter = Some("token".into());
+    given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("submitter"));
     given(&[]).then_error(lead(), submit(), not_permitted);
     given(&[]).then_error(supervisor(), submit(), not_permitted);
     given(&[]).then(actor(Role::Portal), submit(), &["ComplaintReceived"]);
@@ -849,6 +856,39 @@ fn ledger_link_rules() {
 }
 
 #[test]
+fn erasure_is_for_the_dispatch_centre_once_and_leaves_no_personal_data() {
+    let erase = || CommandKind::ErasePersonalData {
+        reason: "PIPL request 2026-0042".into(),
+    };
+    let mut g = in_progress();
+    assert!(g.state.submitter().is_some());
+    g = g
+        .then_error(lead(), erase(), not_permitted)
+        .then_error(supervisor(), erase(), not_permitted)
+        .then_error(
+            dispatcher(),
+            CommandKind::ErasePersonalData { reason: " ".into() },
+            invalid("reason"),
+        )
+        .then(dispatcher(), erase(), &["PersonalDataErased"])
+        .then_error(dispatcher(), erase(), already);
+    assert!(g.state.personal_data_erased());
+    assert_eq!(g.state.submitter(), None);
+    assert_eq!(g.state.sealed_submitter(), None);
+    // Opening an old sealed copy cannot bring it back.
+    let before = g.state.clone();
+    g.state.reveal_submitter(submission().submitter.unwrap());
+    assert_eq!(g.state, before);
+    // The rest of the complaint goes on.
+    assert_eq!(g.state.status(), Some(ComplaintStatus::InProgress));
+    assert!(
+        !serde_json::to_string(&g.state)
+            .unwrap()
+            .contains("13812345678")
+    );
+}
+
+#[test]
 fn errors_name_the_status_and_the_step() {
     let g = given(&[(hotline(), submit())]);
     let mut g = g;
@@ -942,6 +982,7 @@ fn any_step() -> impl Strategy<Value = (Actor, CommandKind)> {
             ledger_id: "l".into(),
             item_id: "i".into()
         }),
+        Just(CommandKind::ErasePersonalData { reason: "x".into() }),
     ];
     (actors, kinds)
 }

@@ -59,7 +59,9 @@ fn any_submission() -> impl Strategy<Value = Submission> {
             s.kind = kind;
             s.title = title;
             s.enterprise = enterprise;
-            s.submitter.id_number = Some("15270119900101123X".into());
+            if let Some(submitter) = &mut s.submitter {
+                submitter.id_number = Some("15270119900101123X".into());
+            }
             s.district = Some(crate::DistrictCode::new("dongsheng").expect("valid code"));
             s.dispatch_due_at = dispatch_due_at;
             s
@@ -210,6 +212,7 @@ fn any_event() -> impl Strategy<Value = ComplaintEvent> {
                 item_id,
             }
         }),
+        (t(), any_text()).prop_map(|(at, reason)| E::PersonalDataErased { at, reason }),
     ]
 }
 
