@@ -999,6 +999,23 @@ pub enum AdminCommand {
     /// Verify the log's hash chain on a running server. Exit code 3 when the
     /// chain is broken.
     Verify,
+    /// Rotate the master key (server stopped): re-wrap every complaint's data
+    /// key under a new master key, then retire the old one. Copies of
+    /// destroyed data keys left in old storage segments or in earlier
+    /// backups are wrapped by the old key, so erased data is gone for good
+    /// once the old key is destroyed.
+    RotateMasterKey {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The current master key file (default: DATA_DIR/master.key).
+        #[arg(long)]
+        master_key_file: Option<PathBuf>,
+        /// The new master key file; created if missing. Without it the new
+        /// key replaces the current key file in place and the old one is
+        /// overwritten and removed.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
     /// Verify the hash chain of a data directory directly (server stopped).
     VerifyDir {
         /// The data directory.

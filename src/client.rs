@@ -947,6 +947,44 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
                 &report.reason,
             ))
         }
+        AdminCommand::RotateMasterKey {
+            data_dir,
+            master_key_file,
+            new_key_file,
+        } => {
+            let report = crate::reports::rotate_master_key(
+                &data_dir,
+                master_key_file.as_deref(),
+                new_key_file.as_deref(),
+            )
+            .await?;
+            if conn.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "rewrapped": report.rewrapped,
+                        "old_key": report.old_key_id,
+                        "new_key": report.new_key_id,
+                        "new_key_file": report.new_key_file.display().to_string(),
+                    })
+                );
+            } else {
+                println!(
+                    "re-wrapped {} data keys: master key {} → {} ({})",
+                    report.rewrapped,
+                    report.old_key_id,
+                    report.new_key_id,
+                    report.new_key_file.display()
+                );
+                if report.old_key_file_kept {
+                    println!(
+                        "Configure master_key_file = {} and destroy the old key file.",
+                        report.new_key_file.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AdminCommand::NewToken => {
             let (token, hash) = crate::authn::new_token();
             if conn.json {

@@ -515,3 +515,115 @@ fn progress_bar(len: u64, what: &str) -> anyhow::Result<indicatif::ProgressBar> 
     );
     Ok(bar)
 }
+
+/// What [`rotate_master_key`] did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Data keys re-wrapped.
+    pub rewrapped: u64,
+    /// Id of the retired master key.
+    pub old_key_id: String,
+    /// Id of the new master key.
+    pub new_key_id: String,
+    /// Where the new key is.
+    pub new_key_file: std::path::PathBuf,
+    /// True when the old key file is left for the operator to destroy.
+    pub old_key_file_kept: bool,
+}
+
+/// `rectify admin rotate-master-key`: re-wraps every data key of a stopped
+/// server's store under a new master key.
+///
+/// In place (no `new_key_file`): the new key is written beside the current
+/// file, every data key re-wrapped, then the new file renamed over the
+/// current one and the old key's file overwritten and removed. A crash at
+/// any point leaves both keys on disk and every data key opening under one
+/// of them; running the command again finishes the job.
+pub async fn rotate_master_key(
+    data_dir: &Path,
+    master_key_file: Option<&Path>,
+    new_key_file: Option<&Path>,
+) -> anyhow::Result<Rotation> {
+    use crate::vault::{self, Vault};
+    if !data_dir.join("db").exists() {
+        bail!("no store in {}", data_dir.display());
+    }
+    let current = master_key_file.map_or_else(
+        || data_dir.join(crate::server::DEFAULT_MASTER_KEY_FILE),
+        Path::to_path_buf,
+    );
+    let in_place = new_key_file.is_none();
+    let new = new_key_file.map_or_else(|| current.with_extension("key.new"), Path::to_path_buf);
+    vault::create_key_file(&new)?;
+    let rotating = Vault::from_files(&new, &[&current])?;
+    let old_key_id = Vault::from_files(&current, &[] as &[&Path])?.current_id();
+    let config = StoreConfig {
+        path: data_dir.to_path_buf(),
+        ..StoreConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
+        .await?
+        .with_context(|| {
+            format!(
+                "opening the store in {} (is a server running?)",
+                data_dir.display()
+            )
+        })?;
+    let rewrapped = tokio::task::spawn_blocking({
+        let store = store.clone();
+        move || -> anyhow::Result<u64> {
+            const CHUNK: usize = 10_000;
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut done = 0;
+            for entry in store.secrets() {
+                let (stream, secret) = entry?;
+                if rotating.is_current(&secret) {
+                    continue;
+                }
+                let rewrapped = rotating
+                    .rewrap(&stream, &secret)
+                    .with_context(|| format!("re-wrapping the data key of {stream}"))?;
+                chunk.push((stream, rewrapped));
+                if chunk.len() == CHUNK {
+                    done += store.replace_secrets(&chunk)?;
+                    chunk.clear();
+                }
+            }
+            done += store.replace_secrets(&chunk)?;
+            store.shutdown()?;
+            Ok(done)
+        }
+    })
+    .await??;
+    let new_key_id = Vault::from_files(&new, &[] as &[&Path])?.current_id();
+    let new_key_file = if in_place {
+        let old = current.with_extension("key.old");
+        std::fs::rename(&current, &old)?;
+        std::fs::rename(&new, &current)?;
+        shred(&old)?;
+        current
+    } else {
+        new
+    };
+    Ok(Rotation {
+        rewrapped,
+        old_key_id,
+        new_key_id,
+        new_key_file,
+        old_key_file_kept: !in_place,
+    })
+}
+
+/// Overwrites a file with zeros, syncs it and removes it.
+fn shred(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let len = std::fs::metadata(path)?.len();
+    // Overwrite in place (no truncation, which could free the old blocks
+    // untouched instead).
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(&vec![0u8; len as usize])?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::remove_file(path)?;
+    Ok(())
+}

@@ -6,6 +6,7 @@
 mod ledgers;
 mod matrix;
 mod operations;
+mod privacy;
 mod queries;
 
 use std::{

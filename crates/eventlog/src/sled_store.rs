@@ -246,6 +246,39 @@ impl SledStore {
         &self.inner.config
     }
 
+    /// Every stream secret, in stream-name order (maintenance, e.g. master
+    /// key rotation). Blocking.
+    pub fn secrets(&self) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
+        self.inner.reader.db.scan_prefix([SECRET]).map(|entry| {
+            let (key, value) = entry?;
+            let stream = String::from_utf8(key[1..].to_vec()).map_err(|_| StoreError::Corrupt {
+                position: 0,
+                reason: "a secret's stream name is not UTF-8".into(),
+            })?;
+            Ok((stream, value.to_vec()))
+        })
+    }
+
+    /// Replaces existing stream secrets with new bytes of the same meaning
+    /// (a re-wrapped key), atomically, and makes them durable. A secret
+    /// destroyed in the meantime stays destroyed. Maintenance for a store
+    /// no server is using; it writes no event. Blocking.
+    pub fn replace_secrets(&self, secrets: &[(String, Vec<u8>)]) -> Result<u64, StoreError> {
+        let db = &self.inner.reader.db;
+        let mut batch = sled::Batch::default();
+        let mut replaced = 0;
+        for (stream, secret) in secrets {
+            let key = secret_key(stream);
+            if db.contains_key(&key)? {
+                batch.insert(key, secret.as_slice());
+                replaced += 1;
+            }
+        }
+        db.apply_batch(batch)?;
+        db.flush()?;
+        Ok(replaced)
+    }
+
     fn validate(&self, stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
         let config = &self.inner.config;
         if stream.is_empty() {

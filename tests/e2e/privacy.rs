@@ -1,0 +1,376 @@
+//! Personal data (PIPL): sealed at rest with a per-complaint data key,
+//! opened only for the roles that need it, and erased for good by
+//! destroying the key while the history stays verifiable.
+
+use std::path::Path;
+
+use rectify::pb;
+use rectify_eventlog::{EventStore as _, SledStore, StoreConfig};
+use tonic::Code;
+
+use super::{Server, as_role, as_unit, classify_and_dispatch, submit_request};
+
+const NAME: &str = "欧阳明月";
+const PHONE: &str = "13998761234";
+const ID_NUMBER: &str = "15060219850312771X";
+
+fn private_submission(title: &str) -> pb::SubmitComplaintRequest {
+    let mut request = submit_request(title);
+    request.submitter = Some(pb::Submitter {
+        name: NAME.into(),
+        phone: PHONE.into(),
+        id_number: ID_NUMBER.into(),
+    });
+    request
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                pending.push(entry.unwrap().path());
+            }
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+async fn view_as(
+    server: &Server,
+    id: &str,
+    request: impl FnOnce(pb::GetComplaintRequest) -> tonic::Request<pb::GetComplaintRequest>,
+) -> pb::ComplaintView {
+    server
+        .complaints()
+        .await
+        .get_complaint(request(pb::GetComplaintRequest {
+            complaint_id: id.into(),
+            min_position: 0,
+        }))
+        .await
+        .expect("get complaint")
+        .into_inner()
+        .complaint
+        .expect("a complaint")
+}
+
+async fn read_log(server: &Server, role: &'static str) -> Vec<pb::Event> {
+    server
+        .events()
+        .await
+        .read_log(as_role(
+            pb::ReadLogRequest {
+                from_position: 1,
+                max_count: 1_000,
+                filter: None,
+            },
+            role,
+        ))
+        .await
+        .expect("read log")
+        .into_inner()
+        .events
+}
+
+fn open_store(dir: &Path) -> SledStore {
+    SledStore::open(StoreConfig {
+        path: dir.to_path_buf(),
+        ..StoreConfig::default()
+    })
+    .expect("open the stopped server's store")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let mut c = server.complaints().await;
+    let id = c
+        .submit_complaint(as_role(private_submission("供电所拖延接电"), "hotline"))
+        .await
+        .expect("submit")
+        .into_inner()
+        .result
+        .unwrap()
+        .id;
+    let lead = classify_and_dispatch(&mut c, &id).await;
+
+    // Those who handle the submitter see the data in clear: the hotline,
+    // the dispatch centre and the assigned unit.
+    for view in [
+        view_as(&server, &id, |r| as_role(r, "hotline")).await,
+        view_as(&server, &id, |r| as_role(r, "dispatcher")).await,
+        view_as(&server, &id, |r| as_unit(r, &lead)).await,
+    ] {
+        let submitter = view.submitter.expect("submitter");
+        assert_eq!(
+            (submitter.name.as_str(), submitter.phone.as_str()),
+            (NAME, PHONE)
+        );
+        assert_eq!(submitter.id_number, ID_NUMBER);
+        assert!(
+            !view.state_json.contains("s1."),
+            "no sealed token in replies"
+        );
+    }
+    // Supervisors see it masked.
+    let masked = view_as(&server, &id, |r| as_role(r, "supervisor"))
+        .await
+        .submitter
+        .unwrap();
+    assert_eq!(masked.phone, "139****1234");
+    assert_eq!(masked.name, "欧***");
+    assert!(!masked.id_number.contains("19850312"));
+
+    // The log as read: clear for the hotline, masked for supervisors; the
+    // sealed token never leaves the server.
+    let clear = read_log(&server, "hotline").await;
+    let received = |events: &[pb::Event]| {
+        events
+            .iter()
+            .find(|e| e.event_type == "ComplaintReceived")
+            .unwrap()
+            .payload_json
+            .clone()
+    };
+    assert!(received(&clear).contains(PHONE));
+    let supervised = received(&read_log(&server, "supervisor").await);
+    assert!(!supervised.contains(PHONE) && supervised.contains("139****1234"));
+    assert!(!supervised.contains("s1.") && !received(&clear).contains("s1."));
+
+    // At rest: stop the server and search every file of the data directory.
+    drop(c);
+    let status = server.stop();
+    assert!(status.success());
+    // The search works: text that is not personal data is found in clear.
+    assert!(!files_containing(&data, "供电所拖延接电".as_bytes()).is_empty());
+    for secret in [NAME, PHONE, ID_NUMBER, "139****1234"] {
+        assert_eq!(
+            files_containing(&data, secret.as_bytes()),
+            Vec::<String>::new(),
+            "{secret} is stored in clear"
+        );
+    }
+    // The stored event holds only the sealed token; its key is the stream's
+    // secret, wrapped by the master key.
+    let store = open_store(&data);
+    let stream = format!("complaint-{id}");
+    let stored = store
+        .read_stream(&stream, 0, rectify_eventlog::Direction::Forward, 1)
+        .await
+        .unwrap();
+    let payload = String::from_utf8(stored[0].payload.clone()).unwrap();
+    assert!(payload.contains("\"sealed_submitter\":\"s1."), "{payload}");
+    assert!(!payload.contains("\"submitter\""), "{payload}");
+    assert!(store.stream_secret(&stream).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let mut c = server.complaints().await;
+    let submit = |title: &str| {
+        let request = as_role(private_submission(title), "hotline");
+        let mut c = c.clone();
+        async move {
+            c.submit_complaint(request)
+                .await
+                .expect("submit")
+                .into_inner()
+                .result
+                .unwrap()
+                .id
+        }
+    };
+    let erased = submit("要求删除个人信息的诉求").await;
+    let kept = submit("另一件诉求").await;
+    let lead = classify_and_dispatch(&mut c, &erased).await;
+    let erase = |id: &str, reason: &str| pb::ErasePersonalDataRequest {
+        complaint_id: id.into(),
+        reason: reason.into(),
+        ..Default::default()
+    };
+
+    // Only the dispatch centre (or an administrator) erases.
+    for request in [
+        as_unit(erase(&erased, "PIPL-2026-0042"), &lead),
+        as_role(erase(&erased, "PIPL-2026-0042"), "supervisor"),
+        as_role(erase(&erased, "PIPL-2026-0042"), "hotline"),
+    ] {
+        let status = c.erase_personal_data(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    }
+    let status = c
+        .erase_personal_data(as_role(erase(&erased, ""), "dispatcher"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("reason"), "{}", status.message());
+
+    // Keep the stored wrapped key to look for it on disk afterwards.
+    let before = read_log(&server, "supervisor").await;
+    drop(c);
+    let status = server.stop();
+    assert!(status.success());
+    let stream = format!("complaint-{erased}");
+    let wrapped = {
+        let store = open_store(&data);
+        let secret = store.stream_secret(&stream).await.unwrap().expect("a key");
+        store.shutdown().unwrap();
+        secret
+    };
+    let server = Server::start(&data);
+    let mut c = server.complaints().await;
+
+    c.erase_personal_data(as_role(erase(&erased, "PIPL-2026-0042"), "dispatcher"))
+        .await
+        .expect("erase");
+    let again = c
+        .erase_personal_data(as_role(erase(&erased, "PIPL-2026-0042"), "dispatcher"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+
+    // The complaint goes on without the data; the other keeps its own.
+    let view = view_as(&server, &erased, |r| as_role(r, "hotline")).await;
+    assert!(view.personal_data_erased);
+    assert_eq!(view.submitter, None);
+    assert!(!view.state_json.contains(PHONE));
+    assert_eq!(view.lead_unit, lead);
+    let other = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
+    assert_eq!(other.submitter.unwrap().phone, PHONE);
+    assert!(!other.personal_data_erased);
+
+    // The history keeps every event, says who erased, and no longer shows
+    // the data, not even to the hotline.
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                complaint_id: erased.clone(),
+            },
+            "hotline",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let received = &history[0];
+    assert_eq!(received.event_type, "ComplaintReceived");
+    assert!(
+        !received.payload_json.contains(PHONE),
+        "{}",
+        received.payload_json
+    );
+    assert!(!received.payload_json.contains("submitter"));
+    let last = history.last().unwrap();
+    assert_eq!(last.event_type, "PersonalDataErased");
+    assert_eq!(last.actor, "test-dispatcher");
+
+    // Events before the erasure are unchanged, hash for hash, and the chain
+    // verifies.
+    // (The hash covers the stored bytes; only the reply's rendering of the
+    // erased submitter differs.)
+    let stored = |events: &[pb::Event]| {
+        events
+            .iter()
+            .map(|e| (e.position, e.event_id.clone(), e.hash.clone()))
+            .collect::<Vec<_>>()
+    };
+    let after = read_log(&server, "supervisor").await;
+    assert_eq!(stored(&after[..before.len()]), stored(&before));
+    let verified = server
+        .events()
+        .await
+        .verify_log(as_role(pb::VerifyLogRequest {}, "supervisor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok, "{verified:?}");
+
+    // A backup and its restore carry the kept complaint's key, not the
+    // erased one's.
+    let backup = dir.path().join("backup");
+    rectify::pb::admin_service_client::AdminServiceClient::new(server.channel().await)
+        .backup(as_role(
+            pb::BackupRequest {
+                destination: backup.display().to_string(),
+            },
+            "admin",
+        ))
+        .await
+        .expect("backup");
+
+    // After a restart, the key is still gone, from the live store and from
+    // the files on disk.
+    drop(c);
+    let server = server.restart();
+    let view = view_as(&server, &erased, |r| as_role(r, "dispatcher")).await;
+    assert!(view.personal_data_erased && view.submitter.is_none());
+    let status = server.stop();
+    assert!(status.success());
+    let store = open_store(&data);
+    assert_eq!(store.stream_secret(&stream).await.unwrap(), None);
+    let report = store.verify(&mut |_| {}).await.unwrap();
+    assert!(report.ok());
+    store.shutdown().unwrap();
+    drop(store);
+
+    // sled may keep the destroyed value in an old segment until it reuses
+    // the space, and an earlier backup holds it too. Those copies are
+    // wrapped by the master key: rotating it makes them useless for good.
+    let old_key = std::fs::read_to_string(data.join("master.key")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["admin", "rotate-master-key"])
+        .arg(&data)
+        .output()
+        .expect("run rotate-master-key");
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("re-wrapped 1 data keys"), "{printed}");
+    assert_ne!(
+        std::fs::read_to_string(data.join("master.key")).unwrap(),
+        old_key
+    );
+    assert_eq!(
+        files_containing(dir.path(), old_key.trim().as_bytes()),
+        vec![backup.join("master.key").display().to_string()],
+        "the old key is left only in the earlier backup"
+    );
+    let rotated =
+        rectify::vault::Vault::from_files(&data.join("master.key"), &[] as &[&Path]).unwrap();
+    // Whatever copy of the erased complaint's key is left is wrapped by the
+    // retired key, which nothing holds any more.
+    assert!(!rotated.is_current(&wrapped));
+    assert!(rotated.open(&stream, Some(&wrapped), "s1.AAAA").is_err());
+    let server = Server::start(&data);
+    let view = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
+    assert_eq!(view.submitter.expect("opened after rotation").phone, PHONE);
+    let view = view_as(&server, &erased, |r| as_role(r, "hotline")).await;
+    assert!(view.personal_data_erased && view.submitter.is_none());
+    drop(server);
+
+    let restored = dir.path().join("restored");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["admin", "restore"])
+        .arg(&backup)
+        .arg(&restored)
+        .output()
+        .expect("run restore");
+    assert!(output.status.success(), "{output:?}");
+    let server = Server::start(&restored);
+    let view = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
+    assert_eq!(view.submitter.expect("opened after restore").name, NAME);
+    let view = view_as(&server, &erased, |r| as_role(r, "hotline")).await;
+    assert!(view.personal_data_erased && view.submitter.is_none());
+}
