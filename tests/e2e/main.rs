@@ -3,6 +3,7 @@
 //!
 //! One test binary; `queries` holds the read-model tests.
 
+mod hostile;
 mod ledgers;
 mod matrix;
 mod operations;

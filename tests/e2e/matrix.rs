@@ -95,6 +95,18 @@ async fn call(server: &Server, rpc: &str, role: &'static str, complaint: &str, n
                 ))
                 .await,
         ),
+        "ErasePersonalData" => code(
+            complaints
+                .erase_personal_data(request(
+                    pb::ErasePersonalDataRequest {
+                        complaint_id: id,
+                        reason: "PIPL-2026-0001".into(),
+                        ..Default::default()
+                    },
+                    role,
+                ))
+                .await,
+        ),
         "ReadLog" => code(
             events
                 .read_log(request(
@@ -226,6 +238,9 @@ async fn every_role_is_refused_exactly_where_the_matrix_says() {
         ("ListLedgers", &ROLES),
         ("GetUnitRollup", &["dispatcher", "supervisor", "admin"]),
         ("ImportPlan", &["dispatcher", "admin"]),
+        // Last: it erases the probe's personal data (once; a second allowed
+        // caller gets FAILED_PRECONDITION, not a permission error).
+        ("ErasePersonalData", &["dispatcher", "admin"]),
     ];
     let mut wrong = Vec::new();
     for (n, (rpc, allowed)) in matrix.iter().enumerate() {
