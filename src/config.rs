@@ -292,6 +292,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_parses() {
+        let file: FileConfig =
+            toml::from_str(include_str!("../deploy/rectify.toml")).expect("deploy/rectify.toml");
+        assert!(file.master_key_file.is_some());
+        let config = ServerConfig::merge(ServeArgs::default(), file).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/rectify/data"));
+    }
+
+    #[test]
     fn unknown_file_fields_and_bad_values_are_errors() {
         assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
         let args = ServeArgs {

@@ -11,8 +11,10 @@
 //! - [`services`] implement the gRPC services and convert protobuf at the edge
 //!   ([`convert`]); [`auth`] turns request metadata into an actor;
 //! - [`watcher`] appends deadline warnings from the ledger projection;
-//! - [`app`] runs commands: load → evolve → decide → append, with idempotent
-//!   retries by request id;
+//! - [`app`] runs commands: load → evolve → decide → seal → append, with
+//!   idempotent retries by request id;
+//! - [`vault`] seals submitters' personal data with a data key per complaint
+//!   (wrapped by the master key) and makes erasure a key destruction;
 //! - `rectify_domain` (pure deciders), `rectify_catalog` (routing, calendar,
 //!   deadlines), `rectify_eventlog` (the store) and `rectify_projections`
 //!   (the ledger, inboxes and evaluation) below it.
