@@ -182,21 +182,9 @@ async fn spawn_server(
     durability: DurabilityMode,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
     let config = ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir,
         durability,
-        flush_interval_ms: crate::config::DEFAULT_FLUSH_INTERVAL_MS,
-        cache_capacity_bytes: crate::config::DEFAULT_CACHE_CAPACITY_MB << 20,
-        catalog_dir: None,
-        deadline_scan_interval_s: crate::config::DEFAULT_DEADLINE_SCAN_INTERVAL_S,
-        clock_file: None,
-        metrics_listen: None,
-        otlp_endpoint: None,
-        principals: Vec::new(),
         rate_limit_per_s: 0,
-        tls: None,
-        master_key_file: None,
-        retired_master_key_files: Vec::new(),
+        ..ServerConfig::local(data_dir)
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -198,6 +198,29 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Every default, on `data_dir`, listening on 127.0.0.1 with a port the
+    /// system picks: the base of in-process servers (`bench --spawn`, tests,
+    /// fuzzing), which override what they need.
+    pub fn local(data_dir: PathBuf) -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            durability: DurabilityMode::Fsync,
+            flush_interval_ms: DEFAULT_FLUSH_INTERVAL_MS,
+            cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_MB << 20,
+            catalog_dir: None,
+            deadline_scan_interval_s: DEFAULT_DEADLINE_SCAN_INTERVAL_S,
+            metrics_listen: None,
+            otlp_endpoint: None,
+            rate_limit_per_s: DEFAULT_RATE_LIMIT_PER_S,
+            tls: None,
+            principals: Vec::new(),
+            clock_file: None,
+            master_key_file: None,
+            retired_master_key_files: Vec::new(),
+        }
+    }
+
     /// Resolves flags/environment over the config file over defaults.
     pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
         let file = match &args.config {

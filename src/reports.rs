@@ -378,18 +378,7 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
     if !data_dir.exists() {
         bail!("no data directory at {}", data_dir.display());
     }
-    let config = StoreConfig {
-        path: data_dir.to_path_buf(),
-        ..StoreConfig::default()
-    };
-    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
-        .await?
-        .with_context(|| {
-            format!(
-                "opening {} (is a server running on it?)",
-                data_dir.display()
-            )
-        })?;
+    let store = open_stopped(data_dir).await?;
     let projections_dir = data_dir.join(PROJECTIONS_DIR);
     let db = tokio::task::spawn_blocking(move || ProjectionDb::open(&projections_dir)).await??;
     let head = store.head_position().await?;
@@ -557,18 +546,7 @@ pub async fn rotate_master_key(
     vault::create_key_file(&new)?;
     let rotating = Vault::from_files(&new, &[&current])?;
     let old_key_id = Vault::from_files(&current, &[] as &[&Path])?.current_id();
-    let config = StoreConfig {
-        path: data_dir.to_path_buf(),
-        ..StoreConfig::default()
-    };
-    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
-        .await?
-        .with_context(|| {
-            format!(
-                "opening the store in {} (is a server running?)",
-                data_dir.display()
-            )
-        })?;
+    let store = open_stopped(data_dir).await?;
     let rewrapped = tokio::task::spawn_blocking({
         let store = store.clone();
         move || -> anyhow::Result<u64> {
@@ -626,4 +604,22 @@ fn shred(path: &Path) -> anyhow::Result<()> {
     drop(file);
     std::fs::remove_file(path)?;
     Ok(())
+}
+
+/// Opens the store of a data directory no server is using (sled's lock
+/// makes this fail at once, instead of racing, when one is).
+async fn open_stopped(data_dir: &Path) -> anyhow::Result<SledStore> {
+    let config = StoreConfig {
+        path: data_dir.to_path_buf(),
+        ..StoreConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
+        .await?
+        .with_context(|| {
+            format!(
+                "opening the store in {} (is a server running on it?)",
+                data_dir.display()
+            )
+        })?;
+    Ok(store)
 }

@@ -12,7 +12,7 @@ use std::{
 
 use rectify::{
     auth::{HEADER_PRINCIPAL, HEADER_ROLE},
-    config::{DurabilityMode, ServerConfig},
+    config::ServerConfig,
     pb::{self, complaint_service_client::ComplaintServiceClient},
 };
 use tonic::Request;
@@ -103,21 +103,10 @@ async fn every_rpc_has_a_span_with_method_status_and_ids_and_no_personal_data() 
 
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().join("data"),
-        durability: DurabilityMode::Fsync,
-        flush_interval_ms: 10,
         cache_capacity_bytes: 16 << 20,
-        catalog_dir: None,
         deadline_scan_interval_s: 0,
-        clock_file: None,
-        metrics_listen: None,
-        otlp_endpoint: None,
-        principals: Vec::new(),
         rate_limit_per_s: 0,
-        tls: None,
-        master_key_file: None,
-        retired_master_key_files: Vec::new(),
+        ..ServerConfig::local(dir.path().join("data"))
     };
     let (bound, addr) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
