@@ -92,6 +92,19 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         .await
         .context("catching the ledger up with the log")?;
     let (vault, master_key_in_data_dir) = open_vault(config)?;
+    // A wrong master key file would make every submitter unreadable: check
+    // one complaint's key before serving.
+    let first = store.secrets().next().transpose()?;
+    if let Some((stream, secret)) = first
+        && let Some(id) = vault.foreign_key_id(&secret)
+    {
+        anyhow::bail!(
+            "the data key of {stream} is wrapped by master key {id}, which is not configured \
+             (the current one is {}): point master_key_file at the right key, or list the old \
+             one in retired_master_key_files",
+            vault.current_id()
+        );
+    }
     let clock: Arc<dyn Clock> = match &config.clock_file {
         Some(path) => {
             tracing::warn!(path = %path.display(), "the clock reads a file, not the system time");

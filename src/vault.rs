@@ -263,6 +263,16 @@ impl Vault {
         self.wrap(stream, &data_key)
     }
 
+    /// The id of the master key `secret` is wrapped under, when it is not
+    /// one of this vault's keys.
+    pub fn foreign_key_id(&self, secret: &[u8]) -> Option<String> {
+        let id = secret.get(1..1 + ID_LEN)?;
+        let known = std::iter::once(&self.current)
+            .chain(&self.retired)
+            .any(|m| m.id[..] == *id);
+        (!known).then(|| hex(id))
+    }
+
     /// Whether `secret` is wrapped under the current master key.
     pub fn is_current(&self, secret: &[u8]) -> bool {
         secret.get(1..1 + ID_LEN) == Some(&self.current.id[..])

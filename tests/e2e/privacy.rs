@@ -368,6 +368,20 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
         .output()
         .expect("run restore");
     assert!(output.status.success(), "{output:?}");
+    // A server pointed at the wrong master key refuses to start, naming it.
+    let stranger = dir.path().join("stranger.key");
+    std::fs::write(&stranger, "ab".repeat(32)).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&restored)
+        .arg("--master-key-file")
+        .arg(&stranger)
+        .output()
+        .expect("run serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("which is not configured"), "{stderr}");
+
     let server = Server::start(&restored);
     let view = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
     assert_eq!(view.submitter.expect("opened after restore").name, NAME);
