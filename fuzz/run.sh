@@ -22,8 +22,13 @@ if [ "$sanitizer" != none ] && ! rustc --version | grep -q nightly; then
     export RUSTC_BOOTSTRAP=1
 fi
 
-# -a: debug assertions, so an arithmetic overflow is a crash too.
+# -a: debug assertions, so an arithmetic overflow is a crash too. A
+# sanitizer build gets a target directory of its own, so switching between
+# the two does not rebuild everything.
 flags=(--sanitizer "$sanitizer" --debug-assertions)
+if [ "$sanitizer" != none ]; then
+    flags+=(--target-dir "target/$sanitizer")
+fi
 cargo fuzz build "${flags[@]}"
 
 failed=()
@@ -31,8 +36,11 @@ for target in $(cargo fuzz list); do
     echo "== $target: ${seconds}s"
     mkdir -p "corpus/$target" "seeds/$target"
     # The request_validation target keeps its store under target/fuzz-data.
+    # -detect_leaks=0: with AddressSanitizer, libFuzzer would otherwise run
+    # a leak scan after every input that grows the heap (the store's caches
+    # do), which slows request_validation from ~1,300 to ~80 inputs/s.
     if ! cargo fuzz run "${flags[@]}" "$target" "corpus/$target" "seeds/$target" -- \
-        -max_total_time="$seconds" -timeout=30 -print_final_stats=1; then
+        -max_total_time="$seconds" -timeout=30 -detect_leaks=0 -print_final_stats=1; then
         failed+=("$target")
     fi
 done
