@@ -44,7 +44,7 @@ pub trait Aggregate {
     /// What a caller asks for.
     type Command: Send;
     /// What happened.
-    type Event: Send + Clone;
+    type Event: Send;
 
     /// Stream name for an aggregate id.
     fn stream_name(id: &str) -> String;
@@ -55,15 +55,15 @@ pub trait Aggregate {
     ) -> Result<Vec<Self::Event>, ServiceError>;
     /// Folds one event into the state.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
-    /// Seals, in place, whatever in `events` must not be stored in clear,
-    /// and says what the append does to the stream's secret. Default:
-    /// nothing to seal.
+    /// When `event` holds what must not be stored in clear, or changes the
+    /// stream's secret: the event to store instead and the change to the
+    /// secret. `None` (the default) stores the event as it is.
     fn seal(
         _vault: &Vault,
         _stream: &str,
-        _events: &mut [Self::Event],
-    ) -> Result<SecretChange, ServiceError> {
-        Ok(SecretChange::Keep)
+        _event: &Self::Event,
+    ) -> Result<Option<(Self::Event, SecretChange)>, ServiceError> {
+        Ok(None)
     }
     /// Event type, schema version and payload bytes of an event.
     fn encode(event: &Self::Event) -> (&'static str, u32, Vec<u8>);
@@ -257,31 +257,33 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
         if events.is_empty() {
             return Err(ServiceError::Internal("a command decided no events".into()));
         }
-        let mut stored = events.clone();
-        let secret = A::seal(vault, &stream, &mut stored)?;
-        let new_events = stored
-            .iter()
-            .enumerate()
-            .map(|(index, event)| {
-                let (event_type, schema_version, payload) = A::encode(event);
-                NewEvent {
-                    id: match &ctx.request_id {
-                        Some(request_id) => request_event_id(&ctx.principal, request_id, index),
-                        None => Uuid::new_v4(),
-                    },
-                    event_type: event_type.to_owned(),
-                    schema_version,
-                    payload,
-                    metadata: Metadata {
-                        correlation_id: ctx.correlation_id.clone(),
-                        causation_id: None,
-                        actor: Some(ctx.principal.clone()),
-                        recorded_at_ms: ctx.recorded_at_ms,
-                        request_id: ctx.request_id.clone(),
-                    },
+        let mut secret = SecretChange::Keep;
+        let mut new_events = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            let (event_type, schema_version, payload) = match A::seal(vault, &stream, event)? {
+                Some((sealed, change)) => {
+                    secret = change;
+                    A::encode(&sealed)
                 }
-            })
-            .collect();
+                None => A::encode(event),
+            };
+            new_events.push(NewEvent {
+                id: match &ctx.request_id {
+                    Some(request_id) => request_event_id(&ctx.principal, request_id, index),
+                    None => Uuid::new_v4(),
+                },
+                event_type: event_type.to_owned(),
+                schema_version,
+                payload,
+                metadata: Metadata {
+                    correlation_id: ctx.correlation_id.clone(),
+                    causation_id: None,
+                    actor: Some(ctx.principal.clone()),
+                    recorded_at_ms: ctx.recorded_at_ms,
+                    request_id: ctx.request_id.clone(),
+                },
+            });
+        }
         let expected = match loaded.version {
             Some(version) => ExpectedVersion::Exact(version),
             None => ExpectedVersion::NoStream,

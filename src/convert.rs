@@ -51,26 +51,32 @@ impl Aggregate for ComplaintAggregate {
     fn seal(
         vault: &crate::vault::Vault,
         stream: &str,
-        events: &mut [ComplaintEvent],
-    ) -> Result<rectify_eventlog::SecretChange, ServiceError> {
+        event: &ComplaintEvent,
+    ) -> Result<Option<(ComplaintEvent, rectify_eventlog::SecretChange)>, ServiceError> {
         use rectify_eventlog::SecretChange;
-        let mut change = SecretChange::Keep;
-        for event in events {
-            match event {
-                ComplaintEvent::ComplaintReceived { submission, .. } => {
-                    if let Some(submitter) = submission.submitter.take() {
-                        let (token, secret) = vault.seal(stream, &submitter).map_err(|e| {
-                            ServiceError::Internal(format!("sealing personal data: {e}"))
-                        })?;
-                        submission.sealed_submitter = Some(token);
-                        change = SecretChange::Set(secret);
-                    }
-                }
-                ComplaintEvent::PersonalDataErased { .. } => change = SecretChange::Destroy,
-                _ => {}
+        match event {
+            ComplaintEvent::ComplaintReceived { at, submission } => {
+                let Some(submitter) = &submission.submitter else {
+                    return Ok(None);
+                };
+                let (token, secret) = vault
+                    .seal(stream, submitter)
+                    .map_err(|e| ServiceError::Internal(format!("sealing personal data: {e}")))?;
+                let sealed = ComplaintEvent::ComplaintReceived {
+                    at: *at,
+                    submission: complaint::Submission {
+                        submitter: None,
+                        sealed_submitter: Some(token),
+                        ..submission.clone()
+                    },
+                };
+                Ok(Some((sealed, SecretChange::Set(secret))))
             }
+            ComplaintEvent::PersonalDataErased { .. } => {
+                Ok(Some((event.clone(), SecretChange::Destroy)))
+            }
+            _ => Ok(None),
         }
-        Ok(change)
     }
 
     fn encode(event: &ComplaintEvent) -> (&'static str, u32, Vec<u8>) {
