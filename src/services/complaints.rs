@@ -229,29 +229,9 @@ impl Complaints {
     async fn run(
         &self,
         prepared: &Prepared,
-        mut kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
+        kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
     ) -> Result<Executed<ComplaintState>, ServiceError> {
-        let Prepared {
-            actor,
-            ctx,
-            id,
-            now,
-        } = prepared;
-        app::execute::<ComplaintAggregate, _>(
-            &self.state.store,
-            &self.state.vault,
-            id.as_str(),
-            ctx,
-            |state| {
-                Ok(Command {
-                    actor: actor.clone(),
-                    at: *now,
-                    kind: kind(state)?,
-                })
-            },
-        )
-        .await
-        .map_err(|error| error.with_id(id.as_str()))
+        self.execute(prepared, kind, false).await
     }
 
     /// Runs an intake: the stream is new, so it is not read first.
@@ -260,27 +240,41 @@ impl Complaints {
         prepared: &Prepared,
         submission: &Submission,
     ) -> Result<Executed<ComplaintState>, ServiceError> {
+        self.execute(
+            prepared,
+            |_| Ok(CommandKind::Submit(submission.clone())),
+            true,
+        )
+        .await
+    }
+
+    async fn execute(
+        &self,
+        prepared: &Prepared,
+        mut kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
+        creating: bool,
+    ) -> Result<Executed<ComplaintState>, ServiceError> {
         let Prepared {
             actor,
             ctx,
             id,
             now,
         } = prepared;
-        app::execute_creating::<ComplaintAggregate, _>(
-            &self.state.store,
-            &self.state.vault,
-            id.as_str(),
-            ctx,
-            |_| {
-                Ok(Command {
-                    actor: actor.clone(),
-                    at: *now,
-                    kind: CommandKind::Submit(submission.clone()),
-                })
-            },
-        )
-        .await
-        .map_err(|error| error.with_id(id.as_str()))
+        let make = |state: &ComplaintState| {
+            Ok(Command {
+                actor: actor.clone(),
+                at: *now,
+                kind: kind(state)?,
+            })
+        };
+        let (store, vault) = (&self.state.store, &self.state.vault);
+        let done = if creating {
+            app::execute_creating::<ComplaintAggregate, _>(store, vault, id.as_str(), ctx, make)
+                .await
+        } else {
+            app::execute::<ComplaintAggregate, _>(store, vault, id.as_str(), ctx, make).await
+        };
+        done.map_err(|error| error.with_id(id.as_str()))
     }
 
     /// Runs a command that needs nothing from the state and returns its result.
