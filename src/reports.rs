@@ -525,9 +525,9 @@ pub struct Rotation {
 ///
 /// In place (no `new_key_file`): the new key is written beside the current
 /// file, every data key re-wrapped, then the new file renamed over the
-/// current one and the old key's file overwritten and removed. A crash at
-/// any point leaves both keys on disk and every data key opening under one
-/// of them; running the command again finishes the job.
+/// current one (atomically) and the old key overwritten and removed. A
+/// crash while re-wrapping leaves both key files and every data key
+/// opening under one of them; running the command again finishes the job.
 pub async fn rotate_master_key(
     data_dir: &Path,
     master_key_file: Option<&Path>,
@@ -575,8 +575,15 @@ pub async fn rotate_master_key(
     .await??;
     let new_key_id = Vault::from_files(&new, &[] as &[&Path])?.current_id();
     let new_key_file = if in_place {
+        // `current` always names a whole key: keep a second name for the
+        // old key, swap the new one in atomically, then shred the old one
+        // through its second name. A leftover second name from an earlier
+        // cut-short run holds an older key: shred it first.
         let old = current.with_extension("key.old");
-        std::fs::rename(&current, &old)?;
+        if old.exists() {
+            shred(&old)?;
+        }
+        std::fs::hard_link(&current, &old)?;
         std::fs::rename(&new, &current)?;
         shred(&old)?;
         current
