@@ -15,6 +15,11 @@
 //! administrator); progress is recorded by an item's lead or responsible
 //! units or the dispatch centre; deadline warnings by the system.
 //!
+//! Texts follow the same rules as a complaint's ([`crate::text`]): required
+//! texts are not blank, no text exceeds [`MAX_TEXT_CHARS`] characters or
+//! holds control characters other than line breaks and tabs, and evidence
+//! references are limited in number and length.
+//!
 //! Same shape as the complaint: `decide(&state, &command)` never panics and
 //! never returns no events; `evolve` is total.
 
@@ -23,18 +28,19 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text::{self, MAX_LEDGER_TEXT_CHARS};
 use crate::{Actor, DomainError, Role, UnitCode, codes::check_id, complaint::WarningLevel};
 
-/// Longest title, problem or measures text, in characters.
-pub const MAX_TEXT_CHARS: usize = 2_000;
+// The text limits live with the text rules in `crate::text`; these names
+// stay for callers that know them from here.
+pub use crate::text::{MAX_EVIDENCE_REFS as MAX_EVIDENCE, MAX_LEDGER_TEXT_CHARS as MAX_TEXT_CHARS};
+
 /// Most items in one ledger.
 pub const MAX_ITEMS: usize = 2_000;
 /// Most complaints linked to one item.
 pub const MAX_LINKED_COMPLAINTS: usize = 1_000;
 /// Most units on one item.
 pub const MAX_ITEM_UNITS: usize = 32;
-/// Most evidence references on one step.
-pub const MAX_EVIDENCE: usize = 20;
 /// Most phases of a ledger.
 pub const MAX_PHASES: usize = 12;
 
@@ -515,32 +521,6 @@ pub fn evolve(mut state: LedgerState, event: &LedgerEvent) -> LedgerState {
     state
 }
 
-fn text(field: &'static str, value: &str, required: bool) -> Result<(), DomainError> {
-    if required && value.trim().is_empty() {
-        return Err(DomainError::Invalid {
-            field,
-            reason: "required".to_owned(),
-        });
-    }
-    if value.chars().count() > MAX_TEXT_CHARS {
-        return Err(DomainError::Invalid {
-            field,
-            reason: format!("at most {MAX_TEXT_CHARS} characters"),
-        });
-    }
-    Ok(())
-}
-
-fn evidence(list: &[String]) -> Result<(), DomainError> {
-    if list.len() > MAX_EVIDENCE || list.iter().any(|e| e.is_empty() || e.chars().count() > 256) {
-        return Err(DomainError::Invalid {
-            field: "evidence",
-            reason: format!("at most {MAX_EVIDENCE} references of 1..=256 characters"),
-        });
-    }
-    Ok(())
-}
-
 fn rejected(state: &LedgerState, reason: impl Into<String>) -> DomainError {
     DomainError::Rejected {
         subject: state.status_name().to_owned(),
@@ -581,7 +561,7 @@ pub fn decide(
             return Err(DomainError::AlreadyExists);
         }
         check_id("ledger_id", ledger_id)?;
-        text("title", title, true)?;
+        text::required("title", title, MAX_LEDGER_TEXT_CHARS)?;
         if phases.len() > MAX_PHASES {
             return Err(DomainError::Invalid {
                 field: "phases",
@@ -651,8 +631,8 @@ pub fn decide(
                     format!("a ledger holds at most {MAX_ITEMS} items"),
                 ));
             }
-            text("problem", &spec.problem, true)?;
-            text("measures", &spec.measures, false)?;
+            text::required("problem", &spec.problem, MAX_LEDGER_TEXT_CHARS)?;
+            text::optional("measures", Some(&spec.measures), MAX_LEDGER_TEXT_CHARS)?;
             if spec.lead.is_empty() {
                 return Err(DomainError::Invalid {
                     field: "lead_units",
@@ -692,8 +672,8 @@ pub fn decide(
             if found.closed_at.is_some() {
                 return Err(rejected(state, format!("item {item_id} is closed")));
             }
-            text("note", note, true)?;
-            evidence(refs)?;
+            text::required("note", note, MAX_LEDGER_TEXT_CHARS)?;
+            text::evidence("evidence", refs)?;
             Ok(vec![E::LedgerItemProgressRecorded {
                 at,
                 item_id: item_id.clone(),
@@ -723,11 +703,9 @@ pub fn decide(
                     reason: "closing an item needs evidence".to_owned(),
                 });
             }
-            evidence(refs)?;
-            text("verifier", verifier, true)?;
-            if let Some(note) = note {
-                text("note", note, false)?;
-            }
+            text::evidence("evidence", refs)?;
+            text::required("verifier", verifier, MAX_LEDGER_TEXT_CHARS)?;
+            text::optional("note", note.as_deref(), MAX_LEDGER_TEXT_CHARS)?;
             Ok(vec![E::LedgerItemClosed {
                 at,
                 item_id: item_id.clone(),
@@ -746,7 +724,7 @@ pub fn decide(
             if found.closed_at.is_none() {
                 return Err(rejected(state, format!("item {item_id} is not closed")));
             }
-            text("reason", reason, true)?;
+            text::required("reason", reason, MAX_LEDGER_TEXT_CHARS)?;
             Ok(vec![E::LedgerItemReopened {
                 at,
                 item_id: item_id.clone(),
@@ -829,9 +807,7 @@ pub fn decide(
                     format!("{} items are still open: {}", open.len(), open.join(", ")),
                 ));
             }
-            if let Some(note) = note {
-                text("note", note, false)?;
-            }
+            text::optional("note", note.as_deref(), MAX_LEDGER_TEXT_CHARS)?;
             Ok(vec![E::LedgerClosed {
                 at,
                 note: note.clone(),
@@ -1032,6 +1008,57 @@ mod tests {
             run(state, Role::System, warn(WarningLevel::Red)),
             Err(DomainError::Invalid { field: "level", .. })
         ));
+    }
+
+    #[test]
+    fn item_texts_follow_the_text_rules() {
+        let add = |problem: &str, evidence_ref: &str| {
+            let state = run(
+                opened(),
+                Role::Dispatcher,
+                LedgerCommandKind::AddItem(ItemSpec {
+                    item_id: "c".into(),
+                    problem: problem.into(),
+                    measures: "一次告知".into(),
+                    group: None,
+                    lead: vec![unit("gov-services")],
+                    responsible: vec![],
+                    deadline: None,
+                }),
+            )?;
+            run(
+                state,
+                Role::Dispatcher,
+                LedgerCommandKind::CloseItem {
+                    item_id: "c".into(),
+                    evidence: vec![evidence_ref.into()],
+                    verifier: "督查组 李四".into(),
+                    note: None,
+                },
+            )
+        };
+        assert!(add("审批材料重复提交\n（多次）", "report-1").is_ok());
+        assert_eq!(
+            add("审批材料\u{1b}重复提交", "report-1"),
+            Err(DomainError::Invalid {
+                field: "problem",
+                reason: "contains control characters".to_owned(),
+            })
+        );
+        assert_eq!(
+            add(&"长".repeat(MAX_TEXT_CHARS + 1), "report-1"),
+            Err(DomainError::Invalid {
+                field: "problem",
+                reason: "longer than 2000 characters".to_owned(),
+            })
+        );
+        assert_eq!(
+            add("审批材料重复提交", " "),
+            Err(DomainError::Invalid {
+                field: "evidence",
+                reason: "required".to_owned(),
+            })
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod codes;
 pub mod complaint;
 mod error;
 pub mod ledger;
+pub mod text;
 
 pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
 pub use complaint::{

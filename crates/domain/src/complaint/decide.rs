@@ -8,54 +8,16 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S, MAX_EVIDENCE,
-    MAX_EVIDENCE_CHARS, MAX_LEDGER_LINKS, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_PHONE_CHARS,
-    MAX_RESPONSIBLE_UNITS, MAX_SHORT_TEXT_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TEXT_CHARS,
-    MAX_TITLE_CHARS, Milestone, Submission, WarningLevel,
+    Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S,
+    MAX_LEDGER_LINKS, MAX_RESPONSIBLE_UNITS, Milestone, Submission, WarningLevel,
+};
+use crate::text::{
+    self, MAX_COMPLAINT_TEXT_CHARS, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_PHONE_CHARS,
+    MAX_SHORT_TEXT_CHARS, MAX_TITLE_CHARS,
 };
 use crate::{DomainError, Role, UnitCode};
 
 type Decision = Result<Vec<E>, DomainError>;
-
-fn text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
-    if value.trim().is_empty() {
-        return Err(DomainError::Invalid {
-            field,
-            reason: "required".to_owned(),
-        });
-    }
-    optional_text(field, Some(value), max)
-}
-
-fn optional_text(field: &'static str, value: Option<&str>, max: usize) -> Result<(), DomainError> {
-    match value {
-        Some(v) if v.chars().count() > max => Err(DomainError::Invalid {
-            field,
-            reason: format!("longer than {max} characters"),
-        }),
-        Some(v)
-            if v.chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') =>
-        {
-            Err(DomainError::Invalid {
-                field,
-                reason: "contains control characters".to_owned(),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn evidence(field: &'static str, refs: &[String]) -> Result<(), DomainError> {
-    if refs.len() > MAX_EVIDENCE {
-        return Err(DomainError::Invalid {
-            field,
-            reason: format!("more than {MAX_EVIDENCE} references"),
-        });
-    }
-    refs.iter()
-        .try_for_each(|r| text(field, r, MAX_EVIDENCE_CHARS))
-}
 
 fn illegal(state: &ComplaintState, command: &CommandKind) -> DomainError {
     DomainError::IllegalTransition {
@@ -143,8 +105,8 @@ fn lead_unit<'a>(
 }
 
 fn check_submission(s: &Submission) -> Result<(), DomainError> {
-    text("title", &s.title, MAX_TITLE_CHARS)?;
-    text("text", &s.text, MAX_TEXT_CHARS)?;
+    text::required("title", &s.title, MAX_TITLE_CHARS)?;
+    text::required("text", &s.text, MAX_COMPLAINT_TEXT_CHARS)?;
     let Some(submitter) = &s.submitter else {
         return Err(DomainError::Invalid {
             field: "submitter",
@@ -157,8 +119,8 @@ fn check_submission(s: &Submission) -> Result<(), DomainError> {
             reason: "intake takes the submitter in clear; the service seals it".to_owned(),
         });
     }
-    text("submitter.name", &submitter.name, MAX_NAME_CHARS)?;
-    text("submitter.phone", &submitter.phone, MAX_PHONE_CHARS)?;
+    text::required("submitter.name", &submitter.name, MAX_NAME_CHARS)?;
+    text::required("submitter.phone", &submitter.phone, MAX_PHONE_CHARS)?;
     if !submitter
         .phone
         .chars()
@@ -169,14 +131,14 @@ fn check_submission(s: &Submission) -> Result<(), DomainError> {
             reason: "only digits, '+', '-' and spaces".to_owned(),
         });
     }
-    optional_text(
+    text::optional(
         "submitter.id_number",
         submitter.id_number.as_deref(),
         MAX_PHONE_CHARS,
     )?;
-    optional_text("enterprise", s.enterprise.as_deref(), MAX_SHORT_TEXT_CHARS)?;
-    optional_text("location", s.location.as_deref(), MAX_SHORT_TEXT_CHARS)?;
-    optional_text(
+    text::optional("enterprise", s.enterprise.as_deref(), MAX_SHORT_TEXT_CHARS)?;
+    text::optional("location", s.location.as_deref(), MAX_SHORT_TEXT_CHARS)?;
+    text::optional(
         "external_ref",
         s.external_ref.as_deref(),
         MAX_SHORT_TEXT_CHARS,
@@ -243,14 +205,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         } => {
             require_dispatcher(command)?;
             require_status(state, kind, &[S::Received, S::AwaitingDispatch])?;
-            if tags.len() > MAX_TAGS {
-                return Err(DomainError::Invalid {
-                    field: "tags",
-                    reason: format!("more than {MAX_TAGS} tags"),
-                });
-            }
-            tags.iter()
-                .try_for_each(|t| text("tags", t, MAX_TAG_CHARS))?;
+            text::tags("tags", tags)?;
             Ok(vec![E::ComplaintClassified {
                 at,
                 area: area.clone(),
@@ -294,8 +249,8 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     });
                 }
             }
-            text("routing_rule", rule_id, MAX_SHORT_TEXT_CHARS)?;
-            optional_text(
+            text::required("routing_rule", rule_id, MAX_SHORT_TEXT_CHARS)?;
+            text::optional(
                 "override_reason",
                 override_reason.as_deref(),
                 MAX_NOTE_CHARS,
@@ -330,7 +285,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         CommandKind::Return { reason } => {
             require_status(state, kind, &[S::Dispatched, S::InProgress])?;
             let unit = lead_unit(state, command)?;
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             Ok(vec![E::AssignmentReturned {
                 at,
                 unit: unit.clone(),
@@ -351,8 +306,8 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     &format!("unit {unit} has not accepted the assignment"),
                 ));
             }
-            text("description", description, MAX_NOTE_CHARS)?;
-            evidence("evidence", refs)?;
+            text::required("description", description, MAX_NOTE_CHARS)?;
+            text::evidence("evidence", refs)?;
             Ok(vec![E::RectificationStepRecorded {
                 at,
                 unit: unit.clone(),
@@ -374,7 +329,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     "an extension request is already pending",
                 ));
             }
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             let current = state.deadline(Milestone::Resolve).map(|d| d.due_at);
             if current.is_some_and(|due| *requested_due_at <= due) || *requested_due_at <= at {
                 return Err(DomainError::Invalid {
@@ -399,7 +354,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     "no extension request is pending",
                 ));
             };
-            optional_text("note", note.as_deref(), MAX_NOTE_CHARS)?;
+            text::optional("note", note.as_deref(), MAX_NOTE_CHARS)?;
             let due_at = due_at.unwrap_or(pending.requested_due_at);
             due_after("due_at", due_at, at)?;
             Ok(vec![E::ExtensionGranted {
@@ -418,7 +373,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     "no extension request is pending",
                 ));
             }
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             Ok(vec![E::ExtensionDenied {
                 at,
                 reason: reason.clone(),
@@ -430,8 +385,8 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         } => {
             require_status(state, kind, &[S::InProgress])?;
             let unit = lead_unit(state, command)?;
-            text("result", result, MAX_NOTE_CHARS)?;
-            evidence("evidence", refs)?;
+            text::required("result", result, MAX_NOTE_CHARS)?;
+            text::evidence("evidence", refs)?;
             Ok(vec![E::ResolutionSubmitted {
                 at,
                 unit: unit.clone(),
@@ -442,7 +397,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         CommandKind::VerifyResolution { note } => {
             require_dispatcher(command)?;
             require_status(state, kind, &[S::Resolved])?;
-            optional_text("note", note.as_deref(), MAX_NOTE_CHARS)?;
+            text::optional("note", note.as_deref(), MAX_NOTE_CHARS)?;
             Ok(vec![E::ResolutionVerified {
                 at,
                 note: note.clone(),
@@ -451,7 +406,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         CommandKind::RejectResolution { reason } => {
             require_dispatcher(command)?;
             require_status(state, kind, &[S::Resolved])?;
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             Ok(vec![E::ResolutionRejected {
                 at,
                 reason: reason.clone(),
@@ -486,7 +441,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     reason: "a submitter who was not contacted gave no verdict".to_owned(),
                 });
             }
-            optional_text("comment", comment.as_deref(), MAX_NOTE_CHARS)?;
+            text::optional("comment", comment.as_deref(), MAX_NOTE_CHARS)?;
             Ok(vec![E::CallbackRecorded {
                 at,
                 valid: *valid,
@@ -510,7 +465,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     "the callback found the problem solved and the submitter satisfied",
                 ));
             }
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             due_after("resolve_due_at", *resolve_due_at, at)?;
             Ok(vec![E::ComplaintReopened {
                 at,
@@ -521,7 +476,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         CommandKind::Close { note } => {
             require_dispatcher(command)?;
             require_status(state, kind, &[S::CalledBack])?;
-            optional_text("note", note.as_deref(), MAX_NOTE_CHARS)?;
+            text::optional("note", note.as_deref(), MAX_NOTE_CHARS)?;
             Ok(vec![E::ComplaintClosed {
                 at,
                 note: note.clone(),
@@ -535,7 +490,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                 ));
             }
             require_status(state, kind, CHASEABLE)?;
-            text("note", note, MAX_NOTE_CHARS)?;
+            text::required("note", note, MAX_NOTE_CHARS)?;
             Ok(vec![E::ChasedUp {
                 at,
                 note: note.clone(),
@@ -556,7 +511,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     what: "already flagged for supervision".to_owned(),
                 });
             }
-            text("note", note, MAX_NOTE_CHARS)?;
+            text::required("note", note, MAX_NOTE_CHARS)?;
             Ok(vec![E::SupervisionFlagged {
                 at,
                 note: note.clone(),
@@ -569,7 +524,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
                     "only supervision investigators record accountability",
                 ));
             }
-            text("finding", finding, MAX_NOTE_CHARS)?;
+            text::required("finding", finding, MAX_NOTE_CHARS)?;
             if units.len() > MAX_RESPONSIBLE_UNITS {
                 return Err(DomainError::Invalid {
                     field: "units",
@@ -588,7 +543,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
             if state.pending_appeal.is_some() {
                 return Err(illegal_because(state, kind, "an appeal is already pending"));
             }
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             Ok(vec![E::AppealFiled {
                 at,
                 unit: unit.clone(),
@@ -600,7 +555,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
             let Some(unit) = &state.pending_appeal else {
                 return Err(illegal_because(state, kind, "no appeal is pending"));
             };
-            optional_text("note", note.as_deref(), MAX_NOTE_CHARS)?;
+            text::optional("note", note.as_deref(), MAX_NOTE_CHARS)?;
             Ok(vec![E::AppealDecided {
                 at,
                 unit: unit.clone(),
@@ -616,7 +571,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
             if state.paused_since.is_some() {
                 return Err(illegal_because(state, kind, "the clock is already paused"));
             }
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             Ok(vec![E::ClockPaused {
                 at,
                 reason: reason.clone(),
@@ -719,8 +674,8 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         }
         CommandKind::LinkToLedgerItem { ledger_id, item_id } => {
             require_dispatcher(command)?;
-            text("ledger_id", ledger_id, MAX_SHORT_TEXT_CHARS)?;
-            text("item_id", item_id, MAX_SHORT_TEXT_CHARS)?;
+            text::required("ledger_id", ledger_id, MAX_SHORT_TEXT_CHARS)?;
+            text::required("item_id", item_id, MAX_SHORT_TEXT_CHARS)?;
             let link = (ledger_id.clone(), item_id.clone());
             if state.ledger_links.contains(&link) {
                 return Err(DomainError::AlreadyRecorded {
@@ -764,7 +719,7 @@ pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
         }
         CommandKind::ErasePersonalData { reason } => {
             require_dispatcher(command)?;
-            text("reason", reason, MAX_NOTE_CHARS)?;
+            text::required("reason", reason, MAX_NOTE_CHARS)?;
             if state.personal_data_erased {
                 return Err(DomainError::AlreadyRecorded {
                     what: "erasure of the submitter's personal data".to_owned(),

@@ -57,26 +57,14 @@ pub use state::{Callback, ComplaintState, Deadline, evolve};
 
 use crate::{Actor, AreaCode, ComplaintId, DistrictCode, UnitCode};
 
-/// Longest title, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
-/// Longest complaint text, in characters.
-pub const MAX_TEXT_CHARS: usize = 10_000;
-/// Longest submitter name, in characters.
-pub const MAX_NAME_CHARS: usize = 100;
-/// Longest phone number or ID number, in characters.
-pub const MAX_PHONE_CHARS: usize = 32;
-/// Longest enterprise name, location or external reference, in characters.
-pub const MAX_SHORT_TEXT_CHARS: usize = 200;
-/// Longest reason, note, description, result or finding, in characters.
-pub const MAX_NOTE_CHARS: usize = 2_000;
-/// Most evidence references on one step.
-pub const MAX_EVIDENCE: usize = 20;
-/// Longest evidence reference, in characters.
-pub const MAX_EVIDENCE_CHARS: usize = 256;
-/// Most tags on a complaint.
-pub const MAX_TAGS: usize = 20;
-/// Longest tag, in characters.
-pub const MAX_TAG_CHARS: usize = 32;
+// The text limits live with the text rules in `crate::text`; these names
+// stay for callers that know them from here.
+pub use crate::text::{
+    MAX_COMPLAINT_TEXT_CHARS as MAX_TEXT_CHARS, MAX_EVIDENCE_CHARS,
+    MAX_EVIDENCE_REFS as MAX_EVIDENCE, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_PHONE_CHARS,
+    MAX_SHORT_TEXT_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
+};
+
 /// Most responsible units on one dispatch.
 pub const MAX_RESPONSIBLE_UNITS: usize = 32;
 /// Most ledger links on one complaint.
