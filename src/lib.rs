@@ -5,54 +5,23 @@
 //! responsible units comes from the city's action-plan catalog; every view is
 //! a projection of the log.
 //!
-//! Layers, from the wire inward (see ARCHITECTURE.md):
+//! Two halves and their shared leaves (see ARCHITECTURE.md):
 //!
-//! - [`server`] wires tonic, health, reflection and graceful shutdown;
-//! - [`services`] implement the gRPC services and convert protobuf at the edge
-//!   ([`convert`]); [`auth`] turns request metadata into an actor;
-//! - [`watcher`] appends deadline warnings from the ledger projection;
-//! - [`app`] runs commands: load → evolve → decide → seal → append, with
-//!   idempotent retries by request id;
-//! - [`vault`] seals submitters' personal data with a data key per complaint
-//!   (wrapped by the master key) and makes erasure a key destruction;
-//! - `rectify_domain` (pure deciders), `rectify_catalog` (routing, calendar,
-//!   deadlines), `rectify_eventlog` (the store) and `rectify_projections`
-//!   (the ledger, inboxes and evaluation) below it.
+//! - [`cli`] is the `rectify` command line: argument parsing, gRPC clients,
+//!   printing, the load generator; it starts the server for `rectify serve`;
+//! - [`server`] is everything `rectify serve` runs: state, gRPC services,
+//!   the app layer, authentication, the vault, the deadline watcher,
+//!   metrics and the offline maintenance of a data directory;
+//! - the leaves both use: [`pb`] (generated code), [`wire`] (header names,
+//!   timestamps) and [`telemetry`].
 //!
-//! Only this crate knows protobuf and tonic; errors become `tonic::Status` in
-//! one place ([`error`]).
+//! **Invariant:** dependencies run one way, `cli → server → crates/*`, and
+//! no two modules import each other; `tests/tidy.rs` fails otherwise. Only
+//! this crate knows protobuf and tonic; errors become `tonic::Status` in one
+//! place (`server::error`).
 
-pub mod app;
-pub mod auth;
-pub mod authn;
-pub mod bench;
 pub mod cli;
-pub mod client;
-pub mod clock;
-pub mod config;
-pub mod convert;
-pub mod error;
-pub mod limits;
-pub mod metrics;
-pub mod rect_client;
-pub mod reports;
+pub mod pb;
 pub mod server;
-pub mod services;
 pub mod telemetry;
-pub mod vault;
-pub mod watcher;
-
-/// Code generated from `proto/rectify/v1`; never edited by hand.
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    missing_debug_implementations
-)]
-pub mod pb {
-    tonic::include_proto!("rectify.v1");
-
-    /// The encoded file descriptor set, served by gRPC reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/rectify_descriptor.bin"));
-}
+pub mod wire;

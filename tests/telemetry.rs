@@ -11,9 +11,9 @@ use std::{
 };
 
 use rectify::{
-    auth::{HEADER_PRINCIPAL, HEADER_ROLE},
-    config::ServerConfig,
     pb::{self, complaint_service_client::ComplaintServiceClient},
+    server::config::ServerConfig,
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE},
 };
 use tonic::Request;
 use tracing::{

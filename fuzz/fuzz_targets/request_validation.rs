@@ -50,15 +50,15 @@ use futures::StreamExt as _;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use rectify::{
-    auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
-    config::{DurabilityMode, ServerConfig},
     pb::{
         self, admin_service_server::AdminService, catalog_service_server::CatalogService,
         complaint_service_server::ComplaintService, event_service_server::EventService,
         ledger_service_server::LedgerService, query_service_server::QueryService,
     },
+    server::config::{DurabilityMode, ServerConfig},
     server::open_state,
-    services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries},
+    server::services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries},
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
 };
 use tonic::{Code, Request, Status, metadata::MetadataValue};
 

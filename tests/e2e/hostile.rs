@@ -333,7 +333,7 @@ async fn malformed_and_refused_requests_get_their_status_and_leave_the_log_uncha
                 let mut request = tonic::Request::new(submit_request("x"));
                 request
                     .metadata_mut()
-                    .insert(rectify::auth::HEADER_ROLE, "mayor".parse().unwrap());
+                    .insert(rectify::wire::HEADER_ROLE, "mayor".parse().unwrap());
                 c.submit_complaint(request).await
             })
         }),

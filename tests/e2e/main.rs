@@ -20,11 +20,11 @@ use std::{
 
 use futures::StreamExt as _;
 use rectify::{
-    auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
     pb::{
         self, catalog_service_client::CatalogServiceClient,
         complaint_service_client::ComplaintServiceClient, event_service_client::EventServiceClient,
     },
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
 };
 use tonic::{Code, Request, transport::Channel};
 

@@ -326,15 +326,15 @@ fn with_token<T>(message: T, token: &str, claimed_role: Option<&'static str>) ->
     if let Some(role) = claimed_role {
         request
             .metadata_mut()
-            .insert(rectify::auth::HEADER_ROLE, role.parse().unwrap());
+            .insert(rectify::wire::HEADER_ROLE, role.parse().unwrap());
     }
     request
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_principals_configured_every_call_needs_a_known_token() {
-    let (hotline_token, hotline_hash) = rectify::authn::new_token();
-    let (unit_token, unit_hash) = rectify::authn::new_token();
+    let (hotline_token, hotline_hash) = rectify::server::authn::new_token();
+    let (unit_token, unit_hash) = rectify::server::authn::new_token();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rectify.toml");
     std::fs::write(
@@ -441,10 +441,10 @@ async fn a_principal_over_its_rate_limit_is_refused_and_others_are_not() {
         });
         request
             .metadata_mut()
-            .insert(rectify::auth::HEADER_ROLE, "dispatcher".parse().unwrap());
+            .insert(rectify::wire::HEADER_ROLE, "dispatcher".parse().unwrap());
         request
             .metadata_mut()
-            .insert(rectify::auth::HEADER_PRINCIPAL, principal.parse().unwrap());
+            .insert(rectify::wire::HEADER_PRINCIPAL, principal.parse().unwrap());
         request
     };
     let mut codes = Vec::new();

@@ -348,7 +348,8 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
         "the old key is left only in the earlier backup"
     );
     let rotated =
-        rectify::vault::Vault::from_files(&data.join("master.key"), &[] as &[&Path]).unwrap();
+        rectify::server::vault::Vault::from_files(&data.join("master.key"), &[] as &[&Path])
+            .unwrap();
     // Whatever copy of the erased complaint's key is left is wrapped by the
     // retired key, which nothing holds any more.
     assert!(!rotated.is_current(&wrapped));

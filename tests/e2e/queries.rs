@@ -452,7 +452,7 @@ async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_r
         .iter()
         .find(|d| d.milestone == pb::Milestone::Dispatch as i32)
         .expect("a dispatch deadline");
-    let due = rectify::convert::from_timestamp(dispatch.due_at.as_ref().unwrap()).unwrap();
+    let due = rectify::wire::from_timestamp(dispatch.due_at.as_ref().unwrap()).unwrap();
     let catalog = rectify_catalog::Catalog::embedded().unwrap();
     let yellow_at = catalog.deadline_policy().yellow_at(t0, due);
     assert!(t0 < yellow_at && yellow_at < due);
@@ -499,7 +499,7 @@ async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_r
         .iter()
         .find(|e| e.event_type == "DeadlineMissed")
         .unwrap();
-    assert_eq!(warned.actor, rectify::watcher::WATCHER_PRINCIPAL);
+    assert_eq!(warned.actor, rectify::server::watcher::WATCHER_PRINCIPAL);
 
     // Warnings reach subscribers like any event.
     let mut events_client = server.events().await;
@@ -933,5 +933,5 @@ async fn the_server_runs_the_deadline_watcher_by_itself() {
         .event
         .unwrap();
     assert_eq!(missed.event_type, "DeadlineMissed");
-    assert_eq!(missed.actor, rectify::watcher::WATCHER_PRINCIPAL);
+    assert_eq!(missed.actor, rectify::server::watcher::WATCHER_PRINCIPAL);
 }

@@ -6,206 +6,21 @@
 //! phone keeps its first three and last four digits (138****5678).
 
 use chrono::{DateTime, Utc};
-use rectify_catalog::{Area, AreaSuggestion, CatalogError};
+use rectify_catalog::{Area, AreaSuggestion};
 use rectify_domain::{
     AreaCode, DistrictCode, DomainError, UnitCode,
     complaint::{
-        self, Channel, ComplaintEvent, ComplaintKind, ComplaintState, ComplaintStatus, Milestone,
-        Satisfaction, Urgency, WarningLevel,
+        self, Channel, ComplaintKind, ComplaintState, ComplaintStatus, Milestone, Satisfaction,
+        Urgency, WarningLevel,
     },
 };
 use rectify_eventlog::RecordedEvent;
 
+use crate::wire::{from_timestamp, timestamp};
 use crate::{
-    app::{Aggregate, Executed},
-    error::ServiceError,
     pb,
+    server::{app::Executed, error::ServiceError, maintenance::VerifyReport, privacy},
 };
-
-/// Binds the complaint decider to its streams in the log.
-#[derive(Debug, Clone, Copy)]
-pub struct ComplaintAggregate;
-
-impl Aggregate for ComplaintAggregate {
-    type State = ComplaintState;
-    type Command = complaint::Command;
-    type Event = ComplaintEvent;
-
-    fn stream_name(id: &str) -> String {
-        format!("complaint-{id}")
-    }
-
-    fn decide(
-        state: &ComplaintState,
-        command: &complaint::Command,
-    ) -> Result<Vec<ComplaintEvent>, ServiceError> {
-        complaint::decide(state, command).map_err(|error| domain_error(error, state))
-    }
-
-    fn evolve(state: ComplaintState, event: &ComplaintEvent) -> ComplaintState {
-        complaint::evolve(state, event)
-    }
-
-    /// The submitter of `ComplaintReceived` is sealed under a new data key,
-    /// which becomes the stream's secret; `PersonalDataErased` destroys it.
-    fn seal(
-        vault: &crate::vault::Vault,
-        stream: &str,
-        event: &ComplaintEvent,
-    ) -> Result<Option<(ComplaintEvent, rectify_eventlog::SecretChange)>, ServiceError> {
-        use rectify_eventlog::SecretChange;
-        match event {
-            ComplaintEvent::ComplaintReceived { at, submission } => {
-                let Some(submitter) = &submission.submitter else {
-                    return Ok(None);
-                };
-                let (token, secret) = vault
-                    .seal(stream, submitter)
-                    .map_err(|e| ServiceError::Internal(format!("sealing personal data: {e}")))?;
-                let sealed = ComplaintEvent::ComplaintReceived {
-                    at: *at,
-                    submission: complaint::Submission {
-                        submitter: None,
-                        sealed_submitter: Some(token),
-                        ..submission.clone()
-                    },
-                };
-                Ok(Some((sealed, SecretChange::Set(secret))))
-            }
-            ComplaintEvent::PersonalDataErased { .. } => {
-                Ok(Some((event.clone(), SecretChange::Destroy)))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    fn encode(event: &ComplaintEvent) -> (&'static str, u32, Vec<u8>) {
-        event.encode()
-    }
-
-    fn decode(stored: &RecordedEvent) -> Result<ComplaintEvent, ServiceError> {
-        ComplaintEvent::decode(&stored.event_type, stored.schema_version, &stored.payload).map_err(
-            |error| {
-                ServiceError::Internal(format!(
-                    "cannot decode event at position {}: {error}",
-                    stored.position
-                ))
-            },
-        )
-    }
-}
-
-/// The rectification ledger as an aggregate of the app layer.
-#[derive(Debug)]
-pub struct LedgerAggregate;
-
-impl Aggregate for LedgerAggregate {
-    type State = rectify_domain::ledger::LedgerState;
-    type Command = rectify_domain::ledger::LedgerCommand;
-    type Event = rectify_domain::ledger::LedgerEvent;
-
-    fn stream_name(id: &str) -> String {
-        rectify_domain::ledger::stream_name(id)
-    }
-
-    fn decide(
-        state: &Self::State,
-        command: &Self::Command,
-    ) -> Result<Vec<Self::Event>, ServiceError> {
-        rectify_domain::ledger::decide(state, command)
-            .map_err(|error| rejection(error, state.status_name(), "ledger"))
-    }
-
-    fn evolve(state: Self::State, event: &Self::Event) -> Self::State {
-        rectify_domain::ledger::evolve(state, event)
-    }
-
-    fn encode(event: &Self::Event) -> (&'static str, u32, Vec<u8>) {
-        event.encode()
-    }
-
-    fn decode(stored: &RecordedEvent) -> Result<Self::Event, ServiceError> {
-        rectify_domain::ledger::LedgerEvent::decode(
-            &stored.event_type,
-            stored.schema_version,
-            &stored.payload,
-        )
-        .map_err(|error| {
-            ServiceError::Internal(format!(
-                "cannot decode event at position {}: {error}",
-                stored.position
-            ))
-        })
-    }
-}
-
-/// Maps a domain rejection to the service error of its kind.
-pub fn domain_error(error: DomainError, state: &ComplaintState) -> ServiceError {
-    rejection(error, state.status_name(), "complaint")
-}
-
-/// Maps a domain rejection of an aggregate in `status` (of kind `what`).
-fn rejection(error: DomainError, status: &str, what: &'static str) -> ServiceError {
-    let message = error.to_string();
-    match error {
-        DomainError::Invalid { field, reason } => ServiceError::invalid(field, reason),
-        DomainError::NotPermitted { .. } => ServiceError::PermissionDenied(message),
-        DomainError::NotFound => ServiceError::NotFound {
-            what,
-            id: String::new(),
-        },
-        DomainError::AlreadyExists => ServiceError::FailedPrecondition {
-            kind: "EXISTS",
-            subject: status.to_owned(),
-            message,
-        },
-        DomainError::AlreadyRecorded { .. } => ServiceError::FailedPrecondition {
-            kind: "ALREADY_RECORDED",
-            subject: status.to_owned(),
-            message,
-        },
-        DomainError::IllegalTransition { .. } => ServiceError::FailedPrecondition {
-            kind: "STATUS",
-            subject: status.to_owned(),
-            message,
-        },
-        DomainError::Rejected { subject, .. } => ServiceError::FailedPrecondition {
-            kind: "STATE",
-            subject,
-            message,
-        },
-        DomainError::Missing { what: missing, id } => ServiceError::NotFound { what: missing, id },
-    }
-}
-
-/// Maps a catalog error (unknown area, district, unit; calendar gaps).
-pub fn catalog_error(error: CatalogError) -> ServiceError {
-    let message = error.to_string();
-    match error {
-        CatalogError::UnknownArea(_) => ServiceError::invalid("area", message),
-        CatalogError::UnknownDistrict(_) => ServiceError::invalid("district", message),
-        CatalogError::UnknownUnit { .. } => ServiceError::invalid("unit", message),
-        CatalogError::UnknownTask { .. } => ServiceError::invalid("task", message),
-        CatalogError::NotAssignable { .. } | CatalogError::DuplicateAssignment { .. } => {
-            ServiceError::invalid("responsible_units", message)
-        }
-        _ => ServiceError::Internal(message),
-    }
-}
-
-/// A protobuf timestamp.
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// A protobuf timestamp as an instant; `None` when out of range.
-pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    let nanos = u32::try_from(t.nanos).ok()?;
-    DateTime::from_timestamp(t.seconds, nanos)
-}
 
 fn from_millis(ms: i64) -> Option<prost_types::Timestamp> {
     DateTime::from_timestamp_millis(ms).map(timestamp)
@@ -348,57 +163,6 @@ pub fn command_result(id: &str, done: &Executed<ComplaintState>) -> pb::CommandR
     }
 }
 
-/// 138****5678: keeps the first three and last four characters.
-pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() <= 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
-}
-
-/// 王**: keeps the family name (the first character).
-pub fn mask_name(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
-        None => String::new(),
-    }
-}
-
-/// Keeps only the last four characters of an ID number.
-pub fn mask_id_number(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    let keep = chars.len().min(4);
-    format!(
-        "{}{}",
-        "*".repeat(chars.len() - keep),
-        chars[chars.len() - keep..].iter().collect::<String>()
-    )
-}
-
-fn submitter_pb(submitter: &complaint::Submitter, personal_data: bool) -> pb::Submitter {
-    if personal_data {
-        pb::Submitter {
-            name: submitter.name.clone(),
-            phone: submitter.phone.clone(),
-            id_number: submitter.id_number.clone().unwrap_or_default(),
-        }
-    } else {
-        pb::Submitter {
-            name: mask_name(&submitter.name),
-            phone: mask_phone(&submitter.phone),
-            id_number: submitter
-                .id_number
-                .as_deref()
-                .map(mask_id_number)
-                .unwrap_or_default(),
-        }
-    }
-}
-
 /// The view of a complaint; personal data masked unless `personal_data`.
 pub fn complaint_view(
     state: &ComplaintState,
@@ -415,20 +179,6 @@ pub fn complaint_view(
             warning: warning_pb(d.warning) as i32,
         })
         .collect();
-    let state_json = serde_json::to_value(state)
-        .map(|mut value| {
-            if let Some(submission) = value
-                .get_mut("submission")
-                .and_then(serde_json::Value::as_object_mut)
-            {
-                submission.remove("sealed_submitter");
-                if !personal_data && let Some(submitter) = submission.get_mut("submitter") {
-                    *submitter = serde_json::Value::String("(masked)".to_owned());
-                }
-            }
-            value.to_string()
-        })
-        .unwrap_or_default();
     pb::ComplaintView {
         complaint_id: state
             .id()
@@ -438,7 +188,9 @@ pub fn complaint_view(
         status: status_pb(state.status()) as i32,
         channel: state.channel().map_or(0, |c| channel_pb(c) as i32),
         kind: state.kind().map_or(0, |k| kind_pb(k) as i32),
-        submitter: state.submitter().map(|s| submitter_pb(s, personal_data)),
+        submitter: state
+            .submitter()
+            .map(|s| privacy::shown_submitter(s, personal_data)),
         enterprise: state.enterprise().unwrap_or_default().to_owned(),
         district: state
             .district()
@@ -486,49 +238,9 @@ pub fn complaint_view(
             .iter()
             .map(|(ledger, item)| format!("{ledger}/{item}"))
             .collect(),
-        state_json,
+        state_json: privacy::state_json(state, personal_data),
         personal_data_erased: state.personal_data_erased(),
     }
-}
-
-/// A `ComplaintReceived` payload for a reply: the sealed token removed and
-/// the submitter (opened by the caller; `None` when erased) shown in clear or
-/// masked. Other payloads are returned as stored.
-fn reply_payload(
-    event_type: &str,
-    payload: &[u8],
-    submitter: Option<&complaint::Submitter>,
-    personal_data: bool,
-) -> String {
-    if event_type != "ComplaintReceived" {
-        return String::from_utf8_lossy(payload).into_owned();
-    }
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return "(undecodable)".to_owned();
-    };
-    if let Some(submission) = value
-        .get_mut("submission")
-        .and_then(serde_json::Value::as_object_mut)
-    {
-        submission.remove("sealed_submitter");
-        match submitter {
-            Some(submitter) => {
-                let shown = submitter_pb(submitter, personal_data);
-                submission.insert(
-                    "submitter".to_owned(),
-                    serde_json::json!({
-                        "name": shown.name,
-                        "phone": shown.phone,
-                        "id_number": (!shown.id_number.is_empty()).then_some(shown.id_number),
-                    }),
-                );
-            }
-            None => {
-                submission.remove("submitter");
-            }
-        }
-    }
-    value.to_string()
 }
 
 /// A stored event for a reply. `submitter` is the opened submitter of a
@@ -546,7 +258,12 @@ pub fn event_to_pb(
         event_id: event.id.to_string(),
         event_type: event.event_type.clone(),
         schema_version: event.schema_version,
-        payload_json: reply_payload(&event.event_type, &event.payload, submitter, personal_data),
+        payload_json: privacy::reply_payload(
+            &event.event_type,
+            &event.payload,
+            submitter,
+            personal_data,
+        ),
         recorded_at: from_millis(event.metadata.recorded_at_ms),
         actor: event.metadata.actor.clone().unwrap_or_default(),
         request_id: event.metadata.request_id.clone().unwrap_or_default(),
@@ -555,34 +272,9 @@ pub fn event_to_pb(
     }
 }
 
-/// Whether a log reader in `actor`'s role sees personal data (hotline,
-/// dispatcher, admin).
-pub fn log_reader_sees_personal_data(actor: &rectify_domain::Actor) -> bool {
-    use rectify_domain::Role;
-    matches!(actor.role, Role::Hotline | Role::Dispatcher | Role::Admin)
-}
-
-/// The verification report as the CLI prints it.
-pub fn verify_report(report: &rectify_eventlog::VerifyReport) -> crate::server::VerifyReport {
-    match &report.first_broken {
-        None => crate::server::VerifyReport {
-            ok: true,
-            events_checked: report.events_checked,
-            first_bad_position: 0,
-            reason: String::new(),
-        },
-        Some((position, reason)) => crate::server::VerifyReport {
-            ok: false,
-            events_checked: report.events_checked,
-            first_bad_position: *position,
-            reason: reason.clone(),
-        },
-    }
-}
-
 /// The verification report as the API returns it.
 pub fn verify_report_to_pb(report: &rectify_eventlog::VerifyReport) -> pb::VerifyLogResponse {
-    let report = verify_report(report);
+    let report = VerifyReport::from(report);
     pb::VerifyLogResponse {
         ok: report.ok,
         events_checked: report.events_checked,
@@ -800,42 +492,5 @@ pub fn group_stats_to_pb(g: &rectify_projections::stats::GroupStats) -> pb::Grou
         on_time_closure_rate: g.on_time_closure_rate,
         return_rate: g.return_rate,
         redo_rate: g.redo_rate,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_keep_only_what_identifies_nobody() {
-        assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("12345"), "*****");
-        assert_eq!(mask_name("王小明"), "王**");
-        assert_eq!(mask_name("王"), "王*");
-        assert_eq!(mask_id_number("150602199001011234"), "**************1234");
-    }
-
-    #[test]
-    fn received_payload_shows_the_opened_submitter_masked_or_clear_and_never_the_token() {
-        let payload = r#"{"at":"2026-01-01T00:00:00Z","submission":{"id":"c1","sealed_submitter":"s1.abc","title":"t"}}"#.as_bytes();
-        let submitter = complaint::Submitter {
-            name: "王小明".into(),
-            phone: "13812345678".into(),
-            id_number: None,
-        };
-        let masked = reply_payload("ComplaintReceived", payload, Some(&submitter), false);
-        assert!(masked.contains("138****5678"), "{masked}");
-        assert!(!masked.contains("13812345678"), "{masked}");
-        assert!(!masked.contains("小明"), "{masked}");
-        assert!(!masked.contains("s1.abc"), "{masked}");
-        let clear = reply_payload("ComplaintReceived", payload, Some(&submitter), true);
-        assert!(clear.contains("13812345678"), "{clear}");
-        let erased = reply_payload("ComplaintReceived", payload, None, true);
-        assert!(!erased.contains("submitter"), "{erased}");
-        // A version-1 payload held the submitter in clear: it is replaced too.
-        let old = r#"{"submission":{"submitter":{"name":"李四","phone":"13900001111"}}}"#;
-        let shown = reply_payload("ComplaintReceived", old.as_bytes(), None, false);
-        assert!(!shown.contains("13900001111"), "{shown}");
     }
 }

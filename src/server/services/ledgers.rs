@@ -1,7 +1,7 @@
 //! `LedgerService`: rectification ledgers, the action plan as a ledger,
 //! closure tracking and class problems.
 //!
-//! Commands go through [`crate::app::execute`] on the ledger's stream. Two
+//! Commands go through [`crate::server::app::execute`] on the ledger's stream. Two
 //! steps touch complaints as well, each written so that a retry completes
 //! it without duplicating anything:
 //!
@@ -26,13 +26,15 @@ use tonic::{Request, Response, Status};
 
 use super::complaints::{command_context, unit_code};
 use super::queries::{on_view, wait_for_projections};
+use crate::wire::{from_timestamp, timestamp};
 use crate::{
-    app::{self, CommandContext, Executed},
-    auth::{Action, authorize},
-    convert::{self, ComplaintAggregate, LedgerAggregate},
-    error::ServiceError,
     pb::{self, ledger_service_server::LedgerService},
-    server::AppState,
+    server::aggregates::{ComplaintAggregate, LedgerAggregate},
+    server::app::{self, CommandContext, Executed},
+    server::auth::{Action, authorize},
+    server::convert,
+    server::error::ServiceError,
+    server::state::AppState,
 };
 
 /// The id of the 2021 action plan's ledger.
@@ -170,8 +172,8 @@ fn summary_pb(book: &LedgerBook, now: DateTime<Utc>) -> pb::LedgerSummary {
         owner_unit: info
             .map(|i| i.owner.as_str().to_owned())
             .unwrap_or_default(),
-        opened_at: info.map(|i| convert::timestamp(i.opened_at)),
-        closed_at: book.state.closed_at.map(convert::timestamp),
+        opened_at: info.map(|i| timestamp(i.opened_at)),
+        closed_at: book.state.closed_at.map(timestamp),
         tally: Some(tally_pb(&book.progress(now).total)),
         version: book.version,
         phases: info
@@ -192,9 +194,9 @@ fn item_pb(item: &ItemState, now: DateTime<Utc>) -> pb::LedgerItem {
         group: item.spec.group.clone().unwrap_or_default(),
         lead_units: codes(&item.spec.lead),
         responsible_units: codes(&item.spec.responsible),
-        deadline: item.spec.deadline.map(convert::timestamp),
-        added_at: Some(convert::timestamp(item.added_at)),
-        closed_at: item.closed_at.map(convert::timestamp),
+        deadline: item.spec.deadline.map(timestamp),
+        added_at: Some(timestamp(item.added_at)),
+        closed_at: item.closed_at.map(timestamp),
         verifier: item.verifier.clone().unwrap_or_default(),
         progress_count: item.progress_count,
         reopen_count: item.reopen_count,
@@ -376,7 +378,7 @@ impl LedgerService for Ledgers {
         let deadline = req
             .deadline
             .map(|t| {
-                convert::from_timestamp(&t)
+                from_timestamp(&t)
                     .ok_or_else(|| ServiceError::invalid("deadline", "not a valid timestamp"))
             })
             .transpose()?;
@@ -650,7 +652,7 @@ impl LedgerService for Ledgers {
                     .map(|p| pb::PhaseProgress {
                         code: p.code.clone(),
                         name: p.name.clone(),
-                        ends: Some(convert::timestamp(p.ends)),
+                        ends: Some(timestamp(p.ends)),
                         due_by_end: p.due_by_end,
                         closed_by_end: p.closed_by_end,
                     })

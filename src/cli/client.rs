@@ -14,16 +14,16 @@ use tonic::{
 };
 
 use crate::{
-    auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
     cli::{
         AdminCommand, AppealCommand, CatalogCommand, ChannelArg, Command, CommandFlags,
         ComplaintCommand, Connection, ExtendCommand, KindArg, SatisfactionArg, UrgencyArg,
     },
-    config::ServerConfig,
     pb::{
         self, catalog_service_client::CatalogServiceClient,
         complaint_service_client::ComplaintServiceClient, event_service_client::EventServiceClient,
     },
+    server::config::ServerConfig,
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
 };
 
 /// Exit code of `admin verify` when the hash chain is broken.
@@ -59,15 +59,15 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             watch(&conn, from, filter, limit).await?;
         }
         Command::Catalog { conn, command } => catalog(&conn, command).await?,
-        Command::Ledger { conn, command } => crate::reports::ledger(&conn, command).await?,
+        Command::Ledger { conn, command } => crate::cli::reports::ledger(&conn, command).await?,
         Command::Inbox {
             conn,
             unit_code,
             min_position,
-        } => crate::reports::inbox(&conn, unit_code, min_position).await?,
-        Command::Stats(args) => crate::reports::stats(args).await?,
-        Command::Rectification { conn, command } => crate::rect_client::run(&conn, command).await?,
-        Command::Bench(args) => crate::bench::run(args).await?,
+        } => crate::cli::reports::inbox(&conn, unit_code, min_position).await?,
+        Command::Stats(args) => crate::cli::reports::stats(args).await?,
+        Command::Rectification { conn, command } => crate::cli::rect::run(&conn, command).await?,
+        Command::Bench(args) => crate::cli::bench::run(args).await?,
         Command::Admin { conn, command } => return admin(&conn, command).await,
     }
     Ok(ExitCode::SUCCESS)
@@ -199,9 +199,7 @@ pub(crate) fn options(flags: &CommandFlags) -> Option<pb::CommandOptions> {
 pub(crate) fn parse_time(text: &str, flag: &str) -> anyhow::Result<prost_types::Timestamp> {
     let parsed = chrono::DateTime::parse_from_rfc3339(text)
         .with_context(|| format!("--{flag} must be RFC 3339, e.g. 2026-12-01T17:00:00+08:00"))?;
-    Ok(crate::convert::timestamp(
-        parsed.with_timezone(&chrono::Utc),
-    ))
+    Ok(crate::wire::timestamp(parsed.with_timezone(&chrono::Utc)))
 }
 
 fn status_name(status: i32) -> String {
@@ -751,7 +749,7 @@ fn print_view(view: &pb::ComplaintView) {
         let due = deadline
             .due_at
             .as_ref()
-            .and_then(crate::convert::from_timestamp)
+            .and_then(crate::wire::from_timestamp)
             .map_or_else(String::new, |t| t.to_rfc3339());
         let met = if deadline.met_at.is_some() {
             " (met)"
@@ -774,7 +772,7 @@ fn print_event(event: &pb::Event) {
     let at = event
         .recorded_at
         .as_ref()
-        .and_then(crate::convert::from_timestamp)
+        .and_then(crate::wire::from_timestamp)
         .map_or_else(String::new, |t| t.to_rfc3339());
     println!(
         "#{:<6} v{:<3} {:<28} {:<24} by {}",
@@ -934,11 +932,11 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
             ))
         }
         AdminCommand::Backup { to } => {
-            crate::reports::backup(conn, &to).await?;
+            crate::cli::reports::backup(conn, &to).await?;
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Restore { backup, data_dir } => {
-            let report = crate::reports::restore(&backup, &data_dir).await?;
+            let report = crate::cli::reports::restore(&backup, &data_dir).await?;
             Ok(print_verify(
                 conn.json,
                 report.ok,
@@ -952,7 +950,7 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
             master_key_file,
             new_key_file,
         } => {
-            let report = crate::reports::rotate_master_key(
+            let report = crate::server::maintenance::rotate_master_key(
                 &data_dir,
                 master_key_file.as_deref(),
                 new_key_file.as_deref(),
@@ -986,7 +984,7 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::NewToken => {
-            let (token, hash) = crate::authn::new_token();
+            let (token, hash) = crate::server::authn::new_token();
             if conn.json {
                 println!(
                     "{}",
@@ -1000,23 +998,23 @@ async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Stats => {
-            crate::reports::store_stats(conn).await?;
+            crate::cli::reports::store_stats(conn).await?;
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::ImportPlan => {
-            crate::rect_client::import_plan(conn).await?;
+            crate::cli::rect::import_plan(conn).await?;
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::ScanDeadlines => {
-            crate::reports::scan_deadlines(conn).await?;
+            crate::cli::reports::scan_deadlines(conn).await?;
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Rebuild { data_dir } => {
-            crate::reports::rebuild(&data_dir).await?;
+            crate::cli::reports::rebuild(&data_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::VerifyDir { data_dir } => {
-            let report = crate::reports::verify_dir(&data_dir).await?;
+            let report = crate::cli::reports::verify_dir(&data_dir).await?;
             Ok(print_verify(
                 conn.json,
                 report.ok,

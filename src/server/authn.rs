@@ -33,7 +33,7 @@ use tonic::{
     transport::server::{TcpConnectInfo, TlsConnectInfo},
 };
 
-use crate::auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT};
+use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT};
 
 /// A configured principal.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -91,7 +91,7 @@ impl Principals {
                 );
             }
             if principal.name.is_empty()
-                || principal.name.len() > crate::auth::MAX_PRINCIPAL_LEN
+                || principal.name.len() > crate::server::auth::MAX_PRINCIPAL_LEN
                 || !principal.name.is_ascii()
             {
                 anyhow::bail!(

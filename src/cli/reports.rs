@@ -6,20 +6,18 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
-use rectify_eventlog::{EventStore as _, SledStore, StoreConfig};
-use rectify_projections::ProjectionDb;
 
 use crate::{
+    cli::client::{channel, parse_time, print_reply, status_error, to_json},
     cli::{
         Connection, GroupArg, LedgerCommand, LedgerFilterArgs, OrderArg, StatsArgs, StatusArg,
         WarningArg,
     },
-    client::{channel, parse_time, print_reply, status_error, to_json},
-    convert::from_timestamp,
     pb::{
         self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
     },
-    server::PROJECTIONS_DIR,
+    server::maintenance::{self, VerifyReport},
+    wire::from_timestamp,
 };
 
 /// The wire filter of `args`. `--unit` (also the identity of a unit caller)
@@ -81,7 +79,7 @@ fn filter_pb(
             .transpose()?,
         satisfaction: args
             .satisfaction
-            .map_or(0, |s| crate::client::satisfaction_pb(s) as i32),
+            .map_or(0, |s| crate::cli::client::satisfaction_pb(s) as i32),
         extended_only: args.extended,
         returned_only: args.returned,
         reopened_only: args.reopened,
@@ -371,37 +369,24 @@ pub async fn scan_deadlines(conn: &Connection) -> anyhow::Result<()> {
     )
 }
 
-/// `rectify admin rebuild DATA_DIR`: drops the projections and replays the
-/// log from position 0. The server must be stopped (sled locks the
-/// directory, so a running server makes this fail rather than race).
+/// `rectify admin rebuild DATA_DIR`, with a progress bar.
 pub async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
-    if !data_dir.exists() {
-        bail!("no data directory at {}", data_dir.display());
-    }
-    let store = open_stopped(data_dir).await?;
-    let projections_dir = data_dir.join(PROJECTIONS_DIR);
-    let db = tokio::task::spawn_blocking(move || ProjectionDb::open(&projections_dir)).await??;
-    let head = store.head_position().await?;
-    let bar = progress_bar(head, "applied")?;
+    let bar = progress_bar(0, "applied")?;
     let started = std::time::Instant::now();
-    let clearing = db.clone();
-    tokio::task::spawn_blocking(move || clearing.clear()).await??;
-    let view = std::sync::RwLock::new(rectify_projections::LedgerView::default());
-    let reached = rectify_projections::runner::catch_up(&store, &db, &view, &mut |applied, _| {
+    let report = maintenance::rebuild(data_dir, &mut |applied, head| {
+        bar.set_length(head);
         bar.set_position(applied);
     })
     .await?;
     bar.finish();
-    let flushing = db.clone();
-    tokio::task::spawn_blocking(move || flushing.flush()).await??;
-    let rows = view.read().map_or(0, |v| v.len());
     let elapsed = started.elapsed();
     println!(
-        "rebuilt the ledger: {reached} events, {rows} complaints in {:.1} s ({:.0} events/s)",
+        "rebuilt the ledger: {} events, {} complaints in {:.1} s ({:.0} events/s)",
+        report.events,
+        report.complaints,
         elapsed.as_secs_f64(),
-        reached as f64 / elapsed.as_secs_f64().max(1e-9)
+        report.events as f64 / elapsed.as_secs_f64().max(1e-9)
     );
-    tokio::task::spawn_blocking(move || store.shutdown()).await??;
     Ok(())
 }
 
@@ -451,40 +436,23 @@ pub async fn store_stats(conn: &Connection) -> anyhow::Result<()> {
 
 /// `rectify admin restore BACKUP DATA_DIR`: copies a backup into a new data
 /// directory with a progress bar, then verifies the copy's hash chain.
-pub async fn restore(
-    backup: &Path,
-    data_dir: &Path,
-) -> anyhow::Result<crate::server::VerifyReport> {
-    if !backup.exists() {
-        bail!("no backup at {}", backup.display());
-    }
-    let source_config = StoreConfig {
-        path: backup.to_path_buf(),
-        ..StoreConfig::default()
-    };
-    let source = tokio::task::spawn_blocking(move || SledStore::open(source_config))
-        .await?
-        .with_context(|| format!("opening the backup {}", backup.display()))?;
-    let upto = source.head_position().await?;
-    let bar = progress_bar(upto, "copied")?;
-    let key = backup.join(crate::server::DEFAULT_MASTER_KEY_FILE);
-    let key = key.exists().then_some(key.as_path());
-    let report = crate::server::backup_to(&source, data_dir, key, &mut |copied, _| {
+pub async fn restore(backup: &Path, data_dir: &Path) -> anyhow::Result<VerifyReport> {
+    let bar = progress_bar(0, "copied")?;
+    let report = maintenance::restore(backup, data_dir, &mut |copied, head| {
+        bar.set_length(head);
         bar.set_position(copied);
     })
-    .await
-    .with_context(|| format!("restoring into {}", data_dir.display()))?;
+    .await?;
     bar.set_position(report.events);
     bar.finish();
-    tokio::task::spawn_blocking(move || source.shutdown()).await??;
     verify_dir(data_dir).await
 }
 
 /// Verifies a data directory's hash chain with a progress bar (server
 /// stopped).
-pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<crate::server::VerifyReport> {
+pub async fn verify_dir(data_dir: &Path) -> anyhow::Result<VerifyReport> {
     let bar = progress_bar(0, "verified")?;
-    let report = crate::server::verify_dir_with(data_dir, &mut |checked, head| {
+    let report = maintenance::verify_dir(data_dir, &mut |checked, head| {
         bar.set_length(head);
         bar.set_position(checked);
     })
@@ -503,130 +471,4 @@ fn progress_bar(len: u64, what: &str) -> anyhow::Result<indicatif::ProgressBar> 
         .progress_chars("=> "),
     );
     Ok(bar)
-}
-
-/// What [`rotate_master_key`] did.
-#[derive(Debug)]
-pub struct Rotation {
-    /// Data keys re-wrapped.
-    pub rewrapped: u64,
-    /// Id of the retired master key.
-    pub old_key_id: String,
-    /// Id of the new master key.
-    pub new_key_id: String,
-    /// Where the new key is.
-    pub new_key_file: std::path::PathBuf,
-    /// True when the old key file is left for the operator to destroy.
-    pub old_key_file_kept: bool,
-}
-
-/// `rectify admin rotate-master-key`: re-wraps every data key of a stopped
-/// server's store under a new master key.
-///
-/// In place (no `new_key_file`): the new key is written beside the current
-/// file, every data key re-wrapped, then the new file renamed over the
-/// current one (atomically) and the old key overwritten and removed. A
-/// crash while re-wrapping leaves both key files and every data key
-/// opening under one of them; running the command again finishes the job.
-pub async fn rotate_master_key(
-    data_dir: &Path,
-    master_key_file: Option<&Path>,
-    new_key_file: Option<&Path>,
-) -> anyhow::Result<Rotation> {
-    use crate::vault::{self, Vault};
-    if !data_dir.join("db").exists() {
-        bail!("no store in {}", data_dir.display());
-    }
-    let current = master_key_file.map_or_else(
-        || data_dir.join(crate::server::DEFAULT_MASTER_KEY_FILE),
-        Path::to_path_buf,
-    );
-    let in_place = new_key_file.is_none();
-    let new = new_key_file.map_or_else(|| current.with_extension("key.new"), Path::to_path_buf);
-    vault::create_key_file(&new)?;
-    let rotating = Vault::from_files(&new, &[&current])?;
-    let old_key_id = Vault::from_files(&current, &[] as &[&Path])?.current_id();
-    let store = open_stopped(data_dir).await?;
-    let rewrapped = tokio::task::spawn_blocking({
-        let store = store.clone();
-        move || -> anyhow::Result<u64> {
-            const CHUNK: usize = 10_000;
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let mut done = 0;
-            for entry in store.secrets() {
-                let (stream, secret) = entry?;
-                if rotating.is_current(&secret) {
-                    continue;
-                }
-                let rewrapped = rotating
-                    .rewrap(&stream, &secret)
-                    .with_context(|| format!("re-wrapping the data key of {stream}"))?;
-                chunk.push((stream, rewrapped));
-                if chunk.len() == CHUNK {
-                    done += store.replace_secrets(&chunk)?;
-                    chunk.clear();
-                }
-            }
-            done += store.replace_secrets(&chunk)?;
-            store.shutdown()?;
-            Ok(done)
-        }
-    })
-    .await??;
-    let new_key_id = Vault::from_files(&new, &[] as &[&Path])?.current_id();
-    let new_key_file = if in_place {
-        // `current` always names a whole key: keep a second name for the
-        // old key, swap the new one in atomically, then shred the old one
-        // through its second name. A leftover second name from an earlier
-        // cut-short run holds an older key: shred it first.
-        let old = current.with_extension("key.old");
-        if old.exists() {
-            shred(&old)?;
-        }
-        std::fs::hard_link(&current, &old)?;
-        std::fs::rename(&new, &current)?;
-        shred(&old)?;
-        current
-    } else {
-        new
-    };
-    Ok(Rotation {
-        rewrapped,
-        old_key_id,
-        new_key_id,
-        new_key_file,
-        old_key_file_kept: !in_place,
-    })
-}
-
-/// Overwrites a file with zeros, syncs it and removes it.
-fn shred(path: &Path) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let len = std::fs::metadata(path)?.len();
-    // Overwrite in place (no truncation, which could free the old blocks
-    // untouched instead).
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
-    file.write_all(&vec![0u8; len as usize])?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::remove_file(path)?;
-    Ok(())
-}
-
-/// Opens the store of a data directory no server is using (sled's lock
-/// makes this fail at once, instead of racing, when one is).
-async fn open_stopped(data_dir: &Path) -> anyhow::Result<SledStore> {
-    let config = StoreConfig {
-        path: data_dir.to_path_buf(),
-        ..StoreConfig::default()
-    };
-    let store = tokio::task::spawn_blocking(move || SledStore::open(config))
-        .await?
-        .with_context(|| {
-            format!(
-                "opening the store in {} (is a server running on it?)",
-                data_dir.display()
-            )
-        })?;
-    Ok(store)
 }

@@ -4,16 +4,16 @@
 use anyhow::Context as _;
 
 use crate::{
+    cli::client::{channel, options, parse_time, print_reply, status_error, to_json},
     cli::{Connection, RectCommand, SourceArg},
-    client::{channel, options, parse_time, print_reply, status_error, to_json},
-    convert::from_timestamp,
     pb::{self, ledger_service_client::LedgerServiceClient},
+    wire::from_timestamp,
 };
 
 type Client = LedgerServiceClient<
     tonic::service::interceptor::InterceptedService<
         tonic::transport::Channel,
-        crate::client::Identity,
+        crate::cli::client::Identity,
     >,
 >;
 

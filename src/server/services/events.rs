@@ -7,12 +7,12 @@ use rectify_eventlog::{EventStore as _, Filter};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    auth::{Action, authorize},
-    convert::{event_to_pb, log_reader_sees_personal_data},
-    error::ServiceError,
     pb::{self, event_service_server::EventService},
-    server::AppState,
-    services::complaints::received_submitter,
+    server::auth::{Action, authorize},
+    server::convert::event_to_pb,
+    server::error::ServiceError,
+    server::privacy::{log_reader_sees_personal_data, received_submitter},
+    server::state::AppState,
 };
 
 /// Largest page `ReadLog` returns.
@@ -78,7 +78,7 @@ impl EventService for Events {
         let filter = filter_from_pb(request.filter)?;
         let from = request.from_position.max(1);
         let subscription = self.state.store.subscribe(from, filter);
-        let open = Arc::new(crate::metrics::SubscriberGuard::new());
+        let open = Arc::new(crate::server::metrics::SubscriberGuard::new());
         let state = self.state.clone();
         let pii = log_reader_sees_personal_data(&actor);
         let stream = subscription.then(move |item| {
@@ -148,6 +148,8 @@ impl EventService for Events {
             .verify(&mut |_progress| {})
             .await
             .map_err(ServiceError::from)?;
-        Ok(Response::new(crate::convert::verify_report_to_pb(&report)))
+        Ok(Response::new(crate::server::convert::verify_report_to_pb(
+            &report,
+        )))
     }
 }

@@ -2,7 +2,7 @@
 //! service: a principal that exceeds its quota gets `RESOURCE_EXHAUSTED`
 //! before any work is done, so one misbehaving client cannot starve the
 //! hotline. The key is the principal the call runs as (set from the token by
-//! [`crate::authn`], or sent as a header when no principals are configured);
+//! [`crate::server::authn`], or sent as a header when no principals are configured);
 //! the number of principals tracked is bounded, so made-up principal names
 //! cannot grow memory. `grpc.health.v1` is not limited.
 
@@ -17,7 +17,7 @@ use std::{
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic::{Status, body::Body, codegen::http};
 
-use crate::auth::{HEADER_PRINCIPAL, HEADER_ROLE};
+use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE};
 
 /// Most principals tracked at once; beyond it, idle ones are forgotten and
 /// the rest share one bucket.

@@ -26,12 +26,12 @@ use hdrhistogram::Histogram;
 use tonic::{Request, transport::Channel};
 
 use crate::{
-    auth::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
-    config::{DurabilityMode, ServerConfig},
     pb::{
         self, catalog_service_client::CatalogServiceClient,
         complaint_service_client::ComplaintServiceClient,
     },
+    server::config::{DurabilityMode, ServerConfig},
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
 };
 
 /// Most concurrent clients one level may use.
@@ -567,8 +567,7 @@ fn print_level(report: &LevelReport) {
 /// event each, to a store in a fresh temporary directory.
 async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
     use rectify_eventlog::{
-        Durability, EventStore as _, ExpectedVersion, Metadata, NewEvent, SledStore, StoreConfig,
-        Uuid,
+        Durability, EventStore as _, ExpectedVersion, Metadata, NewEvent, StoreConfig, Uuid,
     };
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
     let config = StoreConfig {
@@ -579,12 +578,12 @@ async fn run_raw(args: &BenchArgs) -> anyhow::Result<()> {
         durability: match args.durability {
             DurabilityMode::Fsync => Durability::Fsync,
             DurabilityMode::Interval => Durability::Interval {
-                every_ms: crate::config::DEFAULT_FLUSH_INTERVAL_MS,
+                every_ms: crate::server::config::DEFAULT_FLUSH_INTERVAL_MS,
             },
         },
         ..StoreConfig::default()
     };
-    let store = tokio::task::spawn_blocking(move || SledStore::open(config)).await??;
+    let store = crate::server::state::open_store(config).await?;
     let payload = Arc::new(vec![b'x'; 300]);
     run_simple_levels(args, "RawAppend", move |clients, client, n| {
         let store = store.clone();

@@ -1,5 +1,5 @@
 //! The gRPC service implementations. Each converts protobuf to domain types
-//! at the edge and hands commands to [`crate::app`].
+//! at the edge and hands commands to [`crate::server::app`].
 
 mod catalog;
 mod complaints;

@@ -74,7 +74,7 @@ pub struct FileConfig {
     /// Principals and the BLAKE3 hashes of their tokens; when any are
     /// listed, every call needs a bearer token (see `authn`).
     #[serde(default)]
-    pub principals: Vec<crate::authn::PrincipalConfig>,
+    pub principals: Vec<crate::server::authn::PrincipalConfig>,
     /// File holding the master key (64 hex digits) that wraps the
     /// per-complaint data keys; unset = `<data_dir>/master.key`, created on
     /// first start.
@@ -187,7 +187,7 @@ pub struct ServerConfig {
     /// TLS: (certificate chain, private key, client CA) PEM files.
     pub tls: Option<TlsFiles>,
     /// Principals allowed in, by token hash (empty: trust identity headers).
-    pub principals: Vec<crate::authn::PrincipalConfig>,
+    pub principals: Vec<crate::server::authn::PrincipalConfig>,
     /// File the clock reads instead of the system time, if any.
     pub clock_file: Option<PathBuf>,
     /// The master key file; `None` = `<data_dir>/master.key`, created on
@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn the_shipped_example_config_parses() {
         let file: FileConfig =
-            toml::from_str(include_str!("../deploy/rectify.toml")).expect("deploy/rectify.toml");
+            toml::from_str(include_str!("../../deploy/rectify.toml")).expect("deploy/rectify.toml");
         assert!(file.master_key_file.is_some());
         let config = ServerConfig::merge(ServeArgs::default(), file).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/rectify/data"));

@@ -1,13 +1,20 @@
 //! Command-line interface: argument definitions and dispatch.
 //!
 //! Raw parsed arguments live here; the server resolves them into a
-//! [`crate::config::ServerConfig`], client commands into gRPC requests.
+//! [`crate::server::config::ServerConfig`], client commands into gRPC requests.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{bench::BenchArgs, config::ServeArgs};
+use crate::server::config::ServeArgs;
+
+pub mod bench;
+pub mod client;
+pub mod rect;
+pub mod reports;
+
+use bench::BenchArgs;
 
 /// rectify — complaint and rectification workflow service.
 #[derive(Debug, Parser)]
@@ -1058,7 +1065,7 @@ pub enum AdminCommand {
 pub fn run(cli: Cli) -> ExitCode {
     // The server sets up its own telemetry once its configuration is known.
     if !matches!(cli.command, Command::Serve(_)) {
-        crate::client::init_tracing(false);
+        crate::cli::client::init_tracing(false);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1070,7 +1077,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::client::dispatch(cli.command)) {
+    match runtime.block_on(crate::cli::client::dispatch(cli.command)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

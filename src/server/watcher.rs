@@ -5,7 +5,7 @@
 //! the deadlines of rectification ledger items.
 //!
 //! Candidates come from the ledger projection; each warning is then a normal
-//! command through [`crate::app::execute`] as the system actor, so the domain
+//! command through [`crate::server::app::execute`] as the system actor, so the domain
 //! decides on the complaint's current state (a deadline met or moved in the
 //! meantime is refused and skipped). Exactly once: the domain refuses a
 //! second warning for the same (milestone, level, due time), and each
@@ -25,10 +25,10 @@ use rectify_domain::{
 };
 
 use crate::{
-    app::{self, CommandContext},
-    convert::{ComplaintAggregate, LedgerAggregate},
-    error::ServiceError,
-    server::AppState,
+    server::aggregates::{ComplaintAggregate, LedgerAggregate},
+    server::app::{self, CommandContext},
+    server::error::ServiceError,
+    server::state::AppState,
 };
 use rectify_domain::ledger::{LedgerCommand, LedgerCommandKind};
 

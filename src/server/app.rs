@@ -24,7 +24,7 @@ use rectify_eventlog::{
     StoreError, Uuid,
 };
 
-use crate::{error::ServiceError, vault::Vault};
+use crate::{server::error::ServiceError, server::vault::Vault};
 
 /// How many times a command without an explicit expected version is decided
 /// again after losing a race for its stream.

@@ -7,11 +7,12 @@ use rectify_catalog::RouteQuery;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    auth::{Action, authorize},
-    convert::{area_to_pb, catalog_error, suggestion_to_pb},
-    error::ServiceError,
     pb::{self, catalog_service_server::CatalogService},
-    server::AppState,
+    server::auth::{Action, authorize},
+    server::convert::{area_to_pb, suggestion_to_pb},
+    server::error::ServiceError,
+    server::error::catalog_error,
+    server::state::AppState,
 };
 
 /// Most suggestions one `SuggestAreas` call returns.

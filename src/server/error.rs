@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use rectify_catalog::CatalogError;
+use rectify_domain::{DomainError, complaint::ComplaintState};
 use rectify_eventlog::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -203,5 +205,59 @@ fn store_status(error: StoreError) -> Status {
             tracing::error!(error = %other, "event store failure");
             Status::unavailable(message)
         }
+    }
+}
+
+/// Maps a domain rejection to the service error of its kind.
+pub fn domain_error(error: DomainError, state: &ComplaintState) -> ServiceError {
+    rejection(error, state.status_name(), "complaint")
+}
+
+/// Maps a domain rejection of an aggregate in `status` (of kind `what`).
+pub fn rejection(error: DomainError, status: &str, what: &'static str) -> ServiceError {
+    let message = error.to_string();
+    match error {
+        DomainError::Invalid { field, reason } => ServiceError::invalid(field, reason),
+        DomainError::NotPermitted { .. } => ServiceError::PermissionDenied(message),
+        DomainError::NotFound => ServiceError::NotFound {
+            what,
+            id: String::new(),
+        },
+        DomainError::AlreadyExists => ServiceError::FailedPrecondition {
+            kind: "EXISTS",
+            subject: status.to_owned(),
+            message,
+        },
+        DomainError::AlreadyRecorded { .. } => ServiceError::FailedPrecondition {
+            kind: "ALREADY_RECORDED",
+            subject: status.to_owned(),
+            message,
+        },
+        DomainError::IllegalTransition { .. } => ServiceError::FailedPrecondition {
+            kind: "STATUS",
+            subject: status.to_owned(),
+            message,
+        },
+        DomainError::Rejected { subject, .. } => ServiceError::FailedPrecondition {
+            kind: "STATE",
+            subject,
+            message,
+        },
+        DomainError::Missing { what: missing, id } => ServiceError::NotFound { what: missing, id },
+    }
+}
+
+/// Maps a catalog error (unknown area, district, unit; calendar gaps).
+pub fn catalog_error(error: CatalogError) -> ServiceError {
+    let message = error.to_string();
+    match error {
+        CatalogError::UnknownArea(_) => ServiceError::invalid("area", message),
+        CatalogError::UnknownDistrict(_) => ServiceError::invalid("district", message),
+        CatalogError::UnknownUnit { .. } => ServiceError::invalid("unit", message),
+        CatalogError::UnknownTask { .. } => ServiceError::invalid("task", message),
+        CatalogError::NotAssignable { .. } | CatalogError::DuplicateAssignment { .. } => {
+            ServiceError::invalid("responsible_units", message)
+        }
+        _ => ServiceError::Internal(message),
     }
 }

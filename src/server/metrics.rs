@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 use tonic::codegen::http;
 use tracing::Instrument as _;
 
-use crate::server::AppState;
+use crate::server::state::AppState;
 
 /// Histogram buckets for latencies, in seconds (0.1 ms to 10 s).
 const LATENCY_BUCKETS: &[f64] = &[

@@ -2,7 +2,7 @@
 //! role check of each RPC.
 //!
 //! The caller's role (and unit) arrive in metadata headers. With principals
-//! configured, [`crate::authn`] sets those headers from the bearer token's
+//! configured, [`crate::server::authn`] sets those headers from the bearer token's
 //! principal and drops whatever the client sent; without, they are trusted
 //! as sent (a trusted network segment). Fine-grained
 //! rules — which unit may act on which complaint, who may take which step —
@@ -11,14 +11,11 @@
 use rectify_domain::{Actor, Role, UnitCode};
 use tonic::Request;
 
-use crate::error::ServiceError;
+use crate::{
+    server::error::ServiceError,
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
+};
 
-/// Metadata header naming the caller's role.
-pub const HEADER_ROLE: &str = "x-rectify-role";
-/// Metadata header naming the caller's unit code (role `unit`).
-pub const HEADER_UNIT: &str = "x-rectify-unit";
-/// Metadata header naming the principal recorded as the events' actor.
-pub const HEADER_PRINCIPAL: &str = "x-rectify-principal";
 /// Longest accepted principal name.
 pub const MAX_PRINCIPAL_LEN: usize = 128;
 

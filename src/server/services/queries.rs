@@ -14,12 +14,13 @@ use rectify_projections::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::wire::timestamp;
 use crate::{
-    auth::{Action, authorize},
-    convert::{self, ledger_row_to_pb},
-    error::ServiceError,
     pb::{self, admin_service_server::AdminService, query_service_server::QueryService},
-    server::AppState,
+    server::auth::{Action, authorize},
+    server::convert::{self, ledger_row_to_pb},
+    server::error::ServiceError,
+    server::state::AppState,
 };
 
 /// Longest a query waits for `min_position` to be applied.
@@ -310,8 +311,8 @@ impl QueryService for Queries {
                 .collect(),
             red_list: report.red_list,
             black_list: report.black_list,
-            period_start: Some(convert::timestamp(period.start)),
-            period_end: Some(convert::timestamp(period.end)),
+            period_start: Some(timestamp(period.start)),
+            period_end: Some(timestamp(period.end)),
             applied_position: applied,
         }))
     }
@@ -338,12 +339,12 @@ impl AdminService for Admin {
         request: Request<pb::ScanDeadlinesRequest>,
     ) -> Result<Response<pb::ScanDeadlinesResponse>, Status> {
         authorize(&request, Action::ScanDeadlines)?;
-        let report = crate::watcher::scan(&self.state).await?;
+        let report = crate::server::watcher::scan(&self.state).await?;
         Ok(Response::new(pb::ScanDeadlinesResponse {
             yellow: report.yellow,
             red: report.red,
             skipped: report.skipped,
-            now: report.now.map(convert::timestamp),
+            now: report.now.map(timestamp),
         }))
     }
 
@@ -358,7 +359,7 @@ impl AdminService for Admin {
             return Err(ServiceError::invalid("destination", "required").into());
         }
         let destination = std::path::PathBuf::from(&req.destination);
-        let report = crate::server::backup_to(
+        let report = crate::server::maintenance::backup_to(
             &self.state.store,
             &destination,
             self.state.master_key_in_data_dir.as_deref(),
@@ -366,10 +367,10 @@ impl AdminService for Admin {
         )
         .await
         .map_err(|error| match error {
-            crate::server::BackupError::Destination(reason) => {
+            crate::server::maintenance::BackupError::Destination(reason) => {
                 ServiceError::invalid("destination", reason)
             }
-            crate::server::BackupError::Store(store) => ServiceError::Store(store),
+            crate::server::maintenance::BackupError::Store(store) => ServiceError::Store(store),
         })?;
         tracing::info!(events = report.events, destination = %destination.display(), "backup written");
         Ok(Response::new(pb::BackupResponse {

@@ -2,7 +2,7 @@
 //!
 //! Each command handler validates its request into domain types (an
 //! `INVALID_ARGUMENT` names the field), then hands a command builder to
-//! [`crate::app::execute`]. Routing and due times are computed here from the
+//! [`crate::server::app::execute`]. Routing and due times are computed here from the
 //! catalog — the domain receives them ready-made in the command.
 
 use std::{sync::Arc, time::Duration};
@@ -16,13 +16,17 @@ use rectify_domain::{
 use rectify_eventlog::EventStore as _;
 use tonic::{Request, Response, Status};
 
+use crate::wire::from_timestamp;
 use crate::{
-    app::{self, CommandContext, Executed, MAX_REQUEST_ID_LEN},
-    auth::{Action, authorize},
-    convert::{self, ComplaintAggregate},
-    error::ServiceError,
     pb::{self, complaint_service_server::ComplaintService},
-    server::AppState,
+    server::aggregates::ComplaintAggregate,
+    server::app::{self, CommandContext, Executed, MAX_REQUEST_ID_LEN},
+    server::auth::{Action, authorize},
+    server::convert,
+    server::error::ServiceError,
+    server::error::catalog_error,
+    server::privacy::{received_submitter, reveal, sees_personal_data},
+    server::state::AppState,
 };
 
 /// Longest a query waits for `min_position` to be reached.
@@ -192,8 +196,7 @@ fn time_field(
 ) -> Result<Option<DateTime<Utc>>, ServiceError> {
     value
         .map(|t| {
-            convert::from_timestamp(&t)
-                .ok_or_else(|| ServiceError::invalid(field, "not a valid timestamp"))
+            from_timestamp(&t).ok_or_else(|| ServiceError::invalid(field, "not a valid timestamp"))
         })
         .transpose()
 }
@@ -345,7 +348,7 @@ impl Complaints {
                 start,
                 self.state.catalog.calendar(),
             )
-            .map_err(convert::catalog_error)
+            .map_err(catalog_error)
     }
 }
 
@@ -360,70 +363,6 @@ fn ensure_visible(
             format!("unit {unit} is not assigned to complaint {id}"),
         )),
         _ => Ok(()),
-    }
-}
-
-/// Opens the sealed submitter of a loaded complaint into its state (a
-/// no-op when it is in clear, absent or erased).
-pub(crate) async fn reveal(
-    state: &AppState,
-    stream: &str,
-    complaint: &mut ComplaintState,
-) -> Result<(), ServiceError> {
-    if complaint.submitter().is_some() {
-        return Ok(());
-    }
-    let Some(token) = complaint.sealed_submitter() else {
-        return Ok(());
-    };
-    if let Some(submitter) = open_sealed(state, stream, token).await? {
-        complaint.reveal_submitter(submitter);
-    }
-    Ok(())
-}
-
-/// The submitter of a stored `ComplaintReceived` event, opened if sealed;
-/// `None` for other events and once the data is erased.
-pub(crate) async fn received_submitter(
-    state: &AppState,
-    event: &rectify_eventlog::RecordedEvent,
-) -> Result<Option<complaint::Submitter>, ServiceError> {
-    if event.event_type != "ComplaintReceived" {
-        return Ok(None);
-    }
-    let decoded = <convert::ComplaintAggregate as app::Aggregate>::decode(event)?;
-    let complaint::ComplaintEvent::ComplaintReceived { submission, .. } = decoded else {
-        return Ok(None);
-    };
-    match (submission.submitter, submission.sealed_submitter) {
-        (Some(clear), _) => Ok(Some(clear)),
-        (None, Some(token)) => open_sealed(state, &event.stream, &token).await,
-        (None, None) => Ok(None),
-    }
-}
-
-async fn open_sealed(
-    state: &AppState,
-    stream: &str,
-    token: &str,
-) -> Result<Option<complaint::Submitter>, ServiceError> {
-    let secret = state
-        .store
-        .stream_secret(stream)
-        .await
-        .map_err(ServiceError::from)?;
-    state
-        .vault
-        .open(stream, secret.as_deref(), token)
-        .map_err(|e| ServiceError::Internal(format!("opening the personal data of {stream}: {e}")))
-}
-
-/// Whether `actor` may see the submitter's personal data on `state`.
-pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
-    match &actor.role {
-        Role::Hotline | Role::Dispatcher | Role::Admin => true,
-        Role::Unit(unit) => state.is_assigned(unit),
-        Role::Portal | Role::Supervisor | Role::System => false,
     }
 }
 
@@ -475,7 +414,7 @@ impl ComplaintService for Complaints {
             .catalog
             .deadline_policy()
             .dispatch_due(now, self.state.catalog.calendar())
-            .map_err(convert::catalog_error)?;
+            .map_err(catalog_error)?;
         let submission = Submission {
             id: id.clone(),
             channel: convert::channel(req.channel)?,
@@ -668,7 +607,7 @@ impl ComplaintService for Complaints {
                                 task: state.task(),
                                 district: state.district().map(DistrictCode::as_str),
                             })
-                            .map_err(convert::catalog_error)?;
+                            .map_err(catalog_error)?;
                         let mut codes = routing.lead.iter();
                         let lead = codes.next().ok_or_else(|| {
                             ServiceError::Internal(format!("area {area} routes to no lead unit"))
@@ -1002,12 +941,12 @@ impl ComplaintService for Complaints {
                         })?;
                 let paused_minutes = calendar
                     .working_minutes_between(paused_since, prepared.now)
-                    .map_err(|e| convert::catalog_error(e.into()))?;
+                    .map_err(|e| catalog_error(e.into()))?;
                 let mut shifted = Vec::new();
                 for (milestone, due) in state.open_deadlines() {
                     let moved = calendar
                         .add_working_minutes(due, paused_minutes)
-                        .map_err(|e| convert::catalog_error(e.into()))?;
+                        .map_err(|e| catalog_error(e.into()))?;
                     shifted.push((milestone, moved));
                 }
                 Ok(CommandKind::ResumeClock { shifted })

@@ -1,0 +1,311 @@
+//! Maintenance of a data directory: online backup, and the offline
+//! operations run on a stopped server's directory — restore, hash-chain
+//! verification, projection rebuild and master-key rotation.
+//!
+//! Every function reports progress through a callback and returns what it
+//! did; drawing progress bars and printing is the CLI's business. Offline
+//! operations open the store with [`open_stopped`], which fails at once
+//! (sled's lock) instead of racing a running server.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use rectify_eventlog::{CopyReport, Durability, EventStore as _, SledStore, StoreConfig};
+
+use crate::server::{
+    state::{DEFAULT_MASTER_KEY_FILE, close_store, open_projections, open_store},
+    vault::{self, Vault},
+};
+
+/// The outcome of a hash-chain verification, as the CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// True when the whole chain verified.
+    pub ok: bool,
+    /// Events checked.
+    pub events_checked: u64,
+    /// First broken position, 0 when ok.
+    pub first_bad_position: u64,
+    /// What is wrong there.
+    pub reason: String,
+}
+
+impl From<&rectify_eventlog::VerifyReport> for VerifyReport {
+    fn from(report: &rectify_eventlog::VerifyReport) -> Self {
+        match &report.first_broken {
+            None => Self {
+                ok: true,
+                events_checked: report.events_checked,
+                first_bad_position: 0,
+                reason: String::new(),
+            },
+            Some((position, reason)) => Self {
+                ok: false,
+                events_checked: report.events_checked,
+                first_bad_position: *position,
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
+/// Verifies the hash chain of a data directory that no server has open;
+/// `progress(checked, head)` as it goes.
+pub async fn verify_dir(
+    data_dir: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<VerifyReport> {
+    if !data_dir.exists() {
+        bail!("no data directory at {}", data_dir.display());
+    }
+    let store = open_stopped(data_dir).await?;
+    let report = store
+        .verify(&mut |p: rectify_eventlog::VerifyProgress| progress(p.checked, p.head))
+        .await?;
+    close_store(store).await?;
+    Ok(VerifyReport::from(&report))
+}
+
+/// Why a backup could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The destination is unusable (exists and is not empty, cannot be
+    /// created).
+    #[error("{0}")]
+    Destination(String),
+    /// Reading the log or writing the copy failed.
+    #[error(transparent)]
+    Store(#[from] rectify_eventlog::StoreError),
+}
+
+/// Copies `store`'s log, as it stands now, into a new data directory at
+/// `destination` (which must not exist or be empty), flushes it to disk and
+/// closes it. The copy is a complete data directory without projections:
+/// restore by starting a server on it (or on a copy of it). With
+/// `master_key` (the default key file kept inside the data directory) the
+/// key goes with it, as `master.key`; a separately configured key is never
+/// copied: it is restored from wherever the operator keeps it.
+pub async fn backup_to(
+    store: &SledStore,
+    destination: &Path,
+    master_key: Option<&Path>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<CopyReport, BackupError> {
+    if destination.exists()
+        && std::fs::read_dir(destination)
+            .map_err(|e| BackupError::Destination(format!("{}: {e}", destination.display())))?
+            .next()
+            .is_some()
+    {
+        return Err(BackupError::Destination(format!(
+            "{} exists and is not empty",
+            destination.display()
+        )));
+    }
+    let upto = store.head_position().await?;
+    let copy = open_store(StoreConfig {
+        path: destination.to_path_buf(),
+        // The copy is made durable once, at the end.
+        durability: Durability::Interval { every_ms: 1_000 },
+        ..StoreConfig::default()
+    })
+    .await?;
+    let report = rectify_eventlog::copy_log(store, &copy, upto, progress).await;
+    let closed = close_store(copy).await;
+    let report = report?;
+    closed?;
+    if let Some(key) = master_key {
+        vault::copy_key_file(key, &destination.join(DEFAULT_MASTER_KEY_FILE))
+            .map_err(|e| BackupError::Destination(e.to_string()))?;
+    }
+    Ok(report)
+}
+
+/// `rectify admin restore BACKUP DATA_DIR`: copies a backup (with its
+/// default master key file, when it has one) into a new data directory;
+/// `progress(copied, head)` as it goes. Verify the copy afterwards with
+/// [`verify_dir`].
+pub async fn restore(
+    backup: &Path,
+    data_dir: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<CopyReport> {
+    if !backup.exists() {
+        bail!("no backup at {}", backup.display());
+    }
+    let source = open_store(StoreConfig {
+        path: backup.to_path_buf(),
+        ..StoreConfig::default()
+    })
+    .await
+    .with_context(|| format!("opening the backup {}", backup.display()))?;
+    let key = backup.join(DEFAULT_MASTER_KEY_FILE);
+    let key = key.exists().then_some(key.as_path());
+    let report = backup_to(&source, data_dir, key, progress)
+        .await
+        .with_context(|| format!("restoring into {}", data_dir.display()));
+    close_store(source).await?;
+    report
+}
+
+/// What [`rebuild`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// The log position the projections reached.
+    pub events: u64,
+    /// Complaints in the rebuilt issue ledger.
+    pub complaints: usize,
+}
+
+/// `rectify admin rebuild DATA_DIR`: drops the projections and replays the
+/// log from position 0; `progress(applied, head)` as it goes. The server
+/// must be stopped (sled locks the directory, so a running server makes
+/// this fail rather than race).
+pub async fn rebuild(
+    data_dir: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<RebuildReport> {
+    if !data_dir.exists() {
+        bail!("no data directory at {}", data_dir.display());
+    }
+    let store = open_stopped(data_dir).await?;
+    let db = open_projections(data_dir).await?;
+    let head = store.head_position().await?;
+    progress(0, head);
+    let clearing = db.clone();
+    tokio::task::spawn_blocking(move || clearing.clear()).await??;
+    let view = std::sync::RwLock::new(rectify_projections::LedgerView::default());
+    let reached = rectify_projections::runner::catch_up(&store, &db, &view, &mut |applied, _| {
+        progress(applied, head);
+    })
+    .await?;
+    let flushing = db.clone();
+    tokio::task::spawn_blocking(move || flushing.flush()).await??;
+    let complaints = view.read().map_or(0, |v| v.len());
+    close_store(store).await?;
+    Ok(RebuildReport {
+        events: reached,
+        complaints,
+    })
+}
+
+/// What [`rotate_master_key`] did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Data keys re-wrapped.
+    pub rewrapped: u64,
+    /// Id of the retired master key.
+    pub old_key_id: String,
+    /// Id of the new master key.
+    pub new_key_id: String,
+    /// Where the new key is.
+    pub new_key_file: PathBuf,
+    /// True when the old key file is left for the operator to destroy.
+    pub old_key_file_kept: bool,
+}
+
+/// `rectify admin rotate-master-key`: re-wraps every data key of a stopped
+/// server's store under a new master key.
+///
+/// In place (no `new_key_file`): the new key is written beside the current
+/// file, every data key re-wrapped, then the new file renamed over the
+/// current one (atomically) and the old key overwritten and removed. A
+/// crash while re-wrapping leaves both key files and every data key
+/// opening under one of them; running the command again finishes the job.
+pub async fn rotate_master_key(
+    data_dir: &Path,
+    master_key_file: Option<&Path>,
+    new_key_file: Option<&Path>,
+) -> anyhow::Result<Rotation> {
+    if !data_dir.join("db").exists() {
+        bail!("no store in {}", data_dir.display());
+    }
+    let current =
+        master_key_file.map_or_else(|| data_dir.join(DEFAULT_MASTER_KEY_FILE), Path::to_path_buf);
+    let in_place = new_key_file.is_none();
+    let new = new_key_file.map_or_else(|| current.with_extension("key.new"), Path::to_path_buf);
+    vault::create_key_file(&new)?;
+    let rotating = Vault::from_files(&new, &[&current])?;
+    let old_key_id = Vault::from_files(&current, &[] as &[&Path])?.current_id();
+    let store = open_stopped(data_dir).await?;
+    let rewrapped = tokio::task::spawn_blocking({
+        let store = store.clone();
+        move || -> anyhow::Result<u64> {
+            const CHUNK: usize = 10_000;
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut done = 0;
+            for entry in store.secrets() {
+                let (stream, secret) = entry?;
+                if rotating.is_current(&secret) {
+                    continue;
+                }
+                let rewrapped = rotating
+                    .rewrap(&stream, &secret)
+                    .with_context(|| format!("re-wrapping the data key of {stream}"))?;
+                chunk.push((stream, rewrapped));
+                if chunk.len() == CHUNK {
+                    done += store.replace_secrets(&chunk)?;
+                    chunk.clear();
+                }
+            }
+            done += store.replace_secrets(&chunk)?;
+            Ok(done)
+        }
+    })
+    .await??;
+    close_store(store).await?;
+    let new_key_id = Vault::from_files(&new, &[] as &[&Path])?.current_id();
+    let new_key_file = if in_place {
+        // `current` always names a whole key: keep a second name for the
+        // old key, swap the new one in atomically, then shred the old one
+        // through its second name. A leftover second name from an earlier
+        // cut-short run holds an older key: shred it first.
+        let old = current.with_extension("key.old");
+        if old.exists() {
+            shred(&old)?;
+        }
+        std::fs::hard_link(&current, &old)?;
+        std::fs::rename(&new, &current)?;
+        shred(&old)?;
+        current
+    } else {
+        new
+    };
+    Ok(Rotation {
+        rewrapped,
+        old_key_id,
+        new_key_id,
+        new_key_file,
+        old_key_file_kept: !in_place,
+    })
+}
+
+/// Overwrites a file with zeros, syncs it and removes it.
+fn shred(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let len = std::fs::metadata(path)?.len();
+    // Overwrite in place (no truncation, which could free the old blocks
+    // untouched instead).
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(&vec![0u8; len as usize])?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::remove_file(path)?;
+    Ok(())
+}
+
+/// Opens the store of a data directory no server is using (sled's lock
+/// makes this fail at once, instead of racing, when one is).
+pub async fn open_stopped(data_dir: &Path) -> anyhow::Result<SledStore> {
+    open_store(StoreConfig {
+        path: data_dir.to_path_buf(),
+        ..StoreConfig::default()
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "opening the store in {} (is a server running on it?)",
+            data_dir.display()
+        )
+    })
+}

@@ -1,0 +1,42 @@
+//! Everything `rectify serve` runs.
+//!
+//! From the wire inward:
+//!
+//! - [`serve`] binds the port and serves the gRPC [`services`] with health
+//!   and reflection behind the tower layers of [`authn`] (bearer tokens),
+//!   [`rate_limit`] and [`metrics`]; graceful shutdown;
+//! - [`services`] convert protobuf at the edge ([`convert`]) and turn
+//!   request metadata into an actor ([`auth`]);
+//! - [`app`] runs commands: load → evolve → decide → seal → append, with
+//!   idempotent retries by request id, for the aggregates bound to the log
+//!   in [`aggregates`];
+//! - [`privacy`] says who sees a submitter and masks or opens sealed
+//!   personal data; [`vault`] seals it with a data key per complaint;
+//! - [`watcher`] appends deadline warnings from the ledger projection;
+//! - [`state`] opens what every service shares; [`maintenance`] backs up,
+//!   restores, verifies, rebuilds and rotates keys of a data directory;
+//! - [`config`], [`clock`] and [`error`] (the one mapping to `Status`).
+//!
+//! **Invariant:** nothing here imports `crate::cli`; the CLI is a client of
+//! this module, never the other way round.
+
+pub mod aggregates;
+pub mod app;
+pub mod auth;
+pub mod authn;
+pub mod clock;
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod maintenance;
+pub mod metrics;
+pub mod privacy;
+pub mod rate_limit;
+pub mod serve;
+pub mod services;
+pub mod state;
+pub mod vault;
+pub mod watcher;
+
+pub use serve::{serve, serve_with, shutdown_signal};
+pub use state::{AppState, open_state};

@@ -1,0 +1,26 @@
+//! What both ends of the wire agree on beyond the generated messages: the
+//! identity metadata headers and the conversion between protobuf timestamps
+//! and instants. The server and the CLI both use these; neither owns them.
+
+use chrono::{DateTime, Utc};
+
+/// Metadata header naming the caller's role.
+pub const HEADER_ROLE: &str = "x-rectify-role";
+/// Metadata header naming the caller's unit code (role `unit`).
+pub const HEADER_UNIT: &str = "x-rectify-unit";
+/// Metadata header naming the principal recorded as the events' actor.
+pub const HEADER_PRINCIPAL: &str = "x-rectify-principal";
+
+/// A protobuf timestamp.
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A protobuf timestamp as an instant; `None` when out of range.
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(t.nanos).ok()?;
+    DateTime::from_timestamp(t.seconds, nanos)
+}
