@@ -268,7 +268,7 @@ pub fn event_to_pb(
         actor: event.metadata.actor.clone().unwrap_or_default(),
         request_id: event.metadata.request_id.clone().unwrap_or_default(),
         correlation_id: event.metadata.correlation_id.clone().unwrap_or_default(),
-        hash: event.hash.iter().map(|b| format!("{b:02x}")).collect(),
+        hash: hex(&event.hash),
     }
 }
 
@@ -493,4 +493,9 @@ pub fn group_stats_to_pb(g: &rectify_projections::stats::GroupStats) -> pb::Grou
         return_rate: g.return_rate,
         redo_rate: g.redo_rate,
     }
+}
+
+/// Lowercase hex of a hash.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,7 +5,7 @@
 //! [`crate::server::app::execute`]. Routing and due times are computed here from the
 //! catalog — the domain receives them ready-made in the command.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rectify_catalog::{RequestKind, RouteQuery};
@@ -16,11 +16,16 @@ use rectify_domain::{
 use rectify_eventlog::EventStore as _;
 use tonic::{Request, Response, Status};
 
-use crate::wire::from_timestamp;
+use super::{
+    prepare::{
+        command_context, complaint_id, district_code, optional, required, time_field, unit_code,
+    },
+    reads::wait_for_position,
+};
 use crate::{
     pb::{self, complaint_service_server::ComplaintService},
     server::aggregates::ComplaintAggregate,
-    server::app::{self, CommandContext, Executed, MAX_REQUEST_ID_LEN},
+    server::app::{self, CommandContext, Executed},
     server::auth::{Action, authorize},
     server::convert,
     server::error::ServiceError,
@@ -28,13 +33,6 @@ use crate::{
     server::privacy::{received_submitter, reveal, sees_personal_data},
     server::state::AppState,
 };
-
-/// Longest a query waits for `min_position` to be reached.
-pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
-/// How often a waiting query re-reads the log head.
-const MIN_POSITION_POLL: Duration = Duration::from_millis(5);
-/// Longest accepted correlation id.
-const MAX_CORRELATION_ID_LEN: usize = 128;
 
 /// The `ComplaintService` implementation.
 #[derive(Debug, Clone)]
@@ -93,112 +91,6 @@ struct Prepared {
     ctx: CommandContext,
     id: ComplaintId,
     now: DateTime<Utc>,
-}
-
-fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
-}
-
-pub(crate) fn command_context(
-    actor: &Actor,
-    options: Option<pb::CommandOptions>,
-    now: DateTime<Utc>,
-) -> Result<CommandContext, ServiceError> {
-    let options = options.unwrap_or_default();
-    let request_id = match options.request_id.as_str() {
-        "" => None,
-        id if id.len() > MAX_REQUEST_ID_LEN || !id.chars().all(is_id_char) => {
-            return Err(ServiceError::invalid(
-                "options.request_id",
-                format!("at most {MAX_REQUEST_ID_LEN} characters of [A-Za-z0-9._:-]"),
-            ));
-        }
-        id => Some(id.to_owned()),
-    };
-    let correlation_id = match options.correlation_id.as_str() {
-        "" => None,
-        id if id.len() > MAX_CORRELATION_ID_LEN || !id.chars().all(is_id_char) => {
-            return Err(ServiceError::invalid(
-                "options.correlation_id",
-                format!("at most {MAX_CORRELATION_ID_LEN} characters of [A-Za-z0-9._:-]"),
-            ));
-        }
-        id => Some(id.to_owned()),
-    };
-    if let Some(request_id) = &request_id {
-        tracing::Span::current().record("request_id", request_id.as_str());
-    }
-    Ok(CommandContext {
-        principal: actor.principal.clone(),
-        request_id,
-        expected_version: options.expected_version,
-        correlation_id,
-        recorded_at_ms: now.timestamp_millis(),
-    })
-}
-
-/// The request's complaint id, validated; also recorded on the call's `rpc`
-/// span.
-fn complaint_id(raw: &str) -> Result<ComplaintId, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid("complaint_id", "required"));
-    }
-    let id =
-        ComplaintId::new(raw).map_err(|e| ServiceError::invalid("complaint_id", e.to_string()))?;
-    tracing::Span::current().record("complaint_id", id.as_str());
-    Ok(id)
-}
-
-fn required(field: &'static str, value: String) -> Result<String, ServiceError> {
-    if value.trim().is_empty() {
-        Err(ServiceError::invalid(field, "required"))
-    } else {
-        Ok(value)
-    }
-}
-
-fn optional(value: String) -> Option<String> {
-    (!value.trim().is_empty()).then_some(value)
-}
-
-pub(crate) fn unit_code(
-    field: &'static str,
-    raw: &str,
-    state: &AppState,
-) -> Result<UnitCode, ServiceError> {
-    if state.catalog.unit(raw).is_none() {
-        return Err(ServiceError::invalid(
-            field,
-            format!("unknown unit {raw:?}"),
-        ));
-    }
-    UnitCode::new(raw).map_err(|e| ServiceError::invalid(field, e.to_string()))
-}
-
-fn district_code(raw: &str, state: &AppState) -> Result<Option<DistrictCode>, ServiceError> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    if state.catalog.district(raw).is_none() {
-        return Err(ServiceError::invalid(
-            "district",
-            format!("unknown district {raw:?}"),
-        ));
-    }
-    DistrictCode::new(raw)
-        .map(Some)
-        .map_err(|e| ServiceError::invalid("district", e.to_string()))
-}
-
-fn time_field(
-    field: &'static str,
-    value: Option<prost_types::Timestamp>,
-) -> Result<Option<DateTime<Utc>>, ServiceError> {
-    value
-        .map(|t| {
-            from_timestamp(&t).ok_or_else(|| ServiceError::invalid(field, "not a valid timestamp"))
-        })
-        .transpose()
 }
 
 impl Complaints {
@@ -288,27 +180,6 @@ impl Complaints {
     ) -> Result<Option<pb::CommandResult>, Status> {
         let done = self.run(&prepared, |_| Ok(kind.clone())).await?;
         Ok(Some(convert::command_result(prepared.id.as_str(), &done)))
-    }
-
-    /// Waits until the log head reaches `min_position`, bounded.
-    async fn wait_for(&self, min_position: u64) -> Result<(), ServiceError> {
-        if min_position == 0 {
-            return Ok(());
-        }
-        let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
-        loop {
-            let head = self.state.store.head_position().await?;
-            if head >= min_position {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ServiceError::NotYetApplied {
-                    wanted: min_position,
-                    applied: head,
-                });
-            }
-            tokio::time::sleep(MIN_POSITION_POLL).await;
-        }
     }
 
     async fn load(&self, id: &ComplaintId) -> Result<app::Loaded<ComplaintState>, ServiceError> {
@@ -481,7 +352,7 @@ impl ComplaintService for Complaints {
         let actor = authorize(&request, Action::ReadComplaint)?;
         let req = request.into_inner();
         let id = complaint_id(&req.complaint_id)?;
-        self.wait_for(req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let mut loaded = self.load(&id).await?;
         ensure_visible(&actor, &loaded.state, &id)?;
         let pii = sees_personal_data(&actor, &loaded.state);

@@ -24,8 +24,10 @@ use rectify_domain::{
 use rectify_projections::items::{LedgerBook, Tally};
 use tonic::{Request, Response, Status};
 
-use super::complaints::{command_context, unit_code};
-use super::queries::{on_view, wait_for_projections};
+use super::{
+    prepare::{command_context, id_field, unit_code},
+    reads::{on_view, wait_for_position},
+};
 use crate::wire::{from_timestamp, timestamp};
 use crate::{
     pb::{self, ledger_service_server::LedgerService},
@@ -81,24 +83,6 @@ ledger_requests!(
 #[derive(Debug, Clone)]
 pub struct Ledgers {
     state: Arc<AppState>,
-}
-
-fn ledger_id(raw: &str) -> Result<String, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid("ledger_id", "required"));
-    }
-    rectify_domain::codes::check_id("ledger_id", raw)
-        .map_err(|e| ServiceError::invalid("ledger_id", e.to_string()))?;
-    Ok(raw.to_owned())
-}
-
-fn item_id(raw: &str) -> Result<String, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid("item_id", "required"));
-    }
-    rectify_domain::codes::check_id("item_id", raw)
-        .map_err(|e| ServiceError::invalid("item_id", e.to_string()))?;
-    Ok(raw.to_owned())
 }
 
 fn source(raw: i32) -> Result<LedgerSource, ServiceError> {
@@ -257,7 +241,7 @@ impl Ledgers {
         let actor = authorize(&request, Action::Command)?;
         let req = request.into_inner();
         let ctx = command_context(&actor, req.options(), self.state.clock.now())?;
-        let id = ledger_id(req.ledger_id())?;
+        let id = id_field("ledger_id", req.ledger_id())?;
         Ok((actor, ctx, id, req))
     }
 
@@ -383,7 +367,7 @@ impl LedgerService for Ledgers {
             })
             .transpose()?;
         let kind = LedgerCommandKind::AddItem(ItemSpec {
-            item_id: item_id(&req.item_id)?,
+            item_id: id_field("item_id", &req.item_id)?,
             problem: req.problem,
             measures: req.measures,
             group,
@@ -403,7 +387,7 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::RecordItemProgressResponse>, Status> {
         let (actor, ctx, id, req) = self.prepare(request)?;
         let kind = LedgerCommandKind::RecordProgress {
-            item_id: item_id(&req.item_id)?,
+            item_id: id_field("item_id", &req.item_id)?,
             note: req.note,
             evidence: req.evidence,
         };
@@ -418,7 +402,7 @@ impl LedgerService for Ledgers {
         request: Request<pb::CloseItemRequest>,
     ) -> Result<Response<pb::CloseItemResponse>, Status> {
         let (actor, ctx, id, req) = self.prepare(request)?;
-        let item = item_id(&req.item_id)?;
+        let item = id_field("item_id", &req.item_id)?;
         let kind = LedgerCommandKind::CloseItem {
             item_id: item.clone(),
             evidence: req.evidence,
@@ -450,7 +434,7 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::ReopenItemResponse>, Status> {
         let (actor, ctx, id, req) = self.prepare(request)?;
         let kind = LedgerCommandKind::ReopenItem {
-            item_id: item_id(&req.item_id)?,
+            item_id: id_field("item_id", &req.item_id)?,
             reason: req.reason,
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
@@ -464,7 +448,7 @@ impl LedgerService for Ledgers {
         request: Request<pb::LinkComplaintsRequest>,
     ) -> Result<Response<pb::LinkComplaintsResponse>, Status> {
         let (actor, ctx, id, req) = self.prepare(request)?;
-        let item = item_id(&req.item_id)?;
+        let item = id_field("item_id", &req.item_id)?;
         if req.complaint_ids.is_empty() || req.complaint_ids.len() > MAX_LINKS_PER_CALL {
             return Err(ServiceError::invalid(
                 "complaint_ids",
@@ -618,8 +602,8 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::GetLedgerResponse>, Status> {
         authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
-        wait_for_projections(&self.state, req.min_position).await?;
+        let id = id_field("ledger_id", &req.ledger_id)?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let reply = on_view(&self.state, move |view| {
             let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
@@ -670,7 +654,7 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::ListLedgersResponse>, Status> {
         authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let reply = on_view(&self.state, move |view| {
             Ok(pb::ListLedgersResponse {
@@ -688,13 +672,13 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::ListItemsResponse>, Status> {
         let actor = authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
+        let id = id_field("ledger_id", &req.ledger_id)?;
         // A unit sees only the items it answers for.
         let unit = match &actor.role {
             Role::Unit(own) => Some(own.as_str().to_owned()),
             _ => (!req.unit.is_empty()).then(|| req.unit.clone()),
         };
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let reply = on_view(&self.state, move |view| {
             let book = view.book(&id).ok_or_else(|| ServiceError::NotFound {
@@ -727,7 +711,7 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::GetUnitRollupResponse>, Status> {
         authorize(&request, Action::ReadEvaluation)?;
         let req = request.into_inner();
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let reply = on_view(&self.state, move |view| {
             Ok(pb::GetUnitRollupResponse {
@@ -753,8 +737,8 @@ impl LedgerService for Ledgers {
     ) -> Result<Response<pb::SuggestComplaintsResponse>, Status> {
         authorize(&request, Action::ReadEvaluation)?;
         let req = request.into_inner();
-        let id = ledger_id(&req.ledger_id)?;
-        let item = item_id(&req.item_id)?;
+        let id = id_field("ledger_id", &req.ledger_id)?;
+        let item = id_field("item_id", &req.item_id)?;
         let limit = match req.limit {
             0 => DEFAULT_SUGGESTIONS,
             n if n as usize > rectify_projections::ledger::MAX_SUGGESTIONS => {
@@ -766,7 +750,7 @@ impl LedgerService for Ledgers {
             }
             n => n as usize,
         };
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let district = (!req.district.is_empty()).then_some(req.district);
         let reply = on_view(&self.state, move |view| {

@@ -4,7 +4,7 @@
 //! caller's `min_position`, then runs on the blocking pool: a query scans the
 //! ledger's rows under a read lock and must not stall the async workers.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc};
 
 use futures::Stream;
 use rectify_domain::{Actor, Role};
@@ -14,17 +14,16 @@ use rectify_projections::{
 };
 use tonic::{Request, Response, Status};
 
+use super::reads::{on_view, wait_for_position};
 use crate::wire::timestamp;
 use crate::{
-    pb::{self, admin_service_server::AdminService, query_service_server::QueryService},
+    pb::{self, query_service_server::QueryService},
     server::auth::{Action, authorize},
     server::convert::{self, ledger_row_to_pb},
     server::error::ServiceError,
     server::state::AppState,
 };
 
-/// Longest a query waits for `min_position` to be applied.
-pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
 /// Size of one export chunk.
 pub const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
 /// Red/black list length when the caller gives none.
@@ -52,30 +51,6 @@ impl Queries {
     }
 }
 
-/// Waits, at most [`MIN_POSITION_WAIT`], until the projections have applied
-/// `min_position` (0: no wait).
-pub(crate) async fn wait_for_projections(
-    state: &AppState,
-    min_position: u64,
-) -> Result<(), ServiceError> {
-    Ok(state
-        .ledger
-        .wait_for(min_position, MIN_POSITION_WAIT)
-        .await?)
-}
-
-/// Runs `f` on the projections' view on the blocking pool: a query scans
-/// rows under a read lock and must not stall the async workers.
-pub(crate) async fn on_view<R: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&rectify_projections::LedgerView) -> Result<R, ServiceError> + Send + 'static,
-) -> Result<R, ServiceError> {
-    let ledger = state.ledger.clone();
-    tokio::task::spawn_blocking(move || ledger.read(f))
-        .await
-        .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
-}
-
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportLedgerChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -93,7 +68,7 @@ impl QueryService for Queries {
             page_size: req.page_size as usize,
             page_token: req.page_token,
         };
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let scope = scope(&actor);
         let (page, applied) = on_view(&self.state, move |view| {
@@ -133,7 +108,7 @@ impl QueryService for Queries {
                 .into());
             }
         };
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let scope = scope(&actor);
         let (bytes, rows) = on_view(&self.state, move |view| {
@@ -204,7 +179,7 @@ impl QueryService for Queries {
             ))
             .into());
         }
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let (inbox, applied) = on_view(&self.state, move |view| {
             Ok((view.inbox(&unit), view.applied()))
@@ -230,7 +205,7 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::ListUnitWorkloadsResponse>, Status> {
         authorize(&request, Action::ReadEvaluation)?;
         let req = request.into_inner();
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
         let (counts, applied) = on_view(&self.state, move |view| {
             Ok((view.unit_counts(now), view.applied()))
@@ -298,7 +273,7 @@ impl QueryService for Queries {
             },
             min_valid_callbacks: req.min_valid_callbacks.max(1),
         };
-        wait_for_projections(&self.state, req.min_position).await?;
+        wait_for_position(&self.state, req.min_position).await?;
         let (report, applied) = on_view(&self.state, move |view| {
             Ok((stats::evaluate(view, &query)?, view.applied()))
         })
@@ -316,90 +291,4 @@ impl QueryService for Queries {
             applied_position: applied,
         }))
     }
-}
-
-/// The `AdminService` implementation.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    state: Arc<AppState>,
-}
-
-impl Admin {
-    /// A service over the shared application state.
-    pub fn new(state: Arc<AppState>) -> Self {
-        Self { state }
-    }
-}
-
-#[tonic::async_trait]
-impl AdminService for Admin {
-    #[tracing::instrument(skip_all)]
-    async fn scan_deadlines(
-        &self,
-        request: Request<pb::ScanDeadlinesRequest>,
-    ) -> Result<Response<pb::ScanDeadlinesResponse>, Status> {
-        authorize(&request, Action::ScanDeadlines)?;
-        let report = crate::server::watcher::scan(&self.state).await?;
-        Ok(Response::new(pb::ScanDeadlinesResponse {
-            yellow: report.yellow,
-            red: report.red,
-            skipped: report.skipped,
-            now: report.now.map(timestamp),
-        }))
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn backup(
-        &self,
-        request: Request<pb::BackupRequest>,
-    ) -> Result<Response<pb::BackupResponse>, Status> {
-        authorize(&request, Action::Operate)?;
-        let req = request.into_inner();
-        if req.destination.is_empty() {
-            return Err(ServiceError::invalid("destination", "required").into());
-        }
-        let destination = std::path::PathBuf::from(&req.destination);
-        let report = crate::server::maintenance::backup_to(
-            &self.state.store,
-            &destination,
-            self.state.master_key_in_data_dir.as_deref(),
-            &mut |_, _| {},
-        )
-        .await
-        .map_err(|error| match error {
-            crate::server::maintenance::BackupError::Destination(reason) => {
-                ServiceError::invalid("destination", reason)
-            }
-            crate::server::maintenance::BackupError::Store(store) => ServiceError::Store(store),
-        })?;
-        tracing::info!(events = report.events, destination = %destination.display(), "backup written");
-        Ok(Response::new(pb::BackupResponse {
-            events: report.events,
-            last_hash: hex(&report.last_hash),
-            destination: req.destination,
-        }))
-    }
-
-    async fn get_store_stats(
-        &self,
-        request: Request<pb::GetStoreStatsRequest>,
-    ) -> Result<Response<pb::GetStoreStatsResponse>, Status> {
-        authorize(&request, Action::Operate)?;
-        let store = self.state.store.clone();
-        let stats = tokio::task::spawn_blocking(move || store.stats())
-            .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))?
-            .map_err(ServiceError::Store)?;
-        Ok(Response::new(pb::GetStoreStatsResponse {
-            events: stats.events,
-            streams: stats.streams,
-            size_on_disk_bytes: stats.size_on_disk_bytes,
-            projections_applied: self.state.ledger.applied(),
-        }))
-    }
-}
-
-/// Lowercase hex of a hash.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
