@@ -293,6 +293,7 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
             .await
         {
             Ok(outcome) => {
+                check_appended(&outcome, events.len(), &loaded);
                 let state = events.iter().fold(loaded.state, A::evolve);
                 return Ok(Executed {
                     version: outcome.last_version,
@@ -322,6 +323,37 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
             }
             Err(other) => return Err(other.into()),
         }
+    }
+}
+
+/// Checks what must hold after an append of `count` events decided on
+/// `loaded` (debug builds): the stream's version and the log's position
+/// both advance by exactly `count` (one append's events are contiguous in
+/// the log), and the stream continues right after the version the command
+/// was decided on, or starts at 0. A deduplicated append reports the
+/// original numbers, which share only the count.
+fn check_appended<S>(outcome: &rectify_eventlog::AppendOutcome, count: usize, loaded: &Loaded<S>) {
+    let count = count as u64;
+    debug_assert_eq!(
+        outcome.last_version - outcome.first_version + 1,
+        count,
+        "versions advance by the number of events"
+    );
+    debug_assert_eq!(
+        outcome.last_position - outcome.first_position + 1,
+        count,
+        "positions advance by the number of events"
+    );
+    if !outcome.deduplicated {
+        debug_assert_eq!(
+            outcome.first_version,
+            loaded.version.map_or(0, |v| v + 1),
+            "the stream continues where the command was decided"
+        );
+        debug_assert!(
+            outcome.first_position > loaded.position,
+            "the log only grows"
+        );
     }
 }
 

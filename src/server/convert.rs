@@ -5,8 +5,9 @@
 //! Personal data is masked here for callers that may not see it: a masked
 //! phone keeps its first three and last four digits (138****5678).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rectify_catalog::{Area, AreaSuggestion};
+use rectify_domain::ledger::{ItemState, LedgerSource, LedgerState, Phase};
 use rectify_domain::{
     AreaCode, DistrictCode, DomainError, UnitCode,
     complaint::{
@@ -15,6 +16,7 @@ use rectify_domain::{
     },
 };
 use rectify_eventlog::RecordedEvent;
+use rectify_projections::items::{LedgerBook, Tally};
 
 use crate::wire::{from_timestamp, timestamp};
 use crate::{
@@ -26,50 +28,106 @@ fn from_millis(ms: i64) -> Option<prost_types::Timestamp> {
     DateTime::from_timestamp_millis(ms).map(timestamp)
 }
 
+/// One table per wire enum, read in both directions: `$name` validates a
+/// wire value into the domain's (an unspecified value is `$unspecified`,
+/// an unknown one names itself; both name `$field`), and `From` turns the
+/// domain's value into the wire's.
 macro_rules! wire_enum {
-    ($name:ident, $field:literal, $pb:ty, $domain:ty, { $($pbv:ident => $dv:ident),+ $(,)? }) => {
+    ($name:ident, $field:literal, $unspecified:literal, $pb:ident, $domain:ident, { $($pbv:ident <=> $dv:ident),+ $(,)? }) => {
         /// Validates a wire value: unknown and unspecified values are rejected.
         pub fn $name(raw: i32) -> Result<$domain, ServiceError> {
-            match <$pb>::try_from(raw) {
-                $(Ok(<$pb>::$pbv) => Ok(<$domain>::$dv),)+
-                Ok(_) => Err(ServiceError::invalid($field, "required")),
+            match pb::$pb::try_from(raw) {
+                $(Ok(pb::$pb::$pbv) => Ok($domain::$dv),)+
+                Ok(_) => Err(ServiceError::invalid($field, $unspecified)),
                 Err(_) => Err(ServiceError::invalid($field, format!("unknown value {raw}"))),
+            }
+        }
+
+        impl From<$domain> for pb::$pb {
+            fn from(value: $domain) -> Self {
+                match value {
+                    $($domain::$dv => Self::$pbv,)+
+                }
             }
         }
     };
 }
 
-wire_enum!(channel, "channel", pb::Channel, Channel, {
-    Hotline12345 => Hotline12345,
-    MengsubanApp => MengSuBanApp,
-    Wechat => WeChat,
-    WebPortal => WebPortal,
-    QrCode => QrCode,
-    ExperienceOfficer => ExperienceOfficer,
-    SupervisionInspection => SupervisionInspection,
-    Other => Other,
+wire_enum!(channel, "channel", "required", Channel, Channel, {
+    Hotline12345 <=> Hotline12345,
+    MengsubanApp <=> MengSuBanApp,
+    Wechat <=> WeChat,
+    WebPortal <=> WebPortal,
+    QrCode <=> QrCode,
+    ExperienceOfficer <=> ExperienceOfficer,
+    SupervisionInspection <=> SupervisionInspection,
+    Other <=> Other,
 });
 
-wire_enum!(complaint_kind, "kind", pb::ComplaintKind, ComplaintKind, {
-    Complaint => Complaint,
-    Consultation => Consultation,
-    Suggestion => Suggestion,
-    Report => Report,
-    Praise => Praise,
+wire_enum!(complaint_kind, "kind", "required", ComplaintKind, ComplaintKind, {
+    Complaint <=> Complaint,
+    Consultation <=> Consultation,
+    Suggestion <=> Suggestion,
+    Report <=> Report,
+    Praise <=> Praise,
 });
 
-wire_enum!(urgency, "urgency", pb::Urgency, Urgency, {
-    Emergency => Emergency,
-    Urgent => Urgent,
-    Normal => Normal,
-    Complex => Complex,
+wire_enum!(urgency, "urgency", "required", Urgency, Urgency, {
+    Emergency <=> Emergency,
+    Urgent <=> Urgent,
+    Normal <=> Normal,
+    Complex <=> Complex,
 });
 
-wire_enum!(satisfaction, "satisfaction", pb::Satisfaction, Satisfaction, {
-    Satisfied => Satisfied,
-    BasicallySatisfied => BasicallySatisfied,
-    Unsatisfied => Unsatisfied,
+wire_enum!(satisfaction, "satisfaction", "required", Satisfaction, Satisfaction, {
+    Satisfied <=> Satisfied,
+    BasicallySatisfied <=> BasicallySatisfied,
+    Unsatisfied <=> Unsatisfied,
 });
+
+wire_enum!(status_filter, "filter.statuses", "UNSPECIFIED is not a status", ComplaintStatus, ComplaintStatus, {
+    Received <=> Received,
+    AwaitingDispatch <=> AwaitingDispatch,
+    Dispatched <=> Dispatched,
+    InProgress <=> InProgress,
+    Resolved <=> Resolved,
+    Verified <=> Verified,
+    CalledBack <=> CalledBack,
+    Closed <=> Closed,
+});
+
+wire_enum!(ledger_source, "source", "required", LedgerSource, LedgerSource, {
+    SelfInspection <=> SelfInspection,
+    SupervisionInspection <=> SupervisionInspection,
+    ExperienceOfficer <=> ExperienceOfficer,
+    ComplaintCluster <=> ComplaintCluster,
+    ReformPlan <=> ReformPlan,
+});
+
+/// The wire status of a complaint that may not exist yet.
+fn status_pb(status: Option<ComplaintStatus>) -> pb::ComplaintStatus {
+    status.map_or(pb::ComplaintStatus::Unspecified, Into::into)
+}
+
+impl From<Milestone> for pb::Milestone {
+    fn from(milestone: Milestone) -> Self {
+        match milestone {
+            Milestone::Dispatch => Self::Dispatch,
+            Milestone::Accept => Self::Accept,
+            Milestone::FirstContact => Self::FirstContact,
+            Milestone::Resolve => Self::Resolve,
+        }
+    }
+}
+
+/// The wire warning level (no warning is `NONE`).
+fn warning_pb(level: Option<WarningLevel>) -> pb::WarningLevel {
+    match level {
+        None => pb::WarningLevel::None,
+        Some(WarningLevel::Yellow) => pb::WarningLevel::Yellow,
+        Some(WarningLevel::Red) => pb::WarningLevel::Red,
+    }
+}
 
 /// The catalog's urgency for the deadline policy (unclassified = normal).
 pub fn catalog_urgency(urgency: Option<Urgency>) -> rectify_catalog::Urgency {
@@ -78,77 +136,6 @@ pub fn catalog_urgency(urgency: Option<Urgency>) -> rectify_catalog::Urgency {
         Some(Urgency::Urgent) => rectify_catalog::Urgency::Urgent,
         Some(Urgency::Complex) => rectify_catalog::Urgency::Complex,
         Some(Urgency::Normal) | None => rectify_catalog::Urgency::Normal,
-    }
-}
-
-fn status_pb(status: Option<ComplaintStatus>) -> pb::ComplaintStatus {
-    match status {
-        None => pb::ComplaintStatus::Unspecified,
-        Some(ComplaintStatus::Received) => pb::ComplaintStatus::Received,
-        Some(ComplaintStatus::AwaitingDispatch) => pb::ComplaintStatus::AwaitingDispatch,
-        Some(ComplaintStatus::Dispatched) => pb::ComplaintStatus::Dispatched,
-        Some(ComplaintStatus::InProgress) => pb::ComplaintStatus::InProgress,
-        Some(ComplaintStatus::Resolved) => pb::ComplaintStatus::Resolved,
-        Some(ComplaintStatus::Verified) => pb::ComplaintStatus::Verified,
-        Some(ComplaintStatus::CalledBack) => pb::ComplaintStatus::CalledBack,
-        Some(ComplaintStatus::Closed) => pb::ComplaintStatus::Closed,
-    }
-}
-
-fn channel_pb(channel: Channel) -> pb::Channel {
-    match channel {
-        Channel::Hotline12345 => pb::Channel::Hotline12345,
-        Channel::MengSuBanApp => pb::Channel::MengsubanApp,
-        Channel::WeChat => pb::Channel::Wechat,
-        Channel::WebPortal => pb::Channel::WebPortal,
-        Channel::QrCode => pb::Channel::QrCode,
-        Channel::ExperienceOfficer => pb::Channel::ExperienceOfficer,
-        Channel::SupervisionInspection => pb::Channel::SupervisionInspection,
-        Channel::Other => pb::Channel::Other,
-    }
-}
-
-fn kind_pb(kind: ComplaintKind) -> pb::ComplaintKind {
-    match kind {
-        ComplaintKind::Complaint => pb::ComplaintKind::Complaint,
-        ComplaintKind::Consultation => pb::ComplaintKind::Consultation,
-        ComplaintKind::Suggestion => pb::ComplaintKind::Suggestion,
-        ComplaintKind::Report => pb::ComplaintKind::Report,
-        ComplaintKind::Praise => pb::ComplaintKind::Praise,
-    }
-}
-
-fn urgency_pb(urgency: Urgency) -> pb::Urgency {
-    match urgency {
-        Urgency::Emergency => pb::Urgency::Emergency,
-        Urgency::Urgent => pb::Urgency::Urgent,
-        Urgency::Normal => pb::Urgency::Normal,
-        Urgency::Complex => pb::Urgency::Complex,
-    }
-}
-
-fn satisfaction_pb(satisfaction: Satisfaction) -> pb::Satisfaction {
-    match satisfaction {
-        Satisfaction::Satisfied => pb::Satisfaction::Satisfied,
-        Satisfaction::BasicallySatisfied => pb::Satisfaction::BasicallySatisfied,
-        Satisfaction::Unsatisfied => pb::Satisfaction::Unsatisfied,
-    }
-}
-
-fn milestone_pb(milestone: Milestone) -> pb::Milestone {
-    match milestone {
-        Milestone::Dispatch => pb::Milestone::Dispatch,
-        Milestone::Accept => pb::Milestone::Accept,
-        Milestone::FirstContact => pb::Milestone::FirstContact,
-        Milestone::Resolve => pb::Milestone::Resolve,
-    }
-}
-
-fn warning_pb(level: Option<WarningLevel>) -> pb::WarningLevel {
-    match level {
-        None => pb::WarningLevel::None,
-        Some(WarningLevel::Yellow) => pb::WarningLevel::Yellow,
-        Some(WarningLevel::Red) => pb::WarningLevel::Red,
     }
 }
 
@@ -173,7 +160,7 @@ pub fn complaint_view(
         .deadlines()
         .iter()
         .map(|d| pb::Deadline {
-            milestone: milestone_pb(d.milestone) as i32,
+            milestone: pb::Milestone::from(d.milestone) as i32,
             due_at: Some(timestamp(d.due_at)),
             met_at: d.met_at.map(timestamp),
             warning: warning_pb(d.warning) as i32,
@@ -186,8 +173,10 @@ pub fn complaint_view(
             .unwrap_or_default(),
         version,
         status: status_pb(state.status()) as i32,
-        channel: state.channel().map_or(0, |c| channel_pb(c) as i32),
-        kind: state.kind().map_or(0, |k| kind_pb(k) as i32),
+        channel: state.channel().map_or(0, |c| pb::Channel::from(c) as i32),
+        kind: state
+            .kind()
+            .map_or(0, |k| pb::ComplaintKind::from(k) as i32),
         submitter: state
             .submitter()
             .map(|s| privacy::shown_submitter(s, personal_data)),
@@ -205,7 +194,7 @@ pub fn complaint_view(
             .map(|a| a.as_str().to_owned())
             .unwrap_or_default(),
         task: state.task().unwrap_or(0),
-        urgency: state.urgency().map_or(0, |u| urgency_pb(u) as i32),
+        urgency: state.urgency().map_or(0, |u| pb::Urgency::from(u) as i32),
         tags: state.tags().to_vec(),
         lead_unit: state
             .lead_unit()
@@ -230,7 +219,7 @@ pub fn complaint_view(
         supervised: state.supervised(),
         satisfaction: state
             .satisfaction()
-            .map_or(0, |s| satisfaction_pb(s) as i32),
+            .map_or(0, |s| pb::Satisfaction::from(s) as i32),
         received_at: state.received_at().map(timestamp),
         closed_at: state.closed_at().map(timestamp),
         ledger_items: state
@@ -321,13 +310,13 @@ pub fn ledger_row_to_pb(row: &rectify_projections::LedgerRow, now: DateTime<Utc>
     pb::LedgerRow {
         complaint_id: row.id.clone(),
         status: status_pb(Some(row.status)) as i32,
-        channel: channel_pb(row.channel) as i32,
-        kind: kind_pb(row.kind) as i32,
+        channel: pb::Channel::from(row.channel) as i32,
+        kind: pb::ComplaintKind::from(row.kind) as i32,
         title: row.title.clone(),
         area: row.area.clone().unwrap_or_default(),
         task: row.task.unwrap_or_default(),
         district: row.district.clone().unwrap_or_default(),
-        urgency: row.urgency.map_or(0, |u| urgency_pb(u) as i32),
+        urgency: row.urgency.map_or(0, |u| pb::Urgency::from(u) as i32),
         lead_unit: row.lead.clone().unwrap_or_default(),
         responsible_units: row.responsible.clone(),
         accepted_units: row.accepted.clone(),
@@ -342,34 +331,14 @@ pub fn ledger_row_to_pb(row: &rectify_projections::LedgerRow, now: DateTime<Utc>
         extension_count: row.extension_count(),
         return_count: row.return_count(),
         reopen_count: row.reopen_count(),
-        satisfaction: row.satisfaction().map_or(0, |s| satisfaction_pb(s) as i32),
+        satisfaction: row
+            .satisfaction()
+            .map_or(0, |s| pb::Satisfaction::from(s) as i32),
         supervised: row.supervised,
         paused: row.paused,
         version: row.version,
         position: row.position,
         ledger_items: row.ledger_items.clone(),
-    }
-}
-
-fn status_from_pb(raw: i32) -> Result<ComplaintStatus, ServiceError> {
-    use pb::ComplaintStatus as P;
-    match P::try_from(raw) {
-        Ok(P::Received) => Ok(ComplaintStatus::Received),
-        Ok(P::AwaitingDispatch) => Ok(ComplaintStatus::AwaitingDispatch),
-        Ok(P::Dispatched) => Ok(ComplaintStatus::Dispatched),
-        Ok(P::InProgress) => Ok(ComplaintStatus::InProgress),
-        Ok(P::Resolved) => Ok(ComplaintStatus::Resolved),
-        Ok(P::Verified) => Ok(ComplaintStatus::Verified),
-        Ok(P::CalledBack) => Ok(ComplaintStatus::CalledBack),
-        Ok(P::Closed) => Ok(ComplaintStatus::Closed),
-        Ok(P::Unspecified) => Err(ServiceError::invalid(
-            "filter.statuses",
-            "UNSPECIFIED is not a status",
-        )),
-        Err(_) => Err(ServiceError::invalid(
-            "filter.statuses",
-            format!("unknown value {raw}"),
-        )),
     }
 }
 
@@ -394,7 +363,7 @@ pub fn ledger_filter(
     let statuses = filter
         .statuses
         .iter()
-        .map(|raw| status_from_pb(*raw))
+        .map(|raw| status_filter(*raw))
         .collect::<Result<Vec<_>, _>>()?;
     let channel = match filter.channel {
         0 => None,
@@ -498,4 +467,101 @@ pub fn group_stats_to_pb(g: &rectify_projections::stats::GroupStats) -> pb::Grou
 /// Lowercase hex of a hash.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A plan phase from the wire; dates are `YYYY-MM-DD`.
+pub fn phase_from_pb(phase: &pb::LedgerPhase) -> Result<Phase, ServiceError> {
+    let day = |field: &str, raw: &str| {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+            ServiceError::invalid(
+                format!("phases.{field}"),
+                format!("{raw:?} is not YYYY-MM-DD"),
+            )
+        })
+    };
+    Ok(Phase {
+        code: phase.code.clone(),
+        name: phase.name.clone(),
+        starts: day("starts", &phase.starts)?,
+        ends: day("ends", &phase.ends)?,
+    })
+}
+
+/// A plan phase for a reply.
+pub fn phase_pb(phase: &Phase) -> pb::LedgerPhase {
+    pb::LedgerPhase {
+        code: phase.code.clone(),
+        name: phase.name.clone(),
+        starts: phase.starts.to_string(),
+        ends: phase.ends.to_string(),
+    }
+}
+
+/// Closure counts for a reply.
+pub fn tally_pb(tally: &Tally) -> pb::Tally {
+    pb::Tally {
+        total: tally.total,
+        open: tally.open,
+        closed: tally.closed,
+        overdue: tally.overdue,
+        share_closed: tally.share_closed(),
+    }
+}
+
+/// A rectification ledger's summary for a reply, its tally as of `now`.
+pub fn summary_pb(book: &LedgerBook, now: DateTime<Utc>) -> pb::LedgerSummary {
+    let info = book.info();
+    pb::LedgerSummary {
+        ledger_id: book.ledger_id().to_owned(),
+        title: info.map(|i| i.title.clone()).unwrap_or_default(),
+        source: info.map_or(0, |i| pb::LedgerSource::from(i.source) as i32),
+        owner_unit: info
+            .map(|i| i.owner.as_str().to_owned())
+            .unwrap_or_default(),
+        opened_at: info.map(|i| timestamp(i.opened_at)),
+        closed_at: book.state.closed_at.map(timestamp),
+        tally: Some(tally_pb(&book.progress(now).total)),
+        version: book.version,
+        phases: info
+            .map(|i| i.phases.iter().map(phase_pb).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Unit codes as strings.
+fn codes(units: &[UnitCode]) -> Vec<String> {
+    units.iter().map(|u| u.as_str().to_owned()).collect()
+}
+
+/// One ledger item for a reply, overdue as of `now`.
+pub fn item_pb(item: &ItemState, now: DateTime<Utc>) -> pb::LedgerItem {
+    pb::LedgerItem {
+        item_id: item.spec.item_id.clone(),
+        problem: item.spec.problem.clone(),
+        measures: item.spec.measures.clone(),
+        group: item.spec.group.clone().unwrap_or_default(),
+        lead_units: codes(&item.spec.lead),
+        responsible_units: codes(&item.spec.responsible),
+        deadline: item.spec.deadline.map(timestamp),
+        added_at: Some(timestamp(item.added_at)),
+        closed_at: item.closed_at.map(timestamp),
+        verifier: item.verifier.clone().unwrap_or_default(),
+        progress_count: item.progress_count,
+        reopen_count: item.reopen_count,
+        complaints: item.complaints.clone(),
+        overdue: item.is_overdue(now),
+        warning: warning_pb(item.warning()) as i32,
+    }
+}
+
+/// The reply of a successful ledger command (ledgers have no complaint
+/// status).
+pub fn ledger_result(id: &str, done: &Executed<LedgerState>) -> pb::CommandResult {
+    pb::CommandResult {
+        id: id.to_owned(),
+        version: done.version,
+        position: done.position,
+        deduplicated: done.deduplicated,
+        status: pb::ComplaintStatus::Unspecified as i32,
+    }
 }

@@ -14,14 +14,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use rectify_domain::ledger::ItemState;
 use rectify_domain::{
     Actor, ComplaintId, Role, UnitCode,
     complaint::{self, CommandKind},
     ledger::{self, ItemSpec, LedgerCommand, LedgerCommandKind, LedgerSource, LedgerState, Phase},
 };
-use rectify_projections::items::{LedgerBook, Tally};
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -83,125 +80,6 @@ ledger_requests!(
 #[derive(Debug, Clone)]
 pub struct Ledgers {
     state: Arc<AppState>,
-}
-
-fn source(raw: i32) -> Result<LedgerSource, ServiceError> {
-    use pb::LedgerSource as P;
-    match P::try_from(raw) {
-        Ok(P::SelfInspection) => Ok(LedgerSource::SelfInspection),
-        Ok(P::SupervisionInspection) => Ok(LedgerSource::SupervisionInspection),
-        Ok(P::ExperienceOfficer) => Ok(LedgerSource::ExperienceOfficer),
-        Ok(P::ComplaintCluster) => Ok(LedgerSource::ComplaintCluster),
-        Ok(P::ReformPlan) => Ok(LedgerSource::ReformPlan),
-        Ok(P::Unspecified) => Err(ServiceError::invalid("source", "required")),
-        Err(_) => Err(ServiceError::invalid(
-            "source",
-            format!("unknown value {raw}"),
-        )),
-    }
-}
-
-fn source_pb(source: LedgerSource) -> pb::LedgerSource {
-    match source {
-        LedgerSource::SelfInspection => pb::LedgerSource::SelfInspection,
-        LedgerSource::SupervisionInspection => pb::LedgerSource::SupervisionInspection,
-        LedgerSource::ExperienceOfficer => pb::LedgerSource::ExperienceOfficer,
-        LedgerSource::ComplaintCluster => pb::LedgerSource::ComplaintCluster,
-        LedgerSource::ReformPlan => pb::LedgerSource::ReformPlan,
-    }
-}
-
-fn phase_from_pb(phase: &pb::LedgerPhase) -> Result<Phase, ServiceError> {
-    let day = |field: &str, raw: &str| {
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-            ServiceError::invalid(
-                format!("phases.{field}"),
-                format!("{raw:?} is not YYYY-MM-DD"),
-            )
-        })
-    };
-    Ok(Phase {
-        code: phase.code.clone(),
-        name: phase.name.clone(),
-        starts: day("starts", &phase.starts)?,
-        ends: day("ends", &phase.ends)?,
-    })
-}
-
-fn phase_pb(phase: &Phase) -> pb::LedgerPhase {
-    pb::LedgerPhase {
-        code: phase.code.clone(),
-        name: phase.name.clone(),
-        starts: phase.starts.to_string(),
-        ends: phase.ends.to_string(),
-    }
-}
-
-fn tally_pb(tally: &Tally) -> pb::Tally {
-    pb::Tally {
-        total: tally.total,
-        open: tally.open,
-        closed: tally.closed,
-        overdue: tally.overdue,
-        share_closed: tally.share_closed(),
-    }
-}
-
-fn summary_pb(book: &LedgerBook, now: DateTime<Utc>) -> pb::LedgerSummary {
-    let info = book.info();
-    pb::LedgerSummary {
-        ledger_id: book.ledger_id().to_owned(),
-        title: info.map(|i| i.title.clone()).unwrap_or_default(),
-        source: info.map_or(0, |i| source_pb(i.source) as i32),
-        owner_unit: info
-            .map(|i| i.owner.as_str().to_owned())
-            .unwrap_or_default(),
-        opened_at: info.map(|i| timestamp(i.opened_at)),
-        closed_at: book.state.closed_at.map(timestamp),
-        tally: Some(tally_pb(&book.progress(now).total)),
-        version: book.version,
-        phases: info
-            .map(|i| i.phases.iter().map(phase_pb).collect())
-            .unwrap_or_default(),
-    }
-}
-
-fn codes(units: &[UnitCode]) -> Vec<String> {
-    units.iter().map(|u| u.as_str().to_owned()).collect()
-}
-
-fn item_pb(item: &ItemState, now: DateTime<Utc>) -> pb::LedgerItem {
-    pb::LedgerItem {
-        item_id: item.spec.item_id.clone(),
-        problem: item.spec.problem.clone(),
-        measures: item.spec.measures.clone(),
-        group: item.spec.group.clone().unwrap_or_default(),
-        lead_units: codes(&item.spec.lead),
-        responsible_units: codes(&item.spec.responsible),
-        deadline: item.spec.deadline.map(timestamp),
-        added_at: Some(timestamp(item.added_at)),
-        closed_at: item.closed_at.map(timestamp),
-        verifier: item.verifier.clone().unwrap_or_default(),
-        progress_count: item.progress_count,
-        reopen_count: item.reopen_count,
-        complaints: item.complaints.clone(),
-        overdue: item.is_overdue(now),
-        warning: match item.warning() {
-            None => pb::WarningLevel::None,
-            Some(complaint::WarningLevel::Yellow) => pb::WarningLevel::Yellow,
-            Some(complaint::WarningLevel::Red) => pb::WarningLevel::Red,
-        } as i32,
-    }
-}
-
-fn ledger_result(id: &str, done: &Executed<LedgerState>) -> pb::CommandResult {
-    pb::CommandResult {
-        id: id.to_owned(),
-        version: done.version,
-        position: done.position,
-        deduplicated: done.deduplicated,
-        status: 0,
-    }
 }
 
 impl Ledgers {
@@ -324,19 +202,19 @@ impl LedgerService for Ledgers {
         } else {
             req.phases
                 .iter()
-                .map(phase_from_pb)
+                .map(convert::phase_from_pb)
                 .collect::<Result<_, _>>()?
         };
         let kind = LedgerCommandKind::Open {
             ledger_id: id.clone(),
             title: req.title,
-            source: source(req.source)?,
+            source: convert::ledger_source(req.source)?,
             owner,
             phases,
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::OpenLedgerResponse {
-            result: Some(ledger_result(&id, &done)),
+            result: Some(convert::ledger_result(&id, &done)),
         }))
     }
 
@@ -377,7 +255,7 @@ impl LedgerService for Ledgers {
         });
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::AddItemResponse {
-            result: Some(ledger_result(&id, &done)),
+            result: Some(convert::ledger_result(&id, &done)),
         }))
     }
 
@@ -393,7 +271,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::RecordItemProgressResponse {
-            result: Some(ledger_result(&id, &done)),
+            result: Some(convert::ledger_result(&id, &done)),
         }))
     }
 
@@ -423,7 +301,7 @@ impl LedgerService for Ledgers {
             )
             .await?;
         Ok(Response::new(pb::CloseItemResponse {
-            result: Some(ledger_result(&id, &done)),
+            result: Some(convert::ledger_result(&id, &done)),
             fixed_complaints: fixed,
         }))
     }
@@ -439,7 +317,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::ReopenItemResponse {
-            result: Some(ledger_result(&id, &done)),
+            result: Some(convert::ledger_result(&id, &done)),
         }))
     }
 
@@ -557,7 +435,7 @@ impl LedgerService for Ledgers {
             }
         }
         let result = match last {
-            Some(done) => ledger_result(&id, &done),
+            Some(done) => convert::ledger_result(&id, &done),
             None => pb::CommandResult {
                 id: id.clone(),
                 version: loaded.version.unwrap_or_default(),
@@ -583,7 +461,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::CloseLedgerResponse {
-            result: Some(ledger_result(&id, &done)),
+            result: Some(convert::ledger_result(&id, &done)),
         }))
     }
 
@@ -612,13 +490,13 @@ impl LedgerService for Ledgers {
             })?;
             let progress = book.progress(now);
             Ok(pb::GetLedgerResponse {
-                ledger: Some(summary_pb(book, now)),
+                ledger: Some(convert::summary_pb(book, now)),
                 groups: progress
                     .groups
                     .iter()
                     .map(|(group, tally)| pb::GroupProgress {
                         group: group.clone(),
-                        tally: Some(tally_pb(tally)),
+                        tally: Some(convert::tally_pb(tally)),
                     })
                     .collect(),
                 units: progress
@@ -626,8 +504,8 @@ impl LedgerService for Ledgers {
                     .iter()
                     .map(|(unit, t)| pb::UnitProgress {
                         unit: unit.clone(),
-                        as_lead: Some(tally_pb(&t.as_lead)),
-                        as_responsible: Some(tally_pb(&t.as_responsible)),
+                        as_lead: Some(convert::tally_pb(&t.as_lead)),
+                        as_responsible: Some(convert::tally_pb(&t.as_responsible)),
                     })
                     .collect(),
                 phases: progress
@@ -658,7 +536,7 @@ impl LedgerService for Ledgers {
         let now = self.state.clock.now();
         let reply = on_view(&self.state, move |view| {
             Ok(pb::ListLedgersResponse {
-                ledgers: view.books().map(|b| summary_pb(b, now)).collect(),
+                ledgers: view.books().map(|b| convert::summary_pb(b, now)).collect(),
                 applied_position: view.applied(),
             })
         })
@@ -694,7 +572,7 @@ impl LedgerService for Ledgers {
                 .filter(|i| unit.as_deref().is_none_or(|u| i.involves(u)))
                 .filter(|i| !req.open_only || i.closed_at.is_none())
                 .filter(|i| !req.overdue_only || i.is_overdue(now))
-                .map(|i| item_pb(i, now))
+                .map(|i| convert::item_pb(i, now))
                 .collect();
             Ok(pb::ListItemsResponse {
                 items,
@@ -720,8 +598,8 @@ impl LedgerService for Ledgers {
                     .iter()
                     .map(|r| pb::UnitProgress {
                         unit: r.unit.clone(),
-                        as_lead: Some(tally_pb(&r.tally.as_lead)),
-                        as_responsible: Some(tally_pb(&r.tally.as_responsible)),
+                        as_lead: Some(convert::tally_pb(&r.tally.as_lead)),
+                        as_responsible: Some(convert::tally_pb(&r.tally.as_responsible)),
                     })
                     .collect(),
                 applied_position: view.applied(),
