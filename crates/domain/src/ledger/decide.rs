@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     ItemSpec, ItemState, LedgerCommand, LedgerCommandKind as K, LedgerEvent as E, LedgerSource,
-    LedgerState, MAX_ITEM_UNITS, MAX_ITEMS, MAX_LINKED_COMPLAINTS, MAX_PHASES, Phase,
+    LedgerState, MAX_ITEM_UNITS, MAX_ITEMS, MAX_LINKED_COMPLAINTS, MAX_PHASES, Phase, evolve,
 };
 use crate::text::{self, MAX_LEDGER_TEXT_CHARS};
 use crate::{DomainError, Role, UnitCode, codes::check_id, complaint::WarningLevel};
@@ -61,9 +61,70 @@ fn require_item<'a>(state: &'a LedgerState, item_id: &str) -> Result<&'a ItemSta
         })
 }
 
-/// Decides the events of a ledger command: one function per step, each
-/// checking in the order the module documents.
+/// Decides the events of a ledger command.
 pub fn decide(state: &LedgerState, command: &LedgerCommand) -> Decision {
+    let decision = decide_step(state, command);
+    if let Ok(events) = &decision {
+        debug_check_decided(state, command, events);
+    }
+    decision
+}
+
+/// The ledger's status changes a step may make, as (before, after) status
+/// names; a closed ledger has none.
+const LIFECYCLE: &[(&str, &str)] = &[("none", "open"), ("open", "open"), ("open", "closed")];
+
+/// Assertions at the seam between `decide` and `evolve`, in debug builds
+/// (tests run them; a release build skips the fold they need). They hold
+/// for every state folded from events this decider produced, which are the
+/// only events a ledger stream holds (a state folded from arbitrary events,
+/// say a `LedgerClosed` without a `LedgerOpened`, could break the last
+/// two):
+///
+/// - The decision is not empty: every step function returns one event or
+///   an error.
+/// - Folding the events keeps the stream's identity: only `LedgerOpened`
+///   sets the header with the ledger id, and opening is decided only while
+///   there is no ledger. After opening the id is the command's.
+/// - The status moves along [`LIFECYCLE`]: opening needs no ledger, every
+///   other step requires an open one (`require_open`), and only closing the
+///   ledger closes it. A closed ledger is final.
+/// - A closed ledger has no open item: closing is decided only when
+///   `open_items` is empty, and no step is decided on a closed ledger.
+fn debug_check_decided(state: &LedgerState, command: &LedgerCommand, events: &[E]) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let step = command.kind.name();
+    debug_assert!(
+        !events.is_empty(),
+        "{step}: an accepted step decided no events"
+    );
+    let after = events.iter().fold(state.clone(), evolve);
+    let id = |s: &LedgerState| s.info.as_ref().map(|info| info.ledger_id.clone());
+    let expected = match &command.kind {
+        K::Open { ledger_id, .. } => Some(ledger_id.clone()),
+        _ => id(state),
+    };
+    debug_assert_eq!(
+        id(&after),
+        expected,
+        "{step}: the events changed the ledger's id"
+    );
+    let (before, now) = (state.status_name(), after.status_name());
+    debug_assert!(
+        LIFECYCLE.contains(&(before, now)),
+        "{step}: the events moved the ledger from {before} to {now}"
+    );
+    debug_assert!(
+        after.closed_at.is_none() || after.open_items().is_empty(),
+        "{step}: the ledger is closed with open items {:?}",
+        after.open_items()
+    );
+}
+
+/// One function per step, each checking in the order the module documents.
+fn decide_step(state: &LedgerState, command: &LedgerCommand) -> Decision {
     let kind = &command.kind;
     if !matches!(kind, K::Open { .. }) && state.info.is_none() {
         return Err(DomainError::Missing {
