@@ -215,6 +215,26 @@ fn is_code(code: &str) -> bool {
         && !code.ends_with('-')
 }
 
+/// Checks that `code` is kebab-case and in neither `codes` nor `others`, and records it in `codes`.
+fn new_code(
+    file: &'static str,
+    item: &str,
+    code: &str,
+    codes: &mut BTreeSet<String>,
+    others: &[&BTreeSet<String>],
+) -> Result<(), CatalogError> {
+    if is_code(code) && !others.iter().any(|o| o.contains(code)) && codes.insert(code.to_owned()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            file,
+            item,
+            "code",
+            format!("{code:?} is not a new kebab-case code"),
+        ))
+    }
+}
+
 fn date(
     file: &'static str,
     item: &str,
@@ -390,15 +410,7 @@ fn collectives(
     let mut codes = BTreeSet::new();
     for raw in raws {
         let item = format!("collective {}", raw.code);
-        if !is_code(&raw.code) || unit_codes.contains(&raw.code) || !codes.insert(raw.code.clone())
-        {
-            return Err(invalid(
-                "units.toml",
-                &item,
-                "code",
-                format!("{:?} is not a new kebab-case code", raw.code),
-            ));
-        }
+        new_code("units.toml", &item, &raw.code, &mut codes, &[unit_codes])?;
         for name in std::iter::once(&raw.name).chain(&raw.aliases) {
             claim(names, name, &raw.code, &item)?;
         }
@@ -420,14 +432,7 @@ fn districts(
     let mut codes = BTreeSet::new();
     for raw in raws {
         let item = format!("district {}", raw.code);
-        if !is_code(&raw.code) || !codes.insert(raw.code.clone()) {
-            return Err(invalid(
-                "districts.toml",
-                &item,
-                "code",
-                format!("{:?} is not a new kebab-case code", raw.code),
-            ));
-        }
+        new_code("districts.toml", &item, &raw.code, &mut codes, &[])?;
         if !matches!(
             raw.kind.as_str(),
             "district" | "banner" | "development_zone"
@@ -498,14 +503,7 @@ fn areas(
     let mut codes = BTreeSet::new();
     for raw in raws {
         let item = format!("area {}", raw.code);
-        if !is_code(&raw.code) || !codes.insert(raw.code.clone()) {
-            return Err(invalid(
-                "plan.toml",
-                &item,
-                "code",
-                format!("{:?} is not a new kebab-case code", raw.code),
-            ));
-        }
+        new_code("plan.toml", &item, &raw.code, &mut codes, &[])?;
         if !working_groups.iter().any(|g| g.code == raw.working_group) {
             return Err(invalid(
                 "plan.toml",
