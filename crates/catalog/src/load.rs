@@ -561,26 +561,12 @@ fn task(
             "a task needs at least one lead unit",
         ));
     }
-    for code in &raw.lead {
-        if !parties.unit_codes.contains(code) {
-            return Err(invalid(
-                "plan.toml",
-                &item,
-                "lead",
-                format!("unknown unit {code:?}"),
-            ));
-        }
-    }
-    for code in &raw.responsible {
-        if !parties.unit_codes.contains(code) && !parties.collective_codes.contains(code) {
-            return Err(invalid(
-                "plan.toml",
-                &item,
-                "responsible",
-                format!("unknown unit {code:?}"),
-            ));
-        }
-    }
+    known_units(&item, "lead", &raw.lead, |code| {
+        parties.unit_codes.contains(code)
+    })?;
+    known_units(&item, "responsible", &raw.responsible, |code| {
+        parties.unit_codes.contains(code) || parties.collective_codes.contains(code)
+    })?;
     let commitments = raw
         .commitment
         .into_iter()
@@ -595,6 +581,24 @@ fn task(
         commitments,
         source_line: raw.source_line,
     })
+}
+
+/// Checks that every code a task lists in `field` is `known`, naming the first that is not.
+fn known_units(
+    item: &str,
+    field: &'static str,
+    codes: &[String],
+    known: impl Fn(&String) -> bool,
+) -> Result<(), CatalogError> {
+    match codes.iter().find(|code| !known(code)) {
+        Some(code) => Err(invalid(
+            "plan.toml",
+            item,
+            field,
+            format!("unknown unit {code:?}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a promised time limit: a positive whole number of working minutes below `u32::MAX`.
