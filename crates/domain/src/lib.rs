@@ -26,6 +26,8 @@ pub mod complaint;
 mod error;
 pub mod ledger;
 pub mod text;
+#[cfg(test)]
+mod testing;
 
 pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
 pub use complaint::{

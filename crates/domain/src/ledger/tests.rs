@@ -3,16 +3,34 @@
 use chrono::{DateTime, TimeZone as _, Utc};
 
 use super::*;
+use crate::testing::{self, Ledgers};
 use crate::{Actor, DomainError, Role, UnitCode, complaint::WarningLevel};
+
+use LedgerCommandKind as K;
+use LedgerEvent as E;
+
+/// A ledger's history and state, for the shared harness.
+type Given = testing::Given<Ledgers>;
+
+/// Given these events happened.
+fn given(history: impl IntoIterator<Item = LedgerEvent>) -> Given {
+    testing::given(history)
+}
 
 fn at(hours: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 8, 1, 0, 0).unwrap() + chrono::Duration::hours(hours)
 }
 
-fn actor(role: Role) -> Actor {
-    Actor {
-        principal: "p".into(),
-        role,
+/// `role` does `kind` at hour 1 (histories happen at hour 0, item
+/// deadlines fall at hour 48).
+fn by(role: Role, kind: LedgerCommandKind) -> LedgerCommand {
+    LedgerCommand {
+        actor: Actor {
+            principal: "p".into(),
+            role,
+        },
+        at: at(1),
+        kind,
     }
 }
 
@@ -20,247 +38,268 @@ fn unit(code: &str) -> UnitCode {
     UnitCode::new(code).unwrap()
 }
 
-fn run(
-    state: LedgerState,
-    role: Role,
-    kind: LedgerCommandKind,
-) -> Result<LedgerState, DomainError> {
-    let events = decide(
-        &state,
-        &LedgerCommand {
-            actor: actor(role),
-            at: at(1),
-            kind,
-        },
-    )?;
-    assert!(!events.is_empty());
-    for event in &events {
-        let (event_type, version, payload) = event.encode();
-        assert_eq!(
-            &LedgerEvent::decode(event_type, version, &payload).unwrap(),
-            event
-        );
+fn open_ledger() -> LedgerCommandKind {
+    K::Open {
+        ledger_id: "self-2026".into(),
+        title: "自查自纠台账".into(),
+        source: LedgerSource::SelfInspection,
+        owner: unit("business-environment-bureau"),
+        phases: vec![],
     }
-    Ok(events.iter().fold(state, evolve))
+}
+fn ledger_opened(at: DateTime<Utc>) -> LedgerEvent {
+    E::LedgerOpened {
+        at,
+        ledger_id: "self-2026".into(),
+        title: "自查自纠台账".into(),
+        source: LedgerSource::SelfInspection,
+        owner: unit("business-environment-bureau"),
+        phases: vec![],
+    }
 }
 
-fn opened() -> LedgerState {
-    let state = run(
-        LedgerState::default(),
-        Role::Dispatcher,
-        LedgerCommandKind::Open {
-            ledger_id: "self-2026".into(),
-            title: "自查自纠台账".into(),
-            source: LedgerSource::SelfInspection,
-            owner: unit("business-environment-bureau"),
-            phases: vec![],
-        },
-    )
-    .unwrap();
-    ["a", "b"].iter().fold(state, |state, id| {
-        run(
-            state,
-            Role::Dispatcher,
-            LedgerCommandKind::AddItem(ItemSpec {
-                item_id: (*id).into(),
-                problem: "审批材料重复提交".into(),
-                measures: "一次告知".into(),
-                group: None,
-                lead: vec![unit("gov-services")],
-                responsible: vec![unit("market-regulation")],
-                deadline: Some(at(48)),
-            }),
-        )
-        .unwrap()
-    })
+fn item(id: &str) -> ItemSpec {
+    ItemSpec {
+        item_id: id.into(),
+        problem: "审批材料重复提交".into(),
+        measures: "一次告知".into(),
+        group: None,
+        lead: vec![unit("gov-services")],
+        responsible: vec![unit("market-regulation")],
+        deadline: Some(at(48)),
+    }
 }
 
-fn close_item(state: LedgerState, id: &str) -> Result<LedgerState, DomainError> {
-    run(
-        state,
-        Role::Dispatcher,
-        LedgerCommandKind::CloseItem {
-            item_id: id.into(),
-            evidence: vec!["report-1".into()],
-            verifier: "督查组 李四".into(),
-            note: None,
+fn close_item(id: &str) -> LedgerCommandKind {
+    K::CloseItem {
+        item_id: id.into(),
+        evidence: vec!["report-1".into()],
+        verifier: "督查组 李四".into(),
+        note: None,
+    }
+}
+fn item_closed(id: &str, complaints: &[&str]) -> LedgerEvent {
+    E::LedgerItemClosed {
+        at: at(1),
+        item_id: id.into(),
+        evidence: vec!["report-1".into()],
+        verifier: "督查组 李四".into(),
+        note: None,
+        complaints: complaints.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+/// An open ledger with items `a` and `b`.
+fn opened() -> Given {
+    given([
+        ledger_opened(at(0)),
+        E::LedgerItemAdded {
+            at: at(0),
+            item: item("a"),
         },
-    )
+        E::LedgerItemAdded {
+            at: at(0),
+            item: item("b"),
+        },
+    ])
+}
+
+fn not_permitted(e: &DomainError) -> bool {
+    matches!(e, DomainError::NotPermitted { .. })
+}
+fn already(e: &DomainError) -> bool {
+    matches!(e, DomainError::AlreadyRecorded { .. })
+}
+
+#[test]
+fn a_ledger_is_opened_and_items_are_added() {
+    let g = given([])
+        .when(by(Role::Dispatcher, open_ledger()))
+        .then([ledger_opened(at(1))])
+        .when(by(Role::Dispatcher, K::AddItem(item("a"))))
+        .then([E::LedgerItemAdded {
+            at: at(1),
+            item: item("a"),
+        }])
+        .when(by(Role::Dispatcher, open_ledger()))
+        .then_err(DomainError::AlreadyExists);
+    assert_eq!(g.state().status_name(), "open");
+    assert_eq!(g.state().open_items(), vec!["a"]);
 }
 
 #[test]
 fn a_ledger_closes_only_when_every_item_is_closed() {
-    let state = close_item(opened(), "a").unwrap();
-    let close = LedgerCommandKind::Close { note: None };
-    match run(state.clone(), Role::Dispatcher, close.clone()) {
-        Err(DomainError::Rejected { reason, .. }) => {
-            assert!(reason.contains("1 items are still open: b"), "{reason}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    let state = close_item(state, "b").unwrap();
-    let state = run(state, Role::Dispatcher, close).unwrap();
-    assert_eq!(state.status_name(), "closed");
+    let close = || by(Role::Dispatcher, K::Close { note: None });
+    let g = opened()
+        .when(by(Role::Dispatcher, close_item("a")))
+        .then([item_closed("a", &[])])
+        .when(close())
+        .then_err(DomainError::Rejected {
+            subject: "open".into(),
+            reason: "1 items are still open: b".into(),
+        })
+        .when(by(Role::Dispatcher, close_item("b")))
+        .then([item_closed("b", &[])])
+        .when(close())
+        .then([E::LedgerClosed {
+            at: at(1),
+            note: None,
+        }]);
+    assert_eq!(g.state().status_name(), "closed");
 }
 
 #[test]
 fn items_reopen_and_close_again_with_evidence_only() {
-    let state = close_item(opened(), "a").unwrap();
-    assert!(matches!(
-        close_item(state.clone(), "a"),
-        Err(DomainError::AlreadyRecorded { .. })
-    ));
-    let state = run(
-        state,
-        Role::Dispatcher,
-        LedgerCommandKind::ReopenItem {
+    let g = opened()
+        .when(by(Role::Dispatcher, close_item("a")))
+        .then([item_closed("a", &[])])
+        .when(by(Role::Dispatcher, close_item("a")))
+        .then_err(DomainError::AlreadyRecorded {
+            what: "item a is closed".into(),
+        })
+        .when(by(
+            Role::Dispatcher,
+            K::ReopenItem {
+                item_id: "a".into(),
+                reason: "复查发现反弹".into(),
+            },
+        ))
+        .then([E::LedgerItemReopened {
+            at: at(1),
             item_id: "a".into(),
             reason: "复查发现反弹".into(),
-        },
-    )
-    .unwrap();
-    assert_eq!(state.open_items(), vec!["a", "b"]);
-    let no_evidence = run(
-        state,
+        }]);
+    assert_eq!(g.state().open_items(), vec!["a", "b"]);
+    g.when(by(
         Role::Dispatcher,
-        LedgerCommandKind::CloseItem {
+        K::CloseItem {
             item_id: "a".into(),
             evidence: vec![],
             verifier: "x".into(),
             note: None,
         },
-    );
-    assert!(matches!(
-        no_evidence,
-        Err(DomainError::Invalid {
-            field: "evidence",
-            ..
-        })
-    ));
+    ))
+    .then_err(DomainError::Invalid {
+        field: "evidence",
+        reason: "closing an item needs evidence".into(),
+    });
 }
 
 #[test]
 fn units_record_progress_on_their_items_only() {
-    let progress = |role| {
-        run(
-            opened(),
-            role,
-            LedgerCommandKind::RecordProgress {
-                item_id: "a".into(),
-                note: "已制定一次告知清单".into(),
-                evidence: vec![],
-            },
-        )
+    let progress = || K::RecordProgress {
+        item_id: "a".into(),
+        note: "已制定一次告知清单".into(),
+        evidence: vec![],
     };
-    assert!(progress(Role::Unit(unit("market-regulation"))).is_ok());
-    assert!(matches!(
-        progress(Role::Unit(unit("tax-bureau"))),
-        Err(DomainError::NotPermitted { .. })
-    ));
-    assert!(matches!(
-        progress(Role::Supervisor),
-        Err(DomainError::NotPermitted { .. })
-    ));
+    opened()
+        .when(by(Role::Unit(unit("market-regulation")), progress()))
+        .then([E::LedgerItemProgressRecorded {
+            at: at(1),
+            item_id: "a".into(),
+            note: "已制定一次告知清单".into(),
+            evidence: vec![],
+        }]);
+    opened()
+        .when(by(Role::Unit(unit("tax-bureau")), progress()))
+        .then_err_matching(not_permitted);
+    opened()
+        .when(by(Role::Supervisor, progress()))
+        .then_err_matching(not_permitted);
 }
 
 #[test]
 fn links_and_warnings_are_recorded_once() {
-    let link = LedgerCommandKind::LinkComplaint {
+    let link = || K::LinkComplaint {
         item_id: "a".into(),
         complaint_id: "RC-1".into(),
     };
-    let state = run(opened(), Role::Dispatcher, link.clone()).unwrap();
-    assert!(matches!(
-        run(state.clone(), Role::Dispatcher, link),
-        Err(DomainError::AlreadyRecorded { .. })
-    ));
-    let state = close_item(state, "a").unwrap();
-    assert_eq!(state.items["a"].complaints, vec!["RC-1"]);
-    let warn = |level| LedgerCommandKind::WarnItemDeadline {
+    let g = opened()
+        .when(by(Role::Dispatcher, link()))
+        .then([E::ComplaintLinkedToItem {
+            at: at(1),
+            item_id: "a".into(),
+            complaint_id: "RC-1".into(),
+        }])
+        .when(by(Role::Dispatcher, link()))
+        .then_err_matching(already)
+        .when(by(Role::Dispatcher, close_item("a")))
+        .then([item_closed("a", &["RC-1"])]);
+    assert_eq!(g.state().items["a"].complaints, vec!["RC-1"]);
+    let warn = |level| K::WarnItemDeadline {
         item_id: "b".into(),
         level,
         due_at: at(48),
     };
-    let state = run(state, Role::System, warn(WarningLevel::Yellow)).unwrap();
-    assert!(matches!(
-        run(state.clone(), Role::System, warn(WarningLevel::Yellow)),
-        Err(DomainError::AlreadyRecorded { .. })
-    ));
-    // Red before the deadline is refused.
-    assert!(matches!(
-        run(state, Role::System, warn(WarningLevel::Red)),
-        Err(DomainError::Invalid { field: "level", .. })
-    ));
+    g.when(by(Role::System, warn(WarningLevel::Yellow)))
+        .then([E::LedgerItemDeadlineWarned {
+            at: at(1),
+            item_id: "b".into(),
+            level: WarningLevel::Yellow,
+            due_at: at(48),
+        }])
+        .when(by(Role::System, warn(WarningLevel::Yellow)))
+        .then_err_matching(already)
+        // Red before the deadline is refused.
+        .when(by(Role::System, warn(WarningLevel::Red)))
+        .then_err(DomainError::Invalid {
+            field: "level",
+            reason: "a deadline is missed only once it has passed".into(),
+        });
 }
 
 #[test]
 fn item_texts_follow_the_text_rules() {
-    let add = |problem: &str, evidence_ref: &str| {
-        let state = run(
-            opened(),
+    let add = |problem: &str| {
+        K::AddItem(ItemSpec {
+            problem: problem.into(),
+            ..item("c")
+        })
+    };
+    let invalid = |field, reason: &str| DomainError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    };
+    opened()
+        .when(by(Role::Dispatcher, add("审批材料重复提交\n（多次）")))
+        .then([E::LedgerItemAdded {
+            at: at(1),
+            item: ItemSpec {
+                problem: "审批材料重复提交\n（多次）".into(),
+                ..item("c")
+            },
+        }]);
+    opened()
+        .when(by(Role::Dispatcher, add("审批材料\u{1b}重复提交")))
+        .then_err(invalid("problem", "contains control characters"));
+    opened()
+        .when(by(Role::Dispatcher, add(&"长".repeat(MAX_TEXT_CHARS + 1))))
+        .then_err(invalid("problem", "longer than 2000 characters"));
+    opened()
+        .when(by(
             Role::Dispatcher,
-            LedgerCommandKind::AddItem(ItemSpec {
-                item_id: "c".into(),
-                problem: problem.into(),
-                measures: "一次告知".into(),
-                group: None,
-                lead: vec![unit("gov-services")],
-                responsible: vec![],
-                deadline: None,
-            }),
-        )?;
-        run(
-            state,
-            Role::Dispatcher,
-            LedgerCommandKind::CloseItem {
-                item_id: "c".into(),
-                evidence: vec![evidence_ref.into()],
+            K::CloseItem {
+                item_id: "a".into(),
+                evidence: vec![" ".into()],
                 verifier: "督查组 李四".into(),
                 note: None,
             },
-        )
-    };
-    assert!(add("审批材料重复提交\n（多次）", "report-1").is_ok());
-    assert_eq!(
-        add("审批材料\u{1b}重复提交", "report-1"),
-        Err(DomainError::Invalid {
-            field: "problem",
-            reason: "contains control characters".to_owned(),
-        })
-    );
-    assert_eq!(
-        add(&"长".repeat(MAX_TEXT_CHARS + 1), "report-1"),
-        Err(DomainError::Invalid {
-            field: "problem",
-            reason: "longer than 2000 characters".to_owned(),
-        })
-    );
-    assert_eq!(
-        add("审批材料重复提交", " "),
-        Err(DomainError::Invalid {
-            field: "evidence",
-            reason: "required".to_owned(),
-        })
-    );
+        ))
+        .then_err(invalid("evidence", "required"));
 }
 
 #[test]
 fn commands_on_a_missing_ledger_or_item_are_not_found() {
-    let missing = run(
-        LedgerState::default(),
-        Role::Dispatcher,
-        LedgerCommandKind::Close { note: None },
-    );
-    assert!(matches!(
-        missing,
-        Err(DomainError::Missing { what: "ledger", .. })
-    ));
-    let missing_item = close_item(opened(), "zzz");
-    assert!(matches!(
-        missing_item,
-        Err(DomainError::Missing {
+    given([])
+        .when(by(Role::Dispatcher, K::Close { note: None }))
+        .then_err(DomainError::Missing {
+            what: "ledger",
+            id: String::new(),
+        });
+    opened()
+        .when(by(Role::Dispatcher, close_item("zzz")))
+        .then_err(DomainError::Missing {
             what: "ledger item",
-            ..
-        })
-    ));
+            id: "zzz".into(),
+        });
 }
