@@ -786,24 +786,19 @@ fn kind_overrides(
 ) -> Result<BTreeMap<(RequestKind, Urgency), SpanOverrides>, CatalogError> {
     let mut by_kind = BTreeMap::new();
     for (key, rows) in kinds {
+        let prefix = format!("kind.{key}");
         let kind = [RequestKind::Consultation, RequestKind::Complaint]
             .into_iter()
             .find(|k| k.key() == key)
             .ok_or_else(|| {
                 invalid(
                     "deadlines.toml",
-                    format!("kind.{key}"),
+                    &prefix,
                     "kind",
                     format!("unknown kind {key:?} (consultation, complaint)"),
                 )
             })?;
-        for (urgency, raw) in rows {
-            let item = format!("kind.{key}.{urgency}");
-            by_kind.insert(
-                (kind, urgency_named(&item, &urgency)?),
-                overrides(&item, raw)?,
-            );
-        }
+        override_rows(&prefix, &kind, rows, &mut by_kind)?;
     }
     Ok(by_kind)
 }
@@ -815,21 +810,33 @@ fn area_overrides(
 ) -> Result<BTreeMap<(String, Urgency), SpanOverrides>, CatalogError> {
     let mut by_area = BTreeMap::new();
     for (code, rows) in by_code {
+        let prefix = format!("area.{code}");
         if !areas.iter().any(|a| a.code == code) {
             return Err(invalid(
                 "deadlines.toml",
-                format!("area.{code}"),
+                &prefix,
                 "area",
                 format!("unknown area {code:?}"),
             ));
         }
-        for (urgency, raw) in rows {
-            let item = format!("area.{code}.{urgency}");
-            by_area.insert(
-                (code.clone(), urgency_named(&item, &urgency)?),
-                overrides(&item, raw)?,
-            );
-        }
+        override_rows(&prefix, &code, rows, &mut by_area)?;
     }
     Ok(by_area)
+}
+
+/// Checks the override rows `{prefix}.{urgency}` of one kind or area: known urgencies, valid spans.
+fn override_rows<K: Ord + Clone>(
+    prefix: &str,
+    key: &K,
+    rows: BTreeMap<String, RawOverrides>,
+    into: &mut BTreeMap<(K, Urgency), SpanOverrides>,
+) -> Result<(), CatalogError> {
+    for (urgency, raw) in rows {
+        let item = format!("{prefix}.{urgency}");
+        into.insert(
+            (key.clone(), urgency_named(&item, &urgency)?),
+            overrides(&item, raw)?,
+        );
+    }
+    Ok(())
 }
