@@ -215,6 +215,26 @@ fn is_code(code: &str) -> bool {
         && !code.ends_with('-')
 }
 
+/// Checks that `code` is kebab-case and in neither `codes` nor `others`, and records it in `codes`.
+fn new_code(
+    file: &'static str,
+    item: &str,
+    code: &str,
+    codes: &mut BTreeSet<String>,
+    others: &[&BTreeSet<String>],
+) -> Result<(), CatalogError> {
+    if is_code(code) && !others.iter().any(|o| o.contains(code)) && codes.insert(code.to_owned()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            file,
+            item,
+            "code",
+            format!("{code:?} is not a new kebab-case code"),
+        ))
+    }
+}
+
 fn date(
     file: &'static str,
     item: &str,
@@ -245,30 +265,104 @@ fn span(item: &str, raw: RawSpan) -> Result<Span, CatalogError> {
     }
 }
 
-pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
-    let units_file: UnitsFile = parse("units.toml", sources.units)?;
-    let districts_file: DistrictsFile = parse("districts.toml", sources.districts)?;
-    let plan: PlanFile = parse("plan.toml", sources.plan)?;
-    let holidays: HolidaysFile = parse("holidays.toml", sources.holidays)?;
-    let deadlines: DeadlinesFile = parse("deadlines.toml", sources.deadlines)?;
+/// The five seed files in their raw shapes.
+struct Files {
+    units: UnitsFile,
+    districts: DistrictsFile,
+    plan: PlanFile,
+    holidays: HolidaysFile,
+    deadlines: DeadlinesFile,
+}
 
-    // Units and collectives: unique codes, unique names and aliases.
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut unit_codes = BTreeSet::new();
-    let mut collective_codes = BTreeSet::new();
-    let mut claim = |name: &str, code: &str, item: &str| -> Result<(), CatalogError> {
-        match names.insert(name.to_owned(), code.to_owned()) {
-            Some(previous) if previous != code => Err(invalid(
-                "units.toml",
-                item,
-                "aliases",
-                format!("{name:?} already names {previous}"),
-            )),
-            _ => Ok(()),
-        }
-    };
+/// Units and collectives as checked, with the codes later files refer to.
+struct Parties {
+    units: Vec<Unit>,
+    collectives: Vec<Collective>,
+    /// Every code, name and alias of a unit → the unit's code.
+    names: BTreeMap<String, String>,
+    unit_codes: BTreeSet<String>,
+    collective_codes: BTreeSet<String>,
+}
+
+/// Loads a catalog as a sequence of checked steps; the first inconsistency found is the error.
+pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
+    let files = parse_files(sources)?;
+    let parties = units_and_collectives(files.units)?;
+    let districts = districts(files.districts.district, &parties.unit_codes)?;
+    let phases = phases(files.plan.phase)?;
+    let working_groups = working_groups(files.plan.working_group);
+    let areas = areas(files.plan.area, &working_groups, &parties)?;
+    let calendar = calendar(files.holidays.year)?;
+    let policy = policy(files.deadlines, &areas)?;
+    let classifier = Classifier::new(&areas);
+    Ok(Catalog {
+        units: parties.units,
+        collectives: parties.collectives,
+        districts,
+        phases,
+        working_groups,
+        areas,
+        calendar,
+        policy,
+        names: parties.names,
+        classifier,
+    })
+}
+
+/// Checks that every seed file is TOML of its expected shape, in file order.
+fn parse_files(sources: Sources<'_>) -> Result<Files, CatalogError> {
+    Ok(Files {
+        units: parse("units.toml", sources.units)?,
+        districts: parse("districts.toml", sources.districts)?,
+        plan: parse("plan.toml", sources.plan)?,
+        holidays: parse("holidays.toml", sources.holidays)?,
+        deadlines: parse("deadlines.toml", sources.deadlines)?,
+    })
+}
+
+/// Checks `units.toml`: codes unique across units and collectives, no spelling naming two.
+fn units_and_collectives(file: UnitsFile) -> Result<Parties, CatalogError> {
+    let mut names = BTreeMap::new();
+    let (units, unit_codes) = units(file.unit, &mut names)?;
+    let (collectives, collective_codes) = collectives(file.collective, &unit_codes, &mut names)?;
+    // Collective names resolve to collectives, not units: keep only units in
+    // the lookup used by `resolve_unit`.
+    names.retain(|_, code| unit_codes.contains(code));
+    Ok(Parties {
+        units,
+        collectives,
+        names,
+        unit_codes,
+        collective_codes,
+    })
+}
+
+/// Checks that `name` names nothing but `code` in `units.toml`, and records it.
+fn claim(
+    names: &mut BTreeMap<String, String>,
+    name: &str,
+    code: &str,
+    item: &str,
+) -> Result<(), CatalogError> {
+    match names.insert(name.to_owned(), code.to_owned()) {
+        Some(previous) if previous != code => Err(invalid(
+            "units.toml",
+            item,
+            "aliases",
+            format!("{name:?} already names {previous}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks each unit: a new kebab-case code, a name, and spellings of its own.
+fn units(
+    raws: Vec<RawUnit>,
+    names: &mut BTreeMap<String, String>,
+) -> Result<(Vec<Unit>, BTreeSet<String>), CatalogError> {
     let mut units = Vec::new();
-    for raw in units_file.unit {
+    let mut codes = BTreeSet::new();
+    for raw in raws {
         let item = format!("unit {}", raw.code);
         if !is_code(&raw.code) {
             return Err(invalid(
@@ -278,7 +372,7 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
                 format!("{:?} is not a kebab-case code", raw.code),
             ));
         }
-        if !unit_codes.insert(raw.code.clone()) {
+        if !codes.insert(raw.code.clone()) {
             return Err(invalid(
                 "units.toml",
                 &item,
@@ -293,7 +387,7 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             .into_iter()
             .chain(&raw.aliases)
         {
-            claim(name, &raw.code, &item)?;
+            claim(names, name, &raw.code, &item)?;
         }
         units.push(Unit {
             code: raw.code,
@@ -303,22 +397,22 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             aliases: raw.aliases,
         });
     }
+    Ok((units, codes))
+}
+
+/// Checks each collective: a kebab-case code no unit or collective has, spellings of its own.
+fn collectives(
+    raws: Vec<RawCollective>,
+    unit_codes: &BTreeSet<String>,
+    names: &mut BTreeMap<String, String>,
+) -> Result<(Vec<Collective>, BTreeSet<String>), CatalogError> {
     let mut collectives = Vec::new();
-    for raw in units_file.collective {
+    let mut codes = BTreeSet::new();
+    for raw in raws {
         let item = format!("collective {}", raw.code);
-        if !is_code(&raw.code)
-            || unit_codes.contains(&raw.code)
-            || !collective_codes.insert(raw.code.clone())
-        {
-            return Err(invalid(
-                "units.toml",
-                &item,
-                "code",
-                format!("{:?} is not a new kebab-case code", raw.code),
-            ));
-        }
+        new_code("units.toml", &item, &raw.code, &mut codes, &[unit_codes])?;
         for name in std::iter::once(&raw.name).chain(&raw.aliases) {
-            claim(name, &raw.code, &item)?;
+            claim(names, name, &raw.code, &item)?;
         }
         collectives.push(Collective {
             code: raw.code,
@@ -326,22 +420,19 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             aliases: raw.aliases,
         });
     }
-    // Collective names resolve to collectives, not units: keep only units in
-    // the lookup used by `resolve_unit`.
-    names.retain(|_, code| unit_codes.contains(code));
+    Ok((collectives, codes))
+}
 
+/// Checks `districts.toml`: new kebab-case codes, a known kind, a government that is a unit.
+fn districts(
+    raws: Vec<RawDistrict>,
+    unit_codes: &BTreeSet<String>,
+) -> Result<Vec<District>, CatalogError> {
     let mut districts = Vec::new();
-    let mut district_codes = BTreeSet::new();
-    for raw in districts_file.district {
+    let mut codes = BTreeSet::new();
+    for raw in raws {
         let item = format!("district {}", raw.code);
-        if !is_code(&raw.code) || !district_codes.insert(raw.code.clone()) {
-            return Err(invalid(
-                "districts.toml",
-                &item,
-                "code",
-                format!("{:?} is not a new kebab-case code", raw.code),
-            ));
-        }
+        new_code("districts.toml", &item, &raw.code, &mut codes, &[])?;
         if !matches!(
             raw.kind.as_str(),
             "district" | "banner" | "development_zone"
@@ -368,9 +459,13 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             government_unit: raw.government_unit,
         });
     }
+    Ok(districts)
+}
 
+/// Checks the plan's phases: real dates, and no phase ending before it starts.
+fn phases(raws: Vec<RawPhase>) -> Result<Vec<Phase>, CatalogError> {
     let mut phases = Vec::new();
-    for raw in plan.phase {
+    for raw in raws {
         let item = format!("phase {}", raw.code);
         let starts = date("plan.toml", &item, "starts", &raw.starts)?;
         let ends = date("plan.toml", &item, "ends", &raw.ends)?;
@@ -384,27 +479,31 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             ends,
         });
     }
-    let working_groups: Vec<WorkingGroup> = plan
-        .working_group
-        .into_iter()
+    Ok(phases)
+}
+
+/// Takes the plan's working groups as written: nothing to check.
+fn working_groups(raws: Vec<RawWorkingGroup>) -> Vec<WorkingGroup> {
+    raws.into_iter()
         .map(|raw| WorkingGroup {
             code: raw.code,
             name: raw.name,
             number: raw.number,
         })
-        .collect();
+        .collect()
+}
+
+/// Checks the plan's areas: new kebab-case codes, a known working group, at least one task.
+fn areas(
+    raws: Vec<RawArea>,
+    working_groups: &[WorkingGroup],
+    parties: &Parties,
+) -> Result<Vec<Area>, CatalogError> {
     let mut areas = Vec::new();
-    let mut area_codes = BTreeSet::new();
-    for raw in plan.area {
+    let mut codes = BTreeSet::new();
+    for raw in raws {
         let item = format!("area {}", raw.code);
-        if !is_code(&raw.code) || !area_codes.insert(raw.code.clone()) {
-            return Err(invalid(
-                "plan.toml",
-                &item,
-                "code",
-                format!("{:?} is not a new kebab-case code", raw.code),
-            ));
-        }
+        new_code("plan.toml", &item, &raw.code, &mut codes, &[])?;
         if !working_groups.iter().any(|g| g.code == raw.working_group) {
             return Err(invalid(
                 "plan.toml",
@@ -414,77 +513,8 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             ));
         }
         let mut tasks = Vec::new();
-        for task in raw.task {
-            let item = format!("area {} task {}", raw.code, task.number);
-            if tasks.iter().any(|t: &Task| t.number == task.number) {
-                return Err(invalid(
-                    "plan.toml",
-                    &item,
-                    "number",
-                    "duplicate task number",
-                ));
-            }
-            if task.lead.is_empty() {
-                return Err(invalid(
-                    "plan.toml",
-                    &item,
-                    "lead",
-                    "a task needs at least one lead unit",
-                ));
-            }
-            for code in &task.lead {
-                if !unit_codes.contains(code) {
-                    return Err(invalid(
-                        "plan.toml",
-                        &item,
-                        "lead",
-                        format!("unknown unit {code:?}"),
-                    ));
-                }
-            }
-            for code in &task.responsible {
-                if !unit_codes.contains(code) && !collective_codes.contains(code) {
-                    return Err(invalid(
-                        "plan.toml",
-                        &item,
-                        "responsible",
-                        format!("unknown unit {code:?}"),
-                    ));
-                }
-            }
-            let commitments = task
-                .commitment
-                .into_iter()
-                .map(|c| {
-                    let minutes = c.working_days * f64::from(WORKING_MINUTES_PER_DAY);
-                    if !(minutes >= 1.0 && minutes.fract() == 0.0 && minutes < f64::from(u32::MAX))
-                    {
-                        return Err(invalid(
-                            "plan.toml",
-                            &item,
-                            "working_days",
-                            format!(
-                                "{} is not a whole number of working minutes",
-                                c.working_days
-                            ),
-                        ));
-                    }
-                    Ok(Commitment {
-                        what: c.what,
-                        // Checked above: a positive whole number below u32::MAX.
-                        working_minutes: minutes as u32,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            tasks.push(Task {
-                number: task.number,
-                title: task.title,
-                text: task.text,
-                lead: task.lead,
-                responsible: task.responsible,
-                commitments,
-                source_line: task.source_line,
-            });
+        for task_raw in raw.task {
+            tasks.push(task(&raw.code, task_raw, &tasks, parties)?);
         }
         if tasks.is_empty() {
             return Err(invalid(
@@ -504,11 +534,100 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
             tasks,
         });
     }
+    Ok(areas)
+}
 
+/// Checks a task: a new number, a lead, known lead and responsible units, its commitments.
+fn task(
+    area: &str,
+    raw: RawTask,
+    earlier: &[Task],
+    parties: &Parties,
+) -> Result<Task, CatalogError> {
+    let item = format!("area {} task {}", area, raw.number);
+    if earlier.iter().any(|t| t.number == raw.number) {
+        return Err(invalid(
+            "plan.toml",
+            &item,
+            "number",
+            "duplicate task number",
+        ));
+    }
+    if raw.lead.is_empty() {
+        return Err(invalid(
+            "plan.toml",
+            &item,
+            "lead",
+            "a task needs at least one lead unit",
+        ));
+    }
+    known_units(&item, "lead", &raw.lead, |code| {
+        parties.unit_codes.contains(code)
+    })?;
+    known_units(&item, "responsible", &raw.responsible, |code| {
+        parties.unit_codes.contains(code) || parties.collective_codes.contains(code)
+    })?;
+    let commitments = raw
+        .commitment
+        .into_iter()
+        .map(|c| commitment(&item, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Task {
+        number: raw.number,
+        title: raw.title,
+        text: raw.text,
+        lead: raw.lead,
+        responsible: raw.responsible,
+        commitments,
+        source_line: raw.source_line,
+    })
+}
+
+/// Checks that every code a task lists in `field` is `known`, naming the first that is not.
+fn known_units(
+    item: &str,
+    field: &'static str,
+    codes: &[String],
+    known: impl Fn(&String) -> bool,
+) -> Result<(), CatalogError> {
+    match codes.iter().find(|code| !known(code)) {
+        Some(code) => Err(invalid(
+            "plan.toml",
+            item,
+            field,
+            format!("unknown unit {code:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a promised time limit: a positive whole number of working minutes below `u32::MAX`.
+fn commitment(item: &str, raw: RawCommitment) -> Result<Commitment, CatalogError> {
+    let minutes = raw.working_days * f64::from(WORKING_MINUTES_PER_DAY);
+    if !(minutes >= 1.0 && minutes.fract() == 0.0 && minutes < f64::from(u32::MAX)) {
+        return Err(invalid(
+            "plan.toml",
+            item,
+            "working_days",
+            format!(
+                "{} is not a whole number of working minutes",
+                raw.working_days
+            ),
+        ));
+    }
+    Ok(Commitment {
+        what: raw.what,
+        // Checked above: a positive whole number below u32::MAX.
+        working_minutes: minutes as u32,
+    })
+}
+
+/// Checks `holidays.toml`: each year once with its notice, holiday ranges, worked weekend days.
+fn calendar(raws: Vec<RawYear>) -> Result<Calendar, CatalogError> {
     let mut years = Vec::new();
     let mut off = Vec::new();
     let mut worked = Vec::new();
-    for raw in holidays.year {
+    for raw in raws {
         let item = format!("year {}", raw.year);
         if raw.notice.trim().is_empty() {
             return Err(invalid(
@@ -523,54 +642,51 @@ pub(crate) fn load(sources: Sources<'_>) -> Result<Catalog, CatalogError> {
         }
         years.push(raw.year);
         for range in raw.off {
-            let from = date("holidays.toml", &item, "off.from", &range.from)?;
-            let to = date("holidays.toml", &item, "off.to", &range.to)?;
-            if to < from || (to - from).num_days() > 14 {
-                return Err(invalid(
-                    "holidays.toml",
-                    &item,
-                    "off",
-                    format!("{} .. {} is not a holiday range", range.from, range.to),
-                ));
-            }
-            let mut day = from;
-            while day <= to {
-                off.push((day, range.name.clone()));
-                day = day
-                    .succ_opt()
-                    .ok_or_else(|| invalid("holidays.toml", &item, "off", "date overflow"))?;
-            }
+            off.extend(holiday(&item, range)?);
         }
         for workday in raw.workdays {
-            let day = date("holidays.toml", &item, "workdays.date", &workday.date)?;
-            use chrono::Datelike as _;
-            if !matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
-                return Err(invalid(
-                    "holidays.toml",
-                    &item,
-                    "workdays",
-                    format!("{} ({}) is not a weekend day", workday.date, workday.name),
-                ));
-            }
-            worked.push(day);
+            worked.push(worked_weekend_day(&item, workday)?);
         }
     }
-    let calendar = Calendar::new(years, off, worked);
+    Ok(Calendar::new(years, off, worked))
+}
 
-    let policy = policy(deadlines, &area_codes)?;
-    let classifier = Classifier::new(&areas);
-    Ok(Catalog {
-        units,
-        collectives,
-        districts,
-        phases,
-        working_groups,
-        areas,
-        calendar,
-        policy,
-        names,
-        classifier,
-    })
+/// Checks a holiday range (real dates, in order, at most 14 days apart) and lists its days.
+fn holiday(item: &str, range: RawOff) -> Result<Vec<(NaiveDate, String)>, CatalogError> {
+    let from = date("holidays.toml", item, "off.from", &range.from)?;
+    let to = date("holidays.toml", item, "off.to", &range.to)?;
+    if to < from || (to - from).num_days() > 14 {
+        return Err(invalid(
+            "holidays.toml",
+            item,
+            "off",
+            format!("{} .. {} is not a holiday range", range.from, range.to),
+        ));
+    }
+    let mut days = Vec::new();
+    let mut day = from;
+    while day <= to {
+        days.push((day, range.name.clone()));
+        day = day
+            .succ_opt()
+            .ok_or_else(|| invalid("holidays.toml", item, "off", "date overflow"))?;
+    }
+    Ok(days)
+}
+
+/// Checks an adjusted working day (调休): a real date on a Saturday or Sunday.
+fn worked_weekend_day(item: &str, workday: RawWorkday) -> Result<NaiveDate, CatalogError> {
+    use chrono::Datelike as _;
+    let day = date("holidays.toml", item, "workdays.date", &workday.date)?;
+    if !matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+        return Err(invalid(
+            "holidays.toml",
+            item,
+            "workdays",
+            format!("{} ({}) is not a weekend day", workday.date, workday.name),
+        ));
+    }
+    Ok(day)
 }
 
 fn urgency_named(item: &str, key: &str) -> Result<Urgency, CatalogError> {
@@ -607,10 +723,8 @@ fn calendar_duration(field: &'static str, raw: RawSpan) -> Result<Duration, Cata
     }
 }
 
-fn policy(
-    deadlines: DeadlinesFile,
-    area_codes: &BTreeSet<String>,
-) -> Result<DeadlinePolicy, CatalogError> {
+/// Checks `deadlines.toml`: the yellow share, every span, a row per urgency, overrides' keys.
+fn policy(deadlines: DeadlinesFile, areas: &[Area]) -> Result<DeadlinePolicy, CatalogError> {
     if !(1..=99).contains(&deadlines.yellow_percent) {
         return Err(invalid(
             "deadlines.toml",
@@ -620,14 +734,33 @@ fn policy(
         ));
     }
     let dispatch = span("dispatch", deadlines.dispatch)?;
-    for key in deadlines.urgency.keys() {
+    let by_urgency = urgency_rows(&deadlines.urgency, dispatch)?;
+    let by_kind = kind_overrides(deadlines.kind)?;
+    let by_area = area_overrides(deadlines.area, areas)?;
+    Ok(DeadlinePolicy {
+        yellow_percent: deadlines.yellow_percent,
+        warn_before: calendar_duration("warn_before", deadlines.warn_before)?,
+        escalate_before: calendar_duration("escalate_before", deadlines.escalate_before)?,
+        callback: span("callback", deadlines.callback)?,
+        dispatch,
+        by_urgency,
+        by_kind,
+        by_area,
+    })
+}
+
+/// Checks the urgency rows: known urgencies, every one present, valid spans.
+fn urgency_rows(
+    rows: &BTreeMap<String, RawSpans>,
+    dispatch: Span,
+) -> Result<BTreeMap<Urgency, MilestoneSpans>, CatalogError> {
+    for key in rows.keys() {
         urgency_named(&format!("urgency.{key}"), key)?;
     }
     let mut by_urgency = BTreeMap::new();
     for urgency in Urgency::ALL {
         let item = format!("urgency.{}", urgency.key());
-        let raw = deadlines
-            .urgency
+        let raw = rows
             .get(urgency.key())
             .ok_or_else(|| invalid("deadlines.toml", &item, "urgency", "missing"))?;
         by_urgency.insert(
@@ -644,53 +777,66 @@ fn policy(
             },
         );
     }
+    Ok(by_urgency)
+}
+
+/// Checks the overrides by request kind: known kinds only.
+fn kind_overrides(
+    kinds: BTreeMap<String, BTreeMap<String, RawOverrides>>,
+) -> Result<BTreeMap<(RequestKind, Urgency), SpanOverrides>, CatalogError> {
     let mut by_kind = BTreeMap::new();
-    for (key, rows) in deadlines.kind {
+    for (key, rows) in kinds {
+        let prefix = format!("kind.{key}");
         let kind = [RequestKind::Consultation, RequestKind::Complaint]
             .into_iter()
             .find(|k| k.key() == key)
             .ok_or_else(|| {
                 invalid(
                     "deadlines.toml",
-                    format!("kind.{key}"),
+                    &prefix,
                     "kind",
                     format!("unknown kind {key:?} (consultation, complaint)"),
                 )
             })?;
-        for (urgency, raw) in rows {
-            let item = format!("kind.{key}.{urgency}");
-            by_kind.insert(
-                (kind, urgency_named(&item, &urgency)?),
-                overrides(&item, raw)?,
-            );
-        }
+        override_rows(&prefix, &kind, rows, &mut by_kind)?;
     }
+    Ok(by_kind)
+}
+
+/// Checks the overrides by area: areas the plan has only.
+fn area_overrides(
+    by_code: BTreeMap<String, BTreeMap<String, RawOverrides>>,
+    areas: &[Area],
+) -> Result<BTreeMap<(String, Urgency), SpanOverrides>, CatalogError> {
     let mut by_area = BTreeMap::new();
-    for (code, rows) in deadlines.area {
-        if !area_codes.contains(&code) {
+    for (code, rows) in by_code {
+        let prefix = format!("area.{code}");
+        if !areas.iter().any(|a| a.code == code) {
             return Err(invalid(
                 "deadlines.toml",
-                format!("area.{code}"),
+                &prefix,
                 "area",
                 format!("unknown area {code:?}"),
             ));
         }
-        for (urgency, raw) in rows {
-            let item = format!("area.{code}.{urgency}");
-            by_area.insert(
-                (code.clone(), urgency_named(&item, &urgency)?),
-                overrides(&item, raw)?,
-            );
-        }
+        override_rows(&prefix, &code, rows, &mut by_area)?;
     }
-    Ok(DeadlinePolicy {
-        yellow_percent: deadlines.yellow_percent,
-        warn_before: calendar_duration("warn_before", deadlines.warn_before)?,
-        escalate_before: calendar_duration("escalate_before", deadlines.escalate_before)?,
-        callback: span("callback", deadlines.callback)?,
-        dispatch,
-        by_urgency,
-        by_kind,
-        by_area,
-    })
+    Ok(by_area)
+}
+
+/// Checks the override rows `{prefix}.{urgency}` of one kind or area: known urgencies, valid spans.
+fn override_rows<K: Ord + Clone>(
+    prefix: &str,
+    key: &K,
+    rows: BTreeMap<String, RawOverrides>,
+    into: &mut BTreeMap<(K, Urgency), SpanOverrides>,
+) -> Result<(), CatalogError> {
+    for (urgency, raw) in rows {
+        let item = format!("{prefix}.{urgency}");
+        into.insert(
+            (key.clone(), urgency_named(&item, &urgency)?),
+            overrides(&item, raw)?,
+        );
+    }
+    Ok(())
 }

@@ -1,12 +1,23 @@
 //! rectify-domain: the rules of the business as pure deciders.
 //!
-//! This crate owns what may happen to a complaint and who may make it happen:
-//! the commands, the events they produce, the state folded from those events,
-//! and the typed rejections. It is the fmodel shape:
+//! This crate owns what may happen to a complaint and to a rectification
+//! ledger, and who may make it happen: the commands, the events they
+//! produce, the state folded from those events, and the typed rejections.
+//! Both aggregates have the fmodel shape:
 //!
 //! - `decide(&state, &command) -> Result<Vec<Event>, DomainError>`
 //! - `evolve(state, &event) -> state`
 //! - the initial state is `Default::default()`.
+//!
+//! Modules:
+//!
+//! - [`complaint`]: the complaint lifecycle (接诉 → 转派 → … → 销号); its
+//!   types, `state` with `evolve`, `decide` with one function per command,
+//!   and the event codec.
+//! - [`ledger`]: rectification ledgers (整改台账) with item-by-item closure,
+//!   laid out the same way.
+//! - [`text`]: the limits and checks of free text, shared by both.
+//! - [`codes`]: validated unit, area and district codes and ids.
 //!
 //! Invariants:
 //!
@@ -14,17 +25,26 @@
 //!   due times arrive in the command; the caller (the service) computes them.
 //! - `decide` never panics and never returns `Ok(vec![])`: a command either
 //!   produces at least one event or is rejected with a [`DomainError`] that
-//!   names the current status and the attempted step.
+//!   names the current status and the attempted step. In debug builds each
+//!   `decide` also asserts that its events, folded onto the state, keep the
+//!   stream's id and change the status only as the lifecycle allows.
 //! - `evolve` is total: it accepts any recorded event in any state without
 //!   panicking, so replaying history always works.
 //! - Permissions are part of the rules: who may take a step (hotline, portal,
 //!   dispatch centre, lead unit, responsible unit, supervisor, system) is
 //!   checked in `decide`.
+//! - Free text follows one set of rules in both aggregates ([`text`]):
+//!   lengths are counted in characters against named limits, a required text
+//!   is not blank, and control characters other than line feed, carriage
+//!   return and tab are refused; each refusal is [`DomainError::Invalid`]
+//!   naming the field.
 
 pub mod codes;
 pub mod complaint;
 mod error;
 pub mod ledger;
+#[cfg(test)]
+mod testing;
 pub mod text;
 
 pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{
     Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S,
     MAX_LEDGER_LINKS, MAX_RESPONSIBLE_UNITS, Milestone, Satisfaction, Submission, Urgency,
-    WarningLevel,
+    WarningLevel, evolve,
 };
 use crate::text::{
     self, MAX_COMPLAINT_TEXT_CHARS, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_PHONE_CHARS,
@@ -172,9 +172,77 @@ const CHASEABLE: &[S] = &[
     S::CalledBack,
 ];
 
-/// Decides the events of `command` on `state`: one function per step, each
-/// checking in the order the module documents.
+/// Decides the events of `command` on `state`.
 pub fn decide(state: &ComplaintState, command: &Command) -> Decision {
+    let decision = decide_step(state, command);
+    if let Ok(events) = &decision {
+        debug_check_decided(state, command, events);
+    }
+    decision
+}
+
+/// The status changes the lifecycle allows, as (before, after): the arrows
+/// of the status machine in the module documentation. Steps not listed keep
+/// the status.
+const LIFECYCLE: &[(Option<S>, S)] = &[
+    (None, S::Received),
+    (Some(S::Received), S::AwaitingDispatch),
+    (Some(S::AwaitingDispatch), S::Dispatched),
+    (Some(S::Dispatched), S::InProgress),
+    (Some(S::InProgress), S::Resolved),
+    (Some(S::Resolved), S::Verified),
+    (Some(S::Verified), S::CalledBack),
+    (Some(S::CalledBack), S::Closed),
+    (Some(S::Dispatched), S::AwaitingDispatch),
+    (Some(S::InProgress), S::AwaitingDispatch),
+    (Some(S::Resolved), S::InProgress),
+    (Some(S::CalledBack), S::InProgress),
+];
+
+/// Assertions at the seam between `decide` and `evolve`, in debug builds
+/// (tests run them; a release build skips the fold they need). They hold
+/// for any state, also one folded from events no decider produced:
+///
+/// - The decision is not empty: every step function returns one event or
+///   an error.
+/// - Folding the events keeps the stream's identity: only
+///   `ComplaintReceived` sets the submission and with it the id, and intake
+///   is decided only while there is no complaint (`require_existence`);
+///   erasure clears the submitter, never the id. After intake the id is the
+///   submission's.
+/// - The status after folding is the status before or one arrow of
+///   [`LIFECYCLE`] away: every step that emits a status-changing event
+///   first requires the status that arrow starts from (`require_status`,
+///   `require_existence`), and `evolve` moves the status only along those
+///   arrows. A closed complaint, having no arrow out, stays closed.
+fn debug_check_decided(state: &ComplaintState, command: &Command, events: &[E]) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let step = command.kind.name();
+    debug_assert!(
+        !events.is_empty(),
+        "{step}: an accepted step decided no events"
+    );
+    let after = events.iter().fold(state.clone(), evolve);
+    let id = match &command.kind {
+        CommandKind::Submit(submission) => Some(&submission.id),
+        _ => state.id(),
+    };
+    debug_assert_eq!(
+        after.id(),
+        id,
+        "{step}: the events changed the complaint's id"
+    );
+    let (before, now) = (state.status, after.status);
+    debug_assert!(
+        now == before || now.is_some_and(|now| LIFECYCLE.contains(&(before, now))),
+        "{step}: the events moved the status from {before:?} to {now:?}, which the lifecycle does not allow"
+    );
+}
+
+/// One function per step, each checking in the order the module documents.
+fn decide_step(state: &ComplaintState, command: &Command) -> Decision {
     require_existence(state, &command.kind)?;
     match &command.kind {
         CommandKind::Submit(submission) => submit(command, submission),

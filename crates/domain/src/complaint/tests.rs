@@ -5,10 +5,30 @@ use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use proptest::prelude::*;
 
 use super::*;
+use crate::testing::{self, Complaints};
 use crate::{Actor, AreaCode, DomainError, Role, UnitCode};
 
 mod arbitrary;
 mod matrix;
+
+use ComplaintEvent as E;
+
+/// A complaint's history and state, for the shared harness.
+type Given = testing::Given<Complaints>;
+
+/// Given these events happened.
+fn given(history: impl IntoIterator<Item = ComplaintEvent>) -> Given {
+    testing::given(history)
+}
+
+/// `who` does `kind` at `at`.
+fn by(who: Actor, at: DateTime<Utc>, kind: CommandKind) -> Command {
+    Command {
+        actor: who,
+        at,
+        kind,
+    }
+}
 
 fn t(hours: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap() + Duration::hours(hours)
@@ -16,6 +36,16 @@ fn t(hours: i64) -> DateTime<Utc> {
 
 fn unit(code: &str) -> UnitCode {
     UnitCode::new(code).unwrap()
+}
+
+/// The lead unit of [`dispatch`].
+fn lead_unit() -> UnitCode {
+    unit("power-bureau")
+}
+
+/// The responsible unit of [`dispatch`].
+fn responsible_unit() -> UnitCode {
+    unit("natural-resources")
 }
 
 fn actor(role: Role) -> Actor {
@@ -38,10 +68,10 @@ fn system() -> Actor {
     actor(Role::System)
 }
 fn lead() -> Actor {
-    actor(Role::Unit(unit("power-bureau")))
+    actor(Role::Unit(lead_unit()))
 }
 fn responsible() -> Actor {
-    actor(Role::Unit(unit("natural-resources")))
+    actor(Role::Unit(responsible_unit()))
 }
 fn stranger() -> Actor {
     actor(Role::Unit(unit("tax-bureau")))
@@ -68,9 +98,18 @@ fn submission() -> Submission {
     }
 }
 
+// Commands, and the events they decide.
+
 fn submit() -> CommandKind {
     CommandKind::Submit(submission())
 }
+fn complaint_received(at: DateTime<Utc>) -> ComplaintEvent {
+    E::ComplaintReceived {
+        at,
+        submission: submission(),
+    }
+}
+
 fn classify() -> CommandKind {
     CommandKind::Classify {
         area: AreaCode::new("getting-electricity").unwrap(),
@@ -80,10 +119,21 @@ fn classify() -> CommandKind {
         urgency: Urgency::Normal,
     }
 }
+fn complaint_classified(at: DateTime<Utc>) -> ComplaintEvent {
+    E::ComplaintClassified {
+        at,
+        area: AreaCode::new("getting-electricity").unwrap(),
+        task: Some(3),
+        district: None,
+        tags: vec!["用电".into()],
+        urgency: Urgency::Normal,
+    }
+}
+
 fn dispatch() -> CommandKind {
     CommandKind::Dispatch {
-        lead: unit("power-bureau"),
-        responsible: vec![unit("natural-resources")],
+        lead: lead_unit(),
+        responsible: vec![responsible_unit()],
         rule_id: "plan:getting-electricity/3".into(),
         override_reason: None,
         accept_due_at: t(24),
@@ -91,6 +141,23 @@ fn dispatch() -> CommandKind {
         resolve_due_at: t(24 * 7),
     }
 }
+fn complaint_dispatched(at: DateTime<Utc>) -> ComplaintEvent {
+    E::ComplaintDispatched {
+        at,
+        lead: lead_unit(),
+        responsible: vec![responsible_unit()],
+        rule_id: "plan:getting-electricity/3".into(),
+        override_reason: None,
+        accept_due_at: t(24),
+        first_contact_due_at: t(24),
+        resolve_due_at: t(24 * 7),
+    }
+}
+
+fn assignment_accepted(at: DateTime<Utc>, unit: UnitCode) -> ComplaintEvent {
+    E::AssignmentAccepted { at, unit }
+}
+
 fn step(contacted: bool) -> CommandKind {
     CommandKind::RecordStep {
         description: "现场勘查".into(),
@@ -98,12 +165,39 @@ fn step(contacted: bool) -> CommandKind {
         contacted_submitter: contacted,
     }
 }
+fn step_recorded(at: DateTime<Utc>, unit: UnitCode, contacted: bool) -> ComplaintEvent {
+    E::RectificationStepRecorded {
+        at,
+        unit,
+        description: "现场勘查".into(),
+        evidence: vec!["photo-1".into()],
+        contacted_submitter: contacted,
+    }
+}
+
 fn resolve() -> CommandKind {
     CommandKind::SubmitResolution {
         result: "已送电".into(),
         evidence: vec![],
     }
 }
+/// The lead unit's [`resolve`].
+fn resolution_submitted(at: DateTime<Utc>) -> ComplaintEvent {
+    E::ResolutionSubmitted {
+        at,
+        unit: lead_unit(),
+        result: "已送电".into(),
+        evidence: vec![],
+    }
+}
+
+fn verify() -> CommandKind {
+    CommandKind::VerifyResolution { note: None }
+}
+fn resolution_verified(at: DateTime<Utc>) -> ComplaintEvent {
+    E::ResolutionVerified { at, note: None }
+}
+
 fn callback(solved: bool, satisfaction: Satisfaction) -> CommandKind {
     CommandKind::RecordCallback {
         valid: true,
@@ -113,90 +207,60 @@ fn callback(solved: bool, satisfaction: Satisfaction) -> CommandKind {
         comment: None,
     }
 }
-
-/// The scenario: the given history, built by deciding commands in order.
-struct Given {
-    state: ComplaintState,
-    events: Vec<ComplaintEvent>,
-    clock: i64,
-}
-
-fn given(steps: &[(Actor, CommandKind)]) -> Given {
-    let mut g = Given {
-        state: ComplaintState::default(),
-        events: Vec::new(),
-        clock: 0,
-    };
-    for (who, kind) in steps {
-        let events = g.decide(who, kind).unwrap_or_else(|e| {
-            panic!(
-                "given step {} by {} failed: {e}",
-                kind.name(),
-                who.role.name()
-            )
-        });
-        for event in &events {
-            g.state = evolve(g.state.clone(), event);
-        }
-        g.events.extend(events);
-    }
-    g
-}
-
-impl Given {
-    fn decide(
-        &mut self,
-        who: &Actor,
-        kind: &CommandKind,
-    ) -> Result<Vec<ComplaintEvent>, DomainError> {
-        self.clock += 1;
-        decide(
-            &self.state,
-            &Command {
-                actor: who.clone(),
-                at: t(self.clock),
-                kind: kind.clone(),
-            },
-        )
-    }
-
-    /// When `who` does `kind`, then these event types.
-    fn then(mut self, who: Actor, kind: CommandKind, expected: &[&str]) -> Self {
-        let events = self
-            .decide(&who, &kind)
-            .unwrap_or_else(|e| panic!("{} by {}: {e}", kind.name(), who.role.name()));
-        let types: Vec<&str> = events.iter().map(ComplaintEvent::event_type).collect();
-        assert_eq!(types, expected, "{} by {}", kind.name(), who.role.name());
-        for event in &events {
-            self.state = evolve(self.state.clone(), event);
-        }
-        self.events.extend(events);
-        self
-    }
-
-    /// When `who` does `kind`, then an error matching `check`.
-    fn then_error(
-        mut self,
-        who: Actor,
-        kind: CommandKind,
-        check: impl Fn(&DomainError) -> bool,
-    ) -> Self {
-        match self.decide(&who, &kind) {
-            Ok(events) => panic!(
-                "{} by {} should fail, got {events:?}",
-                kind.name(),
-                who.role.name()
-            ),
-            Err(error) => assert!(
-                check(&error),
-                "{} by {}: unexpected {error:?}",
-                kind.name(),
-                who.role.name()
-            ),
-        }
-        self
+fn callback_recorded(
+    at: DateTime<Utc>,
+    solved: bool,
+    satisfaction: Satisfaction,
+) -> ComplaintEvent {
+    E::CallbackRecorded {
+        at,
+        valid: true,
+        contacted: true,
+        solved,
+        satisfaction: Some(satisfaction),
+        comment: None,
     }
 }
+
+fn close() -> CommandKind {
+    CommandKind::Close { note: None }
+}
+fn complaint_closed(at: DateTime<Utc>) -> ComplaintEvent {
+    E::ComplaintClosed { at, note: None }
+}
+
+// Histories: received at hour 1, classified at 2, dispatched at 3, accepted
+// by the lead at 4, resolved at 5, verified at 6, called back at 7.
+
+fn dispatched_history() -> Vec<ComplaintEvent> {
+    vec![
+        complaint_received(t(1)),
+        complaint_classified(t(2)),
+        complaint_dispatched(t(3)),
+    ]
+}
+
+fn in_progress_history() -> Vec<ComplaintEvent> {
+    let mut history = dispatched_history();
+    history.push(assignment_accepted(t(4), lead_unit()));
+    history
+}
+
+fn in_progress() -> Given {
+    given(in_progress_history())
+}
+
+fn called_back(solved: bool, satisfaction: Satisfaction) -> Given {
+    let mut history = in_progress_history();
+    history.extend([
+        resolution_submitted(t(5)),
+        resolution_verified(t(6)),
+        callback_recorded(t(7), solved, satisfaction),
+    ]);
+    given(history)
+}
+
+// Error checks for errors whose wording a test does not pin down.
 
 fn illegal(status: &'static str) -> impl Fn(&DomainError) -> bool {
     move |e| matches!(e, DomainError::IllegalTransition { status: s, .. } if *s == status)
@@ -211,188 +275,281 @@ fn already(e: &DomainError) -> bool {
     matches!(e, DomainError::AlreadyRecorded { .. })
 }
 
-fn in_progress() -> Given {
-    given(&[
-        (hotline(), submit()),
-        (dispatcher(), classify()),
-        (dispatcher(), dispatch()),
-        (lead(), CommandKind::Accept),
-    ])
-}
-
-fn called_back(solved: bool, satisfaction: Satisfaction) -> Given {
-    let steps = vec![
-        (lead(), resolve()),
-        (dispatcher(), CommandKind::VerifyResolution { note: None }),
-        (hotline(), callback(solved, satisfaction)),
-    ];
-    let mut g = in_progress();
-    for (who, kind) in steps {
-        let events = g.decide(&who, &kind).unwrap();
-        for e in &events {
-            g.state = evolve(g.state.clone(), e);
-        }
-        g.events.extend(events);
+/// The whole error for an invalid field.
+fn invalid_because(field: &'static str, reason: &str) -> DomainError {
+    DomainError::Invalid {
+        field,
+        reason: reason.to_owned(),
     }
-    g
 }
 
 #[test]
 fn full_lifecycle_with_return_extension_reopen_and_close() {
-    let g = given(&[
-        (hotline(), submit()),
-        (dispatcher(), classify()),
-        (dispatcher(), dispatch()),
-    ])
-    .then(
-        lead(),
-        CommandKind::Return {
-            reason: "非本单位职责".into(),
-        },
-        &["AssignmentReturned"],
-    );
-    assert_eq!(g.state.status(), Some(ComplaintStatus::AwaitingDispatch));
-    assert_eq!(g.state.return_count(), 1);
-    assert!(g.state.lead_unit().is_none());
-    let g = g
-        .then(dispatcher(), dispatch(), &["ComplaintDispatched"])
-        .then(lead(), CommandKind::Accept, &["AssignmentAccepted"])
-        .then(responsible(), CommandKind::Accept, &["AssignmentAccepted"])
-        .then(responsible(), step(false), &["RectificationStepRecorded"])
-        .then(lead(), step(true), &["RectificationStepRecorded"])
-        .then(
+    let g = given(dispatched_history())
+        .when(by(
             lead(),
+            t(4),
+            CommandKind::Return {
+                reason: "非本单位职责".into(),
+            },
+        ))
+        .then([E::AssignmentReturned {
+            at: t(4),
+            unit: lead_unit(),
+            reason: "非本单位职责".into(),
+        }]);
+    assert_eq!(g.state().status(), Some(ComplaintStatus::AwaitingDispatch));
+    assert_eq!(g.state().return_count(), 1);
+    assert!(g.state().lead_unit().is_none());
+    let g = g
+        .when(by(dispatcher(), t(5), dispatch()))
+        .then([complaint_dispatched(t(5))])
+        .when(by(lead(), t(6), CommandKind::Accept))
+        .then([assignment_accepted(t(6), lead_unit())])
+        .when(by(responsible(), t(7), CommandKind::Accept))
+        .then([assignment_accepted(t(7), responsible_unit())])
+        .when(by(responsible(), t(8), step(false)))
+        .then([step_recorded(t(8), responsible_unit(), false)])
+        .when(by(lead(), t(9), step(true)))
+        .then([step_recorded(t(9), lead_unit(), true)])
+        .when(by(
+            lead(),
+            t(10),
             CommandKind::RequestExtension {
                 reason: "电网改造".into(),
                 requested_due_at: t(24 * 14),
             },
-            &["ExtensionRequested"],
-        )
-        .then(
+        ))
+        .then([E::ExtensionRequested {
+            at: t(10),
+            unit: lead_unit(),
+            reason: "电网改造".into(),
+            requested_due_at: t(24 * 14),
+        }])
+        .when(by(
             dispatcher(),
+            t(11),
             CommandKind::GrantExtension {
                 due_at: None,
                 note: None,
             },
-            &["ExtensionGranted"],
-        );
+        ))
+        .then([E::ExtensionGranted {
+            at: t(11),
+            due_at: t(24 * 14),
+            note: None,
+        }]);
     assert_eq!(
-        g.state.deadline(Milestone::Resolve).unwrap().due_at,
+        g.state().deadline(Milestone::Resolve).unwrap().due_at,
         t(24 * 14)
     );
     assert!(
-        g.state
+        g.state()
             .deadline(Milestone::FirstContact)
             .unwrap()
             .met_at
             .is_some()
     );
     let g = g
-        .then(lead(), resolve(), &["ResolutionSubmitted"])
-        .then(
-            dispatcher(),
-            CommandKind::VerifyResolution { note: None },
-            &["ResolutionVerified"],
-        )
-        .then(
+        .when(by(lead(), t(12), resolve()))
+        .then([resolution_submitted(t(12))])
+        .when(by(dispatcher(), t(13), verify()))
+        .then([resolution_verified(t(13))])
+        .when(by(
             hotline(),
+            t(14),
             callback(false, Satisfaction::Unsatisfied),
-            &["CallbackRecorded"],
-        )
-        .then(
+        ))
+        .then([callback_recorded(t(14), false, Satisfaction::Unsatisfied)])
+        .when(by(
             dispatcher(),
+            t(15),
             CommandKind::Reopen {
                 reason: "仍未通电".into(),
                 resolve_due_at: t(24 * 20),
             },
-            &["ComplaintReopened"],
-        )
-        .then(lead(), resolve(), &["ResolutionSubmitted"])
-        .then(
-            dispatcher(),
-            CommandKind::VerifyResolution { note: None },
-            &["ResolutionVerified"],
-        )
-        .then(
+        ))
+        .then([E::ComplaintReopened {
+            at: t(15),
+            reason: "仍未通电".into(),
+            resolve_due_at: t(24 * 20),
+        }])
+        .when(by(lead(), t(16), resolve()))
+        .then([resolution_submitted(t(16))])
+        .when(by(dispatcher(), t(17), verify()))
+        .then([resolution_verified(t(17))])
+        .when(by(
             hotline(),
+            t(18),
             callback(true, Satisfaction::Satisfied),
-            &["CallbackRecorded"],
-        )
-        .then(
-            dispatcher(),
-            CommandKind::Close { note: None },
-            &["ComplaintClosed"],
-        );
-    assert_eq!(g.state.status(), Some(ComplaintStatus::Closed));
+        ))
+        .then([callback_recorded(t(18), true, Satisfaction::Satisfied)])
+        .when(by(dispatcher(), t(19), close()))
+        .then([complaint_closed(t(19))]);
+    assert_eq!(g.state().status(), Some(ComplaintStatus::Closed));
     assert_eq!(
         (
-            g.state.return_count(),
-            g.state.extension_count(),
-            g.state.reopen_count()
+            g.state().return_count(),
+            g.state().extension_count(),
+            g.state().reopen_count()
         ),
         (1, 1, 1)
     );
-    assert_eq!(g.state.satisfaction(), Some(Satisfaction::Satisfied));
+    assert_eq!(g.state().satisfaction(), Some(Satisfaction::Satisfied));
 }
 
 #[test]
 fn existence_rules() {
-    given(&[])
-        .then_error(dispatcher(), classify(), |e| *e == DomainError::NotFound)
-        .then(hotline(), submit(), &["ComplaintReceived"])
-        .then_error(hotline(), submit(), |e| *e == DomainError::AlreadyExists);
+    given([])
+        .when(by(dispatcher(), t(1), classify()))
+        .then_err(DomainError::NotFound)
+        .when(by(hotline(), t(2), submit()))
+        .then([complaint_received(t(2))])
+        .when(by(hotline(), t(3), submit()))
+        .then_err(DomainError::AlreadyExists);
 }
 
 #[test]
 fn intake_is_validated_and_restricted_to_intake_roles() {
+    let intake = |s: Submission| by(hotline(), t(1), CommandKind::Submit(s));
     let mut s = submission();
     s.title = " ".into();
-    given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("title"));
+    given([])
+        .when(intake(s))
+        .then_err(invalid_because("title", "required"));
     let mut s = submission();
     s.text = "字".repeat(MAX_TEXT_CHARS + 1);
-    given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("text"));
+    given([])
+        .when(intake(s))
+        .then_err(invalid_because("text", "longer than 10000 characters"));
     let mut s = submission();
     s.submitter.as_mut().unwrap().phone = "call me".into();
-    given(&[]).then_error(
-        hotline(),
-        CommandKind::Submit(s),
-        invalid("submitter.phone"),
-    );
+    given([]).when(intake(s)).then_err(invalid_because(
+        "submitter.phone",
+        "only digits, '+', '-' and spaces",
+    ));
     let mut s = submission();
     s.submitter = None;
-    given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("submitter"));
+    given([])
+        .when(intake(s))
+        .then_err(invalid_because("submitter", "required"));
     let mut s = submission();
     s.sealed_submitter = Some("token".into());
-    given(&[]).then_error(hotline(), CommandKind::Submit(s), invalid("submitter"));
-    given(&[]).then_error(lead(), submit(), not_permitted);
-    given(&[]).then_error(supervisor(), submit(), not_permitted);
-    given(&[]).then(actor(Role::Portal), submit(), &["ComplaintReceived"]);
+    given([]).when(intake(s)).then_err(invalid_because(
+        "submitter",
+        "intake takes the submitter in clear; the service seals it",
+    ));
+    given([])
+        .when(by(lead(), t(1), submit()))
+        .then_err_matching(not_permitted);
+    given([])
+        .when(by(supervisor(), t(1), submit()))
+        .then_err_matching(not_permitted);
+    given([])
+        .when(by(actor(Role::Portal), t(1), submit()))
+        .then([complaint_received(t(1))]);
+}
+
+/// The complaint's text rules and their exact errors, which the service
+/// passes on to callers.
+#[test]
+fn text_errors_name_the_field_and_the_rule() {
+    let mut s = submission();
+    s.title = "标".repeat(MAX_TITLE_CHARS + 1);
+    given([])
+        .when(by(hotline(), t(1), CommandKind::Submit(s)))
+        .then_err(invalid_because("title", "longer than 200 characters"));
+    let mut s = submission();
+    s.location = Some("a\u{0}b".into());
+    given([])
+        .when(by(hotline(), t(1), CommandKind::Submit(s)))
+        .then_err(invalid_because("location", "contains control characters"));
+    let mut s = submission();
+    s.text = "第一行\r\n第二行\t缩进".into();
+    given([])
+        .when(by(hotline(), t(1), CommandKind::Submit(s.clone())))
+        .then([E::ComplaintReceived {
+            at: t(1),
+            submission: s,
+        }]);
+    let mut too_many_tags = classify();
+    if let CommandKind::Classify { tags, .. } = &mut too_many_tags {
+        *tags = vec!["用电".to_owned(); MAX_TAGS + 1];
+    }
+    given([complaint_received(t(1))])
+        .when(by(dispatcher(), t(2), too_many_tags))
+        .then_err(invalid_because("tags", "more than 20 tags"));
+    let with_evidence = |evidence: Vec<String>| CommandKind::RecordStep {
+        description: "现场勘查".into(),
+        evidence,
+        contacted_submitter: false,
+    };
+    in_progress()
+        .when(by(
+            lead(),
+            t(5),
+            with_evidence(vec!["photo".into(); MAX_EVIDENCE + 1]),
+        ))
+        .then_err(invalid_because("evidence", "more than 20 references"))
+        .when(by(
+            lead(),
+            t(6),
+            with_evidence(vec!["photo-1".into(), " ".into()]),
+        ))
+        .then_err(invalid_because("evidence", "required"))
+        .when(by(
+            lead(),
+            t(7),
+            with_evidence(vec!["p".repeat(MAX_EVIDENCE_CHARS + 1)]),
+        ))
+        .then_err(invalid_because("evidence", "longer than 256 characters"))
+        .when(by(
+            lead(),
+            t(8),
+            CommandKind::Return {
+                reason: "误派\u{7}".into(),
+            },
+        ))
+        .then_err(invalid_because("reason", "contains control characters"));
 }
 
 #[test]
 fn dispatch_rules() {
-    given(&[(hotline(), submit())])
-        .then_error(dispatcher(), dispatch(), illegal("received"))
-        .then_error(hotline(), classify(), not_permitted)
-        .then(dispatcher(), classify(), &["ComplaintClassified"])
-        .then_error(lead(), dispatch(), not_permitted)
-        .then_error(
+    given([complaint_received(t(1))])
+        .when(by(dispatcher(), t(2), dispatch()))
+        .then_err(DomainError::IllegalTransition {
+            status: "received",
+            attempted: "dispatch",
+            detail: Some("classify it first".into()),
+        })
+        .when(by(hotline(), t(3), classify()))
+        .then_err_matching(not_permitted)
+        .when(by(dispatcher(), t(4), classify()))
+        .then([complaint_classified(t(4))])
+        .when(by(lead(), t(5), dispatch()))
+        .then_err_matching(not_permitted)
+        .when(by(
             dispatcher(),
+            t(6),
             CommandKind::Dispatch {
-                lead: unit("power-bureau"),
-                responsible: vec![unit("power-bureau")],
+                lead: lead_unit(),
+                responsible: vec![lead_unit()],
                 rule_id: "override".into(),
                 override_reason: Some("x".into()),
                 accept_due_at: t(24),
                 first_contact_due_at: t(24),
                 resolve_due_at: t(48),
             },
-            invalid("responsible_units"),
-        )
-        .then_error(
+        ))
+        .then_err(invalid_because(
+            "responsible_units",
+            "the lead unit power-bureau cannot also be a responsible unit",
+        ))
+        .when(by(
             dispatcher(),
+            t(7),
             CommandKind::Dispatch {
-                lead: unit("power-bureau"),
+                lead: lead_unit(),
                 responsible: vec![],
                 rule_id: "override".into(),
                 override_reason: Some("x".into()),
@@ -400,158 +557,192 @@ fn dispatch_rules() {
                 first_contact_due_at: t(24),
                 resolve_due_at: t(48),
             },
-            invalid("accept_due_at"),
-        )
-        .then(dispatcher(), dispatch(), &["ComplaintDispatched"])
-        .then_error(dispatcher(), dispatch(), illegal("dispatched"));
+        ))
+        .then_err_matching(invalid("accept_due_at"))
+        .when(by(dispatcher(), t(8), dispatch()))
+        .then([complaint_dispatched(t(8))])
+        .when(by(dispatcher(), t(9), dispatch()))
+        .then_err_matching(illegal("dispatched"));
 }
 
 #[test]
 fn unit_rules() {
-    let g = given(&[(hotline(), submit()), (dispatcher(), classify())])
-        .then_error(lead(), CommandKind::Accept, illegal("awaiting_dispatch"))
-        .then(dispatcher(), dispatch(), &["ComplaintDispatched"])
-        .then_error(stranger(), CommandKind::Accept, not_permitted)
-        .then_error(dispatcher(), CommandKind::Accept, not_permitted)
-        .then_error(
+    let g = given([complaint_received(t(1)), complaint_classified(t(2))])
+        .when(by(lead(), t(3), CommandKind::Accept))
+        .then_err_matching(illegal("awaiting_dispatch"))
+        .when(by(dispatcher(), t(4), dispatch()))
+        .then([complaint_dispatched(t(4))])
+        .when(by(stranger(), t(5), CommandKind::Accept))
+        .then_err_matching(not_permitted)
+        .when(by(dispatcher(), t(6), CommandKind::Accept))
+        .then_err_matching(not_permitted)
+        .when(by(
             responsible(),
+            t(7),
             CommandKind::Return { reason: "x".into() },
-            not_permitted,
-        )
-        .then_error(lead(), step(true), illegal("dispatched"))
-        .then(responsible(), CommandKind::Accept, &["AssignmentAccepted"]);
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(lead(), t(8), step(true)))
+        .then_err_matching(illegal("dispatched"))
+        .when(by(responsible(), t(9), CommandKind::Accept))
+        .then([assignment_accepted(t(9), responsible_unit())]);
     assert_eq!(
-        g.state.status(),
+        g.state().status(),
         Some(ComplaintStatus::Dispatched),
         "only the lead's acceptance starts handling"
     );
     let g = g
-        .then_error(responsible(), CommandKind::Accept, already)
-        .then(lead(), CommandKind::Accept, &["AssignmentAccepted"]);
-    assert_eq!(g.state.status(), Some(ComplaintStatus::InProgress));
-    g.then_error(responsible(), resolve(), not_permitted)
-        .then_error(stranger(), step(false), not_permitted)
-        .then_error(supervisor(), resolve(), not_permitted)
-        .then_error(
+        .when(by(responsible(), t(10), CommandKind::Accept))
+        .then_err(DomainError::AlreadyRecorded {
+            what: "unit natural-resources already accepted".into(),
+        })
+        .when(by(lead(), t(11), CommandKind::Accept))
+        .then([assignment_accepted(t(11), lead_unit())]);
+    assert_eq!(g.state().status(), Some(ComplaintStatus::InProgress));
+    g.when(by(responsible(), t(12), resolve()))
+        .then_err_matching(not_permitted)
+        .when(by(stranger(), t(13), step(false)))
+        .then_err_matching(not_permitted)
+        .when(by(supervisor(), t(14), resolve()))
+        .then_err_matching(not_permitted)
+        .when(by(
             lead(),
+            t(15),
             CommandKind::Return { reason: " ".into() },
-            invalid("reason"),
-        );
+        ))
+        .then_err(invalid_because("reason", "required"));
 }
 
 #[test]
 fn a_unit_that_has_not_accepted_cannot_record_steps() {
-    in_progress().then_error(responsible(), step(false), illegal("in_progress"));
+    in_progress()
+        .when(by(responsible(), t(5), step(false)))
+        .then_err(DomainError::IllegalTransition {
+            status: "in_progress",
+            attempted: "record a step on",
+            detail: Some("unit natural-resources has not accepted the assignment".into()),
+        });
 }
 
 #[test]
 fn extension_rules() {
     in_progress()
-        .then_error(
+        .when(by(
             dispatcher(),
+            t(5),
             CommandKind::GrantExtension {
                 due_at: None,
                 note: None,
             },
-            illegal("in_progress"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(
             lead(),
+            t(6),
             CommandKind::RequestExtension {
                 reason: "x".into(),
                 requested_due_at: t(24),
             },
-            invalid("requested_due_at"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(invalid("requested_due_at"))
+        .when(by(
             responsible(),
+            t(7),
             CommandKind::RequestExtension {
                 reason: "x".into(),
                 requested_due_at: t(24 * 10),
             },
-            not_permitted,
-        )
-        .then(
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(
             lead(),
+            t(8),
             CommandKind::RequestExtension {
                 reason: "x".into(),
                 requested_due_at: t(24 * 10),
             },
-            &["ExtensionRequested"],
-        )
-        .then_error(
+        ))
+        .then([E::ExtensionRequested {
+            at: t(8),
+            unit: lead_unit(),
+            reason: "x".into(),
+            requested_due_at: t(24 * 10),
+        }])
+        .when(by(
             lead(),
+            t(9),
             CommandKind::RequestExtension {
                 reason: "again".into(),
                 requested_due_at: t(24 * 11),
             },
-            illegal("in_progress"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(
             lead(),
+            t(10),
             CommandKind::DenyExtension {
                 reason: "no".into(),
             },
-            not_permitted,
-        )
-        .then(
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(
             dispatcher(),
+            t(11),
             CommandKind::DenyExtension {
                 reason: "理由不足".into(),
             },
-            &["ExtensionDenied"],
-        )
-        .then_error(
+        ))
+        .then([E::ExtensionDenied {
+            at: t(11),
+            reason: "理由不足".into(),
+        }])
+        .when(by(
             dispatcher(),
+            t(12),
             CommandKind::DenyExtension {
                 reason: "no".into(),
             },
-            illegal("in_progress"),
-        );
+        ))
+        .then_err_matching(illegal("in_progress"));
 }
 
 #[test]
 fn verification_and_callback_rules() {
     let g = in_progress()
-        .then_error(
+        .when(by(dispatcher(), t(5), verify()))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(lead(), t(6), resolve()))
+        .then([resolution_submitted(t(6))])
+        .when(by(
             dispatcher(),
-            CommandKind::VerifyResolution { note: None },
-            illegal("in_progress"),
-        )
-        .then(lead(), resolve(), &["ResolutionSubmitted"])
-        .then(
-            dispatcher(),
+            t(7),
             CommandKind::RejectResolution {
                 reason: "证据不足".into(),
             },
-            &["ResolutionRejected"],
-        );
-    assert_eq!(g.state.status(), Some(ComplaintStatus::InProgress));
+        ))
+        .then([E::ResolutionRejected {
+            at: t(7),
+            reason: "证据不足".into(),
+        }]);
+    assert_eq!(g.state().status(), Some(ComplaintStatus::InProgress));
     assert!(
-        g.state
+        g.state()
             .deadline(Milestone::Resolve)
             .unwrap()
             .met_at
             .is_none()
     );
-    g.then(lead(), resolve(), &["ResolutionSubmitted"])
-        .then_error(
+    g.when(by(lead(), t(8), resolve()))
+        .then([resolution_submitted(t(8))])
+        .when(by(hotline(), t(9), callback(true, Satisfaction::Satisfied)))
+        .then_err_matching(illegal("resolved"))
+        .when(by(dispatcher(), t(10), verify()))
+        .then([resolution_verified(t(10))])
+        .when(by(lead(), t(11), callback(true, Satisfaction::Satisfied)))
+        .then_err_matching(not_permitted)
+        .when(by(
             hotline(),
-            callback(true, Satisfaction::Satisfied),
-            illegal("resolved"),
-        )
-        .then(
-            dispatcher(),
-            CommandKind::VerifyResolution { note: None },
-            &["ResolutionVerified"],
-        )
-        .then_error(
-            lead(),
-            callback(true, Satisfaction::Satisfied),
-            not_permitted,
-        )
-        .then_error(
-            hotline(),
+            t(12),
             CommandKind::RecordCallback {
                 valid: true,
                 contacted: true,
@@ -559,198 +750,237 @@ fn verification_and_callback_rules() {
                 satisfaction: None,
                 comment: None,
             },
-            invalid("satisfaction"),
-        )
-        .then(
+        ))
+        .then_err(invalid_because(
+            "satisfaction",
+            "required when the submitter was contacted",
+        ))
+        .when(by(
             hotline(),
+            t(13),
             callback(true, Satisfaction::BasicallySatisfied),
-            &["CallbackRecorded"],
-        )
-        .then_error(
+        ))
+        .then([callback_recorded(
+            t(13),
+            true,
+            Satisfaction::BasicallySatisfied,
+        )])
+        .when(by(
             dispatcher(),
+            t(14),
             CommandKind::Reopen {
                 reason: "x".into(),
                 resolve_due_at: t(500),
             },
-            illegal("called_back"),
-        )
-        .then_error(hotline(), CommandKind::Close { note: None }, not_permitted)
-        .then(
-            dispatcher(),
-            CommandKind::Close { note: None },
-            &["ComplaintClosed"],
-        )
-        .then_error(
-            dispatcher(),
-            CommandKind::Close { note: None },
-            illegal("closed"),
-        );
+        ))
+        .then_err_matching(illegal("called_back"))
+        .when(by(hotline(), t(15), close()))
+        .then_err_matching(not_permitted)
+        .when(by(dispatcher(), t(16), close()))
+        .then([complaint_closed(t(16))])
+        .when(by(dispatcher(), t(17), close()))
+        .then_err_matching(illegal("closed"));
 }
 
 #[test]
 fn unsatisfied_callback_can_be_reopened() {
-    called_back(true, Satisfaction::Unsatisfied).then(
-        dispatcher(),
-        CommandKind::Reopen {
+    called_back(true, Satisfaction::Unsatisfied)
+        .when(by(
+            dispatcher(),
+            t(8),
+            CommandKind::Reopen {
+                reason: "不满意".into(),
+                resolve_due_at: t(500),
+            },
+        ))
+        .then([E::ComplaintReopened {
+            at: t(8),
             reason: "不满意".into(),
             resolve_due_at: t(500),
-        },
-        &["ComplaintReopened"],
-    );
+        }]);
 }
 
 #[test]
 fn supervision_rules() {
     let g = in_progress()
-        .then_error(
+        .when(by(
             dispatcher(),
+            t(5),
             CommandKind::FlagSupervision { note: "x".into() },
-            not_permitted,
-        )
-        .then(
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(
             supervisor(),
+            t(6),
             CommandKind::FlagSupervision {
                 note: "超期督办".into(),
             },
-            &["SupervisionFlagged"],
-        )
-        .then_error(
+        ))
+        .then([E::SupervisionFlagged {
+            at: t(6),
+            note: "超期督办".into(),
+        }])
+        .when(by(
             supervisor(),
+            t(7),
             CommandKind::FlagSupervision {
                 note: "again".into(),
             },
-            already,
-        )
-        .then(
+        ))
+        .then_err_matching(already)
+        .when(by(
             supervisor(),
+            t(8),
             CommandKind::ChaseUp {
                 note: "请加快办理".into(),
             },
-            &["ChasedUp"],
-        )
-        .then(
+        ))
+        .then([E::ChasedUp {
+            at: t(8),
+            note: "请加快办理".into(),
+        }])
+        .when(by(
             dispatcher(),
+            t(9),
             CommandKind::ChaseUp {
                 note: "催办".into(),
             },
-            &["ChasedUp"],
-        )
-        .then_error(
-            lead(),
-            CommandKind::ChaseUp { note: "x".into() },
-            not_permitted,
-        )
-        .then(
+        ))
+        .then([E::ChasedUp {
+            at: t(9),
+            note: "催办".into(),
+        }])
+        .when(by(lead(), t(10), CommandKind::ChaseUp { note: "x".into() }))
+        .then_err_matching(not_permitted)
+        .when(by(
             supervisor(),
+            t(11),
             CommandKind::RecordAccountability {
                 finding: "推诿扯皮".into(),
-                units: vec![unit("power-bureau")],
+                units: vec![lead_unit()],
             },
-            &["AccountabilityRecorded"],
-        )
-        .then_error(
+        ))
+        .then([E::AccountabilityRecorded {
+            at: t(11),
+            finding: "推诿扯皮".into(),
+            units: vec![lead_unit()],
+        }])
+        .when(by(
             dispatcher(),
+            t(12),
             CommandKind::RecordAccountability {
                 finding: "x".into(),
                 units: vec![],
             },
-            not_permitted,
-        );
-    assert!(g.state.supervised());
-    assert_eq!(g.state.chase_count(), 2);
+        ))
+        .then_err_matching(not_permitted);
+    assert!(g.state().supervised());
+    assert_eq!(g.state().chase_count(), 2);
 }
 
 #[test]
 fn appeal_rules() {
+    let decide_appeal = || CommandKind::DecideAppeal {
+        upheld: true,
+        note: None,
+    };
     let g = called_back(false, Satisfaction::Unsatisfied)
-        .then_error(
-            dispatcher(),
-            CommandKind::DecideAppeal {
-                upheld: true,
-                note: None,
-            },
-            illegal("called_back"),
-        )
-        .then_error(
+        .when(by(dispatcher(), t(8), decide_appeal()))
+        .then_err_matching(illegal("called_back"))
+        .when(by(
             stranger(),
+            t(9),
             CommandKind::FileAppeal { reason: "x".into() },
-            not_permitted,
-        )
-        .then(
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(
             lead(),
+            t(10),
             CommandKind::FileAppeal {
                 reason: "诉求超出职责范围".into(),
             },
-            &["AppealFiled"],
-        )
-        .then_error(
+        ))
+        .then([E::AppealFiled {
+            at: t(10),
+            unit: lead_unit(),
+            reason: "诉求超出职责范围".into(),
+        }])
+        .when(by(
             lead(),
+            t(11),
             CommandKind::FileAppeal {
                 reason: "again".into(),
             },
-            illegal("called_back"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(illegal("called_back"))
+        .when(by(lead(), t(12), decide_appeal()))
+        .then_err_matching(not_permitted)
+        .when(by(dispatcher(), t(13), decide_appeal()))
+        .then([E::AppealDecided {
+            at: t(13),
+            unit: lead_unit(),
+            upheld: true,
+            note: None,
+        }]);
+    assert_eq!(g.state().upheld_appeals(), 1);
+    in_progress()
+        .when(by(
             lead(),
-            CommandKind::DecideAppeal {
-                upheld: true,
-                note: None,
-            },
-            not_permitted,
-        )
-        .then(
-            dispatcher(),
-            CommandKind::DecideAppeal {
-                upheld: true,
-                note: None,
-            },
-            &["AppealDecided"],
-        );
-    assert_eq!(g.state.upheld_appeals(), 1);
-    in_progress().then_error(
-        lead(),
-        CommandKind::FileAppeal { reason: "x".into() },
-        illegal("in_progress"),
-    );
+            t(5),
+            CommandKind::FileAppeal { reason: "x".into() },
+        ))
+        .then_err_matching(illegal("in_progress"));
 }
 
 #[test]
 fn clock_rules() {
     let g = in_progress()
-        .then_error(
+        .when(by(
             lead(),
+            t(5),
             CommandKind::ResumeClock { shifted: vec![] },
-            illegal("in_progress"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(
             responsible(),
+            t(6),
             CommandKind::PauseClock { reason: "x".into() },
-            not_permitted,
-        )
-        .then(
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(
             lead(),
+            t(7),
             CommandKind::PauseClock {
                 reason: "等待企业补充材料".into(),
             },
-            &["ClockPaused"],
-        )
-        .then_error(
+        ))
+        .then([E::ClockPaused {
+            at: t(7),
+            reason: "等待企业补充材料".into(),
+        }])
+        .when(by(
             dispatcher(),
+            t(8),
             CommandKind::PauseClock { reason: "x".into() },
-            illegal("in_progress"),
-        );
-    assert!(g.state.paused_since().is_some());
-    let g = g.then(
-        dispatcher(),
-        CommandKind::ResumeClock {
+        ))
+        .then_err_matching(illegal("in_progress"));
+    assert!(g.state().paused_since().is_some());
+    let g = g
+        .when(by(
+            dispatcher(),
+            t(9),
+            CommandKind::ResumeClock {
+                shifted: vec![(Milestone::Resolve, t(24 * 9))],
+            },
+        ))
+        .then([E::ClockResumed {
+            at: t(9),
             shifted: vec![(Milestone::Resolve, t(24 * 9))],
-        },
-        &["ClockResumed"],
-    );
-    assert!(g.state.paused_since().is_none());
-    assert!(g.state.paused_total_ms() > 0);
+        }]);
+    assert!(g.state().paused_since().is_none());
+    assert!(g.state().paused_total_ms() > 0);
     assert_eq!(
-        g.state.deadline(Milestone::Resolve).unwrap().due_at,
+        g.state().deadline(Milestone::Resolve).unwrap().due_at,
         t(24 * 9)
     );
 }
@@ -763,77 +993,108 @@ fn each_warning_is_recorded_once_and_red_survives_an_extension() {
         due_at,
     };
     let g = in_progress()
-        .then_error(
+        .when(by(
             dispatcher(),
+            t(5),
             warn(Milestone::Resolve, WarningLevel::Yellow, t(24 * 7)),
-            not_permitted,
-        )
-        .then(
+        ))
+        .then_err_matching(not_permitted)
+        .when(by(
             system(),
+            t(6),
             warn(Milestone::Resolve, WarningLevel::Yellow, t(24 * 7)),
-            &["DeadlineWarned"],
-        )
-        .then_error(
+        ))
+        .then([E::DeadlineWarned {
+            at: t(6),
+            milestone: Milestone::Resolve,
+            due_at: t(24 * 7),
+        }])
+        .when(by(
             system(),
+            t(7),
             warn(Milestone::Resolve, WarningLevel::Yellow, t(24 * 7)),
-            already,
-        )
-        .then_error(
+        ))
+        .then_err_matching(already)
+        .when(by(
             system(),
+            t(8),
             warn(Milestone::Resolve, WarningLevel::Yellow, t(24 * 8)),
-            invalid("due_at"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(invalid("due_at"))
+        .when(by(
             system(),
+            t(9),
             warn(Milestone::Accept, WarningLevel::Yellow, t(24)),
-            illegal("in_progress"),
-        )
-        .then_error(
+        ))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(
             system(),
+            t(10),
             warn(Milestone::Resolve, WarningLevel::Red, t(24 * 7)),
-            invalid("level"),
-        );
-    // Let time pass beyond the due time.
-    let mut g = g;
-    g.clock = 24 * 8;
+        ))
+        .then_err_matching(invalid("level"));
+    // Time passes beyond the due time.
+    let late = 24 * 8;
     let g = g
-        .then(
+        .when(by(
             system(),
+            t(late),
             warn(Milestone::Resolve, WarningLevel::Red, t(24 * 7)),
-            &["DeadlineMissed"],
-        )
-        .then_error(
+        ))
+        .then([E::DeadlineMissed {
+            at: t(late),
+            milestone: Milestone::Resolve,
+            due_at: t(24 * 7),
+        }])
+        .when(by(
             system(),
+            t(late + 1),
             warn(Milestone::Resolve, WarningLevel::Red, t(24 * 7)),
-            already,
-        )
-        .then(
+        ))
+        .then_err_matching(already)
+        .when(by(
             lead(),
+            t(late + 2),
             CommandKind::RequestExtension {
                 reason: "x".into(),
                 requested_due_at: t(24 * 30),
             },
-            &["ExtensionRequested"],
-        )
-        .then(
+        ))
+        .then([E::ExtensionRequested {
+            at: t(late + 2),
+            unit: lead_unit(),
+            reason: "x".into(),
+            requested_due_at: t(24 * 30),
+        }])
+        .when(by(
             dispatcher(),
+            t(late + 3),
             CommandKind::GrantExtension {
                 due_at: None,
                 note: None,
             },
-            &["ExtensionGranted"],
-        );
+        ))
+        .then([E::ExtensionGranted {
+            at: t(late + 3),
+            due_at: t(24 * 30),
+            note: None,
+        }]);
     assert_eq!(
-        g.state.deadline(Milestone::Resolve).unwrap().warning,
+        g.state().deadline(Milestone::Resolve).unwrap().warning,
         Some(WarningLevel::Red),
         "a missed deadline stays missed"
     );
     // The new deadline gets its own yellow warning.
-    g.then(
+    g.when(by(
         system(),
+        t(late + 4),
         warn(Milestone::Resolve, WarningLevel::Yellow, t(24 * 30)),
-        &["DeadlineWarned"],
-    );
+    ))
+    .then([E::DeadlineWarned {
+        at: t(late + 4),
+        milestone: Milestone::Resolve,
+        due_at: t(24 * 30),
+    }]);
 }
 
 #[test]
@@ -847,12 +1108,26 @@ fn ledger_link_rules() {
         item_id: "getting-electricity/3".into(),
     };
     in_progress()
-        .then_error(system(), fixed(), illegal("in_progress"))
-        .then_error(lead(), link(), not_permitted)
-        .then(dispatcher(), link(), &["LinkedToLedgerItem"])
-        .then_error(dispatcher(), link(), already)
-        .then(system(), fixed(), &["ClassProblemFixed"])
-        .then_error(system(), fixed(), already);
+        .when(by(system(), t(5), fixed()))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(lead(), t(6), link()))
+        .then_err_matching(not_permitted)
+        .when(by(dispatcher(), t(7), link()))
+        .then([E::LinkedToLedgerItem {
+            at: t(7),
+            ledger_id: "plan-2021".into(),
+            item_id: "getting-electricity/3".into(),
+        }])
+        .when(by(dispatcher(), t(8), link()))
+        .then_err_matching(already)
+        .when(by(system(), t(9), fixed()))
+        .then([E::ClassProblemFixed {
+            at: t(9),
+            ledger_id: "plan-2021".into(),
+            item_id: "getting-electricity/3".into(),
+        }])
+        .when(by(system(), t(10), fixed()))
+        .then_err_matching(already);
 }
 
 #[test]
@@ -860,29 +1135,38 @@ fn erasure_is_for_the_dispatch_centre_once_and_leaves_no_personal_data() {
     let erase = || CommandKind::ErasePersonalData {
         reason: "PIPL request 2026-0042".into(),
     };
-    let mut g = in_progress();
-    assert!(g.state.submitter().is_some());
-    g = g
-        .then_error(lead(), erase(), not_permitted)
-        .then_error(supervisor(), erase(), not_permitted)
-        .then_error(
+    let g = in_progress();
+    assert!(g.state().submitter().is_some());
+    let g = g
+        .when(by(lead(), t(5), erase()))
+        .then_err_matching(not_permitted)
+        .when(by(supervisor(), t(6), erase()))
+        .then_err_matching(not_permitted)
+        .when(by(
             dispatcher(),
+            t(7),
             CommandKind::ErasePersonalData { reason: " ".into() },
-            invalid("reason"),
-        )
-        .then(dispatcher(), erase(), &["PersonalDataErased"])
-        .then_error(dispatcher(), erase(), already);
-    assert!(g.state.personal_data_erased());
-    assert_eq!(g.state.submitter(), None);
-    assert_eq!(g.state.sealed_submitter(), None);
+        ))
+        .then_err(invalid_because("reason", "required"))
+        .when(by(dispatcher(), t(8), erase()))
+        .then([E::PersonalDataErased {
+            at: t(8),
+            reason: "PIPL request 2026-0042".into(),
+        }])
+        .when(by(dispatcher(), t(9), erase()))
+        .then_err_matching(already);
+    let mut state = g.state().clone();
+    assert!(state.personal_data_erased());
+    assert_eq!(state.submitter(), None);
+    assert_eq!(state.sealed_submitter(), None);
     // Opening an old sealed copy cannot bring it back.
-    let before = g.state.clone();
-    g.state.reveal_submitter(submission().submitter.unwrap());
-    assert_eq!(g.state, before);
+    let before = state.clone();
+    state.reveal_submitter(submission().submitter.unwrap());
+    assert_eq!(state, before);
     // The rest of the complaint goes on.
-    assert_eq!(g.state.status(), Some(ComplaintStatus::InProgress));
+    assert_eq!(state.status(), Some(ComplaintStatus::InProgress));
     assert!(
-        !serde_json::to_string(&g.state)
+        !serde_json::to_string(&state)
             .unwrap()
             .contains("13812345678")
     );
@@ -890,13 +1174,66 @@ fn erasure_is_for_the_dispatch_centre_once_and_leaves_no_personal_data() {
 
 #[test]
 fn errors_name_the_status_and_the_step() {
-    let g = given(&[(hotline(), submit())]);
-    let mut g = g;
-    let error = g.decide(&lead(), &CommandKind::Accept).unwrap_err();
+    let expected = DomainError::IllegalTransition {
+        status: "received",
+        attempted: "accept",
+        detail: None,
+    };
     assert_eq!(
-        error.to_string(),
+        expected.to_string(),
         "cannot accept a complaint that is received"
     );
+    given([complaint_received(t(1))])
+        .when(by(lead(), t(2), CommandKind::Accept))
+        .then_err(expected);
+}
+
+#[test]
+fn a_pause_stops_warnings_and_ends_with_the_resolution() {
+    let warn = CommandKind::WarnDeadline {
+        milestone: Milestone::Resolve,
+        level: WarningLevel::Yellow,
+        due_at: t(24 * 7),
+    };
+    let g = in_progress()
+        .when(by(
+            lead(),
+            t(5),
+            CommandKind::PauseClock {
+                reason: "等待群众提供材料".into(),
+            },
+        ))
+        .then([E::ClockPaused {
+            at: t(5),
+            reason: "等待群众提供材料".into(),
+        }])
+        .when(by(system(), t(6), warn.clone()))
+        .then_err_matching(illegal("in_progress"))
+        .when(by(
+            lead(),
+            t(7),
+            CommandKind::ResumeClock {
+                shifted: vec![(Milestone::Accept, t(24 * 2))],
+            },
+        ))
+        .then_err_matching(invalid("shifted"))
+        .when(by(
+            lead(),
+            t(8),
+            CommandKind::ResumeClock {
+                shifted: vec![
+                    (Milestone::Resolve, t(24 * 8)),
+                    (Milestone::Resolve, t(24 * 9)),
+                ],
+            },
+        ))
+        .then_err_matching(invalid("shifted"))
+        .when(by(lead(), t(9), resolve()))
+        .then([resolution_submitted(t(9))]);
+    assert!(!g.state().is_paused(), "handling ended, so did the pause");
+    assert!(g.state().paused_total_ms() > 0);
+    g.when(by(system(), t(10), warn))
+        .then_err_matching(illegal("resolved"));
 }
 
 #[test]
@@ -1013,43 +1350,4 @@ proptest! {
         let replayed = history.iter().fold(ComplaintState::default(), evolve);
         prop_assert_eq!(replayed, state);
     }
-}
-
-#[test]
-fn a_pause_stops_warnings_and_ends_with_the_resolution() {
-    let warn = CommandKind::WarnDeadline {
-        milestone: Milestone::Resolve,
-        level: WarningLevel::Yellow,
-        due_at: t(24 * 7),
-    };
-    let g = in_progress()
-        .then(
-            lead(),
-            CommandKind::PauseClock {
-                reason: "等待群众提供材料".into(),
-            },
-            &["ClockPaused"],
-        )
-        .then_error(system(), warn.clone(), illegal("in_progress"))
-        .then_error(
-            lead(),
-            CommandKind::ResumeClock {
-                shifted: vec![(Milestone::Accept, t(24 * 2))],
-            },
-            invalid("shifted"),
-        )
-        .then_error(
-            lead(),
-            CommandKind::ResumeClock {
-                shifted: vec![
-                    (Milestone::Resolve, t(24 * 8)),
-                    (Milestone::Resolve, t(24 * 9)),
-                ],
-            },
-            invalid("shifted"),
-        )
-        .then(lead(), resolve(), &["ResolutionSubmitted"]);
-    assert!(!g.state.is_paused(), "handling ended, so did the pause");
-    assert!(g.state.paused_total_ms() > 0);
-    g.then_error(system(), warn, illegal("resolved"));
 }

@@ -19,76 +19,71 @@ const STATUS_COLUMNS: &[&str] = &[
     "closed",
 ];
 
-/// Runs `more` on top of `base`, panicking on any rejection.
-fn extend(mut g: Given, more: Vec<(Actor, CommandKind)>) -> Given {
-    for (who, kind) in more {
-        let events = g
-            .decide(&who, &kind)
-            .unwrap_or_else(|e| panic!("fixture step {}: {e}", kind.name()));
-        for event in &events {
-            g.state = evolve(g.state.clone(), event);
-        }
-        g.events.extend(events);
-    }
-    g
+/// When every table's command is decided: after every fixture's history.
+fn now() -> DateTime<Utc> {
+    t(10)
 }
 
-/// A complaint in the named situation.
+/// A complaint in the named situation; its history ends before [`now`].
 fn fixture(name: &str) -> Given {
-    let verify = || CommandKind::VerifyResolution { note: None };
-    match name {
-        "none" => given(&[]),
-        "received" => given(&[(hotline(), submit())]),
-        "awaiting_dispatch" => given(&[(hotline(), submit()), (dispatcher(), classify())]),
-        "dispatched" => given(&[
-            (hotline(), submit()),
-            (dispatcher(), classify()),
-            (dispatcher(), dispatch()),
-        ]),
-        "in_progress" => in_progress(),
-        "both_accepted" => extend(in_progress(), vec![(responsible(), CommandKind::Accept)]),
-        "extension_pending" => extend(
-            in_progress(),
-            vec![(
-                lead(),
-                CommandKind::RequestExtension {
-                    reason: "等待电网改造".into(),
-                    requested_due_at: t(24 * 10),
-                },
-            )],
-        ),
-        "paused" => extend(
-            in_progress(),
-            vec![(
-                lead(),
-                CommandKind::PauseClock {
-                    reason: "等待企业补充材料".into(),
-                },
-            )],
-        ),
-        "resolved" => extend(in_progress(), vec![(lead(), resolve())]),
-        "verified" => extend(
-            in_progress(),
-            vec![(lead(), resolve()), (dispatcher(), verify())],
-        ),
-        "called_back_unhappy" => called_back(false, Satisfaction::Unsatisfied),
-        "called_back_happy" => called_back(true, Satisfaction::Satisfied),
-        "closed" => extend(
-            called_back(false, Satisfaction::Unsatisfied),
-            vec![(dispatcher(), CommandKind::Close { note: None })],
-        ),
-        "appealed" => extend(
-            called_back(false, Satisfaction::Unsatisfied),
-            vec![(
-                lead(),
-                CommandKind::FileAppeal {
-                    reason: "诉求超出职责范围".into(),
-                },
-            )],
-        ),
-        "linked" => extend(in_progress(), vec![(dispatcher(), link())]),
+    let mut history = match name {
+        "none" => vec![],
+        "received" => vec![complaint_received(t(1))],
+        "awaiting_dispatch" => vec![complaint_received(t(1)), complaint_classified(t(2))],
+        "dispatched" => dispatched_history(),
+        _ => in_progress_history(),
+    };
+    let unhappy = || callback_recorded(t(7), false, Satisfaction::Unsatisfied);
+    let more = match name {
+        "none" | "received" | "awaiting_dispatch" | "dispatched" | "in_progress" => vec![],
+        "both_accepted" => vec![assignment_accepted(t(5), responsible_unit())],
+        "extension_pending" => vec![E::ExtensionRequested {
+            at: t(5),
+            unit: lead_unit(),
+            reason: "等待电网改造".into(),
+            requested_due_at: t(24 * 10),
+        }],
+        "paused" => vec![E::ClockPaused {
+            at: t(5),
+            reason: "等待企业补充材料".into(),
+        }],
+        "resolved" => vec![resolution_submitted(t(5))],
+        "verified" => vec![resolution_submitted(t(5)), resolution_verified(t(6))],
+        "called_back_unhappy" => vec![
+            resolution_submitted(t(5)),
+            resolution_verified(t(6)),
+            unhappy(),
+        ],
+        "called_back_happy" => vec![
+            resolution_submitted(t(5)),
+            resolution_verified(t(6)),
+            callback_recorded(t(7), true, Satisfaction::Satisfied),
+        ],
+        "closed" => vec![
+            resolution_submitted(t(5)),
+            resolution_verified(t(6)),
+            unhappy(),
+            complaint_closed(t(8)),
+        ],
+        "appealed" => vec![
+            resolution_submitted(t(5)),
+            resolution_verified(t(6)),
+            unhappy(),
+            E::AppealFiled {
+                at: t(8),
+                unit: lead_unit(),
+                reason: "诉求超出职责范围".into(),
+            },
+        ],
+        "linked" => vec![E::LinkedToLedgerItem {
+            at: t(5),
+            ledger_id: "plan-2021".into(),
+            item_id: "getting-electricity/3".into(),
+        }],
         other => panic!("no fixture {other}"),
-    }
+    };
+    history.extend(more);
+    given(history)
 }
 
 fn link() -> CommandKind {
@@ -182,18 +177,138 @@ fn who(name: &str) -> Actor {
     }
 }
 
-/// Checks one cell: `ok` (one event of `event_type`), `illegal` (names the
-/// fixture's status), `denied`, `exists`, `recorded` or `invalid`.
-fn check(fixture_name: &str, actor_name: &str, command_name: &str, event_type: &str, cell: &str) {
-    let mut g = fixture(fixture_name);
-    let status = g.state.status_name();
-    let outcome = g.decide(&who(actor_name), &command(command_name));
-    let context = format!("{command_name} by {actor_name} in {fixture_name}");
-    match (cell, &outcome) {
-        ("ok", Ok(events)) => {
-            let types: Vec<_> = events.iter().map(ComplaintEvent::event_type).collect();
-            assert_eq!(types, [event_type], "{context}");
+/// The unit an actor acts for.
+fn unit_of(actor: &Actor) -> UnitCode {
+    match &actor.role {
+        Role::Unit(unit) => unit.clone(),
+        other => panic!("{} acts for no unit", other.name()),
+    }
+}
+
+/// The event `command(name)` decides when `actor` takes it at `at` in a
+/// fixture where the table allows it: the pending extension there asks for
+/// hour 240, and the pending appeal is the lead unit's.
+fn expected_event(name: &str, actor: &Actor, at: DateTime<Utc>) -> ComplaintEvent {
+    let ledger_item = || ("plan-2021".to_owned(), "getting-electricity/3".to_owned());
+    match name {
+        "submit" => complaint_received(at),
+        "classify" => complaint_classified(at),
+        "dispatch" => complaint_dispatched(at),
+        "accept" => assignment_accepted(at, unit_of(actor)),
+        "return" => E::AssignmentReturned {
+            at,
+            unit: unit_of(actor),
+            reason: "非本单位职责".into(),
+        },
+        "step" => step_recorded(at, unit_of(actor), true),
+        "request_extension" => E::ExtensionRequested {
+            at,
+            unit: unit_of(actor),
+            reason: "工程量大".into(),
+            requested_due_at: t(24 * 12),
+        },
+        "grant_extension" => E::ExtensionGranted {
+            at,
+            due_at: t(24 * 10),
+            note: None,
+        },
+        "deny_extension" => E::ExtensionDenied {
+            at,
+            reason: "理由不足".into(),
+        },
+        "resolve" => E::ResolutionSubmitted {
+            at,
+            unit: unit_of(actor),
+            result: "已送电".into(),
+            evidence: vec![],
+        },
+        "verify" => resolution_verified(at),
+        "reject" => E::ResolutionRejected {
+            at,
+            reason: "证据不足".into(),
+        },
+        "callback" => callback_recorded(at, false, Satisfaction::Unsatisfied),
+        "reopen" => E::ComplaintReopened {
+            at,
+            reason: "仍未解决".into(),
+            resolve_due_at: t(24 * 30),
+        },
+        "close" => complaint_closed(at),
+        "chase_up" => E::ChasedUp {
+            at,
+            note: "请加快办理".into(),
+        },
+        "flag_supervision" => E::SupervisionFlagged {
+            at,
+            note: "超期督办".into(),
+        },
+        "accountability" => E::AccountabilityRecorded {
+            at,
+            finding: "推诿扯皮".into(),
+            units: vec![lead_unit()],
+        },
+        "appeal" => E::AppealFiled {
+            at,
+            unit: unit_of(actor),
+            reason: "诉求超出职责范围".into(),
+        },
+        "decide_appeal" => E::AppealDecided {
+            at,
+            unit: lead_unit(),
+            upheld: false,
+            note: None,
+        },
+        "pause" => E::ClockPaused {
+            at,
+            reason: "等待群众补充材料".into(),
+        },
+        "resume" => E::ClockResumed {
+            at,
+            shifted: vec![],
+        },
+        "warn" => E::DeadlineWarned {
+            at,
+            milestone: Milestone::Resolve,
+            due_at: t(24 * 7),
+        },
+        "link" => {
+            let (ledger_id, item_id) = ledger_item();
+            E::LinkedToLedgerItem {
+                at,
+                ledger_id,
+                item_id,
+            }
         }
+        "class_fixed" => {
+            let (ledger_id, item_id) = ledger_item();
+            E::ClassProblemFixed {
+                at,
+                ledger_id,
+                item_id,
+            }
+        }
+        other => panic!("no command {other}"),
+    }
+}
+
+/// Checks one cell: `ok` (exactly the expected event, of the table's
+/// `event_type`), `illegal` (names the fixture's status), `denied`,
+/// `exists`, `recorded` or `invalid`.
+fn check(fixture_name: &str, actor_name: &str, command_name: &str, event_type: &str, cell: &str) {
+    let given = fixture(fixture_name);
+    let status = given.state().status_name();
+    let actor = who(actor_name);
+    let context = format!("{command_name} by {actor_name} in {fixture_name}");
+    if cell == "ok" {
+        let expected = expected_event(command_name, &actor, now());
+        assert_eq!(expected.event_type(), event_type, "{context}: the table");
+        let when = given.when(by(actor, now(), command(command_name)));
+        assert_eq!(when.outcome(), &Ok(vec![expected.clone()]), "{context}");
+        when.then([expected]);
+        return;
+    }
+    let when = given.when(by(actor, now(), command(command_name)));
+    match (cell, when.outcome()) {
         (
             "illegal",
             Err(DomainError::IllegalTransition {
@@ -209,7 +324,7 @@ fn check(fixture_name: &str, actor_name: &str, command_name: &str, event_type: &
         | ("exists", Err(DomainError::AlreadyExists))
         | ("recorded", Err(DomainError::AlreadyRecorded { .. }))
         | ("invalid", Err(DomainError::Invalid { .. })) => {}
-        _ => panic!("{context}: expected {cell}, got {outcome:?}"),
+        (_, outcome) => panic!("{context}: expected {cell}, got {outcome:?}"),
     }
 }
 
@@ -259,8 +374,9 @@ fn every_command_in_every_status() {
 #[test]
 fn every_command_but_submit_needs_a_complaint() {
     for (command_name, actor_name, _, _) in TRANSITIONS.iter().skip(1) {
-        let outcome = fixture("none").decide(&who(actor_name), &command(command_name));
-        assert_eq!(outcome, Err(DomainError::NotFound), "{command_name}");
+        fixture("none")
+            .when(by(who(actor_name), now(), command(command_name)))
+            .then_err(DomainError::NotFound);
     }
 }
 
