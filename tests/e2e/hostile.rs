@@ -9,7 +9,9 @@ use rectify::pb::{
 };
 use tonic::{Code, Status};
 
-use super::{Server, as_role, as_unit, classify_and_dispatch, options, submit, submit_request};
+use crate::support::{
+    Server, as_role, as_unit, classify_and_dispatch, get, options, read_log, submit, submit_request,
+};
 
 type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 
@@ -23,23 +25,10 @@ fn call<T: Send + 'static>(
 /// Every event as stored (position, id, type, schema, payload as a log
 /// reader with personal data sees it, hash over the stored bytes).
 async fn whole_log(server: &Server) -> Vec<(u64, String, String, u32, String, String)> {
-    let mut events = server.events().await;
-    let mut out = Vec::new();
-    let mut from = 1;
-    loop {
-        let page = events
-            .read_log(as_role(
-                pb::ReadLogRequest {
-                    from_position: from,
-                    max_count: 1_000,
-                    filter: None,
-                },
-                "admin",
-            ))
-            .await
-            .expect("read log")
-            .into_inner();
-        out.extend(page.events.into_iter().map(|e| {
+    read_log(server, "admin", None)
+        .await
+        .into_iter()
+        .map(|e| {
             (
                 e.position,
                 e.event_id,
@@ -48,12 +37,8 @@ async fn whole_log(server: &Server) -> Vec<(u64, String, String, u32, String, St
                 e.payload_json,
                 e.hash,
             )
-        }));
-        if page.next_position == 0 {
-            return out;
-        }
-        from = page.next_position;
-    }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +49,7 @@ async fn malformed_and_refused_requests_get_their_status_and_leave_the_log_uncha
     let received = submit(&mut c, "已受理诉求").await.id;
     let dispatched = submit(&mut c, "已派单诉求").await.id;
     let lead = classify_and_dispatch(&mut c, &dispatched).await;
-    let version = super::get(&mut c, &dispatched).await.version;
+    let version = get(&mut c, &dispatched).await.version;
     let channel = server.channel().await;
     let complaints = c.clone();
     let queries = QueryServiceClient::new(channel.clone());

@@ -7,13 +7,7 @@ use std::collections::BTreeSet;
 use rectify::pb::{self, ledger_service_client::LedgerServiceClient};
 use tonic::{Code, transport::Channel};
 
-use super::{Server, as_role, classify_and_dispatch, history, submit};
-
-impl Server {
-    async fn ledgers(&self) -> LedgerServiceClient<Channel> {
-        LedgerServiceClient::new(self.channel().await)
-    }
-}
+use crate::support::{Server, as_role, classify_and_dispatch, head, history, submit};
 
 async fn ledger(
     l: &mut LedgerServiceClient<Channel>,
@@ -98,7 +92,7 @@ async fn the_plan_is_imported_once_and_a_group_closes_item_by_item() {
     assert_eq!(first.ledger_id, "plan-2021");
     assert_eq!(first.items_added, 103, "every task of the plan");
     assert_eq!(first.items_total, 103);
-    let head = super::head(&server).await;
+    let head_after_import = head(&server).await;
     let again = l
         .import_plan(as_role(pb::ImportPlanRequest {}, "admin"))
         .await
@@ -106,8 +100,8 @@ async fn the_plan_is_imported_once_and_a_group_closes_item_by_item() {
         .into_inner();
     assert_eq!((again.items_added, again.items_total), (0, 103));
     assert_eq!(
-        super::head(&server).await,
-        head,
+        head(&server).await,
+        head_after_import,
         "the second import writes nothing"
     );
 
@@ -289,7 +283,7 @@ async fn closing_an_item_records_the_class_fix_on_each_linked_complaint() {
         classify_and_dispatch(&mut c, &id).await;
         ids.push(id);
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
 
     // The three complaints are suggested for the item.
     let suggested: BTreeSet<String> = l

@@ -11,7 +11,7 @@ use rectify::pb::{
 };
 use tonic::{Code, Request};
 
-use super::{Server, as_role, as_unit, classify_and_dispatch, submit, submit_request};
+use crate::support::{Server, as_role, as_unit, classify_and_dispatch, submit, submit_request};
 
 /// The roles, as the matrix's columns; `unit` acts as power-bureau, the
 /// lead unit of the probed complaint.

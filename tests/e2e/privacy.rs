@@ -8,7 +8,9 @@ use rectify::pb;
 use rectify_eventlog::{EventStore as _, SledStore, StoreConfig};
 use tonic::Code;
 
-use super::{Server, as_role, as_unit, classify_and_dispatch, submit_request};
+use crate::support::{
+    Server, admin_offline, as_role, as_unit, classify_and_dispatch, read_log, submit_request,
+};
 
 const NAME: &str = "欧阳明月";
 const PHONE: &str = "13998761234";
@@ -60,24 +62,6 @@ async fn view_as(
         .into_inner()
         .complaint
         .expect("a complaint")
-}
-
-async fn read_log(server: &Server, role: &'static str) -> Vec<pb::Event> {
-    server
-        .events()
-        .await
-        .read_log(as_role(
-            pb::ReadLogRequest {
-                from_position: 1,
-                max_count: 1_000,
-                filter: None,
-            },
-            role,
-        ))
-        .await
-        .expect("read log")
-        .into_inner()
-        .events
 }
 
 fn open_store(dir: &Path) -> SledStore {
@@ -133,7 +117,7 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
 
     // The log as read: clear for the hotline, masked for supervisors; the
     // sealed token never leaves the server.
-    let clear = read_log(&server, "hotline").await;
+    let clear = read_log(&server, "hotline", None).await;
     let received = |events: &[pb::Event]| {
         events
             .iter()
@@ -143,7 +127,7 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
             .clone()
     };
     assert!(received(&clear).contains(PHONE));
-    let supervised = received(&read_log(&server, "supervisor").await);
+    let supervised = received(&read_log(&server, "supervisor", None).await);
     assert!(!supervised.contains(PHONE) && supervised.contains("139****1234"));
     assert!(!supervised.contains("s1.") && !received(&clear).contains("s1."));
 
@@ -219,7 +203,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     assert!(status.message().contains("reason"), "{}", status.message());
 
     // Keep the stored wrapped key to look for it on disk afterwards.
-    let before = read_log(&server, "supervisor").await;
+    let before = read_log(&server, "supervisor", None).await;
     drop(c);
     let status = server.stop();
     assert!(status.success());
@@ -287,7 +271,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
             .map(|e| (e.position, e.event_id.clone(), e.hash.clone()))
             .collect::<Vec<_>>()
     };
-    let after = read_log(&server, "supervisor").await;
+    let after = read_log(&server, "supervisor", None).await;
     assert_eq!(stored(&after[..before.len()]), stored(&before));
     let verified = server
         .events()
@@ -301,7 +285,9 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     // A backup and its restore carry the kept complaint's key, not the
     // erased one's.
     let backup = dir.path().join("backup");
-    rectify::pb::admin_service_client::AdminServiceClient::new(server.channel().await)
+    server
+        .admin()
+        .await
         .backup(as_role(
             pb::BackupRequest {
                 destination: backup.display().to_string(),
@@ -330,13 +316,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     // the space, and an earlier backup holds it too. Those copies are
     // wrapped by the master key: rotating it makes them useless for good.
     let old_key = std::fs::read_to_string(data.join("master.key")).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "rotate-master-key"])
-        .arg(&data)
-        .output()
-        .expect("run rotate-master-key");
-    assert!(output.status.success(), "{output:?}");
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = admin_offline("rotate-master-key", &[&data]);
     assert!(printed.contains("re-wrapped 1 data keys"), "{printed}");
     assert_ne!(
         std::fs::read_to_string(data.join("master.key")).unwrap(),
@@ -362,13 +342,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     drop(server);
 
     let restored = dir.path().join("restored");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "restore"])
-        .arg(&backup)
-        .arg(&restored)
-        .output()
-        .expect("run restore");
-    assert!(output.status.success(), "{output:?}");
+    admin_offline("restore", &[&backup, &restored]);
     // A server pointed at the wrong master key refuses to start, naming it.
     let stranger = dir.path().join("stranger.key");
     std::fs::write(&stranger, "ab".repeat(32)).unwrap();

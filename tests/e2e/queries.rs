@@ -6,24 +6,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use rectify::pb::{
-    self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
-};
+use rectify::pb::{self, query_service_client::QueryServiceClient};
 use tonic::{Code, transport::Channel};
 
-use super::{
-    Server, as_role, as_unit, classify_and_dispatch, get, history, submit, submit_request,
+use crate::support::{
+    Server, admin_offline, as_role, as_unit, classify_and_dispatch, get, head, history, submit,
+    submit_request,
 };
-
-impl Server {
-    async fn queries(&self) -> QueryServiceClient<Channel> {
-        QueryServiceClient::new(self.channel().await)
-    }
-
-    async fn admin(&self) -> AdminServiceClient<Channel> {
-        AdminServiceClient::new(self.channel().await)
-    }
-}
 
 /// A clock file the server reads its time from.
 struct TestClock {
@@ -174,7 +163,7 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
         }
         ids.push(result.id);
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     assert!(head >= last_position);
 
     // Every page of 5, oldest first: each complaint once, in order.
@@ -360,7 +349,7 @@ async fn exported_workbook_holds_the_filtered_rows() {
             kangbashi.push(result.id.clone());
         }
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     let export = |format: pb::ExportFormat| pb::ExportLedgerRequest {
         filter: Some(pb::LedgerFilter {
             district: "kangbashi".into(),
@@ -537,7 +526,7 @@ async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_r
     );
 
     // The ledger shows the red warning and the overdue complaint.
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     let mut q = server.queries().await;
     let overdue = list(
         &mut q,
@@ -812,7 +801,7 @@ async fn admin_rebuild_replays_the_log_into_the_same_ledger() {
             classify_and_dispatch(&mut c, &id).await;
         }
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     let mut q = server.queries().await;
     let before = list(
         &mut q,
@@ -826,13 +815,7 @@ async fn admin_rebuild_replays_the_log_into_the_same_ledger() {
     drop((c, q));
     assert!(server.stop().success());
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "rebuild"])
-        .arg(&data)
-        .output()
-        .expect("run rectify admin rebuild");
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = admin_offline("rebuild", &[&data]);
     assert!(
         stdout.contains(&format!("rebuilt the ledger: {head} events, 4 complaints")),
         "{stdout}"
@@ -867,7 +850,7 @@ async fn pages_neither_skip_nor_repeat_when_complaints_arrive_between_them() {
     let mut token = String::new();
     let mut arrived = false;
     loop {
-        let head = super::head(&server).await;
+        let head = head(&server).await;
         let page = list(
             &mut q,
             "dispatcher",
