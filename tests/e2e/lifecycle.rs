@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use rectify::pb;
-use tonic::{Code, Request};
+use rectify::pb::{self, complaint_service_client::ComplaintServiceClient};
+use tonic::{Code, Request, transport::Channel};
 
 use crate::support::{
-    Server, as_role, as_unit, classify_and_dispatch, cli, get, head, history, options, read_log,
-    submit, submit_request,
+    Server, accept, as_role, as_unit, callback, classify_and_dispatch, cli, get, head, history,
+    options, read_log, record_callback, resolve, submit, submit_request, verify,
 };
+
+type Complaints = ComplaintServiceClient<Channel>;
 
 #[tokio::test]
 async fn full_lifecycle_with_return_extension_reopen_and_close() {
@@ -29,158 +31,9 @@ async fn full_lifecycle_with_return_extension_reopen_and_close() {
         first_lead, "power-bureau",
         "获得电力 routes to 鄂尔多斯电业局"
     );
-
-    // 退单: the lead unit returns it; the dispatcher re-dispatches by override.
-    c.return_assignment(as_unit(
-        pb::ReturnAssignmentRequest {
-            complaint_id: id.clone(),
-            reason: "属于住建部门职责".into(),
-            ..Default::default()
-        },
-        &first_lead,
-    ))
-    .await
-    .expect("return");
-    assert_eq!(
-        get(&mut c, &id).await.status,
-        pb::ComplaintStatus::AwaitingDispatch as i32
-    );
-    let redispatched = c
-        .dispatch_complaint(as_role(
-            pb::DispatchComplaintRequest {
-                complaint_id: id.clone(),
-                lead_unit: "housing-construction".into(),
-                responsible_units: vec!["power-bureau".into()],
-                override_reason: "外线工程涉及市政审批".into(),
-                ..Default::default()
-            },
-            "dispatcher",
-        ))
-        .await
-        .expect("re-dispatch")
-        .into_inner();
-    let lead = redispatched.lead_unit.clone();
-    assert_eq!(lead, "housing-construction");
-    assert_eq!(redispatched.routing_rule, "override");
-
-    // A responsible unit may not resolve; the lead accepts and handles.
-    c.accept_assignment(as_unit(
-        pb::AcceptAssignmentRequest {
-            complaint_id: id.clone(),
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("accept");
-    c.record_step(as_unit(
-        pb::RecordStepRequest {
-            complaint_id: id.clone(),
-            description: "电话联系企业，约定现场勘查".into(),
-            evidence: vec!["call-20261122-01".into()],
-            contacted_submitter: true,
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("step");
-    let due = get(&mut c, &id)
-        .await
-        .deadlines
-        .iter()
-        .find(|d| d.milestone == pb::Milestone::Resolve as i32)
-        .and_then(|d| d.due_at)
-        .expect("a resolve deadline");
-    c.request_extension(as_unit(
-        pb::RequestExtensionRequest {
-            complaint_id: id.clone(),
-            reason: "需协调电网改造".into(),
-            requested_due_at: Some(prost_types::Timestamp {
-                seconds: due.seconds + 7 * 86_400,
-                nanos: 0,
-            }),
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("request extension");
-    c.grant_extension(as_role(
-        pb::GrantExtensionRequest {
-            complaint_id: id.clone(),
-            ..Default::default()
-        },
-        "dispatcher",
-    ))
-    .await
-    .expect("grant extension");
-    let resp_unit_resolve = c
-        .submit_resolution(as_unit(
-            pb::SubmitResolutionRequest {
-                complaint_id: id.clone(),
-                result: "试图越权办结".into(),
-                ..Default::default()
-            },
-            "power-bureau",
-        ))
-        .await
-        .expect_err("a responsible unit cannot resolve");
-    assert_eq!(resp_unit_resolve.code(), Code::PermissionDenied);
-
-    for round in 0..2 {
-        c.submit_resolution(as_unit(
-            pb::SubmitResolutionRequest {
-                complaint_id: id.clone(),
-                result: format!("第{}次办结：已完成外线接入", round + 1),
-                evidence: vec!["acceptance-report".into()],
-                ..Default::default()
-            },
-            &lead,
-        ))
-        .await
-        .expect("resolve");
-        c.verify_resolution(as_role(
-            pb::VerifyResolutionRequest {
-                complaint_id: id.clone(),
-                ..Default::default()
-            },
-            "dispatcher",
-        ))
-        .await
-        .expect("verify");
-        let satisfied = round == 1;
-        c.record_callback(as_role(
-            pb::RecordCallbackRequest {
-                complaint_id: id.clone(),
-                valid: true,
-                contacted: true,
-                solved: satisfied,
-                satisfaction: if satisfied {
-                    pb::Satisfaction::Satisfied
-                } else {
-                    pb::Satisfaction::Unsatisfied
-                } as i32,
-                comment: String::new(),
-                ..Default::default()
-            },
-            "hotline",
-        ))
-        .await
-        .expect("callback");
-        if !satisfied {
-            c.reopen_complaint(as_role(
-                pb::ReopenComplaintRequest {
-                    complaint_id: id.clone(),
-                    reason: "企业反映仍未通电".into(),
-                    ..Default::default()
-                },
-                "dispatcher",
-            ))
-            .await
-            .expect("reopen");
-        }
-    }
+    let lead = returned_and_redispatched(&mut c, &id, &first_lead).await;
+    accepted_handled_and_extended(&mut c, &id, &lead).await;
+    resolved_reopened_and_resolved_again(&mut c, &id, &lead).await;
     let closed = c
         .close_complaint(as_role(
             pb::CloseComplaintRequest {
@@ -195,13 +48,148 @@ async fn full_lifecycle_with_return_extension_reopen_and_close() {
         .result
         .unwrap();
     assert_eq!(closed.status, pb::ComplaintStatus::Closed as i32);
+    history_tells_the_whole_story(&mut c, &id, &lead, &closed).await;
+}
 
-    let view = get(&mut c, &id).await;
+/// 退单: the lead unit returns it; the dispatcher re-dispatches by override
+/// to 住建局 with 电业局 responsible. Returns the new lead.
+async fn returned_and_redispatched(c: &mut Complaints, id: &str, first_lead: &str) -> String {
+    c.return_assignment(as_unit(
+        pb::ReturnAssignmentRequest {
+            complaint_id: id.into(),
+            reason: "属于住建部门职责".into(),
+            ..Default::default()
+        },
+        first_lead,
+    ))
+    .await
+    .expect("return");
+    assert_eq!(
+        get(c, id).await.status,
+        pb::ComplaintStatus::AwaitingDispatch as i32
+    );
+    let redispatched = c
+        .dispatch_complaint(as_role(
+            pb::DispatchComplaintRequest {
+                complaint_id: id.into(),
+                lead_unit: "housing-construction".into(),
+                responsible_units: vec!["power-bureau".into()],
+                override_reason: "外线工程涉及市政审批".into(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("re-dispatch")
+        .into_inner();
+    assert_eq!(redispatched.lead_unit, "housing-construction");
+    assert_eq!(redispatched.routing_rule, "override");
+    redispatched.lead_unit
+}
+
+/// The lead accepts, records a step and is granted a week's extension; a
+/// responsible unit may not resolve.
+async fn accepted_handled_and_extended(c: &mut Complaints, id: &str, lead: &str) {
+    accept(c, id, lead).await;
+    c.record_step(as_unit(
+        pb::RecordStepRequest {
+            complaint_id: id.into(),
+            description: "电话联系企业，约定现场勘查".into(),
+            evidence: vec!["call-20261122-01".into()],
+            contacted_submitter: true,
+            ..Default::default()
+        },
+        lead,
+    ))
+    .await
+    .expect("step");
+    let due = get(c, id)
+        .await
+        .deadlines
+        .iter()
+        .find(|d| d.milestone == pb::Milestone::Resolve as i32)
+        .and_then(|d| d.due_at)
+        .expect("a resolve deadline");
+    c.request_extension(as_unit(
+        pb::RequestExtensionRequest {
+            complaint_id: id.into(),
+            reason: "需协调电网改造".into(),
+            requested_due_at: Some(prost_types::Timestamp {
+                seconds: due.seconds + 7 * 86_400,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+        lead,
+    ))
+    .await
+    .expect("request extension");
+    c.grant_extension(as_role(
+        pb::GrantExtensionRequest {
+            complaint_id: id.into(),
+            ..Default::default()
+        },
+        "dispatcher",
+    ))
+    .await
+    .expect("grant extension");
+    let resp_unit_resolve = c
+        .submit_resolution(as_unit(
+            pb::SubmitResolutionRequest {
+                complaint_id: id.into(),
+                result: "试图越权办结".into(),
+                ..Default::default()
+            },
+            "power-bureau",
+        ))
+        .await
+        .expect_err("a responsible unit cannot resolve");
+    assert_eq!(resp_unit_resolve.code(), Code::PermissionDenied);
+}
+
+/// Two rounds of resolve, verify and callback: the unsatisfied first
+/// callback reopens the complaint, the second is satisfied.
+async fn resolved_reopened_and_resolved_again(c: &mut Complaints, id: &str, lead: &str) {
+    for round in 0..2 {
+        let result = format!("第{}次办结：已完成外线接入", round + 1);
+        resolve(c, id, lead, &result, &["acceptance-report"]).await;
+        verify(c, id).await;
+        let satisfied = round == 1;
+        let satisfaction = if satisfied {
+            pb::Satisfaction::Satisfied
+        } else {
+            pb::Satisfaction::Unsatisfied
+        };
+        record_callback(c, id, callback(true, true, satisfied, satisfaction)).await;
+        if !satisfied {
+            c.reopen_complaint(as_role(
+                pb::ReopenComplaintRequest {
+                    complaint_id: id.into(),
+                    reason: "企业反映仍未通电".into(),
+                    ..Default::default()
+                },
+                "dispatcher",
+            ))
+            .await
+            .expect("reopen");
+        }
+    }
+}
+
+/// The closed complaint counts one return, extension and reopening, and its
+/// history holds every step in order, gapless, each with its actor.
+async fn history_tells_the_whole_story(
+    c: &mut Complaints,
+    id: &str,
+    lead: &str,
+    closed: &pb::CommandResult,
+) {
+    let view = get(c, id).await;
     assert_eq!(view.return_count, 1);
     assert_eq!(view.extension_count, 1);
     assert_eq!(view.reopen_count, 1);
 
-    let history = history(&mut c, &id).await;
+    let history = history(c, id).await;
     let types: Vec<&str> = history.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,

@@ -10,8 +10,8 @@ use rectify::pb::{self, query_service_client::QueryServiceClient};
 use tonic::{Code, transport::Channel};
 
 use crate::support::{
-    Server, admin_offline, as_role, as_unit, classify_and_dispatch, get, head, history, submit,
-    submit_request,
+    Server, accept, admin_offline, as_role, as_unit, callback, classify_and_dispatch, get, head,
+    history, record_callback, resolve, submit, submit_request, verify,
 };
 
 /// A clock file the server reads its time from.
@@ -550,64 +550,16 @@ async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_r
 async fn through_callback(
     c: &mut rectify::pb::complaint_service_client::ComplaintServiceClient<Channel>,
     title: &str,
-    callback: pb::RecordCallbackRequest,
+    outcome: pb::RecordCallbackRequest,
 ) -> String {
     let id = submit(c, title).await.id;
     let lead = classify_and_dispatch(c, &id).await;
     assert_eq!(lead, "power-bureau");
-    c.accept_assignment(as_unit(
-        pb::AcceptAssignmentRequest {
-            complaint_id: id.clone(),
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("accept");
-    c.submit_resolution(as_unit(
-        pb::SubmitResolutionRequest {
-            complaint_id: id.clone(),
-            result: "已送电".into(),
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("resolve");
-    c.verify_resolution(as_role(
-        pb::VerifyResolutionRequest {
-            complaint_id: id.clone(),
-            ..Default::default()
-        },
-        "dispatcher",
-    ))
-    .await
-    .expect("verify");
-    c.record_callback(as_role(
-        pb::RecordCallbackRequest {
-            complaint_id: id.clone(),
-            ..callback
-        },
-        "hotline",
-    ))
-    .await
-    .expect("callback");
+    accept(c, &id, &lead).await;
+    resolve(c, &id, &lead, "已送电", &[]).await;
+    verify(c, &id).await;
+    record_callback(c, &id, outcome).await;
     id
-}
-
-fn callback(
-    valid: bool,
-    contacted: bool,
-    solved: bool,
-    satisfaction: pb::Satisfaction,
-) -> pb::RecordCallbackRequest {
-    pb::RecordCallbackRequest {
-        valid,
-        contacted,
-        solved,
-        satisfaction: satisfaction as i32,
-        ..Default::default()
-    }
 }
 
 #[tokio::test]

@@ -299,6 +299,90 @@ pub async fn classify_and_dispatch(
     dispatched.lead_unit
 }
 
+/// The lead `unit` accepts its assignment.
+pub async fn accept(client: &mut ComplaintServiceClient<Channel>, id: &str, unit: &str) {
+    client
+        .accept_assignment(as_unit(
+            pb::AcceptAssignmentRequest {
+                complaint_id: id.into(),
+                ..Default::default()
+            },
+            unit,
+        ))
+        .await
+        .expect("accept");
+}
+
+/// `unit` submits its resolution `result`, with `evidence`.
+pub async fn resolve(
+    client: &mut ComplaintServiceClient<Channel>,
+    id: &str,
+    unit: &str,
+    result: &str,
+    evidence: &[&str],
+) {
+    client
+        .submit_resolution(as_unit(
+            pb::SubmitResolutionRequest {
+                complaint_id: id.into(),
+                result: result.into(),
+                evidence: evidence.iter().map(|e| (*e).to_owned()).collect(),
+                ..Default::default()
+            },
+            unit,
+        ))
+        .await
+        .expect("resolve");
+}
+
+/// The dispatch centre verifies the submitted resolution.
+pub async fn verify(client: &mut ComplaintServiceClient<Channel>, id: &str) {
+    client
+        .verify_resolution(as_role(
+            pb::VerifyResolutionRequest {
+                complaint_id: id.into(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("verify");
+}
+
+/// A callback's outcome, for [`record_callback`].
+pub fn callback(
+    valid: bool,
+    contacted: bool,
+    solved: bool,
+    satisfaction: pb::Satisfaction,
+) -> pb::RecordCallbackRequest {
+    pb::RecordCallbackRequest {
+        valid,
+        contacted,
+        solved,
+        satisfaction: satisfaction as i32,
+        ..Default::default()
+    }
+}
+
+/// The hotline records `callback` for the complaint.
+pub async fn record_callback(
+    client: &mut ComplaintServiceClient<Channel>,
+    id: &str,
+    callback: pb::RecordCallbackRequest,
+) {
+    client
+        .record_callback(as_role(
+            pb::RecordCallbackRequest {
+                complaint_id: id.into(),
+                ..callback
+            },
+            "hotline",
+        ))
+        .await
+        .expect("callback");
+}
+
 /// Every event of the log from position 1, page by page, as `role` reads it
 /// (only those passing `filter`, when there is one).
 pub async fn read_log(
