@@ -16,7 +16,7 @@ use rectify::pb::{
 use tonic::{Code, Status, transport::Channel};
 
 use crate::support::{
-    Server, as_role, as_unit, classify_and_dispatch, get, options, read_log, submit, submit_request,
+    Server, as_role, as_unit, get, options, read_log, submit, submit_and_dispatch, submit_request,
 };
 
 type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
@@ -555,12 +555,10 @@ async fn wrong_rows(table: Vec<Case>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_refused_requests_get_their_status_and_leave_the_log_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let received = submit(&mut c, "已受理诉求").await.id;
-    let dispatched = submit(&mut c, "已派单诉求").await.id;
-    let lead = classify_and_dispatch(&mut c, &dispatched).await;
+    let (dispatched, lead) = submit_and_dispatch(&mut c, "已派单诉求").await;
     let version = get(&mut c, &dispatched).await.version;
     let target = Target {
         complaints: c,

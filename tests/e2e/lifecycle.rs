@@ -11,15 +11,15 @@ use tonic::{Code, Request, transport::Channel};
 
 use crate::support::{
     Server, accept, as_role, as_unit, callback, classify_and_dispatch, cli, get, head, history,
-    options, read_log, record_callback, resolve, submit, submit_request, verify,
+    options, read_log, record_callback, resolve, submit, submit_and_dispatch, submit_as_hotline,
+    submit_request, verify,
 };
 
 type Complaints = ComplaintServiceClient<Channel>;
 
 #[tokio::test]
 async fn full_lifecycle_with_return_extension_reopen_and_close() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let submitted = submit(&mut c, "用电报装迟迟不接电").await;
     let id = submitted.id.clone();
@@ -230,21 +230,19 @@ async fn history_tells_the_whole_story(
 // the client connections must keep answering its HTTP/2 pings meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_state_and_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
-    let submitted = submit(&mut c, "燃气报装收费不透明").await;
-    classify_and_dispatch(&mut c, &submitted.id).await;
-    let before = get(&mut c, &submitted.id).await;
+    let (id, _) = submit_and_dispatch(&mut c, "燃气报装收费不透明").await;
+    let before = get(&mut c, &id).await;
     let head_before = head(&server).await;
     drop(c);
 
     let server = server.restart();
     let mut c = server.complaints().await;
-    let after = get(&mut c, &submitted.id).await;
+    let after = get(&mut c, &id).await;
     assert_eq!(before, after);
     assert_eq!(head(&server).await, head_before);
-    let history = history(&mut c, &submitted.id).await;
+    let history = history(&mut c, &id).await;
     assert_eq!(history.len(), 3);
     // The log keeps growing from where it was.
     let next = submit(&mut c, "第二件诉求").await;
@@ -255,25 +253,12 @@ async fn restart_keeps_state_and_history() {
 
 #[tokio::test]
 async fn retried_submit_with_same_request_id_is_written_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let mut first_request = submit_request("重复提交的诉求");
     first_request.options = options("hotline-ticket-0001");
-    let first = c
-        .submit_complaint(as_role(first_request.clone(), "hotline"))
-        .await
-        .unwrap()
-        .into_inner()
-        .result
-        .unwrap();
-    let retry = c
-        .submit_complaint(as_role(first_request, "hotline"))
-        .await
-        .unwrap()
-        .into_inner()
-        .result
-        .unwrap();
+    let first = submit_as_hotline(&mut c, first_request.clone()).await;
+    let retry = submit_as_hotline(&mut c, first_request).await;
     assert_eq!(retry.id, first.id);
     assert_eq!(retry.position, first.position);
     assert_eq!(retry.version, first.version);
@@ -315,17 +300,15 @@ async fn retried_submit_with_same_request_id_is_written_once() {
 
 #[tokio::test]
 async fn units_see_only_their_complaints_and_personal_data_is_masked() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
-    let submitted = submit(&mut c, "用电报装").await;
-    let lead = classify_and_dispatch(&mut c, &submitted.id).await;
+    let (id, lead) = submit_and_dispatch(&mut c, "用电报装").await;
     let get_as = |request: Request<pb::GetComplaintRequest>| {
         let mut c = c.clone();
         async move { c.get_complaint(request).await }
     };
     let request = || pb::GetComplaintRequest {
-        complaint_id: submitted.id.clone(),
+        complaint_id: id.clone(),
         min_position: 0,
     };
     let status = get_as(as_unit(request(), "tax-bureau"))
@@ -354,7 +337,7 @@ async fn units_see_only_their_complaints_and_personal_data_is_masked() {
         "{}",
         view.state_json
     );
-    let history = history(&mut c, &submitted.id).await;
+    let history = history(&mut c, &id).await;
     assert!(
         history[0].payload_json.contains("138****5678"),
         "{}",
@@ -374,8 +357,7 @@ async fn units_see_only_their_complaints_and_personal_data_is_masked() {
 
 #[tokio::test]
 async fn concurrent_commands_with_the_same_expected_version_one_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let submitted = submit(&mut c, "并发冲突测试").await;
     let classify = |area: &str| {
@@ -410,8 +392,7 @@ async fn concurrent_commands_with_the_same_expected_version_one_wins() {
 
 #[tokio::test]
 async fn subscriptions_before_and_after_a_burst_see_every_event_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut events = server.events().await;
     let subscribe = || {
         as_role(
@@ -428,8 +409,7 @@ async fn subscriptions_before_and_after_a_burst_see_every_event_once() {
     for n in 0..10 {
         let mut client = server.complaints().await;
         handles.push(tokio::spawn(async move {
-            let submitted = submit(&mut client, &format!("批量诉求{n}")).await;
-            classify_and_dispatch(&mut client, &submitted.id).await;
+            submit_and_dispatch(&mut client, &format!("批量诉求{n}")).await;
         }));
     }
     for handle in handles {
@@ -466,8 +446,7 @@ async fn subscriptions_before_and_after_a_burst_see_every_event_once() {
 /// The README's five-minute walkthrough, command for command.
 #[tokio::test]
 async fn readme_walkthrough_runs_from_submit_to_close() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let out = cli(
         &server,
         &[
@@ -582,8 +561,7 @@ async fn readme_walkthrough_runs_from_submit_to_close() {
 /// `min_position` waits for the log to reach a position, bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_wait_for_the_position_a_command_will_reach() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let first = submit(&mut c, "第一件").await;
     let wanted = first.position + 1;

@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 use rectify::pb;
 use tonic::Code;
 
-use crate::support::{Server, admin_offline, as_role, get, submit, submit_request};
+use crate::support::{Server, admin_offline, as_role, backup, get, submit, submit_request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_backup_under_writes_restores_everything_acknowledged_before_it() {
@@ -43,17 +43,7 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
         tokio::task::yield_now().await;
     }
     let before: Vec<pb::CommandResult> = acked.lock().unwrap().clone();
-    let mut admin = server.admin().await;
-    let backup = admin
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: backup_dir.display().to_string(),
-            },
-            "admin",
-        ))
-        .await
-        .expect("backup")
-        .into_inner();
+    let backed_up = backup(&server, &backup_dir, "admin").await.expect("backup");
     let after_backup = acked.lock().unwrap().len();
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
@@ -61,43 +51,32 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
     }
     let last_before = before.iter().map(|r| r.position).max().unwrap();
     assert!(
-        backup.events >= last_before,
+        backed_up.events >= last_before,
         "{} < {last_before}",
-        backup.events
+        backed_up.events
     );
-    assert_eq!(backup.last_hash.len(), 64);
+    assert_eq!(backed_up.last_hash.len(), 64);
     assert!(
         acked.lock().unwrap().len() >= after_backup,
         "writers kept writing"
     );
 
     // Only administrators back up; an existing directory is refused.
-    let denied = admin
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: dir.path().join("other").display().to_string(),
-            },
-            "dispatcher",
-        ))
+    let denied = backup(&server, &dir.path().join("other"), "dispatcher")
         .await
         .expect_err("dispatchers may not back up");
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let occupied = admin
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: backup_dir.display().to_string(),
-            },
-            "admin",
-        ))
+    let occupied = backup(&server, &backup_dir, "admin")
         .await
         .expect_err("the backup directory is taken");
     assert_eq!(occupied.code(), Code::InvalidArgument);
+    let mut admin = server.admin().await;
     let stats = admin
         .get_store_stats(as_role(pb::GetStoreStatsRequest {}, "admin"))
         .await
         .expect("stats")
         .into_inner();
-    assert!(stats.events >= backup.events);
+    assert!(stats.events >= backed_up.events);
     assert!(stats.streams >= before.len() as u64);
     assert!(stats.size_on_disk_bytes > 0);
     drop(admin);
@@ -107,7 +86,7 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
     let restored = dir.path().join("restored");
     let stdout = admin_offline("restore", &[&backup_dir, &restored]);
     assert!(
-        stdout.contains(&format!("hash chain verified: {} events", backup.events)),
+        stdout.contains(&format!("hash chain verified: {} events", backed_up.events)),
         "{stdout}"
     );
 
@@ -123,8 +102,7 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
 
 #[tokio::test]
 async fn health_and_reflection_answer_on_the_same_port() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let channel = server.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let reply = health

@@ -9,7 +9,8 @@ use rectify_eventlog::{EventStore as _, SledStore, StoreConfig};
 use tonic::{Code, transport::Channel};
 
 use crate::support::{
-    Server, admin_offline, as_role, as_unit, classify_and_dispatch, read_log, submit_request,
+    Server, admin_offline, as_role, as_unit, backup, classify_and_dispatch, read_log,
+    submit_as_hotline, submit_request,
 };
 
 const NAME: &str = "欧阳明月";
@@ -218,17 +219,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     earlier_events_keep_their_hashes_and_the_chain_verifies(&server, &before).await;
     // A backup and its restore carry the kept complaint's key, not the
     // erased one's.
-    server
-        .admin()
-        .await
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: e.backup().display().to_string(),
-            },
-            "admin",
-        ))
-        .await
-        .expect("backup");
+    backup(&server, &e.backup(), "admin").await.expect("backup");
     the_key_stays_gone_after_a_restart(server, &e).await;
     rotating_the_master_key_retires_every_old_copy(&e, &wrapped).await;
     the_restored_backup_opens_only_the_kept_complaint(&e).await;
@@ -236,13 +227,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
 
 /// Submits [`private_submission`] as the hotline; returns the id.
 async fn submit_private(c: &mut ComplaintServiceClient<Channel>, title: &str) -> String {
-    c.submit_complaint(as_role(private_submission(title), "hotline"))
-        .await
-        .expect("submit")
-        .into_inner()
-        .result
-        .unwrap()
-        .id
+    submit_as_hotline(c, private_submission(title)).await.id
 }
 
 fn erase_request(id: &str, reason: &str) -> pb::ErasePersonalDataRequest {

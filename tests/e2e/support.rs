@@ -30,9 +30,21 @@ pub struct Server {
     extra_args: Vec<String>,
     /// The metrics endpoint, when started with `--metrics-listen`.
     pub metrics_addr: Option<SocketAddr>,
+    /// The temporary directory holding `data_dir`, when the server owns it
+    /// ([`Server::fresh`]); removed after the process is gone.
+    temp: Option<tempfile::TempDir>,
 }
 
 impl Server {
+    /// Starts on a new temporary data directory that lives as long as the
+    /// server (restarts included).
+    pub fn fresh() -> Self {
+        let temp = tempfile::tempdir().expect("a temporary directory");
+        let mut server = Self::start(temp.path());
+        server.temp = Some(temp);
+        server
+    }
+
     pub fn start(data_dir: &Path) -> Self {
         Self::start_with(data_dir, &[])
     }
@@ -81,6 +93,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             extra_args: extra_args.to_vec(),
             metrics_addr,
+            temp: None,
         }
     }
 
@@ -128,12 +141,15 @@ impl Server {
     }
 
     /// Stops cleanly and starts again on the same data directory and flags.
-    pub fn restart(self) -> Self {
+    pub fn restart(mut self) -> Self {
         let data_dir = self.data_dir.clone();
         let extra_args = self.extra_args.clone();
+        let temp = self.temp.take();
         let status = self.stop();
         assert!(status.success(), "server exited with {status}");
-        Self::start_with(&data_dir, &extra_args)
+        let mut server = Self::start_with(&data_dir, &extra_args);
+        server.temp = temp;
+        server
     }
 }
 
@@ -206,8 +222,16 @@ pub async fn submit(
     client: &mut ComplaintServiceClient<Channel>,
     title: &str,
 ) -> pb::CommandResult {
+    submit_as_hotline(client, submit_request(title)).await
+}
+
+/// Submits `request` as the hotline; returns the command's result.
+pub async fn submit_as_hotline(
+    client: &mut ComplaintServiceClient<Channel>,
+    request: pb::SubmitComplaintRequest,
+) -> pb::CommandResult {
     client
-        .submit_complaint(as_role(submit_request(title), "hotline"))
+        .submit_complaint(as_role(request, "hotline"))
         .await
         .expect("submit")
         .into_inner()
@@ -297,6 +321,36 @@ pub async fn classify_and_dispatch(
     assert!(!dispatched.lead_unit.is_empty());
     assert!(!dispatched.routing_rule.is_empty());
     dispatched.lead_unit
+}
+
+/// Submits [`submit_request`] titled `title` and classifies and dispatches
+/// it; returns its id and lead unit.
+pub async fn submit_and_dispatch(
+    client: &mut ComplaintServiceClient<Channel>,
+    title: &str,
+) -> (String, String) {
+    let id = submit(client, title).await.id;
+    let lead = classify_and_dispatch(client, &id).await;
+    (id, lead)
+}
+
+/// Backs the server up into `destination`, as `role`.
+pub async fn backup(
+    server: &Server,
+    destination: &Path,
+    role: &'static str,
+) -> Result<pb::BackupResponse, tonic::Status> {
+    server
+        .admin()
+        .await
+        .backup(as_role(
+            pb::BackupRequest {
+                destination: destination.display().to_string(),
+            },
+            role,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// The lead `unit` accepts its assignment.
