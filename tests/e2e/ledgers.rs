@@ -7,13 +7,7 @@ use std::collections::BTreeSet;
 use rectify::pb::{self, ledger_service_client::LedgerServiceClient};
 use tonic::{Code, transport::Channel};
 
-use super::{Server, as_role, classify_and_dispatch, history, submit};
-
-impl Server {
-    async fn ledgers(&self) -> LedgerServiceClient<Channel> {
-        LedgerServiceClient::new(self.channel().await)
-    }
-}
+use crate::support::{Server, as_role, head, history, submit_and_dispatch};
 
 async fn ledger(
     l: &mut LedgerServiceClient<Channel>,
@@ -84,10 +78,29 @@ async fn close_item(
     .into_inner()
 }
 
+async fn link(
+    l: &mut LedgerServiceClient<Channel>,
+    ledger_id: &str,
+    item_id: &str,
+    complaint_ids: &[String],
+) -> pb::LinkComplaintsResponse {
+    l.link_complaints(as_role(
+        pb::LinkComplaintsRequest {
+            ledger_id: ledger_id.into(),
+            item_id: item_id.into(),
+            complaint_ids: complaint_ids.to_vec(),
+            ..Default::default()
+        },
+        "dispatcher",
+    ))
+    .await
+    .expect("link")
+    .into_inner()
+}
+
 #[tokio::test]
 async fn the_plan_is_imported_once_and_a_group_closes_item_by_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut l = server.ledgers().await;
 
     let first = l
@@ -98,7 +111,7 @@ async fn the_plan_is_imported_once_and_a_group_closes_item_by_item() {
     assert_eq!(first.ledger_id, "plan-2021");
     assert_eq!(first.items_added, 103, "every task of the plan");
     assert_eq!(first.items_total, 103);
-    let head = super::head(&server).await;
+    let head_after_import = head(&server).await;
     let again = l
         .import_plan(as_role(pb::ImportPlanRequest {}, "admin"))
         .await
@@ -106,8 +119,8 @@ async fn the_plan_is_imported_once_and_a_group_closes_item_by_item() {
         .into_inner();
     assert_eq!((again.items_added, again.items_total), (0, 103));
     assert_eq!(
-        super::head(&server).await,
-        head,
+        head(&server).await,
+        head_after_import,
         "the second import writes nothing"
     );
 
@@ -245,8 +258,7 @@ async fn the_plan_is_imported_once_and_a_group_closes_item_by_item() {
 
 #[tokio::test]
 async fn closing_an_item_records_the_class_fix_on_each_linked_complaint() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let mut l = server.ledgers().await;
 
@@ -285,11 +297,9 @@ async fn closing_an_item_records_the_class_fix_on_each_linked_complaint() {
         "厂房用电报装两个月未接电",
         "新建厂房接电慢",
     ] {
-        let id = submit(&mut c, title).await.id;
-        classify_and_dispatch(&mut c, &id).await;
-        ids.push(id);
+        ids.push(submit_and_dispatch(&mut c, title).await.0);
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
 
     // The three complaints are suggested for the item.
     let suggested: BTreeSet<String> = l
@@ -311,33 +321,9 @@ async fn closing_an_item_records_the_class_fix_on_each_linked_complaint() {
         .collect();
     assert_eq!(suggested, ids.iter().cloned().collect());
 
-    let linked = l
-        .link_complaints(as_role(
-            pb::LinkComplaintsRequest {
-                ledger_id: "cluster-2026-11".into(),
-                item_id: "slow-connection".into(),
-                complaint_ids: ids.clone(),
-                ..Default::default()
-            },
-            "dispatcher",
-        ))
-        .await
-        .expect("link")
-        .into_inner();
+    let linked = link(&mut l, "cluster-2026-11", "slow-connection", &ids).await;
     assert_eq!(linked.linked, ids);
-    let again = l
-        .link_complaints(as_role(
-            pb::LinkComplaintsRequest {
-                ledger_id: "cluster-2026-11".into(),
-                item_id: "slow-connection".into(),
-                complaint_ids: ids.clone(),
-                ..Default::default()
-            },
-            "dispatcher",
-        ))
-        .await
-        .expect("link again")
-        .into_inner();
+    let again = link(&mut l, "cluster-2026-11", "slow-connection", &ids).await;
     assert_eq!(again.already_linked, ids);
     assert!(again.linked.is_empty());
 

@@ -11,7 +11,7 @@ use rectify::pb::{
 };
 use tonic::{Code, Request};
 
-use super::{Server, as_role, as_unit, classify_and_dispatch, submit, submit_request};
+use crate::support::{Server, as_role, as_unit, submit_and_dispatch, submit_request};
 
 /// The roles, as the matrix's columns; `unit` acts as power-bureau, the
 /// lead unit of the probed complaint.
@@ -209,8 +209,8 @@ async fn every_role_is_refused_exactly_where_the_matrix_says() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
     let mut c = server.complaints().await;
-    let id = submit(&mut c, "权限矩阵探针").await.id;
-    assert_eq!(classify_and_dispatch(&mut c, &id).await, "power-bureau");
+    let (id, lead) = submit_and_dispatch(&mut c, "权限矩阵探针").await;
+    assert_eq!(lead, "power-bureau");
 
     // (RPC, the roles allowed.)
     let matrix: &[(&str, &[&str])] = &[

@@ -1,15 +1,17 @@
 //! Operating the server: online backup under concurrent writes, restore,
-//! store figures.
+//! store figures, health and reflection, metrics, traces, authentication by
+//! token and by client certificate, rate limits.
 
 use std::sync::{
     Arc, Mutex,
     atomic::{AtomicBool, Ordering},
 };
 
-use rectify::pb::{self, admin_service_client::AdminServiceClient};
+use futures::StreamExt as _;
+use rectify::pb;
 use tonic::Code;
 
-use super::{Server, as_role, get, submit};
+use crate::support::{Server, admin_offline, as_role, backup, get, submit, submit_request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_backup_under_writes_restores_everything_acknowledged_before_it() {
@@ -41,17 +43,7 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
         tokio::task::yield_now().await;
     }
     let before: Vec<pb::CommandResult> = acked.lock().unwrap().clone();
-    let mut admin = AdminServiceClient::new(server.channel().await);
-    let backup = admin
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: backup_dir.display().to_string(),
-            },
-            "admin",
-        ))
-        .await
-        .expect("backup")
-        .into_inner();
+    let backed_up = backup(&server, &backup_dir, "admin").await.expect("backup");
     let after_backup = acked.lock().unwrap().len();
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
@@ -59,43 +51,32 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
     }
     let last_before = before.iter().map(|r| r.position).max().unwrap();
     assert!(
-        backup.events >= last_before,
+        backed_up.events >= last_before,
         "{} < {last_before}",
-        backup.events
+        backed_up.events
     );
-    assert_eq!(backup.last_hash.len(), 64);
+    assert_eq!(backed_up.last_hash.len(), 64);
     assert!(
         acked.lock().unwrap().len() >= after_backup,
         "writers kept writing"
     );
 
     // Only administrators back up; an existing directory is refused.
-    let denied = admin
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: dir.path().join("other").display().to_string(),
-            },
-            "dispatcher",
-        ))
+    let denied = backup(&server, &dir.path().join("other"), "dispatcher")
         .await
         .expect_err("dispatchers may not back up");
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let occupied = admin
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: backup_dir.display().to_string(),
-            },
-            "admin",
-        ))
+    let occupied = backup(&server, &backup_dir, "admin")
         .await
         .expect_err("the backup directory is taken");
     assert_eq!(occupied.code(), Code::InvalidArgument);
+    let mut admin = server.admin().await;
     let stats = admin
         .get_store_stats(as_role(pb::GetStoreStatsRequest {}, "admin"))
         .await
         .expect("stats")
         .into_inner();
-    assert!(stats.events >= backup.events);
+    assert!(stats.events >= backed_up.events);
     assert!(stats.streams >= before.len() as u64);
     assert!(stats.size_on_disk_bytes > 0);
     drop(admin);
@@ -103,16 +84,9 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
 
     // Restore into a new data directory: the copy verifies.
     let restored = dir.path().join("restored");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "restore"])
-        .arg(&backup_dir)
-        .arg(&restored)
-        .output()
-        .expect("run rectify admin restore");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{output:?}");
+    let stdout = admin_offline("restore", &[&backup_dir, &restored]);
     assert!(
-        stdout.contains(&format!("hash chain verified: {} events", backup.events)),
+        stdout.contains(&format!("hash chain verified: {} events", backed_up.events)),
         "{stdout}"
     );
 
@@ -124,6 +98,68 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
         let view = get(&mut c, &result.id).await;
         assert_eq!(view.complaint_id, result.id);
     }
+}
+
+#[tokio::test]
+async fn health_and_reflection_answer_on_the_same_port() {
+    let server = Server::fresh();
+    let channel = server.channel().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let reply = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "rectify.v1.ComplaintService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reply.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            ),
+        ),
+    };
+    let mut responses = reflection
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(
+        tonic_reflection::pb::v1::server_reflection_response::MessageResponse::ListServicesResponse(
+            list,
+        ),
+    ) = response.message_response
+    else {
+        panic!("unexpected reflection reply {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "rectify.v1.ComplaintService",
+        "rectify.v1.EventService",
+        "rectify.v1.CatalogService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    let mut catalog = server.catalog().await;
+    let areas = catalog
+        .list_areas(as_role(pb::ListAreasRequest {}, "portal"))
+        .await
+        .unwrap()
+        .into_inner()
+        .areas;
+    assert_eq!(areas.len(), 28);
 }
 
 /// `GET /metrics` over plain HTTP/1.1.
@@ -162,7 +198,7 @@ async fn metrics_count_rpcs_appends_and_open_complaints() {
         .expect_err("unknown");
     assert_eq!(missing.code(), Code::NotFound);
     // Read-your-writes on the ledger, so the projection has caught up.
-    let mut q = rectify::pb::query_service_client::QueryServiceClient::new(server.channel().await);
+    let mut q = server.queries().await;
     q.list_ledger(as_role(
         pb::ListLedgerRequest {
             min_position: first.position + 1,
@@ -353,20 +389,16 @@ async fn with_principals_configured_every_call_needs_a_known_token() {
 
     // No token, a malformed one, an unknown one: UNAUTHENTICATED.
     for request in [
-        tonic::Request::new(super::submit_request("无凭据")),
+        tonic::Request::new(submit_request("无凭据")),
         {
-            let mut r = tonic::Request::new(super::submit_request("格式错误"));
+            let mut r = tonic::Request::new(submit_request("格式错误"));
             r.metadata_mut()
                 .insert("authorization", "Basic abc".parse().unwrap());
             r
         },
-        with_token(
-            super::submit_request("未知令牌"),
-            "rct_not-a-real-token",
-            None,
-        ),
+        with_token(submit_request("未知令牌"), "rct_not-a-real-token", None),
         // Identity headers alone no longer count.
-        as_role(super::submit_request("只有角色头"), "admin"),
+        as_role(submit_request("只有角色头"), "admin"),
     ] {
         let status = c.submit_complaint(request).await.expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
@@ -374,11 +406,7 @@ async fn with_principals_configured_every_call_needs_a_known_token() {
 
     // The hotline's token submits; the event's actor is its principal.
     let submitted = c
-        .submit_complaint(with_token(
-            super::submit_request("有令牌"),
-            &hotline_token,
-            None,
-        ))
+        .submit_complaint(with_token(submit_request("有令牌"), &hotline_token, None))
         .await
         .expect("submit with a token")
         .into_inner()
@@ -399,7 +427,7 @@ async fn with_principals_configured_every_call_needs_a_known_token() {
     assert_eq!(history[0].actor, "hotline-backend");
 
     // A unit's token stays a unit's, whatever role header rides along.
-    let mut admin = AdminServiceClient::new(server.channel().await);
+    let mut admin = server.admin().await;
     let denied = admin
         .scan_deadlines(with_token(
             pb::ScanDeadlinesRequest {},
@@ -543,7 +571,7 @@ async fn mutual_tls_maps_the_client_certificate_to_its_principal() {
         .unwrap();
     let mut c = pb::complaint_service_client::ComplaintServiceClient::new(channel);
     let submitted = c
-        .submit_complaint(tonic::Request::new(super::submit_request("双向认证")))
+        .submit_complaint(tonic::Request::new(submit_request("双向认证")))
         .await
         .expect("submit over mutual TLS")
         .into_inner()
@@ -563,7 +591,7 @@ async fn mutual_tls_maps_the_client_certificate_to_its_principal() {
     let refused = match endpoint().tls_config(tls(false)).unwrap().connect().await {
         Err(_) => true,
         Ok(channel) => pb::complaint_service_client::ComplaintServiceClient::new(channel)
-            .submit_complaint(tonic::Request::new(super::submit_request("无证书")))
+            .submit_complaint(tonic::Request::new(submit_request("无证书")))
             .await
             .is_err(),
     };
@@ -575,7 +603,7 @@ async fn mutual_tls_maps_the_client_certificate_to_its_principal() {
         .await;
     if let Ok(channel) = plain {
         let result = pb::complaint_service_client::ComplaintServiceClient::new(channel)
-            .submit_complaint(as_role(super::submit_request("明文"), "hotline"))
+            .submit_complaint(as_role(submit_request("明文"), "hotline"))
             .await;
         assert!(result.is_err(), "plain text must not reach the services");
     }

@@ -2,13 +2,16 @@
 //! opened only for the roles that need it, and erased for good by
 //! destroying the key while the history stays verifiable.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use rectify::pb;
+use rectify::pb::{self, complaint_service_client::ComplaintServiceClient};
 use rectify_eventlog::{EventStore as _, SledStore, StoreConfig};
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
-use super::{Server, as_role, as_unit, classify_and_dispatch, submit_request};
+use crate::support::{
+    Server, admin_offline, as_role, as_unit, backup, classify_and_dispatch, read_log,
+    submit_as_hotline, submit_request,
+};
 
 const NAME: &str = "欧阳明月";
 const PHONE: &str = "13998761234";
@@ -62,24 +65,6 @@ async fn view_as(
         .expect("a complaint")
 }
 
-async fn read_log(server: &Server, role: &'static str) -> Vec<pb::Event> {
-    server
-        .events()
-        .await
-        .read_log(as_role(
-            pb::ReadLogRequest {
-                from_position: 1,
-                max_count: 1_000,
-                filter: None,
-            },
-            role,
-        ))
-        .await
-        .expect("read log")
-        .into_inner()
-        .events
-}
-
 fn open_store(dir: &Path) -> SledStore {
     SledStore::open(StoreConfig {
         path: dir.to_path_buf(),
@@ -94,14 +79,7 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
     let data = dir.path().join("data");
     let server = Server::start(&data);
     let mut c = server.complaints().await;
-    let id = c
-        .submit_complaint(as_role(private_submission("供电所拖延接电"), "hotline"))
-        .await
-        .expect("submit")
-        .into_inner()
-        .result
-        .unwrap()
-        .id;
+    let id = submit_private(&mut c, "供电所拖延接电").await;
     let lead = classify_and_dispatch(&mut c, &id).await;
 
     // Those who handle the submitter see the data in clear: the hotline,
@@ -133,7 +111,7 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
 
     // The log as read: clear for the hotline, masked for supervisors; the
     // sealed token never leaves the server.
-    let clear = read_log(&server, "hotline").await;
+    let clear = read_log(&server, "hotline", None).await;
     let received = |events: &[pb::Event]| {
         events
             .iter()
@@ -143,7 +121,7 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
             .clone()
     };
     assert!(received(&clear).contains(PHONE));
-    let supervised = received(&read_log(&server, "supervisor").await);
+    let supervised = received(&read_log(&server, "supervisor", None).await);
     assert!(!supervised.contains(PHONE) && supervised.contains("139****1234"));
     assert!(!supervised.contains("s1.") && !received(&clear).contains("s1."));
 
@@ -174,81 +152,131 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
     assert!(store.stream_secret(&stream).await.unwrap().is_some());
 }
 
+/// The erasure test's two complaints and where their data lives.
+struct Erasure {
+    /// The test's directory: data, backup, restored copy, stray keys.
+    root: PathBuf,
+    data: PathBuf,
+    /// The complaint whose submitter asks for erasure, and its stream.
+    erased: String,
+    stream: String,
+    /// Another complaint, whose data stays.
+    kept: String,
+    lead: String,
+}
+
+impl Erasure {
+    fn backup(&self) -> PathBuf {
+        self.root.join("backup")
+    }
+
+    fn master_key(&self) -> PathBuf {
+        self.data.join("master.key")
+    }
+
+    /// The erased complaint shows no submitter, even to the hotline.
+    async fn assert_erased_on(&self, server: &Server) {
+        let view = view_as(server, &self.erased, |r| as_role(r, "hotline")).await;
+        assert!(view.personal_data_erased && view.submitter.is_none());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_restore() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = Server::start(&data);
     let mut c = server.complaints().await;
-    let submit = |title: &str| {
-        let request = as_role(private_submission(title), "hotline");
-        let mut c = c.clone();
-        async move {
-            c.submit_complaint(request)
-                .await
-                .expect("submit")
-                .into_inner()
-                .result
-                .unwrap()
-                .id
-        }
-    };
-    let erased = submit("要求删除个人信息的诉求").await;
-    let kept = submit("另一件诉求").await;
+    let erased = submit_private(&mut c, "要求删除个人信息的诉求").await;
+    let kept = submit_private(&mut c, "另一件诉求").await;
     let lead = classify_and_dispatch(&mut c, &erased).await;
-    let erase = |id: &str, reason: &str| pb::ErasePersonalDataRequest {
+    let e = Erasure {
+        root: dir.path().to_path_buf(),
+        data,
+        stream: format!("complaint-{erased}"),
+        erased,
+        kept,
+        lead,
+    };
+    only_the_dispatch_centre_erases_and_with_a_reason(&mut c, &e).await;
+
+    // Keep the stored wrapped key to look for it on disk afterwards.
+    let before = read_log(&server, "supervisor", None).await;
+    drop(c);
+    assert!(server.stop().success());
+    let wrapped = {
+        let store = open_store(&e.data);
+        let secret = store
+            .stream_secret(&e.stream)
+            .await
+            .unwrap()
+            .expect("a key");
+        store.shutdown().unwrap();
+        secret
+    };
+    let server = Server::start(&e.data);
+    erased_once_the_complaint_goes_on_without_its_data(&server, &e).await;
+    earlier_events_keep_their_hashes_and_the_chain_verifies(&server, &before).await;
+    // A backup and its restore carry the kept complaint's key, not the
+    // erased one's.
+    backup(&server, &e.backup(), "admin").await.expect("backup");
+    the_key_stays_gone_after_a_restart(server, &e).await;
+    rotating_the_master_key_retires_every_old_copy(&e, &wrapped).await;
+    the_restored_backup_opens_only_the_kept_complaint(&e).await;
+}
+
+/// Submits [`private_submission`] as the hotline; returns the id.
+async fn submit_private(c: &mut ComplaintServiceClient<Channel>, title: &str) -> String {
+    submit_as_hotline(c, private_submission(title)).await.id
+}
+
+fn erase_request(id: &str, reason: &str) -> pb::ErasePersonalDataRequest {
+    pb::ErasePersonalDataRequest {
         complaint_id: id.into(),
         reason: reason.into(),
         ..Default::default()
-    };
+    }
+}
 
-    // Only the dispatch centre (or an administrator) erases.
+/// Only the dispatch centre (or an administrator) erases, and only with a
+/// reason.
+async fn only_the_dispatch_centre_erases_and_with_a_reason(
+    c: &mut ComplaintServiceClient<Channel>,
+    e: &Erasure,
+) {
+    let erase = || erase_request(&e.erased, "PIPL-2026-0042");
     for request in [
-        as_unit(erase(&erased, "PIPL-2026-0042"), &lead),
-        as_role(erase(&erased, "PIPL-2026-0042"), "supervisor"),
-        as_role(erase(&erased, "PIPL-2026-0042"), "hotline"),
+        as_unit(erase(), &e.lead),
+        as_role(erase(), "supervisor"),
+        as_role(erase(), "hotline"),
     ] {
         let status = c.erase_personal_data(request).await.unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     }
     let status = c
-        .erase_personal_data(as_role(erase(&erased, ""), "dispatcher"))
+        .erase_personal_data(as_role(erase_request(&e.erased, ""), "dispatcher"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("reason"), "{}", status.message());
+}
 
-    // Keep the stored wrapped key to look for it on disk afterwards.
-    let before = read_log(&server, "supervisor").await;
-    drop(c);
-    let status = server.stop();
-    assert!(status.success());
-    let stream = format!("complaint-{erased}");
-    let wrapped = {
-        let store = open_store(&data);
-        let secret = store.stream_secret(&stream).await.unwrap().expect("a key");
-        store.shutdown().unwrap();
-        secret
-    };
-    let server = Server::start(&data);
+/// Erasure happens once; the complaint goes on without the data, the other
+/// keeps its own, and the history says who erased without showing the data.
+async fn erased_once_the_complaint_goes_on_without_its_data(server: &Server, e: &Erasure) {
     let mut c = server.complaints().await;
-
-    c.erase_personal_data(as_role(erase(&erased, "PIPL-2026-0042"), "dispatcher"))
-        .await
-        .expect("erase");
-    let again = c
-        .erase_personal_data(as_role(erase(&erased, "PIPL-2026-0042"), "dispatcher"))
-        .await
-        .unwrap_err();
+    let erase = || as_role(erase_request(&e.erased, "PIPL-2026-0042"), "dispatcher");
+    c.erase_personal_data(erase()).await.expect("erase");
+    let again = c.erase_personal_data(erase()).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
 
     // The complaint goes on without the data; the other keeps its own.
-    let view = view_as(&server, &erased, |r| as_role(r, "hotline")).await;
+    let view = view_as(server, &e.erased, |r| as_role(r, "hotline")).await;
     assert!(view.personal_data_erased);
     assert_eq!(view.submitter, None);
     assert!(!view.state_json.contains(PHONE));
-    assert_eq!(view.lead_unit, lead);
-    let other = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
+    assert_eq!(view.lead_unit, e.lead);
+    let other = view_as(server, &e.kept, |r| as_role(r, "hotline")).await;
     assert_eq!(other.submitter.unwrap().phone, PHONE);
     assert!(!other.personal_data_erased);
 
@@ -257,7 +285,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     let history = c
         .get_history(as_role(
             pb::GetHistoryRequest {
-                complaint_id: erased.clone(),
+                complaint_id: e.erased.clone(),
             },
             "hotline",
         ))
@@ -276,19 +304,23 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     let last = history.last().unwrap();
     assert_eq!(last.event_type, "PersonalDataErased");
     assert_eq!(last.actor, "test-dispatcher");
+}
 
-    // Events before the erasure are unchanged, hash for hash, and the chain
-    // verifies.
-    // (The hash covers the stored bytes; only the reply's rendering of the
-    // erased submitter differs.)
+/// Events before the erasure are unchanged, hash for hash, and the chain
+/// verifies. (The hash covers the stored bytes; only the reply's rendering
+/// of the erased submitter differs.)
+async fn earlier_events_keep_their_hashes_and_the_chain_verifies(
+    server: &Server,
+    before: &[pb::Event],
+) {
     let stored = |events: &[pb::Event]| {
         events
             .iter()
             .map(|e| (e.position, e.event_id.clone(), e.hash.clone()))
             .collect::<Vec<_>>()
     };
-    let after = read_log(&server, "supervisor").await;
-    assert_eq!(stored(&after[..before.len()]), stored(&before));
+    let after = read_log(server, "supervisor", None).await;
+    assert_eq!(stored(&after[..before.len()]), stored(before));
     let verified = server
         .events()
         .await
@@ -297,80 +329,55 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
         .unwrap()
         .into_inner();
     assert!(verified.ok, "{verified:?}");
+}
 
-    // A backup and its restore carry the kept complaint's key, not the
-    // erased one's.
-    let backup = dir.path().join("backup");
-    rectify::pb::admin_service_client::AdminServiceClient::new(server.channel().await)
-        .backup(as_role(
-            pb::BackupRequest {
-                destination: backup.display().to_string(),
-            },
-            "admin",
-        ))
-        .await
-        .expect("backup");
-
-    // After a restart, the key is still gone, from the live store and from
-    // the files on disk.
-    drop(c);
+/// After a restart, the key is still gone, from the live store and from
+/// the files on disk; stops the server.
+async fn the_key_stays_gone_after_a_restart(server: Server, e: &Erasure) {
     let server = server.restart();
-    let view = view_as(&server, &erased, |r| as_role(r, "dispatcher")).await;
+    let view = view_as(&server, &e.erased, |r| as_role(r, "dispatcher")).await;
     assert!(view.personal_data_erased && view.submitter.is_none());
-    let status = server.stop();
-    assert!(status.success());
-    let store = open_store(&data);
-    assert_eq!(store.stream_secret(&stream).await.unwrap(), None);
+    assert!(server.stop().success());
+    let store = open_store(&e.data);
+    assert_eq!(store.stream_secret(&e.stream).await.unwrap(), None);
     let report = store.verify(&mut |_| {}).await.unwrap();
     assert!(report.ok());
     store.shutdown().unwrap();
-    drop(store);
+}
 
-    // sled may keep the destroyed value in an old segment until it reuses
-    // the space, and an earlier backup holds it too. Those copies are
-    // wrapped by the master key: rotating it makes them useless for good.
-    let old_key = std::fs::read_to_string(data.join("master.key")).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "rotate-master-key"])
-        .arg(&data)
-        .output()
-        .expect("run rotate-master-key");
-    assert!(output.status.success(), "{output:?}");
-    let printed = String::from_utf8_lossy(&output.stdout);
+/// sled may keep the destroyed value in an old segment until it reuses the
+/// space, and an earlier backup holds it too. Those copies are wrapped by
+/// the master key: rotating it makes them useless for good.
+async fn rotating_the_master_key_retires_every_old_copy(e: &Erasure, wrapped: &[u8]) {
+    let old_key = std::fs::read_to_string(e.master_key()).unwrap();
+    let printed = admin_offline("rotate-master-key", &[&e.data]);
     assert!(printed.contains("re-wrapped 1 data keys"), "{printed}");
-    assert_ne!(
-        std::fs::read_to_string(data.join("master.key")).unwrap(),
-        old_key
-    );
+    assert_ne!(std::fs::read_to_string(e.master_key()).unwrap(), old_key);
     assert_eq!(
-        files_containing(dir.path(), old_key.trim().as_bytes()),
-        vec![backup.join("master.key").display().to_string()],
+        files_containing(&e.root, old_key.trim().as_bytes()),
+        vec![e.backup().join("master.key").display().to_string()],
         "the old key is left only in the earlier backup"
     );
     let rotated =
-        rectify::server::vault::Vault::from_files(&data.join("master.key"), &[] as &[&Path])
-            .unwrap();
+        rectify::server::vault::Vault::from_files(&e.master_key(), &[] as &[&Path]).unwrap();
     // Whatever copy of the erased complaint's key is left is wrapped by the
     // retired key, which nothing holds any more.
-    assert!(!rotated.is_current(&wrapped));
-    assert!(rotated.open(&stream, Some(&wrapped), "s1.AAAA").is_err());
-    let server = Server::start(&data);
-    let view = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
+    assert!(!rotated.is_current(wrapped));
+    assert!(rotated.open(&e.stream, Some(wrapped), "s1.AAAA").is_err());
+    let server = Server::start(&e.data);
+    let view = view_as(&server, &e.kept, |r| as_role(r, "hotline")).await;
     assert_eq!(view.submitter.expect("opened after rotation").phone, PHONE);
-    let view = view_as(&server, &erased, |r| as_role(r, "hotline")).await;
-    assert!(view.personal_data_erased && view.submitter.is_none());
-    drop(server);
+    e.assert_erased_on(&server).await;
+}
 
-    let restored = dir.path().join("restored");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "restore"])
-        .arg(&backup)
-        .arg(&restored)
-        .output()
-        .expect("run restore");
-    assert!(output.status.success(), "{output:?}");
+/// The backup restores with its own master key: a server given another key
+/// refuses to start, naming it; with the right one the kept complaint opens
+/// and the erased one stays erased.
+async fn the_restored_backup_opens_only_the_kept_complaint(e: &Erasure) {
+    let restored = e.root.join("restored");
+    admin_offline("restore", &[&e.backup(), &restored]);
     // A server pointed at the wrong master key refuses to start, naming it.
-    let stranger = dir.path().join("stranger.key");
+    let stranger = e.root.join("stranger.key");
     std::fs::write(&stranger, "ab".repeat(32)).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -384,8 +391,7 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
     assert!(stderr.contains("which is not configured"), "{stderr}");
 
     let server = Server::start(&restored);
-    let view = view_as(&server, &kept, |r| as_role(r, "hotline")).await;
+    let view = view_as(&server, &e.kept, |r| as_role(r, "hotline")).await;
     assert_eq!(view.submitter.expect("opened after restore").name, NAME);
-    let view = view_as(&server, &erased, |r| as_role(r, "hotline")).await;
-    assert!(view.personal_data_erased && view.submitter.is_none());
+    e.assert_erased_on(&server).await;
 }

@@ -6,24 +6,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use rectify::pb::{
-    self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
-};
+use rectify::pb::{self, query_service_client::QueryServiceClient};
 use tonic::{Code, transport::Channel};
 
-use super::{
-    Server, as_role, as_unit, classify_and_dispatch, get, history, submit, submit_request,
+use crate::support::{
+    Server, accept, admin_offline, as_role, as_unit, callback, classify_and_dispatch, get, head,
+    history, record_callback, resolve, submit, submit_and_dispatch, submit_as_hotline,
+    submit_request, verify,
 };
-
-impl Server {
-    async fn queries(&self) -> QueryServiceClient<Channel> {
-        QueryServiceClient::new(self.channel().await)
-    }
-
-    async fn admin(&self) -> AdminServiceClient<Channel> {
-        AdminServiceClient::new(self.channel().await)
-    }
-}
 
 /// A clock file the server reads its time from.
 struct TestClock {
@@ -77,6 +67,18 @@ async fn list(
     .into_inner()
 }
 
+/// One page of `page_size` of the whole ledger, oldest first, as the
+/// dispatch centre sees it.
+async fn page_of(
+    q: &mut QueryServiceClient<Channel>,
+    page_size: u32,
+    page_token: String,
+    min_position: u64,
+) -> pb::ListLedgerResponse {
+    let all = pb::LedgerFilter::default();
+    list(q, "dispatcher", all, page_size, page_token, min_position).await
+}
+
 /// Every row (up to 50) the dispatch centre sees through `filter`.
 async fn filtered(
     q: &mut QueryServiceClient<Channel>,
@@ -88,8 +90,7 @@ async fn filtered(
 
 #[tokio::test]
 async fn the_ledger_reflects_a_command_queried_with_its_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let mut q = server.queries().await;
     let submitted = submit(&mut c, "用电报装迟迟不接电").await;
@@ -145,8 +146,7 @@ async fn the_ledger_reflects_a_command_queried_with_its_position() {
 
 #[tokio::test]
 async fn filters_scopes_and_paging_are_correct_across_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let mut q = server.queries().await;
 
@@ -160,13 +160,7 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
             request.district = "kangbashi".into();
             request.text = "康巴什区 燃气接入 迟迟不办".into();
         }
-        let result = c
-            .submit_complaint(as_role(request, "hotline"))
-            .await
-            .expect("submit")
-            .into_inner()
-            .result
-            .unwrap();
+        let result = submit_as_hotline(&mut c, request).await;
         last_position = result.position;
         if n % 3 == 0 {
             classify_and_dispatch(&mut c, &result.id).await;
@@ -174,7 +168,7 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
         }
         ids.push(result.id);
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     assert!(head >= last_position);
 
     // Every page of 5, oldest first: each complaint once, in order.
@@ -182,15 +176,7 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
     let mut token = String::new();
     let mut pages = 0;
     loop {
-        let page = list(
-            &mut q,
-            "dispatcher",
-            pb::LedgerFilter::default(),
-            5,
-            token,
-            head,
-        )
-        .await;
+        let page = page_of(&mut q, 5, token, head).await;
         assert_eq!(page.total, 13);
         assert!(page.rows.len() <= 5);
         seen.extend(page.rows.iter().map(|r| r.complaint_id.clone()));
@@ -204,26 +190,22 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
     assert_eq!(seen, ids, "oldest first, each once");
 
     // Filters.
-    let by_district = filtered(
-        &mut q,
-        pb::LedgerFilter {
-            district: "kangbashi".into(),
-            ..Default::default()
-        },
-        head,
-    )
+    let by = |filter: pb::LedgerFilter| {
+        let mut q = q.clone();
+        async move { filtered(&mut q, filter, head).await }
+    };
+    let by_district = by(pb::LedgerFilter {
+        district: "kangbashi".into(),
+        ..Default::default()
+    })
     .await;
     assert_eq!(by_district.total, 3);
     assert!(by_district.rows.iter().all(|r| r.district == "kangbashi"));
 
-    let by_status = filtered(
-        &mut q,
-        pb::LedgerFilter {
-            statuses: vec![pb::ComplaintStatus::Dispatched as i32],
-            ..Default::default()
-        },
-        head,
-    )
+    let by_status = by(pb::LedgerFilter {
+        statuses: vec![pb::ComplaintStatus::Dispatched as i32],
+        ..Default::default()
+    })
     .await;
     let got: BTreeSet<String> = by_status
         .rows
@@ -232,27 +214,19 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
         .collect();
     assert_eq!(got, dispatched);
 
-    let by_text = filtered(
-        &mut q,
-        pb::LedgerFilter {
-            text: "燃气".into(),
-            ..Default::default()
-        },
-        head,
-    )
+    let by_text = by(pb::LedgerFilter {
+        text: "燃气".into(),
+        ..Default::default()
+    })
     .await;
     assert_eq!(by_text.total, 3);
     assert!(by_text.rows.iter().all(|r| r.district == "kangbashi"));
 
-    let by_lead_in_district = filtered(
-        &mut q,
-        pb::LedgerFilter {
-            lead_unit: "power-bureau".into(),
-            district: "dongsheng".into(),
-            ..Default::default()
-        },
-        head,
-    )
+    let by_lead_in_district = by(pb::LedgerFilter {
+        lead_unit: "power-bureau".into(),
+        district: "dongsheng".into(),
+        ..Default::default()
+    })
     .await;
     let expected = dispatched
         .iter()
@@ -339,8 +313,7 @@ async fn filters_scopes_and_paging_are_correct_across_pages() {
 async fn exported_workbook_holds_the_filtered_rows() {
     use calamine::Reader as _;
 
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let mut q = server.queries().await;
     let mut kangbashi = Vec::new();
@@ -349,18 +322,12 @@ async fn exported_workbook_holds_the_filtered_rows() {
         if n % 2 == 0 {
             request.district = "kangbashi".into();
         }
-        let result = c
-            .submit_complaint(as_role(request, "hotline"))
-            .await
-            .expect("submit")
-            .into_inner()
-            .result
-            .unwrap();
+        let result = submit_as_hotline(&mut c, request).await;
         if n % 2 == 0 {
             kangbashi.push(result.id.clone());
         }
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     let export = |format: pb::ExportFormat| pb::ExportLedgerRequest {
         filter: Some(pb::LedgerFilter {
             district: "kangbashi".into(),
@@ -537,7 +504,7 @@ async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_r
     );
 
     // The ledger shows the red warning and the overdue complaint.
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     let mut q = server.queries().await;
     let overdue = list(
         &mut q,
@@ -561,64 +528,15 @@ async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_r
 async fn through_callback(
     c: &mut rectify::pb::complaint_service_client::ComplaintServiceClient<Channel>,
     title: &str,
-    callback: pb::RecordCallbackRequest,
+    outcome: pb::RecordCallbackRequest,
 ) -> String {
-    let id = submit(c, title).await.id;
-    let lead = classify_and_dispatch(c, &id).await;
+    let (id, lead) = submit_and_dispatch(c, title).await;
     assert_eq!(lead, "power-bureau");
-    c.accept_assignment(as_unit(
-        pb::AcceptAssignmentRequest {
-            complaint_id: id.clone(),
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("accept");
-    c.submit_resolution(as_unit(
-        pb::SubmitResolutionRequest {
-            complaint_id: id.clone(),
-            result: "已送电".into(),
-            ..Default::default()
-        },
-        &lead,
-    ))
-    .await
-    .expect("resolve");
-    c.verify_resolution(as_role(
-        pb::VerifyResolutionRequest {
-            complaint_id: id.clone(),
-            ..Default::default()
-        },
-        "dispatcher",
-    ))
-    .await
-    .expect("verify");
-    c.record_callback(as_role(
-        pb::RecordCallbackRequest {
-            complaint_id: id.clone(),
-            ..callback
-        },
-        "hotline",
-    ))
-    .await
-    .expect("callback");
+    accept(c, &id, &lead).await;
+    resolve(c, &id, &lead, "已送电", &[]).await;
+    verify(c, &id).await;
+    record_callback(c, &id, outcome).await;
     id
-}
-
-fn callback(
-    valid: bool,
-    contacted: bool,
-    solved: bool,
-    satisfaction: pb::Satisfaction,
-) -> pb::RecordCallbackRequest {
-    pb::RecordCallbackRequest {
-        valid,
-        contacted,
-        solved,
-        satisfaction: satisfaction as i32,
-        ..Default::default()
-    }
 }
 
 #[tokio::test]
@@ -671,28 +589,28 @@ async fn three_rates_of_a_hand_built_month_equal_hand_computed_values() {
 
     let mut q = server.queries().await;
     // The ledger filters by satisfaction: C and F were unsatisfied.
-    let unsatisfied = list(
+    let unsatisfied = filtered(
         &mut q,
-        "dispatcher",
         pb::LedgerFilter {
             satisfaction: S::Unsatisfied as i32,
             statuses: vec![pb::ComplaintStatus::CalledBack as i32],
             ..Default::default()
         },
-        50,
-        String::new(),
         decided.position,
     )
     .await;
     let titles: BTreeSet<String> = unsatisfied.rows.iter().map(|r| r.title.clone()).collect();
     assert_eq!(titles, BTreeSet::from(["C".to_owned(), "F".to_owned()]));
+    let per_unit = |period: &str| pb::GetEvaluationRequest {
+        period: period.into(),
+        group_by: pb::EvaluationGroup::Unit as i32,
+        ..Default::default()
+    };
     let evaluation = q
         .get_evaluation(as_role(
             pb::GetEvaluationRequest {
-                period: "2026-10".into(),
-                group_by: pb::EvaluationGroup::Unit as i32,
                 min_position: decided.position,
-                ..Default::default()
+                ..per_unit("2026-10")
             },
             "supervisor",
         ))
@@ -707,31 +625,17 @@ async fn three_rates_of_a_hand_built_month_equal_hand_computed_values() {
     assert_eq!(power.valid_callbacks, 4);
     assert_eq!(power.appeal_excluded, 1);
     assert_eq!(power.callbacks, 6);
-    let close = |a: Option<f64>, b: f64| (a.expect("a rate") - b).abs() < 1e-9;
+    let assert_close = |a: Option<f64>, b: f64| {
+        assert!((a.expect("a rate") - b).abs() < 1e-9, "{a:?}, wanted {b}");
+    };
     // response = 3/4, resolution = 2/4, satisfaction = (1 + 0.9)/4.
-    assert!(
-        close(power.response_rate, 0.75),
-        "{:?}",
-        power.response_rate
-    );
-    assert!(
-        close(power.resolution_rate, 0.5),
-        "{:?}",
-        power.resolution_rate
-    );
-    assert!(
-        close(power.satisfaction_rate, 0.475),
-        "{:?}",
-        power.satisfaction_rate
-    );
+    assert_close(power.response_rate, 0.75);
+    assert_close(power.resolution_rate, 0.5);
+    assert_close(power.satisfaction_rate, 0.475);
     // 100 × (0.1 × 0.75 + 0.5 × 0.5 + 0.4 × 0.475) = 51.5
-    assert!(
-        close(power.composite_score, 51.5),
-        "{:?}",
-        power.composite_score
-    );
+    assert_close(power.composite_score, 51.5);
     assert_eq!((power.dispatched, power.accepted_on_time), (6, 6));
-    assert!(close(power.return_rate, 0.0));
+    assert_close(power.return_rate, 0.0);
     assert_eq!(evaluation.red_list, vec!["power-bureau".to_owned()]);
 
     // Weights 30/35/35: 100 × (0.3 × 0.75 + 0.35 × 0.5 + 0.35 × 0.475) = 56.625
@@ -752,49 +656,24 @@ async fn three_rates_of_a_hand_built_month_equal_hand_computed_values() {
         .into_inner();
     let dongsheng = &weighted.groups[0];
     assert_eq!(dongsheng.key, "dongsheng");
-    assert!(
-        close(dongsheng.composite_score, 56.625),
-        "{:?}",
-        dongsheng.composite_score
-    );
+    assert_close(dongsheng.composite_score, 56.625);
 
     // Another month holds nothing; a bad period names the field; units may
     // not read the evaluation.
     let november = q
-        .get_evaluation(as_role(
-            pb::GetEvaluationRequest {
-                period: "2026-11".into(),
-                group_by: pb::EvaluationGroup::Unit as i32,
-                ..Default::default()
-            },
-            "dispatcher",
-        ))
+        .get_evaluation(as_role(per_unit("2026-11"), "dispatcher"))
         .await
         .expect("evaluation")
         .into_inner();
     assert!(november.groups.iter().all(|g| g.valid_callbacks == 0));
     let bad = q
-        .get_evaluation(as_role(
-            pb::GetEvaluationRequest {
-                period: "2026-13".into(),
-                group_by: pb::EvaluationGroup::Unit as i32,
-                ..Default::default()
-            },
-            "dispatcher",
-        ))
+        .get_evaluation(as_role(per_unit("2026-13"), "dispatcher"))
         .await
         .expect_err("bad period");
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().contains("period"));
     let denied = q
-        .get_evaluation(as_unit(
-            pb::GetEvaluationRequest {
-                period: "2026-10".into(),
-                group_by: pb::EvaluationGroup::Unit as i32,
-                ..Default::default()
-            },
-            "power-bureau",
-        ))
+        .get_evaluation(as_unit(per_unit("2026-10"), "power-bureau"))
         .await
         .expect_err("units may not read the evaluation");
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -812,27 +691,13 @@ async fn admin_rebuild_replays_the_log_into_the_same_ledger() {
             classify_and_dispatch(&mut c, &id).await;
         }
     }
-    let head = super::head(&server).await;
+    let head = head(&server).await;
     let mut q = server.queries().await;
-    let before = list(
-        &mut q,
-        "dispatcher",
-        pb::LedgerFilter::default(),
-        50,
-        String::new(),
-        head,
-    )
-    .await;
+    let before = filtered(&mut q, pb::LedgerFilter::default(), head).await;
     drop((c, q));
     assert!(server.stop().success());
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
-        .args(["admin", "rebuild"])
-        .arg(&data)
-        .output()
-        .expect("run rectify admin rebuild");
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = admin_offline("rebuild", &[&data]);
     assert!(
         stdout.contains(&format!("rebuilt the ledger: {head} events, 4 complaints")),
         "{stdout}"
@@ -840,23 +705,14 @@ async fn admin_rebuild_replays_the_log_into_the_same_ledger() {
 
     let server = Server::start(&data);
     let mut q = server.queries().await;
-    let after = list(
-        &mut q,
-        "dispatcher",
-        pb::LedgerFilter::default(),
-        50,
-        String::new(),
-        head,
-    )
-    .await;
+    let after = filtered(&mut q, pb::LedgerFilter::default(), head).await;
     assert_eq!(before.rows, after.rows);
     assert_eq!(after.applied_position, head);
 }
 
 #[tokio::test]
 async fn pages_neither_skip_nor_repeat_when_complaints_arrive_between_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::fresh();
     let mut c = server.complaints().await;
     let mut q = server.queries().await;
     let mut ids = Vec::new();
@@ -867,16 +723,8 @@ async fn pages_neither_skip_nor_repeat_when_complaints_arrive_between_them() {
     let mut token = String::new();
     let mut arrived = false;
     loop {
-        let head = super::head(&server).await;
-        let page = list(
-            &mut q,
-            "dispatcher",
-            pb::LedgerFilter::default(),
-            2,
-            token,
-            head,
-        )
-        .await;
+        let head = head(&server).await;
+        let page = page_of(&mut q, 2, token, head).await;
         seen.extend(page.rows.iter().map(|r| r.complaint_id.clone()));
         if !arrived {
             // Two more arrive after the first page was served.

@@ -27,7 +27,8 @@ use rectify_domain::{
     },
 };
 use rectify_eventlog::{
-    Durability, EventStore as _, ExpectedVersion, Metadata, NewEvent, SledStore, StoreConfig, Uuid,
+    Durability, EventStore as _, ExpectedVersion, Filter, Metadata, NewEvent, RecordedEvent,
+    SledStore, StoreConfig, Uuid,
 };
 use rectify_projections::{
     LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder, runner,
@@ -273,58 +274,40 @@ fn time_query(name: &str, runs: usize, mut f: impl FnMut() -> usize) {
     );
 }
 
-#[tokio::main]
-async fn main() {
+/// The command line: `--complaints N` (default 1M), `--keep DIR`.
+struct Args {
+    complaints: usize,
+    keep: Option<PathBuf>,
+}
+
+fn args() -> Args {
     let args: Vec<String> = std::env::args().collect();
     let arg = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1).cloned())
     };
-    let complaints: usize = arg("--complaints").map_or(1_000_000, |n| n.parse().unwrap());
-    let keep = arg("--keep").map(PathBuf::from);
+    Args {
+        complaints: arg("--complaints").map_or(1_000_000, |n| n.parse().unwrap()),
+        keep: arg("--keep").map(PathBuf::from),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
     let temp = tempfile::tempdir().unwrap();
-    let dir = keep.clone().unwrap_or_else(|| temp.path().join("log"));
+    let dir = args.keep.clone().unwrap_or_else(|| temp.path().join("log"));
     let catalog = Arc::new(Catalog::embedded().unwrap());
 
     let store = SledStore::open(StoreConfig {
-        path: dir.clone(),
+        path: dir,
         durability: Durability::Interval { every_ms: 100 },
         ..StoreConfig::default()
     })
     .unwrap();
-    let existing = store.head_position().await.unwrap();
-    if existing == 0 {
-        let started = Instant::now();
-        let base = Utc.with_ymd_and_hms(2026, 9, 1, 1, 0, 0).unwrap();
-        // Spread intake over 90 days.
-        let spacing_ms = (90 * 24 * 3600 * 1000 / complaints.max(1)) as i64;
-        futures::stream::iter(0..complaints)
-            .map(|i| {
-                let store = store.clone();
-                let catalog = catalog.clone();
-                async move {
-                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64).wrapping_mul(31) | 1);
-                    let start = base + Duration::milliseconds(spacing_ms * i as i64);
-                    let events = lifecycle(i, &catalog, &mut rng, start);
-                    store
-                        .append(
-                            &format!("complaint-RC-{i:08}"),
-                            ExpectedVersion::NoStream,
-                            events,
-                        )
-                        .await
-                        .unwrap();
-                }
-            })
-            .buffer_unordered(256)
-            .collect::<()>()
-            .await;
-        let head = store.head_position().await.unwrap();
-        println!(
-            "generated {complaints} complaints, {head} events in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+    if store.head_position().await.unwrap() == 0 {
+        generate(&store, &catalog, args.complaints).await;
     }
     let head = store.head_position().await.unwrap();
     let log_bytes = store.stats().unwrap().size_on_disk_bytes;
@@ -334,46 +317,95 @@ async fn main() {
     );
     let hwm_before = vm_hwm_mib();
 
-    // Reference: reading the whole log in the same pages, applying nothing.
+    let read_s = raw_read(&store, head).await;
+    read_and_apply(&store, head).await;
+    let db = ProjectionDb::open(&temp.path().join("projections")).unwrap();
+    let view = checkpointed_catch_up(&store, &db, read_s).await;
+    let hwm_after = vm_hwm_mib();
+    time_queries(&view, &catalog);
+    let hwm_queries = vm_hwm_mib();
+    drop(view);
+    reload(&db);
+    println!();
+    println!(
+        "VmHWM: {hwm_before:.0} MiB after generation, {hwm_after:.0} MiB after catch-up, {hwm_queries:.0} MiB after the queries, {:.0} MiB after the reload",
+        vm_hwm_mib()
+    );
+    let _ = (store.shutdown(), args.keep);
+}
+
+/// Appends `complaints` generated complaints, 256 at a time, their intake
+/// spread over 90 days.
+async fn generate(store: &SledStore, catalog: &Arc<Catalog>, complaints: usize) {
     let started = Instant::now();
+    let base = Utc.with_ymd_and_hms(2026, 9, 1, 1, 0, 0).unwrap();
+    let spacing_ms = (90 * 24 * 3600 * 1000 / complaints.max(1)) as i64;
+    futures::stream::iter(0..complaints)
+        .map(|i| {
+            let store = store.clone();
+            let catalog = catalog.clone();
+            async move {
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64).wrapping_mul(31) | 1);
+                let start = base + Duration::milliseconds(spacing_ms * i as i64);
+                let events = lifecycle(i, &catalog, &mut rng, start);
+                store
+                    .append(
+                        &format!("complaint-RC-{i:08}"),
+                        ExpectedVersion::NoStream,
+                        events,
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(256)
+        .collect::<()>()
+        .await;
+    let head = store.head_position().await.unwrap();
+    println!(
+        "generated {complaints} complaints, {head} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Reads the log up to `head` in catch-up pages, handing each to `f`.
+async fn for_each_page(store: &SledStore, head: u64, mut f: impl FnMut(&[RecordedEvent])) {
     let mut from = 1;
     while from <= head {
         let page = store
-            .read_all(
-                from,
-                runner::CATCH_UP_PAGE,
-                &rectify_eventlog::Filter::default(),
-            )
+            .read_all(from, runner::CATCH_UP_PAGE, &Filter::default())
             .await
             .unwrap();
+        f(&page);
         from = page.last().map_or(head + 1, |e| e.position + 1);
     }
+}
+
+/// Reference: reading the whole log in the same pages, applying nothing.
+/// Returns the seconds it took.
+async fn raw_read(store: &SledStore, head: u64) -> f64 {
+    let started = Instant::now();
+    for_each_page(store, head, |_| {}).await;
     let read_s = started.elapsed().as_secs_f64();
     println!(
         "raw read_all: {head} events in {read_s:.1} s = {:.0} events/s",
         head as f64 / read_s
     );
+    read_s
+}
 
-    // Reading and applying without checkpoints: what the fold itself costs,
-    // and how much memory the rows take (RSS before and after).
+/// Reading and applying without checkpoints: what the fold itself costs,
+/// and how much memory the rows take (RSS before and after).
+async fn read_and_apply(store: &SledStore, head: u64) {
     let rss_before = status_mib("VmRSS:");
     let started = Instant::now();
     let mut bare = LedgerView::default();
-    let mut from = 1;
-    while from <= head {
-        let page = store
-            .read_all(
-                from,
-                runner::CATCH_UP_PAGE,
-                &rectify_eventlog::Filter::default(),
-            )
-            .await
-            .unwrap();
-        for event in &page {
+    for_each_page(store, head, |page| {
+        for event in page {
             bare.apply(event).unwrap();
         }
-        from = page.last().map_or(head + 1, |e| e.position + 1);
-    }
+    })
+    .await;
     let apply_s = started.elapsed().as_secs_f64();
     let rss_view = status_mib("VmRSS:") - rss_before;
     println!(
@@ -381,14 +413,14 @@ async fn main() {
         head as f64 / apply_s,
         rss_view * 1048576.0 / bare.len().max(1) as f64
     );
-    drop(bare);
+}
 
-    // Catch-up from position 0, checkpointing like the server.
-    let projections = temp.path().join("projections");
-    let db = ProjectionDb::open(&projections).unwrap();
+/// Catch-up from position 0, checkpointing into `db` like the server;
+/// compared with the raw read's `read_s`. Returns the caught-up view.
+async fn checkpointed_catch_up(store: &SledStore, db: &ProjectionDb, read_s: f64) -> LedgerView {
     let view = RwLock::new(LedgerView::default());
     let started = Instant::now();
-    let reached = runner::catch_up(&store, &db, &view, &mut |_, _| {})
+    let reached = runner::catch_up(store, db, &view, &mut |_, _| {})
         .await
         .unwrap();
     let catch_up_s = started.elapsed().as_secs_f64();
@@ -400,9 +432,12 @@ async fn main() {
     );
     let view = view.into_inner().unwrap();
     println!("ledger rows: {}", view.len());
-    let hwm_after = vm_hwm_mib();
+    view
+}
 
-    // Queries at the end of the generated period.
+/// p50/p99 of typical queries at the end of the generated period, as a
+/// Markdown table.
+fn time_queries(view: &LedgerView, catalog: &Catalog) {
     let now = Utc.with_ymd_and_hms(2026, 11, 30, 4, 0, 0).unwrap();
     let month = Utc.with_ymd_and_hms(2026, 10, 31, 16, 0, 0).unwrap();
     let page = |filter: LedgerFilter, order: SortOrder| ListQuery {
@@ -411,58 +446,45 @@ async fn main() {
         page_size: 50,
         page_token: String::new(),
     };
+    let total = |scope: &Scope, filter: LedgerFilter, order: SortOrder| {
+        view.list(scope, &page(filter, order), now).unwrap().total as usize
+    };
     println!();
     println!("| query | rows matched | p50 ms | p99 ms |");
     println!("| --- | ---: | ---: | ---: |");
     let runs = 100;
     time_query("one unit's overdue items (power-bureau)", runs, || {
-        let q = page(
-            LedgerFilter {
-                unit: Some("power-bureau".into()),
-                overdue_only: true,
-                ..LedgerFilter::default()
-            },
-            SortOrder::DueAsc,
-        );
-        view.list(&Scope::All, &q, now).unwrap().total as usize
+        let filter = LedgerFilter {
+            unit: Some("power-bureau".into()),
+            overdue_only: true,
+            ..LedgerFilter::default()
+        };
+        total(&Scope::All, filter, SortOrder::DueAsc)
     });
     time_query("a unit's own view (scope), newest first", runs, || {
-        let q = page(LedgerFilter::default(), SortOrder::ReceivedDesc);
-        view.list(&Scope::Unit("market-regulation".into()), &q, now)
-            .unwrap()
-            .total as usize
+        let scope = Scope::Unit("market-regulation".into());
+        total(&scope, LedgerFilter::default(), SortOrder::ReceivedDesc)
     });
     time_query("one area this month", runs, || {
-        let q = page(
-            LedgerFilter {
-                area: Some("getting-electricity".into()),
-                received_from: Some(month),
-                ..LedgerFilter::default()
-            },
-            SortOrder::ReceivedDesc,
-        );
-        view.list(&Scope::All, &q, now).unwrap().total as usize
+        let filter = LedgerFilter {
+            area: Some("getting-electricity".into()),
+            received_from: Some(month),
+            ..LedgerFilter::default()
+        };
+        total(&Scope::All, filter, SortOrder::ReceivedDesc)
     });
-    time_query("free text 燃气", runs, || {
-        let q = page(
-            LedgerFilter {
-                text: Some("燃气".into()),
+    for (name, text) in [
+        ("free text 燃气", "燃气"),
+        ("free text, ticket number", "12345-00000777"),
+    ] {
+        time_query(name, runs, || {
+            let filter = LedgerFilter {
+                text: Some(text.into()),
                 ..LedgerFilter::default()
-            },
-            SortOrder::ReceivedDesc,
-        );
-        view.list(&Scope::All, &q, now).unwrap().total as usize
-    });
-    time_query("free text, ticket number", runs, || {
-        let q = page(
-            LedgerFilter {
-                text: Some("12345-00000777".into()),
-                ..LedgerFilter::default()
-            },
-            SortOrder::ReceivedDesc,
-        );
-        view.list(&Scope::All, &q, now).unwrap().total as usize
-    });
+            };
+            total(&Scope::All, filter, SortOrder::ReceivedDesc)
+        });
+    }
     time_query("inbox of power-bureau", runs, || {
         let inbox = view.inbox("power-bureau");
         inbox.lead_to_accept.len() + inbox.lead_to_handle.len() + inbox.lead_to_resolve.len()
@@ -474,7 +496,7 @@ async fn main() {
     });
     time_query("evaluation of a month per unit", 20, || {
         rectify_projections::stats::evaluate(
-            &view,
+            view,
             &rectify_projections::stats::StatsQuery {
                 period: rectify_projections::stats::Period::parse("2026-10").unwrap(),
                 group_by: rectify_projections::stats::GroupBy::Unit,
@@ -487,9 +509,10 @@ async fn main() {
         .groups
         .len()
     });
-    let hwm_queries = vm_hwm_mib();
-    drop(view);
-    // Reloading the checkpoint: what a restart costs.
+}
+
+/// Reloading the checkpoint: what a restart costs.
+fn reload(db: &ProjectionDb) {
     let started = Instant::now();
     let reloaded = db.load_ledger().unwrap();
     println!(
@@ -497,12 +520,4 @@ async fn main() {
         reloaded.len(),
         started.elapsed().as_secs_f64()
     );
-
-    drop(reloaded);
-    println!();
-    println!(
-        "VmHWM: {hwm_before:.0} MiB after generation, {hwm_after:.0} MiB after catch-up, {hwm_queries:.0} MiB after the queries, {:.0} MiB after the reload",
-        vm_hwm_mib()
-    );
-    let _ = (store.shutdown(), keep);
 }

@@ -36,6 +36,8 @@ impl LedgerBook {
 
     /// Folds one event of this ledger's stream.
     pub fn apply(&mut self, position: u64, version: u64, event: &LedgerEvent) {
+        // The view applies each position once, in order, so a stream's events only move on.
+        debug_assert!(position > self.position && version > self.version);
         self.position = position;
         self.version = version;
         self.state = ledger::evolve(std::mem::take(&mut self.state), event);

@@ -286,6 +286,8 @@ impl LedgerRow {
     /// Folds one event of this complaint's stream into the row.
     pub fn apply(&mut self, position: u64, version: u64, event: &ComplaintEvent) {
         use ComplaintEvent as E;
+        // The view applies each position once, in order, so a stream's events only move on.
+        debug_assert!(position > self.position && version > self.version);
         self.position = position;
         self.version = version;
         match event {

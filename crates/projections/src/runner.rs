@@ -250,11 +250,14 @@ pub async fn catch_up<S: EventStore + Clone>(
     let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
     let mut reached = from - 1;
     while let Some(page) = incoming.recv().await {
-        let (rows, applied) = apply_page(view, &page?)?;
+        let page = page?;
+        let (rows, applied) = apply_page(view, &page)?;
         if let Some(previous) = writing.take() {
             joined(previous.await)?;
         }
         writing = Some(write_checkpoint(db, rows, applied));
+        // A page holds only events past the last one applied, so each checkpoint moves on.
+        debug_assert!(page.is_empty() || applied > reached);
         reached = applied;
         progress(applied, head);
     }
@@ -283,6 +286,12 @@ fn apply_page(
     let mut view = write(view);
     let mut dirty = BTreeSet::new();
     for event in events {
+        // Pages are read from the position after the applied one, so none is offered twice.
+        debug_assert!(
+            event.position > view.applied(),
+            "position {} again",
+            event.position
+        );
         if let Some(changed) = view.apply(event)? {
             dirty.insert(changed);
         }
@@ -390,6 +399,8 @@ async fn follow<S: EventStore>(
     while let Some(chunk) = events.next().await {
         let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
         let (rows, position) = apply_page(&view, &chunk)?;
+        // A chunk is never empty and follows the last applied event, so the position moves on.
+        debug_assert!(position > *applied.borrow());
         applied.send_replace(position);
         joined(write_checkpoint(&db, rows, position).await)?;
     }
