@@ -1,29 +1,22 @@
 //! The CLI client: turns parsed commands into gRPC calls and prints replies,
 //! as text by default or as canonical protobuf JSON with `--json`.
 
-use std::{process::ExitCode, sync::OnceLock};
+use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
-use prost_reflect::{DescriptorPool, DynamicMessage};
-use tonic::{
-    Request, Status,
-    metadata::MetadataValue,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
-};
 
 use crate::{
+    cli::connect::{client, time_flag},
+    cli::output::{call, label, print_event, print_result, rfc3339, status_error, to_json},
     cli::{
-        AdminCommand, AppealCommand, CatalogCommand, ChannelArg, Command, CommandFlags,
-        ComplaintCommand, Connection, ExtendCommand, KindArg, SatisfactionArg, UrgencyArg,
+        AdminCommand, AppealCommand, CatalogCommand, ChannelArg, Command, ComplaintCommand,
+        Connection, ExtendCommand, KindArg, SatisfactionArg, UrgencyArg,
     },
     pb::{
         self, catalog_service_client::CatalogServiceClient,
         complaint_service_client::ComplaintServiceClient, event_service_client::EventServiceClient,
     },
     server::config::ServerConfig,
-    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
 };
 
 /// Exit code of `admin verify` when the hash chain is broken.
@@ -73,180 +66,9 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Adds the caller's identity to every request.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    role: MetadataValue<tonic::metadata::Ascii>,
-    unit: Option<MetadataValue<tonic::metadata::Ascii>>,
-    principal: MetadataValue<tonic::metadata::Ascii>,
-    /// `Bearer <token>`, when the caller has one.
-    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
-}
-
-impl Identity {
-    /// An identity for `role` (and `unit` when the role is `unit`).
-    pub fn new(role: &str, unit: Option<&str>, principal: Option<&str>) -> anyhow::Result<Self> {
-        let principal = principal.map_or_else(
-            || match unit {
-                Some(unit) => format!("{role}:{unit}"),
-                None => role.to_owned(),
-            },
-            str::to_owned,
-        );
-        Ok(Self {
-            role: role.parse().context("role must be ASCII")?,
-            unit: unit
-                .map(|u| u.parse().context("unit code must be ASCII"))
-                .transpose()?,
-            principal: principal.parse().context("principal must be ASCII")?,
-            authorization: None,
-        })
-    }
-
-    /// Sends `token` as the bearer token of every call.
-    pub fn with_token(mut self, token: &str) -> anyhow::Result<Self> {
-        self.authorization = Some(
-            format!("Bearer {token}")
-                .parse()
-                .context("the token must be ASCII")?,
-        );
-        Ok(self)
-    }
-}
-
-impl Interceptor for Identity {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let metadata = request.metadata_mut();
-        metadata.insert(HEADER_ROLE, self.role.clone());
-        metadata.insert(HEADER_PRINCIPAL, self.principal.clone());
-        if let Some(unit) = &self.unit {
-            metadata.insert(HEADER_UNIT, unit.clone());
-        }
-        if let Some(authorization) = &self.authorization {
-            metadata.insert("authorization", authorization.clone());
-        }
-        Ok(request)
-    }
-}
-
-type Authed = InterceptedService<Channel, Identity>;
-
-pub(crate) async fn channel(conn: &Connection) -> anyhow::Result<(Channel, Identity)> {
-    check_role(&conn.role)?;
-    let endpoint = Endpoint::from_shared(conn.server.clone())
-        .with_context(|| format!("invalid server address {}", conn.server))?;
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", conn.server))?;
-    let mut identity = Identity::new(&conn.role, conn.unit.as_deref(), conn.principal.as_deref())?;
-    if let Some(token) = &conn.token {
-        identity = identity.with_token(token)?;
-    }
-    Ok((channel, identity))
-}
-
-async fn complaints_client(conn: &Connection) -> anyhow::Result<ComplaintServiceClient<Authed>> {
-    let (channel, identity) = channel(conn).await?;
-    Ok(ComplaintServiceClient::with_interceptor(channel, identity))
-}
-
-fn descriptor_pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)
-            .expect("the embedded descriptor set is valid")
-    })
-}
-
-/// Renders a message as canonical protobuf JSON.
-pub fn to_json<M: prost::Message>(full_name: &str, message: &M) -> anyhow::Result<String> {
-    let descriptor = descriptor_pool()
-        .get_message_by_name(full_name)
-        .with_context(|| format!("unknown message {full_name}"))?;
-    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())?;
-    Ok(serde_json::to_string_pretty(&dynamic)?)
-}
-
-/// Prints `message` as protobuf JSON with `--json`, otherwise as `text`
-/// renders it.
-pub(crate) fn print_reply<M: prost::Message>(
-    json: bool,
-    full_name: &str,
-    message: &M,
-    text: impl FnOnce(&M),
-) -> anyhow::Result<()> {
-    if json {
-        println!("{}", to_json(full_name, message)?);
-    } else {
-        text(message);
-    }
-    Ok(())
-}
-
-pub(crate) fn status_error(status: Status) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", status.code(), status.message())
-}
-
-pub(crate) fn options(flags: &CommandFlags) -> Option<pb::CommandOptions> {
-    Some(pb::CommandOptions {
-        request_id: flags.request_id.clone().unwrap_or_default(),
-        expected_version: flags.expected_version,
-        correlation_id: String::new(),
-    })
-}
-
-pub(crate) fn parse_time(text: &str, flag: &str) -> anyhow::Result<prost_types::Timestamp> {
-    let parsed = chrono::DateTime::parse_from_rfc3339(text)
-        .with_context(|| format!("--{flag} must be RFC 3339, e.g. 2026-12-01T17:00:00+08:00"))?;
-    Ok(crate::wire::timestamp(parsed.with_timezone(&chrono::Utc)))
-}
-
-fn status_name(status: i32) -> String {
-    pb::ComplaintStatus::try_from(status).map_or_else(
-        |_| format!("unknown({status})"),
-        |s| {
-            s.as_str_name()
-                .trim_start_matches("COMPLAINT_STATUS_")
-                .to_lowercase()
-        },
-    )
-}
-
-fn print_result(
-    json: bool,
-    name: &str,
-    message: &impl prost::Message,
-    verb: &str,
-    result: Option<&pb::CommandResult>,
-) -> anyhow::Result<()> {
-    if json {
-        println!("{}", to_json(name, message)?);
-        return Ok(());
-    }
-    let result = result.context("the server sent no result")?;
-    println!(
-        "{verb} {}: status {}, version {}, position {}{}",
-        result.id,
-        status_name(result.status),
-        result.version,
-        result.position,
-        if result.deduplicated {
-            " (replayed: this request was already applied)"
-        } else {
-            ""
-        }
-    );
-    Ok(())
-}
-
 macro_rules! command_rpc {
     ($conn:expr, $client:expr, $method:ident, $name:literal, $verb:literal, $request:expr) => {{
-        let response = $client
-            .$method($request)
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let response = call($client.$method($request)).await?;
         print_result(
             $conn.json,
             concat!("rectify.v1.", $name),
@@ -258,7 +80,7 @@ macro_rules! command_rpc {
 }
 
 async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Result<()> {
-    let mut client = complaints_client(conn).await?;
+    let mut client = client(conn, ComplaintServiceClient::new).await?;
     match command {
         ComplaintCommand::Submit {
             id,
@@ -276,7 +98,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             flags,
         } => {
             let request = pb::SubmitComplaintRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id.unwrap_or_default(),
                 channel: channel_pb(channel) as i32,
                 kind: kind_pb(kind) as i32,
@@ -293,11 +115,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 external_ref: external_ref.unwrap_or_default(),
                 suggest_areas: true,
             };
-            let response = client
-                .submit_complaint(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.submit_complaint(request)).await?;
             print_result(
                 conn.json,
                 "rectify.v1.SubmitComplaintResponse",
@@ -327,7 +145,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "ClassifyComplaintResponse",
             "classified",
             pb::ClassifyComplaintRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 area,
                 task: task.unwrap_or(0),
@@ -343,17 +161,14 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             reason,
             flags,
         } => {
-            let response = client
-                .dispatch_complaint(pb::DispatchComplaintRequest {
-                    options: options(&flags),
-                    complaint_id: id,
-                    lead_unit: lead.unwrap_or_default(),
-                    responsible_units: responsible,
-                    override_reason: reason.unwrap_or_default(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.dispatch_complaint(pb::DispatchComplaintRequest {
+                options: flags.options(),
+                complaint_id: id,
+                lead_unit: lead.unwrap_or_default(),
+                responsible_units: responsible,
+                override_reason: reason.unwrap_or_default(),
+            }))
+            .await?;
             print_result(
                 conn.json,
                 "rectify.v1.DispatchComplaintResponse",
@@ -378,7 +193,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "AcceptAssignmentResponse",
             "accepted",
             pb::AcceptAssignmentRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
             }
         ),
@@ -389,7 +204,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "ReturnAssignmentResponse",
             "returned",
             pb::ReturnAssignmentRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 reason,
             }
@@ -407,7 +222,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "RecordStepResponse",
             "step recorded on",
             pb::RecordStepRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 description,
                 evidence,
@@ -427,10 +242,10 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 "RequestExtensionResponse",
                 "extension requested on",
                 pb::RequestExtensionRequest {
-                    options: options(&flags),
+                    options: flags.options(),
                     complaint_id: id,
                     reason,
-                    requested_due_at: Some(parse_time(&until, "until")?),
+                    requested_due_at: time_flag(Some(&until), "until")?,
                 }
             ),
             ExtendCommand::Grant {
@@ -445,9 +260,9 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 "GrantExtensionResponse",
                 "extension granted on",
                 pb::GrantExtensionRequest {
-                    options: options(&flags),
+                    options: flags.options(),
                     complaint_id: id,
-                    due_at: until.map(|u| parse_time(&u, "until")).transpose()?,
+                    due_at: time_flag(until.as_deref(), "until")?,
                     note,
                 }
             ),
@@ -458,7 +273,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 "DenyExtensionResponse",
                 "extension denied on",
                 pb::DenyExtensionRequest {
-                    options: options(&flags),
+                    options: flags.options(),
                     complaint_id: id,
                     reason,
                 }
@@ -476,7 +291,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "SubmitResolutionResponse",
             "resolution submitted on",
             pb::SubmitResolutionRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 result,
                 evidence,
@@ -489,7 +304,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "VerifyResolutionResponse",
             "verified",
             pb::VerifyResolutionRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 note,
             }
@@ -501,7 +316,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "RejectResolutionResponse",
             "resolution rejected on",
             pb::RejectResolutionRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 reason,
             }
@@ -521,7 +336,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "RecordCallbackResponse",
             "callback recorded on",
             pb::RecordCallbackRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 valid: !invalid,
                 contacted: !not_contacted,
@@ -537,7 +352,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "ReopenComplaintResponse",
             "reopened",
             pb::ReopenComplaintRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 reason,
             }
@@ -549,7 +364,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "CloseComplaintResponse",
             "closed",
             pb::CloseComplaintRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 note,
             }
@@ -561,7 +376,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "ChaseUpResponse",
             "chased up",
             pb::ChaseUpRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 note,
             }
@@ -573,7 +388,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "ErasePersonalDataResponse",
             "erased the personal data of",
             pb::ErasePersonalDataRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 reason,
             }
@@ -585,7 +400,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "FlagSupervisionResponse",
             "flagged for supervision",
             pb::FlagSupervisionRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 note,
             }
@@ -602,7 +417,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "RecordAccountabilityResponse",
             "accountability recorded on",
             pb::RecordAccountabilityRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 finding,
                 units,
@@ -616,7 +431,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 "FileAppealResponse",
                 "appeal filed on",
                 pb::FileAppealRequest {
-                    options: options(&flags),
+                    options: flags.options(),
                     complaint_id: id,
                     reason,
                 }
@@ -633,7 +448,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
                 "DecideAppealResponse",
                 "appeal decided on",
                 pb::DecideAppealRequest {
-                    options: options(&flags),
+                    options: flags.options(),
                     complaint_id: id,
                     upheld,
                     note,
@@ -647,7 +462,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "PauseClockResponse",
             "clock paused on",
             pb::PauseClockRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 reason,
             }
@@ -659,7 +474,7 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "ResumeClockResponse",
             "clock resumed on",
             pb::ResumeClockRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
             }
         ),
@@ -675,21 +490,18 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             "LinkToLedgerItemResponse",
             "linked",
             pb::LinkToLedgerItemRequest {
-                options: options(&flags),
+                options: flags.options(),
                 complaint_id: id,
                 ledger_id: ledger,
                 item_id: item,
             }
         ),
         ComplaintCommand::Show { id, min_position } => {
-            let response = client
-                .get_complaint(pb::GetComplaintRequest {
-                    complaint_id: id,
-                    min_position,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.get_complaint(pb::GetComplaintRequest {
+                complaint_id: id,
+                min_position,
+            }))
+            .await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.GetComplaintResponse", &response)?);
             } else if let Some(view) = response.complaint {
@@ -697,11 +509,8 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
             }
         }
         ComplaintCommand::History { id } => {
-            let response = client
-                .get_history(pb::GetHistoryRequest { complaint_id: id })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response =
+                call(client.get_history(pb::GetHistoryRequest { complaint_id: id })).await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.GetHistoryResponse", &response)?);
             } else {
@@ -723,7 +532,10 @@ async fn complaint(conn: &Connection, command: ComplaintCommand) -> anyhow::Resu
 
 fn print_view(view: &pb::ComplaintView) {
     println!("complaint {} (version {})", view.complaint_id, view.version);
-    println!("  status:      {}", status_name(view.status));
+    println!(
+        "  status:      {}",
+        label::<pb::ComplaintStatus>(view.status)
+    );
     println!("  title:       {}", view.title);
     if let Some(submitter) = &view.submitter {
         println!("  submitter:   {} {}", submitter.name, submitter.phone);
@@ -742,15 +554,8 @@ fn print_view(view: &pb::ComplaintView) {
         println!("  accepted by: {}", view.accepted_units.join(", "));
     }
     for deadline in &view.deadlines {
-        let milestone = pb::Milestone::try_from(deadline.milestone)
-            .map_or("?", |m| m.as_str_name())
-            .trim_start_matches("MILESTONE_")
-            .to_lowercase();
-        let due = deadline
-            .due_at
-            .as_ref()
-            .and_then(crate::wire::from_timestamp)
-            .map_or_else(String::new, |t| t.to_rfc3339());
+        let milestone = label::<pb::Milestone>(deadline.milestone);
+        let due = rfc3339(deadline.due_at.as_ref());
         let met = if deadline.met_at.is_some() {
             " (met)"
         } else {
@@ -768,34 +573,18 @@ fn print_view(view: &pb::ComplaintView) {
     );
 }
 
-fn print_event(event: &pb::Event) {
-    let at = event
-        .recorded_at
-        .as_ref()
-        .and_then(crate::wire::from_timestamp)
-        .map_or_else(String::new, |t| t.to_rfc3339());
-    println!(
-        "#{:<6} v{:<3} {:<28} {:<24} by {}",
-        event.position, event.version, event.event_type, at, event.actor
-    );
-}
-
 async fn watch(
     conn: &Connection,
     from: u64,
     filter: pb::EventFilter,
     limit: Option<u64>,
 ) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = EventServiceClient::with_interceptor(channel, identity);
-    let mut stream = client
-        .subscribe(pb::SubscribeRequest {
-            from_position: from,
-            filter: Some(filter),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let mut client = client(conn, EventServiceClient::new).await?;
+    let mut stream = call(client.subscribe(pb::SubscribeRequest {
+        from_position: from,
+        filter: Some(filter),
+    }))
+    .await?;
     let mut seen = 0u64;
     while let Some(item) = stream.next().await {
         let response = item.map_err(status_error)?;
@@ -815,15 +604,10 @@ async fn watch(
 }
 
 async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = CatalogServiceClient::with_interceptor(channel, identity);
+    let mut client = client(conn, CatalogServiceClient::new).await?;
     match command {
         CatalogCommand::Units => {
-            let response = client
-                .list_units(pb::ListUnitsRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.list_units(pb::ListUnitsRequest {})).await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.ListUnitsResponse", &response)?);
             } else {
@@ -833,11 +617,7 @@ async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<(
             }
         }
         CatalogCommand::Districts => {
-            let response = client
-                .list_districts(pb::ListDistrictsRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.list_districts(pb::ListDistrictsRequest {})).await?;
             if conn.json {
                 println!(
                     "{}",
@@ -853,11 +633,7 @@ async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<(
             }
         }
         CatalogCommand::Areas => {
-            let response = client
-                .list_areas(pb::ListAreasRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.list_areas(pb::ListAreasRequest {})).await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.ListAreasResponse", &response)?);
             } else {
@@ -877,15 +653,12 @@ async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<(
             task,
             district,
         } => {
-            let response = client
-                .route(pb::RouteRequest {
-                    area,
-                    task: task.unwrap_or(0),
-                    district: district.unwrap_or_default(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = call(client.route(pb::RouteRequest {
+                area,
+                task: task.unwrap_or(0),
+                district: district.unwrap_or_default(),
+            }))
+            .await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.RouteResponse", &response)?);
             } else {
@@ -896,11 +669,8 @@ async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<(
             }
         }
         CatalogCommand::Suggest { text, limit } => {
-            let response = client
-                .suggest_areas(pb::SuggestAreasRequest { text, limit })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response =
+                call(client.suggest_areas(pb::SuggestAreasRequest { text, limit })).await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.SuggestAreasResponse", &response)?);
             } else {
@@ -916,13 +686,8 @@ async fn catalog(conn: &Connection, command: CatalogCommand) -> anyhow::Result<(
 async fn admin(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Verify => {
-            let (channel, identity) = channel(conn).await?;
-            let mut client = EventServiceClient::with_interceptor(channel, identity);
-            let report = client
-                .verify_log(pb::VerifyLogRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let mut client = client(conn, EventServiceClient::new).await?;
+            let report = call(client.verify_log(pb::VerifyLogRequest {})).await?;
             Ok(print_verify(
                 conn.json,
                 report.ok,
@@ -1081,16 +846,5 @@ pub(crate) fn satisfaction_pb(satisfaction: SatisfactionArg) -> pb::Satisfaction
         SatisfactionArg::Satisfied => pb::Satisfaction::Satisfied,
         SatisfactionArg::Basically => pb::Satisfaction::BasicallySatisfied,
         SatisfactionArg::Unsatisfied => pb::Satisfaction::Unsatisfied,
-    }
-}
-
-/// Fails unless `role` is one the server knows; used before connecting so a
-/// typo is reported without a round trip.
-pub fn check_role(role: &str) -> anyhow::Result<()> {
-    match role {
-        "hotline" | "portal" | "dispatcher" | "unit" | "supervisor" | "admin" => Ok(()),
-        other => bail!(
-            "unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor or admin"
-        ),
     }
 }

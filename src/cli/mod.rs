@@ -11,10 +11,13 @@ use crate::server::config::ServeArgs;
 
 pub mod bench;
 pub mod client;
+mod connect;
+mod output;
 pub mod rect;
 pub mod reports;
 
 use bench::BenchArgs;
+pub use connect::{CommandFlags, Connection};
 
 /// rectify — complaint and rectification workflow service.
 #[derive(Debug, Parser)]
@@ -115,51 +118,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-}
-
-/// Which server to talk to and as whom.
-#[derive(Debug, Clone, Args)]
-pub struct Connection {
-    /// Server address.
-    #[arg(
-        long,
-        global = true,
-        env = "RECTIFY_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub server: String,
-    /// Role to act as: hotline, portal, dispatcher, unit, supervisor, admin.
-    #[arg(
-        long = "as",
-        global = true,
-        env = "RECTIFY_ROLE",
-        default_value = "dispatcher"
-    )]
-    pub role: String,
-    /// Unit code when acting as `unit`, e.g. `power-bureau`.
-    #[arg(long, global = true, env = "RECTIFY_UNIT")]
-    pub unit: Option<String>,
-    /// Principal name recorded as the actor (defaults to the role).
-    #[arg(long, global = true, env = "RECTIFY_PRINCIPAL")]
-    pub principal: Option<String>,
-    /// Bearer token, for a server that requires one (its principal then
-    /// decides the role; `--as`, `--unit` and `--principal` are ignored).
-    #[arg(long, global = true, env = "RECTIFY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Print replies as protobuf JSON instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-/// Idempotency and concurrency options of every workflow command.
-#[derive(Debug, Clone, Default, Args)]
-pub struct CommandFlags {
-    /// Idempotency key: a retry with the same key writes nothing new.
-    #[arg(long)]
-    pub request_id: Option<String>,
-    /// Apply only if the complaint is at exactly this version.
-    #[arg(long)]
-    pub expected_version: Option<u64>,
 }
 
 /// Channels, as the CLI spells them.

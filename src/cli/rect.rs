@@ -4,47 +4,11 @@
 use anyhow::Context as _;
 
 use crate::{
-    cli::client::{channel, options, parse_time, print_reply, status_error, to_json},
+    cli::connect::{client, time_flag},
+    cli::output::{beijing_time, call, print_reply, print_result, to_json},
     cli::{Connection, RectCommand, SourceArg},
     pb::{self, ledger_service_client::LedgerServiceClient},
-    wire::from_timestamp,
 };
-
-type Client = LedgerServiceClient<
-    tonic::service::interceptor::InterceptedService<
-        tonic::transport::Channel,
-        crate::cli::client::Identity,
-    >,
->;
-
-async fn client(conn: &Connection) -> anyhow::Result<Client> {
-    let (channel, identity) = channel(conn).await?;
-    Ok(LedgerServiceClient::with_interceptor(channel, identity))
-}
-
-fn print_result(
-    conn: &Connection,
-    what: &str,
-    result: Option<&pb::CommandResult>,
-) -> anyhow::Result<()> {
-    let result = result.context("the server sent no result")?;
-    if conn.json {
-        println!("{}", to_json("rectify.v1.CommandResult", result)?);
-    } else {
-        println!(
-            "{what} {}: version {}, position {}{}",
-            result.id,
-            result.version,
-            result.position,
-            if result.deduplicated {
-                " (replayed)"
-            } else {
-                ""
-            }
-        );
-    }
-    Ok(())
-}
 
 fn share(tally: Option<&pb::Tally>) -> String {
     tally.map_or_else(String::new, |t| {
@@ -61,12 +25,12 @@ fn share(tally: Option<&pb::Tally>) -> String {
 
 /// `rectify admin import-plan`.
 pub async fn import_plan(conn: &Connection) -> anyhow::Result<()> {
-    let reply = client(conn)
-        .await?
-        .import_plan(pb::ImportPlanRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let reply = call(
+        client(conn, LedgerServiceClient::new)
+            .await?
+            .import_plan(pb::ImportPlanRequest {}),
+    )
+    .await?;
     print_reply(
         conn.json,
         "rectify.v1.ImportPlanResponse",
@@ -82,7 +46,7 @@ pub async fn import_plan(conn: &Connection) -> anyhow::Result<()> {
 
 /// `rectify rectification …`.
 pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> {
-    let mut c = client(conn).await?;
+    let mut c = client(conn, LedgerServiceClient::new).await?;
     match command {
         RectCommand::Open {
             ledger_id,
@@ -99,20 +63,23 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
                 SourceArg::Complaints => pb::LedgerSource::ComplaintCluster,
                 SourceArg::Plan => pb::LedgerSource::ReformPlan,
             };
-            let reply = c
-                .open_ledger(pb::OpenLedgerRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    title,
-                    source: source as i32,
-                    owner_unit: owner,
-                    phases: vec![],
-                    plan_phases,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_result(conn, "opened", reply.result.as_ref())
+            let reply = call(c.open_ledger(pb::OpenLedgerRequest {
+                options: flags.options(),
+                ledger_id,
+                title,
+                source: source as i32,
+                owner_unit: owner,
+                phases: vec![],
+                plan_phases,
+            }))
+            .await?;
+            print_result(
+                conn.json,
+                "rectify.v1.OpenLedgerResponse",
+                &reply,
+                "opened",
+                reply.result.as_ref(),
+            )
         }
         RectCommand::AddItem {
             ledger_id,
@@ -125,25 +92,25 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             deadline,
             flags,
         } => {
-            let reply = c
-                .add_item(pb::AddItemRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    item_id,
-                    problem,
-                    measures,
-                    group: group.unwrap_or_default(),
-                    lead_units: lead,
-                    responsible_units: responsible,
-                    deadline: deadline
-                        .as_deref()
-                        .map(|t| parse_time(t, "deadline"))
-                        .transpose()?,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_result(conn, "item added to", reply.result.as_ref())
+            let reply = call(c.add_item(pb::AddItemRequest {
+                options: flags.options(),
+                ledger_id,
+                item_id,
+                problem,
+                measures,
+                group: group.unwrap_or_default(),
+                lead_units: lead,
+                responsible_units: responsible,
+                deadline: time_flag(deadline.as_deref(), "deadline")?,
+            }))
+            .await?;
+            print_result(
+                conn.json,
+                "rectify.v1.AddItemResponse",
+                &reply,
+                "item added to",
+                reply.result.as_ref(),
+            )
         }
         RectCommand::Progress {
             ledger_id,
@@ -152,18 +119,21 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             evidence,
             flags,
         } => {
-            let reply = c
-                .record_item_progress(pb::RecordItemProgressRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    item_id,
-                    note,
-                    evidence,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_result(conn, "progress recorded on", reply.result.as_ref())
+            let reply = call(c.record_item_progress(pb::RecordItemProgressRequest {
+                options: flags.options(),
+                ledger_id,
+                item_id,
+                note,
+                evidence,
+            }))
+            .await?;
+            print_result(
+                conn.json,
+                "rectify.v1.RecordItemProgressResponse",
+                &reply,
+                "progress recorded on",
+                reply.result.as_ref(),
+            )
         }
         RectCommand::CloseItem {
             ledger_id,
@@ -173,19 +143,22 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             note,
             flags,
         } => {
-            let reply = c
-                .close_item(pb::CloseItemRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    item_id,
-                    evidence,
-                    verifier,
-                    note,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_result(conn, "item closed (销号) in", reply.result.as_ref())?;
+            let reply = call(c.close_item(pb::CloseItemRequest {
+                options: flags.options(),
+                ledger_id,
+                item_id,
+                evidence,
+                verifier,
+                note,
+            }))
+            .await?;
+            print_result(
+                conn.json,
+                "rectify.v1.CloseItemResponse",
+                &reply,
+                "item closed (销号) in",
+                reply.result.as_ref(),
+            )?;
             if !conn.json && !reply.fixed_complaints.is_empty() {
                 println!(
                     "class fix recorded on: {}",
@@ -200,17 +173,20 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             reason,
             flags,
         } => {
-            let reply = c
-                .reopen_item(pb::ReopenItemRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    item_id,
-                    reason,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_result(conn, "item reopened in", reply.result.as_ref())
+            let reply = call(c.reopen_item(pb::ReopenItemRequest {
+                options: flags.options(),
+                ledger_id,
+                item_id,
+                reason,
+            }))
+            .await?;
+            print_result(
+                conn.json,
+                "rectify.v1.ReopenItemResponse",
+                &reply,
+                "item reopened in",
+                reply.result.as_ref(),
+            )
         }
         RectCommand::Link {
             ledger_id,
@@ -218,16 +194,13 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             complaints,
             flags,
         } => {
-            let reply = c
-                .link_complaints(pb::LinkComplaintsRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    item_id,
-                    complaint_ids: complaints,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let reply = call(c.link_complaints(pb::LinkComplaintsRequest {
+                options: flags.options(),
+                ledger_id,
+                item_id,
+                complaint_ids: complaints,
+            }))
+            .await?;
             print_reply(
                 conn.json,
                 "rectify.v1.LinkComplaintsResponse",
@@ -247,17 +220,14 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             district,
             limit,
         } => {
-            let reply = c
-                .suggest_complaints(pb::SuggestComplaintsRequest {
-                    ledger_id,
-                    item_id,
-                    district: district.unwrap_or_default(),
-                    limit,
-                    min_position: 0,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let reply = call(c.suggest_complaints(pb::SuggestComplaintsRequest {
+                ledger_id,
+                item_id,
+                district: district.unwrap_or_default(),
+                limit,
+                min_position: 0,
+            }))
+            .await?;
             if conn.json {
                 println!(
                     "{}",
@@ -278,29 +248,29 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             note,
             flags,
         } => {
-            let reply = c
-                .close_ledger(pb::CloseLedgerRequest {
-                    options: options(&flags),
-                    ledger_id,
-                    note,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_result(conn, "closed", reply.result.as_ref())
+            let reply = call(c.close_ledger(pb::CloseLedgerRequest {
+                options: flags.options(),
+                ledger_id,
+                note,
+            }))
+            .await?;
+            print_result(
+                conn.json,
+                "rectify.v1.CloseLedgerResponse",
+                &reply,
+                "closed",
+                reply.result.as_ref(),
+            )
         }
         RectCommand::Show {
             ledger_id,
             min_position,
         } => {
-            let reply = c
-                .get_ledger(pb::GetLedgerRequest {
-                    ledger_id,
-                    min_position,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let reply = call(c.get_ledger(pb::GetLedgerRequest {
+                ledger_id,
+                min_position,
+            }))
+            .await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.GetLedgerResponse", &reply)?);
                 return Ok(());
@@ -314,10 +284,7 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             }
             println!("by phase (closed by its end / due by its end):");
             for p in &reply.phases {
-                let ends = p
-                    .ends
-                    .as_ref()
-                    .and_then(from_timestamp)
+                let ends = beijing_time(p.ends.as_ref())
                     .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string());
                 println!(
                     "  {:<14} ends {ends}  {}/{}",
@@ -327,11 +294,7 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             Ok(())
         }
         RectCommand::List => {
-            let reply = c
-                .list_ledgers(pb::ListLedgersRequest { min_position: 0 })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let reply = call(c.list_ledgers(pb::ListLedgersRequest { min_position: 0 })).await?;
             print_reply(
                 conn.json,
                 "rectify.v1.ListLedgersResponse",
@@ -355,18 +318,15 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             open,
             overdue,
         } => {
-            let reply = c
-                .list_items(pb::ListItemsRequest {
-                    ledger_id,
-                    group: group.unwrap_or_default(),
-                    unit: of.unwrap_or_default(),
-                    open_only: open,
-                    overdue_only: overdue,
-                    min_position: 0,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let reply = call(c.list_items(pb::ListItemsRequest {
+                ledger_id,
+                group: group.unwrap_or_default(),
+                unit: of.unwrap_or_default(),
+                open_only: open,
+                overdue_only: overdue,
+                min_position: 0,
+            }))
+            .await?;
             print_reply(conn.json, "rectify.v1.ListItemsResponse", &reply, |reply| {
                 for i in &reply.items {
                     println!(
@@ -386,11 +346,8 @@ pub async fn run(conn: &Connection, command: RectCommand) -> anyhow::Result<()> 
             })
         }
         RectCommand::Rollup => {
-            let reply = c
-                .get_unit_rollup(pb::GetUnitRollupRequest { min_position: 0 })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let reply =
+                call(c.get_unit_rollup(pb::GetUnitRollupRequest { min_position: 0 })).await?;
             print_reply(
                 conn.json,
                 "rectify.v1.GetUnitRollupResponse",

@@ -8,7 +8,8 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 
 use crate::{
-    cli::client::{channel, parse_time, print_reply, status_error, to_json},
+    cli::connect::{client, time_flag},
+    cli::output::{call, print_ledger_rows, print_reply, status_error, to_json},
     cli::{
         Connection, GroupArg, LedgerCommand, LedgerFilterArgs, OrderArg, StatsArgs, StatusArg,
         WarningArg,
@@ -17,7 +18,6 @@ use crate::{
         self, admin_service_client::AdminServiceClient, query_service_client::QueryServiceClient,
     },
     server::maintenance::{self, VerifyReport},
-    wire::from_timestamp,
 };
 
 /// The wire filter of `args`. `--unit` (also the identity of a unit caller)
@@ -61,22 +61,10 @@ fn filter_pb(
             Some(WarningArg::Red) => pb::WarningLevel::Red as i32,
         },
         supervised_only: args.supervised,
-        received_from: args
-            .from
-            .as_deref()
-            .map(|t| parse_time(t, "from"))
-            .transpose()?,
-        received_before: args
-            .before
-            .as_deref()
-            .map(|t| parse_time(t, "before"))
-            .transpose()?,
+        received_from: time_flag(args.from.as_deref(), "from")?,
+        received_before: time_flag(args.before.as_deref(), "before")?,
         text: args.text.clone().unwrap_or_default(),
-        due_before: args
-            .due_before
-            .as_deref()
-            .map(|t| parse_time(t, "due-before"))
-            .transpose()?,
+        due_before: time_flag(args.due_before.as_deref(), "due-before")?,
         satisfaction: args
             .satisfaction
             .map_or(0, |s| crate::cli::client::satisfaction_pb(s) as i32),
@@ -93,52 +81,9 @@ fn filter_pb(
     Ok((filter, order))
 }
 
-fn short_time(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(from_timestamp)
-        .map(|t| {
-            t.with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
-                .format("%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|| "-".to_owned())
-}
-
-fn enum_label(name: &str, prefix: &str) -> String {
-    name.trim_start_matches(prefix).to_lowercase()
-}
-
-fn print_rows(rows: &[pb::LedgerRow]) {
-    for row in rows {
-        let status = pb::ComplaintStatus::try_from(row.status).map_or_else(
-            |_| "?".to_owned(),
-            |s| enum_label(s.as_str_name(), "COMPLAINT_STATUS_"),
-        );
-        let warning = match pb::WarningLevel::try_from(row.warning) {
-            Ok(pb::WarningLevel::Yellow) => " 黄",
-            Ok(pb::WarningLevel::Red) => " 红",
-            _ => "",
-        };
-        println!(
-            "{:<28} {:<17} due {:<11} {:<22} {}{}{}",
-            row.complaint_id,
-            status,
-            short_time(row.next_due_at.as_ref()),
-            if row.lead_unit.is_empty() {
-                "-"
-            } else {
-                &row.lead_unit
-            },
-            row.title,
-            if row.overdue { " [超期]" } else { "" },
-            warning,
-        );
-    }
-}
-
 /// `rectify ledger …`.
 pub async fn ledger(conn: &Connection, command: LedgerCommand) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = QueryServiceClient::with_interceptor(channel, identity);
+    let mut client = client(conn, QueryServiceClient::new).await?;
     match command {
         LedgerCommand::List {
             filter,
@@ -147,22 +92,19 @@ pub async fn ledger(conn: &Connection, command: LedgerCommand) -> anyhow::Result
         } => {
             let min_position = filter.min_position;
             let (filter, order) = filter_pb(&filter, conn)?;
-            let page = client
-                .list_ledger(pb::ListLedgerRequest {
-                    filter: Some(filter),
-                    order: order as i32,
-                    page_size: limit,
-                    page_token,
-                    min_position,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let page = call(client.list_ledger(pb::ListLedgerRequest {
+                filter: Some(filter),
+                order: order as i32,
+                page_size: limit,
+                page_token,
+                min_position,
+            }))
+            .await?;
             if conn.json {
                 println!("{}", to_json("rectify.v1.ListLedgerResponse", &page)?);
                 return Ok(());
             }
-            print_rows(&page.rows);
+            print_ledger_rows(&page.rows);
             println!(
                 "{} of {} rows (ledger at position {})",
                 page.rows.len(),
@@ -181,16 +123,13 @@ pub async fn ledger(conn: &Connection, command: LedgerCommand) -> anyhow::Result
             } else {
                 pb::ExportFormat::Csv
             };
-            let mut chunks = client
-                .export_ledger(pb::ExportLedgerRequest {
-                    filter: Some(filter),
-                    order: order as i32,
-                    format: format as i32,
-                    min_position,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let mut chunks = call(client.export_ledger(pb::ExportLedgerRequest {
+                filter: Some(filter),
+                order: order as i32,
+                format: format as i32,
+                min_position,
+            }))
+            .await?;
             let mut bytes = Vec::new();
             let mut rows = 0;
             while let Some(chunk) = chunks.next().await {
@@ -215,14 +154,10 @@ pub async fn inbox(
     unit: Option<String>,
     min_position: u64,
 ) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = QueryServiceClient::with_interceptor(channel, identity);
+    let mut client = client(conn, QueryServiceClient::new).await?;
     let Some(unit) = unit.or_else(|| conn.unit.clone()) else {
-        let reply = client
-            .list_unit_workloads(pb::ListUnitWorkloadsRequest { min_position })
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let reply =
+            call(client.list_unit_workloads(pb::ListUnitWorkloadsRequest { min_position })).await?;
         if conn.json {
             println!(
                 "{}",
@@ -242,11 +177,7 @@ pub async fn inbox(
         }
         return Ok(());
     };
-    let reply = client
-        .get_inbox(pb::GetInboxRequest { unit, min_position })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let reply = call(client.get_inbox(pb::GetInboxRequest { unit, min_position })).await?;
     if conn.json {
         println!("{}", to_json("rectify.v1.GetInboxResponse", &reply)?);
         return Ok(());
@@ -265,7 +196,7 @@ pub async fn inbox(
         ),
     ] {
         println!("{title}: {}", rows.len());
-        print_rows(rows);
+        print_ledger_rows(rows);
     }
     Ok(())
 }
@@ -285,25 +216,21 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
         [a, b, c] => [*a, *b, *c],
         _ => bail!("--weights takes three numbers, e.g. 30,35,35"),
     };
-    let (channel, identity) = channel(&args.conn).await?;
-    let mut client = QueryServiceClient::with_interceptor(channel, identity);
-    let reply = client
-        .get_evaluation(pb::GetEvaluationRequest {
-            period: period.clone(),
-            group_by: match args.by {
-                GroupArg::Unit => pb::EvaluationGroup::Unit,
-                GroupArg::District => pb::EvaluationGroup::District,
-            } as i32,
-            response_weight: weights[0],
-            resolution_weight: weights[1],
-            satisfaction_weight: weights[2],
-            top_n: args.top,
-            min_valid_callbacks: args.min_callbacks,
-            min_position: args.min_position,
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let mut client = client(&args.conn, QueryServiceClient::new).await?;
+    let reply = call(client.get_evaluation(pb::GetEvaluationRequest {
+        period: period.clone(),
+        group_by: match args.by {
+            GroupArg::Unit => pb::EvaluationGroup::Unit,
+            GroupArg::District => pb::EvaluationGroup::District,
+        } as i32,
+        response_weight: weights[0],
+        resolution_weight: weights[1],
+        satisfaction_weight: weights[2],
+        top_n: args.top,
+        min_valid_callbacks: args.min_callbacks,
+        min_position: args.min_position,
+    }))
+    .await?;
     if args.conn.json {
         println!("{}", to_json("rectify.v1.GetEvaluationResponse", &reply)?);
         return Ok(());
@@ -349,13 +276,8 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<()> {
 
 /// `rectify admin scan-deadlines`.
 pub async fn scan_deadlines(conn: &Connection) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = AdminServiceClient::with_interceptor(channel, identity);
-    let reply = client
-        .scan_deadlines(pb::ScanDeadlinesRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let mut client = client(conn, AdminServiceClient::new).await?;
+    let reply = call(client.scan_deadlines(pb::ScanDeadlinesRequest {})).await?;
     print_reply(
         conn.json,
         "rectify.v1.ScanDeadlinesResponse",
@@ -392,15 +314,11 @@ pub async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
 
 /// `rectify admin backup --to DIR`.
 pub async fn backup(conn: &Connection, to: &Path) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = AdminServiceClient::with_interceptor(channel, identity);
-    let reply = client
-        .backup(pb::BackupRequest {
-            destination: to.display().to_string(),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let mut client = client(conn, AdminServiceClient::new).await?;
+    let reply = call(client.backup(pb::BackupRequest {
+        destination: to.display().to_string(),
+    }))
+    .await?;
     print_reply(conn.json, "rectify.v1.BackupResponse", &reply, |reply| {
         println!(
             "backed up {} events to {} (last hash {})",
@@ -411,13 +329,8 @@ pub async fn backup(conn: &Connection, to: &Path) -> anyhow::Result<()> {
 
 /// `rectify admin stats`.
 pub async fn store_stats(conn: &Connection) -> anyhow::Result<()> {
-    let (channel, identity) = channel(conn).await?;
-    let mut client = AdminServiceClient::with_interceptor(channel, identity);
-    let reply = client
-        .get_store_stats(pb::GetStoreStatsRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let mut client = client(conn, AdminServiceClient::new).await?;
+    let reply = call(client.get_store_stats(pb::GetStoreStatsRequest {})).await?;
     print_reply(
         conn.json,
         "rectify.v1.GetStoreStatsResponse",
