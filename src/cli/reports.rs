@@ -67,7 +67,7 @@ fn filter_pb(
         due_before: time_flag(args.due_before.as_deref(), "due-before")?,
         satisfaction: args
             .satisfaction
-            .map_or(0, |s| crate::cli::client::satisfaction_pb(s) as i32),
+            .map_or(0, |s| pb::Satisfaction::from(s) as i32),
         extended_only: args.extended,
         returned_only: args.returned,
         reopened_only: args.reopened,
