@@ -14,15 +14,21 @@ mod catalog;
 pub mod client;
 mod complaint;
 mod connect;
+mod inbox;
+mod ledger;
 mod output;
 pub mod rect;
 pub mod reports;
+mod stats;
 mod watch;
 
 use bench::BenchArgs;
 use catalog::CatalogCommand;
-use complaint::{ComplaintCommand, SatisfactionArg};
+use complaint::ComplaintCommand;
 pub use connect::{CommandFlags, Connection};
+use inbox::InboxArgs;
+use ledger::LedgerCommand;
+use stats::StatsArgs;
 use watch::WatchArgs;
 
 /// rectify — complaint and rectification workflow service.
@@ -83,16 +89,7 @@ pub enum Command {
     },
     /// What waits for a unit, by step; without a unit, every unit's
     /// workload (dispatch centre).
-    Inbox {
-        /// Server and identity.
-        #[command(flatten)]
-        conn: Connection,
-        /// Unit code, name or alias (default: the `--unit` you act as).
-        unit_code: Option<String>,
-        /// Wait until the ledger has applied this log position.
-        #[arg(long, default_value_t = 0)]
-        min_position: u64,
-    },
+    Inbox(InboxArgs),
     /// Evaluation (月调度、季点评、年总评): response, resolution and
     /// satisfaction rates per unit or district, with red and black lists.
     Stats(StatsArgs),
@@ -108,180 +105,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-}
-
-/// Filters of the ledger, as flags.
-#[derive(Debug, Clone, Args)]
-pub struct LedgerFilterArgs {
-    /// Only these statuses (repeatable): received, awaiting-dispatch,
-    /// dispatched, in-progress, resolved, verified, called-back, closed.
-    #[arg(long = "status", value_enum)]
-    pub statuses: Vec<StatusArg>,
-    /// Task area code.
-    #[arg(long)]
-    pub area: Option<String>,
-    /// District code.
-    #[arg(long)]
-    pub district: Option<String>,
-    /// Lead unit code.
-    #[arg(long)]
-    pub lead: Option<String>,
-    /// Lead or responsible unit code; defaults to `--unit`.
-    #[arg(long = "assigned")]
-    pub assigned: Option<String>,
-    /// Only complaints with an open deadline past due.
-    #[arg(long)]
-    pub overdue: bool,
-    /// Only complaints with at least this warning.
-    #[arg(long, value_enum)]
-    pub warning: Option<WarningArg>,
-    /// Only complaints flagged for supervision.
-    #[arg(long)]
-    pub supervised: bool,
-    /// Received at or after (RFC 3339).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Received before (RFC 3339).
-    #[arg(long)]
-    pub before: Option<String>,
-    /// Only complaints with an open deadline due before this (RFC 3339).
-    #[arg(long)]
-    pub due_before: Option<String>,
-    /// Satisfaction at the last callback.
-    #[arg(long, value_enum)]
-    pub satisfaction: Option<SatisfactionArg>,
-    /// Only complaints granted an extension.
-    #[arg(long)]
-    pub extended: bool,
-    /// Only complaints returned at least once.
-    #[arg(long)]
-    pub returned: bool,
-    /// Only complaints reopened at least once.
-    #[arg(long)]
-    pub reopened: bool,
-    /// Text in the title, text, enterprise, ticket number or id.
-    #[arg(long)]
-    pub text: Option<String>,
-    /// Order of the rows.
-    #[arg(long, value_enum, default_value = "newest")]
-    pub order: OrderArg,
-    /// Wait until the ledger has applied this log position.
-    #[arg(long, default_value_t = 0)]
-    pub min_position: u64,
-}
-
-/// Complaint statuses, as the CLI spells them.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusArg {
-    /// 接诉.
-    Received,
-    /// Waiting for dispatch.
-    AwaitingDispatch,
-    /// 转派.
-    Dispatched,
-    /// 处办.
-    InProgress,
-    /// 办结.
-    Resolved,
-    /// 核查.
-    Verified,
-    /// 回访.
-    CalledBack,
-    /// 销号.
-    Closed,
-}
-
-/// Warning levels, as the CLI spells them.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum WarningArg {
-    /// Yellow or red.
-    Yellow,
-    /// Red only.
-    Red,
-}
-
-/// Ledger orders, as the CLI spells them.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OrderArg {
-    /// Newest first.
-    Newest,
-    /// Oldest first.
-    Oldest,
-    /// Earliest open due time first.
-    Due,
-    /// By id.
-    Id,
-}
-
-/// Ledger queries.
-#[derive(Debug, Subcommand)]
-pub enum LedgerCommand {
-    /// One page of the ledger.
-    List {
-        /// Filters.
-        #[command(flatten)]
-        filter: LedgerFilterArgs,
-        /// Rows per page (at most 1000).
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// The `next page` token a previous page printed.
-        #[arg(long, default_value = "")]
-        page_token: String,
-    },
-    /// The whole filtered ledger as a CSV file or an Excel workbook.
-    Export {
-        /// Filters.
-        #[command(flatten)]
-        filter: LedgerFilterArgs,
-        /// Write an Excel workbook instead of CSV.
-        #[arg(long)]
-        xlsx: bool,
-        /// The file to write.
-        #[arg(long, short)]
-        out: PathBuf,
-    },
-}
-
-/// `rectify stats`.
-#[derive(Debug, Args)]
-pub struct StatsArgs {
-    /// Server and identity.
-    #[command(flatten)]
-    pub conn: Connection,
-    /// A month, e.g. 2026-10.
-    #[arg(long, group = "period")]
-    pub month: Option<String>,
-    /// A quarter, e.g. 2026-Q4.
-    #[arg(long, group = "period")]
-    pub quarter: Option<String>,
-    /// A year, e.g. 2026.
-    #[arg(long, group = "period")]
-    pub year: Option<String>,
-    /// Group by unit (the lead unit) or district.
-    #[arg(long, value_enum, default_value = "unit")]
-    pub by: GroupArg,
-    /// Composite weights of response, resolution and satisfaction, e.g.
-    /// `30,35,35` (default 10,50,40).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
-    pub weights: Vec<f64>,
-    /// Length of the red and black lists.
-    #[arg(long, default_value_t = 5)]
-    pub top: u32,
-    /// Fewest valid callbacks for a group to be ranked.
-    #[arg(long, default_value_t = 1)]
-    pub min_callbacks: u64,
-    /// Wait until the ledger has applied this log position.
-    #[arg(long, default_value_t = 0)]
-    pub min_position: u64,
-}
-
-/// Evaluation groupings, as the CLI spells them.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum GroupArg {
-    /// Per lead unit.
-    Unit,
-    /// Per district.
-    District,
 }
 
 /// Ledger sources, as the CLI spells them.
