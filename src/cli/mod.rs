@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::server::config::ServeArgs;
 
@@ -17,7 +17,7 @@ mod connect;
 mod inbox;
 mod ledger;
 mod output;
-pub mod rect;
+mod rect;
 pub mod reports;
 mod stats;
 mod watch;
@@ -28,6 +28,7 @@ use complaint::ComplaintCommand;
 pub use connect::{CommandFlags, Connection};
 use inbox::InboxArgs;
 use ledger::LedgerCommand;
+use rect::RectCommand;
 use stats::StatsArgs;
 use watch::WatchArgs;
 
@@ -105,188 +106,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-}
-
-/// Ledger sources, as the CLI spells them.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SourceArg {
-    /// 自查自纠.
-    SelfInspection,
-    /// Supervision inspection.
-    Supervision,
-    /// Experience officers' feedback.
-    Officer,
-    /// A cluster of complaints.
-    Complaints,
-    /// A reform plan.
-    Plan,
-}
-
-/// Rectification ledger steps and views.
-#[derive(Debug, Subcommand)]
-pub enum RectCommand {
-    /// Open a ledger.
-    Open {
-        /// Ledger id.
-        ledger_id: String,
-        /// Title.
-        #[arg(long)]
-        title: String,
-        /// Where its problems come from.
-        #[arg(long, value_enum)]
-        source: SourceArg,
-        /// Owning unit code.
-        #[arg(long)]
-        owner: String,
-        /// Use the action plan's four phases.
-        #[arg(long)]
-        plan_phases: bool,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// Add an item.
-    AddItem {
-        /// Ledger id.
-        ledger_id: String,
-        /// Item id.
-        item_id: String,
-        /// The problem.
-        #[arg(long)]
-        problem: String,
-        /// The measures.
-        #[arg(long, default_value = "")]
-        measures: String,
-        /// Task area code it belongs to.
-        #[arg(long)]
-        group: Option<String>,
-        /// Lead unit codes (repeatable).
-        #[arg(long = "lead", required = true)]
-        lead: Vec<String>,
-        /// Responsible unit codes (repeatable).
-        #[arg(long = "responsible")]
-        responsible: Vec<String>,
-        /// Deadline (RFC 3339).
-        #[arg(long)]
-        deadline: Option<String>,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// Record progress on an item.
-    Progress {
-        /// Ledger id.
-        ledger_id: String,
-        /// Item id.
-        item_id: String,
-        /// What was done.
-        #[arg(long)]
-        note: String,
-        /// Evidence references (repeatable).
-        #[arg(long)]
-        evidence: Vec<String>,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// 销号: close an item with evidence and the verifier.
-    CloseItem {
-        /// Ledger id.
-        ledger_id: String,
-        /// Item id.
-        item_id: String,
-        /// Evidence references (repeatable, at least one).
-        #[arg(long, required = true)]
-        evidence: Vec<String>,
-        /// Who verified the rectification.
-        #[arg(long)]
-        verifier: String,
-        /// Note.
-        #[arg(long, default_value = "")]
-        note: String,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// Reopen a closed item.
-    ReopenItem {
-        /// Ledger id.
-        ledger_id: String,
-        /// Item id.
-        item_id: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// Link complaints to an item (its class problem).
-    Link {
-        /// Ledger id.
-        ledger_id: String,
-        /// Item id.
-        item_id: String,
-        /// Complaint ids.
-        #[arg(required = true)]
-        complaints: Vec<String>,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// Complaints that may belong to an item's class problem.
-    Suggest {
-        /// Ledger id.
-        ledger_id: String,
-        /// Item id.
-        item_id: String,
-        /// Only this district.
-        #[arg(long)]
-        district: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-    },
-    /// Close the ledger (refused while items are open).
-    Close {
-        /// Ledger id.
-        ledger_id: String,
-        /// Note.
-        #[arg(long, default_value = "")]
-        note: String,
-        /// Idempotency and concurrency.
-        #[command(flatten)]
-        flags: CommandFlags,
-    },
-    /// One ledger's progress per group, unit and phase.
-    Show {
-        /// Ledger id.
-        ledger_id: String,
-        /// Wait until the projection has applied this log position.
-        #[arg(long, default_value_t = 0)]
-        min_position: u64,
-    },
-    /// Every ledger with its totals.
-    List,
-    /// A ledger's items.
-    Items {
-        /// Ledger id.
-        ledger_id: String,
-        /// Only this group (task area code).
-        #[arg(long)]
-        group: Option<String>,
-        /// Only items this unit answers for (`--unit` is the identity).
-        #[arg(long = "of")]
-        of: Option<String>,
-        /// Only open items.
-        #[arg(long)]
-        open: bool,
-        /// Only overdue items.
-        #[arg(long)]
-        overdue: bool,
-    },
-    /// Which units hold the most open items across every ledger.
-    Rollup,
 }
 
 /// Operator commands.
