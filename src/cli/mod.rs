@@ -1,31 +1,36 @@
-//! Command-line interface: argument definitions and dispatch.
+//! The `rectify` command line: the top-level commands and their dispatch.
 //!
-//! Raw parsed arguments live here; the server resolves them into a
-//! [`crate::server::config::ServerConfig`], client commands into gRPC requests.
+//! Each command group is one file that owns its arguments and handlers:
+//! `complaint`, `watch`, `catalog`, `ledger` (台账), `inbox`, `stats`,
+//! `rect` (整改台账), `admin` and [`bench`](mod@bench); they share the
+//! request side in `connect` and the reply side in `output`. This file
+//! imports them, never the reverse. `rectify serve` hands its raw arguments
+//! to the server, which resolves them into a
+//! [`crate::server::config::ServerConfig`].
 
-use std::{path::PathBuf, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::server::config::ServeArgs;
+use crate::server::config::{ServeArgs, ServerConfig};
 
+mod admin;
 pub mod bench;
 mod catalog;
-pub mod client;
 mod complaint;
 mod connect;
 mod inbox;
 mod ledger;
 mod output;
 mod rect;
-pub mod reports;
 mod stats;
 mod watch;
 
+use admin::AdminCommand;
 use bench::BenchArgs;
 use catalog::CatalogCommand;
 use complaint::ComplaintCommand;
-pub use connect::{CommandFlags, Connection};
+use connect::Connection;
 use inbox::InboxArgs;
 use ledger::LedgerCommand;
 use rect::RectCommand;
@@ -108,72 +113,12 @@ pub enum Command {
     },
 }
 
-/// Operator commands.
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Verify the log's hash chain on a running server. Exit code 3 when the
-    /// chain is broken.
-    Verify,
-    /// Rotate the master key (server stopped): re-wrap every complaint's data
-    /// key under a new master key, then retire the old one. Copies of
-    /// destroyed data keys left in old storage segments or in earlier
-    /// backups are wrapped by the old key, so erased data is gone for good
-    /// once the old key is destroyed.
-    RotateMasterKey {
-        /// The data directory.
-        data_dir: PathBuf,
-        /// The current master key file (default: DATA_DIR/master.key).
-        #[arg(long)]
-        master_key_file: Option<PathBuf>,
-        /// The new master key file; created if missing. Without it the new
-        /// key replaces the current key file in place and the old one is
-        /// overwritten and removed.
-        #[arg(long)]
-        new_key_file: Option<PathBuf>,
-    },
-    /// Verify the hash chain of a data directory directly (server stopped).
-    VerifyDir {
-        /// The data directory.
-        data_dir: PathBuf,
-    },
-    /// Run one pass of the deadline watcher now.
-    ScanDeadlines,
-    /// Load every task of the 2021 action plan as ledger `plan-2021`
-    /// (idempotent).
-    ImportPlan,
-    /// Online backup: the running server copies its log, as it stands now,
-    /// into a new directory on the server's disk.
-    Backup {
-        /// Destination directory on the server (must not exist or be empty).
-        #[arg(long)]
-        to: PathBuf,
-    },
-    /// Restore a backup into a new data directory (no server needed), then
-    /// verify it.
-    Restore {
-        /// The backup directory.
-        backup: PathBuf,
-        /// The new data directory (must not exist or be empty).
-        data_dir: PathBuf,
-    },
-    /// Events, streams and size on disk of the running server's log.
-    Stats,
-    /// Make a new random API token and print it with the hash to put in the
-    /// server's `[[principals]]` (the server stores only the hash).
-    NewToken,
-    /// Drop the projections of a data directory and rebuild them from
-    /// position 0 (server stopped), with a progress bar.
-    Rebuild {
-        /// The data directory.
-        data_dir: PathBuf,
-    },
-}
-
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    // The server sets up its own telemetry once its configuration is known.
+    // The server sets up its own telemetry once its configuration is known;
+    // client commands log warnings and worse to stderr (`RUST_LOG` decides).
     if !matches!(cli.command, Command::Serve(_)) {
-        crate::cli::client::init_tracing(false);
+        let _ = crate::telemetry::init("warn", None);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -185,11 +130,32 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::cli::client::dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs one top-level command: one handler per command group.
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => {
+            let config = ServerConfig::resolve(&args)?;
+            let _telemetry = crate::telemetry::init("info", config.otlp_endpoint.as_deref())?;
+            crate::server::serve(config, crate::server::shutdown_signal()).await?;
+        }
+        Command::Complaint { conn, command } => complaint::run(&conn, command).await?,
+        Command::Watch(args) => watch::run(args).await?,
+        Command::Catalog { conn, command } => catalog::run(&conn, command).await?,
+        Command::Ledger { conn, command } => ledger::run(&conn, command).await?,
+        Command::Rectification { conn, command } => rect::run(&conn, command).await?,
+        Command::Inbox(args) => inbox::run(args).await?,
+        Command::Stats(args) => stats::run(args).await?,
+        Command::Bench(args) => bench::run(args).await?,
+        Command::Admin { conn, command } => return admin::run(&conn, command).await,
+    }
+    Ok(ExitCode::SUCCESS)
 }
