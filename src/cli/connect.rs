@@ -91,7 +91,7 @@ pub(super) fn time_flag(
 
 /// Adds the caller's identity to every request.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub(super) struct Identity {
     role: MetadataValue<Ascii>,
     unit: Option<MetadataValue<Ascii>>,
     principal: MetadataValue<Ascii>,
