@@ -1,0 +1,307 @@
+//! `rectify admin …`: operator commands. On a running server: `verify`
+//! (the hash chain), `backup`, `stats`, `scan-deadlines` and `import-plan`
+//! (through the rectification module); on a stopped server's data
+//! directory, with progress bars: `verify-dir`, `restore`, `rebuild` and
+//! `rotate-master-key`; offline: `new-token`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{
+    connect::{Connection, client},
+    output::{call, print_reply},
+    rect,
+};
+use crate::{
+    pb::{
+        self, admin_service_client::AdminServiceClient, event_service_client::EventServiceClient,
+    },
+    server::maintenance::{self, VerifyReport},
+};
+
+/// Exit code of `admin verify` (and `verify-dir`, `restore`) when the hash
+/// chain is broken.
+const EXIT_CHAIN_BROKEN: u8 = 3;
+
+/// Operator commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Verify the log's hash chain on a running server. Exit code 3 when the
+    /// chain is broken.
+    Verify,
+    /// Rotate the master key (server stopped): re-wrap every complaint's data
+    /// key under a new master key, then retire the old one. Copies of
+    /// destroyed data keys left in old storage segments or in earlier
+    /// backups are wrapped by the old key, so erased data is gone for good
+    /// once the old key is destroyed.
+    RotateMasterKey {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The current master key file (default: DATA_DIR/master.key).
+        #[arg(long)]
+        master_key_file: Option<PathBuf>,
+        /// The new master key file; created if missing. Without it the new
+        /// key replaces the current key file in place and the old one is
+        /// overwritten and removed.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
+    /// Verify the hash chain of a data directory directly (server stopped).
+    VerifyDir {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+    /// Run one pass of the deadline watcher now.
+    ScanDeadlines,
+    /// Load every task of the 2021 action plan as ledger `plan-2021`
+    /// (idempotent).
+    ImportPlan,
+    /// Online backup: the running server copies its log, as it stands now,
+    /// into a new directory on the server's disk.
+    Backup {
+        /// Destination directory on the server (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new data directory (no server needed), then
+    /// verify it.
+    Restore {
+        /// The backup directory.
+        backup: PathBuf,
+        /// The new data directory (must not exist or be empty).
+        data_dir: PathBuf,
+    },
+    /// Events, streams and size on disk of the running server's log.
+    Stats,
+    /// Make a new random API token and print it with the hash to put in the
+    /// server's `[[principals]]` (the server stores only the hash).
+    NewToken,
+    /// Drop the projections of a data directory and rebuild them from
+    /// position 0 (server stopped), with a progress bar.
+    Rebuild {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+}
+
+/// `rectify admin …`; the exit code says whether a verified hash chain
+/// holds.
+pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Result<ExitCode> {
+    let json = conn.json;
+    let done = match command {
+        AdminCommand::Verify => return Ok(print_verify(json, &verify(conn).await?)),
+        AdminCommand::VerifyDir { data_dir } => {
+            return Ok(print_verify(json, &verify_dir(&data_dir).await?));
+        }
+        AdminCommand::Restore { backup, data_dir } => {
+            return Ok(print_verify(json, &restore(&backup, &data_dir).await?));
+        }
+        AdminCommand::RotateMasterKey {
+            data_dir,
+            master_key_file,
+            new_key_file,
+        } => rotate_master_key(json, &data_dir, master_key_file, new_key_file).await,
+        AdminCommand::ScanDeadlines => scan_deadlines(conn).await,
+        AdminCommand::ImportPlan => rect::import_plan(conn).await,
+        AdminCommand::Backup { to } => backup(conn, &to).await,
+        AdminCommand::Stats => store_stats(conn).await,
+        AdminCommand::NewToken => {
+            new_token(json);
+            Ok(())
+        }
+        AdminCommand::Rebuild { data_dir } => rebuild(&data_dir).await,
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `admin verify`: the running server verifies its log's hash chain.
+async fn verify(conn: &Connection) -> anyhow::Result<VerifyReport> {
+    let mut client = client(conn, EventServiceClient::new).await?;
+    let reply = call(client.verify_log(pb::VerifyLogRequest {})).await?;
+    Ok(VerifyReport {
+        ok: reply.ok,
+        events_checked: reply.events_checked,
+        first_bad_position: reply.first_bad_position,
+        reason: reply.reason,
+    })
+}
+
+/// Prints a hash-chain verification and returns the exit code it implies.
+fn print_verify(json: bool, report: &VerifyReport) -> ExitCode {
+    let VerifyReport {
+        ok,
+        events_checked: checked,
+        first_bad_position: first_bad,
+        reason,
+    } = report;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": ok, "events_checked": checked, "first_bad_position": first_bad, "reason": reason})
+        );
+    } else if *ok {
+        println!("hash chain verified: {checked} events");
+    } else {
+        println!("hash chain BROKEN at position {first_bad}: {reason} ({checked} events checked)");
+    }
+    if *ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHAIN_BROKEN)
+    }
+}
+
+/// `admin verify-dir DATA_DIR` (server stopped).
+async fn verify_dir(data_dir: &Path) -> anyhow::Result<VerifyReport> {
+    let bar = progress_bar("verified")?;
+    let report = maintenance::verify_dir(data_dir, &mut advance(&bar)).await?;
+    bar.finish();
+    Ok(report)
+}
+
+/// `admin restore BACKUP DATA_DIR`: copies a backup into a new data
+/// directory, then verifies the copy's hash chain.
+async fn restore(backup: &Path, data_dir: &Path) -> anyhow::Result<VerifyReport> {
+    let bar = progress_bar("copied")?;
+    let report = maintenance::restore(backup, data_dir, &mut advance(&bar)).await?;
+    bar.set_position(report.events);
+    bar.finish();
+    verify_dir(data_dir).await
+}
+
+/// `admin rebuild DATA_DIR` (server stopped), then the rate reached.
+async fn rebuild(data_dir: &Path) -> anyhow::Result<()> {
+    let bar = progress_bar("applied")?;
+    let started = Instant::now();
+    let report = maintenance::rebuild(data_dir, &mut advance(&bar)).await?;
+    bar.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "rebuilt the ledger: {} events, {} complaints in {elapsed:.1} s ({:.0} events/s)",
+        report.events,
+        report.complaints,
+        report.events as f64 / elapsed.max(1e-9)
+    );
+    Ok(())
+}
+
+/// A progress bar over the events of a log; `what` says what happens to
+/// them.
+fn progress_bar(what: &str) -> anyhow::Result<ProgressBar> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} events {what} ({{per_sec}}, eta {{eta}})"
+        ))
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    Ok(bar)
+}
+
+/// The `progress(done, head)` callback of the offline maintenance, moving
+/// `bar`.
+fn advance(bar: &ProgressBar) -> impl FnMut(u64, u64) + Send + '_ {
+    |done, head| {
+        bar.set_length(head);
+        bar.set_position(done);
+    }
+}
+
+/// `admin rotate-master-key DATA_DIR` (server stopped).
+async fn rotate_master_key(
+    json: bool,
+    data_dir: &Path,
+    master_key_file: Option<PathBuf>,
+    new_key_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let report = maintenance::rotate_master_key(
+        data_dir,
+        master_key_file.as_deref(),
+        new_key_file.as_deref(),
+    )
+    .await?;
+    let new_key_file = report.new_key_file.display();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "rewrapped": report.rewrapped,
+                "old_key": report.old_key_id,
+                "new_key": report.new_key_id,
+                "new_key_file": new_key_file.to_string(),
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "re-wrapped {} data keys: master key {} → {} ({new_key_file})",
+        report.rewrapped, report.old_key_id, report.new_key_id,
+    );
+    if report.old_key_file_kept {
+        println!("Configure master_key_file = {new_key_file} and destroy the old key file.");
+    }
+    Ok(())
+}
+
+/// `admin new-token`: a token and the hash the server keeps of it.
+fn new_token(json: bool) {
+    let (token, hash) = crate::server::authn::new_token();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"token": token, "token_blake3": hash})
+        );
+    } else {
+        println!("token:        {token}");
+        println!("token_blake3: {hash}");
+        println!("Give the token to its principal; put only the hash in [[principals]].");
+    }
+}
+
+/// `admin scan-deadlines`: one pass of the deadline watcher, now.
+async fn scan_deadlines(conn: &Connection) -> anyhow::Result<()> {
+    let mut client = client(conn, AdminServiceClient::new).await?;
+    let reply = call(client.scan_deadlines(pb::ScanDeadlinesRequest {})).await?;
+    print_reply(conn.json, "rectify.v1.ScanDeadlinesResponse", &reply, |r| {
+        println!(
+            "deadline watcher: {} yellow, {} red, {} skipped",
+            r.yellow, r.red, r.skipped
+        );
+    })
+}
+
+/// `admin backup --to DIR`: the running server copies its log.
+async fn backup(conn: &Connection, to: &Path) -> anyhow::Result<()> {
+    let mut client = client(conn, AdminServiceClient::new).await?;
+    let destination = to.display().to_string();
+    let reply = call(client.backup(pb::BackupRequest { destination })).await?;
+    print_reply(conn.json, "rectify.v1.BackupResponse", &reply, |r| {
+        println!(
+            "backed up {} events to {} (last hash {})",
+            r.events, r.destination, r.last_hash
+        );
+    })
+}
+
+/// `admin stats`: the running server's log in numbers.
+async fn store_stats(conn: &Connection) -> anyhow::Result<()> {
+    let mut client = client(conn, AdminServiceClient::new).await?;
+    let reply = call(client.get_store_stats(pb::GetStoreStatsRequest {})).await?;
+    print_reply(conn.json, "rectify.v1.GetStoreStatsResponse", &reply, |r| {
+        println!(
+            "events {}  streams {}  on disk {:.1} MiB  projections at position {}",
+            r.events,
+            r.streams,
+            r.size_on_disk_bytes as f64 / 1_048_576.0,
+            r.projections_applied
+        );
+    })
+}
