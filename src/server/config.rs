@@ -83,6 +83,13 @@ pub struct FileConfig {
     /// not yet re-wrapped (see `rectify admin rotate-master-key`).
     #[serde(default)]
     pub retired_master_key_files: Vec<PathBuf>,
+    /// Browser origins (`https://portal.example.gov.cn`) whose pages may
+    /// call the API over gRPC-Web; none by default.
+    #[serde(default)]
+    pub grpc_web_origins: Vec<String>,
+    /// Serve on a non-loopback address without principals, trusting the
+    /// identity headers callers send (only behind a gateway that sets them).
+    pub trust_identity_headers: Option<bool>,
 }
 
 impl FileConfig {
@@ -148,6 +155,18 @@ pub struct ServeArgs {
     /// of personal data; default `<data_dir>/master.key`, created if missing.
     #[arg(long, env = "RECTIFY_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// A browser origin allowed to call over gRPC-Web, e.g.
+    /// https://portal.example.gov.cn (repeatable; none by default).
+    #[arg(
+        long = "grpc-web-origin",
+        env = "RECTIFY_GRPC_WEB_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub grpc_web_origins: Vec<String>,
+    /// Listen on a non-loopback address without principals, trusting the
+    /// identity headers callers send. Only behind a gateway that sets them.
+    #[arg(long, env = "RECTIFY_TRUST_IDENTITY_HEADERS")]
+    pub trust_identity_headers: bool,
 }
 
 /// The PEM files of TLS.
@@ -195,6 +214,10 @@ pub struct ServerConfig {
     pub master_key_file: Option<PathBuf>,
     /// Retired master key files (unwrap only).
     pub retired_master_key_files: Vec<PathBuf>,
+    /// Browser origins allowed to call over gRPC-Web (CORS); empty = none.
+    pub grpc_web_origins: Vec<String>,
+    /// Trust identity headers on a non-loopback address without principals.
+    pub trust_identity_headers: bool,
 }
 
 impl ServerConfig {
@@ -218,6 +241,8 @@ impl ServerConfig {
             clock_file: None,
             master_key_file: None,
             retired_master_key_files: Vec::new(),
+            grpc_web_origins: Vec::new(),
+            trust_identity_headers: false,
         }
     }
 
@@ -249,8 +274,28 @@ impl ServerConfig {
         if !(8..=65_536).contains(&cache_mb) {
             bail!("cache_capacity_mb must be between 8 and 65536, got {cache_mb}");
         }
+        let trust_identity_headers =
+            args.trust_identity_headers || file.trust_identity_headers.unwrap_or(false);
+        if !listen.ip().is_loopback() && file.principals.is_empty() && !trust_identity_headers {
+            bail!(
+                "refusing to listen on {listen} without principals: anyone who can reach it could \
+                 name their own role. Configure [[principals]] (docs/security.md), listen on \
+                 127.0.0.1, or pass --trust-identity-headers when a gateway sets the identity \
+                 headers"
+            );
+        }
+        let grpc_web_origins = if args.grpc_web_origins.is_empty() {
+            file.grpc_web_origins
+        } else {
+            args.grpc_web_origins
+        };
+        for origin in &grpc_web_origins {
+            check_origin(origin)?;
+        }
         Ok(Self {
             listen,
+            grpc_web_origins,
+            trust_identity_headers,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -293,6 +338,26 @@ impl ServerConfig {
     }
 }
 
+/// An allowed browser origin: `http(s)://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> anyhow::Result<()> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && host.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                }) =>
+        {
+            Ok(())
+        }
+        _ => bail!(
+            "grpc_web_origins: {origin:?} is not an origin such as https://portal.example.gov.cn"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +386,48 @@ mod tests {
         assert!(file.master_key_file.is_some());
         let config = ServerConfig::merge(ServeArgs::default(), file).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/rectify/data"));
+    }
+
+    #[test]
+    fn a_public_address_without_principals_needs_an_explicit_trust_flag() {
+        let public = || ServeArgs {
+            listen: Some("0.0.0.0:50051".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let err = ServerConfig::merge(public(), FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("without principals"), "{err}");
+        let trusted = ServeArgs {
+            trust_identity_headers: true,
+            ..public()
+        };
+        assert!(ServerConfig::merge(trusted, FileConfig::default()).is_ok());
+        let local = ServeArgs {
+            listen: Some("127.0.0.1:50051".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert!(ServerConfig::merge(local, FileConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn grpc_web_origins_are_checked() {
+        let args = |origin: &str| ServeArgs {
+            grpc_web_origins: vec![origin.to_owned()],
+            ..ServeArgs::default()
+        };
+        let ok = ServerConfig::merge(args("https://portal.example.gov.cn"), FileConfig::default());
+        assert_eq!(
+            ok.unwrap().grpc_web_origins,
+            ["https://portal.example.gov.cn"]
+        );
+        for bad in [
+            "*",
+            "portal.example.gov.cn",
+            "https://a.cn/path",
+            "https://",
+        ] {
+            let err = ServerConfig::merge(args(bad), FileConfig::default()).unwrap_err();
+            assert!(err.to_string().contains("grpc_web_origins"), "{bad}: {err}");
+        }
     }
 
     #[test]

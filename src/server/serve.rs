@@ -8,11 +8,16 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tonic::codegen::http;
 use tonic::{
     service::{Routes, RoutesBuilder},
     transport::Server,
 };
-use tower::layer::util::{Identity, Stack};
+use tower::{
+    layer::util::{Identity, Stack},
+    util::Either,
+};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     pb,
@@ -24,6 +29,7 @@ use crate::{
         state::{AppState, close_store, open_state},
         watcher,
     },
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
 };
 
 /// Largest request message the server decodes (1 MiB). Complaint texts are
@@ -143,18 +149,30 @@ async fn routes(state: &Arc<AppState>) -> anyhow::Result<Routes> {
         ledger_service_server::LedgerServiceServer<Ledgers>,
     );
     routes.add_service(health_service);
-    routes.add_service(
+    // Reflection in both versions: grpcurl before 1.9, grpcui and many IDE
+    // clients still ask for v1alpha.
+    let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    routes.add_service(
+        reflection()
             .build_v1()
             .context("building the reflection service")?,
+    );
+    routes.add_service(
+        reflection()
+            .build_v1alpha()
+            .context("building the v1alpha reflection service")?,
     );
     Ok(routes.routes())
 }
 
 /// The transport: TLS when configured, the per-connection limits, and the
-/// tower layers every call passes (metrics, bearer tokens, rate limit).
+/// tower layers every call passes, outermost first: CORS for the
+/// configured gRPC-Web origins, gRPC-Web translation (HTTP/1.1 accepted for
+/// browsers), metrics, bearer tokens, rate limit.
 fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Identity>>> {
     let principals = authn::Principals::new(config.principals.clone())
         .context("checking the configured principals")?;
@@ -179,10 +197,13 @@ fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Ident
         tracing::info!(mutual = tls.client_ca.is_some(), "serving TLS");
     }
     Ok(builder
+        .accept_http1(true)
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
         .layer(
             tower::ServiceBuilder::new()
+                .option_layer(cors(&config.grpc_web_origins)?)
+                .layer(tonic_web::GrpcWebLayer::new())
                 .layer(metrics::RpcMetricsLayer)
                 .layer(authn::AuthLayer::new(principals))
                 .layer(rate_limit::RateLimitLayer::new(config.rate_limit_per_s))
@@ -190,10 +211,54 @@ fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Ident
         ))
 }
 
-/// The tower layers of [`transport`], outermost first.
+/// The CORS policy letting pages of `origins` call over gRPC-Web; `None`
+/// (no cross-origin calls) when no origin is configured.
+fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| http::HeaderValue::from_str(o).with_context(|| format!("origin {o:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tracing::info!(origins = origins.len(), "gRPC-Web open to browser origins");
+    let header = http::HeaderName::from_static;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([http::Method::POST, http::Method::OPTIONS])
+            .allow_headers([
+                http::header::CONTENT_TYPE,
+                http::header::AUTHORIZATION,
+                header("x-grpc-web"),
+                header("x-user-agent"),
+                header("grpc-timeout"),
+                header(HEADER_ROLE),
+                header(HEADER_UNIT),
+                header(HEADER_PRINCIPAL),
+            ])
+            .expose_headers([
+                header("grpc-status"),
+                header("grpc-message"),
+                header("grpc-status-details-bin"),
+            ])
+            .max_age(CORS_MAX_AGE),
+    ))
+}
+
+/// How long a browser may cache a CORS preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(3_600);
+
+/// The tower layers of [`transport`], innermost last.
 type Layers = Stack<
     rate_limit::RateLimitLayer,
-    Stack<authn::AuthLayer, Stack<metrics::RpcMetricsLayer, Identity>>,
+    Stack<
+        authn::AuthLayer,
+        Stack<
+            metrics::RpcMetricsLayer,
+            Stack<tonic_web::GrpcWebLayer, Stack<Either<CorsLayer, Identity>, Identity>>,
+        >,
+    >,
 >;
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then lets

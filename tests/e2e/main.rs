@@ -10,6 +10,7 @@ mod ledgers;
 mod lifecycle;
 mod matrix;
 mod operations;
+mod portals;
 mod privacy;
 mod queries;
 mod support;

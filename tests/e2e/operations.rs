@@ -100,6 +100,32 @@ async fn online_backup_under_writes_restores_everything_acknowledged_before_it()
     }
 }
 
+/// The services a reflection client of `$version` (`v1`, `v1alpha`) lists.
+macro_rules! list_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = ServerReflectionClient::new($channel)
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .expect("a reflection stream")
+            .into_inner();
+        let response = responses.next().await.expect("a reply").expect("a reply");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected reflection reply {response:?}");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    }};
+}
+
 #[tokio::test]
 async fn health_and_reflection_answer_on_the_same_port() {
     let server = Server::fresh();
@@ -116,41 +142,39 @@ async fn health_and_reflection_answer_on_the_same_port() {
         reply.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
-    let mut reflection =
-        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel);
-    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(
-            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
-                String::new(),
-            ),
-        ),
+    // Reflection answers in both versions generic tools ask for.
+    // Each lists itself as the reflection service, and the same others.
+    let v1 = list_services!(v1, channel.clone());
+    let v1alpha = list_services!(v1alpha, channel);
+    assert!(
+        v1.iter()
+            .any(|n| n == "grpc.reflection.v1.ServerReflection"),
+        "{v1:?}"
+    );
+    assert!(
+        v1alpha
+            .iter()
+            .any(|n| n == "grpc.reflection.v1alpha.ServerReflection"),
+        "{v1alpha:?}"
+    );
+    let others = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| !n.starts_with("grpc.reflection."))
+            .cloned()
+            .collect()
     };
-    let mut responses = reflection
-        .server_reflection_info(futures::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let response = responses.next().await.unwrap().unwrap();
-    let Some(
-        tonic_reflection::pb::v1::server_reflection_response::MessageResponse::ListServicesResponse(
-            list,
-        ),
-    ) = response.message_response
-    else {
-        panic!("unexpected reflection reply {response:?}");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert_eq!(others(&v1), others(&v1alpha));
     for expected in [
         "rectify.v1.ComplaintService",
         "rectify.v1.EventService",
         "rectify.v1.CatalogService",
+        "rectify.v1.QueryService",
+        "rectify.v1.LedgerService",
+        "rectify.v1.AdminService",
         "grpc.health.v1.Health",
     ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} in {names:?}"
-        );
+        assert!(v1.iter().any(|n| n == expected), "{expected} in {v1:?}");
     }
     let mut catalog = server.catalog().await;
     let areas = catalog

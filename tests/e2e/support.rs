@@ -39,8 +39,13 @@ impl Server {
     /// Starts on a new temporary data directory that lives as long as the
     /// server (restarts included).
     pub fn fresh() -> Self {
+        Self::fresh_with(&[])
+    }
+
+    /// [`Server::fresh`] with extra `serve` flags.
+    pub fn fresh_with(extra_args: &[String]) -> Self {
         let temp = tempfile::tempdir().expect("a temporary directory");
-        let mut server = Self::start(temp.path());
+        let mut server = Self::start_with(temp.path(), extra_args);
         server.temp = Some(temp);
         server
     }
