@@ -401,10 +401,9 @@ impl fmt::Display for Verifier {
 /// Splits `<name>+<8 hex>+<base64(0x01 ‖ 32 bytes)>`.
 fn split_key(text: &str) -> Result<(&str, u32, [u8; 32]), NoteError> {
     let malformed = NoteError::MalformedKey;
-    let mut parts = text.split('+');
-    let (Some(name), Some(id), Some(key), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // Base64 may hold '+', so the key is everything after the second one.
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(malformed("a key is <name>+<key id>+<key>"));
     };
     check_name(name)?;
