@@ -71,7 +71,9 @@ pub enum VerifyError {
         /// The newer checkpoint's origin.
         new: String,
     },
-    /// The proof rebuilds the old root but not the new one.
+    /// The proof does not lead to the new root. When the old size is a
+    /// power of two the old root is itself the proof's first node, so a
+    /// tree that does not extend the old one is reported here too.
     #[error("the consistency proof from {old_size} to {new_size} does not lead to the new root")]
     NewRootMismatch {
         /// The older size.
