@@ -32,6 +32,49 @@
 //!    it, and any bad signature by a known key rejects it.
 //! 7. Receipts sign a binary statement that can never be read as a note
 //!    body, so a receipt signature is never a checkpoint signature.
+//!
+//! # The whole round, in memory
+//!
+//! The log appends a leaf per event (persisting the nodes `append` returns
+//! in the same batch as the event), gives the appender a receipt, and
+//! publishes signed checkpoints; a client checks the receipt, the entry's
+//! inclusion and that each checkpoint extends the last one it saw.
+//!
+//! ```
+//! use rectify_transparency::*;
+//!
+//! let signer = Signer::new("rectify.example/log", [7; 32]).unwrap(); // caller's key
+//! let mut tree = MemoryTree::new();
+//! let mut receipts = Vec::new();
+//! for position in 1..=5u64 {
+//!     let leaf = Leaf {
+//!         position,
+//!         event_id: [position as u8; 16],
+//!         stream: format!("complaint-{position}"),
+//!         event_type: "ComplaintReceived".into(),
+//!         event_hash: [0xee; 32],
+//!     };
+//!     let _new_nodes = tree.append(leaf.hash().unwrap()).unwrap();
+//!     receipts.push(Receipt::issue("rectify.example/log", leaf, 1_764_500_000, &signer).unwrap());
+//! }
+//! let checkpoint = |size| Checkpoint {
+//!     origin: "rectify.example/log".into(),
+//!     size,
+//!     root: tree.root(size).unwrap(),
+//!     extensions: vec![],
+//! };
+//! let old_note = sign_checkpoint(&checkpoint(3), &[&signer]).unwrap();
+//! let new_note = sign_checkpoint(&checkpoint(5), &[&signer]).unwrap();
+//!
+//! // The client's side: only the verifier key, the notes and the proofs.
+//! let verifier: Verifier = signer.verifier().to_string().parse().unwrap();
+//! let old = open_checkpoint(&old_note, &[verifier.clone()]).unwrap();
+//! let new = open_checkpoint(&new_note, &[verifier.clone()]).unwrap();
+//! new.verify_extends(&old, &tree.consistency_proof(3, 5).unwrap()).unwrap();
+//! let receipt = &receipts[1];
+//! receipt.verify(&[verifier]).unwrap();
+//! receipt.verify_in(&new, &tree.inclusion_proof(1, 5).unwrap()).unwrap();
+//! ```
 
 pub mod checkpoint;
 pub mod leaf;

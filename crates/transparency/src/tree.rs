@@ -71,13 +71,29 @@ pub struct NodeWrite {
 
 /// Read access to stored nodes; a backend implements it over its storage.
 pub trait NodeStore {
-    /// The hash of a stored node, or `None` if it is not stored.
-    fn node(&self, id: NodeId) -> Option<Hash>;
+    /// What a failed read reports (the backend's storage error;
+    /// [`std::convert::Infallible`] in memory).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The hash of a stored node: `Ok(None)` if it is not stored, `Err` if
+    /// the storage failed to answer.
+    fn node(&self, id: NodeId) -> Result<Option<Hash>, Self::Error>;
+}
+
+/// Reads a node the computation needs: absent is [`TreeError::MissingNode`].
+fn read<S: NodeStore + ?Sized>(store: &S, id: NodeId) -> Result<Hash, TreeError> {
+    store
+        .node(id)
+        .map_err(|error| TreeError::Storage(Box::new(error)))?
+        .ok_or(TreeError::MissingNode(id))
 }
 
 /// Why a tree operation could not be answered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum TreeError {
+    /// The store failed to read a node (an I/O or storage engine error).
+    #[error("reading a tree node failed: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A node the computation needs is not in the store: the store is behind
     /// the size asked for, or damaged.
     #[error("node (level {}, index {}) is missing from the store", .0.level, .0.index)]
@@ -123,7 +139,7 @@ fn range_hash<S: NodeStore + ?Sized>(store: &S, start: u64, end: u64) -> Result<
             "range [{start}, {end}) is not a subtree"
         );
         let id = NodeId::new(level as u8, at >> level);
-        nodes[count] = store.node(id).ok_or(TreeError::MissingNode(id))?;
+        nodes[count] = read(store, id)?;
         count += 1;
         at += 1 << level;
     }
@@ -251,7 +267,7 @@ pub fn append_nodes<S: NodeStore + ?Sized>(
     writes.push(NodeWrite { id, hash });
     while id.index & 1 == 1 {
         let left_id = NodeId::new(id.level, id.index - 1);
-        let left = store.node(left_id).ok_or(TreeError::MissingNode(left_id))?;
+        let left = read(store, left_id)?;
         hash = node_hash(&left, &hash);
         id = NodeId::new(id.level + 1, id.index >> 1);
         writes.push(NodeWrite { id, hash });
@@ -305,8 +321,13 @@ impl<'a, S: NodeStore + ?Sized> PendingNodes<'a, S> {
 }
 
 impl<S: NodeStore + ?Sized> NodeStore for PendingNodes<'_, S> {
-    fn node(&self, id: NodeId) -> Option<Hash> {
-        self.nodes.get(&id).copied().or_else(|| self.base.node(id))
+    type Error = S::Error;
+
+    fn node(&self, id: NodeId) -> Result<Option<Hash>, S::Error> {
+        match self.nodes.get(&id) {
+            Some(hash) => Ok(Some(*hash)),
+            None => self.base.node(id),
+        }
     }
 }
 
@@ -369,9 +390,17 @@ impl MemoryTree {
 }
 
 impl NodeStore for MemoryTree {
-    fn node(&self, id: NodeId) -> Option<Hash> {
-        let index = usize::try_from(id.index).ok()?;
-        self.levels.get(usize::from(id.level))?.get(index).copied()
+    type Error = std::convert::Infallible;
+
+    fn node(&self, id: NodeId) -> Result<Option<Hash>, Self::Error> {
+        let Ok(index) = usize::try_from(id.index) else {
+            return Ok(None);
+        };
+        Ok(self
+            .levels
+            .get(usize::from(id.level))
+            .and_then(|level| level.get(index))
+            .copied())
     }
 }
 
@@ -389,7 +418,9 @@ mod tests {
     }
 
     impl NodeStore for Counting<'_> {
-        fn node(&self, id: NodeId) -> Option<Hash> {
+        type Error = std::convert::Infallible;
+
+        fn node(&self, id: NodeId) -> Result<Option<Hash>, Self::Error> {
             self.reads.set(self.reads.get() + 1);
             self.tree.node(id)
         }
@@ -413,7 +444,10 @@ mod tests {
         assert_eq!(ids(tree.append([1; 32]).unwrap()), [(0, 1), (1, 0)]);
         assert_eq!(ids(tree.append([2; 32]).unwrap()), [(0, 2)]);
         assert_eq!(ids(tree.append([3; 32]).unwrap()), [(0, 3), (1, 1), (2, 0)]);
-        assert_eq!(tree.node(NodeId::new(2, 0)), Some(tree.root(4).unwrap()));
+        assert_eq!(
+            tree.node(NodeId::new(2, 0)),
+            Ok(Some(tree.root(4).unwrap()))
+        );
     }
 
     #[test]
@@ -470,22 +504,49 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let t = tree(5);
-        assert_eq!(
+        assert!(matches!(
             t.inclusion_proof(5, 5),
             Err(TreeError::IndexOutOfRange { index: 5, size: 5 })
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             t.consistency_proof(4, 3),
             Err(TreeError::SizeOrder {
                 old_size: 4,
                 new_size: 3
             })
-        );
-        assert_eq!(
+        ));
+        // Six leaves are the subtrees [0, 4) and [4, 6); the second is absent.
+        assert!(matches!(
             t.root(6),
-            // Six leaves are the subtrees [0, 4) and [4, 6); the second is absent.
-            Err(TreeError::MissingNode(NodeId::new(1, 2)))
-        );
-        assert_eq!(t.root(0), Ok(EMPTY_ROOT));
+            Err(TreeError::MissingNode(NodeId { level: 1, index: 2 }))
+        ));
+        assert_eq!(t.root(0).unwrap(), EMPTY_ROOT);
+    }
+
+    /// A store whose reads fail, as a disk can.
+    struct Broken;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk on fire")]
+    struct Fire;
+
+    impl NodeStore for Broken {
+        type Error = Fire;
+
+        fn node(&self, _: NodeId) -> Result<Option<Hash>, Fire> {
+            Err(Fire)
+        }
+    }
+
+    #[test]
+    fn storage_errors_pass_through_with_their_source() {
+        let Err(TreeError::Storage(error)) = root(&Broken, 3) else {
+            panic!("a failed read must surface");
+        };
+        assert!(error.downcast_ref::<Fire>().is_some());
+        assert!(matches!(
+            append_nodes(&Broken, 1, [0; 32]),
+            Err(TreeError::Storage(_))
+        ));
     }
 }
