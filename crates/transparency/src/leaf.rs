@@ -136,9 +136,10 @@ pub enum LeafError {
 }
 
 impl Leaf {
-    /// The leaf's index in the tree: `position − 1`.
-    pub fn index(&self) -> u64 {
-        self.position.saturating_sub(1)
+    /// The leaf's index in the tree, `position − 1` (`None` for the
+    /// invalid position 0).
+    pub fn index(&self) -> Option<u64> {
+        self.position.checked_sub(1)
     }
 
     /// The canonical version-1 encoding (see the module doc's table).
@@ -307,6 +308,21 @@ mod tests {
         let mut leaf = sample();
         leaf.stream = "s".repeat(LEAF_TEXT_MAX_BYTES + 1);
         assert!(matches!(leaf.encode(), Err(LeafError::TooLong { .. })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_leaf_round_trips(
+            position in 1..=u64::MAX,
+            event_id: [u8; 16],
+            stream in ".{0,40}",
+            event_type in "[A-Za-z]{0,40}",
+            event_hash: [u8; 32],
+        ) {
+            let leaf = Leaf { position, event_id, stream, event_type, event_hash };
+            let bytes = leaf.encode().unwrap();
+            proptest::prop_assert_eq!(Leaf::decode(&bytes).unwrap(), leaf);
+        }
     }
 
     #[test]

@@ -52,6 +52,40 @@ fn go_reference_note_is_reproduced_and_opened() {
     );
 }
 
+/// The Go checksum database's public key, as `cmd/go` pins it.
+const SUMDB_VERIFIER: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+
+/// Two checkpoints sum.golang.org signed, as published (quoted in public
+/// test suites of sumdb clients).
+const SUMDB_CHECKPOINTS: [(&str, u64); 2] = [
+    (
+        "go.sum database tree\n31700353\nqINS1GRFhWHwdkUeqLEoP4yEMkTBBzxBkGwGQlVlVcs=\n\n\
+         \u{2014} sum.golang.org Az3grnmrIUEDFqHzAElIQCPNoRFRAAdFo47fooyWKMHb89k11GJh5zHIfNCOBmwn/C3YI8oW9/C8DJ87F61QqspBYwM=\n",
+        31_700_353,
+    ),
+    (
+        "go.sum database tree\n65209736\n5+uGFjx6xBZG8ip1+wi77v+grwbhhukIrxEUS8PXvRo=\n\n\
+         \u{2014} sum.golang.org Az3grnbssgK7ubgFX36gVETtNv0U23qxyAhAMai2QUfeGa3nB/akvkMdlUErfcZz7l/R3cVtYspg3dxXABkGZZKdsQ8=\n",
+        65_209_736,
+    ),
+];
+
+#[test]
+fn checkpoints_signed_by_the_go_checksum_database_open() {
+    let verifier: Verifier = SUMDB_VERIFIER.parse().unwrap();
+    assert_eq!(verifier.to_string(), SUMDB_VERIFIER);
+    for (note, size) in SUMDB_CHECKPOINTS {
+        let checkpoint = open_checkpoint(note, std::slice::from_ref(&verifier)).unwrap();
+        assert_eq!(checkpoint.origin, "go.sum database tree");
+        assert_eq!(checkpoint.size, size);
+        let forged = note.replacen(&size.to_string(), &(size + 1).to_string(), 1);
+        assert!(matches!(
+            open_checkpoint(&forged, std::slice::from_ref(&verifier)),
+            Err(NoteError::BadSignature { .. })
+        ));
+    }
+}
+
 #[test]
 fn checkpoint_body_is_the_c2sp_format() {
     let mut cp = checkpoint();
