@@ -61,7 +61,7 @@ pub async fn serve_with(
     let listener = bind(&config, bound).await?;
     start_metrics(&config, &state).await?;
     start_watcher(&config, &state);
-    let routes = routes(&state).await?;
+    let routes = routes(&state, &config).await?;
     let builder = transport(&config)?;
     serve_until(builder, routes, listener, shutdown).await?;
     drain(&state).await
@@ -130,8 +130,9 @@ macro_rules! add_services {
     )+};
 }
 
-/// Every service on the port: rectify's own, health and reflection.
-async fn routes(state: &Arc<AppState>) -> anyhow::Result<Routes> {
+/// Every service on the port: rectify's own, health and reflection, and
+/// Open311 over HTTP.
+async fn routes(state: &Arc<AppState>, config: &ServerConfig) -> anyhow::Result<Routes> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut routes = RoutesBuilder::default();
     add_services!(routes, health, state;
@@ -150,7 +151,20 @@ async fn routes(state: &Arc<AppState>) -> anyhow::Result<Routes> {
             .build_v1()
             .context("building the reflection service")?,
     );
-    Ok(routes.routes())
+    mount_open311(routes.routes(), state, config)
+}
+
+/// Adds the Open311 GeoReport v2 router (`/open311/v2/…`) beside the gRPC
+/// services, so portals reach it on the same port, TLS and layers.
+fn mount_open311(
+    routes: Routes,
+    state: &Arc<AppState>,
+    config: &ServerConfig,
+) -> anyhow::Result<Routes> {
+    let principals = authn::Principals::new(config.principals.clone())
+        .context("checking the configured principals")?;
+    let open311 = crate::server::open311::router(state.clone(), principals);
+    Ok(Routes::from(routes.into_axum_router().merge(open311)))
 }
 
 /// The transport: TLS when configured, the per-connection limits, and the
@@ -163,7 +177,8 @@ fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Ident
     } else {
         tracing::warn!("no principals configured: identity headers are trusted as sent");
     }
-    let mut builder = Server::builder();
+    // HTTP/1.1 too: the Open311 endpoints share the port with gRPC.
+    let mut builder = Server::builder().accept_http1(true);
     if let Some(tls) = &config.tls {
         let read = |path: &Path| {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))
