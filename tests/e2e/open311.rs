@@ -664,3 +664,22 @@ async fn the_georeport_python_client_lists_submits_and_reads_back() {
     assert_eq!(view.channel, pb::Channel::WebPortal as i32);
     assert_eq!(view.district, "kangbashi");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_rate_limit_open311_gets_http_429_with_an_error_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--rate-limit-per-s".to_owned(), "1".to_owned()],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let reply = get_path(&server, "services/getting-electricity.json").await;
+        if reply.status == 429 {
+            assert_eq!(reply.json()[0]["code"], 429);
+        }
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses[0], 200);
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
