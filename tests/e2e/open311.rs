@@ -683,3 +683,33 @@ async fn over_the_rate_limit_open311_gets_http_429_with_an_error_list() {
     assert_eq!(statuses[0], 200);
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misses_under_the_prefix_are_open311_errors_and_grpc_is_untouched() {
+    let server = Server::fresh();
+    for path in ["/requests/RC-1/notes.json", "/a/b/c", "", "/"] {
+        let reply = http(&server, "GET", &format!("{BASE}{path}"), &[], None).await;
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        assert_eq!(reply.json()[0]["code"], 404, "{path}");
+    }
+    let reply = http(
+        &server,
+        "DELETE",
+        &format!("{BASE}/services.json"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 405, "{}", reply.body);
+    assert_eq!(reply.json()[0]["code"], 405);
+    // gRPC on the same port still works, HTTP/2 beside HTTP/1.1.
+    let areas = server
+        .catalog()
+        .await
+        .list_areas(as_role(pb::ListAreasRequest {}, "portal"))
+        .await
+        .unwrap()
+        .into_inner()
+        .areas;
+    assert!(!areas.is_empty());
+}

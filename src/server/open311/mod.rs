@@ -35,7 +35,7 @@ use axum::{
     extract::{Path, RawQuery, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{any, get},
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use prost_types::Timestamp;
@@ -80,22 +80,29 @@ struct Open311 {
     state: Arc<AppState>,
     /// The configured principals; none means trusted development mode.
     principals: Principals,
+    /// `ComplaintService`: submit, read one complaint and its history.
     complaints: Complaints,
+    /// `QueryService`: the ledger for request lists.
     queries: Queries,
+    /// `CatalogService`: areas (services) and districts.
     catalog: CatalogApi,
 }
 
 /// Who an Open311 call runs as.
 #[derive(Debug, Clone)]
 struct Caller {
+    /// The role metadata: `portal`, or `hotline` for a hotline token.
     role: String,
+    /// The principal metadata, recorded as the events' actor.
     principal: String,
 }
 
 /// Whether a call writes (an `api_key` is always required) or reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
+    /// A GET: without principals, a missing `api_key` reads anonymously.
     Read,
+    /// A POST: an `api_key` is always required.
     Write,
 }
 
@@ -108,12 +115,35 @@ pub fn router(state: Arc<AppState>, principals: Principals) -> Router {
         state,
         principals,
     });
+    let open311 = Router::new()
+        .route("/{file}", get(get_top).post(post_top))
+        .route("/services/{file}", get(get_service))
+        .route("/requests/{file}", get(get_request))
+        .route("/tokens/{file}", get(get_token))
+        // Misses under the prefix answer in Open311's terms, not with the
+        // gRPC fallback (`UNIMPLEMENTED` in an HTTP 200) of the rest of the
+        // port.
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(api);
+    // The nested fallback does not cover the prefix itself.
     Router::new()
-        .route(&format!("{PREFIX}/{{file}}"), get(get_top).post(post_top))
-        .route(&format!("{PREFIX}/services/{{file}}"), get(get_service))
-        .route(&format!("{PREFIX}/requests/{{file}}"), get(get_request))
-        .route(&format!("{PREFIX}/tokens/{{file}}"), get(get_token))
-        .with_state(api)
+        .route(PREFIX, any(no_route))
+        .route(&format!("{PREFIX}/"), any(no_route))
+        .nest(PREFIX, open311)
+}
+
+async fn no_route() -> Response {
+    respond(
+        Format::Json,
+        Err(Status::not_found("no such Open311 resource")),
+    )
+}
+
+async fn wrong_method() -> Response {
+    let code = StatusCode::METHOD_NOT_ALLOWED;
+    let message = "this Open311 resource does not take that method";
+    reply(Format::Json, code, &errors(code.as_u16(), message))
 }
 
 /// The HTTP status of an Open311 error for a gRPC status.
@@ -137,10 +167,14 @@ fn respond(format: Format, result: Result<Document, Status>) -> Response {
             (code, errors(code.as_u16(), status.message()))
         }
     };
+    reply(format, code, &document)
+}
+
+fn reply(format: Format, code: StatusCode, document: &Document) -> Response {
     (
         code,
         [(header::CONTENT_TYPE, format.content_type())],
-        render(&document, format),
+        render(document, format),
     )
         .into_response()
 }
