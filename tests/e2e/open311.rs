@@ -315,6 +315,21 @@ async fn a_portal_request_is_a_complaint_sealed_and_read_back_like_grpc() {
         );
     }
     assert!(events[0].payload_json.contains("138****5678"));
+    // A portal may not read the log at all; a supervisor reads it sealed.
+    let refused = server
+        .events()
+        .await
+        .read_log(as_role(
+            pb::ReadLogRequest {
+                from_position: 1,
+                max_count: 10,
+                filter: None,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
     for event in read_log(&server, "supervisor", None).await {
         assert!(
             !event.payload_json.contains(PHONE),
