@@ -8,7 +8,9 @@
 //! - `lifecycle`: each client takes a complaint through submit → classify →
 //!   dispatch → accept → step → resolve → verify → callback → close;
 //! - `raw-append`: the event store alone, in process (the reference);
-//! - `umadb-append`: the same one-event appends to an UmaDB server (the peer).
+//! - `umadb-append`: the same one-event appends to an UmaDB server (the peer);
+//! - `open311-submit`: the `submit` complaints as Open311 form posts over
+//!   HTTP/1.1 on the same port, one keep-alive connection per client.
 //!
 //! With `--spawn` the bench starts its own server on a temporary data
 //! directory (durable mode unless told otherwise), so one command measures a
@@ -83,6 +85,9 @@ pub enum Scenario {
     /// The peer: append one ~300-byte event per call to an UmaDB server at
     /// `--server` over its gRPC API (`umadb.v1.DCB/Append`).
     UmadbAppend,
+    /// Submit complaints through Open311 (`POST /open311/v2/requests.json`,
+    /// HTTP/1.1 on the same port), to compare with `submit`.
+    Open311Submit,
 }
 
 /// Results of one concurrency level.
@@ -160,6 +165,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let channels = connect(&server, args.clients.iter().copied().max().unwrap_or(1)).await?;
     let universe = Arc::new(load_universe(channels[0].clone()).await?);
+    if args.scenario == Scenario::Open311Submit {
+        open311::run(&args, &server, universe).await?;
+        if let Some(stop) = shutdown {
+            let _ = stop.send(());
+        }
+        return Ok(());
+    }
     let mut reports = Vec::new();
     for &clients in &args.clients {
         let report = run_level(&channels, &universe, clients, args.scenario, args.seconds).await;
@@ -324,7 +336,10 @@ async fn run_level(
                     Scenario::Submit => submit(&mut client_api, &universe, seed, &mut recorder)
                         .await
                         .is_some(),
-                    Scenario::Lifecycle | Scenario::RawAppend | Scenario::UmadbAppend => {
+                    Scenario::Lifecycle
+                    | Scenario::RawAppend
+                    | Scenario::UmadbAppend
+                    | Scenario::Open311Submit => {
                         lifecycle(&mut client_api, &universe, seed, &mut recorder)
                             .await
                             .is_some()
@@ -740,6 +755,110 @@ mod peer {
                     }
                 }
             }
+        })
+        .await
+    }
+}
+
+/// The Open311 scenario: the `submit` complaints as GeoReport v2 form posts
+/// over HTTP/1.1, each client on its own keep-alive connection, in trusted
+/// development mode (`api_key` names the portal).
+mod open311 {
+    use std::sync::Arc;
+
+    use anyhow::{Context as _, bail};
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::{body::Bytes, header};
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use tokio::sync::Mutex;
+
+    use super::{BenchArgs, Universe, run_simple_levels};
+
+    type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+    /// The form of one complaint, drawn from the catalog like `submit`'s.
+    fn form(universe: &Universe, seed: usize) -> String {
+        let area = &universe.areas[seed % universe.areas.len()];
+        let district = &universe.districts[seed / 7 % universe.districts.len()];
+        let phone = format!("138{:08}", seed % 100_000_000);
+        let location = format!("{}某街道", district.name);
+        let description = format!(
+            "企业反映在{}办理{}相关事项时，办理时间过长、材料要求反复，希望尽快解决。",
+            district.name, area.name
+        );
+        [
+            ("api_key", "bench"),
+            ("service_code", area.code.as_str()),
+            ("description", description.as_str()),
+            ("address_string", location.as_str()),
+            ("first_name", "先生"),
+            ("last_name", "张"),
+            ("phone", phone.as_str()),
+            ("attribute[district]", district.code.as_str()),
+        ]
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(name, NON_ALPHANUMERIC),
+                utf8_percent_encode(value, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+
+    async fn post(sender: &Mutex<Sender>, authority: &str, body: String) -> bool {
+        let Ok(request) = hyper::Request::post("/open311/v2/requests.json")
+            .header(header::HOST, authority)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))
+        else {
+            return false;
+        };
+        // One client per connection: the lock is never contended.
+        let mut sender = sender.lock().await;
+        match sender.send_request(request).await {
+            Ok(response) => {
+                let ok = response.status() == hyper::StatusCode::OK;
+                ok && response.into_body().collect().await.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub async fn run(
+        args: &BenchArgs,
+        server: &str,
+        universe: Arc<Universe>,
+    ) -> anyhow::Result<()> {
+        let Some(authority) = server.strip_prefix("http://") else {
+            bail!("the open311-submit scenario speaks plain HTTP: give --server http://…");
+        };
+        let authority: Arc<str> = authority.trim_end_matches('/').into();
+        let max_clients = args.clients.iter().copied().max().unwrap_or(1);
+        let mut senders = Vec::with_capacity(max_clients);
+        for _ in 0..max_clients {
+            let stream = tokio::net::TcpStream::connect(&*authority)
+                .await
+                .with_context(|| format!("connecting to {authority}"))?;
+            stream.set_nodelay(true)?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .context("the HTTP/1.1 handshake")?;
+            tokio::spawn(connection);
+            senders.push(Arc::new(Mutex::new(sender)));
+        }
+        let senders = Arc::new(senders);
+        run_simple_levels(args, "Open311 POST", move |_, client, n| {
+            let sender = senders[client].clone();
+            let authority = authority.clone();
+            let seed = client
+                .wrapping_mul(1_000_003)
+                .wrapping_add(usize::try_from(n).unwrap_or(usize::MAX));
+            let body = form(&universe, seed);
+            async move { post(&sender, &authority, body).await }
         })
         .await
     }

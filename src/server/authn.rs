@@ -15,7 +15,9 @@
 //! so in its log.
 //!
 //! `grpc.health.v1` stays open, so load balancers and Kubernetes probes need
-//! no token.
+//! no token. Paths outside gRPC (`/rectify.…`, `/grpc.…`) — the Open311
+//! endpoints — pass without a bearer token and without identity headers:
+//! [`crate::server::open311`] authenticates them by `api_key`.
 
 use std::{
     collections::HashMap,
@@ -139,7 +141,8 @@ impl Principals {
         !self.by_hash.is_empty() || !self.by_cert.is_empty()
     }
 
-    fn find(&self, token: &str) -> Option<&PrincipalConfig> {
+    /// The principal whose token is `token`.
+    pub fn find(&self, token: &str) -> Option<&PrincipalConfig> {
         self.by_hash.get(blake3::hash(token.as_bytes()).as_bytes())
     }
 
@@ -263,7 +266,16 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let open = request.uri().path().starts_with("/grpc.health.v1.Health/");
+        let path = request.uri().path();
+        if !path.starts_with("/rectify.") && !path.starts_with("/grpc.") {
+            // Not gRPC: the Open311 handlers authenticate by api_key and
+            // never read identity headers; drop any the client sent anyway.
+            for name in [HEADER_ROLE, HEADER_UNIT, HEADER_PRINCIPAL] {
+                request.headers_mut().remove(name);
+            }
+            return Box::pin(self.inner.call(request));
+        }
+        let open = path.starts_with("/grpc.health.v1.Health/");
         if self.principals.enabled()
             && !open
             && let Err(status) = authenticate(&self.principals, &mut request)

@@ -15,6 +15,8 @@
 //! - [`watcher`] appends deadline warnings from the ledger projection;
 //! - [`state`] opens what every service shares; [`maintenance`] backs up,
 //!   restores, verifies, rebuilds and rotates keys of a data directory;
+//! - [`open311`] serves Open311 GeoReport v2 over HTTP on the same port,
+//!   calling the same [`services`];
 //! - [`config`], [`clock`] and [`error`] (the one mapping to `Status`).
 //!
 //! **Invariant:** nothing here imports `crate::cli`; the CLI is a client of
@@ -30,6 +32,7 @@ pub mod convert;
 pub mod error;
 pub mod maintenance;
 pub mod metrics;
+pub mod open311;
 pub mod privacy;
 pub mod rate_limit;
 pub mod serve;

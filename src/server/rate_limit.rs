@@ -4,7 +4,9 @@
 //! hotline. The key is the principal the call runs as (set from the token by
 //! [`crate::server::authn`], or sent as a header when no principals are configured);
 //! the number of principals tracked is bounded, so made-up principal names
-//! cannot grow memory. `grpc.health.v1` is not limited.
+//! cannot grow memory. `grpc.health.v1` is not limited. Open311 calls carry
+//! no identity headers at this layer, so they share one bucket, and are
+//! refused with HTTP 429 rather than a gRPC status.
 
 use std::{
     future::Future,
@@ -61,6 +63,26 @@ pub struct RateLimit<S> {
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
 }
 
+/// The reply to a call over its quota: `RESOURCE_EXHAUSTED` to gRPC, and
+/// to plain HTTP (the Open311 paths, whose clients read no gRPC status)
+/// `429 Too Many Requests` with an Open311 error list.
+fn refusal(path: &str) -> http::Response<Body> {
+    const MESSAGE: &str = "rate limit exceeded for this principal; retry with backoff";
+    if path.starts_with("/rectify.") || path.starts_with("/grpc.") {
+        return Status::resource_exhausted(MESSAGE).into_http();
+    }
+    let body = format!("[{{\"code\":429,\"description\":\"{MESSAGE}\"}}]");
+    let mut response = http::Response::new(Body::new(http_body_util::Full::new(
+        tonic::codegen::Bytes::from(body),
+    )));
+    *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
 fn key<B>(request: &http::Request<B>) -> String {
     let header = |name: &str| {
         request
@@ -103,10 +125,7 @@ where
                 }
             }
             if limiter.check_key(&key).is_err() {
-                let status = Status::resource_exhausted(
-                    "rate limit exceeded for this principal; retry with backoff",
-                );
-                return Box::pin(std::future::ready(Ok(status.into_http())));
+                return Box::pin(std::future::ready(Ok(refusal(request.uri().path()))));
             }
         }
         Box::pin(self.inner.call(request))

@@ -67,7 +67,7 @@ pub async fn serve_with(
     let listener = bind(&config, bound).await?;
     start_metrics(&config, &state).await?;
     start_watcher(&config, &state);
-    let routes = routes(&state).await?;
+    let routes = routes(&state, &config).await?;
     let builder = transport(&config)?;
     serve_until(builder, routes, listener, shutdown).await?;
     drain(&state).await
@@ -129,15 +129,23 @@ fn start_watcher(config: &ServerConfig, state: &Arc<AppState>) {
 macro_rules! add_services {
     ($routes:ident, $health:ident, $state:ident; $($module:ident :: $server:ident < $service:ident >),+ $(,)?) => {$(
         $health.set_serving::<pb::$module::$server<$service>>().await;
-        $routes.add_service(
+        $routes.add_service(grpc_web(
             pb::$module::$server::new($service::new($state.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-        );
+        ));
     )+};
 }
 
-/// Every service on the port: rectify's own, health and reflection.
-async fn routes(state: &Arc<AppState>) -> anyhow::Result<Routes> {
+/// `service` answering gRPC-Web as well as gRPC. Per service, not for the
+/// whole port: the translation answers every other HTTP/1.1 request with
+/// 400, and Open311 shares the port.
+fn grpc_web<S>(service: S) -> tonic_web::GrpcWebService<S> {
+    tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), service)
+}
+
+/// Every service on the port: rectify's own, health and reflection, and
+/// Open311 over HTTP.
+async fn routes(state: &Arc<AppState>, config: &ServerConfig) -> anyhow::Result<Routes> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut routes = RoutesBuilder::default();
     add_services!(routes, health, state;
@@ -148,7 +156,7 @@ async fn routes(state: &Arc<AppState>) -> anyhow::Result<Routes> {
         admin_service_server::AdminServiceServer<Admin>,
         ledger_service_server::LedgerServiceServer<Ledgers>,
     );
-    routes.add_service(health_service);
+    routes.add_service(grpc_web(health_service));
     // Reflection in both versions: grpcurl before 1.9, grpcui and many IDE
     // clients still ask for v1alpha.
     let reflection = || {
@@ -156,23 +164,35 @@ async fn routes(state: &Arc<AppState>) -> anyhow::Result<Routes> {
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    routes.add_service(
+    routes.add_service(grpc_web(
         reflection()
             .build_v1()
             .context("building the reflection service")?,
-    );
-    routes.add_service(
+    ));
+    routes.add_service(grpc_web(
         reflection()
             .build_v1alpha()
             .context("building the v1alpha reflection service")?,
-    );
-    Ok(routes.routes())
+    ));
+    mount_open311(routes.routes(), state, config)
+}
+
+/// Adds the Open311 GeoReport v2 router (`/open311/v2/…`) beside the gRPC
+/// services, so portals reach it on the same port, TLS and layers.
+fn mount_open311(
+    routes: Routes,
+    state: &Arc<AppState>,
+    config: &ServerConfig,
+) -> anyhow::Result<Routes> {
+    let principals = authn::Principals::new(config.principals.clone())
+        .context("checking the configured principals")?;
+    let open311 = crate::server::open311::router(state.clone(), principals);
+    Ok(Routes::from(routes.into_axum_router().merge(open311)))
 }
 
 /// The transport: TLS when configured, the per-connection limits, and the
 /// tower layers every call passes, outermost first: CORS for the
-/// configured gRPC-Web origins, gRPC-Web translation (HTTP/1.1 accepted for
-/// browsers), metrics, bearer tokens, rate limit.
+/// configured gRPC-Web origins, metrics, bearer tokens, rate limit.
 fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Identity>>> {
     let principals = authn::Principals::new(config.principals.clone())
         .context("checking the configured principals")?;
@@ -196,6 +216,8 @@ fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Ident
         builder = builder.tls_config(tls_config).context("configuring TLS")?;
         tracing::info!(mutual = tls.client_ca.is_some(), "serving TLS");
     }
+    // HTTP/1.1 too: browsers' gRPC-Web and the Open311 endpoints share the
+    // port with gRPC.
     Ok(builder
         .accept_http1(true)
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
@@ -203,7 +225,6 @@ fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Ident
         .layer(
             tower::ServiceBuilder::new()
                 .option_layer(cors(&config.grpc_web_origins)?)
-                .layer(tonic_web::GrpcWebLayer::new())
                 .layer(metrics::RpcMetricsLayer)
                 .layer(authn::AuthLayer::new(principals))
                 .layer(rate_limit::RateLimitLayer::new(config.rate_limit_per_s))
@@ -254,10 +275,7 @@ type Layers = Stack<
     rate_limit::RateLimitLayer,
     Stack<
         authn::AuthLayer,
-        Stack<
-            metrics::RpcMetricsLayer,
-            Stack<tonic_web::GrpcWebLayer, Stack<Either<CorsLayer, Identity>, Identity>>,
-        >,
+        Stack<metrics::RpcMetricsLayer, Stack<Either<CorsLayer, Identity>, Identity>>,
     >,
 >;
 
@@ -309,29 +327,41 @@ async fn drain(state: &Arc<AppState>) -> anyhow::Result<()> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+///
+/// The handlers are installed when this is called, not when the future is
+/// first polled: the server announces its address before it polls the
+/// future, and a SIGTERM in between must stop it gracefully rather than
+/// kill it with the default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        let received = |listener: std::io::Result<Signal>, name: &'static str| async move {
+            match listener {
+                Ok(mut listener) => {
+                    listener.recv().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, signal = name, "cannot listen for the signal");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        async move {
+            tokio::select! {
+                () = received(interrupt, "SIGINT") => tracing::info!("received SIGINT"),
+                () = received(terminate, "SIGTERM") => tracing::info!("received SIGTERM"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
+            tracing::error!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
+        tracing::info!("received Ctrl-C");
     }
 }

@@ -3,12 +3,14 @@
 //!
 //! One test binary: `support` is the harness the modules share; `lifecycle`
 //! follows complaints through the workflow, `queries` holds the read-model
-//! tests, `hostile` the table of refused requests.
+//! tests, `hostile` the table of refused requests, `open311` the GeoReport v2
+//! endpoints over HTTP on the same port.
 
 mod hostile;
 mod ledgers;
 mod lifecycle;
 mod matrix;
+mod open311;
 mod operations;
 mod portals;
 mod privacy;
