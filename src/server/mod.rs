@@ -17,6 +17,8 @@
 //!   restores, verifies, rebuilds and rotates keys of a data directory;
 //! - [`open311`] serves Open311 GeoReport v2 over HTTP on the same port,
 //!   calling the same [`services`];
+//! - [`dashboard`] serves the dispatch centre's read-only pages over HTTP
+//!   on the same port, calling the same [`services`];
 //! - [`config`], [`clock`] and [`error`] (the one mapping to `Status`).
 //!
 //! **Invariant:** nothing here imports `crate::cli`; the CLI is a client of
@@ -29,6 +31,7 @@ pub mod authn;
 pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod dashboard;
 pub mod error;
 pub mod maintenance;
 pub mod metrics;

@@ -174,7 +174,8 @@ async fn routes(state: &Arc<AppState>, config: &ServerConfig) -> anyhow::Result<
             .build_v1alpha()
             .context("building the v1alpha reflection service")?,
     ));
-    mount_open311(routes.routes(), state, config)
+    let routes = mount_open311(routes.routes(), state, config)?;
+    mount_dashboard(routes, state, config)
 }
 
 /// Adds the Open311 GeoReport v2 router (`/open311/v2/…`) beside the gRPC
@@ -188,6 +189,19 @@ fn mount_open311(
         .context("checking the configured principals")?;
     let open311 = crate::server::open311::router(state.clone(), principals);
     Ok(Routes::from(routes.into_axum_router().merge(open311)))
+}
+
+/// Adds the dashboard's pages (`/dashboard/…`) beside the gRPC services and
+/// Open311, on the same port, TLS and layers.
+fn mount_dashboard(
+    routes: Routes,
+    state: &Arc<AppState>,
+    config: &ServerConfig,
+) -> anyhow::Result<Routes> {
+    let principals = authn::Principals::new(config.principals.clone())
+        .context("checking the configured principals")?;
+    let dashboard = crate::server::dashboard::router(state.clone(), principals);
+    Ok(Routes::from(routes.into_axum_router().merge(dashboard)))
 }
 
 /// The transport: TLS when configured, the per-connection limits, and the

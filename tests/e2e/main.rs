@@ -6,6 +6,7 @@
 //! tests, `hostile` the table of refused requests, `open311` the GeoReport v2
 //! endpoints over HTTP on the same port.
 
+mod dashboard;
 mod hostile;
 mod ledgers;
 mod lifecycle;
