@@ -16,8 +16,9 @@
 //!
 //! `grpc.health.v1` stays open, so load balancers and Kubernetes probes need
 //! no token. Paths outside gRPC (`/rectify.…`, `/grpc.…`) — the Open311
-//! endpoints — pass without a bearer token and without identity headers:
-//! [`crate::server::open311`] authenticates them by `api_key`.
+//! endpoints and the dashboard — pass without a bearer token and without
+//! identity headers: [`crate::server::open311`] authenticates them by
+//! `api_key`, [`crate::server::dashboard`] by its session cookie.
 
 use std::{
     collections::HashMap,
@@ -268,8 +269,8 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();
         if !path.starts_with("/rectify.") && !path.starts_with("/grpc.") {
-            // Not gRPC: the Open311 handlers authenticate by api_key and
-            // never read identity headers; drop any the client sent anyway.
+            // Not gRPC: the Open311 handlers authenticate by api_key, the
+            // dashboard by its session, and neither reads identity headers; drop any the client sent anyway.
             for name in [HEADER_ROLE, HEADER_UNIT, HEADER_PRINCIPAL] {
                 request.headers_mut().remove(name);
             }
