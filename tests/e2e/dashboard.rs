@@ -250,11 +250,45 @@ async fn the_overview_shows_the_query_apis_numbers_for_the_same_role() {
         },
     )
     .await;
-    let overdue: BTreeSet<String> = overdue.rows.into_iter().map(|r| r.complaint_id).collect();
+    let overdue_rows = overdue.rows;
+    let overdue: BTreeSet<String> = overdue_rows
+        .iter()
+        .map(|r| r.complaint_id.clone())
+        .collect();
     assert!(!overdue.is_empty());
     assert_eq!(page.list("overdue"), overdue);
     assert!(page.body.contains("超期 "));
-    assert!(page.body.contains("鄂尔多斯电业局") || page.body.contains("电"));
+    // Due within a day of the server's clock and not yet overdue.
+    let now = Utc.with_ymd_and_hms(2026, 10, 28, 2, 0, 0).unwrap();
+    let soon = list(
+        &server,
+        "dispatcher",
+        pb::LedgerFilter {
+            due_before: Some(rectify::wire::timestamp(now + Duration::hours(24))),
+            ..open()
+        },
+    )
+    .await;
+    let soon: BTreeSet<String> = soon
+        .rows
+        .into_iter()
+        .filter(|r| !r.overdue)
+        .map(|r| r.complaint_id)
+        .collect();
+    assert_eq!(page.list("soon"), soon);
+    // Lead units by their Chinese names from the catalog, not their codes.
+    let units = server
+        .catalog()
+        .await
+        .list_units(as_role(pb::ListUnitsRequest::default(), "dispatcher"))
+        .await
+        .expect("list units")
+        .into_inner()
+        .units;
+    for row in overdue_rows.iter().filter(|r| !r.lead_unit.is_empty()) {
+        let name = &units.iter().find(|u| u.code == row.lead_unit).unwrap().name;
+        assert!(page.body.contains(&format!("<td>{name}</td>")), "{name}");
+    }
     // Text is escaped, never markup.
     assert!(!page.body.contains("<script>"));
     // Intake over the last 30 days by channel adds up to every complaint.
