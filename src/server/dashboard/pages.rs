@@ -348,3 +348,21 @@ pub fn complaint(view: &ComplaintPage) -> Markup {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone as _, Utc};
+
+    use super::{beijing, remaining};
+
+    #[test]
+    fn times_are_beijing_and_countdowns_read_in_chinese() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        assert_eq!(beijing(now), "2026-12-01 17:00");
+        let soon = now + Duration::minutes(3 * 60 + 20);
+        assert_eq!(remaining(soon, now), "剩余 3小时20分");
+        let late = now - Duration::hours(26);
+        assert_eq!(remaining(late, now), "超期 1天2小时");
+        assert_eq!(remaining(now, now), "剩余 0小时0分");
+    }
+}

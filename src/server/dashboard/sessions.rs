@@ -123,3 +123,35 @@ impl Sessions {
         self.map.lock().expect("sessions lock").remove(id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Identity, MAX_SESSIONS, Sessions};
+
+    fn dispatcher() -> Identity {
+        Identity {
+            role: "dispatcher".into(),
+            principal: "desk-1".into(),
+            unit: None,
+        }
+    }
+
+    #[test]
+    fn sessions_are_bounded_and_codes_work_once() {
+        let sessions = Sessions::default();
+        let first = sessions.start(dispatcher());
+        assert_eq!(first.len(), 64);
+        assert_eq!(sessions.get(&first), Some(dispatcher()));
+        for _ in 0..MAX_SESSIONS {
+            sessions.start(dispatcher());
+        }
+        assert!(sessions.map.lock().unwrap().len() <= MAX_SESSIONS);
+        assert_eq!(sessions.get(&first), None, "the oldest made room");
+        let code = sessions.issue_code(dispatcher());
+        assert_eq!(sessions.redeem(&code), Some(dispatcher()));
+        assert_eq!(sessions.redeem(&code), None);
+        let last = sessions.start(dispatcher());
+        sessions.end(&last);
+        assert_eq!(sessions.get(&last), None);
+    }
+}
