@@ -72,6 +72,18 @@ async fn http(
     cookie: Option<&str>,
     form: Option<&[(&str, &str)]>,
 ) -> Reply {
+    http_from(server, method, path, cookie, form, None).await
+}
+
+/// [`http`] with a browser's `Origin` header.
+async fn http_from(
+    server: &Server,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+    origin: Option<&str>,
+) -> Reply {
     let stream = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
@@ -86,6 +98,9 @@ async fn http(
         .header("host", server.addr.to_string());
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
+    }
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
     }
     let body = match form {
         Some(form) => {
@@ -381,6 +396,31 @@ async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
     .await;
     assert_eq!(refused.status, 403);
     assert!(refused.header("set-cookie").is_empty());
+    // A form posted from a foreign page is refused; one from the
+    // dashboard's own origin is not.
+    let form: &[(&str, &str)] = &[("role", "dispatcher")];
+    let forged = http_from(
+        &server,
+        "POST",
+        "/dashboard/login",
+        None,
+        Some(form),
+        Some("http://evil.example"),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.header("set-cookie").is_empty());
+    let own = format!("http://{}", server.addr);
+    let reply = http_from(
+        &server,
+        "POST",
+        "/dashboard/login",
+        None,
+        Some(form),
+        Some(&own),
+    )
+    .await;
+    assert_eq!(reply.status, 303);
     // Signing out ends the session.
     let out = http(&server, "POST", "/dashboard/logout", Some(&cookie), None).await;
     assert_eq!(out.status, 303);

@@ -537,12 +537,39 @@ async fn login_form(State(dashboard): State<Arc<Dashboard>>, request: Request) -
 /// Issues a single-use sign-in code to a signed-in session, to open the
 /// same identity in another browser within a minute.
 async fn login_code(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return cross_origin();
+    }
     let Some(identity) = dashboard.identity(&headers) else {
         return redirect(&login_url(), None);
     };
     let who = Dashboard::who(&identity);
     let code = dashboard.sessions.issue_code(identity);
     html(StatusCode::OK, pages::login_code(&who, &code))
+}
+
+/// Whether a form post comes from the dashboard's own pages: a browser's
+/// `Origin`, when sent, must name the host the request was sent to. This
+/// refuses sign-in forgery (a foreign page signing a browser in as someone
+/// else), which `SameSite` does not cover.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(a), Some(b)) if a == b)
+}
+
+fn cross_origin() -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        maud::html! { p { "跨站请求被拒绝 (cross-origin form refused)" } },
+    )
 }
 
 /// Whether `request` came over TLS.
@@ -561,6 +588,9 @@ fn session_cookie(id: &str, tls: bool) -> String {
 }
 
 async fn login(State(dashboard): State<Arc<Dashboard>>, request: Request) -> Response {
+    if !same_origin(request.headers()) {
+        return cross_origin();
+    }
     let tls = is_tls(&request);
     let Ok(body) = to_bytes(request.into_body(), FORM_BYTES_MAX).await else {
         return html(
@@ -587,6 +617,9 @@ async fn login(State(dashboard): State<Arc<Dashboard>>, request: Request) -> Res
 }
 
 async fn logout(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return cross_origin();
+    }
     if let Some(id) = session_id(&headers) {
         dashboard.sessions.end(&id);
     }
