@@ -483,15 +483,45 @@ async fn with_principals_a_wrong_token_is_refused_and_never_echoed() {
     assert!(!page.body.contains(&token));
 }
 
+/// The DOM headless Chromium builds for `url` in `profile`, and its stderr.
+async fn dump_dom(
+    chromium: &std::path::Path,
+    profile: &std::path::Path,
+    url: &str,
+) -> (Reply, String) {
+    let output = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1366,768",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            url,
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run chromium");
+    let dom = Reply {
+        status: 200,
+        headers: hyper::HeaderMap::new(),
+        body: String::from_utf8_lossy(&output.stdout).into_owned(),
+    };
+    (dom, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
 /// In a real browser. Headless Chromium without a driver can neither post
 /// a form nor be handed a cookie, so the test signs in over HTTP and asks
 /// the signed-in session for a single-use sign-in code (valid for a
 /// minute, no credential of the principal); Chromium opens
 /// `/dashboard/login?code=…`, which sets its own session cookie and
 /// redirects to the overview, and `--dump-dom` prints the DOM the browser
-/// built. Its open-complaint total must equal the API's.
+/// built. Its open-complaint total must equal the API's. The session
+/// cookie persists in the test's browser profile, so a second run opens a
+/// complaint's page, which must list every event of its history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_headless_chromium_the_overview_shows_the_apis_open_total() {
+async fn in_headless_chromium_the_pages_show_the_apis_numbers() {
     let chromium = std::path::Path::new("/usr/bin/chromium");
     if !chromium.exists() {
         assert!(
@@ -501,7 +531,7 @@ async fn in_headless_chromium_the_overview_shows_the_apis_open_total() {
         eprintln!("skipped: /usr/bin/chromium is missing (apt-get install chromium)");
         return;
     }
-    let (server, _clock, _) = busy_server().await;
+    let (server, _clock, ids) = busy_server().await;
     let open_total = total(&server, "dispatcher", open()).await;
     let cookie = sign_in(&server, "dispatcher").await;
     let issued = http(
@@ -517,33 +547,34 @@ async fn in_headless_chromium_the_overview_shows_the_apis_open_total() {
     let at = issued.body.find(marker).expect("a code") + marker.len();
     let code = &issued.body[at..at + issued.body[at..].find('"').unwrap()];
     let profile = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--window-size=1366,768",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--dump-dom",
-            &format!("http://{}/dashboard/login?code={code}", server.addr),
-        ])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&output.stdout).into_owned();
-    let dom = Reply {
-        status: 200,
-        headers: hyper::HeaderMap::new(),
-        body: dom,
-    };
+    let (dom, stderr) = dump_dom(
+        chromium,
+        profile.path(),
+        &format!("http://{}/dashboard/login?code={code}", server.addr),
+    )
+    .await;
     assert!(
         dom.body.contains("open-total"),
         "the browser did not reach the overview: {}\n{}",
         dom.body,
-        String::from_utf8_lossy(&output.stderr)
+        stderr
     );
     assert_eq!(dom.number("open-total"), open_total);
+    // The same browser profile keeps its session cookie: the complaint page
+    // shows every event of the history.
+    let events = history(&mut server.complaints().await, &ids[0]).await;
+    let (page, stderr) = dump_dom(
+        chromium,
+        profile.path(),
+        &format!("http://{}/dashboard/complaints/{}", server.addr, ids[0]),
+    )
+    .await;
+    assert_eq!(
+        page.body.matches("data-position=").count(),
+        events.len(),
+        "{}\n{stderr}",
+        page.body
+    );
     // The code is spent.
     let again = http(
         &server,

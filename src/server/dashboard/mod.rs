@@ -584,7 +584,8 @@ fn is_tls(request: &Request) -> bool {
 /// The session cookie for session `id`.
 fn session_cookie(id: &str, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
-    format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path={PREFIX}{secure}")
+    let max_age = sessions::SESSION_TTL.as_secs();
+    format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path={PREFIX}; Max-Age={max_age}{secure}")
 }
 
 async fn login(State(dashboard): State<Arc<Dashboard>>, request: Request) -> Response {
