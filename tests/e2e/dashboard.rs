@@ -587,3 +587,102 @@ async fn in_headless_chromium_the_pages_show_the_apis_numbers() {
     assert_eq!(again.header("location"), "/dashboard/login");
     assert!(again.header("set-cookie").is_empty());
 }
+
+/// `message` with `authorization: Bearer <token>`.
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_signed_in_sees_only_what_the_api_shows_its_unit() {
+    let tokens: Vec<(String, String)> = (0..3)
+        .map(|_| rectify::server::authn::new_token())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rectify.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[principals]]\nname = \"hotline-1\"\nrole = \"hotline\"\ntoken_blake3 = \"{}\"\n\n\
+             [[principals]]\nname = \"desk-1\"\nrole = \"dispatcher\"\ntoken_blake3 = \"{}\"\n\n\
+             [[principals]]\nname = \"clerk@power-bureau\"\nrole = \"unit\"\nunit = \"power-bureau\"\ntoken_blake3 = \"{}\"\n",
+            tokens[0].1, tokens[1].1, tokens[2].1
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config".to_owned(), config.display().to_string()],
+    );
+    let (hotline, dispatcher, unit) = (&tokens[0].0, &tokens[1].0, &tokens[2].0);
+    let mut complaints = server.complaints().await;
+    let mut ids = Vec::new();
+    for title in ["停电 甲", "停电 乙"] {
+        let reply = complaints
+            .submit_complaint(with_token(crate::support::submit_request(title), hotline))
+            .await
+            .expect("submit")
+            .into_inner();
+        ids.push(reply.result.unwrap().id);
+    }
+    complaints
+        .classify_complaint(with_token(
+            pb::ClassifyComplaintRequest {
+                complaint_id: ids[0].clone(),
+                area: "getting-electricity".into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            dispatcher,
+        ))
+        .await
+        .expect("classify");
+    let dispatched = complaints
+        .dispatch_complaint(with_token(
+            pb::DispatchComplaintRequest {
+                complaint_id: ids[0].clone(),
+                ..Default::default()
+            },
+            dispatcher,
+        ))
+        .await
+        .expect("dispatch")
+        .into_inner();
+    assert_eq!(dispatched.lead_unit, "power-bureau");
+    let mut totals = Vec::new();
+    for token in [dispatcher, unit] {
+        let api = server
+            .queries()
+            .await
+            .list_ledger(with_token(
+                pb::ListLedgerRequest {
+                    filter: Some(open()),
+                    page_size: 1,
+                    min_position: dispatched.result.as_ref().unwrap().position,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .expect("list ledger")
+            .into_inner()
+            .total;
+        let reply = http(
+            &server,
+            "POST",
+            "/dashboard/login",
+            None,
+            Some(&[("token", token)]),
+        )
+        .await;
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        let page = http(&server, "GET", "/dashboard", Some(&reply.session()), None).await;
+        assert_eq!(page.number("open-total"), api);
+        totals.push(api);
+    }
+    assert_eq!(totals, [2, 1], "the unit sees only its own complaint");
+}
