@@ -5,28 +5,12 @@
 use std::collections::BTreeSet;
 
 use chrono::{Duration, TimeZone as _, Utc};
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rectify::pb;
 
-use crate::support::{Server, as_role, history, submit, submit_and_dispatch};
+use crate::support::{HttpReply, Server, as_role, history, http, submit, submit_and_dispatch};
 
-/// An HTTP reply: status, headers and body text.
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> String {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    }
-
+/// What the dashboard's pages are read for.
+impl HttpReply {
     /// The session cookie's `name=value` from `Set-Cookie`.
     fn session(&self) -> String {
         self.header("set-cookie")
@@ -64,71 +48,35 @@ impl Reply {
     }
 }
 
-/// One HTTP/1.1 request to the server's port.
-async fn http(
+/// One HTTP/1.1 request to the server's port with the session `cookie`.
+async fn fetch(
     server: &Server,
     method: &str,
     path: &str,
     cookie: Option<&str>,
     form: Option<&[(&str, &str)]>,
-) -> Reply {
-    http_from(server, method, path, cookie, form, None).await
+) -> HttpReply {
+    fetch_from(server, method, path, cookie, form, None).await
 }
 
-/// [`http`] with a browser's `Origin` header.
-async fn http_from(
+/// [`fetch`] with a browser's `Origin` header.
+async fn fetch_from(
     server: &Server,
     method: &str,
     path: &str,
     cookie: Option<&str>,
     form: Option<&[(&str, &str)]>,
     origin: Option<&str>,
-) -> Reply {
-    let stream = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("HTTP/1.1 handshake");
-    tokio::spawn(connection);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", server.addr.to_string());
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    if let Some(origin) = origin {
-        request = request.header("origin", origin);
-    }
-    let body = match form {
-        Some(form) => {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-            form.iter()
-                .map(|(n, v)| format!("{n}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
-                .collect::<Vec<_>>()
-                .join("&")
-        }
-        None => String::new(),
-    };
-    let response = sender
-        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .expect("an HTTP response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).expect("UTF-8"),
-    }
+) -> HttpReply {
+    let mut headers = Vec::new();
+    headers.extend(cookie.map(|c| ("cookie", c)));
+    headers.extend(origin.map(|o| ("origin", o)));
+    http(server, method, path, &headers, form).await
 }
 
 /// Signs in in development mode as `role`; returns the cookie to send.
 async fn sign_in(server: &Server, role: &str) -> String {
-    let reply = http(
+    let reply = fetch(
         server,
         "POST",
         "/dashboard/login",
@@ -227,7 +175,7 @@ async fn the_overview_shows_the_query_apis_numbers_for_the_same_role() {
     // Wait for the ledger to apply the whole log before reading the page.
     let open_total = total(&server, "dispatcher", open()).await;
     assert_eq!(open_total, 4);
-    let page = http(&server, "GET", "/dashboard", Some(&cookie), None).await;
+    let page = fetch(&server, "GET", "/dashboard", Some(&cookie), None).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.number("open-total"), open_total);
     for status in OPEN {
@@ -317,7 +265,7 @@ async fn the_complaint_page_lists_every_event_with_its_actor() {
     let events = history(&mut complaints, &ids[0]).await;
     for (role, verifies) in [("supervisor", true), ("dispatcher", false)] {
         let cookie = sign_in(&server, role).await;
-        let page = http(
+        let page = fetch(
             &server,
             "GET",
             &format!("/dashboard/complaints/{}", ids[0]),
@@ -349,10 +297,10 @@ async fn the_complaint_page_lists_every_event_with_its_actor() {
 async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
     let server = Server::fresh();
     for path in ["/dashboard", "/dashboard/complaints/anything"] {
-        let reply = http(&server, "GET", path, None, None).await;
+        let reply = fetch(&server, "GET", path, None, None).await;
         assert_eq!(reply.status, 303, "{path}");
         assert_eq!(reply.header("location"), "/dashboard/login");
-        let reply = http(
+        let reply = fetch(
             &server,
             "GET",
             path,
@@ -362,10 +310,10 @@ async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
         .await;
         assert_eq!(reply.status, 303, "{path}");
     }
-    let login = http(&server, "GET", "/dashboard/login", None, None).await;
+    let login = fetch(&server, "GET", "/dashboard/login", None, None).await;
     assert_eq!(login.status, 200);
     assert!(login.body.contains("开发模式"));
-    let reply = http(
+    let reply = fetch(
         &server,
         "POST",
         "/dashboard/login",
@@ -380,13 +328,13 @@ async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
     assert!(set_cookie.contains("; Path=/dashboard"), "{set_cookie}");
     let cookie = reply.session();
     assert_eq!(
-        http(&server, "GET", "/dashboard", Some(&cookie), None)
+        fetch(&server, "GET", "/dashboard", Some(&cookie), None)
             .await
             .status,
         200
     );
     // A role outside the dashboard's is refused.
-    let refused = http(
+    let refused = fetch(
         &server,
         "POST",
         "/dashboard/login",
@@ -399,7 +347,7 @@ async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
     // A form posted from a foreign page is refused; one from the
     // dashboard's own origin is not.
     let form: &[(&str, &str)] = &[("role", "dispatcher")];
-    let forged = http_from(
+    let forged = fetch_from(
         &server,
         "POST",
         "/dashboard/login",
@@ -411,7 +359,7 @@ async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
     assert_eq!(forged.status, 403);
     assert!(forged.header("set-cookie").is_empty());
     let own = format!("http://{}", server.addr);
-    let reply = http_from(
+    let reply = fetch_from(
         &server,
         "POST",
         "/dashboard/login",
@@ -422,9 +370,9 @@ async fn pages_without_a_session_redirect_and_the_cookie_is_httponly_strict() {
     .await;
     assert_eq!(reply.status, 303);
     // Signing out ends the session.
-    let out = http(&server, "POST", "/dashboard/logout", Some(&cookie), None).await;
+    let out = fetch(&server, "POST", "/dashboard/logout", Some(&cookie), None).await;
     assert_eq!(out.status, 303);
-    let after = http(&server, "GET", "/dashboard", Some(&cookie), None).await;
+    let after = fetch(&server, "GET", "/dashboard", Some(&cookie), None).await;
     assert_eq!(after.status, 303);
 }
 
@@ -446,12 +394,12 @@ async fn with_principals_a_wrong_token_is_refused_and_never_echoed() {
         &dir.path().join("data"),
         &["--config".to_owned(), config.display().to_string()],
     );
-    let login = http(&server, "GET", "/dashboard/login", None, None).await;
+    let login = fetch(&server, "GET", "/dashboard/login", None, None).await;
     assert!(login.body.contains("type=\"password\""));
     assert!(!login.body.contains("开发模式"));
     let wrong = "rct_wrong-token-that-must-not-echo";
     for bad in [wrong, portal_token.as_str()] {
-        let reply = http(
+        let reply = fetch(
             &server,
             "POST",
             "/dashboard/login",
@@ -464,9 +412,9 @@ async fn with_principals_a_wrong_token_is_refused_and_never_echoed() {
         assert!(reply.header("set-cookie").is_empty());
     }
     // Identity headers do not stand in for a session.
-    let reply = http(&server, "GET", "/dashboard", None, None).await;
+    let reply = fetch(&server, "GET", "/dashboard", None, None).await;
     assert_eq!(reply.status, 303);
-    let reply = http(
+    let reply = fetch(
         &server,
         "POST",
         "/dashboard/login",
@@ -477,7 +425,7 @@ async fn with_principals_a_wrong_token_is_refused_and_never_echoed() {
     assert_eq!(reply.status, 303, "{}", reply.body);
     let cookie = reply.session();
     assert!(!cookie.contains(&token));
-    let page = http(&server, "GET", "/dashboard", Some(&cookie), None).await;
+    let page = fetch(&server, "GET", "/dashboard", Some(&cookie), None).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("desk-1"));
     assert!(!page.body.contains(&token));
@@ -488,7 +436,7 @@ async fn dump_dom(
     chromium: &std::path::Path,
     profile: &std::path::Path,
     url: &str,
-) -> (Reply, String) {
+) -> (HttpReply, String) {
     let output = tokio::process::Command::new(chromium)
         .args([
             "--headless",
@@ -503,7 +451,7 @@ async fn dump_dom(
         .output()
         .await
         .expect("run chromium");
-    let dom = Reply {
+    let dom = HttpReply {
         status: 200,
         headers: hyper::HeaderMap::new(),
         body: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -534,7 +482,7 @@ async fn in_headless_chromium_the_pages_show_the_apis_numbers() {
     let (server, _clock, ids) = busy_server().await;
     let open_total = total(&server, "dispatcher", open()).await;
     let cookie = sign_in(&server, "dispatcher").await;
-    let issued = http(
+    let issued = fetch(
         &server,
         "POST",
         "/dashboard/login-code",
@@ -576,7 +524,7 @@ async fn in_headless_chromium_the_pages_show_the_apis_numbers() {
         page.body
     );
     // The code is spent.
-    let again = http(
+    let again = fetch(
         &server,
         "GET",
         &format!("/dashboard/login?code={code}"),
@@ -671,7 +619,7 @@ async fn a_unit_signed_in_sees_only_what_the_api_shows_its_unit() {
             .expect("list ledger")
             .into_inner()
             .total;
-        let reply = http(
+        let reply = fetch(
             &server,
             "POST",
             "/dashboard/login",
@@ -680,7 +628,7 @@ async fn a_unit_signed_in_sees_only_what_the_api_shows_its_unit() {
         )
         .await;
         assert_eq!(reply.status, 303, "{}", reply.body);
-        let page = http(&server, "GET", "/dashboard", Some(&reply.session()), None).await;
+        let page = fetch(&server, "GET", "/dashboard", Some(&reply.session()), None).await;
         assert_eq!(page.number("open-total"), api);
         totals.push(api);
     }

@@ -5,94 +5,18 @@
 
 use std::process::Command;
 
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::events::Event as XmlEvent;
 use rectify::pb;
 use serde_json::Value;
 
-use crate::support::{Server, as_role, classify_and_dispatch, get, history, read_log};
+use crate::support::{
+    HttpReply, Server, as_role, classify_and_dispatch, get, history, http, read_log,
+};
 
 const BASE: &str = "/open311/v2";
 const PHONE: &str = "13812345678";
 
-/// An HTTP reply: status, content type and body text.
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// One HTTP/1.1 request to the server's gRPC port.
-async fn http(
-    server: &Server,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    form: Option<&[(&str, &str)]>,
-) -> Reply {
-    let stream = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("HTTP/1.1 handshake");
-    tokio::spawn(connection);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", server.addr.to_string());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body = match form {
-        Some(form) => {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-            encode(form)
-        }
-        None => String::new(),
-    };
-    let response = sender
-        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .expect("an HTTP response");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        content_type,
-        body: String::from_utf8(body.to_vec()).expect("UTF-8"),
-    }
-}
-
-fn encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(name, NON_ALPHANUMERIC),
-                utf8_percent_encode(value, NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-async fn get_path(server: &Server, path: &str) -> Reply {
+async fn get_path(server: &Server, path: &str) -> HttpReply {
     http(server, "GET", &format!("{BASE}/{path}"), &[], None).await
 }
 
@@ -181,7 +105,11 @@ async fn discovery_services_and_definitions_match_the_catalog_in_json_and_xml() 
     let server = Server::fresh();
     let discovery = get_path(&server, "discovery.json").await;
     assert_eq!(discovery.status, 200);
-    assert!(discovery.content_type.starts_with("application/json"));
+    assert!(
+        discovery
+            .header("content-type")
+            .starts_with("application/json")
+    );
     let endpoint = &discovery.json()["endpoints"][0];
     assert_eq!(endpoint["url"], format!("http://{}{BASE}", server.addr));
     assert_eq!(
@@ -190,7 +118,7 @@ async fn discovery_services_and_definitions_match_the_catalog_in_json_and_xml() 
     );
     assert_eq!(endpoint["type"], "production");
     let xml = get_path(&server, "discovery.xml").await;
-    assert!(xml.content_type.starts_with("text/xml"));
+    assert!(xml.header("content-type").starts_with("text/xml"));
     assert_eq!(
         xml_values(&xml.body, "discovery/endpoints/endpoint/formats/format"),
         ["text/xml", "application/json"]

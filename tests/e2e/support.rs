@@ -507,3 +507,91 @@ pub fn admin_offline(command: &str, paths: &[&Path]) -> String {
     run.args(["admin", command]).args(paths);
     stdout_of_success(run)
 }
+
+/// An HTTP reply: status, headers and body text.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: String,
+}
+
+impl HttpReply {
+    /// A header's value; empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` body.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(name, NON_ALPHANUMERIC),
+                utf8_percent_encode(value, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One HTTP/1.1 request to the server's port (which serves Open311 and the
+/// dashboard beside gRPC), with `headers` and, when given, a form body.
+pub async fn http(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> HttpReply {
+    use http_body_util::{BodyExt as _, Full};
+    let stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", server.addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = match form {
+        Some(form) => {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+            form_encode(form)
+        }
+        None => String::new(),
+    };
+    let response = sender
+        .send_request(
+            request
+                .body(Full::new(hyper::body::Bytes::from(body)))
+                .unwrap(),
+        )
+        .await
+        .expect("an HTTP response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    HttpReply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).expect("UTF-8"),
+    }
+}
