@@ -4,9 +4,11 @@
 //! hotline. The key is the principal the call runs as (set from the token by
 //! [`crate::server::authn`], or sent as a header when no principals are configured);
 //! the number of principals tracked is bounded, so made-up principal names
-//! cannot grow memory. `grpc.health.v1` is not limited. Open311 calls carry
-//! no identity headers at this layer, so they share one bucket, and are
-//! refused with HTTP 429 rather than a gRPC status.
+//! cannot grow memory. `grpc.health.v1` is not limited. Open311 and
+//! dashboard requests carry no identity headers at this layer (they sign in
+//! by `api_key` or session inside their handlers), so each client address
+//! gets its own bucket, and they are refused with HTTP 429 rather than a
+//! gRPC status.
 
 use std::{
     future::Future,
@@ -17,7 +19,12 @@ use std::{
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tonic::{Status, body::Body, codegen::http};
+use tonic::{
+    Status,
+    body::Body,
+    codegen::http,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
 
 use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE};
 
@@ -83,6 +90,8 @@ fn refusal(path: &str) -> http::Response<Body> {
     response
 }
 
+/// The bucket of `request`: its principal; without identity headers (the
+/// HTTP paths), its client's address; failing both, its role.
 fn key<B>(request: &http::Request<B>) -> String {
     let header = |name: &str| {
         request
@@ -91,9 +100,25 @@ fn key<B>(request: &http::Request<B>) -> String {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    match header(HEADER_PRINCIPAL) {
-        "" => format!("role:{}", header(HEADER_ROLE)),
-        principal => format!("principal:{principal}"),
+    let peer = || {
+        let extensions = request.extensions();
+        extensions
+            .get::<TcpConnectInfo>()
+            .or_else(|| {
+                extensions
+                    .get::<TlsConnectInfo<TcpConnectInfo>>()
+                    .map(TlsConnectInfo::get_ref)
+            })
+            .and_then(TcpConnectInfo::remote_addr)
+            .map(|addr| addr.ip())
+    };
+    match (header(HEADER_PRINCIPAL), header(HEADER_ROLE)) {
+        ("", "") => match peer() {
+            Some(ip) => format!("peer:{ip}"),
+            None => "role:".to_owned(),
+        },
+        ("", role) => format!("role:{role}"),
+        (principal, _) => format!("principal:{principal}"),
     }
 }
 
@@ -129,5 +154,48 @@ where
             }
         }
         Box::pin(self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: &str, headers: &[(&'static str, &str)]) -> http::Request<()> {
+        let mut request = http::Request::new(());
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, http::HeaderValue::from_str(value).unwrap());
+        }
+        request.extensions_mut().insert(TcpConnectInfo {
+            local_addr: None,
+            remote_addr: Some(peer.parse().unwrap()),
+        });
+        request
+    }
+
+    #[test]
+    fn callers_without_identity_are_counted_by_address_and_principals_by_name() {
+        let a = key(&request("192.0.2.1:40000", &[]));
+        let b = key(&request("192.0.2.2:40000", &[]));
+        assert_ne!(a, b, "two HTTP clients share no bucket");
+        assert_eq!(
+            a,
+            key(&request("192.0.2.1:41000", &[])),
+            "one client, one bucket"
+        );
+        let named = [
+            (HEADER_PRINCIPAL, "hotline-backend"),
+            (HEADER_ROLE, "hotline"),
+        ];
+        assert_eq!(
+            key(&request("192.0.2.1:40000", &named)),
+            "principal:hotline-backend"
+        );
+        assert_eq!(
+            key(&request("192.0.2.1:40000", &[(HEADER_ROLE, "portal")])),
+            "role:portal"
+        );
     }
 }
