@@ -199,7 +199,7 @@ pub async fn execute<A: Aggregate, S: EventStore>(
     ctx: &CommandContext,
     make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
 ) -> Result<Executed<A::State>, ServiceError> {
-    execute_inner::<A, S>(store, vault, id, ctx, make, false).await
+    execute_inner::<A, S>(store, vault, id, ctx, make, FirstRead::Load).await
 }
 
 /// Like [`execute`] for a command that creates its stream (intake): the
@@ -214,7 +214,22 @@ pub async fn execute_creating<A: Aggregate, S: EventStore>(
     ctx: &CommandContext,
     make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
 ) -> Result<Executed<A::State>, ServiceError> {
-    execute_inner::<A, S>(store, vault, id, ctx, make, ctx.expected_version.is_none()).await
+    let first = match ctx.expected_version {
+        None => FirstRead::AssumeNew,
+        Some(_) => FirstRead::Load,
+    };
+    execute_inner::<A, S>(store, vault, id, ctx, make, first).await
+}
+
+/// How the first attempt of a command learns its stream's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRead {
+    /// Load and fold the stream: every command but intake.
+    Load,
+    /// Decide on the empty state without reading: intake, whose stream is
+    /// new; if it exists after all, the store refuses the append and the
+    /// retry loads it.
+    AssumeNew,
 }
 
 #[tracing::instrument(name = "command", level = "debug", skip_all, fields(aggregate_id = %id))]
@@ -224,7 +239,7 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
     id: &str,
     ctx: &CommandContext,
     mut make: impl FnMut(&A::State) -> Result<A::Command, ServiceError> + Send,
-    assume_new: bool,
+    first: FirstRead,
 ) -> Result<Executed<A::State>, ServiceError> {
     let stream = A::stream_name(id);
     if let Some(request_id) = &ctx.request_id
@@ -235,7 +250,7 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let loaded = if assume_new && attempt == 1 {
+        let loaded = if first == FirstRead::AssumeNew && attempt == 1 {
             Loaded {
                 state: A::State::default(),
                 version: None,

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     pb::{self, complaint_service_server::ComplaintService},
     server::aggregates::ComplaintAggregate,
-    server::app::{self, CommandContext, Executed},
+    server::app::{self, CommandContext, Executed, FirstRead},
     server::auth::{Action, authorize},
     server::convert,
     server::error::ServiceError,
@@ -126,7 +126,7 @@ impl Complaints {
         prepared: &Prepared,
         kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
     ) -> Result<Executed<ComplaintState>, ServiceError> {
-        self.execute(prepared, kind, false).await
+        self.execute(prepared, kind, FirstRead::Load).await
     }
 
     /// Runs an intake: the stream is new, so it is not read first.
@@ -138,7 +138,7 @@ impl Complaints {
         self.execute(
             prepared,
             |_| Ok(CommandKind::Submit(submission.clone())),
-            true,
+            FirstRead::AssumeNew,
         )
         .await
     }
@@ -147,7 +147,7 @@ impl Complaints {
         &self,
         prepared: &Prepared,
         mut kind: impl FnMut(&ComplaintState) -> Result<CommandKind, ServiceError> + Send,
-        creating: bool,
+        first: FirstRead,
     ) -> Result<Executed<ComplaintState>, ServiceError> {
         let Prepared {
             actor,
@@ -163,11 +163,14 @@ impl Complaints {
             })
         };
         let (store, vault) = (&self.state.store, &self.state.vault);
-        let done = if creating {
-            app::execute_creating::<ComplaintAggregate, _>(store, vault, id.as_str(), ctx, make)
-                .await
-        } else {
-            app::execute::<ComplaintAggregate, _>(store, vault, id.as_str(), ctx, make).await
+        let done = match first {
+            FirstRead::AssumeNew => {
+                app::execute_creating::<ComplaintAggregate, _>(store, vault, id.as_str(), ctx, make)
+                    .await
+            }
+            FirstRead::Load => {
+                app::execute::<ComplaintAggregate, _>(store, vault, id.as_str(), ctx, make).await
+            }
         };
         done.map_err(|error| error.with_id(id.as_str()))
     }
