@@ -21,8 +21,9 @@
 //!   on the same port, calling the same [`services`];
 //! - [`config`], [`clock`] and [`error`] (the one mapping to `Status`).
 //!
-//! **Invariant:** nothing here imports `crate::cli`; the CLI is a client of
-//! this module, never the other way round.
+//! **Invariant:** nothing here depends on the command-line half of the
+//! binary; the CLI is a client of this module, never the other way round
+//! (`tests/tidy.rs` checks it).
 
 pub mod aggregates;
 pub mod app;
