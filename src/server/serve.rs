@@ -67,8 +67,10 @@ pub async fn serve_with(
     let listener = bind(&config, bound).await?;
     start_metrics(&config, &state).await?;
     start_watcher(&config, &state);
-    let routes = routes(&state, &config).await?;
-    let builder = transport(&config)?;
+    let principals = authn::Principals::new(config.principals.clone())
+        .context("checking the configured principals")?;
+    let routes = routes(&state, &principals).await?;
+    let builder = transport(&config, principals)?;
     serve_until(builder, routes, listener, shutdown).await?;
     drain(&state).await
 }
@@ -144,8 +146,8 @@ fn grpc_web<S>(service: S) -> tonic_web::GrpcWebService<S> {
 }
 
 /// Every service on the port: rectify's own, health and reflection, and
-/// Open311 over HTTP.
-async fn routes(state: &Arc<AppState>, config: &ServerConfig) -> anyhow::Result<Routes> {
+/// the HTTP routers (Open311, dashboard).
+async fn routes(state: &Arc<AppState>, principals: &authn::Principals) -> anyhow::Result<Routes> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut routes = RoutesBuilder::default();
     add_services!(routes, health, state;
@@ -174,42 +176,21 @@ async fn routes(state: &Arc<AppState>, config: &ServerConfig) -> anyhow::Result<
             .build_v1alpha()
             .context("building the v1alpha reflection service")?,
     ));
-    let routes = mount_open311(routes.routes(), state, config)?;
-    mount_dashboard(routes, state, config)
-}
-
-/// Adds the Open311 GeoReport v2 router (`/open311/v2/…`) beside the gRPC
-/// services, so portals reach it on the same port, TLS and layers.
-fn mount_open311(
-    routes: Routes,
-    state: &Arc<AppState>,
-    config: &ServerConfig,
-) -> anyhow::Result<Routes> {
-    let principals = authn::Principals::new(config.principals.clone())
-        .context("checking the configured principals")?;
-    let open311 = crate::server::open311::router(state.clone(), principals);
-    Ok(Routes::from(routes.into_axum_router().merge(open311)))
-}
-
-/// Adds the dashboard's pages (`/dashboard/…`) beside the gRPC services and
-/// Open311, on the same port, TLS and layers.
-fn mount_dashboard(
-    routes: Routes,
-    state: &Arc<AppState>,
-    config: &ServerConfig,
-) -> anyhow::Result<Routes> {
-    let principals = authn::Principals::new(config.principals.clone())
-        .context("checking the configured principals")?;
-    let dashboard = crate::server::dashboard::router(state.clone(), principals);
-    Ok(Routes::from(routes.into_axum_router().merge(dashboard)))
+    // The HTTP routers sign callers in themselves (api_key, session), so
+    // they take the principals; gRPC-Web is not applied to them.
+    let http = crate::server::open311::router(state.clone(), principals.clone()).merge(
+        crate::server::dashboard::router(state.clone(), principals.clone()),
+    );
+    Ok(Routes::from(routes.routes().into_axum_router().merge(http)))
 }
 
 /// The transport: TLS when configured, the per-connection limits, and the
 /// tower layers every call passes, outermost first: CORS for the
 /// configured gRPC-Web origins, metrics, bearer tokens, rate limit.
-fn transport(config: &ServerConfig) -> anyhow::Result<Server<Stack<Layers, Identity>>> {
-    let principals = authn::Principals::new(config.principals.clone())
-        .context("checking the configured principals")?;
+fn transport(
+    config: &ServerConfig,
+    principals: authn::Principals,
+) -> anyhow::Result<Server<Stack<Layers, Identity>>> {
     if principals.enabled() {
         tracing::info!("bearer tokens required");
     } else {
