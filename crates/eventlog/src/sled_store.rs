@@ -468,11 +468,7 @@ struct Writer {
 enum Planned {
     Rejected(StoreError),
     Deduplicated(AppendOutcome),
-    /// Written by this batch; `previous` is the stream's last version before it.
-    Accepted {
-        outcome: AppendOutcome,
-        previous: Option<u64>,
-    },
+    Accepted(AppendOutcome),
 }
 
 impl Writer {
@@ -580,16 +576,13 @@ impl Writer {
                             SecretChange::Destroy => writes.remove(secret_key(&request.stream)),
                         }
                         heads.insert(request.stream.clone(), Some(last_version));
-                        Planned::Accepted {
-                            outcome: AppendOutcome {
-                                first_version,
-                                last_version,
-                                first_position,
-                                last_position: head,
-                                deduplicated: false,
-                            },
-                            previous: actual,
-                        }
+                        Planned::Accepted(AppendOutcome {
+                            first_version,
+                            last_version,
+                            first_position,
+                            last_position: head,
+                            deduplicated: false,
+                        })
                     }
                 },
             };
@@ -651,15 +644,10 @@ impl Writer {
         for (request, fate) in batch.into_iter().zip(fates) {
             let result = match (fate, &failure) {
                 (Planned::Rejected(error), _) => Err(error),
-                (Planned::Accepted { .. } | Planned::Deduplicated(_), Some(message)) => Err(
+                (Planned::Accepted(_) | Planned::Deduplicated(_), Some(message)) => Err(
                     StoreError::Io(std::io::Error::other(format!("commit failed: {message}"))),
                 ),
-                (Planned::Accepted { outcome, previous }, None) => {
-                    // Planning gave it the versions after its stream's head and a position each.
-                    debug_assert!(advanced_by(&outcome, previous, request.events.len()));
-                    Ok(outcome)
-                }
-                (Planned::Deduplicated(outcome), None) => Ok(outcome),
+                (Planned::Accepted(outcome) | Planned::Deduplicated(outcome), None) => Ok(outcome),
             };
             let _ = request.reply.send(result);
         }
@@ -741,16 +729,6 @@ impl Writer {
             deduplicated: true,
         }))
     }
-}
-
-/// True when `outcome` spans exactly `events` versions right after
-/// `previous` (from 0 on a new stream) and exactly `events` positions.
-fn advanced_by(outcome: &AppendOutcome, previous: Option<u64>, events: usize) -> bool {
-    let events = events as u64;
-    let first_version = previous.map_or(0, |v| v + 1);
-    outcome.first_version == first_version
-        && outcome.last_version + 1 == first_version + events
-        && outcome.last_position + 1 == outcome.first_position + events
 }
 
 fn read_event(db: &sled::Db, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
