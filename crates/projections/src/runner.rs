@@ -286,12 +286,6 @@ fn apply_page(
     let mut view = write(view);
     let mut dirty = BTreeSet::new();
     for event in events {
-        // Pages are read from the position after the applied one, so none is offered twice.
-        debug_assert!(
-            event.position > view.applied(),
-            "position {} again",
-            event.position
-        );
         if let Some(changed) = view.apply(event)? {
             dirty.insert(changed);
         }
