@@ -11,6 +11,13 @@ pub const HEADER_UNIT: &str = "x-rectify-unit";
 /// Metadata header naming the principal recorded as the events' actor.
 pub const HEADER_PRINCIPAL: &str = "x-rectify-principal";
 
+/// Whether a request path is a gRPC (or gRPC-Web) call — rectify's own
+/// services and the standard `grpc.*` ones — rather than one of the plain
+/// HTTP routes (Open311, dashboard) that share the port.
+pub fn is_grpc_path(path: &str) -> bool {
+    path.starts_with("/rectify.") || path.starts_with("/grpc.")
+}
+
 /// A protobuf timestamp.
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {

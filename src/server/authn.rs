@@ -36,7 +36,7 @@ use tonic::{
     transport::server::{TcpConnectInfo, TlsConnectInfo},
 };
 
-use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT};
+use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT, is_grpc_path};
 
 /// A configured principal.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -268,9 +268,10 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();
-        if !path.starts_with("/rectify.") && !path.starts_with("/grpc.") {
+        if !is_grpc_path(path) {
             // Not gRPC: the Open311 handlers authenticate by api_key, the
-            // dashboard by its session, and neither reads identity headers; drop any the client sent anyway.
+            // dashboard by its session, and neither reads identity headers;
+            // drop any the client sent anyway.
             for name in [HEADER_ROLE, HEADER_UNIT, HEADER_PRINCIPAL] {
                 request.headers_mut().remove(name);
             }

@@ -26,7 +26,7 @@ use tonic::{
     transport::server::{TcpConnectInfo, TlsConnectInfo},
 };
 
-use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE};
+use crate::wire::{HEADER_PRINCIPAL, HEADER_ROLE, is_grpc_path};
 
 /// Most principals tracked at once; beyond it, idle ones are forgotten and
 /// the rest share one bucket.
@@ -75,7 +75,7 @@ pub struct RateLimit<S> {
 /// `429 Too Many Requests` with an Open311 error list.
 fn refusal(path: &str) -> http::Response<Body> {
     const MESSAGE: &str = "rate limit exceeded for this principal; retry with backoff";
-    if path.starts_with("/rectify.") || path.starts_with("/grpc.") {
+    if is_grpc_path(path) {
         return Status::resource_exhausted(MESSAGE).into_http();
     }
     let body = format!("[{{\"code\":429,\"description\":\"{MESSAGE}\"}}]");
