@@ -16,6 +16,7 @@ use rectify_domain::{
     },
 };
 use rectify_eventlog::RecordedEvent;
+use rectify_projections::count::{Counts, Dimension, Key};
 use rectify_projections::items::{LedgerBook, Tally};
 
 use crate::wire::{from_timestamp, timestamp};
@@ -103,6 +104,52 @@ wire_enum!(ledger_source, "source", "required", LedgerSource, LedgerSource, {
     ComplaintCluster <=> ComplaintCluster,
     ReformPlan <=> ReformPlan,
 });
+
+wire_enum!(ledger_dimension, "group_by", "UNSPECIFIED is not a dimension", LedgerDimension, Dimension, {
+    Status <=> Status,
+    Warning <=> Warning,
+    Channel <=> Channel,
+    Area <=> Area,
+    District <=> District,
+    LeadUnit <=> LeadUnit,
+    ReceivedDay <=> ReceivedDay,
+    ReceivedMonth <=> ReceivedMonth,
+});
+
+/// A count's group key as the wire spells it: enum value names, codes,
+/// `2026-11-30`, `2026-11`.
+fn bucket_key(key: &Key) -> String {
+    match key {
+        Key::Status(status) => pb::ComplaintStatus::from(*status).as_str_name().to_owned(),
+        Key::Warning(level) => warning_pb(*level).as_str_name().to_owned(),
+        Key::Channel(channel) => pb::Channel::from(*channel).as_str_name().to_owned(),
+        Key::Code(code) => code.clone().unwrap_or_default(),
+        Key::Day(day) => day.format("%Y-%m-%d").to_string(),
+        Key::Month(year, month) => format!("{year:04}-{month:02}"),
+    }
+}
+
+/// A grouped count as the wire carries it.
+pub fn counts_to_pb(counts: Counts, applied_position: u64) -> pb::CountLedgerResponse {
+    pb::CountLedgerResponse {
+        total: counts.total,
+        groupings: counts
+            .groupings
+            .into_iter()
+            .map(|(dimension, buckets)| pb::LedgerGrouping {
+                dimension: pb::LedgerDimension::from(dimension) as i32,
+                buckets: buckets
+                    .iter()
+                    .map(|(key, count)| pb::LedgerBucket {
+                        key: bucket_key(key),
+                        count: *count,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        applied_position,
+    }
+}
 
 /// The wire status of a complaint that may not exist yet.
 fn status_pb(status: Option<ComplaintStatus>) -> pb::ComplaintStatus {

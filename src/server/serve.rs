@@ -69,8 +69,15 @@ pub async fn serve_with(
     start_watcher(&config, &state);
     let principals = authn::Principals::new(config.principals.clone())
         .context("checking the configured principals")?;
-    let routes = routes(&state, &principals).await?;
+    // Tells long-lived HTTP streams (the dashboard's live feed) to end, so
+    // an open page does not hold shutdown for the grace period.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let routes = routes(&state, &principals, stop).await?;
     let builder = transport(&config, principals)?;
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
     serve_until(builder, routes, listener, shutdown).await?;
     drain(&state).await
 }
@@ -147,7 +154,11 @@ fn grpc_web<S>(service: S) -> tonic_web::GrpcWebService<S> {
 
 /// Every service on the port: rectify's own, health and reflection, and
 /// the HTTP routers (Open311, dashboard).
-async fn routes(state: &Arc<AppState>, principals: &authn::Principals) -> anyhow::Result<Routes> {
+async fn routes(
+    state: &Arc<AppState>,
+    principals: &authn::Principals,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Routes> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let mut routes = RoutesBuilder::default();
     add_services!(routes, health, state;
@@ -179,7 +190,7 @@ async fn routes(state: &Arc<AppState>, principals: &authn::Principals) -> anyhow
     // The HTTP routers sign callers in themselves (api_key, session), so
     // they take the principals; gRPC-Web is not applied to them.
     let http = crate::server::open311::router(state.clone(), principals.clone()).merge(
-        crate::server::dashboard::router(state.clone(), principals.clone()),
+        crate::server::dashboard::router(state.clone(), principals.clone(), stop),
     );
     Ok(Routes::from(routes.routes().into_axum_router().merge(http)))
 }

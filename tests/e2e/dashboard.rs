@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use chrono::{Duration, TimeZone as _, Utc};
 use rectify::pb;
 
-use crate::support::{HttpReply, Server, as_role, history, http, submit, submit_and_dispatch};
+use crate::support::{
+    HttpReply, Server, accept, as_role, as_unit, callback, get, history, http, record_callback,
+    resolve, submit, submit_and_dispatch, verify,
+};
 
 /// What the dashboard's pages are read for.
 impl HttpReply {
@@ -75,7 +78,7 @@ async fn fetch_from(
 }
 
 /// Signs in in development mode as `role`; returns the cookie to send.
-async fn sign_in(server: &Server, role: &str) -> String {
+pub(crate) async fn sign_in(server: &Server, role: &str) -> String {
     let reply = fetch(
         server,
         "POST",
@@ -91,7 +94,7 @@ async fn sign_in(server: &Server, role: &str) -> String {
 
 /// The ledger's total for `filter` as `role` sees it, after the ledger has
 /// applied `min_position`.
-async fn total(server: &Server, role: &'static str, filter: pb::LedgerFilter) -> u64 {
+pub(crate) async fn total(server: &Server, role: &'static str, filter: pb::LedgerFilter) -> u64 {
     list(server, role, filter).await.total
 }
 
@@ -127,7 +130,7 @@ const OPEN: &[pb::ComplaintStatus] = &[
     pb::ComplaintStatus::CalledBack,
 ];
 
-fn open() -> pb::LedgerFilter {
+pub(crate) fn open() -> pb::LedgerFilter {
     pb::LedgerFilter {
         statuses: OPEN.iter().map(|s| *s as i32).collect(),
         ..Default::default()
@@ -137,7 +140,7 @@ fn open() -> pb::LedgerFilter {
 /// A server on a clock file, with complaints received, dispatched and —
 /// after the clock moves two working weeks on — overdue with warnings
 /// appended by a deadline scan; returns it and its clock file's directory.
-async fn busy_server() -> (Server, tempfile::TempDir, Vec<String>) {
+pub(crate) async fn busy_server() -> (Server, tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = dir.path().join("clock");
     // Wednesday 14 October 2026, 10:00 in Ordos.
@@ -431,111 +434,6 @@ async fn with_principals_a_wrong_token_is_refused_and_never_echoed() {
     assert!(!page.body.contains(&token));
 }
 
-/// The DOM headless Chromium builds for `url` in `profile`, and its stderr.
-async fn dump_dom(
-    chromium: &std::path::Path,
-    profile: &std::path::Path,
-    url: &str,
-) -> (HttpReply, String) {
-    let output = tokio::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--window-size=1366,768",
-            &format!("--user-data-dir={}", profile.display()),
-            "--dump-dom",
-            url,
-        ])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run chromium");
-    let dom = HttpReply {
-        status: 200,
-        headers: hyper::HeaderMap::new(),
-        body: String::from_utf8_lossy(&output.stdout).into_owned(),
-    };
-    (dom, String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
-/// In a real browser. Headless Chromium without a driver can neither post
-/// a form nor be handed a cookie, so the test signs in over HTTP and asks
-/// the signed-in session for a single-use sign-in code (valid for a
-/// minute, no credential of the principal); Chromium opens
-/// `/dashboard/login?code=…`, which sets its own session cookie and
-/// redirects to the overview, and `--dump-dom` prints the DOM the browser
-/// built. Its open-complaint total must equal the API's. The session
-/// cookie persists in the test's browser profile, so a second run opens a
-/// complaint's page, which must list every event of its history.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_headless_chromium_the_pages_show_the_apis_numbers() {
-    let chromium = std::path::Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        assert!(
-            std::env::var("RECTIFY_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "chromium is missing: apt-get install chromium"
-        );
-        eprintln!("skipped: /usr/bin/chromium is missing (apt-get install chromium)");
-        return;
-    }
-    let (server, _clock, ids) = busy_server().await;
-    let open_total = total(&server, "dispatcher", open()).await;
-    let cookie = sign_in(&server, "dispatcher").await;
-    let issued = fetch(
-        &server,
-        "POST",
-        "/dashboard/login-code",
-        Some(&cookie),
-        None,
-    )
-    .await;
-    assert_eq!(issued.status, 200, "{}", issued.body);
-    let marker = "data-code=\"";
-    let at = issued.body.find(marker).expect("a code") + marker.len();
-    let code = &issued.body[at..at + issued.body[at..].find('"').unwrap()];
-    let profile = tempfile::tempdir().unwrap();
-    let (dom, stderr) = dump_dom(
-        chromium,
-        profile.path(),
-        &format!("http://{}/dashboard/login?code={code}", server.addr),
-    )
-    .await;
-    assert!(
-        dom.body.contains("open-total"),
-        "the browser did not reach the overview: {}\n{}",
-        dom.body,
-        stderr
-    );
-    assert_eq!(dom.number("open-total"), open_total);
-    // The same browser profile keeps its session cookie: the complaint page
-    // shows every event of the history.
-    let events = history(&mut server.complaints().await, &ids[0]).await;
-    let (page, stderr) = dump_dom(
-        chromium,
-        profile.path(),
-        &format!("http://{}/dashboard/complaints/{}", server.addr, ids[0]),
-    )
-    .await;
-    assert_eq!(
-        page.body.matches("data-position=").count(),
-        events.len(),
-        "{}\n{stderr}",
-        page.body
-    );
-    // The code is spent.
-    let again = fetch(
-        &server,
-        "GET",
-        &format!("/dashboard/login?code={code}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(again.header("location"), "/dashboard/login");
-    assert!(again.header("set-cookie").is_empty());
-}
-
 /// `message` with `authorization: Bearer <token>`.
 fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
@@ -633,4 +531,478 @@ async fn a_unit_signed_in_sees_only_what_the_api_shows_its_unit() {
         totals.push(api);
     }
     assert_eq!(totals, [2, 1], "the unit sees only its own complaint");
+}
+
+/// The busy server with one complaint taken through to a callback and the
+/// action plan imported as a rectification ledger, as the pages that read
+/// the evaluation and the ledgers need.
+pub(crate) async fn seeded_server() -> (Server, tempfile::TempDir, Vec<String>) {
+    let (server, clock, ids) = busy_server().await;
+    let mut complaints = server.complaints().await;
+    let lead = get(&mut complaints, &ids[0]).await.lead_unit;
+    accept(&mut complaints, &ids[0], &lead).await;
+    resolve(&mut complaints, &ids[0], &lead, "已送电", &[]).await;
+    verify(&mut complaints, &ids[0]).await;
+    record_callback(
+        &mut complaints,
+        &ids[0],
+        callback(true, true, true, pb::Satisfaction::Satisfied),
+    )
+    .await;
+    server
+        .ledgers()
+        .await
+        .import_plan(as_role(pb::ImportPlanRequest {}, "admin"))
+        .await
+        .expect("import the plan");
+    (server, clock, ids)
+}
+
+/// The value of attribute `name` on the element carrying `marker`.
+fn attribute(body: &str, marker: &str, name: &str) -> String {
+    let at = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {body}"));
+    let tag_start = body[..at].rfind('<').unwrap();
+    let tag = &body[tag_start..at + body[at..].find('>').unwrap()];
+    let key = format!("{name}=\"");
+    let from = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        + key.len();
+    tag[from..from + tag[from..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_ledger_groups_the_same_rows_list_ledger_counts() {
+    let (server, _clock, _ids) = busy_server().await;
+    let min_position = crate::support::head(&server).await;
+    let counts = server
+        .queries()
+        .await
+        .count_ledger(as_role(
+            pb::CountLedgerRequest {
+                filter: Some(open()),
+                group_by: vec![
+                    pb::LedgerDimension::Status as i32,
+                    pb::LedgerDimension::LeadUnit as i32,
+                    pb::LedgerDimension::ReceivedDay as i32,
+                ],
+                min_position,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("count")
+        .into_inner();
+    assert_eq!(counts.total, total(&server, "dispatcher", open()).await);
+    for grouping in &counts.groupings {
+        assert_eq!(
+            grouping.buckets.iter().map(|b| b.count).sum::<u64>(),
+            counts.total,
+            "every row falls in one group of {:?}",
+            grouping.dimension
+        );
+    }
+    for bucket in &counts.groupings[0].buckets {
+        let status = pb::ComplaintStatus::from_str_name(&bucket.key).expect("a status name");
+        let api = total(
+            &server,
+            "dispatcher",
+            pb::LedgerFilter {
+                statuses: vec![status as i32],
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(bucket.count, api, "{}", bucket.key);
+    }
+    // Received on Wednesday 14 October 2026, Beijing time.
+    assert_eq!(counts.groupings[2].buckets[0].key, "2026-10-14");
+    let refused = server
+        .queries()
+        .await
+        .count_ledger(as_role(
+            pb::CountLedgerRequest {
+                group_by: vec![
+                    pb::LedgerDimension::Area as i32,
+                    pb::LedgerDimension::Area as i32,
+                ],
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect_err("a repeated dimension");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("group_by"),
+        "{}",
+        refused.message()
+    );
+    let empty = server
+        .queries()
+        .await
+        .count_ledger(as_role(pb::CountLedgerRequest::default(), "dispatcher"))
+        .await
+        .expect_err("no dimension");
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_units_page_shows_the_evaluation_and_its_red_and_black_lists() {
+    let (server, _clock, _ids) = seeded_server().await;
+    let min_position = crate::support::head(&server).await;
+    let evaluation = server
+        .queries()
+        .await
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-10".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                min_position,
+                ..Default::default()
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("evaluation")
+        .into_inner();
+    assert!(!evaluation.groups.is_empty());
+    let cookie = sign_in(&server, "supervisor").await;
+    let page = fetch(
+        &server,
+        "GET",
+        "/dashboard/units?period=2026-10&group=unit",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for group in &evaluation.groups {
+        let marker = format!("data-group=\"{}\"", group.key);
+        assert_eq!(
+            attribute(&page.body, &marker, "data-valid"),
+            group.valid_callbacks.to_string()
+        );
+        let composite = group
+            .composite_score
+            .map_or("—".to_owned(), |c| format!("{c:.1}"));
+        assert_eq!(attribute(&page.body, &marker, "data-composite"), composite);
+    }
+    let red_at = page.body.find("id=\"red-list\"").unwrap();
+    let red = &page.body[red_at..red_at + page.body[red_at..].find("</ol>").unwrap()];
+    for key in &evaluation.red_list {
+        assert!(
+            red.contains(&format!("data-key=\"{key}\"")),
+            "{key} in {red}"
+        );
+    }
+    assert!(page.body.contains("综合得分走势"));
+    // A period the API refuses is a 400 page with the API's reason.
+    let bad = fetch(
+        &server,
+        "GET",
+        "/dashboard/units?period=someday",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("period"), "{}", bad.body);
+    // The hotline may not read evaluations: no menu entry, and a refusal.
+    let hotline = sign_in(&server, "hotline").await;
+    let refused = fetch(&server, "GET", "/dashboard/units", Some(&hotline), None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let overview = fetch(&server, "GET", "/dashboard", Some(&hotline), None).await;
+    assert!(!overview.body.contains("href=\"/dashboard/units\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_page_filters_pages_and_exports_as_the_api_does() {
+    let (server, _clock, _ids) = busy_server().await;
+    let cookie = sign_in(&server, "dispatcher").await;
+    let all = total(&server, "dispatcher", pb::LedgerFilter::default()).await;
+    let page = fetch(&server, "GET", "/dashboard/ledger", Some(&cookie), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.number("ledger-total"), all);
+    assert_eq!(page.body.matches("<tr data-id=").count() as u64, all);
+    let dispatched = total(
+        &server,
+        "dispatcher",
+        pb::LedgerFilter {
+            statuses: vec![pb::ComplaintStatus::Dispatched as i32],
+            overdue_only: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let filtered = fetch(
+        &server,
+        "GET",
+        "/dashboard/ledger?status=dispatched&overdue=1&order=due_asc",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(filtered.number("ledger-total"), dispatched);
+    // The export link carries the filter.
+    assert!(
+        filtered
+            .body
+            .contains("/dashboard/ledger/export?status=dispatched&amp;overdue=1&amp;order=due_asc&amp;format=csv"),
+        "{}",
+        filtered.body
+    );
+    let csv = fetch(
+        &server,
+        "GET",
+        "/dashboard/ledger/export?status=dispatched&overdue=1&format=csv",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    assert!(csv.header("content-disposition").starts_with("attachment;"));
+    let lines = csv.body.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    assert_eq!(lines, dispatched + 1, "a header and a line per row");
+    // Paging: a page of one row per request is not offered, but a text
+    // filter narrowing to nothing shows no next page.
+    let none = fetch(
+        &server,
+        "GET",
+        "/dashboard/ledger?text=%E6%97%A0%E6%AD%A4%E8%AF%8D",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(none.number("ledger-total"), 0);
+    assert!(!none.body.contains("id=\"next-page\""));
+    // Bad parameters name themselves.
+    for (query, param) in [
+        ("status=lost", "status"),
+        ("channel=pigeon", "channel"),
+        ("from=yesterday", "from"),
+        ("order=random", "order"),
+    ] {
+        let bad = fetch(
+            &server,
+            "GET",
+            &format!("/dashboard/ledger?{query}"),
+            Some(&cookie),
+            None,
+        )
+        .await;
+        assert_eq!(bad.status, 400, "{query}: {}", bad.body);
+        assert!(bad.body.contains(param), "{query}: {}", bad.body);
+    }
+    let bad_format = fetch(
+        &server,
+        "GET",
+        "/dashboard/ledger/export?format=pdf",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(bad_format.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rectification_page_shows_item_by_item_closure_as_the_api_does() {
+    let (server, _clock, _ids) = seeded_server().await;
+    let min_position = crate::support::head(&server).await;
+    let mut ledgers = server.ledgers().await;
+    let ledger = ledgers
+        .get_ledger(as_role(
+            pb::GetLedgerRequest {
+                ledger_id: "plan-2021".into(),
+                min_position,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("get ledger")
+        .into_inner();
+    let tally = ledger.ledger.unwrap().tally.unwrap();
+    assert!(tally.total > 100, "the plan's tasks");
+    let open_items = ledgers
+        .list_items(as_role(
+            pb::ListItemsRequest {
+                ledger_id: "plan-2021".into(),
+                open_only: true,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("list items")
+        .into_inner()
+        .items;
+    let cookie = sign_in(&server, "dispatcher").await;
+    let list = fetch(&server, "GET", "/dashboard/rect", Some(&cookie), None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.body.contains("href=\"/dashboard/rect/plan-2021\""),
+        "{}",
+        list.body
+    );
+    let page = fetch(
+        &server,
+        "GET",
+        "/dashboard/rect/plan-2021",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        attribute(&page.body, "id=\"ledger-closed\"", "data-total"),
+        tally.total.to_string()
+    );
+    assert_eq!(
+        attribute(&page.body, "id=\"ledger-closed\"", "data-done"),
+        tally.closed.to_string()
+    );
+    assert_eq!(page.number("open-items"), open_items.len() as u64);
+    for group in &ledger.groups {
+        let t = group.tally.unwrap();
+        assert_eq!(
+            attribute(
+                &page.body,
+                &format!("id=\"group-{}\"", group.group),
+                "data-total"
+            ),
+            t.total.to_string()
+        );
+    }
+    assert!(
+        page.body.contains("获得电力"),
+        "areas by their Chinese names"
+    );
+    let missing = fetch(
+        &server,
+        "GET",
+        "/dashboard/rect/no-such",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_sees_its_own_inbox_and_not_another_units() {
+    let (server, _clock, ids) = busy_server().await;
+    let mut complaints = server.complaints().await;
+    let lead = get(&mut complaints, &ids[0]).await.lead_unit;
+    let min_position = crate::support::head(&server).await;
+    let inbox = server
+        .queries()
+        .await
+        .get_inbox(as_unit(
+            pb::GetInboxRequest {
+                unit: lead.clone(),
+                min_position,
+            },
+            &lead,
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    let reply = fetch(
+        &server,
+        "POST",
+        "/dashboard/login",
+        None,
+        Some(&[("role", "unit"), ("unit", &lead)]),
+    )
+    .await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let cookie = reply.session();
+    let page = fetch(&server, "GET", "/dashboard/inbox", Some(&cookie), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.number("count-lead-to-accept"),
+        inbox.lead_to_accept.len() as u64
+    );
+    assert!(!inbox.lead_to_accept.is_empty());
+    for row in &inbox.lead_to_accept {
+        assert!(page.body.contains(&format!(
+            "data-list=\"lead-to-accept\" data-id=\"{}\"",
+            row.complaint_id
+        )));
+    }
+    // Another unit's inbox is the API's refusal, and no unit picker shows.
+    assert!(!page.body.contains("name=\"unit\""));
+    let other = fetch(
+        &server,
+        "GET",
+        "/dashboard/inbox?unit=water-resources",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert!(other.body.contains("PermissionDenied"), "{}", other.body);
+    // An unknown unit code cannot sign in.
+    let unknown = fetch(
+        &server,
+        "POST",
+        "/dashboard/login",
+        None,
+        Some(&[("role", "unit"), ("unit", "no-such-unit")]),
+    )
+    .await;
+    assert_eq!(unknown.status, 403);
+    // The dispatch centre picks any unit.
+    let desk = sign_in(&server, "dispatcher").await;
+    let chosen = fetch(
+        &server,
+        "GET",
+        &format!("/dashboard/inbox?unit={lead}"),
+        Some(&desk),
+        None,
+    )
+    .await;
+    assert_eq!(chosen.status, 200);
+    assert_eq!(
+        chosen.number("count-lead-to-accept"),
+        inbox.lead_to_accept.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_code_opens_the_same_identity_once() {
+    let server = Server::fresh();
+    let cookie = sign_in(&server, "dispatcher").await;
+    let issued = fetch(
+        &server,
+        "POST",
+        "/dashboard/login-code",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let marker = "data-code=\"";
+    let at = issued.body.find(marker).expect("a code") + marker.len();
+    let code = &issued.body[at..at + issued.body[at..].find('"').unwrap()];
+    let path = format!("/dashboard/login?code={code}");
+    let redeemed = fetch(&server, "GET", &path, None, None).await;
+    assert_eq!(redeemed.status, 303);
+    assert_eq!(redeemed.header("location"), "/dashboard");
+    let page = fetch(
+        &server,
+        "GET",
+        "/dashboard",
+        Some(&redeemed.session()),
+        None,
+    )
+    .await;
+    assert!(page.body.contains("dashboard-dispatcher"), "{}", page.body);
+    // The code is spent.
+    let again = fetch(&server, "GET", &path, None, None).await;
+    assert_eq!(again.header("location"), "/dashboard/login");
+    assert!(again.header("set-cookie").is_empty());
 }

@@ -4,8 +4,10 @@
 //! One test binary: `support` is the harness the modules share; `lifecycle`
 //! follows complaints through the workflow, `queries` holds the read-model
 //! tests, `hostile` the table of refused requests, `open311` the GeoReport v2
-//! endpoints over HTTP on the same port.
+//! endpoints over HTTP on the same port, `dashboard` the dashboard's pages
+//! over HTTP and `browser` the same pages in headless Chromium.
 
+mod browser;
 mod dashboard;
 mod hostile;
 mod ledgers;

@@ -120,6 +120,20 @@ pub struct LedgerFilter {
 }
 
 impl LedgerFilter {
+    /// Refuses a filter no query may run: a search text over
+    /// [`MAX_QUERY_TEXT_CHARS`] characters.
+    pub fn check(&self) -> Result<(), ProjectionError> {
+        match &self.text {
+            Some(text) if text.chars().count() > MAX_QUERY_TEXT_CHARS => {
+                Err(ProjectionError::InvalidArgument {
+                    field: "filter.text",
+                    reason: format!("at most {MAX_QUERY_TEXT_CHARS} characters"),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether `row` passes, at instant `now`.
     pub fn matches(&self, row: &LedgerRow, now: DateTime<Utc>, text_lower: Option<&str>) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&row.status))
@@ -728,14 +742,7 @@ impl LedgerView {
             }
             n => n,
         };
-        if let Some(text) = &query.filter.text
-            && text.chars().count() > MAX_QUERY_TEXT_CHARS
-        {
-            return Err(ProjectionError::InvalidArgument {
-                field: "filter.text",
-                reason: format!("at most {MAX_QUERY_TEXT_CHARS} characters"),
-            });
-        }
+        query.filter.check()?;
         let after = match query.page_token.as_str() {
             "" => None,
             token => Some(decode_cursor(query.order, token)?),

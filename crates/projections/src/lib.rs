@@ -2,7 +2,7 @@
 //!
 //! This crate owns the views people work from, built by folding the event
 //! log: the issue ledger (台账, [`ledger`]) with its filtered lists, unit
-//! inboxes and per-unit counts; the evaluation (月调度、季点评、年总评,
+//! inboxes, per-unit counts and grouped counts ([`count`]); the evaluation (月调度、季点评、年总评,
 //! [`stats`]); spreadsheet exports ([`export`]); and the checkpointed runner
 //! that keeps them current ([`runner`]).
 //!
@@ -23,6 +23,7 @@
 //!
 //! This crate knows nothing of gRPC; the service converts at its edge.
 
+pub mod count;
 pub mod export;
 pub mod items;
 pub mod ledger;

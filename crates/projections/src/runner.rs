@@ -191,6 +191,12 @@ impl Ledger {
         *self.applied.borrow()
     }
 
+    /// A receiver that sees each position the ledger applies (to wake
+    /// live pages; the value is the position).
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
     /// Waits until the ledger has applied `position`, at most `timeout`.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), ProjectionError> {
         let mut applied = self.applied.clone();

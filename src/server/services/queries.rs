@@ -83,6 +83,32 @@ impl QueryService for Queries {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn count_ledger(
+        &self,
+        request: Request<pb::CountLedgerRequest>,
+    ) -> Result<Response<pb::CountLedgerResponse>, Status> {
+        let actor = authorize(&request, Action::ReadLedger)?;
+        let req = request.into_inner();
+        let filter = convert::ledger_filter(req.filter)?;
+        let dimensions = req
+            .group_by
+            .iter()
+            .map(|raw| convert::ledger_dimension(*raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        wait_for_position(&self.state, req.min_position).await?;
+        let now = self.state.clock.now();
+        let scope = scope(&actor);
+        let (counts, applied) = on_view(&self.state, move |view| {
+            Ok((
+                view.count(&scope, &filter, &dimensions, now)?,
+                view.applied(),
+            ))
+        })
+        .await?;
+        Ok(Response::new(convert::counts_to_pb(counts, applied)))
+    }
+
     type ExportLedgerStream = ExportStream;
 
     #[tracing::instrument(skip_all)]

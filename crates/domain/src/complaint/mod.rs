@@ -76,7 +76,7 @@ pub fn stream_name(id: &ComplaintId) -> String {
 }
 
 /// Where a complaint is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComplaintStatus {
     /// 接诉: received, not yet classified.
@@ -114,7 +114,7 @@ impl ComplaintStatus {
 }
 
 /// Where a complaint came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// The 12345 hotline.

@@ -1,0 +1,297 @@
+//! The dashboard in a real browser: Debian's Chromium, headless, driven
+//! through chromedriver (WebDriver). It signs in through the form, loads
+//! every page against a server holding seeded data (the action plan
+//! imported as a ledger, complaints taken through the lifecycle, some
+//! overdue), checks each page's numbers against the query API, watches a
+//! complaint submitted during the test appear without a reload, checks a
+//! unit user cannot open another unit's inbox, and saves a screenshot of
+//! each page (into `RECTIFY_SCREENSHOT_DIR`, by default a directory under
+//! the build's temporary directory).
+//!
+//! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` the test is
+//! skipped with a message, unless `RECTIFY_REQUIRE_BROWSER=1` (as in CI),
+//! when it fails saying what is missing.
+
+use std::{path::PathBuf, time::Duration};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use rectify::pb;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::dashboard::{open, seeded_server, total};
+use crate::support::{Server, as_role, get, history, submit};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The longest a page may take to show a change made through the API.
+const LIVE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Whether the browser is there; when it must be and is not, fails saying
+/// what to install.
+fn browser_present() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !std::path::Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("RECTIFY_REQUIRE_BROWSER").as_deref() != Ok("1"),
+        "{missing:?} missing: apt-get install chromium chromium-driver"
+    );
+    eprintln!("skipped: {missing:?} missing (apt-get install chromium chromium-driver)");
+    false
+}
+
+/// chromedriver on a port of its choosing, and the port.
+async fn start_chromedriver() -> (tokio::process::Child, u16) {
+    let mut driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg("--port=0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver");
+    let mut lines = BufReader::new(driver.stdout.take().expect("stdout")).lines();
+    let marker = "started successfully on port ";
+    while let Some(line) = lines.next_line().await.expect("read chromedriver") {
+        if let Some(at) = line.find(marker) {
+            let port = line[at + marker.len()..]
+                .trim_end_matches('.')
+                .parse()
+                .expect("a port");
+            // Keep draining its output so it never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (driver, port);
+        }
+    }
+    panic!("chromedriver exited before saying its port");
+}
+
+/// A headless Chromium session at 1366×768.
+async fn browser(port: u16) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1366,768"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("chromium did not start under chromedriver: {e}"))
+}
+
+/// Where screenshots go.
+fn screenshot_dir() -> PathBuf {
+    let dir = std::env::var_os("RECTIFY_SCREENSHOT_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).expect("create the screenshot directory");
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("save screenshot");
+}
+
+/// The text of the element `css`.
+async fn text(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Attribute `name` of the element `css`.
+async fn attr(client: &Client, css: &str, name: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .attr(name)
+        .await
+        .expect("attribute")
+        .unwrap_or_default()
+}
+
+/// Signs in through the form in development mode.
+async fn sign_in(client: &Client, server: &Server, fields: &[(&str, &str)]) {
+    client.delete_all_cookies().await.expect("sign out");
+    client
+        .goto(&format!("http://{}/dashboard/login", server.addr))
+        .await
+        .expect("open the sign-in page");
+    let form = client.form(Locator::Css("form")).await.expect("the form");
+    for (name, value) in fields {
+        form.set_by_name(name, value).await.expect("fill the form");
+    }
+    form.submit().await.expect("submit the form");
+    client
+        .wait()
+        .at_most(LIVE_WITHIN)
+        .for_element(Locator::Css("#open-total"))
+        .await
+        .expect("the overview after sign-in");
+}
+
+async fn open_page(client: &Client, server: &Server, path: &str) {
+    client
+        .goto(&format!("http://{}{path}", server.addr))
+        .await
+        .unwrap_or_else(|e| panic!("open {path}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_headless_chromium_every_page_shows_the_apis_numbers_and_updates_live() {
+    if !browser_present() {
+        return;
+    }
+    let (server, _clock, ids) = seeded_server().await;
+    let (_driver, port) = start_chromedriver().await;
+    let client = browser(port).await;
+    sign_in(&client, &server, &[("role", "supervisor")]).await;
+
+    // 总览, then a complaint submitted through the API appears without a
+    // reload: a marker set in the page survives the update.
+    let open_total = total(&server, "supervisor", open()).await;
+    assert_eq!(text(&client, "#open-total").await, open_total.to_string());
+    screenshot(&client, "overview").await;
+    client
+        .execute("window.stillThisPage = true; return null;", vec![])
+        .await
+        .expect("mark the page");
+    let mut complaints = server.complaints().await;
+    submit(&mut complaints, "路灯不亮 实时").await;
+    client
+        .wait()
+        .at_most(LIVE_WITHIN)
+        .for_element(Locator::XPath(&format!(
+            "//span[@id='open-total' and text()='{}']",
+            open_total + 1
+        )))
+        .await
+        .expect("the new complaint counted without a reload");
+    let same_page = client
+        .execute("return window.stillThisPage === true;", vec![])
+        .await
+        .expect("read the marker");
+    assert_eq!(
+        same_page,
+        serde_json::Value::Bool(true),
+        "the page was reloaded"
+    );
+
+    // 单位考评.
+    open_page(&client, &server, "/dashboard/units?period=2026-10").await;
+    let evaluation = server
+        .queries()
+        .await
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-10".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                ..Default::default()
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("evaluation")
+        .into_inner();
+    for group in &evaluation.groups {
+        let css = format!("tr[data-group='{}']", group.key);
+        assert_eq!(
+            attr(&client, &css, "data-valid").await,
+            group.valid_callbacks.to_string()
+        );
+    }
+    screenshot(&client, "units").await;
+
+    // 台账.
+    open_page(&client, &server, "/dashboard/ledger").await;
+    let all = total(&server, "supervisor", pb::LedgerFilter::default()).await;
+    assert_eq!(text(&client, "#ledger-total").await, all.to_string());
+    screenshot(&client, "ledger").await;
+
+    // 整改销号.
+    open_page(&client, &server, "/dashboard/rect/plan-2021").await;
+    let ledger = server
+        .ledgers()
+        .await
+        .get_ledger(as_role(
+            pb::GetLedgerRequest {
+                ledger_id: "plan-2021".into(),
+                min_position: 0,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("ledger")
+        .into_inner();
+    let tally = ledger.ledger.unwrap().tally.unwrap();
+    assert_eq!(
+        attr(&client, "#ledger-closed", "data-total").await,
+        tally.total.to_string()
+    );
+    screenshot(&client, "rect").await;
+
+    // 单件, with the log's verification for a supervisor.
+    open_page(
+        &client,
+        &server,
+        &format!("/dashboard/complaints/{}", ids[0]),
+    )
+    .await;
+    let events = history(&mut complaints, &ids[0]).await;
+    let rows = client
+        .find_all(Locator::Css("tr[data-position]"))
+        .await
+        .expect("timeline rows");
+    assert_eq!(rows.len(), events.len());
+    assert_eq!(text(&client, "#log-verifies").await, "通过");
+    screenshot(&client, "complaint").await;
+
+    // A unit's own inbox, and not another unit's.
+    let lead = get(&mut complaints, &ids[1]).await.lead_unit;
+    sign_in(&client, &server, &[("role", "unit"), ("unit", &lead)]).await;
+    open_page(&client, &server, "/dashboard/inbox").await;
+    let inbox = server
+        .queries()
+        .await
+        .get_inbox(crate::support::as_unit(
+            pb::GetInboxRequest {
+                unit: lead.clone(),
+                min_position: 0,
+            },
+            &lead,
+        ))
+        .await
+        .expect("inbox")
+        .into_inner();
+    assert_eq!(
+        text(&client, "#count-lead-to-accept").await,
+        inbox.lead_to_accept.len().to_string()
+    );
+    screenshot(&client, "inbox").await;
+    let other = if lead == "water-resources" {
+        "market-regulation"
+    } else {
+        "water-resources"
+    };
+    open_page(&client, &server, &format!("/dashboard/inbox?unit={other}")).await;
+    assert_eq!(
+        attr(&client, "#error", "data-code").await,
+        "PermissionDenied"
+    );
+    client.close().await.expect("close the browser");
+}
