@@ -54,12 +54,17 @@ fn this_month(now: DateTime<Utc>) -> String {
 fn trend_periods(period: &str, count: usize) -> Option<Vec<String>> {
     let count = count as i64;
     let mut periods: Vec<String> = if let Some((year, quarter)) = period.split_once("-Q") {
-        let index = year.parse::<i64>().ok()? * 4 + quarter.parse::<i64>().ok()?.checked_sub(1)?;
+        let quarter = quarter
+            .parse::<i64>()
+            .ok()
+            .filter(|q| (1..=4).contains(q))?;
+        let index = year.parse::<i64>().ok()? * 4 + quarter - 1;
         (index + 1 - count..=index)
             .map(|i| format!("{:04}-Q{}", i.div_euclid(4), i.rem_euclid(4) + 1))
             .collect()
     } else if let Some((year, month)) = period.split_once('-') {
-        let index = year.parse::<i64>().ok()? * 12 + month.parse::<i64>().ok()?.checked_sub(1)?;
+        let month = month.parse::<i64>().ok().filter(|m| (1..=12).contains(m))?;
+        let index = year.parse::<i64>().ok()? * 12 + month - 1;
         (index + 1 - count..=index)
             .map(|i| format!("{:04}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1))
             .collect()
@@ -289,5 +294,6 @@ mod tests {
         assert_eq!(trend_periods("2026", 2).unwrap(), ["2025", "2026"]);
         assert_eq!(trend_periods("soon", 2), None);
         assert_eq!(trend_periods("2026-Q0", 2), None);
+        assert_eq!(trend_periods("2026-13", 2), None);
     }
 }
