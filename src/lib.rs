@@ -13,7 +13,8 @@
 //!   the app layer, authentication, the vault, the deadline watcher,
 //!   metrics and the offline maintenance of a data directory;
 //! - the leaves both use: [`pb`] (generated code), [`wire`] (header names,
-//!   timestamps) and [`telemetry`].
+//!   timestamps), [`labels`] (Chinese names beside the wire's codes) and
+//!   [`telemetry`].
 //!
 //! **Invariant:** dependencies run one way, `cli → server → crates/*`, and
 //! no two modules import each other; `tests/tidy.rs` fails otherwise. Only
@@ -21,6 +22,7 @@
 //! place (`server::error`).
 
 pub mod cli;
+pub mod labels;
 pub mod pb;
 pub mod server;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 //! about the code's shape that a compiler does not enforce.
 //!
 //! - **One direction through the binary.** Dependencies run `cli → server →
-//!   leaves` (`pb`, `wire`, `telemetry`): nothing under `src/server/`
+//!   leaves` (`pb`, `wire`, `labels`, `telemetry`): nothing under `src/server/`
 //!   imports `src/cli/`, a leaf imports neither half, and no two modules of
 //!   `src/` import each other, directly or round a longer cycle.
 //! - **No giant functions.** No function in `src/` or in a crate's `src/`

@@ -1,6 +1,6 @@
-//! `rectify ledger list|export`: the issue ledger (台账), one filtered page
-//! at a time or whole as a CSV file or an Excel workbook, with the filter
-//! flags and how they become the wire filter.
+//! `rectify ledger list|count|export`: the issue ledger (台账), one filtered
+//! page at a time, counted by dimensions, or whole as a CSV file or an Excel
+//! workbook, with the filter flags and how they become the wire filter.
 
 use std::path::PathBuf;
 
@@ -13,6 +13,7 @@ use super::{
     connect::{Authed, Connection, client, time_flag},
     output::{call, print_ledger_rows, print_reply, status_error},
 };
+use crate::labels;
 use crate::pb::{self, query_service_client::QueryServiceClient};
 
 /// Ledger queries.
@@ -29,6 +30,17 @@ pub enum LedgerCommand {
         /// The `next page` token a previous page printed.
         #[arg(long, default_value = "")]
         page_token: String,
+    },
+    /// Counts of the filtered ledger grouped by dimensions (the numbers
+    /// the dashboard shows).
+    Count {
+        /// Filters.
+        #[command(flatten)]
+        filter: LedgerFilterArgs,
+        /// What to group by, comma-separated: status, warning, channel,
+        /// area, district, lead-unit, day, month.
+        #[arg(long, value_delimiter = ',', required = true)]
+        by: Vec<DimensionArg>,
     },
     /// The whole filtered ledger as a CSV file or an Excel workbook.
     Export {
@@ -147,6 +159,42 @@ pub enum OrderArg {
     Id,
 }
 
+/// `--by` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DimensionArg {
+    /// The status.
+    Status,
+    /// The highest current warning.
+    Warning,
+    /// The intake channel.
+    Channel,
+    /// The task area.
+    Area,
+    /// The district.
+    District,
+    /// The lead unit.
+    LeadUnit,
+    /// The day received (Beijing time).
+    Day,
+    /// The month received (Beijing time).
+    Month,
+}
+
+impl From<DimensionArg> for pb::LedgerDimension {
+    fn from(dimension: DimensionArg) -> Self {
+        match dimension {
+            DimensionArg::Status => Self::Status,
+            DimensionArg::Warning => Self::Warning,
+            DimensionArg::Channel => Self::Channel,
+            DimensionArg::Area => Self::Area,
+            DimensionArg::District => Self::District,
+            DimensionArg::LeadUnit => Self::LeadUnit,
+            DimensionArg::Day => Self::ReceivedDay,
+            DimensionArg::Month => Self::ReceivedMonth,
+        }
+    }
+}
+
 impl From<StatusArg> for pb::ComplaintStatus {
     fn from(status: StatusArg) -> Self {
         match status {
@@ -231,6 +279,7 @@ pub(super) async fn run(conn: &Connection, command: LedgerCommand) -> anyhow::Re
             limit,
             page_token,
         } => list(c, conn, &filter, limit, page_token).await,
+        LedgerCommand::Count { filter, by } => count(c, conn, &filter, &by).await,
         LedgerCommand::Export { filter, xlsx, out } => export(c, conn, &filter, xlsx, &out).await,
     }
 }
@@ -263,6 +312,77 @@ async fn list(
             println!("next page: --page-token {}", page.next_page_token);
         }
     })
+}
+
+/// A bucket's key as printed: Chinese name beside the code for statuses,
+/// warnings and channels; codes and dates as they are; `-` for none.
+fn bucket_label(dimension: i32, key: &str) -> String {
+    let dimension = pb::LedgerDimension::try_from(dimension).unwrap_or_default();
+    let named = match dimension {
+        pb::LedgerDimension::Status => pb::ComplaintStatus::from_str_name(key)
+            .map(|s| (labels::status_code(s), labels::status_label(s))),
+        pb::LedgerDimension::Channel => pb::Channel::from_str_name(key)
+            .map(|c| (labels::channel_code(c), labels::channel_label(c))),
+        pb::LedgerDimension::Warning => pb::WarningLevel::from_str_name(key).map(|w| {
+            let label = match labels::warning_label(w as i32) {
+                "" => "无预警",
+                label => label,
+            };
+            (
+                key.trim_start_matches("WARNING_LEVEL_").to_lowercase(),
+                label,
+            )
+        }),
+        _ => None,
+    };
+    match named {
+        Some((code, label)) => format!("{code} {label}"),
+        None if key.is_empty() => "-".to_owned(),
+        None => key.to_owned(),
+    }
+}
+
+/// `ledger count`: one table per dimension, then the total.
+async fn count(
+    c: &mut Client,
+    conn: &Connection,
+    filter: &LedgerFilterArgs,
+    by: &[DimensionArg],
+) -> anyhow::Result<()> {
+    let request = pb::CountLedgerRequest {
+        filter: Some(filter.to_pb(conn)?),
+        group_by: by
+            .iter()
+            .map(|d| pb::LedgerDimension::from(*d) as i32)
+            .collect(),
+        min_position: filter.min_position,
+    };
+    let counts = call(c.count_ledger(request)).await?;
+    print_reply(
+        conn.json,
+        "rectify.v1.CountLedgerResponse",
+        &counts,
+        |counts| {
+            for grouping in &counts.groupings {
+                let name = pb::LedgerDimension::try_from(grouping.dimension)
+                    .map_or("unknown", |d| d.as_str_name())
+                    .trim_start_matches("LEDGER_DIMENSION_")
+                    .to_lowercase();
+                println!("by {name}:");
+                for bucket in &grouping.buckets {
+                    println!(
+                        "  {:<32} {:>8}",
+                        bucket_label(grouping.dimension, &bucket.key),
+                        bucket.count
+                    );
+                }
+            }
+            println!(
+                "{} rows in all (ledger at position {})",
+                counts.total, counts.applied_position
+            );
+        },
+    )
 }
 
 /// `ledger export`: streams the file's chunks into `out`.

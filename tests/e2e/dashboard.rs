@@ -619,6 +619,42 @@ async fn count_ledger_groups_the_same_rows_list_ledger_counts() {
     }
     // Received on Wednesday 14 October 2026, Beijing time.
     assert_eq!(counts.groupings[2].buckets[0].key, "2026-10-14");
+    // The CLI prints the same numbers, Chinese names beside the codes.
+    let printed = crate::support::cli(
+        &server,
+        &[
+            "ledger",
+            "count",
+            "--status",
+            "dispatched",
+            "--by",
+            "status,day",
+            "--as",
+            "dispatcher",
+        ],
+    );
+    let dispatched = total(
+        &server,
+        "dispatcher",
+        pb::LedgerFilter {
+            statuses: vec![pb::ComplaintStatus::Dispatched as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    let line = printed
+        .lines()
+        .find(|l| l.contains("dispatched 已派"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(
+        line.trim_end().ends_with(&format!(" {dispatched}")),
+        "{line}"
+    );
+    assert!(printed.contains("2026-10-14"), "{printed}");
+    assert!(
+        printed.contains(&format!("{dispatched} rows in all")),
+        "{printed}"
+    );
     let refused = server
         .queries()
         .await

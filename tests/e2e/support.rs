@@ -488,7 +488,7 @@ fn stdout_of_success(mut command: Command) -> String {
     stdout
 }
 
-/// Runs `rectify <args>` as a client of `server` and returns its stdout. `rectify <args>` as a client of `server` and returns its stdout.
+/// Runs `rectify <args>` as a client of `server` and returns its stdout.
 pub fn cli(server: &Server, args: &[&str]) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rectify"));
     command

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use tonic::Status;
 
-use super::labels::{milestone_label, status_code, status_label};
 use super::layout::{self, Chrome, beijing, remaining};
 use super::{Dashboard, sessions::Identity};
+use crate::labels::{milestone_label, status_code, status_label};
 use crate::pb::{
     self, complaint_service_server::ComplaintService as _, event_service_server::EventService as _,
 };

@@ -22,12 +22,12 @@ use maud::{Markup, html};
 use percent_encoding::utf8_percent_encode;
 use tonic::Status;
 
-use super::labels::{
+use super::layout::{self, Chrome, beijing};
+use super::{Dashboard, error_page, params, redirect, sessions::Identity, signin};
+use crate::labels::{
     CHANNELS, OPEN_STATUSES, channel_code, channel_label, status_code, status_from_code,
     status_label, warning_label,
 };
-use super::layout::{self, Chrome, beijing};
-use super::{Dashboard, error_page, params, redirect, sessions::Identity, signin};
 use crate::pb::{self, query_service_server::QueryService as _};
 use crate::server::open311::params::Params;
 use crate::wire::{from_timestamp, timestamp};

@@ -30,7 +30,6 @@
 
 pub mod complaint;
 pub mod inbox;
-pub mod labels;
 pub mod layout;
 pub mod ledger;
 pub mod live;

@@ -10,9 +10,9 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, TimeZone as _, Utc};
 use maud::{Markup, html};
 use tonic::Status;
 
-use super::labels::{CHANNELS, OPEN_STATUSES, channel_code, status_code};
 use super::layout::{self, Chrome, Count, DueRow, bars, beijing, columns, counts, due_table};
 use super::{Dashboard, sessions::Identity};
+use crate::labels::{CHANNELS, OPEN_STATUSES, channel_code, status_code};
 use crate::pb::{self, LedgerDimension as D};
 use crate::wire::timestamp;
 

@@ -1,4 +1,6 @@
-//! Chinese names beside the wire's codes, as the dispatch centre says them.
+//! Chinese names beside the wire's codes, as the dispatch centre says them:
+//! one table for the dashboard and the CLI, so both name a status or a
+//! channel alike.
 
 use crate::pb;
 
