@@ -17,3 +17,4 @@ mod portals;
 mod privacy;
 mod queries;
 mod support;
+mod upgrade;

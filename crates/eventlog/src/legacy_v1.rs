@@ -121,6 +121,27 @@ impl V1Writer {
         })
     }
 
+    /// Every event of the format-1 log, in position order, checked as the
+    /// format-1 store read them. Blocking.
+    pub fn events(&self) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.db
+            .scan_prefix([EVENT])
+            .map(|entry| {
+                let (key, value) = entry.map_err(storage)?;
+                envelope::decode(&value, be_u64(&key[1..])?)
+            })
+            .collect()
+    }
+
+    /// The stream's secret.
+    pub fn secret(&self, stream: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(secret_key(stream))
+            .map_err(storage)?
+            .map(|v| v.to_vec()))
+    }
+
     /// Appends `events` to `stream` if `expected` holds, with the secret
     /// change, durably. Blocking.
     pub fn append(
