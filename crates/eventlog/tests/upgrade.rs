@@ -22,7 +22,7 @@ fn event(n: u128) -> NewEvent {
         .into_bytes(),
         metadata: Metadata {
             correlation_id: Some(format!("corr-{}", n / 10)),
-            causation_id: (n % 4 == 0).then(|| format!("cause-{n}")),
+            causation_id: n.is_multiple_of(4).then(|| format!("cause-{n}")),
             actor: Some("tester".into()),
             recorded_at_ms: 1_700_000_000_000 + n as i64,
             request_id: None,
