@@ -6,6 +6,12 @@
 //! It knows nothing of complaints: events are opaque payload bytes with a
 //! type name and a schema version.
 //!
+//! On disk the log has a format version ([`FORMAT_VERSION`]); the sled
+//! backend stores one checksummed value per committed batch (see its
+//! module doc), refuses a directory in another format with
+//! [`StoreError::Format`], and [`upgrade_store`] converts format 1 (one
+//! key per event; [`legacy_v1`] reads and writes it) in place.
+//!
 //! # Invariants
 //!
 //! 1. Every stream's versions are gapless from 0; every event has one global
