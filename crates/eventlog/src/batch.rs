@@ -12,7 +12,8 @@
 //! the same in both formats. A value whose checksum fails is never read in
 //! part: the reader names the first event of it whose own envelope check
 //! fails (or the batch's first position when none does) and returns
-//! [`StoreError::Corrupt`].
+//! [`StoreError::Corrupt`]. Since the value's checksum covers the
+//! envelopes, reads skip each envelope's own checksum; `verify` checks both.
 
 use crate::StoreError;
 use crate::envelope;

@@ -120,6 +120,18 @@ pub(crate) fn decode(value: &[u8], position: u64) -> Result<RecordedEvent, Store
     if crc32(body) != crc {
         return Err(corrupt(position, "checksum mismatch"));
     }
+    decode_body(body, hash, position)
+}
+
+/// Like [`decode`] for a value inside a batch value whose checksum, which
+/// covers this value's bytes, has just been checked: the record's own
+/// checksum is not computed again; every other check is made.
+pub(crate) fn decode_checked(value: &[u8], position: u64) -> Result<RecordedEvent, StoreError> {
+    let (stored, hash) = split(value, position)?;
+    decode_body(&stored[..stored.len() - 4], hash, position)
+}
+
+fn decode_body(body: &[u8], hash: [u8; 32], position: u64) -> Result<RecordedEvent, StoreError> {
     let mut r = Reader {
         buf: body,
         at: 0,

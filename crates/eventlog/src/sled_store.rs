@@ -944,7 +944,7 @@ fn read_at(db: &sled::Db, loc: Loc) -> Result<RecordedEvent, StoreError> {
         .envelopes
         .get(loc.offset as usize)
         .ok_or_else(missing)?;
-    envelope::decode(envelope, position)
+    envelope::decode_checked(envelope, position)
 }
 
 /// What [`walk`] calls with each position and its envelope; false stops it.
@@ -1058,7 +1058,7 @@ impl Reader {
         }
         let end = head.min(from.saturating_add(max_scan - 1));
         let next = walk(&self.db, from, end, &mut |position, envelope| {
-            let event = envelope::decode(envelope, position)?;
+            let event = envelope::decode_checked(envelope, position)?;
             if filter.matches(&event) {
                 out.push(event);
             }
@@ -1141,7 +1141,7 @@ impl Reader {
                 from,
                 from + (span.hi - span.lo),
                 &mut |position, envelope| {
-                    let event = envelope::decode(envelope, position)?;
+                    let event = envelope::decode_checked(envelope, position)?;
                     let version = span.lo + (position - from);
                     if event.stream != stream || event.version != version {
                         return Err(StoreError::Corrupt {
