@@ -12,12 +12,14 @@
 //! | `K` stream name | the stream's secret (outside the hash chain) |
 //!
 //! A commit of n events writes its envelopes into batch values of at most
-//! [`BATCH_VALUE_BYTES`] each (one value for all but the largest commits;
-//! the limit keeps values inline in sled's segments instead of in blob
-//! files), one `T` entry per accepted append (its events are contiguous,
+//! [`BATCH_VALUE_BYTES`] (32 KiB, about 75 events of 300 bytes) each: one
+//! value for a smaller commit, several for a larger one (the cap keeps
+//! values inline in sled's segments instead of in blob files). It also
+//! writes one `T` entry per accepted append (its events are contiguous,
 //! though they may continue into the next value) and one `X` entry per
 //! event, all in one `sled::Batch`. An event at (batch, offset) has
-//! position batch + offset. Format 1 (one key per event, see `legacy_v1`)
+//! position batch + offset. Every read checks the checksum of each batch
+//! value it touches before using any of it. Format 1 (one key per event, see `legacy_v1`)
 //! has no `Mformat` key; [`SledStore::open`] refuses it with
 //! [`StoreError::Format`] and `upgrade` converts it.
 //!
