@@ -1,8 +1,8 @@
 //! `rectify admin …`: operator commands. On a running server: `verify`
 //! (the hash chain), `backup`, `stats`, `scan-deadlines` and `import-plan`
 //! (through the rectification module); on a stopped server's data
-//! directory, with progress bars: `verify-dir`, `restore`, `rebuild` and
-//! `rotate-master-key`; offline: `new-token`.
+//! directory, with progress bars: `verify-dir`, `restore`, `rebuild`,
+//! `upgrade-store` and `rotate-master-key`; offline: `new-token`.
 
 use std::{
     path::{Path, PathBuf},
@@ -83,6 +83,14 @@ pub enum AdminCommand {
     /// Make a new random API token and print it with the hash to put in the
     /// server's `[[principals]]` (the server stores only the hash).
     NewToken,
+    /// Convert the event log of a data directory (server stopped) to the
+    /// on-disk format of this version, in place, then verify its hash chain.
+    /// Resumable: if interrupted, run it again. Exit code 3 when the chain
+    /// is broken.
+    UpgradeStore {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
     /// Drop the projections of a data directory and rebuild them from
     /// position 0 (server stopped), with a progress bar.
     Rebuild {
@@ -99,6 +107,9 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
         AdminCommand::Verify => return Ok(print_verify(json, &verify(conn).await?)),
         AdminCommand::VerifyDir { data_dir } => {
             return Ok(print_verify(json, &verify_dir(&data_dir).await?));
+        }
+        AdminCommand::UpgradeStore { data_dir } => {
+            return Ok(print_verify(json, &upgrade_store(json, &data_dir).await?));
         }
         AdminCommand::Restore { backup, data_dir } => {
             return Ok(print_verify(json, &restore(&backup, &data_dir).await?));
@@ -173,6 +184,31 @@ async fn restore(backup: &Path, data_dir: &Path) -> anyhow::Result<VerifyReport>
     let report = maintenance::restore(backup, data_dir, &mut advance(&bar)).await?;
     bar.set_position(report.events);
     bar.finish();
+    verify_dir(data_dir).await
+}
+
+/// `admin upgrade-store DATA_DIR` (server stopped), then a verification
+/// of the converted log.
+async fn upgrade_store(json: bool, data_dir: &Path) -> anyhow::Result<VerifyReport> {
+    let bar = progress_bar("converted")?;
+    let report = maintenance::upgrade_store(data_dir, &mut advance(&bar)).await?;
+    bar.finish();
+    if !json {
+        if report.already_current {
+            println!(
+                "the event log is already in format {}",
+                rectify_eventlog::FORMAT_VERSION
+            );
+        } else {
+            println!(
+                "converted the event log to format {}: {} events ({} in this run), {} streams",
+                rectify_eventlog::FORMAT_VERSION,
+                report.events,
+                report.converted,
+                report.streams
+            );
+        }
+    }
     verify_dir(data_dir).await
 }
 

@@ -1,6 +1,7 @@
 //! Maintenance of a data directory: online backup, and the offline
 //! operations run on a stopped server's directory — restore, hash-chain
-//! verification, projection rebuild and master-key rotation.
+//! verification, projection rebuild, master-key rotation and the upgrade
+//! of the event log's on-disk format.
 //!
 //! Every function reports progress through a callback and returns what it
 //! did; drawing progress bars and printing is the CLI's business. Offline
@@ -146,6 +147,40 @@ pub async fn restore(
         .with_context(|| format!("restoring into {}", data_dir.display()));
     close_store(source).await?;
     report
+}
+
+/// `rectify admin upgrade-store DATA_DIR`: converts the event log of a
+/// stopped server's data directory to the current on-disk format, in place;
+/// `progress(converted, head)` as it goes. Resumable: after an interruption
+/// the directory is still in the old format (the server refuses it) and
+/// running the command again continues. Verify afterwards with
+/// [`verify_dir`].
+pub async fn upgrade_store(
+    data_dir: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<rectify_eventlog::UpgradeReport> {
+    if !data_dir.exists() {
+        bail!("no data directory at {}", data_dir.display());
+    }
+    let dir = data_dir.to_path_buf();
+    // The conversion is blocking; the callback crosses into its thread
+    // through a channel and is driven here.
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::task::spawn_blocking(move || {
+        rectify_eventlog::upgrade_store(&dir, &mut |done, head| {
+            let _ = sender.send((done, head));
+        })
+    });
+    while let Some((done, head)) = receiver.recv().await {
+        progress(done, head);
+    }
+    let report = task.await?.with_context(|| {
+        format!(
+            "upgrading the event log in {} (is a server running on it?)",
+            data_dir.display()
+        )
+    })?;
+    Ok(report)
 }
 
 /// What [`rebuild`] did.

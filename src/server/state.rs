@@ -87,9 +87,16 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         cache_capacity_bytes: config.cache_capacity_bytes,
         ..StoreConfig::default()
     };
-    let store = open_store(store_config)
-        .await
-        .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?;
+    let store = match open_store(store_config).await {
+        Err(StoreError::Format { found, supported }) if found < supported => anyhow::bail!(
+            "the event log in {dir} is in on-disk format {found}; this version reads format \
+             {supported}. Stop every server on it, back it up, and run \
+             `rectify admin upgrade-store {dir}`",
+            dir = config.data_dir.display()
+        ),
+        opened => opened
+            .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
+    };
     let projections = open_projections(&config.data_dir)
         .await
         .context("opening the projection store")?;

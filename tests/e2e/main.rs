@@ -19,3 +19,4 @@ mod portals;
 mod privacy;
 mod queries;
 mod support;
+mod upgrade;

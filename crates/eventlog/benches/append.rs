@@ -4,7 +4,10 @@
 //!
 //! Run: `cargo bench -p rectify-eventlog --bench append`. Set
 //! `EVENTLOG_BENCH_DIR` to measure on another disk (default: the system temp
-//! dir) and `EVENTLOG_BENCH_SECS` for the length of each throughput phase.
+//! dir), `EVENTLOG_BENCH_SECS` for the length of each throughput phase,
+//! `EVENTLOG_BENCH_APPENDERS` (e.g. `256`) to run only some throughput
+//! phases and `EVENTLOG_BENCH_EVENTS` for the size of the replay log
+//! (default 1M; smaller for profiling under callgrind).
 
 use std::fs::File;
 use std::io::Write;
@@ -19,6 +22,14 @@ use rectify_eventlog::{
 
 const PAYLOAD_BYTES: usize = 300;
 const REPLAY_EVENTS: u64 = 1_000_000;
+
+/// A number from the environment, or `default`.
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 fn payload() -> Vec<u8> {
     let mut p = br#"{"text":""#.to_vec();
@@ -131,10 +142,16 @@ fn open(dir: &Path, durability: Durability) -> SledStore {
 
 fn main() {
     let base = std::env::var_os("EVENTLOG_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let secs: u64 = std::env::var("EVENTLOG_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let secs = env_or("EVENTLOG_BENCH_SECS", 4);
+    let replay_events = env_or("EVENTLOG_BENCH_EVENTS", REPLAY_EVENTS);
+    let phases: Vec<usize> = std::env::var("EVENTLOG_BENCH_APPENDERS").map_or_else(
+        |_| vec![1, 16, 256],
+        |list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        },
+    );
     let phase = Duration::from_secs(secs);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -150,7 +167,7 @@ fn main() {
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut single = 0.0;
-    for appenders in [1usize, 16, 256] {
+    for appenders in phases {
         let dir = tempfile::tempdir_in(&base).expect("temp dir");
         let store = open(dir.path(), Durability::Fsync);
         let ours = runtime.block_on({
@@ -192,7 +209,7 @@ fn main() {
             theirs.p99_us as f64 / 1000.0,
             ours.per_sec / theirs.per_sec,
         );
-        if appenders == 256 {
+        if appenders == 256 && single > 0.0 {
             println!();
             println!("256 appenders vs 1: {:.1}x", ours.per_sec / single);
         }
@@ -205,7 +222,7 @@ fn main() {
     let store = open(dir.path(), Durability::Interval { every_ms: 200 });
     let load_start = Instant::now();
     runtime.block_on(async {
-        let per_task = REPLAY_EVENTS / 16 / 100;
+        let per_task = replay_events / 16 / 100;
         let tasks = (0..16).map(|task| {
             let store = store.clone();
             tokio::spawn(async move {

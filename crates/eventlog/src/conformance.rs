@@ -41,7 +41,10 @@ macro_rules! conformance_tests {
             slow_subscriber_falls_back_to_storage,
             verify_walks_the_chain,
             upcasting_reads_old_versions,
-            secrets_change_only_with_written_appends
+            secrets_change_only_with_written_appends,
+            an_append_larger_than_a_batch_reads_whole,
+            one_commit_with_several_appends_to_a_stream,
+            reads_start_and_end_anywhere
         );
     };
     (@each $fresh:path; $($check:ident),*) => {
@@ -698,4 +701,177 @@ pub async fn upcasting_reads_old_versions<S: EventStore>(store: &S) {
             },
         ]
     );
+}
+
+/// Every window of the log read through `read_all` and of each stream
+/// through `read_stream` both ways equals the same slice of the whole:
+/// reads that start or end inside what a backend stores together.
+async fn check_every_window<S: EventStore>(store: &S, streams: &[&str]) {
+    let all = store
+        .read_all(1, usize::MAX, &Filter::default())
+        .await
+        .unwrap();
+    let head = store.head_position().await.unwrap();
+    assert_eq!(all.len() as u64, head);
+    assert!(
+        all.iter()
+            .enumerate()
+            .all(|(i, e)| e.position == i as u64 + 1)
+    );
+    for from in 1..=head {
+        for count in [1, 2, 3, 7] {
+            let page = store
+                .read_all(from, count, &Filter::default())
+                .await
+                .unwrap();
+            let start = from as usize - 1;
+            let want = &all[start..(start + count).min(all.len())];
+            assert_eq!(page, want, "read_all({from}, {count})");
+        }
+    }
+    for stream in streams {
+        let whole: Vec<RecordedEvent> = all
+            .iter()
+            .filter(|e| e.stream == *stream)
+            .cloned()
+            .collect();
+        assert!(whole.iter().enumerate().all(|(i, e)| e.version == i as u64));
+        let last = whole.len() as u64;
+        for from in 0..=last {
+            for count in [1, 2, 5] {
+                let forward = store
+                    .read_stream(stream, from, Direction::Forward, count)
+                    .await
+                    .unwrap();
+                let start = (from as usize).min(whole.len());
+                let want = &whole[start..(start + count).min(whole.len())];
+                assert_eq!(forward, want, "{stream} forward from {from}, {count}");
+                let backward = store
+                    .read_stream(stream, from, Direction::Backward, count)
+                    .await
+                    .unwrap();
+                let end = (from as usize + 1).min(whole.len());
+                let want: Vec<_> = whole[..end].iter().rev().take(count).cloned().collect();
+                assert_eq!(backward, want, "{stream} backward from {from}, {count}");
+            }
+        }
+    }
+}
+
+/// An append of events too large to share one stored unit (five of 20 kB)
+/// is still one append: whole, contiguous, readable from any event.
+pub async fn an_append_larger_than_a_batch_reads_whole<S: EventStore>(store: &S) {
+    let big = |id: u128| {
+        let mut event = new_event(id, "Big", "{}");
+        event.payload = format!("{{\"pad\":\"{}\"}}", "z".repeat(20_000)).into_bytes();
+        event
+    };
+    store
+        .append("small", ExpectedVersion::Any, vec![new_event(1, "E", "{}")])
+        .await
+        .unwrap();
+    let outcome = store
+        .append("big", ExpectedVersion::NoStream, (2..=6).map(big).collect())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            outcome.first_position,
+            outcome.last_position,
+            outcome.last_version
+        ),
+        (2, 6, 4)
+    );
+    store
+        .append(
+            "small",
+            ExpectedVersion::Exact(0),
+            vec![new_event(7, "E", "{}")],
+        )
+        .await
+        .unwrap();
+    // A retry of the whole append is recognised across its stored parts.
+    let retry = store
+        .append("big", ExpectedVersion::NoStream, (2..=6).map(big).collect())
+        .await
+        .unwrap();
+    assert!(retry.deduplicated);
+    assert_eq!((retry.first_position, retry.last_position), (2, 6));
+    for id in 2..=6u128 {
+        let found = store
+            .find_event(Uuid::from_u128(id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.position, id as u64);
+        assert_same(&found, &big(id));
+    }
+    assert_eq!(store.stream_version("big").await.unwrap(), Some(4));
+    check_every_window(store, &["big", "small"]).await;
+    assert!(store.verify(&mut |_| {}).await.unwrap().ok());
+}
+
+/// Concurrent appends to one stream, most of them committed together:
+/// each keeps its own versions, and the stream reads back in order from
+/// any version.
+pub async fn one_commit_with_several_appends_to_a_stream<S: EventStore>(store: &S) {
+    let appends = (0..24u128).map(|i| async move {
+        let count = 1 + i % 3;
+        let events = (0..count)
+            .map(|j| new_event(i * 10 + j + 1, "E", "{}"))
+            .collect();
+        let stream = if i % 4 == 3 { "other" } else { "one" };
+        let outcome = store
+            .append(stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+        (i, stream, outcome)
+    });
+    let outcomes = futures::future::join_all(appends).await;
+    for (i, stream, outcome) in outcomes {
+        let count = 1 + i % 3;
+        assert_eq!(
+            outcome.last_version - outcome.first_version + 1,
+            count as u64
+        );
+        let events = store
+            .read_stream(
+                stream,
+                outcome.first_version,
+                Direction::Forward,
+                count as usize,
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        let want: Vec<_> = (0..count)
+            .map(|j| Uuid::from_u128(i * 10 + j + 1))
+            .collect();
+        assert_eq!(ids, want, "append {i}");
+        assert_eq!(events[0].position, outcome.first_position);
+    }
+    check_every_window(store, &["one", "other"]).await;
+}
+
+/// Reads from and to every position of a log written in appends of mixed
+/// sizes to interleaved streams.
+pub async fn reads_start_and_end_anywhere<S: EventStore>(store: &S) {
+    let mut id = 0;
+    for round in 0..6u128 {
+        let appends = (0..5u128).map(|k| {
+            let events: Vec<NewEvent> = (0..1 + (round + k) % 4)
+                .map(|j| new_event(round * 1_000 + k * 10 + j + 1, "E", "{}"))
+                .collect();
+            id += events.len();
+            async move {
+                store
+                    .append(&format!("s-{}", k % 3), ExpectedVersion::Any, events)
+                    .await
+                    .unwrap()
+            }
+        });
+        futures::future::join_all(appends.collect::<Vec<_>>()).await;
+    }
+    assert_eq!(store.head_position().await.unwrap(), id as u64);
+    check_every_window(store, &["s-0", "s-1", "s-2"]).await;
 }

@@ -97,6 +97,21 @@ pub(crate) fn split(value: &[u8], position: u64) -> Result<(&[u8], [u8; 32]), St
     Ok((stored, out))
 }
 
+/// Checks a stored value found under global `position` and its link to
+/// the previous event's hash; returns its hash.
+pub(crate) fn check_chain(
+    value: &[u8],
+    position: u64,
+    prev_hash: &[u8; 32],
+) -> Result<[u8; 32], StoreError> {
+    let event = decode(value, position)?;
+    let (stored, _) = split(value, position)?;
+    if chain_hash(prev_hash, stored) != event.hash {
+        return Err(corrupt(position, "hash chain broken"));
+    }
+    Ok(event.hash)
+}
+
 /// Decodes and checks a stored value found under global `position`.
 pub(crate) fn decode(value: &[u8], position: u64) -> Result<RecordedEvent, StoreError> {
     let (stored, hash) = split(value, position)?;
@@ -105,6 +120,18 @@ pub(crate) fn decode(value: &[u8], position: u64) -> Result<RecordedEvent, Store
     if crc32(body) != crc {
         return Err(corrupt(position, "checksum mismatch"));
     }
+    decode_body(body, hash, position)
+}
+
+/// Like [`decode`] for a value inside a batch value whose checksum, which
+/// covers this value's bytes, has just been checked: the record's own
+/// checksum is not computed again; every other check is made.
+pub(crate) fn decode_checked(value: &[u8], position: u64) -> Result<RecordedEvent, StoreError> {
+    let (stored, hash) = split(value, position)?;
+    decode_body(&stored[..stored.len() - 4], hash, position)
+}
+
+fn decode_body(body: &[u8], hash: [u8; 32], position: u64) -> Result<RecordedEvent, StoreError> {
     let mut r = Reader {
         buf: body,
         at: 0,
@@ -205,48 +232,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// CRC-32 (IEEE), slicing-by-8.
+/// CRC-32 (IEEE).
 pub(crate) fn crc32(data: &[u8]) -> u32 {
-    static TABLES: std::sync::OnceLock<[[u32; 256]; 8]> = std::sync::OnceLock::new();
-    let t = TABLES.get_or_init(|| {
-        let mut t = [[0u32; 256]; 8];
-        for i in 0..256u32 {
-            let mut c = i;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            t[0][i as usize] = c;
-        }
-        for i in 0..256 {
-            for k in 1..8 {
-                let prev = t[k - 1][i];
-                t[k][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
-            }
-        }
-        t
-    });
-    let mut crc = !0u32;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
-        crc = t[7][(lo & 0xFF) as usize]
-            ^ t[6][((lo >> 8) & 0xFF) as usize]
-            ^ t[5][((lo >> 16) & 0xFF) as usize]
-            ^ t[4][(lo >> 24) as usize]
-            ^ t[3][(hi & 0xFF) as usize]
-            ^ t[2][((hi >> 8) & 0xFF) as usize]
-            ^ t[1][((hi >> 16) & 0xFF) as usize]
-            ^ t[0][(hi >> 24) as usize];
-    }
-    for &b in chunks.remainder() {
-        crc = (crc >> 8) ^ t[0][((crc ^ u32::from(b)) & 0xFF) as usize];
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]

@@ -6,6 +6,12 @@
 //! It knows nothing of complaints: events are opaque payload bytes with a
 //! type name and a schema version.
 //!
+//! On disk the log has a format version ([`FORMAT_VERSION`]); the sled
+//! backend stores one checksummed value per committed batch (see its
+//! module doc), refuses a directory in another format with
+//! [`StoreError::Format`], and [`upgrade_store`] converts format 1 (one
+//! key per event; [`legacy_v1`] reads and writes it) in place.
+//!
 //! # Invariants
 //!
 //! 1. Every stream's versions are gapless from 0; every event has one global
@@ -61,10 +67,15 @@
 //! The conformance suite stores a version-1 event and reads it back through
 //! such an upcaster (`conformance::upcasting_reads_old_versions`).
 
+mod batch;
 mod copy;
 mod envelope;
+mod keys;
 mod sled_store;
 mod subscription;
+mod upgrade;
+
+pub mod legacy_v1;
 
 pub mod conformance;
 
@@ -72,8 +83,10 @@ use std::future::Future;
 use std::path::PathBuf;
 
 pub use copy::{COPY_PAGE, CopyReport, copy_log};
+pub use keys::FORMAT_VERSION;
 pub use sled_store::SledStore;
 pub use subscription::Subscription;
+pub use upgrade::{UpgradeReport, upgrade_store};
 pub use uuid::Uuid;
 
 /// What the appender believes about the stream's current version.
@@ -253,7 +266,15 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     /// The storage engine reported an error.
     #[error("storage engine error: {0}")]
-    Sled(#[from] sled::Error),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The data directory holds a log format this build does not read.
+    #[error("the event log is in format {found}; this build reads format {supported}")]
+    Format {
+        /// The format found on disk.
+        found: u32,
+        /// The format this build reads and writes.
+        supported: u32,
+    },
     /// Stored bytes failed their checks.
     #[error("corrupt record at position {position}: {reason}")]
     Corrupt {

@@ -1,14 +1,27 @@
 //! The sled backend: one tree, one writer thread, group commit.
 //!
-//! # Layout (one sled tree, big-endian numbers in keys)
+//! # Layout: format 2 (one sled tree, big-endian numbers in keys)
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `E` position:u64 | the envelope (see `envelope`) with its chain hash |
-//! | `S` len:u16 stream version:u64 | position:u64 |
-//! | `I` event-id:[16] | position:u64 |
+//! | `Mformat` | the on-disk format version, u32: `2` |
+//! | `B` first position:u64 | a batch value: the envelopes of consecutive positions and their chain hashes, contiguous, checksummed (see `batch`) |
+//! | `T` len:u16 stream first version:u64 | a run of the stream's events: batch:u64, offset:u32, count:u32 (little-endian) |
+//! | `X` event-id:[16] | batch:u64, offset:u32 (little-endian) |
 //! | `M` `streams` | number of streams:u64 |
 //! | `K` stream name | the stream's secret (outside the hash chain) |
+//!
+//! A commit of n events writes its envelopes into batch values of at most
+//! [`BATCH_VALUE_BYTES`] (32 KiB, about 75 events of 300 bytes) each: one
+//! value for a smaller commit, several for a larger one (the cap keeps
+//! values inline in sled's segments instead of in blob files). It also
+//! writes one `T` entry per accepted append (its events are contiguous,
+//! though they may continue into the next value) and one `X` entry per
+//! event, all in one `sled::Batch`. An event at (batch, offset) has
+//! position batch + offset. Every read checks the checksum of each batch
+//! value it touches before using any of it. Format 1 (one key per event, see `legacy_v1`)
+//! has no `Mformat` key; [`SledStore::open`] refuses it with
+//! [`StoreError::Format`] and `upgrade` converts it.
 //!
 //! # Write path
 //!
@@ -37,7 +50,12 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot};
 
+use crate::batch::{self, BatchBuilder};
 use crate::envelope::{self, GENESIS_HASH};
+use crate::keys::{
+    FORMAT_KEY, FORMAT_VERSION, SECRET, STREAMS_KEY, secret_key, storage, stored_format,
+};
+use crate::legacy_v1;
 use crate::subscription::Subscription;
 use crate::{
     AppendOutcome, Direction, Durability, EventStore, ExpectedVersion, Filter, NewEvent,
@@ -45,11 +63,13 @@ use crate::{
     VerifyReport,
 };
 
-const EVENT: u8 = b'E';
-const STREAM: u8 = b'S';
-const ID: u8 = b'I';
-const SECRET: u8 = b'K';
-const STREAMS_KEY: &[u8] = b"Mstreams";
+pub(crate) const BATCH: u8 = b'B';
+const STREAM: u8 = b'T';
+const ID: u8 = b'X';
+/// Largest batch value the writer starts a new value after (a single
+/// larger event still gets a value of its own). sled moves values over a
+/// quarter of its 512 KiB segment into blob files, one file each.
+pub(crate) const BATCH_VALUE_BYTES: usize = 32 * 1024;
 /// Committed batches kept for live subscribers before they lag and re-read storage.
 const LIVE_BATCHES: usize = 256;
 /// Events a lagging or catching-up subscriber reads from storage per page.
@@ -57,13 +77,13 @@ const CATCH_UP_PAGE: usize = 512;
 /// Records verify checks per blocking step between progress reports.
 const VERIFY_STEP: u64 = 16_384;
 
-fn event_key(position: u64) -> [u8; 9] {
-    let mut key = [EVENT; 9];
-    key[1..].copy_from_slice(&position.to_be_bytes());
+pub(crate) fn batch_key(first: u64) -> [u8; 9] {
+    let mut key = [BATCH; 9];
+    key[1..].copy_from_slice(&first.to_be_bytes());
     key
 }
 
-fn stream_prefix(stream: &str) -> Vec<u8> {
+pub(crate) fn stream_prefix(stream: &str) -> Vec<u8> {
     let len = u16::try_from(stream.len()).expect("stream name length checked against limits");
     let mut key = Vec::with_capacity(3 + stream.len() + 8);
     key.push(STREAM);
@@ -72,21 +92,14 @@ fn stream_prefix(stream: &str) -> Vec<u8> {
     key
 }
 
-fn stream_key(prefix: &[u8], version: u64) -> Vec<u8> {
+pub(crate) fn stream_key(prefix: &[u8], version: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + 8);
     key.extend_from_slice(prefix);
     key.extend_from_slice(&version.to_be_bytes());
     key
 }
 
-fn secret_key(stream: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + stream.len());
-    key.push(SECRET);
-    key.extend_from_slice(stream.as_bytes());
-    key
-}
-
-fn id_key(id: Uuid) -> [u8; 17] {
+pub(crate) fn id_key(id: Uuid) -> [u8; 17] {
     let mut key = [ID; 17];
     key[1..].copy_from_slice(id.as_bytes());
     key
@@ -95,9 +108,85 @@ fn id_key(id: Uuid) -> [u8; 17] {
 fn be_u64(bytes: &[u8], position: u64) -> Result<u64, StoreError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
         position,
-        reason: "index value is not 8 bytes".into(),
+        reason: "key is not 8 bytes".into(),
     })?;
     Ok(u64::from_be_bytes(array))
+}
+
+/// Where an event is stored: the first position of its batch value and
+/// its index there. Its position is `batch + offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub(crate) batch: u64,
+    pub(crate) offset: u32,
+}
+
+impl Loc {
+    pub(crate) fn position(self) -> u64 {
+        self.batch + u64::from(self.offset)
+    }
+
+    /// The `X` value.
+    pub(crate) fn encode(self) -> [u8; 12] {
+        let mut out = [0; 12];
+        out[..8].copy_from_slice(&self.batch.to_le_bytes());
+        out[8..].copy_from_slice(&self.offset.to_le_bytes());
+        out
+    }
+
+    /// The `T` value of a run of `count` events starting here.
+    pub(crate) fn encode_run(self, count: u32) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..12].copy_from_slice(&self.encode());
+        out[12..].copy_from_slice(&count.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Loc, StoreError> {
+        let bad = || StoreError::Corrupt {
+            position: 0,
+            reason: "index value has the wrong length".into(),
+        };
+        let batch = bytes.get(..8).ok_or_else(bad)?;
+        let offset = bytes.get(8..12).ok_or_else(bad)?;
+        Ok(Loc {
+            batch: u64::from_le_bytes(batch.try_into().expect("8 bytes")),
+            offset: u32::from_le_bytes(offset.try_into().expect("4 bytes")),
+        })
+    }
+}
+
+/// One `T` entry: `count` events of a stream from `first_version`, at
+/// consecutive positions from `loc`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    first_version: u64,
+    loc: Loc,
+    count: u64,
+}
+
+impl Run {
+    fn decode(key: &[u8], prefix_len: usize, value: &[u8]) -> Result<Run, StoreError> {
+        let loc = Loc::decode(value)?;
+        let count = value
+            .get(12..16)
+            .filter(|_| value.len() == 16)
+            .map(|b| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))))
+            .filter(|&c| c > 0)
+            .ok_or(StoreError::Corrupt {
+                position: loc.position(),
+                reason: "stream index entry has no count".into(),
+            })?;
+        Ok(Run {
+            first_version: be_u64(&key[prefix_len..], loc.position())?,
+            loc,
+            count,
+        })
+    }
+
+    fn last_version(&self) -> u64 {
+        self.first_version + self.count - 1
+    }
 }
 
 /// The embedded event store. Cloning is cheap and shares the store.
@@ -184,7 +273,9 @@ impl SledStore {
             .path(&config.path)
             .cache_capacity(config.cache_capacity_bytes)
             .flush_every_ms(Some(flush_every_ms))
-            .open()?;
+            .open()
+            .map_err(storage)?;
+        check_format(&db)?;
         let files = DataFiles::open(&config.path)?;
         let committed = Arc::new(AtomicU64::new(0));
         let streams = Arc::new(AtomicU64::new(0));
@@ -237,7 +328,7 @@ impl SledStore {
         Ok(StoreStats {
             events: self.inner.reader.head(),
             streams: self.inner.reader.streams.load(Ordering::Acquire),
-            size_on_disk_bytes: self.inner.reader.db.size_on_disk()?,
+            size_on_disk_bytes: self.inner.reader.db.size_on_disk().map_err(storage)?,
         })
     }
 
@@ -250,7 +341,7 @@ impl SledStore {
     /// key rotation). Blocking.
     pub fn secrets(&self) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
         self.inner.reader.db.scan_prefix([SECRET]).map(|entry| {
-            let (key, value) = entry?;
+            let (key, value) = entry.map_err(storage)?;
             let stream = String::from_utf8(key[1..].to_vec()).map_err(|_| StoreError::Corrupt {
                 position: 0,
                 reason: "a secret's stream name is not UTF-8".into(),
@@ -269,13 +360,13 @@ impl SledStore {
         let mut replaced = 0;
         for (stream, secret) in secrets {
             let key = secret_key(stream);
-            if db.contains_key(&key)? {
+            if db.contains_key(&key).map_err(storage)? {
                 batch.insert(key, secret.as_slice());
                 replaced += 1;
             }
         }
-        db.apply_batch(batch)?;
-        db.flush()?;
+        db.apply_batch(batch).map_err(storage)?;
+        db.flush().map_err(storage)?;
         Ok(replaced)
     }
 
@@ -360,18 +451,50 @@ fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Head position, last hash and stream count as stored.
-fn load_state(db: &sled::Db) -> Result<(u64, [u8; 32], u64), StoreError> {
-    let (head, hash) = match db.scan_prefix([EVENT]).next_back() {
+/// Checks the stored format version; marks a new, empty store as format 2.
+fn check_format(db: &sled::Db) -> Result<(), StoreError> {
+    match stored_format(db)? {
+        Some(FORMAT_VERSION) => Ok(()),
+        Some(found) => Err(StoreError::Format {
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        None if legacy_v1::has_v1_keys(db)? || db.get(STREAMS_KEY).map_err(storage)?.is_some() => {
+            Err(StoreError::Format {
+                found: 1,
+                supported: FORMAT_VERSION,
+            })
+        }
+        None => {
+            if db.scan_prefix([BATCH]).next().is_some() {
+                return Err(StoreError::Corrupt {
+                    position: 0,
+                    reason: "batch values without a format version".into(),
+                });
+            }
+            db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+                .map_err(storage)?;
+            db.flush().map_err(storage)?;
+            Ok(())
+        }
+    }
+}
+
+/// Head position, last hash and stream count as stored. The last batch
+/// value is checked whole: a damaged one fails the open.
+pub(crate) fn load_state(db: &sled::Db) -> Result<(u64, [u8; 32], u64), StoreError> {
+    let (head, hash) = match db.scan_prefix([BATCH]).next_back() {
         None => (0, GENESIS_HASH),
         Some(entry) => {
-            let (key, value) = entry?;
-            let position = be_u64(&key[1..], 0)?;
-            let event = envelope::decode(&value, position)?;
-            (position, event.hash)
+            let (key, value) = entry.map_err(storage)?;
+            let first = be_u64(&key[1..], 0)?;
+            let batch = batch::parse(&value, first)?;
+            let last = batch.end() - 1;
+            let envelope = batch.envelopes.last().expect("parse refuses empty values");
+            (last, envelope::decode(envelope, last)?.hash)
         }
     };
-    let streams = match db.get(STREAMS_KEY)? {
+    let streams = match db.get(STREAMS_KEY).map_err(storage)? {
         None => 0,
         Some(value) => be_u64(&value, 0)?,
     };
@@ -471,6 +594,133 @@ enum Planned {
     Accepted(AppendOutcome),
 }
 
+/// The batch values of one commit, filled in position order.
+#[derive(Default)]
+pub(crate) struct Values {
+    done: Vec<(u64, Vec<u8>)>,
+    current: Option<BatchBuilder>,
+}
+
+impl Values {
+    /// Adds the envelope of `position` (the next one); returns where it goes.
+    pub(crate) fn push(&mut self, position: u64, envelope: &[u8]) -> Loc {
+        if let Some(current) = &self.current
+            && current.count() > 0
+            && current.len() + 4 + envelope.len() > BATCH_VALUE_BYTES
+        {
+            let full = self.current.take().expect("checked above");
+            self.done.push(full.finish());
+        }
+        let current = self
+            .current
+            .get_or_insert_with(|| BatchBuilder::new(position, BATCH_VALUE_BYTES));
+        debug_assert_eq!(current.first() + u64::from(current.count()), position);
+        let loc = Loc {
+            batch: current.first(),
+            offset: current.count(),
+        };
+        current.push(envelope);
+        loc
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<(u64, Vec<u8>)> {
+        if let Some(current) = self.current.take() {
+            self.done.push(current.finish());
+        }
+        self.done
+    }
+}
+
+/// The writes of one commit while its requests are decided.
+struct Plan {
+    writes: sled::Batch,
+    values: Values,
+    /// Accepted events, in position order after the committed head.
+    pending: Vec<RecordedEvent>,
+    pending_ids: HashMap<Uuid, u64>,
+    /// Stream heads left by earlier requests of this commit.
+    heads: HashMap<String, Option<u64>>,
+    head: u64,
+    hash: [u8; 32],
+    new_streams: u64,
+}
+
+impl Plan {
+    fn new(head: u64, hash: [u8; 32]) -> Plan {
+        Plan {
+            writes: sled::Batch::default(),
+            values: Values::default(),
+            pending: Vec::new(),
+            pending_ids: HashMap::new(),
+            heads: HashMap::new(),
+            head,
+            hash,
+            new_streams: 0,
+        }
+    }
+
+    /// Orders, hashes and stages an append whose stream is at `actual`.
+    fn accept(&mut self, request: &Request, actual: Option<u64>) -> AppendOutcome {
+        let first_version = actual.map_or(0, |v| v + 1);
+        let first_position = self.head + 1;
+        let mut first_loc = None;
+        for (i, new) in request.events.iter().enumerate() {
+            self.head += 1;
+            let mut event = RecordedEvent {
+                stream: request.stream.clone(),
+                version: first_version + i as u64,
+                position: self.head,
+                id: new.id,
+                event_type: new.event_type.clone(),
+                schema_version: new.schema_version,
+                payload: new.payload.clone(),
+                metadata: new.metadata.clone(),
+                hash: GENESIS_HASH,
+            };
+            let (value, next_hash) = envelope::encode(&event, &self.hash);
+            // Check before writing: the bytes must read back as the event.
+            event.hash = next_hash;
+            debug_assert_eq!(
+                envelope::decode(&value, self.head).ok(),
+                Some(event.clone())
+            );
+            self.hash = next_hash;
+            let loc = self.values.push(self.head, &value);
+            first_loc.get_or_insert(loc);
+            self.writes.insert(&id_key(new.id), &loc.encode());
+            self.pending_ids.insert(new.id, self.head);
+            self.pending.push(event);
+        }
+        let count = u32::try_from(request.events.len()).expect("events per append checked");
+        let loc = first_loc.expect("an append has events");
+        self.writes.insert(
+            stream_key(&stream_prefix(&request.stream), first_version),
+            &loc.encode_run(count),
+        );
+        let last_version = first_version + u64::from(count) - 1;
+        if actual.is_none() {
+            self.new_streams += 1;
+        }
+        match &request.secret {
+            SecretChange::Keep => {}
+            SecretChange::Set(secret) => {
+                self.writes
+                    .insert(secret_key(&request.stream), secret.as_slice());
+            }
+            SecretChange::Destroy => self.writes.remove(secret_key(&request.stream)),
+        }
+        self.heads
+            .insert(request.stream.clone(), Some(last_version));
+        AppendOutcome {
+            first_version,
+            last_version,
+            first_position,
+            last_position: self.head,
+            deduplicated: false,
+        }
+    }
+}
+
 impl Writer {
     fn run(&mut self, receiver: mpsc::Receiver<Message>) {
         while let Ok(first) = receiver.recv() {
@@ -505,124 +755,48 @@ impl Writer {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db.flush().map_err(storage)?;
         self.files.sync()?;
         Ok(())
     }
 
+    /// Decides one request against the committed log and the plan so far.
+    fn decide(&self, request: &Request, plan: &mut Plan) -> Planned {
+        match self.dedup(request, &plan.pending, &plan.pending_ids) {
+            Err(error) => Planned::Rejected(error),
+            Ok(Some(outcome)) => Planned::Deduplicated(outcome),
+            Ok(None) => match self.current(&request.stream, &plan.heads) {
+                Err(error) => Planned::Rejected(error),
+                Ok(actual) if !request.expected.admits(actual) => {
+                    Planned::Rejected(StoreError::Conflict {
+                        stream: request.stream.clone(),
+                        expected: request.expected,
+                        actual,
+                    })
+                }
+                Ok(actual) => Planned::Accepted(plan.accept(request, actual)),
+            },
+        }
+    }
+
     fn commit(&mut self, batch: Vec<Request>) {
         metrics::counter!("rectify_eventlog_appends_total").increment(batch.len() as u64);
-        let mut writes = sled::Batch::default();
-        let mut pending: Vec<RecordedEvent> = Vec::new();
-        let mut pending_ids: HashMap<Uuid, u64> = HashMap::new();
-        let mut heads: HashMap<String, Option<u64>> = HashMap::new();
-        let mut head = self.head;
-        let mut hash = self.last_hash;
-        let mut new_streams = 0;
-        let mut fates = Vec::with_capacity(batch.len());
-        for request in &batch {
-            let fate = match self.dedup(request, &pending, &pending_ids) {
-                Err(error) => Planned::Rejected(error),
-                Ok(Some(outcome)) => Planned::Deduplicated(outcome),
-                Ok(None) => match self.current(&request.stream, &heads) {
-                    Err(error) => Planned::Rejected(error),
-                    Ok(actual) if !request.expected.admits(actual) => {
-                        Planned::Rejected(StoreError::Conflict {
-                            stream: request.stream.clone(),
-                            expected: request.expected,
-                            actual,
-                        })
-                    }
-                    Ok(actual) => {
-                        let prefix = stream_prefix(&request.stream);
-                        let first_version = actual.map_or(0, |v| v + 1);
-                        let first_position = head + 1;
-                        for (i, new) in request.events.iter().enumerate() {
-                            head += 1;
-                            let mut event = RecordedEvent {
-                                stream: request.stream.clone(),
-                                version: first_version + i as u64,
-                                position: head,
-                                id: new.id,
-                                event_type: new.event_type.clone(),
-                                schema_version: new.schema_version,
-                                payload: new.payload.clone(),
-                                metadata: new.metadata.clone(),
-                                hash: GENESIS_HASH,
-                            };
-                            let (value, next_hash) = envelope::encode(&event, &hash);
-                            // Check before writing: the bytes must read back as the event.
-                            event.hash = next_hash;
-                            debug_assert_eq!(
-                                envelope::decode(&value, head).ok(),
-                                Some(event.clone())
-                            );
-                            hash = next_hash;
-                            writes.insert(&event_key(head), value);
-                            writes.insert(stream_key(&prefix, event.version), &head.to_be_bytes());
-                            writes.insert(&id_key(new.id), &head.to_be_bytes());
-                            pending_ids.insert(new.id, head);
-                            pending.push(event);
-                        }
-                        let last_version = first_version + request.events.len() as u64 - 1;
-                        if actual.is_none() {
-                            new_streams += 1;
-                        }
-                        match &request.secret {
-                            SecretChange::Keep => {}
-                            SecretChange::Set(secret) => {
-                                writes.insert(secret_key(&request.stream), secret.as_slice());
-                            }
-                            SecretChange::Destroy => writes.remove(secret_key(&request.stream)),
-                        }
-                        heads.insert(request.stream.clone(), Some(last_version));
-                        Planned::Accepted(AppendOutcome {
-                            first_version,
-                            last_version,
-                            first_position,
-                            last_position: head,
-                            deduplicated: false,
-                        })
-                    }
-                },
-            };
-            fates.push(fate);
-        }
-
-        let wrote = !pending.is_empty();
-        let stored = if wrote {
-            if new_streams > 0 {
-                writes.insert(STREAMS_KEY, &(self.streams + new_streams).to_be_bytes());
-            }
-            let started = std::time::Instant::now();
-            let stored = self
-                .db
-                .apply_batch(writes)
-                .map_err(StoreError::from)
-                .and_then(|()| match self.durability {
-                    Durability::Fsync => self.sync(),
-                    Durability::Interval { .. } => Ok(()),
-                });
-            metrics::histogram!("rectify_eventlog_flush_seconds").record(started.elapsed());
-            metrics::histogram!("rectify_eventlog_events_per_flush").record(pending.len() as f64);
-            metrics::counter!("rectify_eventlog_flushes_total").increment(1);
-            metrics::counter!("rectify_eventlog_events_total").increment(pending.len() as u64);
-            stored
-        } else {
-            Ok(())
-        };
+        let mut plan = Plan::new(self.head, self.last_hash);
+        let fates: Vec<Planned> = batch.iter().map(|r| self.decide(r, &mut plan)).collect();
+        let wrote = !plan.pending.is_empty();
+        let stored = if wrote { self.store(&mut plan) } else { Ok(()) };
         let failure = match stored {
             Ok(()) => {
                 if wrote {
                     // The single writer gave each event the next position after the committed head.
-                    debug_assert_eq!(head - self.head, pending.len() as u64);
-                    self.head = head;
-                    self.last_hash = hash;
-                    self.streams += new_streams;
-                    self.committed.store(head, Ordering::Release);
+                    debug_assert_eq!(plan.head - self.head, plan.pending.len() as u64);
+                    self.head = plan.head;
+                    self.last_hash = plan.hash;
+                    self.streams += plan.new_streams;
+                    self.committed.store(plan.head, Ordering::Release);
                     self.streams_shared.store(self.streams, Ordering::Release);
                     // No receivers is fine.
-                    let _ = self.live.send(Arc::from(pending));
+                    let _ = self.live.send(Arc::from(std::mem::take(&mut plan.pending)));
                 }
                 None
             }
@@ -653,6 +827,37 @@ impl Writer {
         }
     }
 
+    /// Writes the plan's batch values and index entries in one sled batch
+    /// and, with [`Durability::Fsync`], makes them durable.
+    fn store(&mut self, plan: &mut Plan) -> Result<(), StoreError> {
+        let mut writes = std::mem::take(&mut plan.writes);
+        if plan.new_streams > 0 {
+            writes.insert(
+                STREAMS_KEY,
+                &(self.streams + plan.new_streams).to_be_bytes(),
+            );
+        }
+        for (first, value) in std::mem::take(&mut plan.values).finish() {
+            debug_assert!(batch::parse(&value, first).is_ok());
+            writes.insert(&batch_key(first), value);
+        }
+        let started = std::time::Instant::now();
+        let stored =
+            self.db
+                .apply_batch(writes)
+                .map_err(storage)
+                .and_then(|()| match self.durability {
+                    Durability::Fsync => self.sync(),
+                    Durability::Interval { .. } => Ok(()),
+                });
+        let events = plan.pending.len();
+        metrics::histogram!("rectify_eventlog_flush_seconds").record(started.elapsed());
+        metrics::histogram!("rectify_eventlog_events_per_flush").record(events as f64);
+        metrics::counter!("rectify_eventlog_flushes_total").increment(1);
+        metrics::counter!("rectify_eventlog_events_total").increment(events as u64);
+        stored
+    }
+
     /// The stream's last version, counting earlier requests of this batch.
     fn current(
         &self,
@@ -675,14 +880,14 @@ impl Writer {
     ) -> Result<Option<AppendOutcome>, StoreError> {
         let mut found = Vec::with_capacity(request.events.len());
         for event in &request.events {
-            let position = match pending_ids.get(&event.id) {
-                Some(&position) => Some(position),
-                None => match self.db.get(id_key(event.id))? {
-                    Some(value) => Some(be_u64(&value, 0)?),
+            let at = match pending_ids.get(&event.id) {
+                Some(&position) => Some(Err(position)),
+                None => match self.db.get(id_key(event.id)).map_err(storage)? {
+                    Some(value) => Some(Ok(Loc::decode(&value)?)),
                     None => None,
                 },
             };
-            found.push(position);
+            found.push(at);
         }
         let Some(first_known) = found.iter().position(Option::is_some) else {
             return Ok(None);
@@ -692,17 +897,11 @@ impl Writer {
         };
         let mut previous: Option<RecordedEvent> = None;
         let mut first = None;
-        for (i, (new, position)) in request.events.iter().zip(&found).enumerate() {
-            let Some(position) = *position else {
-                return Err(mismatch(first_known));
-            };
-            let recorded = if position > self.head {
-                pending[(position - self.head - 1) as usize].clone()
-            } else {
-                read_event(&self.db, position)?.ok_or(StoreError::Corrupt {
-                    position,
-                    reason: "indexed event is missing".into(),
-                })?
+        for (i, (new, at)) in request.events.iter().zip(&found).enumerate() {
+            let recorded = match *at {
+                None => return Err(mismatch(first_known)),
+                Some(Err(position)) => pending[(position - self.head - 1) as usize].clone(),
+                Some(Ok(loc)) => read_at(&self.db, loc)?,
             };
             let same = recorded.stream == request.stream
                 && recorded.id == new.id
@@ -731,21 +930,85 @@ impl Writer {
     }
 }
 
-fn read_event(db: &sled::Db, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-    match db.get(event_key(position))? {
-        None => Ok(None),
-        Some(value) => envelope::decode(&value, position).map(Some),
+/// The event an index entry points at.
+fn read_at(db: &sled::Db, loc: Loc) -> Result<RecordedEvent, StoreError> {
+    let position = loc.position();
+    let missing = || StoreError::Corrupt {
+        position,
+        reason: "indexed event is missing".into(),
+    };
+    let value = db
+        .get(batch_key(loc.batch))
+        .map_err(storage)?
+        .ok_or_else(missing)?;
+    let batch = batch::parse(&value, loc.batch)?;
+    let envelope = batch
+        .envelopes
+        .get(loc.offset as usize)
+        .ok_or_else(missing)?;
+    envelope::decode_checked(envelope, position)
+}
+
+/// What [`walk`] calls with each position and its envelope; false stops it.
+pub(crate) type Visit<'a> = dyn FnMut(u64, &[u8]) -> Result<bool, StoreError> + 'a;
+
+/// Calls `visit(position, envelope)` for each position from `from` to `end`
+/// (inclusive), in order, until it returns false; returns the position
+/// after the last one visited. Every batch value touched is checked whole.
+pub(crate) fn walk(
+    db: &sled::Db,
+    from: u64,
+    end: u64,
+    visit: &mut Visit<'_>,
+) -> Result<u64, StoreError> {
+    let missing = |position| StoreError::Corrupt {
+        position,
+        reason: "event missing from the log".into(),
+    };
+    let mut next = from;
+    if from > end {
+        return Ok(next);
     }
+    let start = match db.range(batch_key(0)..=batch_key(from)).next_back() {
+        Some(entry) => be_u64(&entry.map_err(storage)?.0[1..], from)?,
+        None => return Err(missing(from)),
+    };
+    for entry in db.range(batch_key(start)..=batch_key(end)) {
+        let (key, value) = entry.map_err(storage)?;
+        let first = be_u64(&key[1..], next)?;
+        if first > next {
+            return Err(missing(next));
+        }
+        let batch = batch::parse(&value, first)?;
+        let skip = (next - first) as usize;
+        if skip >= batch.envelopes.len() {
+            return Err(missing(next));
+        }
+        for envelope in &batch.envelopes[skip..] {
+            if next > end {
+                return Ok(next);
+            }
+            let position = next;
+            next += 1;
+            if !visit(position, envelope)? {
+                return Ok(next);
+            }
+        }
+    }
+    if next <= end {
+        return Err(missing(next));
+    }
+    Ok(next)
 }
 
 /// The stream's last version among events at positions ≤ `visible`.
 fn stream_head(db: &sled::Db, stream: &str, visible: u64) -> Result<Option<u64>, StoreError> {
     let prefix = stream_prefix(stream);
     for entry in db.scan_prefix(&prefix).rev() {
-        let (key, value) = entry?;
-        let position = be_u64(&value, 0)?;
-        if position <= visible {
-            return Ok(Some(be_u64(&key[prefix.len()..], position)?));
+        let (key, value) = entry.map_err(storage)?;
+        let run = Run::decode(&key, prefix.len(), &value)?;
+        if run.loc.position() <= visible {
+            return Ok(Some(run.last_version()));
         }
     }
     Ok(None)
@@ -768,16 +1031,16 @@ struct VerifyStep {
     broken: Option<(u64, String)>,
 }
 
+/// A part of a run to read: versions `lo..=hi`.
+struct Span {
+    run: Run,
+    lo: u64,
+    hi: u64,
+}
+
 impl Reader {
     fn head(&self) -> u64 {
         self.committed.load(Ordering::Acquire)
-    }
-
-    fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        if position == 0 || position > self.head() {
-            return Ok(None);
-        }
-        read_event(&self.db, position)
     }
 
     /// Up to `max_match` matching events from `from`, scanning at most
@@ -796,32 +1059,71 @@ impl Reader {
             return Ok((out, from));
         }
         let end = head.min(from.saturating_add(max_scan - 1));
-        let mut expected = from;
-        for entry in self.db.range(event_key(from)..=event_key(end)) {
-            let (key, value) = entry?;
-            let position = be_u64(&key[1..], expected)?;
-            if position != expected {
-                return Err(StoreError::Corrupt {
-                    position: expected,
-                    reason: "event missing from the log".into(),
-                });
-            }
-            expected += 1;
-            let event = envelope::decode(&value, position)?;
+        let next = walk(&self.db, from, end, &mut |position, envelope| {
+            let event = envelope::decode_checked(envelope, position)?;
             if filter.matches(&event) {
                 out.push(event);
-                if out.len() == max_match {
-                    break;
+            }
+            Ok(out.len() < max_match)
+        })?;
+        Ok((out, next))
+    }
+
+    /// The visible runs of `stream` holding the versions to read, clipped to them.
+    fn spans(
+        &self,
+        prefix: &[u8],
+        from_version: u64,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<Span>, StoreError> {
+        let head = self.head();
+        let mut remaining = max_count as u64;
+        let mut spans = Vec::new();
+        let first_key = stream_key(prefix, 0);
+        let upto = stream_key(prefix, from_version);
+        let decode = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (key, value) = entry.map_err(storage)?;
+            Run::decode(&key, prefix.len(), &value)
+        };
+        match direction {
+            Direction::Forward => {
+                // The run holding `from_version` may start before it.
+                let start = match self.db.range(first_key..=upto.clone()).next_back() {
+                    Some(entry) => entry.map_err(storage)?.0.to_vec(),
+                    None => upto,
+                };
+                for entry in self.db.range(start..=stream_key(prefix, u64::MAX)) {
+                    let run = decode(entry)?;
+                    if remaining == 0 || run.loc.position() > head {
+                        break;
+                    }
+                    if run.last_version() < from_version {
+                        continue;
+                    }
+                    let lo = run.first_version.max(from_version);
+                    let hi = run.last_version().min(lo.saturating_add(remaining - 1));
+                    remaining -= hi - lo + 1;
+                    spans.push(Span { run, lo, hi });
+                }
+            }
+            Direction::Backward => {
+                for entry in self.db.range(first_key..=upto).rev() {
+                    let run = decode(entry)?;
+                    if remaining == 0 {
+                        break;
+                    }
+                    if run.loc.position() > head {
+                        continue;
+                    }
+                    let hi = run.last_version().min(from_version);
+                    let lo = run.first_version.max(hi.saturating_sub(remaining - 1));
+                    remaining -= hi - lo + 1;
+                    spans.push(Span { run, lo, hi });
                 }
             }
         }
-        if expected <= end && out.len() < max_match {
-            return Err(StoreError::Corrupt {
-                position: expected,
-                reason: "event missing from the log".into(),
-            });
-        }
-        Ok((out, expected))
+        Ok(spans)
     }
 
     fn read_stream(
@@ -831,54 +1133,45 @@ impl Reader {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let head = self.head();
         let prefix = stream_prefix(stream);
-        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match direction {
-                Direction::Forward => Box::new(
-                    self.db
-                        .range(stream_key(&prefix, from_version)..=stream_key(&prefix, u64::MAX)),
-                ),
-                Direction::Backward => Box::new(
-                    self.db
-                        .range(stream_key(&prefix, 0)..=stream_key(&prefix, from_version))
-                        .rev(),
-                ),
-            };
         let mut out = Vec::new();
-        for entry in entries {
-            if out.len() >= max_count {
-                break;
+        for span in self.spans(&prefix, from_version, direction, max_count)? {
+            let from = span.run.loc.position() + (span.lo - span.run.first_version);
+            let start = out.len();
+            walk(
+                &self.db,
+                from,
+                from + (span.hi - span.lo),
+                &mut |position, envelope| {
+                    let event = envelope::decode_checked(envelope, position)?;
+                    let version = span.lo + (position - from);
+                    if event.stream != stream || event.version != version {
+                        return Err(StoreError::Corrupt {
+                            position,
+                            reason: "stream index disagrees with the event".into(),
+                        });
+                    }
+                    out.push(event);
+                    Ok(true)
+                },
+            )?;
+            if direction == Direction::Backward {
+                out[start..].reverse();
             }
-            let (key, value) = entry?;
-            let position = be_u64(&value, 0)?;
-            if position > head {
-                continue;
-            }
-            let version = be_u64(&key[prefix.len()..], position)?;
-            let event = read_event(&self.db, position)?.ok_or(StoreError::Corrupt {
-                position,
-                reason: "indexed event is missing".into(),
-            })?;
-            if event.stream != stream || event.version != version {
-                return Err(StoreError::Corrupt {
-                    position,
-                    reason: "stream index disagrees with the event".into(),
-                });
-            }
-            out.push(event);
         }
         Ok(out)
     }
 
     fn find(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        let Some(value) = self.db.get(id_key(id))? else {
+        let Some(value) = self.db.get(id_key(id)).map_err(storage)? else {
             return Ok(None);
         };
-        let position = be_u64(&value, 0)?;
-        let Some(event) = self.event_at(position)? else {
+        let loc = Loc::decode(&value)?;
+        let position = loc.position();
+        if position == 0 || position > self.head() {
             return Ok(None);
-        };
+        }
+        let event = read_at(&self.db, loc)?;
         if event.id != id {
             return Err(StoreError::Corrupt {
                 position,
@@ -889,54 +1182,40 @@ impl Reader {
     }
 
     /// Checks up to `VERIFY_STEP` records from `from` (≤ `head`) chaining from `hash`.
-    fn verify_step(
-        &self,
-        from: u64,
-        head: u64,
-        mut hash: [u8; 32],
-    ) -> Result<VerifyStep, StoreError> {
+    fn verify_step(&self, from: u64, head: u64, hash: [u8; 32]) -> Result<VerifyStep, StoreError> {
         let end = head.min(from + VERIFY_STEP - 1);
-        let mut expected = from;
-        let mut checked = 0;
-        let broken = |position: u64, reason: &str, checked, hash| {
-            Ok(VerifyStep {
-                checked,
-                hash,
-                broken: Some((position, reason.to_owned())),
-            })
-        };
-        for entry in self.db.range(event_key(from)..=event_key(end)) {
-            let (key, value) = entry?;
-            let position = be_u64(&key[1..], expected)?;
-            if position != expected {
-                return broken(expected, "event missing from the log", checked, hash);
-            }
-            let event = match envelope::decode(&value, position) {
-                Ok(event) => event,
-                Err(StoreError::Corrupt { reason, .. }) => {
-                    return broken(position, &reason, checked, hash);
-                }
-                Err(other) => return Err(other),
-            };
-            let (stored, _) = envelope::split(&value, position)?;
-            if envelope::chain_hash(&hash, stored) != event.hash {
-                return broken(position, "hash chain broken", checked, hash);
-            }
-            hash = event.hash;
-            checked += 1;
-            expected += 1;
-        }
-        if expected <= end {
-            return broken(expected, "event missing from the log", checked, hash);
-        }
-        Ok(VerifyStep {
-            checked,
+        let mut step = VerifyStep {
+            checked: 0,
             hash,
             broken: None,
-        })
+        };
+        let walked = walk(
+            &self.db,
+            from,
+            end,
+            &mut |position, value| match envelope::check_chain(value, position, &step.hash) {
+                Ok(hash) => {
+                    step.hash = hash;
+                    step.checked += 1;
+                    Ok(true)
+                }
+                Err(StoreError::Corrupt { position, reason }) => {
+                    step.broken = Some((position, reason));
+                    Ok(false)
+                }
+                Err(other) => Err(other),
+            },
+        );
+        match walked {
+            Ok(_) => Ok(step),
+            Err(StoreError::Corrupt { position, reason }) => {
+                step.broken = Some((position, reason));
+                Ok(step)
+            }
+            Err(other) => Err(other),
+        }
     }
 }
-
 impl EventStore for SledStore {
     #[tracing::instrument(
         name = "eventlog.append",
@@ -1013,7 +1292,8 @@ impl EventStore for SledStore {
             .inner
             .reader
             .db
-            .get(secret_key(stream))?
+            .get(secret_key(stream))
+            .map_err(storage)?
             .map(|value| value.to_vec()))
     }
 
@@ -1152,56 +1432,185 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn tampered_bytes_are_named_by_position() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = StoreConfig {
-            path: dir.path().join("log"),
+    fn config(dir: &Path) -> StoreConfig {
+        StoreConfig {
+            path: dir.join("log"),
             ..StoreConfig::default()
-        };
-        let store = SledStore::open(config.clone()).expect("open");
-        for n in 0..10 {
-            store
-                .append("s", ExpectedVersion::Any, vec![event(n)])
-                .await
-                .expect("append");
         }
+    }
+
+    /// One append of `n` events (one batch value from position 1).
+    async fn one_batch(dir: &Path, n: u128) -> SledStore {
+        let store = SledStore::open(config(dir)).expect("open");
+        store
+            .append("s", ExpectedVersion::Any, (1..=n).map(event).collect())
+            .await
+            .expect("append");
+        assert_eq!(store.inner.reader.db.scan_prefix([BATCH]).count(), 1);
+        store
+    }
+
+    /// The batch value at `first` with `edit` applied to the envelope at
+    /// `offset`, the envelope's and the value's checksums re-sealed.
+    fn resealed(db: &sled::Db, first: u64, offset: usize, edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let value = db.get(batch_key(first)).expect("get").expect("present");
+        let parsed = batch::parse(&value, first).expect("parses");
+        let mut builder = BatchBuilder::new(first, 0);
+        for (i, envelope) in parsed.envelopes.iter().enumerate() {
+            let mut envelope = envelope.to_vec();
+            if i == offset {
+                edit(&mut envelope);
+                let body_len = envelope.len() - 32 - 4;
+                let crc = envelope::crc32(&envelope[..body_len]);
+                envelope[body_len..body_len + 4].copy_from_slice(&crc.to_le_bytes());
+            }
+            builder.push(&envelope);
+        }
+        builder.finish().1
+    }
+
+    #[tokio::test]
+    async fn verify_names_the_broken_position_inside_a_batch() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = one_batch(dir.path(), 10).await;
         assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
-        // Change one payload byte and re-seal the record's checksum so only
-        // the hash chain can notice.
+        // Change one payload byte of position 7 and re-seal both checksums
+        // so only the hash chain can notice.
         let db = &store.inner.reader.db;
-        let mut value = db
-            .get(event_key(7))
-            .expect("get")
-            .expect("present")
-            .to_vec();
-        let stored_len = value.len() - 32;
-        let body_len = stored_len - 4;
-        let payload_at = value[..body_len]
-            .windows(4)
-            .position(|w| w == b"\"n\":")
-            .expect("payload present");
-        value[payload_at + 4] = b'9';
-        let crc = envelope::crc32(&value[..body_len]);
-        value[body_len..stored_len].copy_from_slice(&crc.to_le_bytes());
-        db.insert(event_key(7), value).expect("tamper");
+        let value = resealed(db, 1, 6, |envelope| {
+            let at = envelope
+                .windows(4)
+                .position(|w| w == b"\"n\":")
+                .expect("payload present");
+            envelope[at + 4] = b'9';
+        });
+        db.insert(batch_key(1), value).expect("tamper");
         let report = store.verify(&mut |_| {}).await.expect("verify");
         assert_eq!(report.events_checked, 6);
         assert_eq!(report.first_broken.map(|b| b.0), Some(7));
+    }
 
-        // A flipped bit without a re-sealed checksum is named too, and reads fail.
+    #[tokio::test]
+    async fn a_damaged_batch_value_is_corrupt_at_the_damaged_position() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = one_batch(dir.path(), 10).await;
+        let db = &store.inner.reader.db;
         let mut value = db
-            .get(event_key(3))
+            .get(batch_key(1))
             .expect("get")
             .expect("present")
             .to_vec();
-        value[20] ^= 1;
-        db.insert(event_key(3), value).expect("tamper");
+        let third = batch::parse(&value, 1).expect("parses").envelopes[2].as_ptr() as usize
+            - value.as_ptr() as usize;
+        // A flipped bit, no checksum re-sealed: inside position 3's envelope.
+        value[third + 20] ^= 1;
+        db.insert(batch_key(1), value).expect("tamper");
         let report = store.verify(&mut |_| {}).await.expect("verify");
         assert_eq!(report.first_broken.map(|b| b.0), Some(3));
+        assert_eq!(report.events_checked, 0);
+        // No read returns any part of the damaged value.
         assert!(matches!(
             store.read_all(1, 10, &Filter::default()).await,
             Err(StoreError::Corrupt { position: 3, .. })
         ));
+        assert!(matches!(
+            store.read_all(8, 2, &Filter::default()).await,
+            Err(StoreError::Corrupt { position: 3, .. })
+        ));
+        assert!(matches!(
+            store.read_stream("s", 0, Direction::Forward, 1).await,
+            Err(StoreError::Corrupt { position: 3, .. })
+        ));
+        assert!(matches!(
+            store.find_event(Uuid::from_u128(1)).await,
+            Err(StoreError::Corrupt { position: 3, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_batch_is_refused_at_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = one_batch(dir.path(), 5).await;
+        store
+            .append("s", ExpectedVersion::Exact(4), (6..=8).map(event).collect())
+            .await
+            .expect("append");
+        store.shutdown().expect("shutdown");
+        drop(store);
+        let db = sled::open(dir.path().join("log")).expect("raw open");
+        let value = db.get(batch_key(6)).expect("get").expect("present");
+        db.insert(batch_key(6), &value[..value.len() - 7])
+            .expect("truncate");
+        db.flush().expect("flush");
+        drop(db);
+        // The cut is inside position 8's envelope: the open names it.
+        let opened = SledStore::open(config(dir.path()));
+        assert!(
+            matches!(opened, Err(StoreError::Corrupt { position: 8, .. })),
+            "{opened:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_format_1_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = crate::legacy_v1::V1Writer::open(&dir.path().join("log")).expect("v1");
+        writer
+            .append(
+                "s",
+                ExpectedVersion::Any,
+                vec![event(1)],
+                SecretChange::Keep,
+            )
+            .expect("v1 append");
+        drop(writer);
+        assert!(matches!(
+            SledStore::open(config(dir.path())),
+            Err(StoreError::Format {
+                found: 1,
+                supported: 2
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn commits_split_into_values_of_bounded_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(config(dir.path())).expect("open");
+        let big = |n: u128| NewEvent {
+            payload: vec![b'x'; 20_000],
+            ..event(n)
+        };
+        // One append of five 20 kB events: three values, one append.
+        let outcome = store
+            .append("big", ExpectedVersion::NoStream, (1..=5).map(big).collect())
+            .await
+            .expect("append");
+        assert_eq!((outcome.first_position, outcome.last_position), (1, 5));
+        let db = &store.inner.reader.db;
+        let values: Vec<_> = db.scan_prefix([BATCH]).map(|e| e.expect("entry")).collect();
+        assert!(values.len() > 1, "{} values", values.len());
+        assert!(
+            values
+                .iter()
+                .all(|(_, v)| v.len() <= BATCH_VALUE_BYTES + 20_200)
+        );
+        let read = store
+            .read_stream("big", 1, Direction::Forward, 3)
+            .await
+            .expect("read");
+        assert_eq!(
+            read.iter().map(|e| e.position).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        let back = store
+            .read_stream("big", 3, Direction::Backward, 10)
+            .await
+            .expect("read");
+        assert_eq!(
+            back.iter().map(|e| e.version).collect::<Vec<_>>(),
+            [3, 2, 1, 0]
+        );
+        assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
     }
 }

@@ -1,8 +1,13 @@
 //! SIGKILL crash test: a child process appends in the default (fsync) mode
-//! and prints every acknowledgement; the parent kills it at a random moment,
-//! reopens the store, and checks that every acknowledged event is present,
-//! byte-identical, and that the hash chain verifies. The child is this test
-//! binary re-executed with `CHILD_ENV` set.
+//! from concurrent tasks, one to three events per append, and prints every
+//! acknowledgement with the hash of the append's last event; the parent
+//! kills it at a random moment, reopens the store, and checks that every
+//! acknowledged event is present, byte-identical, at its version and
+//! position with its hash, that every append in the log is whole (an
+//! unacknowledged one may be there, never part of one), and that the hash
+//! chain verifies. The child is this test binary re-executed with
+//! `CHILD_ENV` set; the log starts afresh every `ROUNDS_PER_LOG` rounds so
+//! each round's verification stays short.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -13,11 +18,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rectify_eventlog::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, SledStore, StoreConfig, Uuid,
+    EventStore, ExpectedVersion, Filter, Metadata, NewEvent, SledStore, StoreConfig, Uuid,
 };
 
 const CHILD_ENV: &str = "RECTIFY_EVENTLOG_CRASH_CHILD";
-const ROUNDS: u64 = 20;
+const ROUNDS: u64 = 100;
+const ROUNDS_PER_LOG: u64 = 20;
 const TEST_NAME: &str = "acknowledged_appends_survive_sigkill";
 /// Concurrent appenders in the child, so kills land inside group commits.
 const CHILD_APPENDERS: usize = 8;
@@ -29,8 +35,23 @@ fn config(dir: &Path) -> StoreConfig {
     }
 }
 
-fn payload(id: Uuid) -> Vec<u8> {
-    format!("{{\"id\":\"{id}\",\"pad\":\"{}\"}}", "x".repeat(200)).into_bytes()
+/// The payload names its append (task, sequence number) and its place in it.
+fn payload(id: Uuid, append: &str, index: usize, of: usize) -> Vec<u8> {
+    format!(
+        "{{\"id\":\"{id}\",\"append\":\"{append}\",\"index\":{index},\"of\":{of},\"pad\":\"{}\"}}",
+        "x".repeat(200)
+    )
+    .into_bytes()
+}
+
+/// (append, index, of) from a payload written by [`payload`].
+fn payload_place(payload: &[u8]) -> (String, u64, u64) {
+    let value: serde_json::Value = serde_json::from_slice(payload).expect("JSON payload");
+    (
+        value["append"].as_str().expect("append").to_owned(),
+        value["index"].as_u64().expect("index"),
+        value["of"].as_u64().expect("of"),
+    )
 }
 
 fn random_below(bound: u64) -> u64 {
@@ -39,7 +60,8 @@ fn random_below(bound: u64) -> u64 {
     hasher.finish() % bound
 }
 
-/// Child mode: append forever, print `ACK stream first_version first_position id...`.
+/// Child mode: append forever, print
+/// `ACK stream first_version first_position last_hash id...`.
 fn run_child(dir: &Path) {
     let store = SledStore::open(config(dir)).expect("child opens the store");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,14 +76,15 @@ fn run_child(dir: &Path) {
                 for n in 0u64.. {
                     let stream = format!("crash-{}", (task as u64 + n) % 5);
                     let count = 1 + (n % 3) as usize;
+                    let append = format!("{}-{task}-{n}", std::process::id());
                     let events: Vec<NewEvent> = (0..count)
-                        .map(|_| {
+                        .map(|index| {
                             let id = Uuid::new_v4();
                             NewEvent {
                                 id,
                                 event_type: "Appended".into(),
                                 schema_version: 1,
-                                payload: payload(id),
+                                payload: payload(id, &append, index, count),
                                 metadata: Metadata {
                                     actor: Some(format!("task-{task}")),
                                     recorded_at_ms: n as i64,
@@ -75,12 +98,17 @@ fn run_child(dir: &Path) {
                         .append(&stream, ExpectedVersion::Any, events)
                         .await
                         .expect("child append");
+                    let last = store
+                        .read_all(outcome.last_position, 1, &Filter::default())
+                        .await
+                        .expect("child reads its append back");
                     let mut out = std::io::stdout().lock();
                     writeln!(
                         out,
-                        "ACK {stream} {} {} {}",
+                        "ACK {stream} {} {} {} {}",
                         outcome.first_version,
                         outcome.first_position,
+                        hex(&last[0].hash),
                         ids.join(" ")
                     )
                     .and_then(|()| out.flush())
@@ -92,10 +120,15 @@ fn run_child(dir: &Path) {
     });
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 struct Ack {
     stream: String,
     first_version: u64,
     first_position: u64,
+    last_hash: String,
     ids: Vec<Uuid>,
 }
 
@@ -104,6 +137,7 @@ fn parse(line: &str) -> Option<Ack> {
     let stream = words.next()?.to_owned();
     let first_version = words.next()?.parse().ok()?;
     let first_position = words.next()?.parse().ok()?;
+    let last_hash = words.next()?.to_owned();
     let ids = words
         .map(|w| w.parse().ok())
         .collect::<Option<Vec<Uuid>>>()?;
@@ -111,8 +145,104 @@ fn parse(line: &str) -> Option<Ack> {
         stream,
         first_version,
         first_position,
+        last_hash,
         ids,
     })
+}
+
+/// Runs one child until its first acknowledgement plus a random moment,
+/// kills it, and returns what it acknowledged.
+fn run_and_kill(data: &Path) -> Vec<Ack> {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("child stdout");
+    let (first_ack, first_ack_seen) = mpsc::channel();
+    let collector = std::thread::spawn(move || {
+        let mut acks = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(ack) = parse(&line) {
+                if acks.is_empty() {
+                    let _ = first_ack.send(());
+                }
+                acks.push(ack);
+            }
+        }
+        acks
+    });
+    first_ack_seen
+        .recv_timeout(Duration::from_secs(30))
+        .expect("child acknowledged an append");
+    // The random kill moment: somewhere in the next 0–40 ms of appends.
+    std::thread::sleep(Duration::from_millis(random_below(40)));
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    collector.join().expect("collector")
+}
+
+/// Every acknowledged event is there as acknowledged.
+async fn check_acknowledged(store: &SledStore, acks: &[Ack], round: u64) {
+    for ack in acks {
+        for (i, id) in ack.ids.iter().enumerate() {
+            let event = store
+                .find_event(*id)
+                .await
+                .expect("find")
+                .unwrap_or_else(|| panic!("round {round}: acknowledged event {id} lost"));
+            assert_eq!(event.stream, ack.stream);
+            assert_eq!(event.version, ack.first_version + i as u64);
+            assert_eq!(event.position, ack.first_position + i as u64);
+            let (_, index, of) = payload_place(&event.payload);
+            assert_eq!((index, of), (i as u64, ack.ids.len() as u64));
+            assert_eq!(
+                event.payload,
+                payload(*id, &payload_place(&event.payload).0, i, ack.ids.len())
+            );
+            if i + 1 == ack.ids.len() {
+                assert_eq!(
+                    hex(&event.hash),
+                    ack.last_hash,
+                    "round {round}: hash of {id}"
+                );
+            }
+        }
+    }
+}
+
+/// Every append in the log is whole and contiguous, acknowledged or not.
+async fn check_whole_appends(store: &SledStore, round: u64) {
+    let all = store
+        .read_all(1, usize::MAX, &Filter::default())
+        .await
+        .expect("read the log");
+    let mut at = 0;
+    while at < all.len() {
+        let (append, index, of) = payload_place(&all[at].payload);
+        assert_eq!(
+            index, 0,
+            "round {round}: append {append} starts in its middle"
+        );
+        let end = at + of as usize;
+        assert!(
+            end <= all.len(),
+            "round {round}: append {append} is cut short"
+        );
+        for (i, event) in all[at..end].iter().enumerate() {
+            assert_eq!(
+                payload_place(&event.payload),
+                (append.clone(), i as u64, of),
+                "round {round}: append {append} is not contiguous"
+            );
+            assert_eq!(event.stream, all[at].stream);
+            assert_eq!(event.version, all[at].version + i as u64);
+        }
+        at = end;
+    }
 }
 
 #[test]
@@ -122,58 +252,18 @@ fn acknowledged_appends_survive_sigkill() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("log");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut total_acked = 0;
+    let mut multi_event = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (first_ack, first_ack_seen) = mpsc::channel();
-        let collector = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(ack) = parse(&line) {
-                    if acks.is_empty() {
-                        let _ = first_ack.send(());
-                    }
-                    acks.push(ack);
-                }
-            }
-            acks
-        });
-        first_ack_seen
-            .recv_timeout(Duration::from_secs(30))
-            .expect("child acknowledged an append");
-        // The random kill moment: somewhere in the next 0–60 ms of appends.
-        std::thread::sleep(Duration::from_millis(random_below(60)));
-        child.kill().expect("SIGKILL the child");
-        child.wait().expect("reap the child");
-        let acks = collector.join().expect("collector");
+        let data = dir.path().join(format!("log-{}", round / ROUNDS_PER_LOG));
+        let acks = run_and_kill(&data);
         total_acked += acks.len();
-
-        let config = config(&data);
-        let store = SledStore::open(config).expect("reopen after kill");
+        multi_event += acks.iter().filter(|a| a.ids.len() > 1).count();
+        let store = SledStore::open(config(&data)).expect("reopen after kill");
         runtime.block_on(async {
-            for ack in &acks {
-                for (i, id) in ack.ids.iter().enumerate() {
-                    let event = store
-                        .find_event(*id)
-                        .await
-                        .expect("find")
-                        .unwrap_or_else(|| panic!("round {round}: acknowledged event {id} lost"));
-                    assert_eq!(event.stream, ack.stream);
-                    assert_eq!(event.version, ack.first_version + i as u64);
-                    assert_eq!(event.position, ack.first_position + i as u64);
-                    assert_eq!(event.payload, payload(*id));
-                }
-            }
+            check_acknowledged(&store, &acks, round).await;
+            check_whole_appends(&store, round).await;
             let report = store.verify(&mut |_| {}).await.expect("verify");
             assert!(report.ok(), "round {round}: {report:?}");
             assert_eq!(
@@ -184,4 +274,5 @@ fn acknowledged_appends_survive_sigkill() {
         store.shutdown().expect("shutdown");
     }
     assert!(total_acked >= ROUNDS as usize);
+    assert!(multi_event > 0, "no multi-event append was acknowledged");
 }
