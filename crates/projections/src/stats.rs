@@ -281,28 +281,29 @@ pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, Pr
         });
     }
     let period = query.period;
-    let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
+    // Keyed by codes borrowed from the rows: no allocation per fact.
+    let mut groups: BTreeMap<&str, GroupStats> = BTreeMap::new();
     for row in view.rows() {
-        let district = row.district.clone();
+        let district = row.district.as_deref();
         // The group a fact attributed to `unit` counts for.
-        let key = |unit: Option<&String>| -> Option<String> {
-            match query.group_by {
-                GroupBy::Unit => unit.cloned(),
-                GroupBy::District => district.clone(),
+        let mut bump = bumper(|unit, f| {
+            let key = match query.group_by {
+                GroupBy::Unit => unit,
+                GroupBy::District => district,
+            };
+            if let Some(key) = key {
+                f(groups.entry(key).or_default());
             }
-        };
-        let mut bump = |unit: Option<&String>, f: &mut dyn FnMut(&mut GroupStats)| {
-            if let Some(key) = key(unit) {
-                let group = groups.entry(key.clone()).or_insert_with(|| GroupStats {
-                    key,
-                    ..GroupStats::default()
-                });
-                f(group);
-            }
-        };
+        });
         count_row(row, period, &mut bump);
     }
-    let mut groups: Vec<GroupStats> = groups.into_values().collect();
+    let mut groups: Vec<GroupStats> = groups
+        .into_iter()
+        .map(|(key, group)| GroupStats {
+            key: key.to_owned(),
+            ..group
+        })
+        .collect();
     for group in &mut groups {
         group.finish(&query.weights);
     }
@@ -331,11 +332,20 @@ pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, Pr
     })
 }
 
-type Bump<'a> = dyn FnMut(Option<&String>, &mut dyn FnMut(&mut GroupStats)) + 'a;
+/// Pins a bump closure's unit codes to the rows' lifetime, so groups can be
+/// keyed by borrowed codes.
+fn bumper<'r, F>(f: F) -> F
+where
+    F: FnMut(Option<&'r str>, &mut dyn FnMut(&mut GroupStats)),
+{
+    f
+}
 
-fn count_row(row: &LedgerRow, period: Period, bump: &mut Bump<'_>) {
+type Bump<'a, 'r> = dyn FnMut(Option<&'r str>, &mut dyn FnMut(&mut GroupStats)) + 'a;
+
+fn count_row<'r>(row: &'r LedgerRow, period: Period, bump: &mut Bump<'_, 'r>) {
     for callback in row.callbacks.iter().filter(|c| period.contains(c.at)) {
-        bump(callback.unit.as_ref(), &mut |g| {
+        bump(callback.unit.as_deref(), &mut |g| {
             g.callbacks += 1;
             if !callback.valid {
                 return;
@@ -374,18 +384,18 @@ fn count_row(row: &LedgerRow, period: Period, bump: &mut Bump<'_>) {
         let on_time = row
             .deadline(Milestone::Resolve)
             .is_some_and(|d| d.met_at.is_some_and(|met| met <= d.due_at));
-        bump(row.lead.as_ref(), &mut |g| {
+        bump(row.lead.as_deref(), &mut |g| {
             g.closed += 1;
             g.closed_on_time += u64::from(on_time);
         });
     }
     for fact in row.reopens.iter().filter(|f| period.contains(f.at)) {
-        bump(fact.unit.as_ref(), &mut |g| g.reopened += 1);
+        bump(fact.unit.as_deref(), &mut |g| g.reopened += 1);
     }
     for fact in row.extensions.iter().filter(|f| period.contains(f.at)) {
-        bump(fact.unit.as_ref(), &mut |g| g.extensions += 1);
+        bump(fact.unit.as_deref(), &mut |g| g.extensions += 1);
     }
     for fact in row.missed.iter().filter(|f| period.contains(f.at)) {
-        bump(fact.unit.as_ref(), &mut |g| g.overdue += 1);
+        bump(fact.unit.as_deref(), &mut |g| g.overdue += 1);
     }
 }
