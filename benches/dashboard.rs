@@ -319,48 +319,24 @@ fn pages(month: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+#[path = "../tests/e2e/chrome.rs"]
+mod chrome;
+
 /// First contentful paint in headless Chromium, when it is installed.
 mod paint {
     use std::time::Duration;
 
-    use fantoccini::{ClientBuilder, Locator};
-    use tokio::io::AsyncBufReadExt as _;
+    use fantoccini::Locator;
+
+    use super::chrome;
 
     pub async fn report(addr: std::net::SocketAddr, pages: &[(&'static str, String)]) {
-        if !std::path::Path::new("/usr/bin/chromedriver").exists() {
-            println!("\n(no /usr/bin/chromedriver: first paint not measured)");
+        if !std::path::Path::new(chrome::CHROMEDRIVER).exists() {
+            println!("\n(no chromedriver: first paint not measured)");
             return;
         }
-        let mut driver = tokio::process::Command::new("/usr/bin/chromedriver")
-            .arg("--port=0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
-        let mut lines = tokio::io::BufReader::new(driver.stdout.take().expect("stdout")).lines();
-        let marker = "started successfully on port ";
-        let mut port = 0u16;
-        while let Some(line) = lines.next_line().await.expect("read chromedriver") {
-            if let Some(at) = line.find(marker) {
-                port = line[at + marker.len()..]
-                    .trim_end_matches('.')
-                    .parse()
-                    .expect("a port");
-                break;
-            }
-        }
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({"binary": "/usr/bin/chromium", "args": ["--headless=new",
-                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,768"]}),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("chromium under chromedriver");
+        let (_driver, port) = chrome::start_chromedriver().await;
+        let client = chrome::browser(port).await;
         client
             .goto(&format!("http://{addr}/dashboard/login"))
             .await
@@ -385,9 +361,15 @@ mod paint {
                     .goto(&format!("http://{addr}{path}"))
                     .await
                     .expect("open the page");
+                // The paint entry may come after the load event: wait for it.
                 let fcp = client
-                    .execute(
-                        "const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null;",
+                    .execute_async(
+                        "const done = arguments[arguments.length - 1];
+                         new PerformanceObserver((list) => {
+                           const paint = list.getEntriesByName('first-contentful-paint')[0];
+                           if (paint) { done(paint.startTime); }
+                         }).observe({ type: 'paint', buffered: true });
+                         setTimeout(() => done(null), 5000);",
                         vec![],
                     )
                     .await

@@ -83,6 +83,7 @@ pub(super) async fn run(args: StatsArgs) -> anyhow::Result<()> {
         top_n: args.top,
         min_valid_callbacks: args.min_callbacks,
         min_position: args.min_position,
+        trend_periods: 0,
     };
     let reply = call(client.get_evaluation(request)).await?;
     print_reply(

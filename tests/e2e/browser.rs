@@ -14,15 +14,13 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use rectify::pb;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
+use crate::chrome::{CHROMEDRIVER, CHROMIUM, browser, start_chromedriver};
 use crate::dashboard::{open, seeded_server, total};
 use crate::support::{Server, as_role, get, history, submit};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The longest a page may take to show a change made through the API.
 const LIVE_WITHIN: Duration = Duration::from_secs(20);
 
@@ -42,49 +40,6 @@ fn browser_present() -> bool {
     );
     eprintln!("skipped: {missing:?} missing (apt-get install chromium chromium-driver)");
     false
-}
-
-/// chromedriver on a port of its choosing, and the port.
-async fn start_chromedriver() -> (tokio::process::Child, u16) {
-    let mut driver = tokio::process::Command::new(CHROMEDRIVER)
-        .arg("--port=0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start chromedriver");
-    let mut lines = BufReader::new(driver.stdout.take().expect("stdout")).lines();
-    let marker = "started successfully on port ";
-    while let Some(line) = lines.next_line().await.expect("read chromedriver") {
-        if let Some(at) = line.find(marker) {
-            let port = line[at + marker.len()..]
-                .trim_end_matches('.')
-                .parse()
-                .expect("a port");
-            // Keep draining its output so it never blocks on a full pipe.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (driver, port);
-        }
-    }
-    panic!("chromedriver exited before saying its port");
-}
-
-/// A headless Chromium session at 1366×768.
-async fn browser(port: u16) -> Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1366,768"],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap_or_else(|e| panic!("chromium did not start under chromedriver: {e}"))
 }
 
 /// Where screenshots go.

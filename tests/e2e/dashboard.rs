@@ -705,6 +705,33 @@ async fn the_units_page_shows_the_evaluation_and_its_red_and_black_lists() {
         .expect("evaluation")
         .into_inner();
     assert!(!evaluation.groups.is_empty());
+    // The trend of the two months before, from the same call, equals those
+    // months' own evaluations.
+    let with_trend = server
+        .queries()
+        .await
+        .get_evaluation(as_role(
+            pb::GetEvaluationRequest {
+                period: "2026-11".into(),
+                group_by: pb::EvaluationGroup::Unit as i32,
+                trend_periods: 2,
+                min_position,
+                ..Default::default()
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("evaluation with a trend")
+        .into_inner();
+    let periods: Vec<&str> = with_trend.trend.iter().map(|t| t.period.as_str()).collect();
+    assert_eq!(periods, ["2026-09", "2026-10"]);
+    let october = &with_trend.trend[1];
+    assert_eq!(october.groups.len(), evaluation.groups.len());
+    for (score, group) in october.groups.iter().zip(&evaluation.groups) {
+        assert_eq!(score.key, group.key);
+        assert_eq!(score.valid_callbacks, group.valid_callbacks);
+        assert_eq!(score.composite_score, group.composite_score);
+    }
     let cookie = sign_in(&server, "supervisor").await;
     let page = fetch(
         &server,

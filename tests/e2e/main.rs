@@ -8,6 +8,7 @@
 //! over HTTP and `browser` the same pages in headless Chromium.
 
 mod browser;
+mod chrome;
 mod dashboard;
 mod hostile;
 mod ledgers;

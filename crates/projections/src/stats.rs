@@ -271,8 +271,45 @@ pub struct StatsReport {
 /// Largest red/black list.
 pub const MAX_TOP_N: usize = 100;
 
+/// Most trend periods one evaluation may add.
+pub const MAX_TREND_PERIODS: usize = 12;
+
+/// `spec` and the `count - 1` periods of the same kind before it, oldest
+/// first, as specs: `2026-02` → `…, 2026-01, 2026-02`; `2026-Q1` →
+/// `…, 2025-Q4, 2026-Q1`; `2026` → `…, 2025, 2026`.
+pub fn trailing_specs(spec: &str, count: usize) -> Result<Vec<String>, ProjectionError> {
+    Period::parse(spec)?;
+    let count = count as i64;
+    let specs = if let Some((year, quarter)) = spec.split_once("-Q") {
+        let index = year.parse::<i64>().unwrap_or(0) * 4 + quarter.parse::<i64>().unwrap_or(1) - 1;
+        (index + 1 - count..=index)
+            .map(|i| format!("{:04}-Q{}", i.div_euclid(4), i.rem_euclid(4) + 1))
+            .collect()
+    } else if let Some((year, month)) = spec.split_once('-') {
+        let index = year.parse::<i64>().unwrap_or(0) * 12 + month.parse::<i64>().unwrap_or(1) - 1;
+        (index + 1 - count..=index)
+            .map(|i| format!("{:04}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1))
+            .collect()
+    } else {
+        let year = spec.parse::<i64>().unwrap_or(0);
+        (year + 1 - count..=year).map(|y| y.to_string()).collect()
+    };
+    Ok(specs)
+}
+
 /// Computes the evaluation of `query` over the ledger.
 pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, ProjectionError> {
+    let mut reports = evaluate_periods(view, query, &[query.period])?;
+    Ok(reports.pop().unwrap_or_default())
+}
+
+/// Computes the evaluation of `query` for each of `periods` (its own period
+/// ignored) in one pass over the ledger; one report per period, in order.
+pub fn evaluate_periods(
+    view: &LedgerView,
+    query: &StatsQuery,
+    periods: &[Period],
+) -> Result<Vec<StatsReport>, ProjectionError> {
     query.weights.validate()?;
     if query.top_n > MAX_TOP_N {
         return Err(ProjectionError::InvalidArgument {
@@ -280,23 +317,32 @@ pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, Pr
             reason: format!("at most {MAX_TOP_N}"),
         });
     }
-    let period = query.period;
     // Keyed by codes borrowed from the rows: no allocation per fact.
-    let mut groups: BTreeMap<&str, GroupStats> = BTreeMap::new();
+    let mut tallies: Vec<BTreeMap<&str, GroupStats>> = vec![BTreeMap::new(); periods.len()];
     for row in view.rows() {
         let district = row.district.as_deref();
-        // The group a fact attributed to `unit` counts for.
-        let mut bump = bumper(|unit, f| {
-            let key = match query.group_by {
-                GroupBy::Unit => unit,
-                GroupBy::District => district,
-            };
-            if let Some(key) = key {
-                f(groups.entry(key).or_default());
-            }
-        });
-        count_row(row, period, &mut bump);
+        for (period, groups) in periods.iter().zip(&mut tallies) {
+            // The group a fact attributed to `unit` counts for.
+            let mut bump = bumper(|unit, f| {
+                let key = match query.group_by {
+                    GroupBy::Unit => unit,
+                    GroupBy::District => district,
+                };
+                if let Some(key) = key {
+                    f(groups.entry(key).or_default());
+                }
+            });
+            count_row(row, *period, &mut bump);
+        }
     }
+    Ok(tallies
+        .into_iter()
+        .map(|groups| report(groups, query))
+        .collect())
+}
+
+/// The finished groups of one period and its red and black lists.
+fn report(groups: BTreeMap<&str, GroupStats>, query: &StatsQuery) -> StatsReport {
     let mut groups: Vec<GroupStats> = groups
         .into_iter()
         .map(|(key, group)| GroupStats {
@@ -325,11 +371,11 @@ pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, Pr
         .take(query.top_n)
         .map(|(k, _)| (*k).to_owned())
         .collect();
-    Ok(StatsReport {
+    StatsReport {
         groups,
         red_list,
         black_list,
-    })
+    }
 }
 
 /// Pins a bump closure's unit codes to the rows' lifetime, so groups can be
@@ -397,5 +443,26 @@ fn count_row<'r>(row: &'r LedgerRow, period: Period, bump: &mut Bump<'_, 'r>) {
     }
     for fact in row.missed.iter().filter(|f| period.contains(f.at)) {
         bump(fact.unit.as_deref(), &mut |g| g.overdue += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trailing_specs;
+
+    #[test]
+    fn trends_step_back_across_years_for_each_kind_of_period() {
+        assert_eq!(
+            trailing_specs("2026-02", 3).unwrap(),
+            ["2025-12", "2026-01", "2026-02"]
+        );
+        assert_eq!(
+            trailing_specs("2026-Q1", 3).unwrap(),
+            ["2025-Q3", "2025-Q4", "2026-Q1"]
+        );
+        assert_eq!(trailing_specs("2026", 2).unwrap(), ["2025", "2026"]);
+        for bad in ["soon", "2026-Q0", "2026-13", "2026-1"] {
+            assert!(trailing_specs(bad, 2).is_err(), "{bad}");
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! black lists (红黑榜), the composite's trend over the periods before, and
 //! the open work per unit.
 //!
-//! The figures are `GetEvaluation`'s; the trend is one `GetEvaluation` per
-//! earlier period ([`TREND_PERIODS`] in all).
+//! The figures, and the trend over [`TREND_PERIODS`] periods, come from one
+//! `GetEvaluation` call (one pass over the ledger).
 
 use chrono::{DateTime, Datelike as _, Utc};
 use maud::{Markup, html};
@@ -49,33 +49,6 @@ fn this_month(now: DateTime<Utc>) -> String {
     format!("{:04}-{:02}", today.year(), today.month())
 }
 
-/// `period` and the `count - 1` periods of the same kind before it, oldest
-/// first; `None` when `period` is not `2026-11`, `2026-Q4` or `2026`.
-fn trend_periods(period: &str, count: usize) -> Option<Vec<String>> {
-    let count = count as i64;
-    let mut periods: Vec<String> = if let Some((year, quarter)) = period.split_once("-Q") {
-        let quarter = quarter
-            .parse::<i64>()
-            .ok()
-            .filter(|q| (1..=4).contains(q))?;
-        let index = year.parse::<i64>().ok()? * 4 + quarter - 1;
-        (index + 1 - count..=index)
-            .map(|i| format!("{:04}-Q{}", i.div_euclid(4), i.rem_euclid(4) + 1))
-            .collect()
-    } else if let Some((year, month)) = period.split_once('-') {
-        let month = month.parse::<i64>().ok().filter(|m| (1..=12).contains(m))?;
-        let index = year.parse::<i64>().ok()? * 12 + month - 1;
-        (index + 1 - count..=index)
-            .map(|i| format!("{:04}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1))
-            .collect()
-    } else {
-        let year = period.parse::<i64>().ok()?;
-        (year + 1 - count..=year).map(|y| y.to_string()).collect()
-    };
-    periods.retain(|p| !p.starts_with('-'));
-    Some(periods)
-}
-
 /// What the units page shows.
 #[derive(Debug)]
 struct UnitsPage {
@@ -99,6 +72,7 @@ impl Dashboard {
         let request = pb::GetEvaluationRequest {
             period: period.to_owned(),
             group_by: group.wire() as i32,
+            trend_periods: TREND_PERIODS as u32 - 1,
             ..Default::default()
         };
         Ok(self
@@ -129,41 +103,38 @@ pub async fn load(
         .get("period")
         .map_or_else(|| this_month(dashboard.state.clock.now()), str::to_owned);
     let evaluation = dashboard.evaluation(identity, &period, group).await?;
-    let periods = trend_periods(&period, TREND_PERIODS).unwrap_or_else(|| vec![period.clone()]);
+    // Each listed group's composite score over the trend's periods, the
+    // chosen one last.
     let mut trend: Vec<(String, Vec<Option<f64>>)> = Vec::new();
     for key in evaluation.red_list.iter().chain(&evaluation.black_list) {
         if !trend.iter().any(|(k, _)| k == key) {
             trend.push((key.clone(), Vec::new()));
         }
     }
-    // The earlier periods' evaluations run at once, each on the blocking
-    // pool.
-    let earlier = futures::future::try_join_all(
-        periods
-            .iter()
-            .filter(|p| **p != period)
-            .map(|p| dashboard.evaluation(identity, p, group)),
-    )
-    .await?;
-    let mut earlier = earlier.into_iter();
-    for each in &periods {
-        let reply = if *each == period {
-            evaluation.clone()
-        } else {
-            earlier
-                .next()
-                .ok_or_else(|| Status::internal("an evaluation per trend period"))?
-        };
-        for (key, scores) in &mut trend {
+    for (key, scores) in &mut trend {
+        for earlier in &evaluation.trend {
             scores.push(
-                reply
+                earlier
                     .groups
                     .iter()
                     .find(|g| &g.key == key)
                     .and_then(|g| g.composite_score),
             );
         }
+        scores.push(
+            evaluation
+                .groups
+                .iter()
+                .find(|g| &g.key == key)
+                .and_then(|g| g.composite_score),
+        );
     }
+    let periods: Vec<String> = evaluation
+        .trend
+        .iter()
+        .map(|t| t.period.clone())
+        .chain([period.clone()])
+        .collect();
     let workloads = dashboard
         .queries
         .list_unit_workloads(Dashboard::request(
@@ -287,25 +258,4 @@ fn render(dashboard: &Dashboard, view: &UnitsPage) -> Markup {
             }
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::trend_periods;
-
-    #[test]
-    fn trends_step_back_across_years_for_each_kind_of_period() {
-        assert_eq!(
-            trend_periods("2026-02", 3).unwrap(),
-            ["2025-12", "2026-01", "2026-02"]
-        );
-        assert_eq!(
-            trend_periods("2026-Q1", 3).unwrap(),
-            ["2025-Q3", "2025-Q4", "2026-Q1"]
-        );
-        assert_eq!(trend_periods("2026", 2).unwrap(), ["2025", "2026"]);
-        assert_eq!(trend_periods("soon", 2), None);
-        assert_eq!(trend_periods("2026-Q0", 2), None);
-        assert_eq!(trend_periods("2026-13", 2), None);
-    }
 }

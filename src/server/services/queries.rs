@@ -35,6 +35,24 @@ pub struct Queries {
     state: Arc<AppState>,
 }
 
+/// The `count` periods before `spec`, oldest first, that exist (years from
+/// 2000).
+fn trend_periods(spec: &str, count: u32) -> Result<Vec<(String, Period)>, ServiceError> {
+    let count = count as usize;
+    if count > stats::MAX_TREND_PERIODS {
+        return Err(ServiceError::invalid(
+            "trend_periods",
+            format!("at most {}", stats::MAX_TREND_PERIODS),
+        ));
+    }
+    let mut specs = stats::trailing_specs(spec, count + 1).map_err(ServiceError::from)?;
+    specs.pop();
+    Ok(specs
+        .into_iter()
+        .filter_map(|spec| Period::parse(&spec).ok().map(|p| (spec, p)))
+        .collect())
+}
+
 /// What a caller may see of the ledger.
 fn scope(actor: &Actor) -> Scope {
     match &actor.role {
@@ -299,11 +317,20 @@ impl QueryService for Queries {
             },
             min_valid_callbacks: req.min_valid_callbacks.max(1),
         };
+        let trend = trend_periods(&req.period, req.trend_periods)?;
+        let mut periods: Vec<Period> = trend.iter().map(|(_, p)| *p).collect();
+        periods.push(period);
         wait_for_position(&self.state, req.min_position).await?;
-        let (report, applied) = on_view(&self.state, move |view| {
-            Ok((stats::evaluate(view, &query)?, view.applied()))
+        let (mut reports, applied) = on_view(&self.state, move |view| {
+            Ok((
+                stats::evaluate_periods(view, &query, &periods)?,
+                view.applied(),
+            ))
         })
         .await?;
+        let report = reports
+            .pop()
+            .ok_or_else(|| Status::internal("an evaluation per period"))?;
         Ok(Response::new(pb::GetEvaluationResponse {
             groups: report
                 .groups
@@ -315,6 +342,22 @@ impl QueryService for Queries {
             period_start: Some(timestamp(period.start)),
             period_end: Some(timestamp(period.end)),
             applied_position: applied,
+            trend: trend
+                .into_iter()
+                .zip(reports)
+                .map(|((spec, _), report)| pb::PeriodScores {
+                    period: spec,
+                    groups: report
+                        .groups
+                        .iter()
+                        .map(|g| pb::GroupScore {
+                            key: g.key.clone(),
+                            valid_callbacks: g.valid_callbacks,
+                            composite_score: g.composite_score,
+                        })
+                        .collect(),
+                })
+                .collect(),
         }))
     }
 }
