@@ -43,7 +43,7 @@ pub async fn browser(port: u16) -> Client {
         serde_json::json!({
             "binary": CHROMIUM,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1366,768"],
+                     "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=zh-CN"],
         }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())

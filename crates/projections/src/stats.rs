@@ -304,7 +304,9 @@ pub fn evaluate(view: &LedgerView, query: &StatsQuery) -> Result<StatsReport, Pr
 }
 
 /// Computes the evaluation of `query` for each of `periods` (its own period
-/// ignored) in one pass over the ledger; one report per period, in order.
+/// ignored; `periods` in time order, not overlapping) in one pass over the
+/// ledger, each fact counted once in the period holding it; one report per
+/// period, in order.
 pub fn evaluate_periods(
     view: &LedgerView,
     query: &StatsQuery,
@@ -317,23 +319,25 @@ pub fn evaluate_periods(
             reason: format!("at most {MAX_TOP_N}"),
         });
     }
+    debug_assert!(
+        periods.windows(2).all(|w| w[0].end <= w[1].start),
+        "periods in time order, not overlapping"
+    );
     // Keyed by codes borrowed from the rows: no allocation per fact.
     let mut tallies: Vec<BTreeMap<&str, GroupStats>> = vec![BTreeMap::new(); periods.len()];
     for row in view.rows() {
         let district = row.district.as_deref();
-        for (period, groups) in periods.iter().zip(&mut tallies) {
-            // The group a fact attributed to `unit` counts for.
-            let mut bump = bumper(|unit, f| {
-                let key = match query.group_by {
-                    GroupBy::Unit => unit,
-                    GroupBy::District => district,
-                };
-                if let Some(key) = key {
-                    f(groups.entry(key).or_default());
-                }
-            });
-            count_row(row, *period, &mut bump);
-        }
+        // The group of period `index` a fact attributed to `unit` counts for.
+        let mut bump = bumper(|index, unit, f| {
+            let key = match query.group_by {
+                GroupBy::Unit => unit,
+                GroupBy::District => district,
+            };
+            if let Some(key) = key {
+                f(tallies[index].entry(key).or_default());
+            }
+        });
+        count_row(row, periods, &mut bump);
     }
     Ok(tallies
         .into_iter()
@@ -382,16 +386,29 @@ fn report(groups: BTreeMap<&str, GroupStats>, query: &StatsQuery) -> StatsReport
 /// keyed by borrowed codes.
 fn bumper<'r, F>(f: F) -> F
 where
-    F: FnMut(Option<&'r str>, &mut dyn FnMut(&mut GroupStats)),
+    F: FnMut(usize, Option<&'r str>, &mut dyn FnMut(&mut GroupStats)),
 {
     f
 }
 
-type Bump<'a, 'r> = dyn FnMut(Option<&'r str>, &mut dyn FnMut(&mut GroupStats)) + 'a;
+type Bump<'a, 'r> = dyn FnMut(usize, Option<&'r str>, &mut dyn FnMut(&mut GroupStats)) + 'a;
 
-fn count_row<'r>(row: &'r LedgerRow, period: Period, bump: &mut Bump<'_, 'r>) {
-    for callback in row.callbacks.iter().filter(|c| period.contains(c.at)) {
-        bump(callback.unit.as_deref(), &mut |g| {
+/// The index of the period holding `at`, in periods in time order.
+fn period_of(periods: &[Period], at: DateTime<Utc>) -> Option<usize> {
+    let after = periods.partition_point(|p| p.start <= at);
+    after
+        .checked_sub(1)
+        .filter(|&index| periods[index].contains(at))
+}
+
+/// Counts each fact of `row` once, in the period (if any) it falls in.
+fn count_row<'r>(row: &'r LedgerRow, periods: &[Period], bump: &mut Bump<'_, 'r>) {
+    for (callback, index) in row
+        .callbacks
+        .iter()
+        .filter_map(|c| period_of(periods, c.at).map(|i| (c, i)))
+    {
+        bump(index, callback.unit.as_deref(), &mut |g| {
             g.callbacks += 1;
             if !callback.valid {
                 return;
@@ -411,8 +428,12 @@ fn count_row<'r>(row: &'r LedgerRow, period: Period, bump: &mut Bump<'_, 'r>) {
             }
         });
     }
-    for dispatch in row.dispatches.iter().filter(|d| period.contains(d.at)) {
-        bump(Some(&dispatch.lead), &mut |g| {
+    for (dispatch, index) in row
+        .dispatches
+        .iter()
+        .filter_map(|d| period_of(periods, d.at).map(|i| (d, i)))
+    {
+        bump(index, Some(&dispatch.lead), &mut |g| {
             g.dispatched += 1;
             if dispatch.returned_at.is_some() {
                 g.returned += 1;
@@ -424,25 +445,35 @@ fn count_row<'r>(row: &'r LedgerRow, period: Period, bump: &mut Bump<'_, 'r>) {
             }
         });
     }
-    if let Some(closed_at) = row.closed_at
-        && period.contains(closed_at)
-    {
+    if let Some(index) = row.closed_at.and_then(|at| period_of(periods, at)) {
         let on_time = row
             .deadline(Milestone::Resolve)
             .is_some_and(|d| d.met_at.is_some_and(|met| met <= d.due_at));
-        bump(row.lead.as_deref(), &mut |g| {
+        bump(index, row.lead.as_deref(), &mut |g| {
             g.closed += 1;
             g.closed_on_time += u64::from(on_time);
         });
     }
-    for fact in row.reopens.iter().filter(|f| period.contains(f.at)) {
-        bump(fact.unit.as_deref(), &mut |g| g.reopened += 1);
+    for (fact, index) in row
+        .reopens
+        .iter()
+        .filter_map(|f| period_of(periods, f.at).map(|i| (f, i)))
+    {
+        bump(index, fact.unit.as_deref(), &mut |g| g.reopened += 1);
     }
-    for fact in row.extensions.iter().filter(|f| period.contains(f.at)) {
-        bump(fact.unit.as_deref(), &mut |g| g.extensions += 1);
+    for (fact, index) in row
+        .extensions
+        .iter()
+        .filter_map(|f| period_of(periods, f.at).map(|i| (f, i)))
+    {
+        bump(index, fact.unit.as_deref(), &mut |g| g.extensions += 1);
     }
-    for fact in row.missed.iter().filter(|f| period.contains(f.at)) {
-        bump(fact.unit.as_deref(), &mut |g| g.overdue += 1);
+    for (fact, index) in row
+        .missed
+        .iter()
+        .filter_map(|f| period_of(periods, f.at).map(|i| (f, i)))
+    {
+        bump(index, fact.unit.as_deref(), &mut |g| g.overdue += 1);
     }
 }
 
