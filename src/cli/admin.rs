@@ -2,7 +2,8 @@
 //! (the hash chain), `backup`, `stats`, `scan-deadlines` and `import-plan`
 //! (through the rectification module); on a stopped server's data
 //! directory, with progress bars: `verify-dir`, `restore`, `rebuild`,
-//! `upgrade-store` and `rotate-master-key`; offline: `new-token`.
+//! `upgrade-store` and `rotate-master-key`; between stores (sled or
+//! PostgreSQL): `copy`; offline: `new-token`.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,7 +24,10 @@ use crate::{
     pb::{
         self, admin_service_client::AdminServiceClient, event_service_client::EventServiceClient,
     },
-    server::maintenance::{self, VerifyReport},
+    server::{
+        config::StoreLocation,
+        maintenance::{self, VerifyReport},
+    },
 };
 
 /// Exit code of `admin verify` (and `verify-dir`, `restore`) when the hash
@@ -83,6 +87,20 @@ pub enum AdminCommand {
     /// Make a new random API token and print it with the hash to put in the
     /// server's `[[principals]]` (the server stores only the hash).
     NewToken,
+    /// Copy a whole log between backends or places, with positions,
+    /// versions, hashes and secrets, then verify the copy. Each side is a
+    /// sled data directory (server stopped) or a PostgreSQL URL
+    /// (postgres://user@host/db[?schema=NAME]); the destination must be
+    /// empty. Exit code 3 when the copy's chain is broken.
+    Copy {
+        /// The source: a data directory or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The destination: a new or empty directory, or a postgres:// URL
+        /// of a database (schema) without events.
+        #[arg(long)]
+        to: String,
+    },
     /// Convert the event log of a data directory (server stopped) to the
     /// on-disk format of this version, in place, then verify its hash chain.
     /// Resumable: if interrupted, run it again. Exit code 3 when the chain
@@ -110,6 +128,9 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
         }
         AdminCommand::UpgradeStore { data_dir } => {
             return Ok(print_verify(json, &upgrade_store(json, &data_dir).await?));
+        }
+        AdminCommand::Copy { from, to } => {
+            return Ok(print_verify(json, &copy(json, &from, &to).await?));
         }
         AdminCommand::Restore { backup, data_dir } => {
             return Ok(print_verify(json, &restore(&backup, &data_dir).await?));
@@ -185,6 +206,29 @@ async fn restore(backup: &Path, data_dir: &Path) -> anyhow::Result<VerifyReport>
     bar.set_position(report.events);
     bar.finish();
     verify_dir(data_dir).await
+}
+
+/// `admin copy --from --to`, then the copy's verification.
+async fn copy(json: bool, from: &str, to: &str) -> anyhow::Result<VerifyReport> {
+    let (from, to) = (StoreLocation::parse(from), StoreLocation::parse(to));
+    let bar = progress_bar("copied")?;
+    let started = Instant::now();
+    let (report, verified) = maintenance::copy_store(&from, &to, &mut advance(&bar)).await?;
+    bar.set_position(report.events);
+    bar.finish();
+    if !json {
+        println!(
+            "copied {} events from {from} to {to} in {:.1} s (last hash {})",
+            report.events,
+            started.elapsed().as_secs_f64(),
+            report
+                .last_hash
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
+    Ok(verified)
 }
 
 /// `admin upgrade-store DATA_DIR` (server stopped), then a verification

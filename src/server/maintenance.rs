@@ -11,10 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use rectify_eventlog::{CopyReport, Durability, EventStore as _, SledStore, StoreConfig};
+use rectify_eventlog::{CopyReport, Durability, EventStore, SledStore, StoreConfig};
 
 use crate::server::{
-    state::{DEFAULT_MASTER_KEY_FILE, close_store, open_projections, open_store},
+    config::StoreLocation,
+    state::{DEFAULT_MASTER_KEY_FILE, Store, close_store, open_projections, open_store},
     vault::{self, Vault},
 };
 
@@ -86,8 +87,8 @@ pub enum BackupError {
 /// `master_key` (the default key file kept inside the data directory) the
 /// key goes with it, as `master.key`; a separately configured key is never
 /// copied: it is restored from wherever the operator keeps it.
-pub async fn backup_to(
-    store: &SledStore,
+pub async fn backup_to<S: EventStore>(
+    store: &S,
     destination: &Path,
     master_key: Option<&Path>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -147,6 +148,68 @@ pub async fn restore(
         .with_context(|| format!("restoring into {}", data_dir.display()));
     close_store(source).await?;
     report
+}
+
+/// `rectify admin copy --from DIR_OR_URL --to DIR_OR_URL`: copies a whole
+/// log, with its positions, versions, hashes and stream secrets, between
+/// backends (sled directory ↔ PostgreSQL) or places, then verifies the
+/// copy's hash chain; `progress(copied, head)` as it goes.
+///
+/// A sled source must be stopped (its lock refuses a second opener); a
+/// PostgreSQL source may keep serving, and the copy ends at the head it had
+/// when the copy began. The destination must be empty: a new or empty
+/// directory, or a database (schema) without events. Projections are not
+/// copied: a server started on the copy rebuilds them. The master key does
+/// not travel either; the copy's secrets are wrapped by the same key.
+pub async fn copy_store(
+    from: &StoreLocation,
+    to: &StoreLocation,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<(CopyReport, VerifyReport)> {
+    if from == to {
+        bail!("--from and --to are the same store ({from})");
+    }
+    if let StoreLocation::Sled(dir) = from
+        && !dir.join("db").exists()
+    {
+        bail!("no sled store in {}", dir.display());
+    }
+    if let StoreLocation::Sled(dir) = to
+        && dir.exists()
+        && std::fs::read_dir(dir)?.next().is_some()
+    {
+        bail!("{} exists and is not empty", dir.display());
+    }
+    let source = Store::open(from, StoreConfig::default())
+        .await
+        .with_context(|| format!("opening the source {from} (is a server running on it?)"))?;
+    let durability = match to {
+        // Made durable once, when it is closed.
+        StoreLocation::Sled(_) => Durability::Interval { every_ms: 1_000 },
+        StoreLocation::Postgres(_) => Durability::Fsync,
+    };
+    let dest = Store::open(
+        to,
+        StoreConfig {
+            durability,
+            ..StoreConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening the destination {to}"))?;
+    let upto = source.head_position().await?;
+    let copied = rectify_eventlog::copy_log(&source, &dest, upto, progress)
+        .await
+        .with_context(|| format!("copying {from} to {to}"));
+    let verified = match &copied {
+        Ok(_) => Some(dest.verify(&mut |_| {}).await),
+        Err(_) => None,
+    };
+    source.close().await?;
+    dest.close().await?;
+    let report = copied?;
+    let verified = verified.expect("verified after a copy")?;
+    Ok((report, VerifyReport::from(&verified)))
 }
 
 /// `rectify admin upgrade-store DATA_DIR`: converts the event log of a

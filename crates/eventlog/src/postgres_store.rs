@@ -301,14 +301,20 @@ impl PostgresStore {
         })
     }
 
-    /// Every stream secret, for re-wrapping under a new master key.
-    pub async fn secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    /// Up to `limit` stream secrets in stream-name order, after `after`
+    /// (from the start when `None`): for re-wrapping under a new master key.
+    pub async fn secrets_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let conn = self.inner.readers.get().await?;
         let rows = conn
             .client
             .query(
-                "SELECT stream, secret FROM stream_secrets ORDER BY stream",
-                &[],
+                "SELECT stream, secret FROM stream_secrets
+                 WHERE $1::text IS NULL OR stream > $1 ORDER BY stream LIMIT $2",
+                &[&after, &to_i64(limit as u64)],
             )
             .await
             .map_err(storage)?;

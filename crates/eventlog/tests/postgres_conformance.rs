@@ -249,5 +249,5 @@ async fn a_destroyed_secret_leaves_no_row() {
         .await
         .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 0);
-    assert!(store.secrets().await.unwrap().is_empty());
+    assert!(store.secrets_page(None, 10).await.unwrap().is_empty());
 }
