@@ -557,7 +557,9 @@ impl EventStore for PostgresStore {
 
 /// Feeds one subscription: reads the committed head, then every matching
 /// event up to it in pages; waits for a wake-up (this node's writer, a
-/// notification, or [`POLL_INTERVAL`]) and repeats.
+/// notification, or [`POLL_INTERVAL`]) and repeats. A database error is
+/// retried after the wait; a damaged record ends the subscription with
+/// the error.
 async fn feed(
     inner: Arc<Inner>,
     mut wake: watch::Receiver<u64>,
@@ -573,6 +575,11 @@ async fn feed(
         match caught_up {
             Ok(true) => {}
             Ok(false) => return,
+            // The database is unreachable (a failover, a cut connection):
+            // nothing was skipped, so wait and read on from `next`.
+            Err(StoreError::Storage(error)) => {
+                tracing::warn!(%error, next, "a subscription cannot read the log; retrying");
+            }
             Err(error) => {
                 let _ = sender.send(Err(error)).await;
                 return;
