@@ -345,7 +345,15 @@ impl PostgresStore {
     }
 
     fn validate(&self, stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        crate::sled_store::validate_append(&self.inner.config, stream, events)
+        crate::sled_store::validate_append(&self.inner.config, stream, events)?;
+        // PostgreSQL text cannot hold NUL: refused here, it would fail the
+        // whole group commit it landed in.
+        if stream.contains('\0') || events.iter().any(|e| e.event_type.contains('\0')) {
+            return Err(StoreError::InvalidArgument(
+                "stream names and event types cannot contain NUL characters".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -251,3 +251,27 @@ async fn a_destroyed_secret_leaves_no_row() {
     assert_eq!(rows[0].get::<_, i64>(0), 0);
     assert!(store.secrets_page(None, 10).await.unwrap().is_empty());
 }
+
+/// A NUL character, which PostgreSQL text cannot hold, is refused on its
+/// own and does not fail the appends committed beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_name_is_refused_alone() {
+    let (store, _schema) = fresh().await;
+    let (bad, good) = futures::join!(
+        store.append("a\0b", ExpectedVersion::Any, vec![new_event(1, "E", "{}")]),
+        store.append("ok", ExpectedVersion::Any, vec![new_event(2, "E", "{}")]),
+    );
+    assert!(
+        matches!(bad, Err(rectify_eventlog::StoreError::InvalidArgument(_))),
+        "{bad:?}"
+    );
+    good.unwrap();
+    let bad_type = store
+        .append("ok", ExpectedVersion::Any, vec![new_event(3, "E\0", "{}")])
+        .await;
+    assert!(matches!(
+        bad_type,
+        Err(rectify_eventlog::StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(store.head_position().await.unwrap(), 1);
+}
