@@ -46,8 +46,9 @@ pub enum AdminCommand {
     /// backups are wrapped by the old key, so erased data is gone for good
     /// once the old key is destroyed.
     RotateMasterKey {
-        /// The data directory.
-        data_dir: PathBuf,
+        /// The data directory, or the postgres:// URL of a log whose nodes
+        /// are all stopped (then --master-key-file is required).
+        data_dir: String,
         /// The current master key file (default: DATA_DIR/master.key).
         #[arg(long)]
         master_key_file: Option<PathBuf>,
@@ -139,7 +140,10 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
             data_dir,
             master_key_file,
             new_key_file,
-        } => rotate_master_key(json, &data_dir, master_key_file, new_key_file).await,
+        } => {
+            let store = StoreLocation::parse(&data_dir);
+            rotate_master_key(json, &store, master_key_file, new_key_file).await
+        }
         AdminCommand::ScanDeadlines => scan_deadlines(conn).await,
         AdminCommand::ImportPlan => rect::import_plan(conn).await,
         AdminCommand::Backup { to } => backup(conn, &to).await,
@@ -298,16 +302,13 @@ fn advance(bar: &ProgressBar) -> impl FnMut(u64, u64) + Send + '_ {
 /// `admin rotate-master-key DATA_DIR` (server stopped).
 async fn rotate_master_key(
     json: bool,
-    data_dir: &Path,
+    store: &StoreLocation,
     master_key_file: Option<PathBuf>,
     new_key_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let report = maintenance::rotate_master_key(
-        data_dir,
-        master_key_file.as_deref(),
-        new_key_file.as_deref(),
-    )
-    .await?;
+    let report =
+        maintenance::rotate_master_key(store, master_key_file.as_deref(), new_key_file.as_deref())
+            .await?;
     let new_key_file = report.new_key_file.display();
     if json {
         println!(

@@ -13,7 +13,7 @@ use std::path::Path;
 use rectify::pb::{self, complaint_service_client::ComplaintServiceClient};
 use tokio::sync::mpsc;
 
-use crate::support::{Server, as_role, options, submit_request};
+use crate::support::{Server, admin_offline, as_role, options, submit_request};
 
 fn postgres() -> String {
     std::env::var("RECTIFY_TEST_POSTGRES")
@@ -203,4 +203,22 @@ async fn two_nodes_share_one_log_and_survive_a_sigkill() {
         .into_inner();
     assert!(report.ok, "{report:?}");
     assert!(report.events_checked >= last);
+
+    // Rotating the master key works on the shared log with every node
+    // stopped, and a node starts on the rotated key.
+    drop((a, b));
+    let store = schema.store_url();
+    let printed = admin_offline(
+        "rotate-master-key",
+        &[Path::new(&store), Path::new("--master-key-file"), &key],
+    );
+    let rewrapped: usize = printed
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {printed:?}"));
+    assert!(rewrapped >= positions.len(), "{printed}");
+    let a = node(&dir_a, &schema, &key);
+    let (id, position) = positions.iter().next().expect("a complaint");
+    assert_eq!(view(&a, id, *position).await.complaint_id, *id);
 }
