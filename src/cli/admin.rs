@@ -2,7 +2,8 @@
 //! (the hash chain), `backup`, `stats`, `scan-deadlines` and `import-plan`
 //! (through the rectification module); on a stopped server's data
 //! directory, with progress bars: `verify-dir`, `restore`, `rebuild`,
-//! `upgrade-store` and `rotate-master-key`; offline: `new-token`.
+//! `upgrade-store` and `rotate-master-key`; between stores (sled or
+//! PostgreSQL): `copy`; offline: `new-token`.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,7 +24,10 @@ use crate::{
     pb::{
         self, admin_service_client::AdminServiceClient, event_service_client::EventServiceClient,
     },
-    server::maintenance::{self, VerifyReport},
+    server::{
+        config::StoreLocation,
+        maintenance::{self, VerifyReport},
+    },
 };
 
 /// Exit code of `admin verify` (and `verify-dir`, `restore`) when the hash
@@ -42,8 +46,9 @@ pub enum AdminCommand {
     /// backups are wrapped by the old key, so erased data is gone for good
     /// once the old key is destroyed.
     RotateMasterKey {
-        /// The data directory.
-        data_dir: PathBuf,
+        /// The data directory, or the postgres:// URL of a log whose nodes
+        /// are all stopped (then --master-key-file is required).
+        data_dir: String,
         /// The current master key file (default: DATA_DIR/master.key).
         #[arg(long)]
         master_key_file: Option<PathBuf>,
@@ -83,6 +88,20 @@ pub enum AdminCommand {
     /// Make a new random API token and print it with the hash to put in the
     /// server's `[[principals]]` (the server stores only the hash).
     NewToken,
+    /// Copy a whole log between backends or places, with positions,
+    /// versions, hashes and secrets, then verify the copy. Each side is a
+    /// sled data directory (server stopped) or a PostgreSQL URL
+    /// (postgres://user@host/db[?schema=NAME]); the destination must be
+    /// empty. Exit code 3 when the copy's chain is broken.
+    Copy {
+        /// The source: a data directory or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The destination: a new or empty directory, or a postgres:// URL
+        /// of a database (schema) without events.
+        #[arg(long)]
+        to: String,
+    },
     /// Convert the event log of a data directory (server stopped) to the
     /// on-disk format of this version, in place, then verify its hash chain.
     /// Resumable: if interrupted, run it again. Exit code 3 when the chain
@@ -111,6 +130,9 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
         AdminCommand::UpgradeStore { data_dir } => {
             return Ok(print_verify(json, &upgrade_store(json, &data_dir).await?));
         }
+        AdminCommand::Copy { from, to } => {
+            return Ok(print_verify(json, &copy(json, &from, &to).await?));
+        }
         AdminCommand::Restore { backup, data_dir } => {
             return Ok(print_verify(json, &restore(&backup, &data_dir).await?));
         }
@@ -118,7 +140,10 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
             data_dir,
             master_key_file,
             new_key_file,
-        } => rotate_master_key(json, &data_dir, master_key_file, new_key_file).await,
+        } => {
+            let store = StoreLocation::parse(&data_dir);
+            rotate_master_key(json, &store, master_key_file, new_key_file).await
+        }
         AdminCommand::ScanDeadlines => scan_deadlines(conn).await,
         AdminCommand::ImportPlan => rect::import_plan(conn).await,
         AdminCommand::Backup { to } => backup(conn, &to).await,
@@ -185,6 +210,29 @@ async fn restore(backup: &Path, data_dir: &Path) -> anyhow::Result<VerifyReport>
     bar.set_position(report.events);
     bar.finish();
     verify_dir(data_dir).await
+}
+
+/// `admin copy --from --to`, then the copy's verification.
+async fn copy(json: bool, from: &str, to: &str) -> anyhow::Result<VerifyReport> {
+    let (from, to) = (StoreLocation::parse(from), StoreLocation::parse(to));
+    let bar = progress_bar("copied")?;
+    let started = Instant::now();
+    let (report, verified) = maintenance::copy_store(&from, &to, &mut advance(&bar)).await?;
+    bar.set_position(report.events);
+    bar.finish();
+    if !json {
+        println!(
+            "copied {} events from {from} to {to} in {:.1} s (last hash {})",
+            report.events,
+            started.elapsed().as_secs_f64(),
+            report
+                .last_hash
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
+    Ok(verified)
 }
 
 /// `admin upgrade-store DATA_DIR` (server stopped), then a verification
@@ -254,16 +302,13 @@ fn advance(bar: &ProgressBar) -> impl FnMut(u64, u64) + Send + '_ {
 /// `admin rotate-master-key DATA_DIR` (server stopped).
 async fn rotate_master_key(
     json: bool,
-    data_dir: &Path,
+    store: &StoreLocation,
     master_key_file: Option<PathBuf>,
     new_key_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let report = maintenance::rotate_master_key(
-        data_dir,
-        master_key_file.as_deref(),
-        new_key_file.as_deref(),
-    )
-    .await?;
+    let report =
+        maintenance::rotate_master_key(store, master_key_file.as_deref(), new_key_file.as_deref())
+            .await?;
     let new_key_file = report.new_key_file.display();
     if json {
         println!(

@@ -36,14 +36,62 @@ pub enum DurabilityMode {
     Interval,
 }
 
+/// Where the event log lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded sled store in this directory.
+    Sled(PathBuf),
+    /// A PostgreSQL database (`postgres://…`, optionally `?schema=NAME`),
+    /// which several servers may share.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// A `postgres://` or `postgresql://` URL, or else a directory.
+    pub fn parse(dir_or_url: &str) -> Self {
+        if dir_or_url.starts_with("postgres://") || dir_or_url.starts_with("postgresql://") {
+            StoreLocation::Postgres(dir_or_url.to_owned())
+        } else {
+            StoreLocation::Sled(PathBuf::from(dir_or_url))
+        }
+    }
+}
+
+/// Shows where, never a password (`postgres://user:***@host/db`).
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sled(dir) => write!(f, "{}", dir.display()),
+            StoreLocation::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                match rest.rsplit_once('@') {
+                    Some((credentials, host)) => match credentials.split_once(':') {
+                        Some((user, _password)) => write!(f, "{scheme}://{user}:***@{host}"),
+                        None => write!(f, "{scheme}://{credentials}@{host}"),
+                    },
+                    None => write!(f, "{url}"),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreLocation({self})")
+    }
+}
+
 /// The config file's shape. Every field is optional; unknown fields are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// gRPC listen address.
     pub listen: Option<SocketAddr>,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (and of the projections).
     pub data_dir: Option<PathBuf>,
+    /// `sled` (default: the log in `data_dir`) or a `postgres://` URL.
+    pub store: Option<String>,
     /// `fsync` (default) or `interval`.
     pub durability: Option<DurabilityMode>,
     /// Flush interval for `interval` durability.
@@ -110,9 +158,15 @@ pub struct ServeArgs {
     /// gRPC listen address (port 0 picks a free port).
     #[arg(long, env = "RECTIFY_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Directory of the embedded store; created if missing.
+    /// Directory of the embedded store and the projections; created if
+    /// missing.
     #[arg(long, env = "RECTIFY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the event log lives: `sled` (default, in the data directory)
+    /// or a PostgreSQL URL, postgres://user@host/db[?schema=NAME], which
+    /// several servers can share (docs/scale-out.md).
+    #[arg(long, env = "RECTIFY_STORE")]
+    pub store: Option<String>,
     /// Durability of acknowledged appends.
     #[arg(long, env = "RECTIFY_DURABILITY", value_enum)]
     pub durability: Option<DurabilityMode>,
@@ -185,8 +239,11 @@ pub struct TlsFiles {
 pub struct ServerConfig {
     /// gRPC listen address.
     pub listen: SocketAddr,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store and the projections.
     pub data_dir: PathBuf,
+    /// The event log in PostgreSQL (a `postgres://` URL); `None` = sled in
+    /// `data_dir`.
+    pub postgres: Option<String>,
     /// Durability of acknowledged appends.
     pub durability: DurabilityMode,
     /// Flush interval for [`DurabilityMode::Interval`].
@@ -221,6 +278,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Where the event log lives.
+    pub fn store_location(&self) -> StoreLocation {
+        match &self.postgres {
+            Some(url) => StoreLocation::Postgres(url.clone()),
+            None => StoreLocation::Sled(self.data_dir.clone()),
+        }
+    }
+
     /// Every default, on `data_dir`, listening on 127.0.0.1 with a port the
     /// system picks: the base of in-process servers (`bench --spawn`, tests,
     /// fuzzing), which override what they need.
@@ -228,6 +293,7 @@ impl ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            postgres: None,
             durability: DurabilityMode::Fsync,
             flush_interval_ms: DEFAULT_FLUSH_INTERVAL_MS,
             cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_MB << 20,
@@ -292,8 +358,19 @@ impl ServerConfig {
         for origin in &grpc_web_origins {
             check_origin(origin)?;
         }
+        let postgres = match args.store.or(file.store).as_deref() {
+            None | Some("sled") => None,
+            Some(store) => match StoreLocation::parse(store) {
+                StoreLocation::Postgres(url) => Some(url),
+                StoreLocation::Sled(_) => bail!(
+                    "store must be `sled` or a postgres:// URL, got {store:?} (the sled \
+                     directory is data_dir)"
+                ),
+            },
+        };
         Ok(Self {
             listen,
+            postgres,
             grpc_web_origins,
             trust_identity_headers,
             data_dir: args
@@ -428,6 +505,40 @@ mod tests {
             let err = ServerConfig::merge(args(bad), FileConfig::default()).unwrap_err();
             assert!(err.to_string().contains("grpc_web_origins"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_store_is_sled_unless_a_postgres_url_is_given() {
+        let config = ServerConfig::merge(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(
+            config.store_location(),
+            StoreLocation::Sled(PathBuf::from(DEFAULT_DATA_DIR))
+        );
+        let file: FileConfig =
+            toml::from_str("store = \"postgres://rectify@db/rectify?schema=city\"\n").unwrap();
+        let config = ServerConfig::merge(ServeArgs::default(), file).unwrap();
+        assert_eq!(
+            config.postgres.as_deref(),
+            Some("postgres://rectify@db/rectify?schema=city")
+        );
+        let flag = ServeArgs {
+            store: Some("sled".into()),
+            ..ServeArgs::default()
+        };
+        let file: FileConfig = toml::from_str("store = \"postgres://db/x\"\n").unwrap();
+        assert_eq!(ServerConfig::merge(flag, file).unwrap().postgres, None);
+        let bad = ServeArgs {
+            store: Some("/srv/log".into()),
+            ..ServeArgs::default()
+        };
+        let err = ServerConfig::merge(bad, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("postgres://"), "{err}");
+        let shown = StoreLocation::parse("postgres://rectify:s3cret@db:5432/log").to_string();
+        assert_eq!(shown, "postgres://rectify:***@db:5432/log");
+        assert_eq!(
+            StoreLocation::parse("postgresql://db/log").to_string(),
+            "postgresql://db/log"
+        );
     }
 
     #[test]

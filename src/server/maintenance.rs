@@ -11,10 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use rectify_eventlog::{CopyReport, Durability, EventStore as _, SledStore, StoreConfig};
+use rectify_eventlog::{CopyReport, Durability, EventStore, PostgresStore, SledStore, StoreConfig};
 
 use crate::server::{
-    state::{DEFAULT_MASTER_KEY_FILE, close_store, open_projections, open_store},
+    config::StoreLocation,
+    state::{DEFAULT_MASTER_KEY_FILE, Store, close_store, open_projections, open_store},
     vault::{self, Vault},
 };
 
@@ -86,8 +87,8 @@ pub enum BackupError {
 /// `master_key` (the default key file kept inside the data directory) the
 /// key goes with it, as `master.key`; a separately configured key is never
 /// copied: it is restored from wherever the operator keeps it.
-pub async fn backup_to(
-    store: &SledStore,
+pub async fn backup_to<S: EventStore>(
+    store: &S,
     destination: &Path,
     master_key: Option<&Path>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -147,6 +148,68 @@ pub async fn restore(
         .with_context(|| format!("restoring into {}", data_dir.display()));
     close_store(source).await?;
     report
+}
+
+/// `rectify admin copy --from DIR_OR_URL --to DIR_OR_URL`: copies a whole
+/// log, with its positions, versions, hashes and stream secrets, between
+/// backends (sled directory ↔ PostgreSQL) or places, then verifies the
+/// copy's hash chain; `progress(copied, head)` as it goes.
+///
+/// A sled source must be stopped (its lock refuses a second opener); a
+/// PostgreSQL source may keep serving, and the copy ends at the head it had
+/// when the copy began. The destination must be empty: a new or empty
+/// directory, or a database (schema) without events. Projections are not
+/// copied: a server started on the copy rebuilds them. The master key does
+/// not travel either; the copy's secrets are wrapped by the same key.
+pub async fn copy_store(
+    from: &StoreLocation,
+    to: &StoreLocation,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<(CopyReport, VerifyReport)> {
+    if from == to {
+        bail!("--from and --to are the same store ({from})");
+    }
+    if let StoreLocation::Sled(dir) = from
+        && !dir.join("db").exists()
+    {
+        bail!("no sled store in {}", dir.display());
+    }
+    if let StoreLocation::Sled(dir) = to
+        && dir.exists()
+        && std::fs::read_dir(dir)?.next().is_some()
+    {
+        bail!("{} exists and is not empty", dir.display());
+    }
+    let source = Store::open(from, StoreConfig::default())
+        .await
+        .with_context(|| format!("opening the source {from} (is a server running on it?)"))?;
+    let durability = match to {
+        // Made durable once, when it is closed.
+        StoreLocation::Sled(_) => Durability::Interval { every_ms: 1_000 },
+        StoreLocation::Postgres(_) => Durability::Fsync,
+    };
+    let dest = Store::open(
+        to,
+        StoreConfig {
+            durability,
+            ..StoreConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening the destination {to}"))?;
+    let upto = source.head_position().await?;
+    let copied = rectify_eventlog::copy_log(&source, &dest, upto, progress)
+        .await
+        .with_context(|| format!("copying {from} to {to}"));
+    let verified = match &copied {
+        Ok(_) => Some(dest.verify(&mut |_| {}).await),
+        Err(_) => None,
+    };
+    source.close().await?;
+    dest.close().await?;
+    let report = copied?;
+    let verified = verified.expect("verified after a copy")?;
+    Ok((report, VerifyReport::from(&verified)))
 }
 
 /// `rectify admin upgrade-store DATA_DIR`: converts the event log of a
@@ -240,7 +303,8 @@ pub struct Rotation {
 }
 
 /// `rectify admin rotate-master-key`: re-wraps every data key of a stopped
-/// server's store under a new master key.
+/// server's store (a data directory, or a PostgreSQL log with every node
+/// stopped) under a new master key.
 ///
 /// In place (no `new_key_file`): the new key is written beside the current
 /// file, every data key re-wrapped, then the new file renamed over the
@@ -248,47 +312,42 @@ pub struct Rotation {
 /// crash while re-wrapping leaves both key files and every data key
 /// opening under one of them; running the command again finishes the job.
 pub async fn rotate_master_key(
-    data_dir: &Path,
+    location: &StoreLocation,
     master_key_file: Option<&Path>,
     new_key_file: Option<&Path>,
 ) -> anyhow::Result<Rotation> {
-    if !data_dir.join("db").exists() {
-        bail!("no store in {}", data_dir.display());
+    let current = match (location, master_key_file) {
+        (_, Some(file)) => file.to_path_buf(),
+        (StoreLocation::Sled(dir), None) => dir.join(DEFAULT_MASTER_KEY_FILE),
+        (StoreLocation::Postgres(_), None) => {
+            bail!("a log in PostgreSQL has no default master key: pass --master-key-file")
+        }
+    };
+    if let StoreLocation::Sled(dir) = location
+        && !dir.join("db").exists()
+    {
+        bail!("no store in {}", dir.display());
     }
-    let current =
-        master_key_file.map_or_else(|| data_dir.join(DEFAULT_MASTER_KEY_FILE), Path::to_path_buf);
     let in_place = new_key_file.is_none();
     let new = new_key_file.map_or_else(|| current.with_extension("key.new"), Path::to_path_buf);
     vault::create_key_file(&new)?;
     let rotating = Vault::from_files(&new, &[&current])?;
     let old_key_id = Vault::from_files(&current, &[] as &[&Path])?.current_id();
-    let store = open_stopped(data_dir).await?;
-    let rewrapped = tokio::task::spawn_blocking({
-        let store = store.clone();
-        move || -> anyhow::Result<u64> {
-            const CHUNK: usize = 10_000;
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let mut done = 0;
-            for entry in store.secrets() {
-                let (stream, secret) = entry?;
-                if rotating.is_current(&secret) {
-                    continue;
-                }
-                let rewrapped = rotating
-                    .rewrap(&stream, &secret)
-                    .with_context(|| format!("re-wrapping the data key of {stream}"))?;
-                chunk.push((stream, rewrapped));
-                if chunk.len() == CHUNK {
-                    done += store.replace_secrets(&chunk)?;
-                    chunk.clear();
-                }
-            }
-            done += store.replace_secrets(&chunk)?;
-            Ok(done)
+    let rewrapped = match location {
+        StoreLocation::Sled(dir) => {
+            let store = open_stopped(dir).await?;
+            let done = rewrap_sled(&store, rotating).await;
+            close_store(store).await?;
+            done?
         }
-    })
-    .await??;
-    close_store(store).await?;
+        StoreLocation::Postgres(_) => {
+            let store = Store::open(location, StoreConfig::default()).await?;
+            let Store::Postgres(postgres) = &store else {
+                bail!("opened another backend than asked for");
+            };
+            rewrap_postgres(postgres, &rotating).await?
+        }
+    };
     let new_key_id = Vault::from_files(&new, &[] as &[&Path])?.current_id();
     let new_key_file = if in_place {
         // `current` always names a whole key: keep a second name for the
@@ -314,6 +373,61 @@ pub async fn rotate_master_key(
         old_key_file_kept: !in_place,
     })
 }
+
+/// Re-wraps the data keys of a sled store not under the new key.
+async fn rewrap_sled(store: &SledStore, rotating: Vault) -> anyhow::Result<u64> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let mut chunk = Vec::with_capacity(REWRAP_CHUNK);
+        let mut done = 0;
+        for entry in store.secrets() {
+            let (stream, secret) = entry?;
+            if rotating.is_current(&secret) {
+                continue;
+            }
+            let rewrapped = rotating
+                .rewrap(&stream, &secret)
+                .with_context(|| format!("re-wrapping the data key of {stream}"))?;
+            chunk.push((stream, rewrapped));
+            if chunk.len() == REWRAP_CHUNK {
+                done += store.replace_secrets(&chunk)?;
+                chunk.clear();
+            }
+        }
+        done += store.replace_secrets(&chunk)?;
+        Ok(done)
+    })
+    .await?
+}
+
+/// Re-wraps the data keys of a PostgreSQL store, a page at a time, each
+/// page in one transaction.
+async fn rewrap_postgres(store: &PostgresStore, rotating: &Vault) -> anyhow::Result<u64> {
+    let mut done = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.secrets_page(after.as_deref(), REWRAP_CHUNK).await?;
+        let full = page.len() == REWRAP_CHUNK;
+        after = page.last().map(|(stream, _)| stream.clone());
+        let mut chunk = Vec::with_capacity(page.len());
+        for (stream, secret) in page {
+            if rotating.is_current(&secret) {
+                continue;
+            }
+            let rewrapped = rotating
+                .rewrap(&stream, &secret)
+                .with_context(|| format!("re-wrapping the data key of {stream}"))?;
+            chunk.push((stream, rewrapped));
+        }
+        done += store.replace_secrets(&chunk).await?;
+        if !full {
+            return Ok(done);
+        }
+    }
+}
+
+/// Data keys re-wrapped per write.
+const REWRAP_CHUNK: usize = 10_000;
 
 /// Overwrites a file with zeros, syncs it and removes it.
 fn shred(path: &Path) -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ use crate::{
         config::ServerConfig,
         metrics, rate_limit,
         services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries},
-        state::{AppState, close_store, open_state},
+        state::{AppState, open_state},
         watcher,
     },
     wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
@@ -92,7 +92,7 @@ async fn bind(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), durability = ?config.durability, "listening");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = %config.store_location(), durability = ?config.durability, "listening");
     match bound {
         Some(bound) => {
             let _ = bound.send(addr);
@@ -325,7 +325,10 @@ async fn drain(state: &Arc<AppState>) -> anyhow::Result<()> {
         .await
         .context("joining the projection flush")?
         .context("flushing the projections")?;
-    close_store(state.store.clone())
+    state
+        .store
+        .clone()
+        .close()
         .await
         .context("flushing the event store")?;
     tracing::info!("stopped");

@@ -1,6 +1,8 @@
 //! What every service shares: the store, the catalog, the clock, the
-//! projections and the vault, opened once at start-up ([`open_state`]); and
-//! the one way to open a data directory's event store ([`open_store`]).
+//! projections and the vault, opened once at start-up ([`open_state`]); the
+//! one way to open a data directory's event store ([`open_store`]); and
+//! [`Store`], the event log on either backend, which the rest of the server
+//! sees only through the [`EventStore`] trait.
 
 use std::{
     path::{Path, PathBuf},
@@ -9,12 +11,16 @@ use std::{
 
 use anyhow::Context as _;
 use rectify_catalog::Catalog;
-use rectify_eventlog::{Durability, SledStore, StoreConfig, StoreError};
+use rectify_eventlog::{
+    AppendOutcome, Direction, Durability, EventStore, ExpectedVersion, Filter, NewEvent,
+    PostgresStore, RecordedEvent, SecretChange, SledStore, StoreConfig, StoreError, StoreStats,
+    Subscription, Uuid, VerifyProgress, VerifyReport,
+};
 use rectify_projections::{Ledger, ProjectionDb};
 
 use crate::server::{
     clock::{Clock, FileClock, SystemClock},
-    config::{DurabilityMode, ServerConfig},
+    config::{DurabilityMode, ServerConfig, StoreLocation},
     vault::Vault,
 };
 
@@ -27,7 +33,7 @@ pub const DEFAULT_MASTER_KEY_FILE: &str = "master.key";
 #[derive(Debug)]
 pub struct AppState {
     /// The event log: the only ground state.
-    pub store: SledStore,
+    pub store: Store,
     /// Units, areas, routing, calendar and deadline policy.
     pub catalog: Catalog,
     /// The source of time for commands.
@@ -76,6 +82,13 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
             .with_context(|| format!("loading the catalog from {}", dir.display()))?,
         None => Catalog::embedded().context("loading the embedded catalog")?,
     };
+    let location = config.store_location();
+    if matches!(location, StoreLocation::Postgres(_)) && config.master_key_file.is_none() {
+        anyhow::bail!(
+            "a log in PostgreSQL outlives any one server's data directory, and every server on \
+             it must unwrap the same data keys: set master_key_file to the shared master key"
+        );
+    }
     let store_config = StoreConfig {
         path: config.data_dir.clone(),
         durability: match config.durability {
@@ -87,16 +100,19 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         cache_capacity_bytes: config.cache_capacity_bytes,
         ..StoreConfig::default()
     };
-    let store = match open_store(store_config).await {
-        Err(StoreError::Format { found, supported }) if found < supported => anyhow::bail!(
-            "the event log in {dir} is in on-disk format {found}; this version reads format \
-             {supported}. Stop every server on it, back it up, and run \
-             `rectify admin upgrade-store {dir}`",
-            dir = config.data_dir.display()
-        ),
-        opened => opened
-            .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
+    let store = match Store::open(&location, store_config).await {
+        Err(StoreError::Format { found, supported })
+            if found < supported && matches!(location, StoreLocation::Sled(_)) =>
+        {
+            anyhow::bail!(
+                "the event log in {location} is in on-disk format {found}; this version reads \
+                 format {supported}. Stop every server on it, back it up, and run \
+                 `rectify admin upgrade-store {location}`"
+            )
+        }
+        opened => opened.with_context(|| format!("opening the event store in {location}"))?,
     };
+    tracing::info!(store = %location, "event store open");
     let projections = open_projections(&config.data_dir)
         .await
         .context("opening the projection store")?;
@@ -106,7 +122,7 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
     let (vault, master_key_in_data_dir) = open_vault(config)?;
     // A wrong master key file would make every submitter unreadable: check
     // one complaint's key before serving.
-    let first = store.secrets().next().transpose()?;
+    let first = store.first_secret().await?;
     if let Some((stream, secret)) = first
         && let Some(id) = vault.foreign_key_id(&secret)
     {
@@ -177,6 +193,175 @@ pub async fn close_store(store: SledStore) -> Result<(), StoreError> {
     tokio::task::spawn_blocking(move || store.shutdown())
         .await
         .map_err(|join| StoreError::Io(std::io::Error::other(join)))?
+}
+
+/// The event log on either backend. The trait's methods return
+/// `impl Future`, so it is not object-safe; this enum delegates instead.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// The embedded store in a data directory (one server).
+    Sled(SledStore),
+    /// A PostgreSQL database (one or several servers).
+    Postgres(PostgresStore),
+}
+
+/// Runs `$body` with `$s` bound to whichever backend `$store` holds.
+macro_rules! on_backend {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Sled($s) => $body,
+            Store::Postgres($s) => $body,
+        }
+    };
+}
+
+/// Secrets read per query by [`Store::for_each_secret`].
+const SECRETS_PAGE: usize = 10_000;
+
+impl Store {
+    /// Opens the log at `location` with `config`'s limits (a sled store
+    /// in the directory, or the PostgreSQL database, whose schema is
+    /// migrated if needed).
+    pub async fn open(location: &StoreLocation, config: StoreConfig) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Sled(dir) => Ok(Store::Sled(
+                open_store(StoreConfig {
+                    path: dir.clone(),
+                    ..config
+                })
+                .await?,
+            )),
+            StoreLocation::Postgres(url) => {
+                Ok(Store::Postgres(PostgresStore::open(url, config).await?))
+            }
+        }
+    }
+
+    /// Events, streams and bytes on disk. Blocking: call it off the async
+    /// runtime (`spawn_blocking`).
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        match self {
+            Store::Sled(s) => s.stats(),
+            Store::Postgres(p) => tokio::runtime::Handle::current().block_on(p.stats()),
+        }
+    }
+
+    /// One stream secret, if any: enough to check the master key.
+    pub async fn first_secret(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        match self {
+            Store::Sled(s) => s.secrets().next().transpose(),
+            Store::Postgres(p) => Ok(p.secrets_page(None, 1).await?.into_iter().next()),
+        }
+    }
+
+    /// Calls `visit` with every stream secret, in pages; stops at the
+    /// first error `visit` returns.
+    pub async fn for_each_secret(
+        &self,
+        visit: &mut (dyn FnMut(String, Vec<u8>) -> anyhow::Result<()> + Send),
+    ) -> anyhow::Result<()> {
+        match self {
+            Store::Sled(s) => {
+                for entry in s.secrets() {
+                    let (stream, secret) = entry?;
+                    visit(stream, secret)?;
+                }
+            }
+            Store::Postgres(p) => {
+                let mut after: Option<String> = None;
+                loop {
+                    let page = p.secrets_page(after.as_deref(), SECRETS_PAGE).await?;
+                    let full = page.len() == SECRETS_PAGE;
+                    after = page.last().map(|(stream, _)| stream.clone());
+                    for (stream, secret) in page {
+                        visit(stream, secret)?;
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the secrets of streams that still have one; how many.
+    pub async fn replace_secrets(&self, secrets: &[(String, Vec<u8>)]) -> Result<u64, StoreError> {
+        match self {
+            Store::Sled(s) => s.replace_secrets(secrets),
+            Store::Postgres(p) => p.replace_secrets(secrets).await,
+        }
+    }
+
+    /// Flushes and closes the store (PostgreSQL commits are durable when
+    /// acknowledged: closing drops the connections).
+    pub async fn close(self) -> Result<(), StoreError> {
+        match self {
+            Store::Sled(s) => close_store(s).await,
+            Store::Postgres(p) => {
+                drop(p);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl EventStore for Store {
+    async fn append_with_secret(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        secret: SecretChange,
+    ) -> Result<AppendOutcome, StoreError> {
+        on_backend!(self, s => s.append_with_secret(stream, expected, events, secret).await)
+    }
+
+    async fn stream_secret(&self, stream: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        on_backend!(self, s => s.stream_secret(stream).await)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        on_backend!(self, s => s.read_stream(stream, from_version, direction, max_count).await)
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        on_backend!(self, s => s.stream_version(stream).await)
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        on_backend!(self, s => s.read_all(from_position, max_count, filter).await)
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.head_position().await)
+    }
+
+    async fn find_event(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        on_backend!(self, s => s.find_event(id).await)
+    }
+
+    fn subscribe(&self, from_position: u64, filter: Filter) -> Subscription {
+        on_backend!(self, s => s.subscribe(from_position, filter))
+    }
+
+    async fn verify(
+        &self,
+        progress: &mut (dyn FnMut(VerifyProgress) + Send),
+    ) -> Result<VerifyReport, StoreError> {
+        on_backend!(self, s => s.verify(progress).await)
+    }
 }
 
 /// Opens the projections' store inside `data_dir`, off the async runtime.

@@ -17,6 +17,7 @@ mod matrix;
 mod open311;
 mod operations;
 mod portals;
+mod postgres;
 mod privacy;
 mod queries;
 mod support;

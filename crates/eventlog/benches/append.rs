@@ -7,7 +7,9 @@
 //! dir), `EVENTLOG_BENCH_SECS` for the length of each throughput phase,
 //! `EVENTLOG_BENCH_APPENDERS` (e.g. `256`) to run only some throughput
 //! phases and `EVENTLOG_BENCH_EVENTS` for the size of the replay log
-//! (default 1M; smaller for profiling under callgrind).
+//! (default 1M; smaller for profiling under callgrind). With
+//! `EVENTLOG_BENCH_POSTGRES` (e.g. `postgres://postgres@127.0.0.1/test`)
+//! the throughput phases also run on PostgreSQL.
 
 use std::fs::File;
 use std::io::Write;
@@ -16,8 +18,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rectify_eventlog::{
-    Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, SledStore, StoreConfig,
-    Uuid,
+    Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, PostgresStore, SledStore,
+    StoreConfig, Uuid,
 };
 
 const PAYLOAD_BYTES: usize = 300;
@@ -140,6 +142,59 @@ fn open(dir: &Path, durability: Durability) -> SledStore {
     .expect("open store")
 }
 
+/// The same throughput phases on PostgreSQL (`synchronous_commit` as the
+/// server has it, `on` by default), each in a fresh schema dropped after.
+fn postgres_phases(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    phases: &[usize],
+    phase: Duration,
+) {
+    println!();
+    println!("PostgreSQL at {url}");
+    println!();
+    println!("| appenders | appends/s | p50 ms | p99 ms |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for &appenders in phases {
+        let schema = format!("rectify_bench_{}", Uuid::new_v4().simple());
+        let run = runtime.block_on(async {
+            let store =
+                PostgresStore::open(&format!("{url}?schema={schema}"), StoreConfig::default())
+                    .await
+                    .expect("open PostgreSQL (is it running? EVENTLOG_BENCH_POSTGRES)");
+            let run = drive(appenders, phase, move |task| {
+                let store = store.clone();
+                async move {
+                    store
+                        .append(
+                            &format!("bench-{task}"),
+                            ExpectedVersion::Any,
+                            vec![event()],
+                        )
+                        .await
+                        .expect("append");
+                }
+            })
+            .await;
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .expect("drop the bench schema");
+            run
+        });
+        println!(
+            "| {appenders} | {:.0} | {:.2} | {:.2} |",
+            run.per_sec,
+            run.p50_us as f64 / 1000.0,
+            run.p99_us as f64 / 1000.0,
+        );
+    }
+}
+
 fn main() {
     let base = std::env::var_os("EVENTLOG_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let secs = env_or("EVENTLOG_BENCH_SECS", 4);
@@ -167,7 +222,7 @@ fn main() {
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut single = 0.0;
-    for appenders in phases {
+    for &appenders in &phases {
         let dir = tempfile::tempdir_in(&base).expect("temp dir");
         let store = open(dir.path(), Durability::Fsync);
         let ours = runtime.block_on({
@@ -216,6 +271,9 @@ fn main() {
     }
     let (hwm, now) = rss();
     println!("RSS after throughput phases: VmHWM {hwm:.0} MiB, VmRSS {now:.0} MiB");
+    if let Ok(url) = std::env::var("EVENTLOG_BENCH_POSTGRES") {
+        postgres_phases(&runtime, &url, &phases, phase);
+    }
 
     // Replay and size over 1M events, loaded in appends of 100 by 16 appenders.
     let dir = tempfile::tempdir_in(&base).expect("temp dir");

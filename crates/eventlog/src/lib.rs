@@ -2,7 +2,10 @@
 //!
 //! This crate owns the append-only, hash-chained event log behind the
 //! backend-agnostic [`EventStore`] trait, its embedded sled backend
-//! ([`SledStore`]) and the [`conformance`] suite every backend must pass.
+//! ([`SledStore`]), its PostgreSQL backend ([`PostgresStore`], for several
+//! nodes on one database) and the [`conformance`] suite every backend must
+//! pass. Both backends store the same envelope bytes and hash chain, so a
+//! log copied between them ([`copy_log`]) verifies identically.
 //! It knows nothing of complaints: events are opaque payload bytes with a
 //! type name and a schema version.
 //!
@@ -71,6 +74,7 @@ mod batch;
 mod copy;
 mod envelope;
 mod keys;
+mod postgres_store;
 mod sled_store;
 mod subscription;
 mod upgrade;
@@ -84,6 +88,7 @@ use std::path::PathBuf;
 
 pub use copy::{COPY_PAGE, CopyReport, copy_log};
 pub use keys::FORMAT_VERSION;
+pub use postgres_store::{POLL_INTERVAL, POSTGRES_SCHEMA_VERSION, PostgresStore};
 pub use sled_store::SledStore;
 pub use subscription::Subscription;
 pub use upgrade::{UpgradeReport, upgrade_store};
@@ -313,7 +318,7 @@ impl VerifyReport {
     }
 }
 
-/// An append-only event log. Backends: [`SledStore`]; others run
+/// An append-only event log. Backends: [`SledStore`], [`PostgresStore`]; others run
 /// [`conformance`] to prove the same behaviour.
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` atomically to `stream` if `expected` holds.

@@ -371,41 +371,7 @@ impl SledStore {
     }
 
     fn validate(&self, stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        let config = &self.inner.config;
-        if stream.is_empty() {
-            return Err(StoreError::InvalidArgument("empty stream name".into()));
-        }
-        limit(
-            "stream name bytes",
-            config.max_stream_name_bytes,
-            stream.len(),
-        )?;
-        if events.is_empty() {
-            return Err(StoreError::InvalidArgument("an append needs events".into()));
-        }
-        limit(
-            "events per append",
-            config.max_events_per_append,
-            events.len(),
-        )?;
-        for (i, event) in events.iter().enumerate() {
-            if event.event_type.is_empty() {
-                return Err(StoreError::InvalidArgument(format!(
-                    "event {} has an empty event type",
-                    event.id
-                )));
-            }
-            let size =
-                envelope::variable_len("", &event.event_type, &event.payload, &event.metadata);
-            limit("event bytes", config.max_event_bytes, size)?;
-            if events[..i].iter().any(|other| other.id == event.id) {
-                return Err(StoreError::InvalidArgument(format!(
-                    "event id {} appears twice in one append",
-                    event.id
-                )));
-            }
-        }
-        Ok(())
+        validate_append(&self.inner.config, stream, events)
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -420,7 +386,48 @@ impl SledStore {
     }
 }
 
-fn limit(what: &'static str, limit: usize, actual: usize) -> Result<(), StoreError> {
+/// Checks an append against the limits of `config`; shared by the backends.
+pub(crate) fn validate_append(
+    config: &StoreConfig,
+    stream: &str,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    if stream.is_empty() {
+        return Err(StoreError::InvalidArgument("empty stream name".into()));
+    }
+    limit(
+        "stream name bytes",
+        config.max_stream_name_bytes,
+        stream.len(),
+    )?;
+    if events.is_empty() {
+        return Err(StoreError::InvalidArgument("an append needs events".into()));
+    }
+    limit(
+        "events per append",
+        config.max_events_per_append,
+        events.len(),
+    )?;
+    for (i, event) in events.iter().enumerate() {
+        if event.event_type.is_empty() {
+            return Err(StoreError::InvalidArgument(format!(
+                "event {} has an empty event type",
+                event.id
+            )));
+        }
+        let size = envelope::variable_len("", &event.event_type, &event.payload, &event.metadata);
+        limit("event bytes", config.max_event_bytes, size)?;
+        if events[..i].iter().any(|other| other.id == event.id) {
+            return Err(StoreError::InvalidArgument(format!(
+                "event id {} appears twice in one append",
+                event.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn limit(what: &'static str, limit: usize, actual: usize) -> Result<(), StoreError> {
     if actual > limit {
         return Err(StoreError::LimitExceeded {
             what,
@@ -431,7 +438,7 @@ fn limit(what: &'static str, limit: usize, actual: usize) -> Result<(), StoreErr
     Ok(())
 }
 
-fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
+pub(crate) fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
     let bad = |what: &str| Err(StoreError::InvalidArgument(format!("store config: {what}")));
     if config.max_events_per_append == 0 || config.max_queued_appends == 0 {
         return bad("limits must be positive");
