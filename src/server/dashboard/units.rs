@@ -102,7 +102,22 @@ pub async fn load(
     let period = params
         .get("period")
         .map_or_else(|| this_month(dashboard.state.clock.now()), str::to_owned);
-    let evaluation = dashboard.evaluation(identity, &period, group).await?;
+    // The evaluation and the workloads are two passes over the ledger, each
+    // on the blocking pool: run them at once.
+    let workloads = async {
+        let request =
+            Dashboard::request(identity, pb::ListUnitWorkloadsRequest { min_position: 0 })?;
+        Ok::<_, Status>(
+            dashboard
+                .queries
+                .list_unit_workloads(request)
+                .await?
+                .into_inner()
+                .units,
+        )
+    };
+    let (evaluation, workloads) =
+        tokio::try_join!(dashboard.evaluation(identity, &period, group), workloads)?;
     // Each listed group's composite score over the trend's periods, the
     // chosen one last.
     let mut trend: Vec<(String, Vec<Option<f64>>)> = Vec::new();
@@ -135,15 +150,6 @@ pub async fn load(
         .map(|t| t.period.clone())
         .chain([period.clone()])
         .collect();
-    let workloads = dashboard
-        .queries
-        .list_unit_workloads(Dashboard::request(
-            identity,
-            pb::ListUnitWorkloadsRequest { min_position: 0 },
-        )?)
-        .await?
-        .into_inner()
-        .units;
     let view = UnitsPage {
         chrome,
         period,
