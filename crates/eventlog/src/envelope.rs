@@ -13,7 +13,7 @@
 //! CRC lets a reader reject a damaged record without knowing its
 //! predecessor's hash; the chain is checked by `verify`.
 
-use crate::{Metadata, RecordedEvent, StoreError, Uuid};
+use crate::{Metadata, NewEvent, RecordedEvent, StoreError, Uuid};
 
 const FORMAT: u8 = 1;
 /// Bytes of the fixed part before the variable fields.
@@ -44,6 +44,33 @@ pub(crate) fn variable_len(
             .iter()
             .map(|o| o.as_ref().map_or(0, |s| 4 + s.len()))
             .sum::<usize>()
+}
+
+/// `new` recorded as `version` of `stream` at `position`, chained after
+/// `prev_hash`: the event with its hash set, and its stored bytes. Every
+/// backend's writer seals events here, so their bytes and hashes agree.
+pub(crate) fn seal(
+    stream: &str,
+    new: &NewEvent,
+    version: u64,
+    position: u64,
+    prev_hash: &[u8; 32],
+) -> (RecordedEvent, Vec<u8>) {
+    let mut event = RecordedEvent {
+        stream: stream.to_owned(),
+        version,
+        position,
+        id: new.id,
+        event_type: new.event_type.clone(),
+        schema_version: new.schema_version,
+        payload: new.payload.clone(),
+        metadata: new.metadata.clone(),
+        hash: GENESIS_HASH,
+    };
+    let (value, hash) = encode(&event, prev_hash);
+    event.hash = hash;
+    debug_assert_eq!(decode(&value, position).ok(), Some(event.clone()));
+    (event, value)
 }
 
 /// Encodes `event` (its `hash` field is ignored), computes the chain hash

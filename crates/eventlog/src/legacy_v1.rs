@@ -178,19 +178,8 @@ impl V1Writer {
         let mut hash = self.last_hash;
         for (i, new) in events.iter().enumerate() {
             head += 1;
-            let event = RecordedEvent {
-                stream: stream.to_owned(),
-                version: first_version + i as u64,
-                position: head,
-                id: new.id,
-                event_type: new.event_type.clone(),
-                schema_version: new.schema_version,
-                payload: new.payload.clone(),
-                metadata: new.metadata.clone(),
-                hash: GENESIS_HASH,
-            };
-            let (value, next_hash) = envelope::encode(&event, &hash);
-            hash = next_hash;
+            let (event, value) = envelope::seal(stream, new, first_version + i as u64, head, &hash);
+            hash = event.hash;
             writes.insert(&event_key(head), value);
             let mut key = prefix.clone();
             key.extend_from_slice(&event.version.to_be_bytes());

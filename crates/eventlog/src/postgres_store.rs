@@ -344,8 +344,13 @@ impl PostgresStore {
         Ok(replaced)
     }
 
-    fn validate(&self, stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        crate::sled_store::validate_append(&self.inner.config, stream, events)?;
+    fn validate(
+        &self,
+        stream: &str,
+        events: &[NewEvent],
+        secret: &SecretChange,
+    ) -> Result<(), StoreError> {
+        crate::sled_store::validate_append(&self.inner.config, stream, events, secret)?;
         // PostgreSQL text cannot hold NUL: refused here, it would fail the
         // whole group commit it landed in.
         if stream.contains('\0') || events.iter().any(|e| e.event_type.contains('\0')) {
@@ -403,14 +408,7 @@ impl EventStore for PostgresStore {
         events: Vec<NewEvent>,
         secret: SecretChange,
     ) -> Result<AppendOutcome, StoreError> {
-        self.validate(stream, &events)?;
-        if let SecretChange::Set(bytes) = &secret {
-            crate::sled_store::limit(
-                "secret bytes",
-                self.inner.config.max_event_bytes,
-                bytes.len(),
-            )?;
-        }
+        self.validate(stream, &events, &secret)?;
         let (reply, outcome) = oneshot::channel();
         let request = writer::Request {
             stream: stream.to_owned(),

@@ -370,8 +370,13 @@ impl SledStore {
         Ok(replaced)
     }
 
-    fn validate(&self, stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-        validate_append(&self.inner.config, stream, events)
+    fn validate(
+        &self,
+        stream: &str,
+        events: &[NewEvent],
+        secret: &SecretChange,
+    ) -> Result<(), StoreError> {
+        validate_append(&self.inner.config, stream, events, secret)
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -386,12 +391,17 @@ impl SledStore {
     }
 }
 
-/// Checks an append against the limits of `config`; shared by the backends.
+/// Checks an append (and the secret it sets) against the limits of
+/// `config`; shared by the backends.
 pub(crate) fn validate_append(
     config: &StoreConfig,
     stream: &str,
     events: &[NewEvent],
+    secret: &SecretChange,
 ) -> Result<(), StoreError> {
+    if let SecretChange::Set(bytes) = secret {
+        limit("secret bytes", config.max_event_bytes, bytes.len())?;
+    }
     if stream.is_empty() {
         return Err(StoreError::InvalidArgument("empty stream name".into()));
     }
@@ -673,25 +683,14 @@ impl Plan {
         let mut first_loc = None;
         for (i, new) in request.events.iter().enumerate() {
             self.head += 1;
-            let mut event = RecordedEvent {
-                stream: request.stream.clone(),
-                version: first_version + i as u64,
-                position: self.head,
-                id: new.id,
-                event_type: new.event_type.clone(),
-                schema_version: new.schema_version,
-                payload: new.payload.clone(),
-                metadata: new.metadata.clone(),
-                hash: GENESIS_HASH,
-            };
-            let (value, next_hash) = envelope::encode(&event, &self.hash);
-            // Check before writing: the bytes must read back as the event.
-            event.hash = next_hash;
-            debug_assert_eq!(
-                envelope::decode(&value, self.head).ok(),
-                Some(event.clone())
+            let (event, value) = envelope::seal(
+                &request.stream,
+                new,
+                first_version + i as u64,
+                self.head,
+                &self.hash,
             );
-            self.hash = next_hash;
+            self.hash = event.hash;
             let loc = self.values.push(self.head, &value);
             first_loc.get_or_insert(loc);
             self.writes.insert(&id_key(new.id), &loc.encode());
@@ -1237,14 +1236,7 @@ impl EventStore for SledStore {
         events: Vec<NewEvent>,
         secret: SecretChange,
     ) -> Result<AppendOutcome, StoreError> {
-        self.validate(stream, &events)?;
-        if let SecretChange::Set(bytes) = &secret {
-            limit(
-                "secret bytes",
-                self.inner.config.max_event_bytes,
-                bytes.len(),
-            )?;
-        }
+        self.validate(stream, &events, &secret)?;
         let permit = self
             .inner
             .permits

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{Client, Statement};
 
 use super::schema::{self, Address, CHANNEL, storage};
-use crate::envelope::{self, GENESIS_HASH};
+use crate::envelope;
 use crate::{
     AppendOutcome, Durability, ExpectedVersion, NewEvent, RecordedEvent, SecretChange, StoreError,
     Uuid,
@@ -143,24 +143,14 @@ impl Plan {
         let first_position = self.head + 1;
         for (i, new) in request.events.iter().enumerate() {
             self.head += 1;
-            let mut event = RecordedEvent {
-                stream: request.stream.clone(),
-                version: first_version + i as u64,
-                position: self.head,
-                id: new.id,
-                event_type: new.event_type.clone(),
-                schema_version: new.schema_version,
-                payload: new.payload.clone(),
-                metadata: new.metadata.clone(),
-                hash: GENESIS_HASH,
-            };
-            let (value, next_hash) = envelope::encode(&event, &self.hash);
-            event.hash = next_hash;
-            debug_assert_eq!(
-                envelope::decode(&value, self.head).ok(),
-                Some(event.clone())
+            let (event, value) = envelope::seal(
+                &request.stream,
+                new,
+                first_version + i as u64,
+                self.head,
+                &self.hash,
             );
-            self.hash = next_hash;
+            self.hash = event.hash;
             self.pending_ids.insert(new.id, self.pending.len());
             self.pending.push(event);
             self.envelopes.push(value);
