@@ -34,6 +34,7 @@ pub mod config;
 pub mod convert;
 pub mod dashboard;
 pub mod error;
+pub mod form;
 pub mod maintenance;
 pub mod metrics;
 pub mod open311;

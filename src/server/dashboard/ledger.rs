@@ -29,7 +29,7 @@ use crate::labels::{
     status_label, warning_label,
 };
 use crate::pb::{self, query_service_server::QueryService as _};
-use crate::server::open311::params::Params;
+use crate::server::form::Params;
 use crate::wire::{from_timestamp, timestamp};
 
 /// Rows per page.

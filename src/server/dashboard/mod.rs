@@ -59,7 +59,7 @@ use crate::{
     server::{
         auth::{self, Action},
         authn::Principals,
-        open311::params::Params,
+        form::Params,
         services::{Complaints, Events, Ledgers, Queries},
         state::AppState,
     },

@@ -17,7 +17,7 @@ use axum::{
 
 use super::sessions::{COOKIE, Identity};
 use super::{Dashboard, PREFIX, ROLES, html, layout, redirect, session_id, sessions};
-use crate::server::open311::params::Params;
+use crate::server::form::Params;
 
 /// Roles offered by the development-mode form.
 const DEV_ROLES: &[&str] = &["dispatcher", "supervisor", "admin", "hotline", "unit"];

@@ -1,74 +1,18 @@
-//! Open311 parameters: form bodies and query strings
-//! (`application/x-www-form-urlencoded`), the `api_key` shape, locations
-//! and W3C datetimes.
+//! Open311 parameters: the `api_key` shape, locations and W3C datetimes,
+//! read from forms and queries decoded by `server::form`.
 //!
 //! Every refusal is `INVALID_ARGUMENT` naming the Open311 parameter, so the
 //! client sees the field it sent wrong.
 
 use chrono::{DateTime, Utc};
-use percent_encoding::percent_decode_str;
 
 use crate::server::error::ServiceError;
+pub use crate::server::form::Params;
 
-/// Longest accepted form body or query string, in bytes: a description of
-/// [`MAX_DESCRIPTION_CHARS`] characters, percent-encoded, plus the other
-/// fields.
-pub const MAX_ENCODED_BYTES: usize = 64 * 1024;
-/// Most parameters read from one form or query.
-pub const MAX_PARAMS: usize = 64;
 /// Longest description the GeoReport v2 specification allows, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
 /// Longest `api_key` in trusted development mode, in characters.
 pub const MAX_API_KEY_CHARS: usize = 64;
-
-/// The decoded name/value pairs of a form body or query string, in order.
-#[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    /// Decodes `encoded` (`a=1&b=x+y`); `+` is a space.
-    pub fn parse(encoded: &str) -> Result<Params, ServiceError> {
-        if encoded.len() > MAX_ENCODED_BYTES {
-            return Err(ServiceError::invalid(
-                "body",
-                format!("longer than {MAX_ENCODED_BYTES} bytes"),
-            ));
-        }
-        let decode = |raw: &str| {
-            percent_decode_str(&raw.replace('+', " "))
-                .decode_utf8()
-                .map(|text| text.into_owned())
-                .map_err(|_| ServiceError::invalid("body", "parameters must be UTF-8"))
-        };
-        let mut pairs = Vec::new();
-        for pair in encoded.split('&').filter(|pair| !pair.is_empty()) {
-            if pairs.len() == MAX_PARAMS {
-                return Err(ServiceError::invalid(
-                    "body",
-                    format!("more than {MAX_PARAMS} parameters"),
-                ));
-            }
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            pairs.push((decode(name)?, decode(value)?));
-        }
-        Ok(Params(pairs))
-    }
-
-    /// The first non-empty value of `name`, trimmed.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .filter(|(key, _)| key == name)
-            .map(|(_, value)| value.trim())
-            .find(|value| !value.is_empty())
-    }
-
-    /// [`Params::get`], or `INVALID_ARGUMENT` naming `name`.
-    pub fn required(&self, name: &'static str) -> Result<&str, ServiceError> {
-        self.get(name)
-            .ok_or_else(|| ServiceError::invalid(name, "required"))
-    }
-}
 
 /// Whether `key` is a development-mode `api_key`: 1..=64 characters of
 /// `[A-Za-z0-9._:-]`.
