@@ -789,6 +789,13 @@ async fn the_ledger_page_filters_pages_and_exports_as_the_api_does() {
     let page = fetch(&server, "GET", "/dashboard/ledger", Some(&cookie), None).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.number("ledger-total"), all);
+    // What docs/dashboard.md promises of every page's headers.
+    assert_eq!(page.header("cache-control"), "no-store");
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(page.body.matches("<tr data-id=").count() as u64, all);
     let dispatched = total(
         &server,
