@@ -7,13 +7,16 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each run uses a fresh schema,
 //! dropped afterwards. Without a reachable server the test fails saying so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rectify::pb::{self, complaint_service_client::ComplaintServiceClient};
 use tokio::sync::mpsc;
 
-use crate::support::{Server, admin_offline, as_role, options, submit_request};
+use crate::support::{
+    Server, admin_offline, as_role, head, options, read_log, submit, submit_and_dispatch,
+    submit_request,
+};
 
 fn postgres() -> String {
     std::env::var("RECTIFY_TEST_POSTGRES")
@@ -71,16 +74,31 @@ impl Drop for Schema {
     }
 }
 
-fn node(data_dir: &Path, schema: &Schema, key: &Path) -> Server {
-    Server::start_with(
-        data_dir,
-        &[
-            "--store".to_owned(),
-            schema.store_url(),
-            "--master-key-file".to_owned(),
-            key.display().to_string(),
-        ],
-    )
+/// A node on the schema's log with the shared master key (and `extra`
+/// `serve` flags).
+fn node(data_dir: &Path, schema: &Schema, key: &Path, extra: &[String]) -> Server {
+    let mut args = vec![
+        "--store".to_owned(),
+        schema.store_url(),
+        "--master-key-file".to_owned(),
+        key.display().to_string(),
+    ];
+    args.extend_from_slice(extra);
+    Server::start_with(data_dir, &args)
+}
+
+/// A fresh master key file (mode 0600) in `dir`, shared by the nodes.
+fn master_key(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = dir.join("master.key");
+    let hex = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::write(&key, hex).expect("write the master key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    key
 }
 
 /// Submits up to `count` complaints through a node, reporting each
@@ -130,20 +148,10 @@ async fn view(server: &Server, id: &str, min_position: u64) -> pb::ComplaintView
 async fn two_nodes_share_one_log_and_survive_a_sigkill() {
     let schema = Schema::fresh().await;
     let temp = tempfile::tempdir().expect("temp dir");
-    let key = temp.path().join("master.key");
-    let hex = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    std::fs::write(&key, hex).expect("write the master key");
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let key = master_key(temp.path());
     let (dir_a, dir_b) = (temp.path().join("a"), temp.path().join("b"));
-    let a = node(&dir_a, &schema, &key);
-    let b = node(&dir_b, &schema, &key);
+    let a = node(&dir_a, &schema, &key, &[]);
+    let b = node(&dir_b, &schema, &key, &[]);
 
     let (sender, mut acked) = mpsc::unbounded_channel();
     let mut loads = Vec::new();
@@ -180,7 +188,7 @@ async fn two_nodes_share_one_log_and_survive_a_sigkill() {
     for task in loads {
         task.await.expect("load task");
     }
-    let b = node(&dir_b, &schema, &key);
+    let b = node(&dir_b, &schema, &key, &[]);
     let last = positions
         .values()
         .copied()
@@ -218,7 +226,137 @@ async fn two_nodes_share_one_log_and_survive_a_sigkill() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected output {printed:?}"));
     assert!(rewrapped >= positions.len(), "{printed}");
-    let a = node(&dir_a, &schema, &key);
+    let a = node(&dir_a, &schema, &key, &[]);
     let (id, position) = positions.iter().next().expect("a complaint");
     assert_eq!(view(&a, id, *position).await.complaint_id, *id);
+}
+
+/// The deadline watcher runs on every node, and a watcher on one node does
+/// not know what the other's is doing: here six passes, three per node, run
+/// at once over the same overdue complaints. Each warning is still in the
+/// log exactly once, because its request id is derived from (complaint,
+/// milestone, level, due time) and the log's exact event-id check and
+/// per-stream version check run in the append transaction, whichever node
+/// appends; the passes' own counts add up to what the log holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_nodes_watcher_runs_and_each_warning_is_written_once() {
+    use chrono::TimeZone as _;
+    let schema = Schema::fresh().await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let key = master_key(temp.path());
+    let clock = temp.path().join("clock");
+    // Wednesday 14 October 2026, 10:00 Beijing time.
+    let start = chrono::Utc.with_ymd_and_hms(2026, 10, 14, 2, 0, 0).unwrap();
+    std::fs::write(&clock, start.to_rfc3339()).expect("write the clock");
+    let on_clock = ["--clock-file".to_owned(), clock.display().to_string()];
+    let a = node(&temp.path().join("a"), &schema, &key, &on_clock);
+    let b = node(&temp.path().join("b"), &schema, &key, &on_clock);
+
+    // Received on one node, dispatched through the other; a few left
+    // undispatched so the dispatch deadline is warned too.
+    let (mut on_a, mut on_b) = (a.complaints().await, b.complaints().await);
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        if n % 4 == 0 {
+            ids.push(submit(&mut on_a, &format!("停电 {n}")).await.id);
+        } else {
+            ids.push(submit_and_dispatch(&mut on_b, &format!("停电 {n}")).await.0);
+        }
+    }
+    // Two working weeks later every deadline has passed.
+    std::fs::write(&clock, (start + chrono::Duration::days(14)).to_rfc3339())
+        .expect("move the clock");
+    let before = head(&a).await;
+    // A pass finds its candidates in its node's own ledger: let both
+    // catch up first (a later pass would find what a lagging one missed).
+    for server in [&a, &b] {
+        warning_counts(server, before).await;
+    }
+
+    let mut passes = Vec::new();
+    for server in [&a, &b, &a, &b, &a, &b] {
+        let mut admin = server.admin().await;
+        passes.push(tokio::spawn(async move {
+            admin
+                .scan_deadlines(as_role(pb::ScanDeadlinesRequest {}, "admin"))
+                .await
+                .expect("scan deadlines")
+                .into_inner()
+        }));
+    }
+    let (mut reported, mut skipped) = (0, 0);
+    for pass in passes {
+        let report = pass.await.expect("pass");
+        reported += report.yellow + report.red;
+        skipped += report.skipped;
+    }
+    // The passes did meet: some found their warning already written.
+    assert!(skipped > 0, "no pass met another's warning");
+
+    let warnings: Vec<pb::Event> = read_log(&b, "supervisor", None)
+        .await
+        .into_iter()
+        .filter(|event| event.position > before)
+        .filter(|event| {
+            matches!(
+                event.event_type.as_str(),
+                "DeadlineWarned" | "DeadlineMissed"
+            )
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for event in &warnings {
+        let payload: serde_json::Value =
+            serde_json::from_str(&event.payload_json).expect("payload JSON");
+        assert!(
+            payload["milestone"].is_string() && payload["due_at"].is_string(),
+            "{payload}"
+        );
+        let key = (
+            event.stream.clone(),
+            event.event_type.clone(),
+            payload["milestone"].to_string(),
+            payload["due_at"].to_string(),
+        );
+        assert!(seen.insert(key.clone()), "written twice: {key:?}");
+    }
+    // Every complaint has at least its red warning; the counts agree.
+    let warned: BTreeSet<&str> = warnings.iter().map(|e| e.stream.as_str()).collect();
+    assert_eq!(warned.len(), ids.len(), "{warned:?}");
+    assert_eq!(reported as usize, warnings.len());
+
+    // Both nodes' ledgers see the same warnings.
+    let last = head(&a).await;
+    let counts = [
+        warning_counts(&a, last).await,
+        warning_counts(&b, last).await,
+    ];
+    assert_eq!(counts[0], counts[1]);
+    let red = counts[0]
+        .buckets
+        .iter()
+        .find(|bucket| bucket.key == "WARNING_LEVEL_RED")
+        .map_or(0, |bucket| bucket.count);
+    assert_eq!(red as usize, ids.len());
+}
+
+/// The node's ledger rows by their highest warning, once its projections
+/// have reached `min_position`.
+async fn warning_counts(server: &Server, min_position: u64) -> pb::LedgerGrouping {
+    server
+        .queries()
+        .await
+        .count_ledger(as_role(
+            pb::CountLedgerRequest {
+                filter: None,
+                group_by: vec![pb::LedgerDimension::Warning as i32],
+                min_position,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("count ledger")
+        .into_inner()
+        .groupings
+        .remove(0)
 }
