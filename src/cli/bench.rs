@@ -14,7 +14,10 @@
 //!
 //! With `--spawn` the bench starts its own server on a temporary data
 //! directory (durable mode unless told otherwise), so one command measures a
-//! fresh machine. Latencies are recorded in HdrHistograms, one per RPC.
+//! fresh machine; with `--store postgres://…` its log is on PostgreSQL, and
+//! `--nodes N` starts N such servers on the one log. Clients are spread
+//! round-robin over the servers (spawned, or several `--server` addresses).
+//! Latencies are recorded in HdrHistograms, one per RPC.
 
 use std::{
     collections::BTreeMap,
@@ -46,7 +49,8 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 /// Arguments of `rectify bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Server to drive (ignored with --spawn).
+    /// Server to drive (ignored with --spawn); several, comma-separated,
+    /// share the clients round-robin.
     #[arg(long, env = "RECTIFY_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
     /// Start a server in this process on a fresh temporary data directory.
@@ -55,6 +59,14 @@ pub struct BenchArgs {
     /// Data directory for --spawn (default: a temporary directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// With --spawn: the spawned servers' log on PostgreSQL
+    /// (`postgres://…[?schema=…]`, an empty schema) instead of sled.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// With --spawn: how many servers to start on the one log (more than one
+    /// needs --store postgres://…).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
     /// Durability of the spawned server.
     #[arg(long, value_enum, default_value = "fsync")]
     pub durability: DurabilityMode,
@@ -146,8 +158,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         return peer::run(&args).await;
     }
     let mut _temp = None;
-    let mut shutdown = None;
-    let server = if args.spawn {
+    let mut shutdown = Vec::new();
+    let servers: Vec<String> = if args.spawn {
         let data_dir = match &args.data_dir {
             Some(dir) => dir.clone(),
             None => {
@@ -157,17 +169,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 path
             }
         };
-        let (addr, stop) = spawn_server(data_dir, args.durability).await?;
-        shutdown = Some(stop);
-        format!("http://{addr}")
+        let mut servers = Vec::new();
+        for (addr, stop) in spawn_servers(&args, &data_dir).await? {
+            shutdown.push(stop);
+            servers.push(format!("http://{addr}"));
+        }
+        servers
     } else {
-        args.server.clone()
+        args.server
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect()
     };
-    let channels = connect(&server, args.clients.iter().copied().max().unwrap_or(1)).await?;
-    let universe = Arc::new(load_universe(channels[0].clone()).await?);
+    let max_clients = args.clients.iter().copied().max().unwrap_or(1);
+    let mut channels = Vec::with_capacity(servers.len());
+    for server in &servers {
+        channels.push(connect(server, max_clients.div_ceil(servers.len())).await?);
+    }
+    let universe = Arc::new(load_universe(channels[0][0].clone()).await?);
     if args.scenario == Scenario::Open311Submit {
-        open311::run(&args, &server, universe).await?;
-        if let Some(stop) = shutdown {
+        if servers.len() > 1 {
+            bail!("the open311-submit scenario drives one server");
+        }
+        open311::run(&args, &servers[0], universe).await?;
+        for stop in shutdown {
             let _ = stop.send(());
         }
         return Ok(());
@@ -183,20 +208,51 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
-    if let Some(stop) = shutdown {
+    for stop in shutdown {
         let _ = stop.send(());
     }
     Ok(())
 }
 
+/// Starts `--nodes` servers in this process: on sled in `data_dir`, or
+/// on the `--store` PostgreSQL log, each with its projections in a
+/// directory of its own under `data_dir` and one shared master key.
+async fn spawn_servers(
+    args: &BenchArgs,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Vec<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)>> {
+    if args.nodes == 0 || (args.nodes > 1 && args.store.is_none()) {
+        bail!("--nodes above 1 needs --store postgres://… (a sled log has one server)");
+    }
+    let mut servers = Vec::with_capacity(args.nodes);
+    let Some(url) = &args.store else {
+        let config = ServerConfig::local(data_dir.to_path_buf());
+        servers.push(spawn_server(config, args.durability).await?);
+        return Ok(servers);
+    };
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let key = data_dir.join("master.key");
+    crate::server::vault::create_key_file(&key)?;
+    for node in 0..args.nodes {
+        let config = ServerConfig {
+            postgres: Some(url.clone()),
+            master_key_file: Some(key.clone()),
+            ..ServerConfig::local(data_dir.join(format!("node-{node}")))
+        };
+        servers.push(spawn_server(config, args.durability).await?);
+    }
+    Ok(servers)
+}
+
 async fn spawn_server(
-    data_dir: PathBuf,
+    config: ServerConfig,
     durability: DurabilityMode,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
     let config = ServerConfig {
         durability,
         rate_limit_per_s: 0,
-        ..ServerConfig::local(data_dir)
+        ..config
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
@@ -313,7 +369,7 @@ macro_rules! timed {
 }
 
 async fn run_level(
-    channels: &[Channel],
+    channels: &[Vec<Channel>],
     universe: &Arc<Universe>,
     clients: usize,
     scenario: Scenario,
@@ -323,7 +379,10 @@ async fn run_level(
     let until = started + Duration::from_secs(seconds);
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients {
-        let channel = channels[client / CLIENTS_PER_CONNECTION % channels.len()].clone();
+        // Round-robin over the servers, then over each one's connections.
+        let server = &channels[client % channels.len()];
+        let channel =
+            server[client / channels.len() / CLIENTS_PER_CONNECTION % server.len()].clone();
         let universe = universe.clone();
         tasks.push(tokio::spawn(async move {
             let mut recorder = Recorder::default();

@@ -360,3 +360,48 @@ async fn warning_counts(server: &Server, min_position: u64) -> pb::LedgerGroupin
         .groupings
         .remove(0)
 }
+
+/// `rectify bench --spawn --store postgres://… --nodes 2` starts two nodes on
+/// one log and spreads its clients over them: every submission it counts is
+/// in the log, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_drives_two_nodes_on_one_log() {
+    let schema = Schema::fresh().await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args([
+            "bench",
+            "--spawn",
+            "--store",
+            &schema.store_url(),
+            "--nodes",
+            "2",
+        ])
+        .args(["--clients", "4", "--seconds", "1", "--json", "--data-dir"])
+        .arg(temp.path().join("bench"))
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run rectify bench");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reports: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the bench's JSON");
+    let level = &reports[0];
+    assert_eq!(level["clients"], 4);
+    assert_eq!(level["errors"], 0, "{level}");
+    let submitted = level["complaints"].as_u64().expect("complaints");
+    assert!(submitted > 0, "{level}");
+
+    // The log holds exactly the acknowledged submissions (one event each).
+    let key = temp.path().join("bench").join("master.key");
+    let node = node(&temp.path().join("after"), &schema, &key, &[]);
+    let events = read_log(&node, "supervisor", None).await;
+    let received = events
+        .iter()
+        .filter(|event| event.event_type == "ComplaintReceived")
+        .count();
+    assert_eq!(received as u64, submitted);
+}
