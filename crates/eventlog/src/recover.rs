@@ -19,7 +19,8 @@ use crate::envelope::{self, GENESIS_HASH};
 use crate::keys::{IDS_KEY, INDEXED_KEY, STREAMS_KEY, storage};
 use crate::segment::{CONFIRM, END, Next, Records};
 use crate::sled_store::{
-    Body, Loc, batch_key, be_u64, id_key, indexed_value, stream_key, stream_prefix,
+    BATCH, Body, ID, Loc, STREAM, batch_key, be_u64, id_key, indexed_value, stream_key,
+    stream_prefix,
 };
 
 /// Events whose ids are indexed per sled batch at open.
@@ -40,8 +41,11 @@ pub(crate) struct Recovered {
 }
 
 /// Brings sled's indexes up to the segment file, cutting an unfinished
-/// commit off its end. Blocking.
-pub(crate) fn recover(body: &Body) -> Result<Recovered, StoreError> {
+/// commit off its end. With `rebuild_if_ahead` (the store runs with
+/// [`Durability::Interval`](crate::Durability::Interval), whose segment
+/// syncs lag sled's), an index naming more of the segment file than there
+/// is is rebuilt from the file instead of refused. Blocking.
+pub(crate) fn recover(body: &Body, rebuild_if_ahead: bool) -> Result<Recovered, StoreError> {
     let db = &body.db;
     let (indexed, start) = match db.get(INDEXED_KEY).map_err(storage)? {
         None => (0, 0),
@@ -54,6 +58,16 @@ pub(crate) fn recover(body: &Body) -> Result<Recovered, StoreError> {
         }
     };
     let file_len = body.file.metadata()?.len();
+    if start > file_len && rebuild_if_ahead {
+        tracing::warn!(
+            indexed,
+            file_len,
+            "the event log's index is ahead of its segment file (a power loss with \
+             interval durability): indexing the segment file again from the start"
+        );
+        clear_index(&body.db)?;
+        return recover(body, false);
+    }
     if start > file_len {
         return Err(StoreError::Corrupt {
             position: indexed,
@@ -252,5 +266,34 @@ fn reindex_ids(body: &Body, head: u64, limit: u64) -> Result<(), StoreError> {
         body.db.apply_batch(writes).map_err(storage)?;
         done = to;
     }
+    Ok(())
+}
+
+/// Removes every index entry and marker, so that the whole segment file is
+/// indexed again.
+fn clear_index(db: &sled::Db) -> Result<(), StoreError> {
+    for prefix in [BATCH, STREAM, ID] {
+        loop {
+            let keys: Vec<sled::IVec> = db
+                .scan_prefix([prefix])
+                .keys()
+                .take(ID_STEP as usize)
+                .collect::<Result<_, _>>()
+                .map_err(storage)?;
+            if keys.is_empty() {
+                break;
+            }
+            let mut batch = sled::Batch::default();
+            for key in keys {
+                batch.remove(key);
+            }
+            db.apply_batch(batch).map_err(storage)?;
+        }
+    }
+    let mut markers = sled::Batch::default();
+    for key in [INDEXED_KEY, IDS_KEY, STREAMS_KEY] {
+        markers.remove(key);
+    }
+    db.apply_batch(markers).map_err(storage)?;
     Ok(())
 }

@@ -103,7 +103,7 @@ use crate::{
 
 pub(crate) const BATCH: u8 = b'B';
 pub(crate) const STREAM: u8 = b'T';
-const ID: u8 = b'X';
+pub(crate) const ID: u8 = b'X';
 /// Largest batch value the writer starts a new value after (a single
 /// larger event still gets a value of its own). sled moves values over a
 /// quarter of its 512 KiB segment into blob files, one file each.
@@ -319,7 +319,8 @@ impl SledStore {
             db: db.clone(),
             file: file.clone(),
         };
-        let recovered = recover::recover(&body)?;
+        let interval = matches!(config.durability, Durability::Interval { .. });
+        let recovered = recover::recover(&body, interval)?;
         db.flush().map_err(storage)?;
         let files = DataFiles::open(&config.path)?;
         let committed = Arc::new(AtomicU64::new(recovered.head));
@@ -1913,6 +1914,52 @@ mod tests {
             matches!(opened, Err(StoreError::Corrupt { position: 6, .. })),
             "{opened:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_index_ahead_of_the_segment_file_is_rebuilt_only_in_interval_mode() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = one_batch(dir.path(), 5).await;
+        store
+            .append("s", ExpectedVersion::Exact(4), (6..=8).map(event).collect())
+            .await
+            .expect("append");
+        let cut = place(&store, 6).offset;
+        store.shutdown().expect("shutdown");
+        drop(store);
+        // As after a power loss that kept sled's index and lost the
+        // segment file's last commit.
+        let segment = dir.path().join("log").join(segment::SEGMENT_FILE);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .expect("segment");
+        file.set_len(cut).expect("cut");
+        drop(file);
+        assert!(matches!(
+            SledStore::open(config(dir.path())),
+            Err(StoreError::Corrupt { position: 8, .. })
+        ));
+        let interval = StoreConfig {
+            durability: Durability::Interval { every_ms: 10 },
+            ..config(dir.path())
+        };
+        let store = SledStore::open(interval).expect("open");
+        assert_eq!(store.head_position().await.expect("head"), 5);
+        assert_eq!(store.stream_version("s").await.expect("version"), Some(4));
+        assert_eq!(
+            store.find_event(Uuid::from_u128(7)).await.expect("find"),
+            None
+        );
+        let found = store.find_event(Uuid::from_u128(5)).await.expect("find");
+        assert_eq!(found.map(|e| e.position), Some(5));
+        assert_eq!(store.stats().expect("stats").streams, 1);
+        let next = store
+            .append("s", ExpectedVersion::Exact(4), vec![event(6)])
+            .await
+            .expect("append");
+        assert_eq!(next.first_position, 6);
+        assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
     }
 
     #[tokio::test]

@@ -202,7 +202,7 @@ fn current_report(
         db,
         file: Arc::new(segment::open(path)?),
     };
-    let recovered = recover::recover(&body)?;
+    let recovered = recover::recover(&body, false)?;
     flush(&body.db, path)?;
     Ok(UpgradeReport {
         events: recovered.head,
