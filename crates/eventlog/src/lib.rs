@@ -40,10 +40,12 @@
 //!    reading storage instead of holding memory.
 //! 8. A stream may have one *secret* (e.g. a wrapped data key) kept beside
 //!    the log, outside the hash chain. It is set or destroyed only together
-//!    with an append ([`SecretChange`]), in the same atomic, durable write,
-//!    so a secret never exists without its events and a destroyed secret is
-//!    never acknowledged before it is gone from the live store. Destroying it
-//!    changes no event and no hash.
+//!    with an append ([`SecretChange`]), atomically and durably with it (in
+//!    the sled backend: the commit's records are flagged, sled's secret
+//!    change is synced before the acknowledgement, and an open cuts off a
+//!    flagged commit sled does not hold), so a secret never exists without
+//!    its events and a destroyed secret is never acknowledged before it is
+//!    gone from the live store. Destroying it changes no event and no hash.
 //!
 //! # Schema evolution (upcasting)
 //!
