@@ -133,7 +133,10 @@ pub(crate) enum Next<'a> {
 /// Reads records one after another with large sequential reads.
 pub(crate) struct Records<'f> {
     file: &'f File,
+    /// Read bytes in `buf[..filled]`; the buffer only grows, so its bytes
+    /// are zeroed once, not on every read.
     buf: Vec<u8>,
+    filled: usize,
     /// File offset of `buf[0]`.
     buf_at: u64,
     /// Cursor in `buf`.
@@ -151,6 +154,7 @@ impl<'f> Records<'f> {
         Records {
             file,
             buf: Vec::new(),
+            filled: 0,
             buf_at: offset,
             pos: 0,
             limit,
@@ -165,27 +169,28 @@ impl<'f> Records<'f> {
 
     /// Makes `n` bytes from the cursor available; false at the limit.
     fn ensure(&mut self, n: usize) -> std::io::Result<bool> {
-        if self.buf.len() - self.pos >= n {
+        if self.filled - self.pos >= n {
             return Ok(true);
         }
         let cursor = self.buf_at + self.pos as u64;
         if self.limit.saturating_sub(cursor) < n as u64 {
             return Ok(false);
         }
-        self.buf.drain(..self.pos);
+        self.buf.copy_within(self.pos..self.filled, 0);
+        self.filled -= self.pos;
         self.buf_at = cursor;
         self.pos = 0;
         // have < n ≤ target, and the limit leaves at least n bytes after the cursor.
-        let have = self.buf.len();
+        let have = self.filled;
         let target = n.max(self.chunk);
         let read_at = cursor + have as u64;
         let want = ((target - have) as u64).min(self.limit - read_at) as usize;
-        self.buf.resize(have + want, 0);
-        let result = self.file.read_exact_at(&mut self.buf[have..], read_at);
-        if let Err(error) = result {
-            self.buf.truncate(have);
-            return Err(error);
+        if self.buf.len() < have + want {
+            self.buf.resize(have + want, 0);
         }
+        self.file
+            .read_exact_at(&mut self.buf[have..have + want], read_at)?;
+        self.filled = have + want;
         if self.chunk < READ_CHUNK {
             self.chunk = (self.chunk * 2).clamp(MIN_CHUNK, READ_CHUNK);
         }

@@ -1276,11 +1276,12 @@ impl Reader {
     ) -> Result<(Vec<RecordedEvent>, u64), StoreError> {
         let head = self.head();
         let from = from.max(1);
-        let mut out = Vec::new();
         if from > head || max_match == 0 {
-            return Ok((out, from));
+            return Ok((Vec::new(), from));
         }
         let end = head.min(from.saturating_add(max_scan - 1));
+        let most = usize::try_from(end - from + 1).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(most.min(max_match));
         let next = self
             .body
             .walk(from, end, self.limit(), &mut |loc, envelope| {
