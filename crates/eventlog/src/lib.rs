@@ -461,6 +461,7 @@ pub struct StoreStats {
     pub events: u64,
     /// Streams with at least one event.
     pub streams: u64,
-    /// Bytes the storage engine occupies on disk.
+    /// Bytes the log occupies on disk (sled backend: sled's own figure plus
+    /// the segment file's length).
     pub size_on_disk_bytes: u64,
 }

@@ -112,6 +112,8 @@ pub(crate) const BATCH_VALUE_BYTES: usize = 32 * 1024;
 const LIVE_BATCHES: usize = 256;
 /// Events a lagging or catching-up subscriber reads from storage per page.
 const CATCH_UP_PAGE: usize = 512;
+/// Most events a read allocates room for before it finds them.
+const PAGE_CAPACITY: usize = 16_384;
 /// Records verify checks per blocking step between progress reports.
 const VERIFY_STEP: u64 = 16_384;
 
@@ -1280,8 +1282,9 @@ impl Reader {
             return Ok((Vec::new(), from));
         }
         let end = head.min(from.saturating_add(max_scan - 1));
+        // Sized for a usual page at once; a filtered scan of a long log grows it.
         let most = usize::try_from(end - from + 1).unwrap_or(usize::MAX);
-        let mut out = Vec::with_capacity(most.min(max_match));
+        let mut out = Vec::with_capacity(most.min(max_match).min(PAGE_CAPACITY));
         let next = self
             .body
             .walk(from, end, self.limit(), &mut |loc, envelope| {
