@@ -1,14 +1,16 @@
 //! The event log's on-disk format upgrade: `rectify serve` refuses a
-//! format-1 data directory and names the command; `rectify admin
-//! upgrade-store` converts it with everything kept, and the server then
-//! serves the same log.
+//! format-1 or format-2 data directory and names the command; `rectify
+//! admin upgrade-store` converts it with everything kept, and the server
+//! then serves the same log.
 
 use std::path::Path;
 
 use rectify::pb;
 use rectify_eventlog::legacy_v1::V1Writer;
+use rectify_eventlog::legacy_v2::V2Writer;
 use rectify_eventlog::{
-    EventStore as _, ExpectedVersion, Filter, NewEvent, SecretChange, SledStore, StoreConfig,
+    AppendOutcome, EventStore as _, ExpectedVersion, FORMAT_VERSION, Filter, NewEvent,
+    SecretChange, SledStore, StoreConfig, StoreError,
 };
 
 use crate::support::{Server, admin_offline, as_role, read_log, submit, submit_and_dispatch};
@@ -21,16 +23,41 @@ fn open_store(dir: &Path) -> SledStore {
     .expect("open the stopped server's store")
 }
 
+/// A writer of an older format.
+enum OldWriter {
+    V1(V1Writer),
+    V2(V2Writer),
+}
+
+impl OldWriter {
+    fn append(
+        &mut self,
+        stream: &str,
+        expected: ExpectedVersion,
+        new: NewEvent,
+        secret: SecretChange,
+    ) -> Result<AppendOutcome, StoreError> {
+        match self {
+            OldWriter::V1(writer) => writer.append(stream, expected, vec![new], secret),
+            OldWriter::V2(writer) => writer.append(stream, expected, vec![new], secret),
+        }
+    }
+}
+
 /// Writes the log of the current-format directory `from` into a new
-/// format-1 directory `to` with the format-1 writer, one append per event,
-/// each stream's secret set with its first event; copies the master key.
-async fn write_as_format_1(from: &Path, to: &Path) {
+/// directory `to` in `format` (1 or 2) with that format's writer, one
+/// append per event, each stream's secret set with its first event; copies
+/// the master key.
+async fn write_as_format(format: u32, from: &Path, to: &Path) {
     let store = open_store(from);
     let events = store
         .read_all(1, usize::MAX, &Filter::default())
         .await
         .expect("read the log");
-    let mut writer = V1Writer::open(to).expect("format-1 writer");
+    let mut writer = match format {
+        1 => OldWriter::V1(V1Writer::open(to).expect("format-1 writer")),
+        _ => OldWriter::V2(V2Writer::open(to).expect("format-2 writer")),
+    };
     for event in events {
         let secret = match event.version {
             0 => store
@@ -52,8 +79,8 @@ async fn write_as_format_1(from: &Path, to: &Path) {
             metadata: event.metadata,
         };
         let outcome = writer
-            .append(&event.stream, expected, vec![new], secret)
-            .expect("format-1 append");
+            .append(&event.stream, expected, new, secret)
+            .expect("old-format append");
         assert_eq!(outcome.first_position, event.position);
     }
     store.shutdown().expect("close");
@@ -62,6 +89,15 @@ async fn write_as_format_1(from: &Path, to: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_a_format_1_directory_until_it_is_upgraded() {
+    refuses_until_upgraded(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_format_2_directory_until_it_is_upgraded() {
+    refuses_until_upgraded(2).await;
+}
+
+async fn refuses_until_upgraded(format: u32) {
     let dir = tempfile::tempdir().unwrap();
     let current = dir.path().join("current");
     let old = dir.path().join("old");
@@ -71,7 +107,7 @@ async fn serve_refuses_a_format_1_directory_until_it_is_upgraded() {
     submit(&mut complaints, "第二件").await;
     let log = read_log(&server, "supervisor", None).await;
     assert!(server.stop().success());
-    write_as_format_1(&current, &old).await;
+    write_as_format(format, &current, &old).await;
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -82,7 +118,7 @@ async fn serve_refuses_a_format_1_directory_until_it_is_upgraded() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("rectify admin upgrade-store"), "{stderr}");
-    assert!(stderr.contains("format 1"), "{stderr}");
+    assert!(stderr.contains(&format!("format {format}")), "{stderr}");
 
     let printed = admin_offline("upgrade-store", &[&old]);
     assert!(
@@ -92,7 +128,10 @@ async fn serve_refuses_a_format_1_directory_until_it_is_upgraded() {
     assert!(printed.contains("hash chain verified"), "{printed}");
     // Once more: nothing left to do.
     let again = admin_offline("upgrade-store", &[&old]);
-    assert!(again.contains("already in format 2"), "{again}");
+    assert!(
+        again.contains(&format!("already in format {FORMAT_VERSION}")),
+        "{again}"
+    );
 
     let server = Server::start(&old);
     assert_eq!(read_log(&server, "supervisor", None).await, log);

@@ -296,9 +296,13 @@ fn main() {
         futures::future::join_all(tasks).await;
     });
     let load = load_start.elapsed();
+    let (hwm, now) = rss();
+    println!("RSS after loading: VmHWM {hwm:.0} MiB, VmRSS {now:.0} MiB");
     store.shutdown().expect("shutdown");
     drop(store);
     let store = open(dir.path(), Durability::Fsync);
+    let (hwm, now) = rss();
+    println!("RSS after reopening: VmHWM {hwm:.0} MiB, VmRSS {now:.0} MiB");
     let stats = store.stats().expect("stats");
     let replay_start = Instant::now();
     let replayed = runtime.block_on(async {

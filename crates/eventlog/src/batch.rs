@@ -1,5 +1,6 @@
-//! The batch value of log format 2: the envelopes of consecutive positions,
-//! contiguous, under one checksum.
+//! The batch value of log formats 2 and 3 (a sled value in format 2, a
+//! segment-file record in format 3): the envelopes of consecutive
+//! positions, contiguous, under one checksum.
 //!
 //! ```text
 //! format u8 (=2) | first position u64 | count u32 |
@@ -118,6 +119,14 @@ pub(crate) fn parse(value: &[u8], first: u64) -> Result<Batch<'_>, StoreError> {
         ));
     }
     Ok(framed)
+}
+
+/// Whether a value's checksum holds (its framing unchecked).
+pub(crate) fn checksum_ok(value: &[u8]) -> bool {
+    value.len() >= HEADER + CRC && {
+        let (body, crc) = value.split_at(value.len() - CRC);
+        envelope::crc32(body) == u32::from_le_bytes(crc.try_into().expect("4 bytes"))
+    }
 }
 
 /// The envelopes of `body` (a value without its checksum), by their lengths.

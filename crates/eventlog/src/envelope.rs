@@ -131,12 +131,17 @@ pub(crate) fn check_chain(
     position: u64,
     prev_hash: &[u8; 32],
 ) -> Result<[u8; 32], StoreError> {
-    let event = decode(value, position)?;
-    let (stored, _) = split(value, position)?;
-    if chain_hash(prev_hash, stored) != event.hash {
+    // Every check of `decode`, without building the event.
+    let (stored, hash) = split(value, position)?;
+    let (body, crc) = stored.split_at(stored.len() - 4);
+    if crc32(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+        return Err(corrupt(position, "checksum mismatch"));
+    }
+    parse_body(body, position)?;
+    if chain_hash(prev_hash, stored) != hash {
         return Err(corrupt(position, "hash chain broken"));
     }
-    Ok(event.hash)
+    Ok(hash)
 }
 
 /// Decodes and checks a stored value found under global `position`.
@@ -158,7 +163,19 @@ pub(crate) fn decode_checked(value: &[u8], position: u64) -> Result<RecordedEven
     decode_body(&stored[..stored.len() - 4], hash, position)
 }
 
-fn decode_body(body: &[u8], hash: [u8; 32], position: u64) -> Result<RecordedEvent, StoreError> {
+/// The fields of an envelope's body, borrowed and checked.
+struct Fields<'a> {
+    version: u64,
+    schema_version: u32,
+    recorded_at_ms: i64,
+    id: Uuid,
+    stream: &'a str,
+    event_type: &'a str,
+    payload: &'a [u8],
+    optional: [Option<&'a str>; 4],
+}
+
+fn parse_body(body: &[u8], position: u64) -> Result<Fields<'_>, StoreError> {
     let mut r = Reader {
         buf: body,
         at: 0,
@@ -181,8 +198,8 @@ fn decode_body(body: &[u8], hash: [u8; 32], position: u64) -> Result<RecordedEve
     let flags = r.u8()?;
     let stream = r.string()?;
     let event_type = r.string()?;
-    let payload = r.bytes()?.to_vec();
-    let mut optional: [Option<String>; 4] = Default::default();
+    let payload = r.bytes()?;
+    let mut optional: [Option<&str>; 4] = Default::default();
     for (i, slot) in optional.iter_mut().enumerate() {
         if flags & (1 << i) != 0 {
             *slot = Some(r.string()?);
@@ -191,20 +208,35 @@ fn decode_body(body: &[u8], hash: [u8; 32], position: u64) -> Result<RecordedEve
     if r.at != body.len() {
         return Err(corrupt(position, "trailing bytes"));
     }
-    let [correlation_id, causation_id, actor, request_id] = optional;
-    Ok(RecordedEvent {
-        stream,
+    Ok(Fields {
         version,
-        position,
-        id,
-        event_type,
         schema_version,
+        recorded_at_ms,
+        id,
+        stream,
+        event_type,
         payload,
+        optional,
+    })
+}
+
+fn decode_body(body: &[u8], hash: [u8; 32], position: u64) -> Result<RecordedEvent, StoreError> {
+    let fields = parse_body(body, position)?;
+    let [correlation_id, causation_id, actor, request_id] =
+        fields.optional.map(|o| o.map(str::to_owned));
+    Ok(RecordedEvent {
+        stream: fields.stream.to_owned(),
+        version: fields.version,
+        position,
+        id: fields.id,
+        event_type: fields.event_type.to_owned(),
+        schema_version: fields.schema_version,
+        payload: fields.payload.to_vec(),
         metadata: Metadata {
             correlation_id,
             causation_id,
             actor,
-            recorded_at_ms,
+            recorded_at_ms: fields.recorded_at_ms,
             request_id,
         },
         hash,
@@ -253,9 +285,9 @@ impl<'a> Reader<'a> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
         self.take(len as usize)
     }
-    fn string(&mut self) -> Result<String, StoreError> {
+    fn string(&mut self) -> Result<&'a str, StoreError> {
         let bytes = self.bytes()?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| corrupt(self.position, "invalid UTF-8"))
+        std::str::from_utf8(bytes).map_err(|_| corrupt(self.position, "invalid UTF-8"))
     }
 }
 

@@ -9,11 +9,14 @@
 //! It knows nothing of complaints: events are opaque payload bytes with a
 //! type name and a schema version.
 //!
-//! On disk the log has a format version ([`FORMAT_VERSION`]); the sled
-//! backend stores one checksummed value per committed batch (see its
-//! module doc), refuses a directory in another format with
-//! [`StoreError::Format`], and [`upgrade_store`] converts format 1 (one
-//! key per event; [`legacy_v1`] reads and writes it) in place.
+//! On disk the log has a format version ([`FORMAT_VERSION`], 3): the sled
+//! backend appends each committed batch, checksummed, to a segment file
+//! that is the log's truth, and keeps its indexes, the stream secrets and
+//! the metadata in sled (see its module doc). It refuses a directory in
+//! another format with [`StoreError::Format`], and [`upgrade_store`]
+//! converts format 1 (one sled key per event; [`legacy_v1`] reads and
+//! writes it) and format 2 (one sled value per batch; [`legacy_v2`]) in
+//! place.
 //!
 //! # Invariants
 //!
@@ -26,7 +29,8 @@
 //!    ids with different content is [`StoreError::IdempotencyMismatch`].
 //! 4. With [`Durability::Fsync`] an append is acknowledged only after its
 //!    bytes are on stable storage. Storage errors are returned to the
-//!    appender, never turned into an acknowledgement.
+//!    appender, never turned into an acknowledgement. A commit cut short
+//!    by a crash is never read in part: opening the store cuts it off.
 //! 5. Each event stores `hash = BLAKE3(previous hash || stored bytes)` in
 //!    global order; [`EventStore::verify`] names the first position where
 //!    the chain breaks.
@@ -36,10 +40,12 @@
 //!    reading storage instead of holding memory.
 //! 8. A stream may have one *secret* (e.g. a wrapped data key) kept beside
 //!    the log, outside the hash chain. It is set or destroyed only together
-//!    with an append ([`SecretChange`]), in the same atomic, durable write,
-//!    so a secret never exists without its events and a destroyed secret is
-//!    never acknowledged before it is gone from the live store. Destroying it
-//!    changes no event and no hash.
+//!    with an append ([`SecretChange`]), atomically and durably with it (in
+//!    the sled backend: the commit's records are flagged, sled's secret
+//!    change is synced before the acknowledgement, and an open cuts off a
+//!    flagged commit sled does not hold), so a secret never exists without
+//!    its events and a destroyed secret is never acknowledged before it is
+//!    gone from the live store. Destroying it changes no event and no hash.
 //!
 //! # Schema evolution (upcasting)
 //!
@@ -73,13 +79,17 @@
 mod batch;
 mod copy;
 mod envelope;
+mod indexer;
 mod keys;
 mod postgres_store;
+mod recover;
+mod segment;
 mod sled_store;
 mod subscription;
 mod upgrade;
 
 pub mod legacy_v1;
+pub mod legacy_v2;
 
 pub mod conformance;
 
@@ -412,8 +422,10 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Acknowledgement policy.
     pub durability: Durability,
-    /// sled's page cache in bytes. Resident memory can reach several times
-    /// this (sled issue 1309); the benchmark reports RSS.
+    /// sled's page cache in bytes; sled holds the indexes, secrets and
+    /// metadata (the log body is read from the segment file, outside it).
+    /// Resident memory can reach several times this (sled issue 1309); the
+    /// benchmark reports RSS.
     pub cache_capacity_bytes: u64,
     /// Largest payload + type + metadata of one event, in bytes.
     pub max_event_bytes: usize,
@@ -449,6 +461,7 @@ pub struct StoreStats {
     pub events: u64,
     /// Streams with at least one event.
     pub streams: u64,
-    /// Bytes the storage engine occupies on disk.
+    /// Bytes the log occupies on disk (sled backend: sled's own figure plus
+    /// the segment file's length).
     pub size_on_disk_bytes: u64,
 }

@@ -1,27 +1,34 @@
-//! The sled backend: one tree, one writer thread, group commit.
+//! The sled backend: an append-only segment file for the log body, sled
+//! for the indexes, one writer thread, group commit.
 //!
-//! # Layout: format 2 (one sled tree, big-endian numbers in keys)
+//! # Layout: format 3
+//!
+//! The log body is the segment file `events.seg` in the data directory: the
+//! batch values of every commit, in position order, each framed as a record
+//! (see `segment` for the frame and `batch` for the value: the envelopes of
+//! consecutive positions with their chain hashes, under one checksum). The
+//! sled tree beside it holds (big-endian numbers in keys):
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `Mformat` | the on-disk format version, u32: `2` |
-//! | `B` first position:u64 | a batch value: the envelopes of consecutive positions and their chain hashes, contiguous, checksummed (see `batch`) |
+//! | `Mformat` | the on-disk format version, u32: `3` |
+//! | `B` first position:u64 | where the batch starting there is in the segment file: offset:u64, length:u32 (little-endian) |
 //! | `T` len:u16 stream first version:u64 | a run of the stream's events: batch:u64, offset:u32, count:u32 (little-endian) |
 //! | `X` event-id:[16] | batch:u64, offset:u32 (little-endian) |
+//! | `Mindexed` | the last position whose `B` and `T` entries are in sled, and the segment offset after it |
+//! | `Mids` | the last position whose `X` entries are in sled |
 //! | `M` `streams` | number of streams:u64 |
 //! | `K` stream name | the stream's secret (outside the hash chain) |
 //!
-//! A commit of n events writes its envelopes into batch values of at most
-//! [`BATCH_VALUE_BYTES`] (32 KiB, about 75 events of 300 bytes) each: one
-//! value for a smaller commit, several for a larger one (the cap keeps
-//! values inline in sled's segments instead of in blob files). It also
-//! writes one `T` entry per accepted append (its events are contiguous,
-//! though they may continue into the next value) and one `X` entry per
-//! event, all in one `sled::Batch`. An event at (batch, offset) has
-//! position batch + offset. Every read checks the checksum of each batch
-//! value it touches before using any of it. Format 1 (one key per event, see `legacy_v1`)
-//! has no `Mformat` key; [`SledStore::open`] refuses it with
-//! [`StoreError::Format`] and `upgrade` converts it.
+//! An event at (batch, offset) has position batch + offset. A commit of n
+//! events writes batch values of at most [`BATCH_VALUE_BYTES`] (32 KiB,
+//! about 75 events of 300 bytes) each, as consecutive records with one
+//! `write`; the last record carries the commit's end flag. Every read
+//! checks the frame and the checksum of each record it touches before using
+//! any of it, and reads only whole records. Format 2 (the batch values in
+//! sled, see `legacy_v2`) and format 1 (one key per event, see `legacy_v1`)
+//! are refused by [`SledStore::open`] with [`StoreError::Format`];
+//! `upgrade` converts both.
 //!
 //! # Write path
 //!
@@ -30,32 +37,63 @@
 //! `max_batch_events` events' worth of requests, decides each one in order
 //! (idempotency, expected version against the committed head *or* the head
 //! left by an earlier request of the same batch), assigns versions and
-//! positions, chains hashes, and writes every accepted request in ONE
-//! `sled::Batch`, so each append is atomic and a rejected one writes nothing.
-//! Then, with [`Durability::Fsync`], it calls `Db::flush` (which on Linux
-//! ends in `sync_file_range`, not a disk-cache flush) followed by
-//! `fdatasync` of sled's data file and of any new blob files, and only then
-//! acknowledges. If anything fails, every request of the batch gets the
-//! error and the writer reloads its state from disk.
+//! positions and chains hashes. Then, for the accepted requests together:
 //!
-//! Readers only see positions up to the committed head, which advances after
-//! the sync, so nothing is observable before it is durable.
+//! 1. one `write` of their records to the segment file and, with
+//!    [`Durability::Fsync`], one `fdatasync` of it: the commit point;
+//! 2. one `sled::Batch` of their `B` and `T` entries, the stream count,
+//!    their secret changes and `Mindexed` (not flushed: the segment file is
+//!    the truth, and an open re-indexes what sled lost). A commit that
+//!    changes a secret is flagged in its last record, and sled is flushed
+//!    and `fdatasync`ed before it is acknowledged: an open cuts a flagged
+//!    commit sled does not confirm, so its secret and its events are
+//!    written together or not at all;
+//! 3. their event ids go into an in-memory map of the not-yet-indexed tail,
+//!    which the writer's idempotency check and `find_event` consult before
+//!    sled, and the appends are acknowledged;
+//! 4. the id indexer thread writes their `X` entries and `Mids` to sled
+//!    behind the writer (through a bounded queue) and then drops them from
+//!    the map.
+//!
+//! A rejected request writes nothing. If any step fails, every request of
+//! the commit gets the error and the writer stops taking appends (the
+//! segment file may hold the commit; reopening the store decides, as after
+//! a crash).
+//!
+//! # Open
+//!
+//! [`SledStore::open`] reads the segment file after `Mindexed`: each whole,
+//! checked commit is indexed again (`B`, `T`, stream count); an unfinished
+//! commit at the end (records after the last end flag, a torn or cut-short
+//! record, an unconfirmed secret change) is cut off the file, never
+//! half-read. A damaged record followed by a good one is not a torn tail
+//! and fails the open with [`StoreError::Corrupt`]. Then the ids after `Mids`
+//! are indexed again, so idempotency stays exact across a crash.
+//!
+//! Readers only see positions up to the committed head, which advances
+//! after step 2, so nothing is observable before it is durable.
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot};
 
 use crate::batch::{self, BatchBuilder};
 use crate::envelope::{self, GENESIS_HASH};
+use crate::indexer::{Indexer, Unindexed};
 use crate::keys::{
-    FORMAT_KEY, FORMAT_VERSION, SECRET, STREAMS_KEY, secret_key, storage, stored_format,
+    FORMAT_KEY, FORMAT_VERSION, INDEXED_KEY, SECRET, STREAMS_KEY, secret_key, storage,
+    stored_format,
 };
 use crate::legacy_v1;
+use crate::recover;
+use crate::segment::{self, CONFIRM, END, Next, Place, Records};
 use crate::subscription::Subscription;
 use crate::{
     AppendOutcome, Direction, Durability, EventStore, ExpectedVersion, Filter, NewEvent,
@@ -64,8 +102,8 @@ use crate::{
 };
 
 pub(crate) const BATCH: u8 = b'B';
-const STREAM: u8 = b'T';
-const ID: u8 = b'X';
+pub(crate) const STREAM: u8 = b'T';
+pub(crate) const ID: u8 = b'X';
 /// Largest batch value the writer starts a new value after (a single
 /// larger event still gets a value of its own). sled moves values over a
 /// quarter of its 512 KiB segment into blob files, one file each.
@@ -74,6 +112,8 @@ pub(crate) const BATCH_VALUE_BYTES: usize = 32 * 1024;
 const LIVE_BATCHES: usize = 256;
 /// Events a lagging or catching-up subscriber reads from storage per page.
 const CATCH_UP_PAGE: usize = 512;
+/// Most events a read allocates room for before it finds them.
+const PAGE_CAPACITY: usize = 16_384;
 /// Records verify checks per blocking step between progress reports.
 const VERIFY_STEP: u64 = 16_384;
 
@@ -105,7 +145,7 @@ pub(crate) fn id_key(id: Uuid) -> [u8; 17] {
     key
 }
 
-fn be_u64(bytes: &[u8], position: u64) -> Result<u64, StoreError> {
+pub(crate) fn be_u64(bytes: &[u8], position: u64) -> Result<u64, StoreError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
         position,
         reason: "key is not 8 bytes".into(),
@@ -142,7 +182,7 @@ impl Loc {
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<Loc, StoreError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Loc, StoreError> {
         let bad = || StoreError::Corrupt {
             position: 0,
             reason: "index value has the wrong length".into(),
@@ -275,31 +315,47 @@ impl SledStore {
             .flush_every_ms(Some(flush_every_ms))
             .open()
             .map_err(storage)?;
-        check_format(&db)?;
-        let files = DataFiles::open(&config.path)?;
-        let committed = Arc::new(AtomicU64::new(0));
-        let streams = Arc::new(AtomicU64::new(0));
-        let reader = Reader {
+        check_format(&db, &config.path)?;
+        let file = Arc::new(segment::open(&config.path)?);
+        let body = Body {
             db: db.clone(),
-            committed: committed.clone(),
-            streams: streams.clone(),
+            file: file.clone(),
         };
-        let (head, last_hash, stream_count) = load_state(&db)?;
-        committed.store(head, Ordering::Release);
-        streams.store(stream_count, Ordering::Release);
+        let interval = matches!(config.durability, Durability::Interval { .. });
+        let recovered = recover::recover(&body, interval)?;
+        db.flush().map_err(storage)?;
+        let files = DataFiles::open(&config.path)?;
+        let committed = Arc::new(AtomicU64::new(recovered.head));
+        let committed_len = Arc::new(AtomicU64::new(recovered.len));
+        let streams = Arc::new(AtomicU64::new(recovered.streams));
+        let unindexed = Unindexed::default();
+        let reader = Reader {
+            body: body.clone(),
+            committed: committed.clone(),
+            committed_len: committed_len.clone(),
+            streams: streams.clone(),
+            unindexed: unindexed.clone(),
+        };
+        let indexer = Indexer::start(db.clone(), unindexed.clone())?;
         let (live, _) = broadcast::channel(LIVE_BATCHES);
         let (sender, receiver) = mpsc::channel();
         let mut writer = Writer {
-            db,
+            body,
+            len: recovered.len,
             files,
             durability: config.durability,
             max_batch_events: config.max_batch_events,
-            head,
-            last_hash,
-            streams: stream_count,
+            head: recovered.head,
+            last_hash: recovered.hash,
+            streams: recovered.streams,
             committed,
+            committed_len,
             streams_shared: streams,
             live: live.clone(),
+            unindexed,
+            indexer: Some(indexer),
+            failed: None,
+            unsynced: None,
         };
         let handle = std::thread::Builder::new()
             .name("eventlog-writer".into())
@@ -328,7 +384,8 @@ impl SledStore {
         Ok(StoreStats {
             events: self.inner.reader.head(),
             streams: self.inner.reader.streams.load(Ordering::Acquire),
-            size_on_disk_bytes: self.inner.reader.db.size_on_disk().map_err(storage)?,
+            size_on_disk_bytes: self.inner.reader.body.db.size_on_disk().map_err(storage)?
+                + self.inner.reader.committed_len.load(Ordering::Acquire),
         })
     }
 
@@ -340,14 +397,20 @@ impl SledStore {
     /// Every stream secret, in stream-name order (maintenance, e.g. master
     /// key rotation). Blocking.
     pub fn secrets(&self) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
-        self.inner.reader.db.scan_prefix([SECRET]).map(|entry| {
-            let (key, value) = entry.map_err(storage)?;
-            let stream = String::from_utf8(key[1..].to_vec()).map_err(|_| StoreError::Corrupt {
-                position: 0,
-                reason: "a secret's stream name is not UTF-8".into(),
-            })?;
-            Ok((stream, value.to_vec()))
-        })
+        self.inner
+            .reader
+            .body
+            .db
+            .scan_prefix([SECRET])
+            .map(|entry| {
+                let (key, value) = entry.map_err(storage)?;
+                let stream =
+                    String::from_utf8(key[1..].to_vec()).map_err(|_| StoreError::Corrupt {
+                        position: 0,
+                        reason: "a secret's stream name is not UTF-8".into(),
+                    })?;
+                Ok((stream, value.to_vec()))
+            })
     }
 
     /// Replaces existing stream secrets with new bytes of the same meaning
@@ -355,7 +418,7 @@ impl SledStore {
     /// destroyed in the meantime stays destroyed. Maintenance for a store
     /// no server is using; it writes no event. Blocking.
     pub fn replace_secrets(&self, secrets: &[(String, Vec<u8>)]) -> Result<u64, StoreError> {
-        let db = &self.inner.reader.db;
+        let db = &self.inner.reader.body.db;
         let mut batch = sled::Batch::default();
         let mut replaced = 0;
         for (stream, secret) in secrets {
@@ -468,8 +531,8 @@ pub(crate) fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Checks the stored format version; marks a new, empty store as format 2.
-fn check_format(db: &sled::Db) -> Result<(), StoreError> {
+/// Checks the stored format version; marks a new, empty store as format 3.
+fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     match stored_format(db)? {
         Some(FORMAT_VERSION) => Ok(()),
         Some(found) => Err(StoreError::Format {
@@ -483,10 +546,12 @@ fn check_format(db: &sled::Db) -> Result<(), StoreError> {
             })
         }
         None => {
-            if db.scan_prefix([BATCH]).next().is_some() {
+            let segment = dir.join(segment::SEGMENT_FILE);
+            let has_body = segment.metadata().map(|m| m.len() > 0).unwrap_or(false);
+            if has_body || db.scan_prefix([BATCH]).next().is_some() {
                 return Err(StoreError::Corrupt {
                     position: 0,
-                    reason: "batch values without a format version".into(),
+                    reason: "a log body without a format version".into(),
                 });
             }
             db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
@@ -495,27 +560,6 @@ fn check_format(db: &sled::Db) -> Result<(), StoreError> {
             Ok(())
         }
     }
-}
-
-/// Head position, last hash and stream count as stored. The last batch
-/// value is checked whole: a damaged one fails the open.
-pub(crate) fn load_state(db: &sled::Db) -> Result<(u64, [u8; 32], u64), StoreError> {
-    let (head, hash) = match db.scan_prefix([BATCH]).next_back() {
-        None => (0, GENESIS_HASH),
-        Some(entry) => {
-            let (key, value) = entry.map_err(storage)?;
-            let first = be_u64(&key[1..], 0)?;
-            let batch = batch::parse(&value, first)?;
-            let last = batch.end() - 1;
-            let envelope = batch.envelopes.last().expect("parse refuses empty values");
-            (last, envelope::decode(envelope, last)?.hash)
-        }
-    };
-    let streams = match db.get(STREAMS_KEY).map_err(storage)? {
-        None => 0,
-        Some(value) => be_u64(&value, 0)?,
-    };
-    Ok((head, hash, streams))
 }
 
 /// Handles to the files whose data must reach the disk before an ack.
@@ -587,7 +631,10 @@ impl DataFiles {
 
 /// The single writer: owns ordering, hashing and commits.
 struct Writer {
-    db: sled::Db,
+    /// sled and the segment file.
+    body: Body,
+    /// Bytes of the segment file written.
+    len: u64,
     files: DataFiles,
     durability: Durability,
     max_batch_events: usize,
@@ -599,9 +646,19 @@ struct Writer {
     streams: u64,
     /// Head visible to readers.
     committed: Arc<AtomicU64>,
+    /// Segment bytes readers may read.
+    committed_len: Arc<AtomicU64>,
     /// Stream count visible to `stats`.
     streams_shared: Arc<AtomicU64>,
     live: broadcast::Sender<Arc<[RecordedEvent]>>,
+    /// Ids committed but not yet in sled's `X` index.
+    unindexed: Unindexed,
+    /// Writes the `X` index behind the writer; `None` after shutdown.
+    indexer: Option<Indexer>,
+    /// Why the writer stopped taking appends, after a failed commit.
+    failed: Option<String>,
+    /// With [`Durability::Interval`]: when the oldest write not yet synced was made.
+    unsynced: Option<Instant>,
 }
 
 /// One request's fate within a batch.
@@ -655,6 +712,10 @@ struct Plan {
     /// Accepted events, in position order after the committed head.
     pending: Vec<RecordedEvent>,
     pending_ids: HashMap<Uuid, u64>,
+    /// Where each accepted event goes, for the id index.
+    ids: Vec<(Uuid, Loc)>,
+    /// Whether an accepted request changes a stream secret.
+    changes_secrets: bool,
     /// Stream heads left by earlier requests of this commit.
     heads: HashMap<String, Option<u64>>,
     head: u64,
@@ -669,6 +730,8 @@ impl Plan {
             values: Values::default(),
             pending: Vec::new(),
             pending_ids: HashMap::new(),
+            ids: Vec::new(),
+            changes_secrets: false,
             heads: HashMap::new(),
             head,
             hash,
@@ -693,7 +756,7 @@ impl Plan {
             self.hash = event.hash;
             let loc = self.values.push(self.head, &value);
             first_loc.get_or_insert(loc);
-            self.writes.insert(&id_key(new.id), &loc.encode());
+            self.ids.push((new.id, loc));
             self.pending_ids.insert(new.id, self.head);
             self.pending.push(event);
         }
@@ -710,10 +773,14 @@ impl Plan {
         match &request.secret {
             SecretChange::Keep => {}
             SecretChange::Set(secret) => {
+                self.changes_secrets = true;
                 self.writes
                     .insert(secret_key(&request.stream), secret.as_slice());
             }
-            SecretChange::Destroy => self.writes.remove(secret_key(&request.stream)),
+            SecretChange::Destroy => {
+                self.changes_secrets = true;
+                self.writes.remove(secret_key(&request.stream));
+            }
         }
         self.heads
             .insert(request.stream.clone(), Some(last_version));
@@ -729,7 +796,7 @@ impl Plan {
 
 impl Writer {
     fn run(&mut self, receiver: mpsc::Receiver<Message>) {
-        while let Ok(first) = receiver.recv() {
+        while let Some(first) = self.next_message(&receiver) {
             let mut batch = Vec::new();
             let mut events = 0;
             let mut shutdown = None;
@@ -750,20 +817,55 @@ impl Writer {
                 self.commit(batch);
             }
             if let Some(reply) = shutdown {
-                let result = self.sync();
+                let result = self.close();
                 let _ = reply.send(result);
                 return;
             }
         }
-        if let Err(error) = self.sync() {
+        if let Err(error) = self.close() {
             tracing::error!(%error, "final flush of the event store failed");
         }
     }
 
-    fn sync(&mut self) -> Result<(), StoreError> {
-        self.db.flush().map_err(storage)?;
+    /// The next message; with [`Durability::Interval`], syncs the segment
+    /// file when the oldest unsynced write is `every_ms` old.
+    fn next_message(&mut self, receiver: &mpsc::Receiver<Message>) -> Option<Message> {
+        loop {
+            let (Some(since), Durability::Interval { every_ms }) = (self.unsynced, self.durability)
+            else {
+                return receiver.recv().ok();
+            };
+            let wait = Duration::from_millis(every_ms).saturating_sub(since.elapsed());
+            match receiver.recv_timeout(wait) {
+                Ok(message) => return Some(message),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.interval_sync(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn interval_sync(&mut self) {
+        match self.body.file.sync_data() {
+            Ok(()) => self.unsynced = None,
+            Err(error) => self.fail(&StoreError::Io(error)),
+        }
+    }
+
+    /// Stops the indexer after its queue and makes everything durable.
+    fn close(&mut self) -> Result<(), StoreError> {
+        if let Some(indexer) = self.indexer.take() {
+            indexer.stop();
+        }
+        self.body.file.sync_data()?;
+        self.unsynced = None;
+        self.body.db.flush().map_err(storage)?;
         self.files.sync()?;
         Ok(())
+    }
+
+    fn fail(&mut self, error: &StoreError) {
+        tracing::error!(%error, "the event log stops taking appends after a failed write");
+        self.failed = Some(error.to_string());
     }
 
     /// Decides one request against the committed log and the plan so far.
@@ -787,6 +889,20 @@ impl Writer {
 
     fn commit(&mut self, batch: Vec<Request>) {
         metrics::counter!("rectify_eventlog_appends_total").increment(batch.len() as u64);
+        if self.failed.is_none() && self.indexer.as_ref().is_some_and(Indexer::failed) {
+            self.failed = Some("writing the event id index failed".into());
+        }
+        if let Some(reason) = &self.failed {
+            for request in batch {
+                let _ = request
+                    .reply
+                    .send(Err(StoreError::Io(std::io::Error::other(format!(
+                        "the event log stopped taking appends after a failed write ({reason}); \
+                     reopen the store"
+                    )))));
+            }
+            return;
+        }
         let mut plan = Plan::new(self.head, self.last_hash);
         let fates: Vec<Planned> = batch.iter().map(|r| self.decide(r, &mut plan)).collect();
         let wrote = !plan.pending.is_empty();
@@ -796,9 +912,11 @@ impl Writer {
                 if wrote {
                     // The single writer gave each event the next position after the committed head.
                     debug_assert_eq!(plan.head - self.head, plan.pending.len() as u64);
+                    self.unindexed.insert(&plan.ids);
                     self.head = plan.head;
                     self.last_hash = plan.hash;
                     self.streams += plan.new_streams;
+                    self.committed_len.store(self.len, Ordering::Release);
                     self.committed.store(plan.head, Ordering::Release);
                     self.streams_shared.store(self.streams, Ordering::Release);
                     // No receivers is fine.
@@ -807,17 +925,7 @@ impl Writer {
                 None
             }
             Err(error) => {
-                tracing::error!(%error, "committing a batch of appends failed");
-                // Whatever reached sled stays invisible to readers until a
-                // later commit succeeds; start again from what is stored.
-                match load_state(&self.db) {
-                    Ok((head, hash, streams)) => {
-                        self.head = head;
-                        self.last_hash = hash;
-                        self.streams = streams;
-                    }
-                    Err(reload) => tracing::error!(%reload, "reloading the writer state failed"),
-                }
+                self.fail(&error);
                 Some(error.to_string())
             }
         };
@@ -831,10 +939,17 @@ impl Writer {
             };
             let _ = request.reply.send(result);
         }
+        if failure.is_none()
+            && wrote
+            && let Some(indexer) = &self.indexer
+        {
+            indexer.index(std::mem::take(&mut plan.ids), plan.head);
+        }
     }
 
-    /// Writes the plan's batch values and index entries in one sled batch
-    /// and, with [`Durability::Fsync`], makes them durable.
+    /// Writes the plan's records to the segment file (synced with
+    /// [`Durability::Fsync`] or a secret change), then its index entries
+    /// to sled (flushed and synced with a secret change).
     fn store(&mut self, plan: &mut Plan) -> Result<(), StoreError> {
         let mut writes = std::mem::take(&mut plan.writes);
         if plan.new_streams > 0 {
@@ -843,25 +958,49 @@ impl Writer {
                 &(self.streams + plan.new_streams).to_be_bytes(),
             );
         }
-        for (first, value) in std::mem::take(&mut plan.values).finish() {
-            debug_assert!(batch::parse(&value, first).is_ok());
-            writes.insert(&batch_key(first), value);
+        let values = std::mem::take(&mut plan.values).finish();
+        let mut records =
+            Vec::with_capacity(values.iter().map(|(_, v)| v.len() + segment::FRAME).sum());
+        let mut end = self.len;
+        let count = values.len();
+        for (i, (first, value)) in values.iter().enumerate() {
+            debug_assert!(batch::parse(value, *first).is_ok());
+            let flags = match (i + 1 == count, plan.changes_secrets) {
+                (false, _) => 0,
+                (true, false) => END,
+                (true, true) => END | CONFIRM,
+            };
+            let len = segment::frame(&mut records, value, flags);
+            writes.insert(&batch_key(*first), &Place { offset: end, len }.encode());
+            end += u64::from(len);
         }
-        let started = std::time::Instant::now();
-        let stored =
-            self.db
-                .apply_batch(writes)
-                .map_err(storage)
-                .and_then(|()| match self.durability {
-                    Durability::Fsync => self.sync(),
-                    Durability::Interval { .. } => Ok(()),
-                });
+        writes.insert(INDEXED_KEY, &indexed_value(plan.head, end));
+        let started = Instant::now();
+        self.body.file.write_all_at(&records, self.len)?;
+        self.len = end;
+        if self.durability == Durability::Fsync || plan.changes_secrets {
+            self.body.file.sync_data()?;
+            self.unsynced = None;
+        } else {
+            self.unsynced.get_or_insert_with(Instant::now);
+        }
+        self.body.db.apply_batch(writes).map_err(storage)?;
+        if plan.changes_secrets {
+            self.body.db.flush().map_err(storage)?;
+            self.files.sync()?;
+        }
+        if let (Some(since), Durability::Interval { every_ms }) = (self.unsynced, self.durability)
+            && since.elapsed() >= Duration::from_millis(every_ms)
+        {
+            self.body.file.sync_data()?;
+            self.unsynced = None;
+        }
         let events = plan.pending.len();
         metrics::histogram!("rectify_eventlog_flush_seconds").record(started.elapsed());
         metrics::histogram!("rectify_eventlog_events_per_flush").record(events as f64);
         metrics::counter!("rectify_eventlog_flushes_total").increment(1);
         metrics::counter!("rectify_eventlog_events_total").increment(events as u64);
-        stored
+        Ok(())
     }
 
     /// The stream's last version, counting earlier requests of this batch.
@@ -873,7 +1012,26 @@ impl Writer {
         if let Some(head) = heads.get(stream) {
             return Ok(*head);
         }
-        stream_head(&self.db, stream, u64::MAX)
+        stream_head(&self.body.db, stream, u64::MAX)
+    }
+
+    /// Where the event with this id is, if it is written: the commit being
+    /// planned (`Err(position)`), the not-yet-indexed tail or sled's index.
+    fn locate_id(
+        &self,
+        id: Uuid,
+        pending_ids: &HashMap<Uuid, u64>,
+    ) -> Result<Option<Result<Loc, u64>>, StoreError> {
+        if let Some(&position) = pending_ids.get(&id) {
+            return Ok(Some(Err(position)));
+        }
+        if let Some(loc) = self.unindexed.get(id) {
+            return Ok(Some(Ok(loc)));
+        }
+        match self.body.db.get(id_key(id)).map_err(storage)? {
+            Some(value) => Ok(Some(Ok(Loc::decode(&value)?))),
+            None => Ok(None),
+        }
     }
 
     /// `Some(original outcome)` when every id is already written by an
@@ -886,14 +1044,7 @@ impl Writer {
     ) -> Result<Option<AppendOutcome>, StoreError> {
         let mut found = Vec::with_capacity(request.events.len());
         for event in &request.events {
-            let at = match pending_ids.get(&event.id) {
-                Some(&position) => Some(Err(position)),
-                None => match self.db.get(id_key(event.id)).map_err(storage)? {
-                    Some(value) => Some(Ok(Loc::decode(&value)?)),
-                    None => None,
-                },
-            };
-            found.push(at);
+            found.push(self.locate_id(event.id, pending_ids)?);
         }
         let Some(first_known) = found.iter().position(Option::is_some) else {
             return Ok(None);
@@ -907,7 +1058,7 @@ impl Writer {
             let recorded = match *at {
                 None => return Err(mismatch(first_known)),
                 Some(Err(position)) => pending[(position - self.head - 1) as usize].clone(),
-                Some(Ok(loc)) => read_at(&self.db, loc)?,
+                Some(Ok(loc)) => self.body.read_at(loc, self.len)?,
             };
             let same = recorded.stream == request.stream
                 && recorded.id == new.id
@@ -936,75 +1087,133 @@ impl Writer {
     }
 }
 
-/// The event an index entry points at.
-fn read_at(db: &sled::Db, loc: Loc) -> Result<RecordedEvent, StoreError> {
-    let position = loc.position();
-    let missing = || StoreError::Corrupt {
-        position,
-        reason: "indexed event is missing".into(),
-    };
-    let value = db
-        .get(batch_key(loc.batch))
-        .map_err(storage)?
-        .ok_or_else(missing)?;
-    let batch = batch::parse(&value, loc.batch)?;
-    let envelope = batch
-        .envelopes
-        .get(loc.offset as usize)
-        .ok_or_else(missing)?;
-    envelope::decode_checked(envelope, position)
+/// The `Mindexed` value.
+pub(crate) fn indexed_value(position: u64, segment_end: u64) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&position.to_be_bytes());
+    out[8..].copy_from_slice(&segment_end.to_be_bytes());
+    out
 }
 
-/// What [`walk`] calls with each position and its envelope; false stops it.
-pub(crate) type Visit<'a> = dyn FnMut(u64, &[u8]) -> Result<bool, StoreError> + 'a;
+/// The stored log: sled's indexes and the segment file. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Body {
+    pub(crate) db: sled::Db,
+    pub(crate) file: Arc<File>,
+}
 
-/// Calls `visit(position, envelope)` for each position from `from` to `end`
-/// (inclusive), in order, until it returns false; returns the position
-/// after the last one visited. Every batch value touched is checked whole.
-pub(crate) fn walk(
-    db: &sled::Db,
-    from: u64,
-    end: u64,
-    visit: &mut Visit<'_>,
-) -> Result<u64, StoreError> {
-    let missing = |position| StoreError::Corrupt {
-        position,
-        reason: "event missing from the log".into(),
-    };
-    let mut next = from;
-    if from > end {
-        return Ok(next);
+/// What [`Body::walk`] calls with each position and its envelope; false stops it.
+pub(crate) type Visit<'a> = dyn FnMut(Loc, &[u8]) -> Result<bool, StoreError> + 'a;
+
+impl Body {
+    /// The batch holding `position`: its first position and its record.
+    fn locate(&self, position: u64) -> Result<Option<(u64, Place)>, StoreError> {
+        match self
+            .db
+            .range(batch_key(0)..=batch_key(position))
+            .next_back()
+        {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, value) = entry.map_err(storage)?;
+                let first = be_u64(&key[1..], position)?;
+                Ok(Some((first, Place::decode(&value, first)?)))
+            }
+        }
     }
-    let start = match db.range(batch_key(0)..=batch_key(from)).next_back() {
-        Some(entry) => be_u64(&entry.map_err(storage)?.0[1..], from)?,
-        None => return Err(missing(from)),
-    };
-    for entry in db.range(batch_key(start)..=batch_key(end)) {
-        let (key, value) = entry.map_err(storage)?;
-        let first = be_u64(&key[1..], next)?;
-        if first > next {
-            return Err(missing(next));
+
+    /// The event an index entry points at, reading no segment byte at or
+    /// after `limit`.
+    pub(crate) fn read_at(&self, loc: Loc, limit: u64) -> Result<RecordedEvent, StoreError> {
+        let position = loc.position();
+        let missing = || StoreError::Corrupt {
+            position,
+            reason: "indexed event is missing".into(),
+        };
+        let value = self
+            .db
+            .get(batch_key(loc.batch))
+            .map_err(storage)?
+            .ok_or_else(missing)?;
+        let place = Place::decode(&value, position)?;
+        if place.end() > limit {
+            return Err(missing());
         }
-        let batch = batch::parse(&value, first)?;
-        let skip = (next - first) as usize;
-        if skip >= batch.envelopes.len() {
-            return Err(missing(next));
+        let value = segment::read_record(&self.file, place, position)?;
+        let batch = batch::parse(&value, loc.batch)?;
+        let envelope = batch
+            .envelopes
+            .get(loc.offset as usize)
+            .ok_or_else(missing)?;
+        envelope::decode_checked(envelope, position)
+    }
+
+    /// Calls `visit(loc, envelope)` for each position from `from` to
+    /// `end` (inclusive), in order, until it returns false; returns the
+    /// position after the last one visited. Reads the segment file
+    /// sequentially, no byte at or after `limit`; every record touched is
+    /// checked whole.
+    pub(crate) fn walk(
+        &self,
+        from: u64,
+        end: u64,
+        limit: u64,
+        visit: &mut Visit<'_>,
+    ) -> Result<u64, StoreError> {
+        let missing = |position| StoreError::Corrupt {
+            position,
+            reason: "event missing from the log".into(),
+        };
+        let mut next = from;
+        if from > end {
+            return Ok(next);
         }
-        for envelope in &batch.envelopes[skip..] {
+        let Some((first, place)) = self.locate(from)? else {
+            return Err(missing(from));
+        };
+        let mut records = Records::new(&self.file, place.offset, limit, place.len as usize);
+        let mut expected = first;
+        loop {
+            let value = match records.next()? {
+                Next::Record { value, .. } => value,
+                Next::End => return Err(missing(next)),
+                Next::Torn { reason, .. } => {
+                    return Err(StoreError::Corrupt {
+                        position: next,
+                        reason: reason.into(),
+                    });
+                }
+            };
+            let value_len = value.len();
+            let batch = batch::parse(value, expected)?;
+            let skip = (next - batch.first) as usize;
+            if skip >= batch.envelopes.len() {
+                return Err(missing(next));
+            }
+            for (offset, envelope) in batch.envelopes.iter().enumerate().skip(skip) {
+                if next > end {
+                    return Ok(next);
+                }
+                let loc = Loc {
+                    batch: batch.first,
+                    offset: offset as u32,
+                };
+                debug_assert_eq!(loc.position(), next);
+                next += 1;
+                if !visit(loc, envelope)? {
+                    return Ok(next);
+                }
+            }
             if next > end {
                 return Ok(next);
             }
-            let position = next;
-            next += 1;
-            if !visit(position, envelope)? {
-                return Ok(next);
-            }
+            // Read ahead about as much as the rest of the walk needs.
+            let per_event = value_len / batch.envelopes.len() + 4;
+            expected = batch.end();
+            let remaining = usize::try_from(end - next + 1).unwrap_or(usize::MAX);
+            records.read_ahead(per_event.saturating_mul(remaining));
         }
     }
-    if next <= end {
-        return Err(missing(next));
-    }
-    Ok(next)
 }
 
 /// The stream's last version among events at positions ≤ `visible`.
@@ -1023,11 +1232,15 @@ fn stream_head(db: &sled::Db, stream: &str, visible: u64) -> Result<Option<u64>,
 /// The read side; cheap to clone into blocking tasks.
 #[derive(Clone)]
 struct Reader {
-    db: sled::Db,
+    body: Body,
     /// Highest position readers may see.
     committed: Arc<AtomicU64>,
+    /// Segment bytes readers may read (stored before `committed`).
+    committed_len: Arc<AtomicU64>,
     /// Streams with at least one event.
     streams: Arc<AtomicU64>,
+    /// Ids committed but not yet in sled's `X` index.
+    unindexed: Unindexed,
 }
 
 /// What one verify step found.
@@ -1049,6 +1262,11 @@ impl Reader {
         self.committed.load(Ordering::Acquire)
     }
 
+    /// Segment bytes readable for positions up to a head read before.
+    fn limit(&self) -> u64 {
+        self.committed_len.load(Ordering::Acquire)
+    }
+
     /// Up to `max_match` matching events from `from`, scanning at most
     /// `max_scan` records; also returns the next position to scan.
     fn scan(
@@ -1060,18 +1278,22 @@ impl Reader {
     ) -> Result<(Vec<RecordedEvent>, u64), StoreError> {
         let head = self.head();
         let from = from.max(1);
-        let mut out = Vec::new();
         if from > head || max_match == 0 {
-            return Ok((out, from));
+            return Ok((Vec::new(), from));
         }
         let end = head.min(from.saturating_add(max_scan - 1));
-        let next = walk(&self.db, from, end, &mut |position, envelope| {
-            let event = envelope::decode_checked(envelope, position)?;
-            if filter.matches(&event) {
-                out.push(event);
-            }
-            Ok(out.len() < max_match)
-        })?;
+        // Sized for a usual page at once; a filtered scan of a long log grows it.
+        let most = usize::try_from(end - from + 1).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(most.min(max_match).min(PAGE_CAPACITY));
+        let next = self
+            .body
+            .walk(from, end, self.limit(), &mut |loc, envelope| {
+                let event = envelope::decode_checked(envelope, loc.position())?;
+                if filter.matches(&event) {
+                    out.push(event);
+                }
+                Ok(out.len() < max_match)
+            })?;
         Ok((out, next))
     }
 
@@ -1095,11 +1317,11 @@ impl Reader {
         match direction {
             Direction::Forward => {
                 // The run holding `from_version` may start before it.
-                let start = match self.db.range(first_key..=upto.clone()).next_back() {
+                let start = match self.body.db.range(first_key..=upto.clone()).next_back() {
                     Some(entry) => entry.map_err(storage)?.0.to_vec(),
                     None => upto,
                 };
-                for entry in self.db.range(start..=stream_key(prefix, u64::MAX)) {
+                for entry in self.body.db.range(start..=stream_key(prefix, u64::MAX)) {
                     let run = decode(entry)?;
                     if remaining == 0 || run.loc.position() > head {
                         break;
@@ -1114,7 +1336,7 @@ impl Reader {
                 }
             }
             Direction::Backward => {
-                for entry in self.db.range(first_key..=upto).rev() {
+                for entry in self.body.db.range(first_key..=upto).rev() {
                     let run = decode(entry)?;
                     if remaining == 0 {
                         break;
@@ -1144,11 +1366,12 @@ impl Reader {
         for span in self.spans(&prefix, from_version, direction, max_count)? {
             let from = span.run.loc.position() + (span.lo - span.run.first_version);
             let start = out.len();
-            walk(
-                &self.db,
+            self.body.walk(
                 from,
                 from + (span.hi - span.lo),
-                &mut |position, envelope| {
+                self.limit(),
+                &mut |loc, envelope| {
+                    let position = loc.position();
                     let event = envelope::decode_checked(envelope, position)?;
                     let version = span.lo + (position - from);
                     if event.stream != stream || event.version != version {
@@ -1169,15 +1392,20 @@ impl Reader {
     }
 
     fn find(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        let Some(value) = self.db.get(id_key(id)).map_err(storage)? else {
-            return Ok(None);
+        // The tail map first: the indexer drops an id from it only after
+        // sled holds it.
+        let loc = match self.unindexed.get(id) {
+            Some(loc) => loc,
+            None => match self.body.db.get(id_key(id)).map_err(storage)? {
+                Some(value) => Loc::decode(&value)?,
+                None => return Ok(None),
+            },
         };
-        let loc = Loc::decode(&value)?;
         let position = loc.position();
         if position == 0 || position > self.head() {
             return Ok(None);
         }
-        let event = read_at(&self.db, loc)?;
+        let event = self.body.read_at(loc, self.limit())?;
         if event.id != id {
             return Err(StoreError::Corrupt {
                 position,
@@ -1195,23 +1423,24 @@ impl Reader {
             hash,
             broken: None,
         };
-        let walked = walk(
-            &self.db,
-            from,
-            end,
-            &mut |position, value| match envelope::check_chain(value, position, &step.hash) {
-                Ok(hash) => {
-                    step.hash = hash;
-                    step.checked += 1;
-                    Ok(true)
-                }
-                Err(StoreError::Corrupt { position, reason }) => {
-                    step.broken = Some((position, reason));
-                    Ok(false)
-                }
-                Err(other) => Err(other),
-            },
-        );
+        let walked =
+            self.body.walk(
+                from,
+                end,
+                self.limit(),
+                &mut |loc, value| match envelope::check_chain(value, loc.position(), &step.hash) {
+                    Ok(hash) => {
+                        step.hash = hash;
+                        step.checked += 1;
+                        Ok(true)
+                    }
+                    Err(StoreError::Corrupt { position, reason }) => {
+                        step.broken = Some((position, reason));
+                        Ok(false)
+                    }
+                    Err(other) => Err(other),
+                },
+            );
         match walked {
             Ok(_) => Ok(step),
             Err(StoreError::Corrupt { position, reason }) => {
@@ -1280,7 +1509,7 @@ impl EventStore for SledStore {
             return Ok(None);
         }
         let reader = &self.inner.reader;
-        stream_head(&reader.db, stream, reader.head())
+        stream_head(&reader.body.db, stream, reader.head())
     }
 
     async fn stream_secret(&self, stream: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1290,6 +1519,7 @@ impl EventStore for SledStore {
         Ok(self
             .inner
             .reader
+            .body
             .db
             .get(secret_key(stream))
             .map_err(storage)?
@@ -1445,14 +1675,33 @@ mod tests {
             .append("s", ExpectedVersion::Any, (1..=n).map(event).collect())
             .await
             .expect("append");
-        assert_eq!(store.inner.reader.db.scan_prefix([BATCH]).count(), 1);
+        assert_eq!(store.inner.reader.body.db.scan_prefix([BATCH]).count(), 1);
         store
+    }
+
+    /// The record of the batch at `first`.
+    fn place(store: &SledStore, first: u64) -> Place {
+        let value = store
+            .inner
+            .reader
+            .body
+            .db
+            .get(batch_key(first))
+            .expect("get")
+            .expect("present");
+        Place::decode(&value, first).expect("place")
     }
 
     /// The batch value at `first` with `edit` applied to the envelope at
     /// `offset`, the envelope's and the value's checksums re-sealed.
-    fn resealed(db: &sled::Db, first: u64, offset: usize, edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
-        let value = db.get(batch_key(first)).expect("get").expect("present");
+    fn resealed(
+        store: &SledStore,
+        first: u64,
+        offset: usize,
+        edit: impl Fn(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let file = &store.inner.reader.body.file;
+        let value = segment::read_record(file, place(store, first), first).expect("read");
         let parsed = batch::parse(&value, first).expect("parses");
         let mut builder = BatchBuilder::new(first, 0);
         for (i, envelope) in parsed.envelopes.iter().enumerate() {
@@ -1468,6 +1717,18 @@ mod tests {
         builder.finish().1
     }
 
+    /// Writes `value` over the value of the record at `first`.
+    fn overwrite(store: &SledStore, first: u64, value: &[u8]) {
+        let at = place(store, first).offset + segment::FRAME as u64;
+        store
+            .inner
+            .reader
+            .body
+            .file
+            .write_all_at(value, at)
+            .expect("tamper");
+    }
+
     #[tokio::test]
     async fn verify_names_the_broken_position_inside_a_batch() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1475,15 +1736,14 @@ mod tests {
         assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
         // Change one payload byte of position 7 and re-seal both checksums
         // so only the hash chain can notice.
-        let db = &store.inner.reader.db;
-        let value = resealed(db, 1, 6, |envelope| {
+        let value = resealed(&store, 1, 6, |envelope| {
             let at = envelope
                 .windows(4)
                 .position(|w| w == b"\"n\":")
                 .expect("payload present");
             envelope[at + 4] = b'9';
         });
-        db.insert(batch_key(1), value).expect("tamper");
+        overwrite(&store, 1, &value);
         let report = store.verify(&mut |_| {}).await.expect("verify");
         assert_eq!(report.events_checked, 6);
         assert_eq!(report.first_broken.map(|b| b.0), Some(7));
@@ -1493,17 +1753,13 @@ mod tests {
     async fn a_damaged_batch_value_is_corrupt_at_the_damaged_position() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = one_batch(dir.path(), 10).await;
-        let db = &store.inner.reader.db;
-        let mut value = db
-            .get(batch_key(1))
-            .expect("get")
-            .expect("present")
-            .to_vec();
+        let file = &store.inner.reader.body.file;
+        let mut value = segment::read_record(file, place(&store, 1), 1).expect("read");
         let third = batch::parse(&value, 1).expect("parses").envelopes[2].as_ptr() as usize
             - value.as_ptr() as usize;
         // A flipped bit, no checksum re-sealed: inside position 3's envelope.
         value[third + 20] ^= 1;
-        db.insert(batch_key(1), value).expect("tamper");
+        overwrite(&store, 1, &value);
         let report = store.verify(&mut |_| {}).await.expect("verify");
         assert_eq!(report.first_broken.map(|b| b.0), Some(3));
         assert_eq!(report.events_checked, 0);
@@ -1526,32 +1782,192 @@ mod tests {
         ));
     }
 
+    /// The records of one commit of `events` to stream `s` at `version`
+    /// from `position`, chained after `hash`, as the writer frames them.
+    fn commit_records(
+        events: &[NewEvent],
+        version: u64,
+        position: u64,
+        hash: [u8; 32],
+        flags: u8,
+    ) -> Vec<u8> {
+        let mut builder = BatchBuilder::new(position, 0);
+        let mut hash = hash;
+        for (i, new) in events.iter().enumerate() {
+            let (event, value) =
+                envelope::seal("s", new, version + i as u64, position + i as u64, &hash);
+            hash = event.hash;
+            builder.push(&value);
+        }
+        let mut out = Vec::new();
+        segment::frame(&mut out, &builder.finish().1, flags);
+        out
+    }
+
+    /// A store of five events in one commit, shut down; returns its last
+    /// hash and the segment file's length.
+    async fn five_events(dir: &Path) -> ([u8; 32], u64) {
+        let store = one_batch(dir, 5).await;
+        let last = store
+            .read_all(5, 1, &Filter::default())
+            .await
+            .expect("read")[0]
+            .hash;
+        let len = store.stats().expect("stats").size_on_disk_bytes;
+        let len = len - store.inner.reader.body.db.size_on_disk().expect("size");
+        store.shutdown().expect("shutdown");
+        drop(store);
+        (last, len)
+    }
+
+    fn append_raw(dir: &Path, bytes: &[u8]) {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("log").join(segment::SEGMENT_FILE))
+            .expect("segment");
+        std::io::Write::write_all(&mut &file, bytes).expect("append");
+    }
+
     #[tokio::test]
-    async fn a_torn_last_batch_is_refused_at_open() {
+    async fn a_commit_sled_never_indexed_is_indexed_at_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (hash, _) = five_events(dir.path()).await;
+        // As after a crash between the segment's fsync and sled's batch.
+        append_raw(
+            dir.path(),
+            &commit_records(&[event(6), event(7)], 5, 6, hash, END),
+        );
+        let store = SledStore::open(config(dir.path())).expect("open");
+        assert_eq!(store.head_position().await.expect("head"), 7);
+        assert_eq!(store.stream_version("s").await.expect("version"), Some(6));
+        let found = store.find_event(Uuid::from_u128(7)).await.expect("find");
+        assert_eq!(found.map(|e| (e.position, e.version)), Some((7, 6)));
+        let retry = store
+            .append("s", ExpectedVersion::Any, vec![event(6), event(7)])
+            .await
+            .expect("retry");
+        assert!(retry.deduplicated);
+        assert_eq!(retry.first_position, 6);
+        let next = store
+            .append("s", ExpectedVersion::Exact(6), vec![event(8)])
+            .await
+            .expect("append");
+        assert_eq!(next.first_position, 8);
+        assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
+    }
+
+    /// The bytes a case appends after the last commit, given its hash.
+    type Tail = dyn Fn(&[u8; 32]) -> Vec<u8>;
+
+    #[tokio::test]
+    async fn an_unfinished_commit_is_cut_at_open_never_half_read() {
+        let cases: [(&str, Box<Tail>); 4] = [
+            (
+                "torn record",
+                Box::new(|hash: &[u8; 32]| {
+                    let whole = commit_records(&[event(6), event(7), event(8)], 5, 6, *hash, END);
+                    whole[..whole.len() - 7].to_vec()
+                }),
+            ),
+            (
+                "no end flag",
+                Box::new(|hash: &[u8; 32]| commit_records(&[event(6)], 5, 6, *hash, 0)),
+            ),
+            (
+                "unconfirmed secret change",
+                Box::new(|hash: &[u8; 32]| commit_records(&[event(6)], 5, 6, *hash, END | CONFIRM)),
+            ),
+            ("a frame cut short", Box::new(|_: &[u8; 32]| vec![9, 0, 0])),
+        ];
+        for (case, tail) in cases {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (hash, len) = five_events(dir.path()).await;
+            append_raw(dir.path(), &tail(&hash));
+            let store = SledStore::open(config(dir.path())).expect(case);
+            assert_eq!(store.head_position().await.expect("head"), 5, "{case}");
+            assert_eq!(
+                store.find_event(Uuid::from_u128(6)).await.expect("find"),
+                None
+            );
+            let file_len = std::fs::metadata(dir.path().join("log").join(segment::SEGMENT_FILE))
+                .expect("segment")
+                .len();
+            assert_eq!(file_len, len, "{case}: cut back to the last commit");
+            let next = store
+                .append("s", ExpectedVersion::Exact(4), vec![event(16)])
+                .await
+                .expect(case);
+            assert_eq!(next.first_position, 6, "{case}");
+            assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_record_before_a_good_one_fails_the_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (hash, _) = five_events(dir.path()).await;
+        let mut first = commit_records(&[event(6)], 5, 6, hash, END);
+        let event_6 = envelope::seal("s", &event(6), 5, 6, &hash).0;
+        let second = commit_records(&[event(7)], 6, 7, event_6.hash, END);
+        let at = first.len() - 40;
+        first[at] ^= 1;
+        first.extend_from_slice(&second);
+        append_raw(dir.path(), &first);
+        let opened = SledStore::open(config(dir.path()));
+        assert!(
+            matches!(opened, Err(StoreError::Corrupt { position: 6, .. })),
+            "{opened:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_ahead_of_the_segment_file_is_rebuilt_only_in_interval_mode() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = one_batch(dir.path(), 5).await;
         store
             .append("s", ExpectedVersion::Exact(4), (6..=8).map(event).collect())
             .await
             .expect("append");
+        let cut = place(&store, 6).offset;
         store.shutdown().expect("shutdown");
         drop(store);
-        let db = sled::open(dir.path().join("log")).expect("raw open");
-        let value = db.get(batch_key(6)).expect("get").expect("present");
-        db.insert(batch_key(6), &value[..value.len() - 7])
-            .expect("truncate");
-        db.flush().expect("flush");
-        drop(db);
-        // The cut is inside position 8's envelope: the open names it.
-        let opened = SledStore::open(config(dir.path()));
-        assert!(
-            matches!(opened, Err(StoreError::Corrupt { position: 8, .. })),
-            "{opened:?}"
+        // As after a power loss that kept sled's index and lost the
+        // segment file's last commit.
+        let segment = dir.path().join("log").join(segment::SEGMENT_FILE);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .expect("segment");
+        file.set_len(cut).expect("cut");
+        drop(file);
+        assert!(matches!(
+            SledStore::open(config(dir.path())),
+            Err(StoreError::Corrupt { position: 8, .. })
+        ));
+        let interval = StoreConfig {
+            durability: Durability::Interval { every_ms: 10 },
+            ..config(dir.path())
+        };
+        let store = SledStore::open(interval).expect("open");
+        assert_eq!(store.head_position().await.expect("head"), 5);
+        assert_eq!(store.stream_version("s").await.expect("version"), Some(4));
+        assert_eq!(
+            store.find_event(Uuid::from_u128(7)).await.expect("find"),
+            None
         );
+        let found = store.find_event(Uuid::from_u128(5)).await.expect("find");
+        assert_eq!(found.map(|e| e.position), Some(5));
+        assert_eq!(store.stats().expect("stats").streams, 1);
+        let next = store
+            .append("s", ExpectedVersion::Exact(4), vec![event(6)])
+            .await
+            .expect("append");
+        assert_eq!(next.first_position, 6);
+        assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
     }
 
     #[tokio::test]
-    async fn a_format_1_directory_is_refused() {
+    async fn older_formats_are_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut writer = crate::legacy_v1::V1Writer::open(&dir.path().join("log")).expect("v1");
         writer
@@ -1567,7 +1983,25 @@ mod tests {
             SledStore::open(config(dir.path())),
             Err(StoreError::Format {
                 found: 1,
-                supported: 2
+                supported: 3
+            })
+        ));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = crate::legacy_v2::V2Writer::open(&dir.path().join("log")).expect("v2");
+        writer
+            .append(
+                "s",
+                ExpectedVersion::Any,
+                vec![event(1)],
+                SecretChange::Keep,
+            )
+            .expect("v2 append");
+        drop(writer);
+        assert!(matches!(
+            SledStore::open(config(dir.path())),
+            Err(StoreError::Format {
+                found: 2,
+                supported: 3
             })
         ));
     }
@@ -1586,14 +2020,22 @@ mod tests {
             .await
             .expect("append");
         assert_eq!((outcome.first_position, outcome.last_position), (1, 5));
-        let db = &store.inner.reader.db;
-        let values: Vec<_> = db.scan_prefix([BATCH]).map(|e| e.expect("entry")).collect();
-        assert!(values.len() > 1, "{} values", values.len());
+        let db = &store.inner.reader.body.db;
+        let places: Vec<Place> = db
+            .scan_prefix([BATCH])
+            .map(|e| {
+                let (key, value) = e.expect("entry");
+                Place::decode(&value, be_u64(&key[1..], 0).expect("key")).expect("place")
+            })
+            .collect();
+        assert!(places.len() > 1, "{} values", places.len());
         assert!(
-            values
+            places
                 .iter()
-                .all(|(_, v)| v.len() <= BATCH_VALUE_BYTES + 20_200)
+                .all(|p| p.len as usize <= BATCH_VALUE_BYTES + 20_200 + segment::FRAME)
         );
+        // Contiguous records, one commit.
+        assert!(places.windows(2).all(|w| w[0].end() == w[1].offset));
         let read = store
             .read_stream("big", 1, Direction::Forward, 3)
             .await

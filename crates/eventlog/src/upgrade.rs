@@ -1,36 +1,58 @@
-//! Converting a format-1 log to format 2, in place and resumable.
+//! Converting a format-1 or format-2 log to format 3, in place.
 //!
-//! The conversion copies every format-1 envelope, byte for byte and checked
-//! against the hash chain, into format-2 batch values with their `T` and
-//! `X` index entries, a step of [`STEP`] events per atomic `sled::Batch`.
-//! Stream secrets (`K`) and the stream count (`Mstreams`) are shared by
-//! both formats and stay where they are. Until the format key is written
-//! the directory is still format 1 (the format-1 keys are untouched, and
-//! the store refuses to open it), so a run cut short is resumed by running
-//! it again: it continues after the last batch value written. Writing
-//! `Mformat` = 2 is the switch; the format-1 keys are removed after it (a
-//! run cut short there finishes the removal when run again).
+//! **Format 1 to 2**, resumable: the conversion copies every format-1
+//! envelope, byte for byte and checked against the hash chain, into
+//! format-2 batch values with their `T` and `X` index entries, a step of
+//! [`STEP`] events per atomic `sled::Batch`. Stream secrets (`K`) and the
+//! stream count (`Mstreams`) are shared by all formats and stay where they
+//! are. Until the format key is written the directory is still format 1
+//! (the format-1 keys are untouched, and the store refuses to open it), so
+//! a run cut short is resumed by running it again: it continues after the
+//! last batch value written. Writing `Mformat` = 2 is the switch; the
+//! format-1 keys are removed after it (a run cut short there finishes the
+//! removal when run again).
+//!
+//! **Format 2 to 3**, all or nothing: every batch value, checked against
+//! the hash chain, is written as a record into a new segment file
+//! (`events.seg.partial`), which is synced and renamed to `events.seg`.
+//! Then one `sled::Batch` replaces each `B` value by the record's place and
+//! writes `Mindexed`, `Mids` and `Mformat` = 3; the `T`, `X`, `K` and
+//! `Mstreams` entries are the same in both formats. Until that batch the
+//! directory is format 2 and the store refuses it; a run cut short writes
+//! the segment file again from the start.
 
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::StoreError;
-use crate::envelope;
-use crate::keys::{FORMAT_KEY, FORMAT_VERSION, storage, stored_format};
+use crate::batch;
+use crate::envelope::{self, GENESIS_HASH};
+use crate::keys::{FORMAT_KEY, FORMAT_VERSION, IDS_KEY, INDEXED_KEY, storage, stored_format};
 use crate::legacy_v1::{self, EVENT, ID, STREAM};
-use crate::sled_store::{self, Loc, Values, batch_key, id_key, stream_key, stream_prefix};
+use crate::legacy_v2::{self, FORMAT_2};
+use crate::recover;
+use crate::segment::{self, END, Place, SEGMENT_FILE};
+use crate::sled_store::{
+    BATCH, Body, Loc, Values, batch_key, be_u64, id_key, indexed_value, stream_key, stream_prefix,
+};
 
 /// Events converted per atomic step.
 const STEP: u64 = 8_192;
 /// Format-1 keys removed per batch after the switch.
 const REMOVE_CHUNK: usize = 16_384;
+/// The segment file while format 2 is converted.
+const PARTIAL: &str = "events.seg.partial";
 
 /// What [`upgrade_store`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpgradeReport {
     /// Events in the log (the head position).
     pub events: u64,
-    /// Events this run converted (fewer than `events` when it resumed an
-    /// earlier run; 0 when the log was already in the current format).
+    /// Events this run converted: from a format-1 log, those it converted
+    /// from format 1 (fewer than `events` when it resumed an earlier run);
+    /// from a format-2 log, all of them; 0 when the log was already in the
+    /// current format.
     pub converted: u64,
     /// Streams with at least one event.
     pub streams: u64,
@@ -40,10 +62,11 @@ pub struct UpgradeReport {
     pub already_current: bool,
 }
 
-/// Converts the format-1 event log in `path` to the current format, in
-/// place; `progress(converted, head)` after each step. Resumable: run it
-/// again after an interruption. No store may have the directory open
-/// (sled's lock makes this fail at once if one does). Blocking.
+/// Converts the format-1 or format-2 event log in `path` to the current
+/// format, in place; `progress(converted, head)` after each step (a
+/// format-1 log goes through format 2: the count runs to the head twice).
+/// Run it again after an interruption. No store may have the directory
+/// open (sled's lock makes this fail at once if one does). Blocking.
 pub fn upgrade_store(
     path: &Path,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -55,28 +78,42 @@ pub fn upgrade_store(
         )));
     }
     let db = sled::Config::new().path(path).open().map_err(storage)?;
-    match stored_format(&db)? {
+    let converted = match stored_format(&db)? {
         Some(FORMAT_VERSION) => {
             remove_v1_keys(&db)?;
-            return report(&db, 0, true);
+            return current_report(db, path, 0, true);
         }
+        Some(FORMAT_2) => None,
         Some(found) => {
             return Err(StoreError::Format {
                 found,
                 supported: FORMAT_VERSION,
             });
         }
-        None => {}
-    }
-    if !legacy_v1::has_v1_keys(&db)? {
+        None => Some(v1_to_v2(&db, path, progress)?),
+    };
+    remove_v1_keys(&db)?;
+    flush(&db, path)?;
+    let head = v2_to_v3(&db, path, progress)?;
+    current_report(db, path, converted.unwrap_or(head), false)
+}
+
+/// Converts format 1 to format 2 (resuming an interrupted run); returns
+/// the events this run converted.
+fn v1_to_v2(
+    db: &sled::Db,
+    path: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64, StoreError> {
+    if !legacy_v1::has_v1_keys(db)? {
         return Err(StoreError::InvalidArgument(format!(
             "{} holds no format-1 event log",
             path.display()
         )));
     }
-    let head = legacy_v1::head(&db)?;
+    let head = legacy_v1::head(db)?;
     // Resume after the batch values an interrupted run wrote.
-    let (mut done, mut hash, _) = sled_store::load_state(&db)?;
+    let (mut done, mut hash, _) = legacy_v2::load_state(db)?;
     if done > head {
         return Err(StoreError::Corrupt {
             position: done,
@@ -87,29 +124,91 @@ pub fn upgrade_store(
     progress(done, head);
     while done < head {
         let to = head.min(done + STEP);
-        hash = convert_step(&db, done + 1, to, hash)?;
+        hash = convert_step(db, done + 1, to, hash)?;
         done = to;
         progress(done, head);
     }
-    db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+    db.insert(FORMAT_KEY, &FORMAT_2.to_be_bytes())
         .map_err(storage)?;
-    flush(&db, path)?;
-    remove_v1_keys(&db)?;
-    flush(&db, path)?;
-    report(&db, done - resumed_at, false)
+    flush(db, path)?;
+    Ok(done - resumed_at)
 }
 
-fn report(
+/// Converts format 2 to format 3, all or nothing; returns the head.
+fn v2_to_v3(
     db: &sled::Db,
+    path: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64, StoreError> {
+    let (head, _, _) = legacy_v2::load_state(db)?;
+    progress(0, head);
+    let partial = path.join(PARTIAL);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
+    let mut writes = sled::Batch::default();
+    let mut record = Vec::new();
+    let (mut expected, mut hash, mut offset, mut reported) = (1, GENESIS_HASH, 0u64, 0);
+    for entry in db.scan_prefix([BATCH]) {
+        let (key, value) = entry.map_err(storage)?;
+        let first = be_u64(&key[1..], expected)?;
+        if first != expected {
+            return Err(StoreError::Corrupt {
+                position: expected,
+                reason: "event missing from the format-2 log".into(),
+            });
+        }
+        let parsed = batch::parse(&value, first)?;
+        for (i, envelope) in parsed.envelopes.iter().enumerate() {
+            hash = envelope::check_chain(envelope, first + i as u64, &hash)?;
+        }
+        expected = parsed.end();
+        record.clear();
+        let len = segment::frame(&mut record, &value, END);
+        out.write_all(&record)?;
+        writes.insert(&key, &Place { offset, len }.encode());
+        offset += u64::from(len);
+        if expected - 1 - reported >= STEP {
+            reported = expected - 1;
+            progress(reported, head);
+        }
+    }
+    if expected != head + 1 {
+        return Err(StoreError::Corrupt {
+            position: expected,
+            reason: "event missing from the format-2 log".into(),
+        });
+    }
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&partial, path.join(SEGMENT_FILE))?;
+    std::fs::File::open(path)?.sync_all()?;
+    writes.insert(INDEXED_KEY, &indexed_value(head, offset));
+    writes.insert(IDS_KEY, &head.to_be_bytes());
+    writes.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes());
+    db.apply_batch(writes).map_err(storage)?;
+    flush(db, path)?;
+    progress(head, head);
+    Ok(head)
+}
+
+/// The report of a format-3 directory, opened as the store opens it.
+fn current_report(
+    db: sled::Db,
+    path: &Path,
     converted: u64,
     already_current: bool,
 ) -> Result<UpgradeReport, StoreError> {
-    let (events, last_hash, streams) = sled_store::load_state(db)?;
+    let body = Body {
+        db,
+        file: Arc::new(segment::open(path)?),
+    };
+    let recovered = recover::recover(&body, false)?;
+    flush(&body.db, path)?;
     Ok(UpgradeReport {
-        events,
+        events: recovered.head,
         converted,
-        streams,
-        last_hash,
+        streams: recovered.streams,
+        last_hash: recovered.hash,
         already_current,
     })
 }

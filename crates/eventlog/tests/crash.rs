@@ -4,8 +4,9 @@
 //! kills it at a random moment, reopens the store, and checks that every
 //! acknowledged event is present, byte-identical, at its version and
 //! position with its hash, that every append in the log is whole (an
-//! unacknowledged one may be there, never part of one), and that the hash
-//! chain verifies. The child is this test binary re-executed with
+//! unacknowledged one may be there, never part of one), that a retry of
+//! the last acknowledged append is deduplicated, and that the hash chain
+//! verifies. The child is this test binary re-executed with
 //! `CHILD_ENV` set; the log starts afresh every `ROUNDS_PER_LOG` rounds so
 //! each round's verification stays short.
 
@@ -214,6 +215,43 @@ async fn check_acknowledged(store: &SledStore, acks: &[Ack], round: u64) {
     }
 }
 
+/// A retry of the last acknowledged append is recognised and writes
+/// nothing: the id index is exact after the kill, whether or not the kill
+/// came before the ids reached it.
+async fn check_retry(store: &SledStore, acks: &[Ack], round: u64) {
+    let Some(ack) = acks.last() else { return };
+    let mut events = Vec::new();
+    for id in &ack.ids {
+        let event = store
+            .find_event(*id)
+            .await
+            .expect("find")
+            .expect("acknowledged event present");
+        events.push(NewEvent {
+            id: event.id,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            payload: event.payload,
+            metadata: event.metadata,
+        });
+    }
+    let head = store.head_position().await.expect("head");
+    let retry = store
+        .append(&ack.stream, ExpectedVersion::Any, events)
+        .await
+        .expect("retry");
+    assert!(
+        retry.deduplicated,
+        "round {round}: the retry was written again"
+    );
+    assert_eq!(
+        (retry.first_version, retry.first_position),
+        (ack.first_version, ack.first_position),
+        "round {round}"
+    );
+    assert_eq!(store.head_position().await.expect("head"), head);
+}
+
 /// Every append in the log is whole and contiguous, acknowledged or not.
 async fn check_whole_appends(store: &SledStore, round: u64) {
     let all = store
@@ -264,6 +302,7 @@ fn acknowledged_appends_survive_sigkill() {
         runtime.block_on(async {
             check_acknowledged(&store, &acks, round).await;
             check_whole_appends(&store, round).await;
+            check_retry(&store, &acks, round).await;
             let report = store.verify(&mut |_| {}).await.expect("verify");
             assert!(report.ok(), "round {round}: {report:?}");
             assert_eq!(

@@ -1,10 +1,12 @@
-//! Upgrading a format-1 directory, written by the format-1 writer, to the
-//! current format: everything preserved, the chain verifies, and a run cut
-//! short resumes.
+//! Upgrading format-1 and format-2 directories, written by the writers of
+//! those formats, to the current format: everything preserved, the chain
+//! verifies, a format-1 run cut short resumes and a format-2 run cut short
+//! leaves format 2.
 
 use std::path::Path;
 
 use rectify_eventlog::legacy_v1::V1Writer;
+use rectify_eventlog::legacy_v2::V2Writer;
 use rectify_eventlog::{
     Direction, EventStore, ExpectedVersion, FORMAT_VERSION, Filter, Metadata, NewEvent,
     RecordedEvent, SecretChange, SledStore, StoreConfig, StoreError, Uuid, upgrade_store,
@@ -30,10 +32,9 @@ fn event(n: u128) -> NewEvent {
     }
 }
 
-/// A format-1 log of `appends` appends of 1–5 events over 7 streams, with
-/// secrets set on every stream and destroyed on one; returns its events.
-fn write_v1(dir: &Path, appends: u128) -> Vec<RecordedEvent> {
-    let mut writer = V1Writer::open(dir).expect("v1 writer");
+/// `appends` appends of 1–5 events over 7 streams, with secrets set on
+/// every stream and destroyed on one, through `append`.
+fn each_append(appends: u128, append: &mut dyn FnMut(&str, Vec<NewEvent>, SecretChange)) {
     let mut n = 0;
     for a in 0..appends {
         let stream = format!("stream-{}", a % 7);
@@ -47,11 +48,34 @@ fn write_v1(dir: &Path, appends: u128) -> Vec<RecordedEvent> {
             8 => SecretChange::Destroy,
             _ => SecretChange::Keep,
         };
-        writer
-            .append(&stream, ExpectedVersion::Any, events.collect(), secret)
-            .expect("v1 append");
+        append(&stream, events.collect(), secret);
     }
+}
+
+/// A format-1 log of [`each_append`]'s appends; returns its events.
+fn write_v1(dir: &Path, appends: u128) -> Vec<RecordedEvent> {
+    let mut writer = V1Writer::open(dir).expect("v1 writer");
+    each_append(appends, &mut |stream, events, secret| {
+        writer
+            .append(stream, ExpectedVersion::Any, events, secret)
+            .expect("v1 append");
+    });
     writer.events().expect("v1 events")
+}
+
+/// A format-2 log of [`each_append`]'s appends; returns its events (read
+/// from the same appends through the format-1 writer: both formats store
+/// the same envelopes and hashes).
+fn write_v2(dir: &Path, appends: u128) -> Vec<RecordedEvent> {
+    let mut writer = V2Writer::open(dir).expect("v2 writer");
+    each_append(appends, &mut |stream, events, secret| {
+        writer
+            .append(stream, ExpectedVersion::Any, events, secret)
+            .expect("v2 append");
+    });
+    drop(writer);
+    let reference = tempfile::tempdir().expect("temp dir");
+    write_v1(reference.path(), appends)
 }
 
 fn config(dir: &Path) -> StoreConfig {
@@ -130,7 +154,7 @@ async fn a_format_1_log_upgrades_with_everything_preserved() {
     // Running it again on the upgraded directory changes nothing.
     let again = upgrade_store(&dir, &mut |_, _| {}).expect("upgrade again");
     assert!(again.already_current);
-    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(FORMAT_VERSION, 3);
 }
 
 #[tokio::test]
@@ -165,4 +189,53 @@ fn a_directory_without_a_log_is_refused() {
         upgrade_store(temp.path(), &mut |_, _| {}),
         Err(StoreError::InvalidArgument(_))
     ));
+}
+
+#[tokio::test]
+async fn a_format_2_log_upgrades_with_everything_preserved() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("data");
+    let expected = write_v2(&dir, 60);
+    assert!(matches!(
+        SledStore::open(config(&dir)),
+        Err(StoreError::Format { found: 2, .. })
+    ));
+    let mut last = (0, 0);
+    let report = upgrade_store(&dir, &mut |done, head| last = (done, head)).expect("upgrade");
+    let head = expected.len() as u64;
+    assert_eq!(last, (head, head));
+    assert_eq!(
+        (report.events, report.converted, report.streams),
+        (head, head, 7)
+    );
+    assert_eq!(report.last_hash, expected[expected.len() - 1].hash);
+    assert!(!report.already_current);
+    assert_preserved(&dir, &expected).await;
+    let again = upgrade_store(&dir, &mut |_, _| {}).expect("upgrade again");
+    assert!(again.already_current);
+    assert_eq!(again.events, head + 1, "with the append after the upgrade");
+}
+
+#[tokio::test]
+async fn a_format_2_upgrade_cut_short_changes_nothing() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("data");
+    // More than one progress step of the conversion (8 192 events).
+    let expected = write_v2(&dir, 3_500);
+    let head = expected.len() as u64;
+    assert!(head > 8_192, "{head} events");
+    let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        upgrade_store(&dir, &mut |done, _| {
+            assert!(done == 0, "cut short after {done} events");
+        })
+    }));
+    assert!(cut.is_err(), "the first run was cut short");
+    // Still format 2: refused, and not half-read.
+    assert!(matches!(
+        SledStore::open(config(&dir)),
+        Err(StoreError::Format { found: 2, .. })
+    ));
+    let report = upgrade_store(&dir, &mut |_, _| {}).expect("upgrade");
+    assert_eq!((report.events, report.converted), (head, head));
+    assert_preserved(&dir, &expected).await;
 }
