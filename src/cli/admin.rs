@@ -104,8 +104,8 @@ pub enum AdminCommand {
     },
     /// Convert the event log of a data directory (server stopped) to the
     /// on-disk format of this version, in place, then verify its hash chain.
-    /// Resumable: if interrupted, run it again. Exit code 3 when the chain
-    /// is broken.
+    /// Safe to interrupt: run it again to finish. Exit code 3 when the
+    /// chain is broken.
     UpgradeStore {
         /// The data directory.
         data_dir: PathBuf,

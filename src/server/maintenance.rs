@@ -214,9 +214,11 @@ pub async fn copy_store(
 
 /// `rectify admin upgrade-store DATA_DIR`: converts the event log of a
 /// stopped server's data directory to the current on-disk format, in place;
-/// `progress(converted, head)` as it goes. Resumable: after an interruption
-/// the directory is still in the old format (the server refuses it) and
-/// running the command again continues. Verify afterwards with
+/// `progress(converted, head)` as it goes. Safe to interrupt: from format
+/// 1 it resumes where it stopped, from format 2 it is all or nothing (the
+/// new segment file is switched in with one sled batch); either way an
+/// interrupted directory is still in an old format (the server refuses
+/// it) and running the command again finishes it. Verify afterwards with
 /// [`verify_dir`].
 pub async fn upgrade_store(
     data_dir: &Path,
