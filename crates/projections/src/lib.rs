@@ -23,8 +23,10 @@
 //!
 //! This crate knows nothing of gRPC; the service converts at its edge.
 
+mod codec;
 pub mod count;
 pub mod export;
+mod index;
 pub mod items;
 pub mod ledger;
 pub mod row;
