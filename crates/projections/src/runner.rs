@@ -154,7 +154,7 @@ fn encode_batch(
 fn encode_changed(
     view: &LedgerView,
     dirty: &BTreeSet<Changed>,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ProjectionError> {
+) -> Result<Vec<Encoded>, ProjectionError> {
     let mut encoded = Vec::with_capacity(dirty.len());
     for changed in dirty {
         match changed {
@@ -290,7 +290,7 @@ pub async fn catch_up<S: EventStore + Clone>(
 fn apply_page(
     view: &RwLock<LedgerView>,
     events: &[RecordedEvent],
-) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64), ProjectionError> {
+) -> Result<(Vec<Encoded>, u64), ProjectionError> {
     let _span = tracing::debug_span!(
         "projection.apply",
         projection = "ledger",
@@ -310,7 +310,7 @@ fn apply_page(
 /// Writes one checkpoint on the blocking pool.
 fn write_checkpoint(
     db: &ProjectionDb,
-    rows: Vec<(Vec<u8>, Vec<u8>)>,
+    rows: Vec<Encoded>,
     applied: u64,
 ) -> tokio::task::JoinHandle<Result<(), ProjectionError>> {
     let tree = db.ledger.clone();
@@ -329,8 +329,11 @@ fn joined(
 /// Pages the catch-up reader fetches ahead of the one being applied.
 pub const PAGES_AHEAD: usize = 2;
 
+/// A stored key and its encoded value.
+type Encoded = (Vec<u8>, Vec<u8>);
+
 /// One atomic batch: the encoded rows and the position they reflect.
-fn batch(rows: Vec<(Vec<u8>, Vec<u8>)>, applied: u64) -> sled::Batch {
+fn batch(rows: Vec<Encoded>, applied: u64) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (key, value) in rows {
         batch.insert(key, value);
