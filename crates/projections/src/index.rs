@@ -12,6 +12,8 @@
 //!   the rows of its inbox, kept as events move complaints in and out;
 //! - the rows the deadline watcher must look at (not closed, clock running,
 //!   some deadline open);
+//! - per row, the first and last instant of the facts the evaluation counts,
+//!   so a period's evaluation reads only the rows with facts in it;
 //! - an inverted index of character bigrams over the searchable text (title,
 //!   text, enterprise, ticket number, id; ASCII letters folded to lower
 //!   case), because Chinese has no spaces to split words at.
@@ -42,6 +44,31 @@ pub(crate) struct Index {
     pub(crate) received_ms: Vec<i64>,
     /// Character bigrams of the searchable text.
     pub(crate) text: TextIndex,
+    /// Slot → the first and last instant (ms) of the facts the evaluation
+    /// counts, so a period's evaluation skips rows with none in it.
+    pub(crate) fact_span_ms: Vec<(i64, i64)>,
+}
+
+/// The span of a row without facts: it overlaps no period.
+const NO_FACTS: (i64, i64) = (i64::MAX, i64::MIN);
+
+/// The first and last instant (ms) of the facts the evaluation counts
+/// (callbacks, dispatches, closure, reopenings, extensions, missed
+/// deadlines).
+pub(crate) fn fact_span_ms(row: &LedgerRow) -> (i64, i64) {
+    let instants = row
+        .callbacks
+        .iter()
+        .map(|c| c.at)
+        .chain(row.dispatches.iter().map(|d| d.at))
+        .chain(row.closed_at)
+        .chain(row.reopens.iter().map(|f| f.at))
+        .chain(row.extensions.iter().map(|f| f.at))
+        .chain(row.missed.iter().map(|f| f.at));
+    instants.fold(NO_FACTS, |(first, last), at| {
+        let ms = at.timestamp_millis();
+        (first.min(ms), last.max(ms))
+    })
 }
 
 /// Dispatched or in progress: work waits for the assigned units.
@@ -69,12 +96,16 @@ impl Index {
         // Slots are handed out in order and never reused.
         debug_assert_eq!(slot as usize, self.received_ms.len());
         self.received_ms.push(row.received_at.timestamp_millis());
+        self.fact_span_ms.push(fact_span_ms(row));
         self.text.add(slot, row);
         self.insert(slot, row);
     }
 
     /// Enters a row under its current units, area and state.
     pub(crate) fn insert(&mut self, slot: u32, row: &LedgerRow) {
+        if let Some(span) = self.fact_span_ms.get_mut(slot as usize) {
+            *span = fact_span_ms(row);
+        }
         let intake = (row.received_at, slot);
         let open = is_open(row);
         for unit in units(row) {
@@ -130,6 +161,7 @@ impl Index {
                 }
             }
         }
+        self.fact_span_ms[slot as usize] = fact_span_ms(row);
         match (was_watched, is_watched(row)) {
             (false, true) => {
                 self.watched.insert(slot);
@@ -157,6 +189,7 @@ impl Index {
             && live(&self.open_by_unit) == live(&other.open_by_unit)
             && self.watched == other.watched
             && self.received_ms == other.received_ms
+            && self.fact_span_ms == other.fact_span_ms
             && self.text.postings == other.text.postings
     }
 }

@@ -531,6 +531,24 @@ impl LedgerView {
         self.slots.iter()
     }
 
+    /// The rows with a fact the evaluation counts (callback, dispatch,
+    /// closure, reopening, extension, missed deadline) in `[from, until)`,
+    /// and perhaps others: a superset, found from the index's fact spans.
+    pub fn rows_with_facts_in(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Iterator<Item = &LedgerRow> {
+        // Milliseconds round down, so comparing them never drops a row.
+        let (from_ms, until_ms) = (from.timestamp_millis(), until.timestamp_millis());
+        self.index
+            .fact_span_ms
+            .iter()
+            .zip(&self.slots)
+            .filter(move |((first, last), _)| *last >= from_ms && *first <= until_ms)
+            .map(|(_, row)| row)
+    }
+
     fn insert_row(&mut self, row: LedgerRow) {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
         self.index.add(slot, &row);

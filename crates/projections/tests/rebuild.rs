@@ -519,6 +519,27 @@ proptest! {
                 check_query(checked, query)?;
             }
         }
+        // The evaluation's row filter keeps every row with a fact in a period.
+        for day in 0..12 {
+            let from = t0() + Duration::hours(day * 12);
+            let until = from + Duration::hours(12);
+            let kept: BTreeSet<&str> = view
+                .rows_with_facts_in(from, until)
+                .map(|row| row.id.as_str())
+                .collect();
+            for row in rebuilt.rows() {
+                let facts = row
+                    .callbacks
+                    .iter()
+                    .map(|c| c.at)
+                    .chain(row.dispatches.iter().map(|d| d.at))
+                    .chain(row.closed_at)
+                    .chain(row.reopens.iter().chain(&row.extensions).chain(&row.missed).map(|f| f.at));
+                if facts.into_iter().any(|at| from <= at && at < until) {
+                    prop_assert!(kept.contains(row.id.as_str()), "{} left out", row.id);
+                }
+            }
+        }
         for unit in UNITS {
             for checked in [&view, &reloaded] {
                 let (indexed, scanned) = (checked.inbox(unit), checked.inbox_by_full_scan(unit));
