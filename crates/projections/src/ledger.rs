@@ -1035,7 +1035,7 @@ impl LedgerView {
         yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
     ) -> Vec<(String, Milestone, WarningLevel, DateTime<Utc>)> {
         let mut due = Vec::new();
-        for &slot in &self.index.watched {
+        for slot in self.index.watched.iter() {
             let row = &self.slots[slot as usize];
             if row.status == ComplaintStatus::Closed || row.paused {
                 continue;
