@@ -1026,16 +1026,22 @@ impl LedgerView {
     }
 
     /// Deadline warnings due at `now` and not yet recorded: (complaint id,
-    /// milestone, level, due time). A deadline already past due gets only
-    /// its red warning. `yellow_at(start, due)` is the policy's yellow mark.
-    /// Reads only the rows whose clock runs with a deadline open.
+    /// milestone, level, due time), the first `limit` of them in intake
+    /// order (a caller that writes at most so many per pass need not have
+    /// the rest built). A deadline already past due gets only its red
+    /// warning. `yellow_at(start, due)` is the policy's yellow mark. Reads
+    /// only the rows whose clock runs with a deadline open.
     pub fn due_warnings(
         &self,
         now: DateTime<Utc>,
+        limit: usize,
         yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
     ) -> Vec<(String, Milestone, WarningLevel, DateTime<Utc>)> {
         let mut due = Vec::new();
         for slot in self.index.watched.iter() {
+            if due.len() >= limit {
+                break;
+            }
             let row = &self.slots[slot as usize];
             if row.status == ComplaintStatus::Closed || row.paused {
                 continue;
@@ -1055,7 +1061,9 @@ impl LedgerView {
                 if warned(level) || (level == WarningLevel::Yellow && warned(WarningLevel::Red)) {
                     continue;
                 }
-                due.push((row.id.clone(), deadline.milestone, level, deadline.due_at));
+                if due.len() < limit {
+                    due.push((row.id.clone(), deadline.milestone, level, deadline.due_at));
+                }
             }
         }
         due

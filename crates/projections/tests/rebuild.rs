@@ -519,6 +519,23 @@ proptest! {
                 check_query(checked, query)?;
             }
         }
+        // The watcher's candidates: the same on every view (slot order differs
+        // after a reload), and a limit keeps their first ones.
+        for query in &queries {
+            let yellow = |start: DateTime<Utc>, due: DateTime<Utc>| start + (due - start) / 2;
+            let all = view.due_warnings(query.now, usize::MAX, yellow);
+            for limit in 0..=all.len() {
+                prop_assert_eq!(&view.due_warnings(query.now, limit, yellow), &all[..limit].to_vec());
+            }
+            let mut sorted = all.clone();
+            sorted.sort();
+            for other in [&reloaded, &rebuilt] {
+                let mut theirs = other.due_warnings(query.now, usize::MAX, yellow);
+                theirs.sort();
+                prop_assert_eq!(&theirs, &sorted);
+            }
+        }
+
         // The evaluation's row filter keeps every row with a fact in a period.
         for day in 0..12 {
             let from = t0() + Duration::hours(day * 12);
