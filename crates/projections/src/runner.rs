@@ -94,7 +94,7 @@ impl ProjectionDb {
                 String::from_utf8_lossy(key)
             ))
         };
-        let mut rows = Vec::with_capacity(self.ledger.len());
+        let mut rows = Vec::new();
         for entry in self.ledger.scan_prefix(PREFIX_COMPLAINT) {
             let (key, value) = entry?;
             rows.push(codec::decode_row(&value).map_err(|e| undecodable(&key, &e))?);
