@@ -72,10 +72,11 @@ fn level_key(level: WarningLevel) -> &'static str {
 pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
     let now = state.clock.now();
     let policy = state.catalog.deadline_policy();
-    let mut candidates = state
-        .ledger
-        .read(|view| view.due_warnings(now, |start, due| policy.yellow_at(start, due)));
-    candidates.truncate(MAX_WARNINGS_PER_PASS);
+    let candidates = state.ledger.read(|view| {
+        view.due_warnings(now, MAX_WARNINGS_PER_PASS, |start, due| {
+            policy.yellow_at(start, due)
+        })
+    });
     let candidates_len = candidates.len();
     let actor = Actor {
         principal: WATCHER_PRINCIPAL.to_owned(),

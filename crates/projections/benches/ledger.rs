@@ -490,8 +490,14 @@ fn time_queries(view: &LedgerView, catalog: &Catalog) {
         inbox.lead_to_accept.len() + inbox.lead_to_handle.len() + inbox.lead_to_resolve.len()
     });
     let policy = catalog.deadline_policy();
-    time_query("deadline watcher scan", 20, || {
-        view.due_warnings(now, |start, due| policy.yellow_at(start, due))
+    time_query("deadline watcher scan, every candidate", 20, || {
+        view.due_warnings(now, usize::MAX, |start, due| policy.yellow_at(start, due))
+            .len()
+    });
+    // The server writes at most this many warnings a pass (its
+    // `MAX_WARNINGS_PER_PASS`) and asks for no more.
+    time_query("deadline watcher pass, first 10,000", 20, || {
+        view.due_warnings(now, 10_000, |start, due| policy.yellow_at(start, due))
             .len()
     });
     time_query("evaluation of a month per unit", 20, || {

@@ -2,8 +2,7 @@
 //! dispatch centre, units and investigators run over it — filtered lists with
 //! stable orders and cursor paging, unit inboxes and per-unit counts.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rectify_domain::complaint::{
@@ -13,6 +12,7 @@ use rectify_eventlog::RecordedEvent;
 
 use crate::{
     ProjectionError,
+    index::{self, Index, Intake},
     items::{self, LedgerBook, Tally, UnitTally},
     row::LedgerRow,
 };
@@ -361,58 +361,6 @@ impl PartialEq for LedgerView {
     }
 }
 
-/// Secondary indexes of the rows, so the common queries (one unit's work,
-/// one area) touch only their rows instead of the whole ledger.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Index {
-    /// Unit code → slots where it is the lead or a responsible unit.
-    by_unit: HashMap<String, BTreeSet<u32>>,
-    /// Task area → slots classified in it.
-    by_area: HashMap<String, BTreeSet<u32>>,
-}
-
-impl Index {
-    fn keys(row: &LedgerRow) -> (Vec<&str>, Option<&str>) {
-        let units = row
-            .lead
-            .iter()
-            .chain(&row.responsible)
-            .map(String::as_str)
-            .collect();
-        (units, row.area.as_deref())
-    }
-
-    fn insert(&mut self, slot: u32, row: &LedgerRow) {
-        let (units, area) = Self::keys(row);
-        for unit in units {
-            self.by_unit
-                .entry(unit.to_owned())
-                .or_default()
-                .insert(slot);
-        }
-        if let Some(area) = area {
-            self.by_area
-                .entry(area.to_owned())
-                .or_default()
-                .insert(slot);
-        }
-    }
-
-    fn remove(&mut self, slot: u32, row: &LedgerRow) {
-        let (units, area) = Self::keys(row);
-        for unit in units {
-            if let Some(slots) = self.by_unit.get_mut(unit) {
-                slots.remove(&slot);
-            }
-        }
-        if let Some(area) = area
-            && let Some(slots) = self.by_area.get_mut(area)
-        {
-            slots.remove(&slot);
-        }
-    }
-}
-
 impl LedgerView {
     /// The state from persisted rows and ledgers and the position they
     /// reflect.
@@ -435,21 +383,14 @@ impl LedgerView {
         view
     }
 
-    /// Whether the secondary index equals one rebuilt from the rows (for
+    /// Whether the secondary indexes equal ones rebuilt from the rows (for
     /// tests: incremental maintenance must not drift).
     pub fn index_is_consistent(&self) -> bool {
         let mut rebuilt = Index::default();
         for (slot, row) in self.slots.iter().enumerate() {
-            rebuilt.insert(slot as u32, row);
+            rebuilt.add(slot as u32, row);
         }
-        let live = |map: &HashMap<String, BTreeSet<u32>>| -> BTreeMap<String, BTreeSet<u32>> {
-            map.iter()
-                .filter(|(_, ids)| !ids.is_empty())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        live(&rebuilt.by_unit) == live(&self.index.by_unit)
-            && live(&rebuilt.by_area) == live(&self.index.by_area)
+        rebuilt.same_entries(&self.index)
     }
 
     /// One rectification ledger.
@@ -590,9 +531,27 @@ impl LedgerView {
         self.slots.iter()
     }
 
+    /// The rows with a fact the evaluation counts (callback, dispatch,
+    /// closure, reopening, extension, missed deadline) in `[from, until)`,
+    /// and perhaps others: a superset, found from the index's fact spans.
+    pub fn rows_with_facts_in(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Iterator<Item = &LedgerRow> {
+        // Milliseconds round down, so comparing them never drops a row.
+        let (from_ms, until_ms) = (from.timestamp_millis(), until.timestamp_millis());
+        self.index
+            .fact_span_ms
+            .iter()
+            .zip(&self.slots)
+            .filter(move |((first, last), _)| *last >= from_ms && *first <= until_ms)
+            .map(|(_, row)| row)
+    }
+
     fn insert_row(&mut self, row: LedgerRow) {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
-        self.index.insert(slot, &row);
+        self.index.add(slot, &row);
         self.ids.insert(row.id.clone(), slot);
         self.slots.push(row);
     }
@@ -632,10 +591,12 @@ impl LedgerView {
                 let row = &mut self.slots[slot as usize];
                 if reindex {
                     self.index.remove(slot, row);
-                }
-                row.apply(event.position, event.version, &decoded);
-                if reindex {
+                    row.apply(event.position, event.version, &decoded);
                     self.index.insert(slot, row);
+                } else {
+                    let (was_open, was_watched) = (index::is_open(row), index::is_watched(row));
+                    row.apply(event.position, event.version, &decoded);
+                    self.index.update(slot, row, was_open, was_watched);
                 }
             }
             None => {
@@ -696,33 +657,212 @@ impl LedgerView {
         filter: &'a LedgerFilter,
         now: DateTime<Utc>,
     ) -> impl Iterator<Item = &'a LedgerRow> + 'a {
+        let plan = self.plan(scope, filter);
+        let exact = plan.exact;
         let text = filter.text.as_ref().map(|t| t.to_ascii_lowercase());
-        self.candidates(scope, filter)
-            .filter(move |row| scope.admits(row) && filter.matches(row, now, text.as_deref()))
+        plan.source
+            .into_slots(self.slots.len())
+            .map(|slot| &self.slots[slot as usize])
+            .filter(move |row| {
+                exact || (scope.admits(row) && filter.matches(row, now, text.as_deref()))
+            })
     }
 
-    /// The rows a query must look at: one unit's or one area's through the
-    /// index when the scope or filter names one, else every row.
-    fn candidates<'a>(
-        &'a self,
-        scope: &'a Scope,
-        filter: &'a LedgerFilter,
-    ) -> Box<dyn Iterator<Item = &'a LedgerRow> + 'a> {
-        let unit = match scope {
+    /// Where a query finds its candidate rows: the text index when it
+    /// searches two characters or more, else one unit's or one area's rows
+    /// when the scope or filter names one, else every row.
+    fn plan<'a>(&'a self, scope: &Scope, filter: &LedgerFilter) -> Plan<'a> {
+        // What the source guarantees is taken out of `residual`; a plan whose
+        // residual is empty needs no row read to decide a match.
+        let mut residual = filter.clone();
+        if let Some(needle) = filter.text.as_ref().map(|t| t.to_ascii_lowercase())
+            && let Some(slots) = self.index.text.candidates(&needle)
+        {
+            // A needle of one bigram is matched exactly by its postings.
+            if needle.chars().count() == 2 {
+                residual.text = None;
+            }
+            return Plan {
+                source: Source::Slots(slots),
+                exact: *scope == Scope::All && residual == LedgerFilter::default(),
+            };
+        }
+        let scope_unit = match scope {
             Scope::Unit(unit) => Some(unit),
             _ => None,
-        }
-        .or(filter.unit.as_ref())
-        .or(filter.lead_unit.as_ref());
-        let ids = match (unit, &filter.area) {
-            (Some(unit), _) => self.index.by_unit.get(unit),
-            (None, Some(area)) => self.index.by_area.get(area),
-            (None, None) => return Box::new(self.slots.iter()),
         };
-        match ids {
-            Some(slots) => Box::new(slots.iter().map(|&slot| &self.slots[slot as usize])),
-            None => Box::new(std::iter::empty()),
+        let unit = scope_unit
+            .or(filter.unit.as_ref())
+            .or(filter.lead_unit.as_ref());
+        let set = match (unit, &filter.area) {
+            (Some(unit), _) => {
+                if residual.unit.as_ref() == Some(unit) {
+                    residual.unit = None;
+                }
+                self.index.by_unit.get(unit)
+            }
+            (None, Some(_)) => {
+                residual.area = None;
+                self.index
+                    .by_area
+                    .get(filter.area.as_deref().unwrap_or_default())
+            }
+            (None, None) => {
+                return Plan {
+                    source: Source::All,
+                    exact: *scope == Scope::All && residual == LedgerFilter::default(),
+                };
+            }
+        };
+        let Some(set) = set else {
+            return Plan {
+                source: Source::Slots(Vec::new()),
+                exact: true,
+            };
+        };
+        let scope_done = match scope {
+            Scope::All => true,
+            Scope::Unit(_) => true,
+            Scope::SubmittedBy(_) => false,
+        };
+        let from = residual.received_from.take();
+        let before = residual.received_before.take();
+        Plan {
+            source: Source::Intake(IntakeRange { set, from, before }),
+            exact: scope_done && residual == LedgerFilter::default(),
         }
+    }
+
+    /// The slots of `plan` that pass `scope` and `filter`.
+    fn checked(
+        &self,
+        plan: Plan<'_>,
+        scope: &Scope,
+        filter: &LedgerFilter,
+        now: DateTime<Utc>,
+    ) -> Vec<u32> {
+        let slots = plan.source.into_slots(self.slots.len());
+        if plan.exact {
+            return slots.collect();
+        }
+        let text = filter.text.as_ref().map(|t| t.to_ascii_lowercase());
+        slots
+            .filter(|&slot| {
+                let row = &self.slots[slot as usize];
+                scope.admits(row) && filter.matches(row, now, text.as_deref())
+            })
+            .collect()
+    }
+
+    /// The `k` smallest keys in `order` after the cursor among `matched`.
+    /// Ranks by the primary key first (from the intake column when the order
+    /// is by intake), so only the few rows near the top are read for ids.
+    fn smallest<'a>(
+        &'a self,
+        matched: Vec<u32>,
+        order: SortOrder,
+        after: Option<SortKey<'_>>,
+        k: usize,
+    ) -> Vec<(SortKey<'a>, u32)> {
+        let primary = |slot: u32| match order {
+            SortOrder::ReceivedDesc => -self.index.received_ms[slot as usize],
+            SortOrder::ReceivedAsc => self.index.received_ms[slot as usize],
+            SortOrder::DueAsc | SortOrder::Id => order.key(&self.slots[slot as usize]).primary,
+        };
+        let mut keyed: Vec<(i64, u32)> = matched
+            .into_iter()
+            .map(|slot| (primary(slot), slot))
+            .filter(|&(p, slot)| {
+                after.is_none_or(|a| {
+                    p > a.primary
+                        || (p == a.primary && self.slots[slot as usize].id.as_str() > a.id)
+                })
+            })
+            .collect();
+        if keyed.len() > k && k > 0 {
+            keyed.select_nth_unstable_by_key(k - 1, |&(p, _)| p);
+            let pivot = keyed[k - 1].0;
+            // Keys equal to the k-th one beyond it may still come first by id.
+            let (head, tail) = keyed.split_at(k);
+            let mut kept = head.to_vec();
+            kept.extend(tail.iter().filter(|(p, _)| *p == pivot));
+            keyed = kept;
+        }
+        let mut ranked: Vec<(SortKey<'a>, u32)> = keyed
+            .into_iter()
+            .map(|(primary, slot)| {
+                let id = self.slots[slot as usize].id.as_str();
+                (SortKey { primary, id }, slot)
+            })
+            .collect();
+        if ranked.len() > k && k > 0 {
+            ranked.select_nth_unstable(k - 1);
+            ranked.truncate(k);
+        }
+        ranked.sort_unstable();
+        ranked.truncate(k);
+        ranked
+    }
+
+    /// The first `k` keys after the cursor of an intake-ordered set whose
+    /// every row matches: walks the set from the page's end of it and stops
+    /// after `k` rows (and the rows tied with the last one).
+    fn intake_page<'a>(
+        &'a self,
+        intake: IntakeRange<'a>,
+        order: SortOrder,
+        after: Option<SortKey<'_>>,
+        k: usize,
+    ) -> Vec<(SortKey<'a>, u32)> {
+        let mut intake = intake;
+        // The cursor bounds the walk: rows before its instant are behind it.
+        let cursor_ms = after.and_then(|a| match order {
+            SortOrder::ReceivedAsc => Some(a.primary),
+            _ => a.primary.checked_neg(),
+        });
+        if let Some(at) = cursor_ms.and_then(DateTime::from_timestamp_millis) {
+            match order {
+                SortOrder::ReceivedAsc => intake.from = intake.from.max(Some(at)),
+                _ => {
+                    let end = at + chrono::Duration::milliseconds(1);
+                    intake.before = Some(intake.before.map_or(end, |b| b.min(end)));
+                }
+            }
+        }
+        let mut page: Vec<(SortKey<'a>, u32)> = Vec::with_capacity(k + 1);
+        let mut last_ms = None;
+        let mut visit = |&(at, slot): &Intake| {
+            let ms = at.timestamp_millis();
+            if page.len() >= k && last_ms != Some(ms) {
+                return false;
+            }
+            let key = order.key(&self.slots[slot as usize]);
+            if after.is_none_or(|a| key > a) {
+                page.push((key, slot));
+                last_ms = Some(ms);
+            }
+            true
+        };
+        let range = intake.range();
+        match order {
+            SortOrder::ReceivedAsc => {
+                for entry in range {
+                    if !visit(entry) {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                for entry in range.rev() {
+                    if !visit(entry) {
+                        break;
+                    }
+                }
+            }
+        }
+        page.sort_unstable();
+        page.truncate(k);
+        page
     }
 
     /// One page of a filtered, ordered list.
@@ -747,39 +887,93 @@ impl LedgerView {
             "" => None,
             token => Some(decode_cursor(query.order, token)?),
         };
-        // Keep the page_size + 1 smallest keys after the cursor: a max-heap
-        // whose top is the largest kept key.
         let after = after.as_ref().map(|(primary, id)| SortKey {
             primary: *primary,
             id: id.as_str(),
         });
-        let mut kept: BinaryHeap<SortKey<'_>> = BinaryHeap::new();
-        let mut total = 0u64;
-        for row in self.matching(scope, &query.filter, now) {
-            total += 1;
-            let key = query.order.key(row);
-            if after.is_some_and(|after| key <= after) {
-                continue;
+        let plan = self.plan(scope, &query.filter);
+        let by_intake = matches!(
+            query.order,
+            SortOrder::ReceivedAsc | SortOrder::ReceivedDesc
+        );
+        // Keep page_size + 1 keys: the extra one says another page follows.
+        let (total, mut keys) = match plan {
+            Plan {
+                source: Source::Intake(intake),
+                exact: true,
+            } if by_intake => (
+                intake.range().count() as u64,
+                self.intake_page(intake, query.order, after, page_size + 1),
+            ),
+            plan => {
+                let matched = self.checked(plan, scope, &query.filter, now);
+                (
+                    matched.len() as u64,
+                    self.smallest(matched, query.order, after, page_size + 1),
+                )
             }
-            if kept.len() <= page_size {
-                kept.push(key);
-            } else if kept
-                .peek()
-                .is_some_and(|top| key.cmp(top) == Ordering::Less)
-            {
-                kept.pop();
-                kept.push(key);
+        };
+        let more = keys.len() > page_size;
+        keys.truncate(page_size);
+        let next_page_token = match (more, keys.last()) {
+            (true, Some((key, _))) => encode_cursor(query.order, key),
+            _ => String::new(),
+        };
+        Ok(ListPage {
+            rows: keys
+                .iter()
+                .map(|&(_, slot)| self.slots[slot as usize].clone())
+                .collect(),
+            next_page_token,
+            total,
+        })
+    }
+
+    /// The reference for [`LedgerView::list`]: the same page found by
+    /// reading every row, without any index. Tests compare the two.
+    pub fn list_by_full_scan(
+        &self,
+        scope: &Scope,
+        query: &ListQuery,
+        now: DateTime<Utc>,
+    ) -> Result<ListPage, ProjectionError> {
+        let page_size = match query.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(ProjectionError::InvalidArgument {
+                    field: "page_size",
+                    reason: format!("at most {MAX_PAGE_SIZE}"),
+                });
             }
-        }
-        let mut sorted = kept.into_sorted_vec();
-        let more = sorted.len() > page_size;
-        sorted.truncate(page_size);
-        let next_page_token = match (more, sorted.last()) {
+            n => n,
+        };
+        query.filter.check()?;
+        let after = match query.page_token.as_str() {
+            "" => None,
+            token => Some(decode_cursor(query.order, token)?),
+        };
+        let text = query.filter.text.as_ref().map(|t| t.to_ascii_lowercase());
+        let mut keys: Vec<SortKey<'_>> = self
+            .slots
+            .iter()
+            .filter(|row| scope.admits(row) && query.filter.matches(row, now, text.as_deref()))
+            .map(|row| query.order.key(row))
+            .collect();
+        let total = keys.len() as u64;
+        keys.sort_unstable();
+        keys.retain(|key| {
+            after
+                .as_ref()
+                .is_none_or(|(primary, id)| (key.primary, key.id) > (*primary, id.as_str()))
+        });
+        let more = keys.len() > page_size;
+        keys.truncate(page_size);
+        let next_page_token = match (more, keys.last()) {
             (true, Some(key)) => encode_cursor(query.order, key),
             _ => String::new(),
         };
         Ok(ListPage {
-            rows: sorted
+            rows: keys
                 .iter()
                 .filter_map(|key| self.row(key.id).cloned())
                 .collect(),
@@ -789,98 +983,66 @@ impl LedgerView {
     }
 
     /// What waits for `unit`, each list ordered by its earliest due time.
+    /// Reads only the unit's open rows, which the index keeps as events
+    /// move complaints in and out of work.
     pub fn inbox(&self, unit: &str) -> Inbox {
-        let mut inbox = Inbox::default();
-        let rows = self
-            .index
-            .by_unit
-            .get(unit)
-            .into_iter()
-            .flatten()
-            .map(|&slot| &self.slots[slot as usize]);
-        for row in rows {
-            if !matches!(
-                row.status,
-                ComplaintStatus::Dispatched | ComplaintStatus::InProgress
-            ) || !row.is_assigned(unit)
-            {
-                continue;
-            }
-            let accepted = row.accepted.iter().any(|u| u == unit);
-            let stepped = row.stepped.iter().any(|u| u == unit);
-            let list = if row.lead.as_deref() == Some(unit) {
-                match (accepted, stepped) {
-                    (false, _) => &mut inbox.lead_to_accept,
-                    (true, false) => &mut inbox.lead_to_handle,
-                    (true, true) => &mut inbox.lead_to_resolve,
-                }
-            } else {
-                match (accepted, stepped) {
-                    (false, _) => &mut inbox.responsible_to_accept,
-                    (true, false) => &mut inbox.responsible_to_handle,
-                    // A responsible unit that reported its step waits for
-                    // the lead's resolution: nothing is due from it.
-                    (true, true) => continue,
-                }
-            };
-            list.push(row.clone());
-        }
-        for list in [
-            &mut inbox.lead_to_accept,
-            &mut inbox.lead_to_handle,
-            &mut inbox.lead_to_resolve,
-            &mut inbox.responsible_to_accept,
-            &mut inbox.responsible_to_handle,
-        ] {
-            list.sort_by(|a, b| SortOrder::DueAsc.key(a).cmp(&SortOrder::DueAsc.key(b)));
-        }
-        inbox
+        let slots = self.index.open_by_unit.get(unit).into_iter().flatten();
+        inbox_of(unit, slots.map(|&slot| &self.slots[slot as usize]))
+    }
+
+    /// The reference for [`LedgerView::inbox`], reading every row.
+    pub fn inbox_by_full_scan(&self, unit: &str) -> Inbox {
+        inbox_of(unit, self.slots.iter())
     }
 
     /// Open work per unit, for the dispatch centre; units in code order.
     pub fn unit_counts(&self, now: DateTime<Utc>) -> Vec<UnitCounts> {
         let mut counts: BTreeMap<&str, UnitCounts> = BTreeMap::new();
-        for row in &self.slots {
-            if !matches!(
-                row.status,
-                ComplaintStatus::Dispatched | ComplaintStatus::InProgress
-            ) {
+        for (unit, slots) in &self.index.open_by_unit {
+            if slots.is_empty() {
                 continue;
             }
-            let overdue = row.is_overdue(now);
-            if let Some(lead) = &row.lead {
-                let c = counts.entry(lead).or_insert_with(|| UnitCounts {
-                    unit: lead.clone(),
-                    ..UnitCounts::default()
-                });
-                match row.status {
-                    ComplaintStatus::Dispatched => c.to_accept += 1,
-                    _ => c.in_progress += 1,
+            let mut c = UnitCounts {
+                unit: unit.clone(),
+                ..UnitCounts::default()
+            };
+            for &slot in slots {
+                let row = &self.slots[slot as usize];
+                let overdue = u64::from(row.is_overdue(now));
+                if row.lead.as_ref() == Some(unit) {
+                    match row.status {
+                        ComplaintStatus::Dispatched => c.to_accept += 1,
+                        _ => c.in_progress += 1,
+                    }
+                    c.overdue += overdue;
                 }
-                c.overdue += u64::from(overdue);
+                let times = row.responsible.iter().filter(|r| *r == unit).count() as u64;
+                c.as_responsible += times;
+                c.overdue += overdue * times;
             }
-            for unit in &row.responsible {
-                let c = counts.entry(unit).or_insert_with(|| UnitCounts {
-                    unit: unit.clone(),
-                    ..UnitCounts::default()
-                });
-                c.as_responsible += 1;
-                c.overdue += u64::from(overdue);
-            }
+            counts.insert(unit, c);
         }
         counts.into_values().collect()
     }
 
     /// Deadline warnings due at `now` and not yet recorded: (complaint id,
-    /// milestone, level, due time). A deadline already past due gets only
-    /// its red warning. `yellow_at(start, due)` is the policy's yellow mark.
+    /// milestone, level, due time), the first `limit` of them in intake
+    /// order (a caller that writes at most so many per pass need not have
+    /// the rest built). A deadline already past due gets only its red
+    /// warning. `yellow_at(start, due)` is the policy's yellow mark. Reads
+    /// only the rows whose clock runs with a deadline open.
     pub fn due_warnings(
         &self,
         now: DateTime<Utc>,
+        limit: usize,
         yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
     ) -> Vec<(String, Milestone, WarningLevel, DateTime<Utc>)> {
         let mut due = Vec::new();
-        for row in &self.slots {
+        for slot in self.index.watched.iter() {
+            if due.len() >= limit {
+                break;
+            }
+            let row = &self.slots[slot as usize];
             if row.status == ComplaintStatus::Closed || row.paused {
                 continue;
             }
@@ -899,9 +1061,107 @@ impl LedgerView {
                 if warned(level) || (level == WarningLevel::Yellow && warned(WarningLevel::Red)) {
                     continue;
                 }
-                due.push((row.id.clone(), deadline.milestone, level, deadline.due_at));
+                if due.len() < limit {
+                    due.push((row.id.clone(), deadline.milestone, level, deadline.due_at));
+                }
             }
         }
         due
     }
+}
+
+/// Where a query finds its candidate rows, and whether they need checking.
+struct Plan<'a> {
+    source: Source<'a>,
+    /// Every candidate passes the scope and the filter: no row needs
+    /// reading to decide.
+    exact: bool,
+}
+
+/// The candidate rows of a query.
+enum Source<'a> {
+    /// Every row, in slot order.
+    All,
+    /// One unit's or one area's rows received in a range, in intake order.
+    Intake(IntakeRange<'a>),
+    /// These slots, in slot order.
+    Slots(Vec<u32>),
+}
+
+/// An intake-ordered set and the received-at range taken from it.
+#[derive(Clone, Copy)]
+struct IntakeRange<'a> {
+    set: &'a BTreeSet<Intake>,
+    /// Received at or after.
+    from: Option<DateTime<Utc>>,
+    /// Received before.
+    before: Option<DateTime<Utc>>,
+}
+
+impl<'a> IntakeRange<'a> {
+    fn range(self) -> std::collections::btree_set::Range<'a, Intake> {
+        use std::ops::Bound;
+        let lo = self
+            .from
+            .map_or(Bound::Unbounded, |t| Bound::Included((t, 0)));
+        let hi = self
+            .before
+            .map_or(Bound::Unbounded, |t| Bound::Excluded((t, 0)));
+        match (self.from, self.before) {
+            // An inverted range matches nothing (and `range` would panic).
+            (Some(from), Some(before)) if from > before => self
+                .set
+                .range((Bound::Included((from, 0)), Bound::Excluded((from, 0)))),
+            _ => self.set.range((lo, hi)),
+        }
+    }
+}
+
+impl<'a> Source<'a> {
+    fn into_slots(self, rows: usize) -> Box<dyn Iterator<Item = u32> + 'a> {
+        match self {
+            Source::All => Box::new(0..u32::try_from(rows).unwrap_or(u32::MAX)),
+            Source::Intake(intake) => Box::new(intake.range().map(|&(_, slot)| slot)),
+            Source::Slots(slots) => Box::new(slots.into_iter()),
+        }
+    }
+}
+
+/// Sorts `unit`'s open rows among `rows` into the inbox's lists, each by
+/// earliest due time.
+fn inbox_of<'a>(unit: &str, rows: impl Iterator<Item = &'a LedgerRow>) -> Inbox {
+    let mut inbox = Inbox::default();
+    for row in rows {
+        if !index::is_open(row) || !row.is_assigned(unit) {
+            continue;
+        }
+        let accepted = row.accepted.iter().any(|u| u == unit);
+        let stepped = row.stepped.iter().any(|u| u == unit);
+        let list = if row.lead.as_deref() == Some(unit) {
+            match (accepted, stepped) {
+                (false, _) => &mut inbox.lead_to_accept,
+                (true, false) => &mut inbox.lead_to_handle,
+                (true, true) => &mut inbox.lead_to_resolve,
+            }
+        } else {
+            match (accepted, stepped) {
+                (false, _) => &mut inbox.responsible_to_accept,
+                (true, false) => &mut inbox.responsible_to_handle,
+                // A responsible unit that reported its step waits for
+                // the lead's resolution: nothing is due from it.
+                (true, true) => continue,
+            }
+        };
+        list.push(row.clone());
+    }
+    for list in [
+        &mut inbox.lead_to_accept,
+        &mut inbox.lead_to_handle,
+        &mut inbox.lead_to_resolve,
+        &mut inbox.responsible_to_accept,
+        &mut inbox.responsible_to_handle,
+    ] {
+        list.sort_by(|a, b| SortOrder::DueAsc.key(a).cmp(&SortOrder::DueAsc.key(b)));
+    }
+    inbox
 }

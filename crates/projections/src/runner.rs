@@ -1,7 +1,8 @@
 //! Feeding the ledger from the log, with checkpoints.
 //!
 //! The ledger's rows and the position they reflect are persisted together in
-//! one sled batch per applied chunk, so after a crash the checkpoint is a
+//! one sled batch per applied chunk: only the rows that chunk changed, each in
+//! the binary encoding of [`crate::codec`] (ledgers, few and small, as JSON), so after a crash the checkpoint is a
 //! consistent prefix of the log: the runner resumes from the position after
 //! it and never applies an event twice or skips one. Projections are
 //! rebuildable, so the checkpoint store is not fsynced on every batch; a
@@ -18,18 +19,18 @@ use rectify_eventlog::{EventStore, Filter, RecordedEvent};
 use tokio::sync::watch;
 
 use crate::{
-    ProjectionError,
+    ProjectionError, codec,
     items::LedgerBook,
     ledger::{Changed, LedgerView},
-    row::LedgerRow,
 };
 
 /// Events read per page while catching up, and most events applied per
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
-/// rebuilt from position 0.
-pub const LEDGER_FORMAT: u64 = 4;
+/// rebuilt from position 0. Format 5: rows in the binary encoding of
+/// [`crate::codec`] (4 and before: JSON).
+pub const LEDGER_FORMAT: u64 = 5;
 
 /// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
 /// `l/<ledger id>` (ids never contain a NUL byte).
@@ -87,7 +88,7 @@ impl ProjectionDb {
             Some(bytes) => read_u64(&bytes)?,
             None => 0,
         };
-        let undecodable = |key: &[u8], error: serde_json::Error| {
+        let undecodable = |key: &[u8], error: &dyn std::fmt::Display| {
             ProjectionError::Checkpoint(format!(
                 "{:?} does not decode: {error}",
                 String::from_utf8_lossy(key)
@@ -96,15 +97,13 @@ impl ProjectionDb {
         let mut rows = Vec::new();
         for entry in self.ledger.scan_prefix(PREFIX_COMPLAINT) {
             let (key, value) = entry?;
-            rows.push(
-                serde_json::from_slice::<LedgerRow>(&value).map_err(|e| undecodable(&key, e))?,
-            );
+            rows.push(codec::decode_row(&value).map_err(|e| undecodable(&key, &e))?);
         }
         let mut books = Vec::new();
         for entry in self.ledger.scan_prefix(PREFIX_LEDGER) {
             let (key, value) = entry?;
             books.push(
-                serde_json::from_slice::<LedgerBook>(&value).map_err(|e| undecodable(&key, e))?,
+                serde_json::from_slice::<LedgerBook>(&value).map_err(|e| undecodable(&key, &e))?,
             );
         }
         Ok(LedgerView::from_parts(rows, books, applied))
@@ -147,26 +146,35 @@ fn encode_batch(
     view: &LedgerView,
     dirty: &BTreeSet<Changed>,
 ) -> Result<sled::Batch, ProjectionError> {
-    encode_rows(&snapshot(view, dirty), view.applied())
+    Ok(batch(encode_changed(view, dirty)?, view.applied()))
 }
 
-/// A changed row or ledger, cloned out of the view for encoding.
-enum Snapshot {
-    Row(Box<LedgerRow>),
-    Book(LedgerBook),
-}
-
-fn snapshot(view: &LedgerView, dirty: &BTreeSet<Changed>) -> Vec<Snapshot> {
-    dirty
-        .iter()
-        .filter_map(|changed| match changed {
-            Changed::Complaint(id) => view
-                .row(id)
-                .cloned()
-                .map(|row| Snapshot::Row(Box::new(row))),
-            Changed::Ledger(id) => view.book(id).cloned().map(Snapshot::Book),
-        })
-        .collect()
+/// The stored key and value of each changed row or ledger, encoded straight
+/// from the view (no row is cloned).
+fn encode_changed(
+    view: &LedgerView,
+    dirty: &BTreeSet<Changed>,
+) -> Result<Vec<Encoded>, ProjectionError> {
+    let mut encoded = Vec::with_capacity(dirty.len());
+    for changed in dirty {
+        match changed {
+            Changed::Complaint(id) => {
+                if let Some(row) = view.row(id) {
+                    let mut value = Vec::with_capacity(256);
+                    codec::encode_row(row, &mut value);
+                    encoded.push((key(PREFIX_COMPLAINT, id), value));
+                }
+            }
+            Changed::Ledger(id) => {
+                if let Some(book) = view.book(id) {
+                    let value = serde_json::to_vec(book)
+                        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+                    encoded.push((key(PREFIX_LEDGER, id), value));
+                }
+            }
+        }
+    }
+    Ok(encoded)
 }
 
 /// The live ledger: shared rows and the position they reflect.
@@ -276,13 +284,13 @@ pub async fn catch_up<S: EventStore + Clone>(
     Ok(reached)
 }
 
-/// Applies `events` under the write lock and clones out what changed; the
-/// checkpoint is encoded later, outside the lock, so queries wait only for
-/// the fold itself.
+/// Applies `events` under the write lock and encodes what changed (the
+/// binary encoding is cheaper than cloning the rows out); the batch is
+/// written later, outside the lock.
 fn apply_page(
     view: &RwLock<LedgerView>,
     events: &[RecordedEvent],
-) -> Result<(Vec<Snapshot>, u64), ProjectionError> {
+) -> Result<(Vec<Encoded>, u64), ProjectionError> {
     let _span = tracing::debug_span!(
         "projection.apply",
         projection = "ledger",
@@ -296,18 +304,18 @@ fn apply_page(
             dirty.insert(changed);
         }
     }
-    Ok((snapshot(&view, &dirty), view.applied()))
+    Ok((encode_changed(&view, &dirty)?, view.applied()))
 }
 
-/// Encodes and writes one checkpoint on the blocking pool.
+/// Writes one checkpoint on the blocking pool.
 fn write_checkpoint(
     db: &ProjectionDb,
-    rows: Vec<Snapshot>,
+    rows: Vec<Encoded>,
     applied: u64,
 ) -> tokio::task::JoinHandle<Result<(), ProjectionError>> {
     let tree = db.ledger.clone();
     tokio::task::spawn_blocking(move || {
-        tree.apply_batch(encode_rows(&rows, applied)?)?;
+        tree.apply_batch(batch(rows, applied))?;
         Ok(())
     })
 }
@@ -321,27 +329,17 @@ fn joined(
 /// Pages the catch-up reader fetches ahead of the one being applied.
 pub const PAGES_AHEAD: usize = 2;
 
-fn encode_rows(rows: &[Snapshot], applied: u64) -> Result<sled::Batch, ProjectionError> {
-    let encode = |error: serde_json::Error| ProjectionError::Checkpoint(error.to_string());
+/// A stored key and its encoded value.
+type Encoded = (Vec<u8>, Vec<u8>);
+
+/// One atomic batch: the encoded rows and the position they reflect.
+fn batch(rows: Vec<Encoded>, applied: u64) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    for snapshot in rows {
-        match snapshot {
-            Snapshot::Row(row) => {
-                batch.insert(
-                    key(PREFIX_COMPLAINT, &row.id),
-                    serde_json::to_vec(row).map_err(encode)?,
-                );
-            }
-            Snapshot::Book(book) => {
-                batch.insert(
-                    key(PREFIX_LEDGER, book.ledger_id()),
-                    serde_json::to_vec(book).map_err(encode)?,
-                );
-            }
-        }
+    for (key, value) in rows {
+        batch.insert(key, value);
     }
     batch.insert(KEY_APPLIED, &applied.to_be_bytes());
-    Ok(batch)
+    batch
 }
 
 fn read(view: &RwLock<LedgerView>) -> std::sync::RwLockReadGuard<'_, LedgerView> {

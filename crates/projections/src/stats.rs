@@ -325,7 +325,11 @@ pub fn evaluate_periods(
     );
     // Keyed by codes borrowed from the rows: no allocation per fact.
     let mut tallies: Vec<BTreeMap<&str, GroupStats>> = vec![BTreeMap::new(); periods.len()];
-    for row in view.rows() {
+    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
+        return Ok(Vec::new());
+    };
+    // Only rows with a fact in the periods can count in them.
+    for row in view.rows_with_facts_in(first.start, last.end) {
         let district = row.district.as_deref();
         // The group of period `index` a fact attributed to `unit` counts for.
         let mut bump = bumper(|index, unit, f| {

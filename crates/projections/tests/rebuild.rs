@@ -16,7 +16,7 @@ use rectify_domain::{
     },
 };
 use rectify_eventlog::{Metadata, RecordedEvent, Uuid};
-use rectify_projections::{LedgerView, ProjectionDb};
+use rectify_projections::{LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder};
 
 const COMPLAINTS: usize = 3;
 
@@ -106,12 +106,17 @@ fn command(state: &ComplaintState, m: &Move, id: &str, at: DateTime<Utc>) -> Opt
                     id_number: None,
                 }),
                 sealed_submitter: None,
-                enterprise: None,
+                enterprise: (m.pick == 1).then(|| "鄂尔多斯Gas燃气有限公司".into()),
                 district: None,
                 location: None,
-                title: "用电报装迟迟不接电".into(),
+                title: [
+                    "用电报装迟迟不接电",
+                    "燃气接入收费不透明",
+                    "Tax 申报系统故障",
+                ][usize::from(m.pick) % 3]
+                    .into(),
                 text: "两个月还没有接电".into(),
-                external_ref: None,
+                external_ref: m.flag.then(|| format!("12345-{id}")),
                 dispatch_due_at: later(4),
             }),
         ),
@@ -321,11 +326,158 @@ fn apply_all(log: &[RecordedEvent]) -> LedgerView {
     view
 }
 
+const UNITS: [&str; 4] = [
+    "power-bureau",
+    "tax-bureau",
+    "natural-resources",
+    "market-regulation",
+];
+
+/// A random list query: who asks, which filter, which order, which page size
+/// and at which instant.
+#[derive(Debug, Clone)]
+struct RandomQuery {
+    scope: Scope,
+    filter: LedgerFilter,
+    order: SortOrder,
+    page_size: usize,
+    now: DateTime<Utc>,
+}
+
+fn query() -> impl Strategy<Value = RandomQuery> {
+    let scope = prop_oneof![
+        Just(Scope::All),
+        (0..UNITS.len()).prop_map(|u| Scope::Unit(UNITS[u].into())),
+        Just(Scope::SubmittedBy("hotline-principal".into())),
+    ];
+    let text = prop::option::weighted(
+        0.6,
+        prop::sample::select(vec![
+            "",
+            "电",
+            "接电",
+            "用电报装",
+            "燃气",
+            "gas",
+            "GAS燃",
+            "tax 申",
+            "rc-1",
+            "RC-2",
+            "12345-RC",
+            "-rc-0",
+            "气接",
+            "不存在",
+            "接电报",
+            "rc-12345",
+        ]),
+    );
+    // Each narrowing is rare, so plain queries (the ones an index answers
+    // without reading rows) come up often.
+    let unit = || prop::option::weighted(0.2, (0..UNITS.len()).prop_map(|u| UNITS[u].to_owned()));
+    let hours = || prop::option::weighted(0.2, 0i64..400);
+    let order = prop::sample::select(vec![
+        SortOrder::ReceivedDesc,
+        SortOrder::ReceivedAsc,
+        SortOrder::DueAsc,
+        SortOrder::Id,
+    ]);
+    let statuses = prop::collection::vec(
+        prop::sample::select(vec![
+            complaint::ComplaintStatus::Received,
+            complaint::ComplaintStatus::AwaitingDispatch,
+            complaint::ComplaintStatus::Dispatched,
+            complaint::ComplaintStatus::InProgress,
+            complaint::ComplaintStatus::Closed,
+        ]),
+        0..3,
+    );
+    let statuses = prop_oneof![3 => Just(Vec::new()), 1 => statuses];
+    let area = prop::option::weighted(
+        0.2,
+        prop::sample::select(vec!["getting-electricity".to_owned(), "tax".to_owned()]),
+    );
+    (
+        (scope, text, unit(), unit(), area, statuses),
+        (
+            hours(),
+            hours(),
+            any::<[bool; 4]>(),
+            order,
+            1usize..4,
+            0i64..600,
+        ),
+    )
+        .prop_map(
+            |(
+                (scope, text, unit, lead_unit, area, statuses),
+                (from, before, flags, order, page_size, now),
+            )| RandomQuery {
+                scope,
+                filter: LedgerFilter {
+                    statuses,
+                    area,
+                    unit,
+                    lead_unit,
+                    // Rarely all at once, so most queries match something.
+                    overdue_only: flags[0] && flags[1],
+                    supervised_only: flags[0] && flags[2],
+                    returned_only: flags[0] && flags[3],
+                    received_from: from.map(|h| t0() + Duration::hours(h)),
+                    received_before: before.map(|h| t0() + Duration::hours(h)),
+                    text: text.map(str::to_owned),
+                    ..LedgerFilter::default()
+                },
+                order,
+                page_size,
+                now: t0() + Duration::hours(now),
+            },
+        )
+}
+
+fn ids(rows: &[rectify_projections::LedgerRow]) -> Vec<&str> {
+    rows.iter().map(|row| row.id.as_str()).collect()
+}
+
+/// Pages through `query` on `view` by index and by full scan: every page,
+/// token and total must agree, and the pages must end.
+fn check_query(view: &LedgerView, query: &RandomQuery) -> Result<(), TestCaseError> {
+    let mut token = String::new();
+    for _ in 0..=COMPLAINTS {
+        let list = ListQuery {
+            filter: query.filter.clone(),
+            order: query.order,
+            page_size: query.page_size,
+            page_token: token.clone(),
+        };
+        let indexed = view.list(&query.scope, &list, query.now).unwrap();
+        let scanned = view
+            .list_by_full_scan(&query.scope, &list, query.now)
+            .unwrap();
+        prop_assert_eq!(ids(&indexed.rows), ids(&scanned.rows), "{:?}", query);
+        prop_assert_eq!(&indexed.next_page_token, &scanned.next_page_token);
+        prop_assert_eq!(indexed.total, scanned.total);
+        let by_matching = view
+            .matching(&query.scope, &query.filter, query.now)
+            .count() as u64;
+        prop_assert_eq!(by_matching, scanned.total);
+        if indexed.next_page_token.is_empty() {
+            return Ok(());
+        }
+        token = indexed.next_page_token;
+    }
+    prop_assert!(false, "more pages than complaints for {:?}", query);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn rebuilt_equals_incremental_with_checkpoints(moves in moves(), cuts in prop::collection::vec(0usize..200, 0..4)) {
+    fn rebuilt_equals_incremental_with_checkpoints(
+        moves in moves(),
+        cuts in prop::collection::vec(0usize..200, 0..4),
+        queries in prop::collection::vec(query(), 1..8),
+    ) {
         let (log, states) = history(&moves);
         let rebuilt = apply_all(&log);
 
@@ -358,6 +510,69 @@ proptest! {
         prop_assert_eq!(&reloaded, &rebuilt);
         prop_assert!(view.index_is_consistent());
         prop_assert!(rebuilt.index_is_consistent());
+        prop_assert!(reloaded.index_is_consistent());
+
+        // A query through the indexes equals the same query by full scan,
+        // page by page, on the incremental, the reloaded and the rebuilt view.
+        for query in &queries {
+            for checked in [&view, &reloaded, &rebuilt] {
+                check_query(checked, query)?;
+            }
+        }
+        // The watcher's candidates: the same on every view (slot order differs
+        // after a reload), and a limit keeps their first ones.
+        for query in &queries {
+            let yellow = |start: DateTime<Utc>, due: DateTime<Utc>| start + (due - start) / 2;
+            let all = view.due_warnings(query.now, usize::MAX, yellow);
+            for limit in 0..=all.len() {
+                prop_assert_eq!(&view.due_warnings(query.now, limit, yellow), &all[..limit].to_vec());
+            }
+            let mut sorted = all.clone();
+            sorted.sort();
+            for other in [&reloaded, &rebuilt] {
+                let mut theirs = other.due_warnings(query.now, usize::MAX, yellow);
+                theirs.sort();
+                prop_assert_eq!(&theirs, &sorted);
+            }
+        }
+
+        // The evaluation's row filter keeps every row with a fact in a period.
+        for day in 0..12 {
+            let from = t0() + Duration::hours(day * 12);
+            let until = from + Duration::hours(12);
+            let kept: BTreeSet<&str> = view
+                .rows_with_facts_in(from, until)
+                .map(|row| row.id.as_str())
+                .collect();
+            for row in rebuilt.rows() {
+                let facts = row
+                    .callbacks
+                    .iter()
+                    .map(|c| c.at)
+                    .chain(row.dispatches.iter().map(|d| d.at))
+                    .chain(row.closed_at)
+                    .chain(row.reopens.iter().chain(&row.extensions).chain(&row.missed).map(|f| f.at));
+                if facts.into_iter().any(|at| from <= at && at < until) {
+                    prop_assert!(kept.contains(row.id.as_str()), "{} left out", row.id);
+                }
+            }
+        }
+        for unit in UNITS {
+            for checked in [&view, &reloaded] {
+                let (indexed, scanned) = (checked.inbox(unit), checked.inbox_by_full_scan(unit));
+                prop_assert_eq!(ids(&indexed.lead_to_accept), ids(&scanned.lead_to_accept));
+                prop_assert_eq!(ids(&indexed.lead_to_handle), ids(&scanned.lead_to_handle));
+                prop_assert_eq!(ids(&indexed.lead_to_resolve), ids(&scanned.lead_to_resolve));
+                prop_assert_eq!(
+                    ids(&indexed.responsible_to_accept),
+                    ids(&scanned.responsible_to_accept)
+                );
+                prop_assert_eq!(
+                    ids(&indexed.responsible_to_handle),
+                    ids(&scanned.responsible_to_handle)
+                );
+            }
+        }
 
         // Each row agrees with the domain's fold.
         for (index, state) in states.iter().enumerate() {

@@ -1,0 +1,370 @@
+//! Secondary indexes of the issue ledger, so every query people run touches
+//! only the rows it needs instead of the whole ledger.
+//!
+//! Everything here is derived from the rows: it is never persisted, it is
+//! rebuilt when a checkpoint is loaded, and a test compares the
+//! incrementally maintained index with one rebuilt from scratch.
+//!
+//! - per unit and per task area, the row slots ordered by intake time, so a
+//!   first page in intake order stops after its rows and a date range is a
+//!   range of the set;
+//! - per unit, the open rows (dispatched or in progress) it is assigned to:
+//!   the rows of its inbox, kept as events move complaints in and out;
+//! - the rows the deadline watcher must look at (not closed, clock running,
+//!   some deadline open);
+//! - per row, the first and last instant of the facts the evaluation counts,
+//!   so a period's evaluation reads only the rows with facts in it;
+//! - an inverted index of character bigrams over the searchable text (title,
+//!   text, enterprise, ticket number, id; ASCII letters folded to lower
+//!   case), because Chinese has no spaces to split words at.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use rectify_domain::complaint::ComplaintStatus;
+
+use crate::row::LedgerRow;
+
+/// A row's place in intake order: when it was received, then its slot.
+pub(crate) type Intake = (DateTime<Utc>, u32);
+
+/// The indexes of one ledger view (see the module doc).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Index {
+    /// Unit code → rows where it is the lead or a responsible unit.
+    pub(crate) by_unit: HashMap<String, BTreeSet<Intake>>,
+    /// Task area → rows classified in it.
+    pub(crate) by_area: HashMap<String, BTreeSet<Intake>>,
+    /// Unit code → open rows (dispatched or in progress) assigned to it.
+    pub(crate) open_by_unit: HashMap<String, BTreeSet<u32>>,
+    /// Rows with a running clock and an open deadline.
+    pub(crate) watched: SlotSet,
+    /// Slot → intake time in milliseconds, so ranking by intake reads a
+    /// dense column instead of every matched row.
+    pub(crate) received_ms: Vec<i64>,
+    /// Character bigrams of the searchable text.
+    pub(crate) text: TextIndex,
+    /// Slot → the first and last instant (ms) of the facts the evaluation
+    /// counts, so a period's evaluation skips rows with none in it.
+    pub(crate) fact_span_ms: Vec<(i64, i64)>,
+}
+
+/// The span of a row without facts: it overlaps no period.
+const NO_FACTS: (i64, i64) = (i64::MAX, i64::MIN);
+
+/// The first and last instant (ms) of the facts the evaluation counts
+/// (callbacks, dispatches, closure, reopenings, extensions, missed
+/// deadlines).
+pub(crate) fn fact_span_ms(row: &LedgerRow) -> (i64, i64) {
+    let instants = row
+        .callbacks
+        .iter()
+        .map(|c| c.at)
+        .chain(row.dispatches.iter().map(|d| d.at))
+        .chain(row.closed_at)
+        .chain(row.reopens.iter().map(|f| f.at))
+        .chain(row.extensions.iter().map(|f| f.at))
+        .chain(row.missed.iter().map(|f| f.at));
+    instants.fold(NO_FACTS, |(first, last), at| {
+        let ms = at.timestamp_millis();
+        (first.min(ms), last.max(ms))
+    })
+}
+
+/// Dispatched or in progress: work waits for the assigned units.
+pub(crate) fn is_open(row: &LedgerRow) -> bool {
+    matches!(
+        row.status,
+        ComplaintStatus::Dispatched | ComplaintStatus::InProgress
+    )
+}
+
+/// The deadline watcher has something to look at in this row.
+pub(crate) fn is_watched(row: &LedgerRow) -> bool {
+    row.status != ComplaintStatus::Closed
+        && !row.paused
+        && row.deadlines.iter().any(|d| d.met_at.is_none())
+}
+
+fn units(row: &LedgerRow) -> impl Iterator<Item = &str> {
+    row.lead.iter().chain(&row.responsible).map(String::as_str)
+}
+
+impl Index {
+    /// Indexes a row new to the view; slots arrive in increasing order.
+    pub(crate) fn add(&mut self, slot: u32, row: &LedgerRow) {
+        // Slots are handed out in order and never reused.
+        debug_assert_eq!(slot as usize, self.received_ms.len());
+        self.received_ms.push(row.received_at.timestamp_millis());
+        self.fact_span_ms.push(fact_span_ms(row));
+        self.text.add(slot, row);
+        self.insert(slot, row);
+    }
+
+    /// Enters a row under its current units, area and state.
+    pub(crate) fn insert(&mut self, slot: u32, row: &LedgerRow) {
+        if let Some(span) = self.fact_span_ms.get_mut(slot as usize) {
+            *span = fact_span_ms(row);
+        }
+        let intake = (row.received_at, slot);
+        let open = is_open(row);
+        for unit in units(row) {
+            self.by_unit
+                .entry(unit.to_owned())
+                .or_default()
+                .insert(intake);
+            if open {
+                self.open_by_unit
+                    .entry(unit.to_owned())
+                    .or_default()
+                    .insert(slot);
+            }
+        }
+        if let Some(area) = &row.area {
+            self.by_area.entry(area.clone()).or_default().insert(intake);
+        }
+        self.watched.set(slot, is_watched(row));
+    }
+
+    /// Takes a row out from under its current units, area and state.
+    pub(crate) fn remove(&mut self, slot: u32, row: &LedgerRow) {
+        let intake = (row.received_at, slot);
+        for unit in units(row) {
+            if let Some(set) = self.by_unit.get_mut(unit) {
+                set.remove(&intake);
+            }
+            if let Some(set) = self.open_by_unit.get_mut(unit) {
+                set.remove(&slot);
+            }
+        }
+        if let Some(area) = &row.area
+            && let Some(set) = self.by_area.get_mut(area)
+        {
+            set.remove(&intake);
+        }
+        self.watched.set(slot, false);
+    }
+
+    /// Follows an event that left the row's units and area as they were
+    /// but may have opened or closed it, or started or stopped its clock.
+    pub(crate) fn update(&mut self, slot: u32, row: &LedgerRow, was_open: bool, was_watched: bool) {
+        let open = is_open(row);
+        if open != was_open {
+            for unit in units(row) {
+                let set = self.open_by_unit.entry(unit.to_owned()).or_default();
+                if open {
+                    set.insert(slot);
+                } else {
+                    set.remove(&slot);
+                }
+            }
+        }
+        self.fact_span_ms[slot as usize] = fact_span_ms(row);
+        let watched = is_watched(row);
+        if watched != was_watched {
+            self.watched.set(slot, watched);
+        }
+    }
+
+    /// Whether two indexes hold the same entries (empty sets left behind by
+    /// removals do not count).
+    pub(crate) fn same_entries(&self, other: &Index) -> bool {
+        fn live<K: Ord + Clone>(
+            map: &HashMap<String, BTreeSet<K>>,
+        ) -> BTreeMap<&str, &BTreeSet<K>> {
+            map.iter()
+                .filter(|(_, set)| !set.is_empty())
+                .map(|(k, v)| (k.as_str(), v))
+                .collect()
+        }
+        live(&self.by_unit) == live(&other.by_unit)
+            && live(&self.by_area) == live(&other.by_area)
+            && live(&self.open_by_unit) == live(&other.open_by_unit)
+            && self.watched.iter().eq(other.watched.iter())
+            && self.received_ms == other.received_ms
+            && self.fact_span_ms == other.fact_span_ms
+            && self.text.postings == other.text.postings
+    }
+}
+
+/// A set of slots as one bit each: a scan of every row's membership reads
+/// 8 KiB per 65,536 rows and visits the members in slot order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SlotSet {
+    words: Vec<u64>,
+}
+
+impl SlotSet {
+    fn set(&mut self, slot: u32, member: bool) {
+        let (word, bit) = (slot as usize / 64, slot % 64);
+        if word >= self.words.len() {
+            if !member {
+                return;
+            }
+            self.words.resize(word + 1, 0);
+        }
+        if member {
+            self.words[word] |= 1 << bit;
+        } else {
+            self.words[word] &= !(1 << bit);
+        }
+    }
+
+    /// The members in increasing order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(index, &word)| {
+            let base = index as u32 * 64;
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    base + bit
+                })
+            })
+        })
+    }
+}
+
+/// An inverted index of character bigrams: bigram → the slots whose
+/// searchable text contains it, in slot order. A row's searchable text never
+/// changes after intake, so postings only grow at their end.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TextIndex {
+    postings: HashMap<u64, Vec<u32>>,
+}
+
+/// The fields free text searches, as in `ledger::text_matches`.
+fn searchable(row: &LedgerRow) -> [&str; 5] {
+    [
+        &row.title,
+        &row.text,
+        &row.id,
+        row.enterprise.as_deref().unwrap_or(""),
+        row.external_ref.as_deref().unwrap_or(""),
+    ]
+}
+
+fn gram(a: char, b: char) -> u64 {
+    (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
+}
+
+/// The distinct bigrams of `text` (ASCII letters lower-cased), appended to
+/// `out`.
+fn bigrams(text: &str, out: &mut Vec<u64>) {
+    let mut chars = text.chars().map(|c| c.to_ascii_lowercase());
+    let Some(mut previous) = chars.next() else {
+        return;
+    };
+    for c in chars {
+        out.push(gram(previous, c));
+        previous = c;
+    }
+}
+
+impl TextIndex {
+    fn add(&mut self, slot: u32, row: &LedgerRow) {
+        let mut grams = Vec::with_capacity(128);
+        for field in searchable(row) {
+            bigrams(field, &mut grams);
+        }
+        grams.sort_unstable();
+        grams.dedup();
+        for g in grams {
+            let list = self.postings.entry(g).or_default();
+            // Slots only grow, so each list stays sorted.
+            debug_assert!(list.last().is_none_or(|&last| last < slot));
+            list.push(slot);
+        }
+    }
+
+    /// The slots whose searchable text holds every bigram of `needle`
+    /// (already folded to lower case), in slot order: a superset of the rows
+    /// containing it, exact when the needle is one bigram. `None` when the
+    /// needle has no bigram (under two characters).
+    pub(crate) fn candidates(&self, needle: &str) -> Option<Vec<u32>> {
+        let mut grams = Vec::new();
+        bigrams(needle, &mut grams);
+        grams.sort_unstable();
+        grams.dedup();
+        if grams.is_empty() {
+            return None;
+        }
+        let mut lists = Vec::with_capacity(grams.len());
+        for g in &grams {
+            match self.postings.get(g) {
+                Some(list) => lists.push(list.as_slice()),
+                None => return Some(Vec::new()),
+            }
+        }
+        lists.sort_by_key(|list| list.len());
+        let mut found = lists[0].to_vec();
+        for list in &lists[1..] {
+            if found.is_empty() {
+                break;
+            }
+            found = intersect(&found, list);
+        }
+        Some(found)
+    }
+}
+
+/// The slots in both sorted lists; `small` is walked, `large` galloped.
+fn intersect(small: &[u32], large: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(small.len());
+    let mut rest = large;
+    for &slot in small {
+        // Gallop: double the step until past `slot`, then binary search.
+        let mut bound = 1;
+        while bound < rest.len() && rest[bound] < slot {
+            bound *= 2;
+        }
+        let window = &rest[..rest.len().min(bound + 1)];
+        let at = window.partition_point(|&s| s < slot);
+        rest = &rest[at..];
+        match rest.first() {
+            Some(&s) if s == slot => out.push(slot),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigrams_fold_ascii_and_keep_chinese() {
+        let mut grams = Vec::new();
+        bigrams("燃气Ab", &mut grams);
+        assert_eq!(
+            grams,
+            vec![gram('燃', '气'), gram('气', 'a'), gram('a', 'b')]
+        );
+        let mut none = Vec::new();
+        bigrams("燃", &mut none);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_slot_set_lists_its_members_in_order() {
+        let mut set = SlotSet::default();
+        for slot in [3, 64, 0, 200, 63] {
+            set.set(slot, true);
+        }
+        set.set(64, false);
+        set.set(10_000, false);
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 3, 63, 200]);
+    }
+
+    #[test]
+    fn intersection_gallops_over_gaps() {
+        let large: Vec<u32> = (0..1000).map(|i| i * 3).collect();
+        assert_eq!(intersect(&[0, 3, 4, 2997, 3000], &large), vec![0, 3, 2997]);
+        assert_eq!(intersect(&[], &large), Vec::<u32>::new());
+        assert_eq!(intersect(&[5], &[]), Vec::<u32>::new());
+        assert_eq!(intersect(&[1, 2, 3], &[1, 2, 3]), vec![1, 2, 3]);
+    }
+}
