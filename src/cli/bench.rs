@@ -433,6 +433,7 @@ async fn submit(
         ),
         external_ref: String::new(),
         suggest_areas: false,
+        station_code: String::new(),
     };
     let response = timed!(
         recorder,

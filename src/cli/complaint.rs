@@ -198,6 +198,9 @@ pub struct SubmitArgs {
     /// Hotline ticket number.
     #[arg(long)]
     external_ref: Option<String>,
+    /// The station whose QR code it came through (with `--channel qr-code`).
+    #[arg(long)]
+    station: Option<String>,
     /// Options.
     #[command(flatten)]
     flags: CommandFlags,
@@ -587,6 +590,7 @@ async fn submit(c: &mut Client, json: bool, args: SubmitArgs) -> anyhow::Result<
         text: args.text,
         external_ref: args.external_ref.unwrap_or_default(),
         suggest_areas: true,
+        station_code: args.station.unwrap_or_default(),
     };
     let reply = call(c.submit_complaint(request)).await?;
     let name = "rectify.v1.SubmitComplaintResponse";

@@ -16,6 +16,9 @@
 //!   and the event codec.
 //! - [`ledger`]: rectification ledgers (整改台账) with item-by-item closure,
 //!   laid out the same way.
+//! - [`registry`]: the city's registries — key enterprises with their
+//!   unified social credit codes, liaison pairs (包联), experience officers
+//!   (营商环境体验官) and grassroots stations — one stream per record.
 //! - [`text`]: the limits and checks of free text, shared by both.
 //! - [`codes`]: validated unit, area and district codes and ids.
 //!
@@ -43,11 +46,12 @@ pub mod codes;
 pub mod complaint;
 mod error;
 pub mod ledger;
+pub mod registry;
 #[cfg(test)]
 mod testing;
 pub mod text;
 
-pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
+pub use codes::{AreaCode, ComplaintId, DistrictCode, StationCode, UnitCode};
 pub use complaint::{
     Command, CommandKind, ComplaintEvent, ComplaintState, ComplaintStatus, decide, evolve,
 };

@@ -131,6 +131,7 @@ fn lifecycle(i: usize, catalog: &Catalog, rng: &mut Rng, start: DateTime<Utc>) -
                 title: title.into(),
                 text: text.into(),
                 external_ref: Some(format!("12345-{i:08}")),
+                station: None,
                 dispatch_due_at: hours(2),
             }),
         ),

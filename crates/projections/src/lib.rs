@@ -27,6 +27,7 @@ pub mod count;
 pub mod export;
 pub mod items;
 pub mod ledger;
+pub mod mechanisms;
 pub mod row;
 pub mod runner;
 pub mod stats;

@@ -112,6 +112,7 @@ fn command(state: &ComplaintState, m: &Move, id: &str, at: DateTime<Utc>) -> Opt
                 title: "用电报装迟迟不接电".into(),
                 text: "两个月还没有接电".into(),
                 external_ref: None,
+                station: None,
                 dispatch_due_at: later(4),
             }),
         ),

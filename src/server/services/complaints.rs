@@ -34,6 +34,25 @@ use crate::{
     server::state::AppState,
 };
 
+/// A registered station's code; empty means none.
+fn station_code(
+    raw: &str,
+    state: &AppState,
+) -> Result<Option<rectify_domain::StationCode>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if state.mechanisms.read(|view| view.station(raw).is_none()) {
+        return Err(ServiceError::invalid(
+            "station_code",
+            format!("unknown station {raw:?}: not in the station registry"),
+        ));
+    }
+    rectify_domain::StationCode::new(raw)
+        .map(Some)
+        .map_err(|e| ServiceError::invalid("station_code", e.to_string()))
+}
+
 /// The `ComplaintService` implementation.
 #[derive(Debug, Clone)]
 pub struct Complaints {
@@ -305,6 +324,7 @@ impl ComplaintService for Complaints {
             title: req.title,
             text: req.text,
             external_ref: optional(req.external_ref),
+            station: station_code(&req.station_code, &self.state)?,
             dispatch_due_at,
         };
         let suggest_text = req

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S,
+    Channel, Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S,
     MAX_LEDGER_LINKS, MAX_RESPONSIBLE_UNITS, Milestone, Satisfaction, Submission, Urgency,
     WarningLevel, evolve,
 };
@@ -106,6 +106,14 @@ fn lead_unit<'a>(
 }
 
 fn check_submission(s: &Submission) -> Result<(), DomainError> {
+    if s.station.is_some() && s.channel != Channel::QrCode {
+        return Err(DomainError::Invalid {
+            field: "station_code",
+            reason:
+                "only a complaint through a station's QR code (channel qr_code) names a station"
+                    .to_owned(),
+        });
+    }
     text::required("title", &s.title, MAX_TITLE_CHARS)?;
     text::required("text", &s.text, MAX_COMPLAINT_TEXT_CHARS)?;
     let Some(submitter) = &s.submitter else {

@@ -244,6 +244,10 @@ pub struct Submission {
     pub text: String,
     /// The originating system's reference (hotline ticket number).
     pub external_ref: Option<String>,
+    /// The grassroots station whose QR code it came through (QR-code
+    /// channel only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<crate::StationCode>,
     /// When it must be dispatched (computed by the caller from the policy).
     pub dispatch_due_at: DateTime<Utc>,
 }

@@ -94,6 +94,7 @@ fn submission() -> Submission {
         title: "用电报装迟迟不接电".into(),
         text: "两个月还没有接电".into(),
         external_ref: None,
+        station: None,
         dispatch_due_at: t(2),
     }
 }

@@ -1,0 +1,282 @@
+//! `RegistryService`: importing the registries from spreadsheet files,
+//! listing them, and ranking the grassroots stations.
+//!
+//! An import reads the whole file first ([`crate::server::registry_csv`]) and
+//! checks what needs the other registries (a liaison pair's enterprise must
+//! be registered), so a bad row refuses the file before anything is
+//! written. Then each record is one command on its own stream; a record
+//! already recorded as it is writes nothing, so a repeated import is a
+//! no-op and an interrupted one completes when run again.
+
+use std::sync::Arc;
+
+use rectify_domain::{
+    Actor,
+    registry::{RegistryCommand, RegistryKind, RegistryRecord},
+};
+use rectify_eventlog::EventStore as _;
+use rectify_projections::mechanisms::StationRanking;
+use tonic::{Request, Response, Status};
+
+use super::prepare::command_context;
+use crate::{
+    pb::{self, registry_service_server::RegistryService},
+    server::{
+        aggregates::RegistryAggregate,
+        app::{self, CommandContext},
+        auth::{Action, authorize},
+        error::ServiceError,
+        registry_csv,
+        services::reads::MIN_POSITION_WAIT,
+        state::AppState,
+    },
+};
+
+/// The `RegistryService` implementation.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    state: Arc<AppState>,
+}
+
+impl Registry {
+    /// A service over the shared application state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    /// Waits until the registries have applied `min_position`.
+    async fn wait(&self, min_position: u64) -> Result<(), ServiceError> {
+        Ok(self
+            .state
+            .mechanisms
+            .wait_for(min_position, MIN_POSITION_WAIT)
+            .await?)
+    }
+
+    /// Refuses a liaison pair whose enterprise is not registered.
+    fn check_references(&self, records: &[(usize, RegistryRecord)]) -> Result<(), ServiceError> {
+        self.state.mechanisms.read(|view| {
+            for (row, record) in records {
+                if let RegistryRecord::Liaison(pair) = record
+                    && view.enterprise(pair.credit_code.as_str()).is_none()
+                {
+                    return Err(ServiceError::invalid(
+                        "csv",
+                        format!(
+                            "row {row}, column credit_code: enterprise {} is not registered; import it first",
+                            pair.credit_code
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Records one record; which of added, revised or unchanged it was and
+    /// the position written (0 when nothing was).
+    async fn record(
+        &self,
+        actor: &Actor,
+        ctx: &CommandContext,
+        record: RegistryRecord,
+    ) -> Result<(Outcome, u64), ServiceError> {
+        let id = format!("{}-{}", record.kind().name(), record.key());
+        let now = self.state.clock.now();
+        let result = app::execute::<RegistryAggregate, _>(
+            &self.state.store,
+            &self.state.vault,
+            &id,
+            ctx,
+            |_| {
+                Ok(RegistryCommand {
+                    actor: actor.clone(),
+                    at: now,
+                    record: record.clone(),
+                })
+            },
+        )
+        .await;
+        match result {
+            Ok(done) if done.state.revisions == 1 => Ok((Outcome::Added, done.position)),
+            Ok(done) => Ok((Outcome::Revised, done.position)),
+            Err(ServiceError::FailedPrecondition {
+                kind: "ALREADY_RECORDED",
+                ..
+            }) => Ok((Outcome::Unchanged, 0)),
+            Err(error) => Err(error.with_id(&id)),
+        }
+    }
+}
+
+/// What importing one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Added,
+    Revised,
+    Unchanged,
+}
+
+/// The domain's registry for a wire kind.
+fn registry_kind(raw: i32) -> Result<RegistryKind, ServiceError> {
+    match pb::RegistryKind::try_from(raw) {
+        Ok(pb::RegistryKind::Enterprise) => Ok(RegistryKind::Enterprise),
+        Ok(pb::RegistryKind::Liaison) => Ok(RegistryKind::Liaison),
+        Ok(pb::RegistryKind::Officer) => Ok(RegistryKind::Officer),
+        Ok(pb::RegistryKind::Station) => Ok(RegistryKind::Station),
+        Ok(pb::RegistryKind::Unspecified) | Err(_) => Err(ServiceError::invalid(
+            "kind",
+            "one of enterprise, liaison, officer, station",
+        )),
+    }
+}
+
+/// A record on the wire.
+pub fn record_to_pb(record: &RegistryRecord) -> pb::RegistryRecord {
+    use pb::registry_record::Record;
+    let record = match record {
+        RegistryRecord::Enterprise(e) => Record::Enterprise(pb::Enterprise {
+            credit_code: e.credit_code.to_string(),
+            name: e.name.clone(),
+            aliases: e.aliases.clone(),
+            kind: code(&e.kind),
+            district: e
+                .district
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }),
+        RegistryRecord::Liaison(l) => Record::Liaison(pb::Liaison {
+            credit_code: l.credit_code.to_string(),
+            cadre: l.cadre.clone(),
+            level: code(&l.level),
+            from: l.from.to_string(),
+            to: l.to.map(|d| d.to_string()).unwrap_or_default(),
+        }),
+        RegistryRecord::Officer(o) => Record::Officer(pb::Officer {
+            id: o.id.clone(),
+            kind: code(&o.kind),
+            round: u32::from(o.round),
+            active: o.active,
+        }),
+        RegistryRecord::Station(s) => Record::Station(station_to_pb(s)),
+    };
+    pb::RegistryRecord {
+        record: Some(record),
+    }
+}
+
+fn station_to_pb(s: &rectify_domain::registry::Station) -> pb::Station {
+    pb::Station {
+        code: s.code.to_string(),
+        name: s.name.clone(),
+        district: s.district.to_string(),
+        unit: s.unit.to_string(),
+    }
+}
+
+fn ranking_to_pb(r: &StationRanking) -> pb::StationRanking {
+    pb::StationRanking {
+        station: Some(station_to_pb(&r.station)),
+        complaints: r.complaints,
+        closed: r.closed,
+        callbacks: r.callbacks,
+        satisfied: r.satisfied,
+        satisfaction_permille: r.satisfaction_permille(),
+        median_minutes_to_close: r.median_minutes_to_close,
+    }
+}
+
+/// A registry enum's code: its serde name (`above_scale`, `city`, …).
+fn code<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => String::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl RegistryService for Registry {
+    async fn import_registry(
+        &self,
+        request: Request<pb::ImportRegistryRequest>,
+    ) -> Result<Response<pb::ImportRegistryResponse>, Status> {
+        let actor = authorize(&request, Action::Command)?;
+        if !actor.role.dispatches() {
+            return Err(ServiceError::PermissionDenied(
+                "only the dispatch centre or an administrator imports registries".to_owned(),
+            )
+            .into());
+        }
+        let req = request.into_inner();
+        let kind = registry_kind(req.kind)?;
+        let ctx = command_context(&actor, None, self.state.clock.now())?;
+        let state = self.state.clone();
+        let records =
+            tokio::task::spawn_blocking(move || registry_csv::read(kind, &req.csv, &state.catalog))
+                .await
+                .map_err(|error| {
+                    ServiceError::Internal(format!("reading the file failed: {error}"))
+                })?
+                .map_err(|error| ServiceError::invalid("csv", error.to_string()))?;
+        self.check_references(&records)?;
+        let mut reply = pb::ImportRegistryResponse {
+            rows: u32::try_from(records.len()).unwrap_or(u32::MAX),
+            ..Default::default()
+        };
+        for (_, record) in records {
+            let (outcome, position) = self.record(&actor, &ctx, record).await?;
+            match outcome {
+                Outcome::Added => reply.added += 1,
+                Outcome::Revised => reply.revised += 1,
+                Outcome::Unchanged => reply.unchanged += 1,
+            }
+            reply.position = reply.position.max(position);
+        }
+        if reply.position == 0 {
+            reply.position = self
+                .state
+                .store
+                .head_position()
+                .await
+                .map_err(ServiceError::from)?;
+        }
+        tracing::info!(
+            kind = kind.name(),
+            rows = reply.rows,
+            added = reply.added,
+            revised = reply.revised,
+            unchanged = reply.unchanged,
+            "registry imported"
+        );
+        Ok(Response::new(reply))
+    }
+
+    async fn list_registry(
+        &self,
+        request: Request<pb::ListRegistryRequest>,
+    ) -> Result<Response<pb::ListRegistryResponse>, Status> {
+        authorize(&request, Action::ReadEvaluation)?;
+        let req = request.into_inner();
+        let kind = registry_kind(req.kind)?;
+        self.wait(req.min_position).await?;
+        let records = self
+            .state
+            .mechanisms
+            .read(|view| view.records(kind).iter().map(record_to_pb).collect());
+        Ok(Response::new(pb::ListRegistryResponse { records }))
+    }
+
+    async fn rank_stations(
+        &self,
+        request: Request<pb::RankStationsRequest>,
+    ) -> Result<Response<pb::RankStationsResponse>, Status> {
+        authorize(&request, Action::ReadEvaluation)?;
+        self.wait(request.get_ref().min_position).await?;
+        let stations = self
+            .state
+            .mechanisms
+            .read(|view| view.station_rankings().iter().map(ranking_to_pb).collect());
+        Ok(Response::new(pb::RankStationsResponse { stations }))
+    }
+}
