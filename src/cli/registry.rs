@@ -61,6 +61,14 @@ pub enum RegistryCommand {
     /// Every station by complaints through its QR code, with satisfaction
     /// and time to close.
     Stations,
+    /// Per liaison cadre (包联): complaints of their enterprises, time to
+    /// first contact, resolution and satisfaction. A cadre (`--as liaison
+    /// --principal CADRE`) sees their own.
+    Liaison {
+        /// Only this cadre.
+        #[arg(long)]
+        cadre: Option<String>,
+    },
 }
 
 /// `rectify registry …`.
@@ -78,6 +86,33 @@ pub(super) async fn run(conn: &Connection, command: RegistryCommand) -> anyhow::
                     println!("{}", record_line(record));
                 }
                 println!("{} records", r.records.len());
+            })
+        }
+        RegistryCommand::Liaison { cadre } => {
+            let reply = call(c.liaison_report(pb::LiaisonReportRequest {
+                cadre: cadre.unwrap_or_default(),
+                min_position: 0,
+            }))
+            .await?;
+            print_reply(conn.json, "rectify.v1.LiaisonReportResponse", &reply, |r| {
+                println!(
+                    "包联干部 cadre\t企业 enterprises\t诉求 complaints\t首次联系中位数 median to contact\t办结 resolved\t满意 satisfied/回访 callbacks"
+                );
+                for cadre in &r.cadres {
+                    let contact = cadre
+                        .median_minutes_to_contact
+                        .map_or("—".to_owned(), |m| format!("{m} min"));
+                    println!(
+                        "{}\t{}\t{}\t{contact}\t{}\t{}/{}\t{}",
+                        cadre.cadre,
+                        cadre.enterprises,
+                        cadre.complaints,
+                        cadre.resolved,
+                        cadre.satisfied,
+                        cadre.callbacks,
+                        cadre.complaint_ids.join(" ")
+                    );
+                }
             })
         }
         RegistryCommand::Stations => {

@@ -68,6 +68,7 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, ServiceError> {
         "dispatcher" => Role::Dispatcher,
         "supervisor" => Role::Supervisor,
         "admin" => Role::Admin,
+        "liaison" => Role::Liaison,
         "unit" => {
             let code = header(request, HEADER_UNIT)?.ok_or_else(|| {
                 ServiceError::Unauthenticated(format!("role unit needs {HEADER_UNIT} metadata"))
@@ -109,7 +110,9 @@ pub fn permits(role: &Role, action: Action) -> bool {
             Role::Hotline | Role::Dispatcher | Role::Supervisor | Role::Admin
         ),
         Action::VerifyLog => matches!(role, Role::Supervisor | Role::Admin),
-        Action::ReadLedger => !matches!(role, Role::System),
+        // A liaison cadre reads single complaints of their own enterprises
+        // (and their own liaison report), never the whole ledger.
+        Action::ReadLedger => !matches!(role, Role::System | Role::Liaison),
         Action::ReadInbox => matches!(
             role,
             Role::Unit(_) | Role::Dispatcher | Role::Supervisor | Role::Admin
@@ -144,6 +147,7 @@ pub fn role_name(role: &Role) -> &'static str {
         Role::Unit(_) => "unit",
         Role::Supervisor => "supervisor",
         Role::Admin => "admin",
+        Role::Liaison => "liaison",
         Role::System => "system",
     }
 }

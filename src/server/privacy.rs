@@ -81,7 +81,7 @@ pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
     match &actor.role {
         Role::Hotline | Role::Dispatcher | Role::Admin => true,
         Role::Unit(unit) => state.is_assigned(unit),
-        Role::Portal | Role::Supervisor | Role::System => false,
+        Role::Portal | Role::Supervisor | Role::Liaison | Role::System => false,
     }
 }
 

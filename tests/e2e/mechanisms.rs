@@ -4,13 +4,28 @@
 
 use std::path::{Path, PathBuf};
 
-use rectify::pb::{self, registry_service_client::RegistryServiceClient};
-use tonic::{Code, transport::Channel};
+use rectify::{
+    pb::{self, registry_service_client::RegistryServiceClient},
+    wire::{HEADER_PRINCIPAL, HEADER_ROLE},
+};
+use tonic::{Code, Request, transport::Channel};
 
 use crate::support::{
-    Server, accept, as_role, callback, classify_and_dispatch, cli, record_callback, resolve,
-    submit_request, verify,
+    Server, accept, as_role, callback, classify_and_dispatch, cli, history, record_callback,
+    resolve, submit_as_hotline, submit_request, verify,
 };
+
+/// `message` from the liaison cadre `cadre` (role `liaison`).
+fn as_cadre<T>(message: T, cadre: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(HEADER_ROLE, "liaison".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert(HEADER_PRINCIPAL, cadre.parse().unwrap());
+    request
+}
 
 /// The sample registry files under `seeds/registry/`.
 fn sample(name: &str) -> PathBuf {
@@ -295,4 +310,198 @@ async fn qr_complaints_count_in_their_stations_ranking() {
     assert_eq!(ranking[1].complaints, 1);
     assert_eq!(ranking[1].median_minutes_to_close, None);
     assert_eq!(ranking[3].complaints, 0);
+}
+
+#[tokio::test]
+async fn a_paired_enterprises_complaint_reaches_its_cadre_and_no_other() {
+    let server = Server::fresh();
+    import(&server, "enterprises");
+    import(&server, "liaisons");
+    let mut c = server.complaints().await;
+    // Named by an alias of the registry; the enterprise is paired with
+    // cadre-sample-001 from 2025-01-01, open-ended.
+    let id = submit_as_hotline(
+        &mut c,
+        pb::SubmitComplaintRequest {
+            enterprise: "示例能源".into(),
+            ..submit_request("用电报装迟迟不接电")
+        },
+    )
+    .await
+    .id;
+    let lead = classify_and_dispatch(&mut c, &id).await;
+    let events = history(&mut c, &id).await;
+    let assigned = events
+        .iter()
+        .find(|e| e.event_type == "LiaisonAssigned")
+        .expect("the dispatch records the liaison");
+    assert!(
+        assigned.payload_json.contains("cadre-sample-001")
+            && assigned.payload_json.contains("91150602MA0YL00019"),
+        "{}",
+        assigned.payload_json
+    );
+    let unpaired = submit_as_hotline(&mut c, submit_request("另一家企业的诉求"))
+        .await
+        .id;
+    classify_and_dispatch(&mut c, &unpaired).await;
+    assert!(
+        history(&mut c, &unpaired)
+            .await
+            .iter()
+            .all(|e| e.event_type != "LiaisonAssigned"),
+        "an enterprise not in the registry has no cadre"
+    );
+
+    // The cadre reads it, masked; another cadre does not.
+    let read = |cadre: &'static str, id: String| {
+        let mut c = c.clone();
+        async move {
+            c.get_complaint(as_cadre(
+                pb::GetComplaintRequest {
+                    complaint_id: id,
+                    min_position: 0,
+                },
+                cadre,
+            ))
+            .await
+        }
+    };
+    let seen = read("cadre-sample-001", id.clone())
+        .await
+        .expect("the cadre reads their enterprise's complaint")
+        .into_inner()
+        .complaint
+        .unwrap();
+    let submitter = seen.submitter.unwrap_or_default();
+    assert_ne!(
+        submitter.phone, "13812345678",
+        "a cadre sees the submitter masked"
+    );
+    let other = read("cadre-sample-002", id.clone())
+        .await
+        .expect_err("another cadre");
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let other_history = c
+        .get_history(as_cadre(
+            pb::GetHistoryRequest {
+                complaint_id: id.clone(),
+            },
+            "cadre-sample-002",
+        ))
+        .await
+        .expect_err("another cadre reads no history");
+    assert_eq!(other_history.code(), Code::PermissionDenied);
+    let ledger = server
+        .queries()
+        .await
+        .list_ledger(as_cadre(
+            pb::ListLedgerRequest::default(),
+            "cadre-sample-001",
+        ))
+        .await
+        .expect_err("a cadre does not list the whole ledger");
+    assert_eq!(ledger.code(), Code::PermissionDenied);
+
+    // The cadre's notes and chase-ups; another cadre's are refused.
+    let note = |cadre: &'static str| pb::RecordLiaisonNoteRequest {
+        complaint_id: id.clone(),
+        note: format!("{cadre} 电话联系企业负责人，协调电业局现场勘查"),
+        contacted: true,
+        ..Default::default()
+    };
+    c.record_liaison_note(as_cadre(note("cadre-sample-001"), "cadre-sample-001"))
+        .await
+        .expect("the cadre's note");
+    let refused = c
+        .record_liaison_note(as_cadre(note("cadre-sample-002"), "cadre-sample-002"))
+        .await
+        .expect_err("not their enterprise");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    c.chase_up(as_cadre(
+        pb::ChaseUpRequest {
+            complaint_id: id.clone(),
+            note: "请电业局加快接电".into(),
+            ..Default::default()
+        },
+        "cadre-sample-001",
+    ))
+    .await
+    .expect("the cadre chases up");
+
+    accept(&mut c, &id, &lead).await;
+    resolve(&mut c, &id, &lead, "外线工程已完工并送电", &["photo-1"]).await;
+    verify(&mut c, &id).await;
+    record_callback(
+        &mut c,
+        &id,
+        callback(true, true, true, pb::Satisfaction::Satisfied),
+    )
+    .await;
+    let closed = c
+        .close_complaint(as_role(
+            pb::CloseComplaintRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("close")
+        .into_inner()
+        .result
+        .unwrap();
+
+    let mut r = registry(&server).await;
+    let report = r
+        .liaison_report(as_role(
+            pb::LiaisonReportRequest {
+                cadre: String::new(),
+                min_position: closed.position,
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("the evaluation per cadre")
+        .into_inner()
+        .cadres;
+    assert_eq!(report.len(), 6, "every cadre of the registry");
+    let cadre = report
+        .iter()
+        .find(|r| r.cadre == "cadre-sample-001")
+        .unwrap();
+    assert_eq!(
+        (cadre.enterprises, cadre.complaints, cadre.contacted),
+        (1, 1, 1)
+    );
+    assert!(cadre.median_minutes_to_contact.is_some());
+    assert_eq!((cadre.resolved, cadre.closed), (1, 1));
+    assert_eq!((cadre.callbacks, cadre.satisfied, cadre.solved), (1, 1, 1));
+    assert_eq!(cadre.complaint_ids, [id.clone()]);
+
+    let own = r
+        .liaison_report(as_cadre(
+            pb::LiaisonReportRequest::default(),
+            "cadre-sample-002",
+        ))
+        .await
+        .expect("a cadre reads their own")
+        .into_inner()
+        .cadres;
+    assert_eq!(own.len(), 1);
+    assert_eq!(
+        (own[0].cadre.as_str(), own[0].complaints),
+        ("cadre-sample-002", 0)
+    );
+    let theirs = r
+        .liaison_report(as_cadre(
+            pb::LiaisonReportRequest {
+                cadre: "cadre-sample-001".into(),
+                min_position: 0,
+            },
+            "cadre-sample-002",
+        ))
+        .await
+        .expect_err("not another cadre's");
+    assert_eq!(theirs.code(), Code::PermissionDenied);
 }

@@ -91,6 +91,9 @@ pub enum Role {
     Supervisor,
     /// An administrator: may do what the dispatch centre does.
     Admin,
+    /// An enterprise liaison cadre (包联干部), acting on the complaints of
+    /// the enterprises paired with them; the principal is the cadre.
+    Liaison,
     /// The system itself (the deadline watcher).
     System,
 }
@@ -105,6 +108,7 @@ impl Role {
             Self::Unit(_) => "unit",
             Self::Supervisor => "supervisor",
             Self::Admin => "admin",
+            Self::Liaison => "liaison",
             Self::System => "system",
         }
     }

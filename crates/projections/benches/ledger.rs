@@ -157,6 +157,7 @@ fn lifecycle(i: usize, catalog: &Catalog, rng: &mut Rng, start: DateTime<Utc>) -
                 accept_due_at: hours(9),
                 first_contact_due_at: hours(25),
                 resolve_due_at: hours(24 * 15),
+                liaison: None,
             },
         ),
         (unit.clone(), hours(3), CommandKind::Accept),

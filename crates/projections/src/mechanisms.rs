@@ -1,7 +1,9 @@
 //! The city's own mechanisms as read models: the registries (key
 //! enterprises, liaison pairs, experience officers, grassroots stations) and
-//! what complaints through those mechanisms came to — for now, each
-//! station's QR-code complaints with their closure and callbacks, ranked.
+//! what complaints through those mechanisms came to: each station's
+//! QR-code complaints with their closure and callbacks, ranked; and each
+//! liaison cadre's (包联) complaints of their enterprises, with the cadre's
+//! first contact, resolution and satisfaction.
 //!
 //! [`MechanismsView`] is a pure fold of the log like the issue ledger: it
 //! reads `registry-*` streams whole, and of complaints only the events that
@@ -30,7 +32,68 @@ use tokio::sync::watch;
 use crate::{ProjectionError, ledger::COMPLAINT_STREAM_PREFIX, runner::CATCH_UP_PAGE};
 
 /// The complaint event types this view reads; the rest are skipped unread.
-const COMPLAINT_EVENTS: [&str; 3] = ["ComplaintReceived", "CallbackRecorded", "ComplaintClosed"];
+const COMPLAINT_EVENTS: [&str; 6] = [
+    "ComplaintReceived",
+    "LiaisonAssigned",
+    "LiaisonNoteRecorded",
+    "ResolutionSubmitted",
+    "CallbackRecorded",
+    "ComplaintClosed",
+];
+/// Of them, those that start tracking a complaint (read for every one).
+const TRACKING_EVENTS: [&str; 2] = ["ComplaintReceived", "LiaisonAssigned"];
+
+/// What the view keeps of a complaint whose enterprise has a liaison cadre.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiaisonComplaint {
+    /// The cadre told at dispatch.
+    pub cadre: String,
+    /// The enterprise's credit code.
+    pub credit_code: String,
+    /// When the cadre was told.
+    pub assigned_at: DateTime<Utc>,
+    /// The cadre's first contact with the enterprise.
+    pub contacted_at: Option<DateTime<Utc>>,
+    /// Notes the cadre recorded.
+    pub notes: u32,
+    /// A resolution was submitted (办结).
+    pub resolved: bool,
+    /// Closure (销号), once closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Callbacks recorded with a satisfaction.
+    pub callbacks: u32,
+    /// Of them satisfied or basically satisfied.
+    pub satisfied: u32,
+    /// Callbacks that found the problem solved.
+    pub solved: u32,
+}
+
+/// One liaison cadre's figures ([`MechanismsView::liaison_reports`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiaisonReport {
+    /// The cadre's principal.
+    pub cadre: String,
+    /// Enterprises paired with the cadre in the registry.
+    pub enterprises: u32,
+    /// Complaints of those enterprises the cadre was told of.
+    pub complaints: u32,
+    /// Of them, where the cadre has reached the enterprise.
+    pub contacted: u32,
+    /// Median minutes from being told to first contact.
+    pub median_minutes_to_contact: Option<u64>,
+    /// Of them, resolved (办结 submitted).
+    pub resolved: u32,
+    /// Of them, closed.
+    pub closed: u32,
+    /// Callbacks with a satisfaction.
+    pub callbacks: u32,
+    /// Of them satisfied or basically satisfied.
+    pub satisfied: u32,
+    /// Callbacks that found the problem solved.
+    pub solved: u32,
+    /// The complaints, by id.
+    pub complaint_ids: Vec<String>,
+}
 
 /// What the view keeps of a complaint that came through a station's QR code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +148,7 @@ pub struct MechanismsView {
     officers: BTreeMap<String, Officer>,
     stations: BTreeMap<String, Station>,
     station_complaints: BTreeMap<String, StationComplaint>,
+    liaison_complaints: BTreeMap<String, LiaisonComplaint>,
 }
 
 /// A name as matched against the registry: without whitespace and ASCII
@@ -130,9 +194,11 @@ impl MechanismsView {
         let Some(id) = event.stream.strip_prefix(COMPLAINT_STREAM_PREFIX) else {
             return Ok(());
         };
-        if !COMPLAINT_EVENTS.contains(&event.event_type.as_str())
-            || (event.event_type != "ComplaintReceived"
-                && !self.station_complaints.contains_key(id))
+        let event_type = event.event_type.as_str();
+        if !COMPLAINT_EVENTS.contains(&event_type)
+            || (!TRACKING_EVENTS.contains(&event_type)
+                && !self.station_complaints.contains_key(id)
+                && !self.liaison_complaints.contains_key(id))
         {
             return Ok(());
         }
@@ -168,6 +234,7 @@ impl MechanismsView {
     }
 
     fn apply_complaint(&mut self, id: &str, event: &ComplaintEvent) {
+        self.apply_liaison(id, event);
         match event {
             ComplaintEvent::ComplaintReceived { at, submission } => {
                 if let Some(station) = &submission.station {
@@ -201,6 +268,114 @@ impl MechanismsView {
             }
             _ => {}
         }
+    }
+
+    fn apply_liaison(&mut self, id: &str, event: &ComplaintEvent) {
+        if let ComplaintEvent::LiaisonAssigned { at, liaison } = event {
+            self.liaison_complaints.insert(
+                id.to_owned(),
+                LiaisonComplaint {
+                    cadre: liaison.cadre.clone(),
+                    credit_code: liaison.credit_code.clone(),
+                    assigned_at: *at,
+                    contacted_at: None,
+                    notes: 0,
+                    resolved: false,
+                    closed_at: None,
+                    callbacks: 0,
+                    satisfied: 0,
+                    solved: 0,
+                },
+            );
+            return;
+        }
+        let Some(facts) = self.liaison_complaints.get_mut(id) else {
+            return;
+        };
+        match event {
+            ComplaintEvent::LiaisonNoteRecorded { at, contacted, .. } => {
+                facts.notes += 1;
+                if *contacted && facts.contacted_at.is_none() {
+                    facts.contacted_at = Some(*at);
+                }
+            }
+            ComplaintEvent::ResolutionSubmitted { .. } => facts.resolved = true,
+            ComplaintEvent::CallbackRecorded {
+                satisfaction,
+                solved,
+                ..
+            } => {
+                if let Some(satisfaction) = satisfaction {
+                    facts.callbacks += 1;
+                    if !matches!(satisfaction, Satisfaction::Unsatisfied) {
+                        facts.satisfied += 1;
+                    }
+                }
+                if *solved {
+                    facts.solved += 1;
+                }
+            }
+            ComplaintEvent::ComplaintClosed { at, .. } => facts.closed_at = Some(*at),
+            _ => {}
+        }
+    }
+
+    /// What the view keeps of one liaison complaint.
+    pub fn liaison_complaint(&self, complaint_id: &str) -> Option<&LiaisonComplaint> {
+        self.liaison_complaints.get(complaint_id)
+    }
+
+    /// Every cadre of the liaison registry, and any other cadre told of a
+    /// complaint, with their figures, by cadre.
+    pub fn liaison_reports(&self) -> Vec<LiaisonReport> {
+        let mut reports: BTreeMap<&str, LiaisonReport> = BTreeMap::new();
+        let empty = |cadre: &str| LiaisonReport {
+            cadre: cadre.to_owned(),
+            enterprises: 0,
+            complaints: 0,
+            contacted: 0,
+            median_minutes_to_contact: None,
+            resolved: 0,
+            closed: 0,
+            callbacks: 0,
+            satisfied: 0,
+            solved: 0,
+            complaint_ids: Vec::new(),
+        };
+        for pair in self.liaisons.values() {
+            reports
+                .entry(pair.cadre.as_str())
+                .or_insert_with(|| empty(&pair.cadre))
+                .enterprises += 1;
+        }
+        let mut minutes: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for (id, facts) in &self.liaison_complaints {
+            let report = reports
+                .entry(facts.cadre.as_str())
+                .or_insert_with(|| empty(&facts.cadre));
+            report.complaints += 1;
+            report.complaint_ids.push(id.clone());
+            report.resolved += u32::from(facts.resolved);
+            report.closed += u32::from(facts.closed_at.is_some());
+            report.callbacks += facts.callbacks;
+            report.satisfied += facts.satisfied;
+            report.solved += facts.solved;
+            if let Some(contacted_at) = facts.contacted_at {
+                report.contacted += 1;
+                let taken = (contacted_at - facts.assigned_at).num_minutes().max(0);
+                minutes
+                    .entry(facts.cadre.as_str())
+                    .or_default()
+                    .push(u64::try_from(taken).unwrap_or(0));
+            }
+        }
+        for (cadre, mut taken) in minutes {
+            taken.sort_unstable();
+            if let Some(report) = reports.get_mut(cadre) {
+                report.median_minutes_to_contact = median(&taken);
+            }
+        }
+        reports.into_values().collect()
     }
 
     /// The enterprise with this credit code.
@@ -423,4 +598,175 @@ pub async fn start<S: EventStore + Clone>(
         }
     });
     Ok((handle, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use rectify_domain::{
+        ComplaintId, DistrictCode, UnitCode,
+        complaint::{Channel, ComplaintKind, LiaisonRef, Submission},
+        registry::{CreditCode, EnterpriseKind, LiaisonLevel},
+    };
+    use rectify_eventlog::{Metadata, RecordedEvent, Uuid};
+
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 2, 1, minute, 0).unwrap()
+    }
+
+    /// Feeds `events` (stream, type, version, payload) in order.
+    fn fold(events: &[(String, &str, u32, Vec<u8>)]) -> MechanismsView {
+        let mut view = MechanismsView::default();
+        for (index, (stream, event_type, schema_version, payload)) in events.iter().enumerate() {
+            view.apply(&RecordedEvent {
+                stream: stream.clone(),
+                version: 0,
+                position: index as u64 + 1,
+                id: Uuid::nil(),
+                event_type: (*event_type).to_owned(),
+                schema_version: *schema_version,
+                payload: payload.clone(),
+                metadata: Metadata::default(),
+                hash: [0; 32],
+            })
+            .unwrap();
+        }
+        view
+    }
+
+    fn registry(record: RegistryRecord) -> (String, &'static str, u32, Vec<u8>) {
+        let stream = record.stream_name();
+        let (event_type, version, payload) =
+            RegistryEvent::RegistryRecorded { at: at(0), record }.encode();
+        (stream, event_type, version, payload)
+    }
+
+    fn complaint(id: &str, event: ComplaintEvent) -> (String, &'static str, u32, Vec<u8>) {
+        let (event_type, version, payload) = event.encode();
+        (format!("complaint-{id}"), event_type, version, payload)
+    }
+
+    fn received(id: &str, station: Option<&str>) -> ComplaintEvent {
+        ComplaintEvent::ComplaintReceived {
+            at: at(0),
+            submission: Submission {
+                id: ComplaintId::new(id).unwrap(),
+                channel: Channel::QrCode,
+                kind: ComplaintKind::Complaint,
+                submitter: None,
+                sealed_submitter: Some("sealed".into()),
+                enterprise: None,
+                district: None,
+                location: None,
+                title: "窗口排队".into(),
+                text: "排队两小时".into(),
+                external_ref: None,
+                station: station.map(|s| rectify_domain::StationCode::new(s).unwrap()),
+                dispatch_due_at: at(30),
+            },
+        }
+    }
+
+    fn enterprise() -> RegistryRecord {
+        RegistryRecord::Enterprise(Enterprise {
+            credit_code: CreditCode::new("91150602MA0YL00019").unwrap(),
+            name: "示例能源化工有限公司（样例）".into(),
+            aliases: vec!["示例能源".into()],
+            kind: EnterpriseKind::AboveScale,
+            district: Some(DistrictCode::new("dongsheng").unwrap()),
+        })
+    }
+
+    #[test]
+    fn enterprises_are_found_by_code_name_or_alias() {
+        let view = fold(&[registry(enterprise())]);
+        let code = |named: &str| {
+            view.find_enterprise(named)
+                .map(|e| e.credit_code.to_string())
+        };
+        let expected = Some("91150602MA0YL00019".to_owned());
+        assert_eq!(code("91150602ma0yl00019"), expected);
+        assert_eq!(code("示例能源化工有限公司(样例)"), expected);
+        assert_eq!(code(" 示例能源 "), expected);
+        assert_eq!(code("别的公司"), None);
+    }
+
+    #[test]
+    fn a_cadres_report_counts_contact_resolution_and_satisfaction() {
+        let pair = RegistryRecord::Liaison(Liaison {
+            credit_code: CreditCode::new("91150602MA0YL00019").unwrap(),
+            cadre: "cadre-1".into(),
+            level: LiaisonLevel::City,
+            from: at(0).date_naive(),
+            to: None,
+        });
+        let liaison = LiaisonRef {
+            credit_code: "91150602MA0YL00019".into(),
+            enterprise: "示例能源化工有限公司（样例）".into(),
+            cadre: "cadre-1".into(),
+            level: LiaisonLevel::City,
+        };
+        let view = fold(&[
+            registry(enterprise()),
+            registry(pair),
+            complaint("C1", received("C1", None)),
+            complaint("C1", ComplaintEvent::LiaisonAssigned { at: at(5), liaison }),
+            complaint(
+                "C1",
+                ComplaintEvent::LiaisonNoteRecorded {
+                    at: at(20),
+                    cadre: "cadre-1".into(),
+                    note: "电话联系企业".into(),
+                    contacted: true,
+                },
+            ),
+            complaint(
+                "C1",
+                ComplaintEvent::ResolutionSubmitted {
+                    at: at(40),
+                    unit: UnitCode::new("power-bureau").unwrap(),
+                    result: "已送电".into(),
+                    evidence: vec![],
+                },
+            ),
+            complaint(
+                "C1",
+                ComplaintEvent::CallbackRecorded {
+                    at: at(50),
+                    valid: true,
+                    contacted: true,
+                    solved: true,
+                    satisfaction: Some(Satisfaction::BasicallySatisfied),
+                    comment: None,
+                },
+            ),
+        ]);
+        let reports = view.liaison_reports();
+        assert_eq!(reports.len(), 1);
+        let report = &reports[0];
+        assert_eq!(
+            (report.enterprises, report.complaints, report.contacted),
+            (1, 1, 1)
+        );
+        assert_eq!(report.median_minutes_to_contact, Some(15));
+        assert_eq!((report.resolved, report.closed), (1, 0));
+        assert_eq!(
+            (report.callbacks, report.satisfied, report.solved),
+            (1, 1, 1)
+        );
+        assert_eq!(report.complaint_ids, ["C1"]);
+    }
+
+    #[test]
+    fn unknown_stations_and_other_streams_leave_the_ranking_alone() {
+        let view = fold(&[
+            complaint("C1", received("C1", Some("nowhere"))),
+            ("ledger-x".into(), "LedgerOpened", 1, b"{}".to_vec()),
+        ]);
+        assert!(view.station_rankings().is_empty());
+        assert_eq!(view.applied(), 2);
+        assert!(view.station_complaint("C1").is_some());
+    }
 }

@@ -136,6 +136,7 @@ fn command(state: &ComplaintState, m: &Move, id: &str, at: DateTime<Utc>) -> Opt
                 accept_due_at: later(8),
                 first_contact_due_at: later(24),
                 resolve_due_at: later(24 * 15),
+                liaison: None,
             },
         ),
         3 => (lead?, CommandKind::Accept),

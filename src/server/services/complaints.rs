@@ -94,6 +94,7 @@ command_requests!(
     ReopenComplaintRequest,
     CloseComplaintRequest,
     ChaseUpRequest,
+    RecordLiaisonNoteRequest,
     FlagSupervisionRequest,
     RecordAccountabilityRequest,
     FileAppealRequest,
@@ -245,7 +246,36 @@ impl Complaints {
     }
 }
 
-/// A unit reads only complaints it is assigned to.
+impl Complaints {
+    /// The liaison cadre (包联) paired, on `at`'s Beijing date, with the
+    /// enterprise the complaint names — by unified social credit code, or by
+    /// the registered name or an alias.
+    fn liaison_of(
+        &self,
+        state: &ComplaintState,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<complaint::LiaisonRef> {
+        let named = state.enterprise()?;
+        let day = at
+            .with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
+            .date_naive();
+        self.state.mechanisms.read(|view| {
+            let enterprise = view.find_enterprise(named)?;
+            let pair = view
+                .liaison(enterprise.credit_code.as_str())
+                .filter(|pair| pair.holds_on(day))?;
+            Some(complaint::LiaisonRef {
+                credit_code: enterprise.credit_code.to_string(),
+                enterprise: enterprise.name.clone(),
+                cadre: pair.cadre.clone(),
+                level: pair.level,
+            })
+        })
+    }
+}
+
+/// A unit reads only complaints it is assigned to; a liaison cadre only
+/// those of their own enterprises.
 fn ensure_visible(
     actor: &Actor,
     state: &ComplaintState,
@@ -255,6 +285,16 @@ fn ensure_visible(
         Role::Unit(unit) if !state.is_assigned(unit) => Err(ServiceError::PermissionDenied(
             format!("unit {unit} is not assigned to complaint {id}"),
         )),
+        Role::Liaison
+            if state
+                .liaison()
+                .is_none_or(|liaison| liaison.cadre != actor.principal) =>
+        {
+            Err(ServiceError::PermissionDenied(format!(
+                "{} is not the liaison cadre of complaint {id}",
+                actor.principal
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -529,6 +569,7 @@ impl ComplaintService for Complaints {
                     }
                 };
                 let due = self.handling_due(state, prepared.now)?;
+                let liaison = self.liaison_of(state, prepared.now);
                 routed = Some((lead.clone(), responsible.clone(), rule_id.clone(), explanation));
                 Ok(CommandKind::Dispatch {
                     lead,
@@ -538,6 +579,7 @@ impl ComplaintService for Complaints {
                     accept_due_at: due.accept,
                     first_contact_due_at: due.first_contact,
                     resolve_due_at: due.resolve,
+                    liaison,
                 })
             })
             .await?;
@@ -746,6 +788,19 @@ impl ComplaintService for Complaints {
         };
         let result = self.simple(prepared, kind).await?;
         Ok(Response::new(pb::ChaseUpResponse { result }))
+    }
+
+    async fn record_liaison_note(
+        &self,
+        request: Request<pb::RecordLiaisonNoteRequest>,
+    ) -> Result<Response<pb::RecordLiaisonNoteResponse>, Status> {
+        let (prepared, req) = self.prepare_command(request)?;
+        let kind = CommandKind::RecordLiaisonNote {
+            note: required("note", req.note)?,
+            contacted: req.contacted,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RecordLiaisonNoteResponse { result }))
     }
 
     async fn flag_supervision(

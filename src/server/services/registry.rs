@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use rectify_domain::{
-    Actor,
+    Actor, Role,
     registry::{RegistryCommand, RegistryKind, RegistryRecord},
 };
 use rectify_eventlog::EventStore as _;
@@ -24,7 +24,7 @@ use crate::{
     server::{
         aggregates::RegistryAggregate,
         app::{self, CommandContext},
-        auth::{Action, authorize},
+        auth::{Action, authorize, permits},
         error::ServiceError,
         registry_csv,
         services::reads::MIN_POSITION_WAIT,
@@ -265,6 +265,55 @@ impl RegistryService for Registry {
             .mechanisms
             .read(|view| view.records(kind).iter().map(record_to_pb).collect());
         Ok(Response::new(pb::ListRegistryResponse { records }))
+    }
+
+    async fn liaison_report(
+        &self,
+        request: Request<pb::LiaisonReportRequest>,
+    ) -> Result<Response<pb::LiaisonReportResponse>, Status> {
+        let actor = crate::server::auth::actor(&request)?;
+        let req = request.into_inner();
+        let cadre = match actor.role {
+            Role::Liaison if req.cadre.is_empty() || req.cadre == actor.principal => {
+                actor.principal.clone()
+            }
+            Role::Liaison => {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "{} may read only their own liaison report",
+                    actor.principal
+                ))
+                .into());
+            }
+            ref role if permits(role, Action::ReadEvaluation) => req.cadre,
+            ref role => {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "role {} may not read liaison reports",
+                    role.name()
+                ))
+                .into());
+            }
+        };
+        self.wait(req.min_position).await?;
+        let cadres = self.state.mechanisms.read(|view| {
+            view.liaison_reports()
+                .into_iter()
+                .filter(|r| cadre.is_empty() || r.cadre == cadre)
+                .map(|r| pb::CadreReport {
+                    cadre: r.cadre,
+                    enterprises: r.enterprises,
+                    complaints: r.complaints,
+                    contacted: r.contacted,
+                    median_minutes_to_contact: r.median_minutes_to_contact,
+                    resolved: r.resolved,
+                    closed: r.closed,
+                    callbacks: r.callbacks,
+                    satisfied: r.satisfied,
+                    solved: r.solved,
+                    complaint_ids: r.complaint_ids,
+                })
+                .collect()
+        });
+        Ok(Response::new(pb::LiaisonReportResponse { cadres }))
     }
 
     async fn rank_stations(

@@ -140,6 +140,7 @@ fn dispatch() -> CommandKind {
         accept_due_at: t(24),
         first_contact_due_at: t(24),
         resolve_due_at: t(24 * 7),
+        liaison: None,
     }
 }
 fn complaint_dispatched(at: DateTime<Utc>) -> ComplaintEvent {
@@ -540,6 +541,7 @@ fn dispatch_rules() {
                 accept_due_at: t(24),
                 first_contact_due_at: t(24),
                 resolve_due_at: t(48),
+                liaison: None,
             },
         ))
         .then_err(invalid_because(
@@ -557,6 +559,7 @@ fn dispatch_rules() {
                 accept_due_at: t(-5),
                 first_contact_due_at: t(24),
                 resolve_due_at: t(48),
+                liaison: None,
             },
         ))
         .then_err_matching(invalid("accept_due_at"))
