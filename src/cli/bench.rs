@@ -434,6 +434,7 @@ async fn submit(
         external_ref: String::new(),
         suggest_areas: false,
         station_code: String::new(),
+        officer_id: String::new(),
     };
     let response = timed!(
         recorder,

@@ -220,6 +220,10 @@ pub struct SubmitArgs {
     /// The station whose QR code it came through (with `--channel qr-code`).
     #[arg(long)]
     station: Option<String>,
+    /// The experience officer reporting, by id (with the experience-officer
+    /// channel).
+    #[arg(long)]
+    officer: Option<String>,
     /// Options.
     #[command(flatten)]
     flags: CommandFlags,
@@ -611,6 +615,7 @@ async fn submit(c: &mut Client, json: bool, args: SubmitArgs) -> anyhow::Result<
         external_ref: args.external_ref.unwrap_or_default(),
         suggest_areas: true,
         station_code: args.station.unwrap_or_default(),
+        officer_id: args.officer.unwrap_or_default(),
     };
     let reply = call(c.submit_complaint(request)).await?;
     let name = "rectify.v1.SubmitComplaintResponse";

@@ -29,7 +29,8 @@ pub struct Connection {
     )]
     pub server: String,
     /// Role to act as: hotline, portal, dispatcher, unit, supervisor, admin,
-    /// liaison (an enterprise's 包联 cadre, named by --principal).
+    /// liaison (an enterprise's 包联 cadre, named by --principal), officer
+    /// (an experience officer, named by --principal).
     #[arg(
         long = "as",
         global = true,
@@ -173,9 +174,10 @@ async fn channel(conn: &Connection) -> anyhow::Result<Authed> {
 /// typo is reported without a round trip.
 fn check_role(role: &str) -> anyhow::Result<()> {
     match role {
-        "hotline" | "portal" | "dispatcher" | "unit" | "supervisor" | "admin" | "liaison" => Ok(()),
+        "hotline" | "portal" | "dispatcher" | "unit" | "supervisor" | "admin" | "liaison"
+        | "officer" => Ok(()),
         other => bail!(
-            "unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor, admin or liaison"
+            "unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor, admin, liaison or officer"
         ),
     }
 }

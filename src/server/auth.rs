@@ -69,6 +69,7 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, ServiceError> {
         "supervisor" => Role::Supervisor,
         "admin" => Role::Admin,
         "liaison" => Role::Liaison,
+        "officer" => Role::Officer,
         "unit" => {
             let code = header(request, HEADER_UNIT)?.ok_or_else(|| {
                 ServiceError::Unauthenticated(format!("role unit needs {HEADER_UNIT} metadata"))
@@ -111,8 +112,9 @@ pub fn permits(role: &Role, action: Action) -> bool {
         ),
         Action::VerifyLog => matches!(role, Role::Supervisor | Role::Admin),
         // A liaison cadre reads single complaints of their own enterprises
-        // (and their own liaison report), never the whole ledger.
-        Action::ReadLedger => !matches!(role, Role::System | Role::Liaison),
+        // (and their own liaison report), an experience officer their own
+        // reports; neither lists the whole ledger.
+        Action::ReadLedger => !matches!(role, Role::System | Role::Liaison | Role::Officer),
         Action::ReadInbox => matches!(
             role,
             Role::Unit(_) | Role::Dispatcher | Role::Supervisor | Role::Admin
@@ -148,6 +150,7 @@ pub fn role_name(role: &Role) -> &'static str {
         Role::Supervisor => "supervisor",
         Role::Admin => "admin",
         Role::Liaison => "liaison",
+        Role::Officer => "officer",
         Role::System => "system",
     }
 }

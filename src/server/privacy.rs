@@ -81,6 +81,10 @@ pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
     match &actor.role {
         Role::Hotline | Role::Dispatcher | Role::Admin => true,
         Role::Unit(unit) => state.is_assigned(unit),
+        // An experience officer sees their own report's submitter: themselves.
+        Role::Officer => state
+            .officer()
+            .is_some_and(|officer| officer == actor.principal),
         Role::Portal | Role::Supervisor | Role::Liaison | Role::System => false,
     }
 }

@@ -11,9 +11,21 @@ use rectify::{
 use tonic::{Code, Request, transport::Channel};
 
 use crate::support::{
-    Server, accept, as_role, callback, classify_and_dispatch, cli, history, record_callback,
-    resolve, submit_as_hotline, submit_request, verify,
+    Server, accept, as_role, as_unit, callback, classify_and_dispatch, cli, get, history,
+    record_callback, resolve, submit_as_hotline, submit_request, verify,
 };
+
+/// `message` from the experience officer `id` (role `officer`).
+fn as_officer<T>(message: T, id: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert(HEADER_ROLE, "officer".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert(HEADER_PRINCIPAL, id.parse().unwrap());
+    request
+}
 
 /// `message` from the liaison cadre `cadre` (role `liaison`).
 fn as_cadre<T>(message: T, cadre: &str) -> Request<T> {
@@ -503,5 +515,205 @@ async fn a_paired_enterprises_complaint_reaches_its_cadre_and_no_other() {
         ))
         .await
         .expect_err("not another cadre's");
+    assert_eq!(theirs.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn an_officers_report_is_warned_at_the_rules_time_and_the_officer_sees_it_closed() {
+    use chrono::{Duration, TimeZone as _, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("clock");
+    // Wednesday 14 October 2026, 10:00 in Ordos: a working morning.
+    let t0 = Utc.with_ymd_and_hms(2026, 10, 14, 2, 0, 0).unwrap();
+    std::fs::write(&clock, t0.to_rfc3339()).unwrap();
+    let server = Server::fresh_with(&["--clock-file".to_owned(), clock.display().to_string()]);
+    import(&server, "officers");
+    let mut c = server.complaints().await;
+    let report = |officer: &str| pb::SubmitComplaintRequest {
+        channel: pb::Channel::ExperienceOfficer as i32,
+        officer_id: officer.into(),
+        ..submit_request("陪群众走流程：电力报装材料反复要求")
+    };
+    for (officer, channel) in [
+        ("TYG-SAMPLE-005", pb::Channel::ExperienceOfficer),
+        ("TYG-NOBODY", pb::Channel::ExperienceOfficer),
+        ("TYG-SAMPLE-002", pb::Channel::Hotline12345),
+    ] {
+        let refused = c
+            .submit_complaint(as_role(
+                pb::SubmitComplaintRequest {
+                    channel: channel as i32,
+                    ..report(officer)
+                },
+                "portal",
+            ))
+            .await
+            .expect_err("an inactive or unknown officer, or the wrong channel");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{officer}");
+        assert!(
+            refused.message().contains("officer_id"),
+            "{}",
+            refused.message()
+        );
+    }
+    let id = c
+        .submit_complaint(as_role(report("TYG-SAMPLE-002"), "portal"))
+        .await
+        .expect("an officer's report")
+        .into_inner()
+        .result
+        .unwrap()
+        .id;
+    let lead = classify_and_dispatch(&mut c, &id).await;
+    // 获得电力 asks first contact within 4 working hours; the officers'
+    // response rules (deadlines.toml) within 2: due at 12:00.
+    let view = get(&mut c, &id).await;
+    let first_contact = view
+        .deadlines
+        .iter()
+        .find(|d| d.milestone == pb::Milestone::FirstContact as i32)
+        .and_then(|d| d.due_at)
+        .expect("a first-contact deadline");
+    assert_eq!(first_contact.seconds, (t0 + Duration::hours(2)).timestamp());
+
+    // 11:40, past the yellow mark (80 % of the two hours): warned.
+    std::fs::write(&clock, (t0 + Duration::minutes(100)).to_rfc3339()).unwrap();
+    server
+        .admin()
+        .await
+        .scan_deadlines(as_role(pb::ScanDeadlinesRequest {}, "admin"))
+        .await
+        .expect("scan deadlines");
+    let warned = history(&mut c, &id)
+        .await
+        .into_iter()
+        .find(|e| e.event_type == "DeadlineWarned")
+        .expect("the officer's report is warned at the rule's time");
+    assert!(
+        warned.payload_json.contains("first_contact"),
+        "{}",
+        warned.payload_json
+    );
+
+    // The officer follows their own report, in clear; another officer not.
+    let reader = c.clone();
+    let read = |officer: &'static str| {
+        let mut c = reader.clone();
+        let id = id.clone();
+        async move {
+            c.get_complaint(as_officer(
+                pb::GetComplaintRequest {
+                    complaint_id: id,
+                    min_position: 0,
+                },
+                officer,
+            ))
+            .await
+        }
+    };
+    let own = read("TYG-SAMPLE-002")
+        .await
+        .expect("the officer reads their report");
+    let own = own.into_inner().complaint.unwrap();
+    assert_eq!(own.submitter.unwrap_or_default().phone, "13812345678");
+    let other = read("TYG-SAMPLE-001").await.expect_err("another officer");
+    assert_eq!(other.code(), Code::PermissionDenied);
+
+    accept(&mut c, &id, &lead).await;
+    c.record_step(as_unit(
+        pb::RecordStepRequest {
+            complaint_id: id.clone(),
+            description: "电话回复体验官，约定现场核实".into(),
+            contacted_submitter: true,
+            ..Default::default()
+        },
+        &lead,
+    ))
+    .await
+    .expect("the officer is contacted");
+    resolve(&mut c, &id, &lead, "材料清单已统一公示", &["notice-1"]).await;
+    verify(&mut c, &id).await;
+    record_callback(
+        &mut c,
+        &id,
+        callback(true, true, true, pb::Satisfaction::Satisfied),
+    )
+    .await;
+    let closed = c
+        .close_complaint(as_role(
+            pb::CloseComplaintRequest {
+                complaint_id: id.clone(),
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("close")
+        .into_inner()
+        .result
+        .unwrap();
+    let seen = read("TYG-SAMPLE-002")
+        .await
+        .unwrap()
+        .into_inner()
+        .complaint
+        .unwrap();
+    assert_eq!(
+        seen.status,
+        pb::ComplaintStatus::Closed as i32,
+        "the officer sees the closure"
+    );
+
+    let mut r = registry(&server).await;
+    let all = r
+        .officer_report(as_role(
+            pb::OfficerReportRequest {
+                officer: String::new(),
+                min_position: closed.position,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("reports per officer and kind")
+        .into_inner();
+    assert_eq!(all.officers.len(), 5, "every registered officer");
+    let row = all
+        .officers
+        .iter()
+        .find(|o| o.officer == "TYG-SAMPLE-002")
+        .unwrap();
+    assert_eq!(row.kind, "business");
+    assert_eq!(row.complaint_ids, [id.clone()]);
+    let tally = row.tally.unwrap();
+    assert_eq!((tally.reports, tally.acknowledged, tally.warned), (1, 1, 1));
+    assert_eq!((tally.closed, tally.callbacks, tally.satisfied), (1, 1, 1));
+    assert_eq!(tally.median_minutes_to_acknowledge, Some(100));
+    let kinds: Vec<(&str, u32)> = all
+        .kinds
+        .iter()
+        .map(|k| (k.kind.as_str(), k.tally.unwrap().reports))
+        .collect();
+    assert_eq!(kinds, [("business", 1)]);
+
+    let mine = r
+        .officer_report(as_officer(
+            pb::OfficerReportRequest::default(),
+            "TYG-SAMPLE-002",
+        ))
+        .await
+        .expect("the officer's own row")
+        .into_inner();
+    assert_eq!(mine.officers.len(), 1);
+    assert!(mine.kinds.is_empty());
+    let theirs = r
+        .officer_report(as_officer(
+            pb::OfficerReportRequest {
+                officer: "TYG-SAMPLE-001".into(),
+                min_position: 0,
+            },
+            "TYG-SAMPLE-002",
+        ))
+        .await
+        .expect_err("not another officer's");
     assert_eq!(theirs.code(), Code::PermissionDenied);
 }

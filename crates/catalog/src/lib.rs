@@ -37,7 +37,7 @@ use std::{collections::BTreeMap, path::Path};
 
 pub use calendar::{Calendar, CalendarError, WORKING_MINUTES_PER_DAY};
 pub use policy::{
-    DeadlinePolicy, DueTimes, MilestoneSpans, RequestKind, Span, SpanOverrides, Urgency,
+    CHANNELS, DeadlinePolicy, DueTimes, MilestoneSpans, RequestKind, Span, SpanOverrides, Urgency,
 };
 
 /// Why a catalog could not be loaded or a lookup failed.

@@ -94,6 +94,9 @@ pub enum Role {
     /// An enterprise liaison cadre (包联干部), acting on the complaints of
     /// the enterprises paired with them; the principal is the cadre.
     Liaison,
+    /// A business-environment experience officer (营商环境体验官),
+    /// following their own reports; the principal is the officer's id.
+    Officer,
     /// The system itself (the deadline watcher).
     System,
 }
@@ -109,6 +112,7 @@ impl Role {
             Self::Supervisor => "supervisor",
             Self::Admin => "admin",
             Self::Liaison => "liaison",
+            Self::Officer => "officer",
             Self::System => "system",
         }
     }

@@ -132,6 +132,7 @@ fn lifecycle(i: usize, catalog: &Catalog, rng: &mut Rng, start: DateTime<Utc>) -
                 text: text.into(),
                 external_ref: Some(format!("12345-{i:08}")),
                 station: None,
+                officer: None,
                 dispatch_due_at: hours(2),
             }),
         ),

@@ -3,7 +3,9 @@
 //! what complaints through those mechanisms came to: each station's
 //! QR-code complaints with their closure and callbacks, ranked; and each
 //! liaison cadre's (包联) complaints of their enterprises, with the cadre's
-//! first contact, resolution and satisfaction.
+//! first contact, resolution and satisfaction; and each experience
+//! officer's (营商环境体验官) reports, with acknowledgement, warnings,
+//! closure and satisfaction, per officer and per officer kind.
 //!
 //! [`MechanismsView`] is a pure fold of the log like the issue ledger: it
 //! reads `registry-*` streams whole, and of complaints only the events that
@@ -23,7 +25,8 @@ use rectify_domain::{
     ComplaintEvent,
     complaint::Satisfaction,
     registry::{
-        self, Enterprise, Liaison, Officer, RegistryEvent, RegistryKind, RegistryRecord, Station,
+        self, Enterprise, Liaison, Officer, OfficerKind, RegistryEvent, RegistryKind,
+        RegistryRecord, Station,
     },
 };
 use rectify_eventlog::{EventStore, Filter, RecordedEvent};
@@ -32,13 +35,16 @@ use tokio::sync::watch;
 use crate::{ProjectionError, ledger::COMPLAINT_STREAM_PREFIX, runner::CATCH_UP_PAGE};
 
 /// The complaint event types this view reads; the rest are skipped unread.
-const COMPLAINT_EVENTS: [&str; 6] = [
+const COMPLAINT_EVENTS: [&str; 9] = [
     "ComplaintReceived",
     "LiaisonAssigned",
     "LiaisonNoteRecorded",
+    "RectificationStepRecorded",
     "ResolutionSubmitted",
     "CallbackRecorded",
     "ComplaintClosed",
+    "DeadlineWarned",
+    "DeadlineMissed",
 ];
 /// Of them, those that start tracking a complaint (read for every one).
 const TRACKING_EVENTS: [&str; 2] = ["ComplaintReceived", "LiaisonAssigned"];
@@ -66,6 +72,45 @@ pub struct LiaisonComplaint {
     pub satisfied: u32,
     /// Callbacks that found the problem solved.
     pub solved: u32,
+}
+
+/// What the view keeps of an experience officer's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerComplaint {
+    /// The officer's id.
+    pub officer: String,
+    /// Intake.
+    pub received_at: DateTime<Utc>,
+    /// The first contact with the officer (a handling step that reached
+    /// the submitter): the acknowledgement the response rules ask for.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Deadline warnings and misses recorded on it.
+    pub warnings: u32,
+    /// Closure (销号), once closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Callbacks (feedback to the officer) with a satisfaction.
+    pub callbacks: u32,
+    /// Of them satisfied or basically satisfied.
+    pub satisfied: u32,
+}
+
+/// Figures of a group of officer reports: one officer's, or one kind's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfficerTally {
+    /// Reports.
+    pub reports: u32,
+    /// Of them acknowledged (the officer was contacted).
+    pub acknowledged: u32,
+    /// Median minutes from intake to acknowledgement.
+    pub median_minutes_to_acknowledge: Option<u64>,
+    /// Of them warned or missed at least once.
+    pub warned: u32,
+    /// Of them closed.
+    pub closed: u32,
+    /// Callbacks with a satisfaction.
+    pub callbacks: u32,
+    /// Of them satisfied or basically satisfied.
+    pub satisfied: u32,
 }
 
 /// One liaison cadre's figures ([`MechanismsView::liaison_reports`]).
@@ -149,6 +194,7 @@ pub struct MechanismsView {
     stations: BTreeMap<String, Station>,
     station_complaints: BTreeMap<String, StationComplaint>,
     liaison_complaints: BTreeMap<String, LiaisonComplaint>,
+    officer_complaints: BTreeMap<String, OfficerComplaint>,
 }
 
 /// A name as matched against the registry: without whitespace and ASCII
@@ -198,7 +244,8 @@ impl MechanismsView {
         if !COMPLAINT_EVENTS.contains(&event_type)
             || (!TRACKING_EVENTS.contains(&event_type)
                 && !self.station_complaints.contains_key(id)
-                && !self.liaison_complaints.contains_key(id))
+                && !self.liaison_complaints.contains_key(id)
+                && !self.officer_complaints.contains_key(id))
         {
             return Ok(());
         }
@@ -235,6 +282,7 @@ impl MechanismsView {
 
     fn apply_complaint(&mut self, id: &str, event: &ComplaintEvent) {
         self.apply_liaison(id, event);
+        self.apply_officer(id, event);
         match event {
             ComplaintEvent::ComplaintReceived { at, submission } => {
                 if let Some(station) = &submission.station {
@@ -318,6 +366,113 @@ impl MechanismsView {
             ComplaintEvent::ComplaintClosed { at, .. } => facts.closed_at = Some(*at),
             _ => {}
         }
+    }
+
+    fn apply_officer(&mut self, id: &str, event: &ComplaintEvent) {
+        if let ComplaintEvent::ComplaintReceived { at, submission } = event {
+            if let Some(officer) = &submission.officer {
+                self.officer_complaints.insert(
+                    id.to_owned(),
+                    OfficerComplaint {
+                        officer: officer.clone(),
+                        received_at: *at,
+                        acknowledged_at: None,
+                        warnings: 0,
+                        closed_at: None,
+                        callbacks: 0,
+                        satisfied: 0,
+                    },
+                );
+            }
+            return;
+        }
+        let Some(facts) = self.officer_complaints.get_mut(id) else {
+            return;
+        };
+        match event {
+            ComplaintEvent::RectificationStepRecorded {
+                at,
+                contacted_submitter: true,
+                ..
+            } => {
+                facts.acknowledged_at.get_or_insert(*at);
+            }
+            ComplaintEvent::DeadlineWarned { .. } | ComplaintEvent::DeadlineMissed { .. } => {
+                facts.warnings += 1;
+            }
+            ComplaintEvent::CallbackRecorded {
+                satisfaction: Some(satisfaction),
+                ..
+            } => {
+                facts.callbacks += 1;
+                if !matches!(satisfaction, Satisfaction::Unsatisfied) {
+                    facts.satisfied += 1;
+                }
+            }
+            ComplaintEvent::ComplaintClosed { at, .. } => facts.closed_at = Some(*at),
+            _ => {}
+        }
+    }
+
+    /// What the view keeps of one officer report.
+    pub fn officer_complaint(&self, complaint_id: &str) -> Option<&OfficerComplaint> {
+        self.officer_complaints.get(complaint_id)
+    }
+
+    /// The reports of one officer, by complaint id.
+    pub fn officer_reports(&self, officer: &str) -> Vec<(&str, &OfficerComplaint)> {
+        self.officer_complaints
+            .iter()
+            .filter(|(_, facts)| facts.officer == officer)
+            .map(|(id, facts)| (id.as_str(), facts))
+            .collect()
+    }
+
+    /// Figures per officer (every registered officer, by id) and per
+    /// officer kind (reports of officers no longer registered count under
+    /// no kind).
+    pub fn officer_tallies(
+        &self,
+    ) -> (
+        Vec<(String, OfficerTally)>,
+        Vec<(OfficerKind, OfficerTally)>,
+    ) {
+        let mut by_officer: BTreeMap<String, (OfficerTally, Vec<u64>)> = self
+            .officers
+            .keys()
+            .map(|id| (id.clone(), Default::default()))
+            .collect();
+        let mut by_kind: BTreeMap<OfficerKind, (OfficerTally, Vec<u64>)> = BTreeMap::new();
+        for facts in self.officer_complaints.values() {
+            let kind = self.officers.get(&facts.officer).map(|o| o.kind);
+            let mut groups = vec![by_officer.entry(facts.officer.clone()).or_default()];
+            if let Some(kind) = kind {
+                groups.push(by_kind.entry(kind).or_default());
+            }
+            for (tally, minutes) in groups {
+                tally.reports += 1;
+                tally.warned += u32::from(facts.warnings > 0);
+                tally.closed += u32::from(facts.closed_at.is_some());
+                tally.callbacks += facts.callbacks;
+                tally.satisfied += facts.satisfied;
+                if let Some(acknowledged_at) = facts.acknowledged_at {
+                    tally.acknowledged += 1;
+                    let taken = (acknowledged_at - facts.received_at).num_minutes().max(0);
+                    minutes.push(u64::try_from(taken).unwrap_or(0));
+                }
+            }
+        }
+        fn finish<K>(groups: BTreeMap<K, (OfficerTally, Vec<u64>)>) -> Vec<(K, OfficerTally)> {
+            groups
+                .into_iter()
+                .map(|(key, (mut tally, mut minutes))| {
+                    minutes.sort_unstable();
+                    tally.median_minutes_to_acknowledge = median(&minutes);
+                    (key, tally)
+                })
+                .collect()
+        }
+        (finish(by_officer), finish(by_kind))
     }
 
     /// What the view keeps of one liaison complaint.
@@ -664,6 +819,7 @@ mod tests {
                 text: "排队两小时".into(),
                 external_ref: None,
                 station: station.map(|s| rectify_domain::StationCode::new(s).unwrap()),
+                officer: None,
                 dispatch_due_at: at(30),
             },
         }

@@ -113,6 +113,7 @@ fn command(state: &ComplaintState, m: &Move, id: &str, at: DateTime<Utc>) -> Opt
                 text: "两个月还没有接电".into(),
                 external_ref: None,
                 station: None,
+                officer: None,
                 dispatch_due_at: later(4),
             }),
         ),

@@ -53,6 +53,36 @@ fn station_code(
         .map_err(|e| ServiceError::invalid("station_code", e.to_string()))
 }
 
+/// A registered, serving experience officer's id; empty means none.
+fn officer_id(raw: &str, state: &AppState) -> Result<Option<String>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match state
+        .mechanisms
+        .read(|view| view.officer(raw).map(|o| o.active))
+    {
+        Some(true) => Ok(Some(raw.to_owned())),
+        Some(false) => Err(ServiceError::invalid(
+            "officer_id",
+            format!("experience officer {raw:?} is no longer serving"),
+        )),
+        None => Err(ServiceError::invalid(
+            "officer_id",
+            format!("unknown experience officer {raw:?}: not in the officer registry"),
+        )),
+    }
+}
+
+/// A channel's code as the policy's response rules name it (its serde
+/// name, e.g. `experience_officer`).
+fn channel_code(channel: complaint::Channel) -> String {
+    match serde_json::to_value(channel) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => String::new(),
+    }
+}
+
 /// The `ComplaintService` implementation.
 #[derive(Debug, Clone)]
 pub struct Complaints {
@@ -232,12 +262,16 @@ impl Complaints {
             Some(complaint::ComplaintKind::Consultation) => RequestKind::Consultation,
             _ => RequestKind::Complaint,
         };
+        // A channel with response rules of its own (the experience
+        // officers') applies them last.
+        let channel = state.channel().map(channel_code).unwrap_or_default();
         self.state
             .catalog
             .deadline_policy()
-            .due_times_for(
+            .due_times_on_channel(
                 urgency,
                 Some(kind),
+                &channel,
                 area,
                 start,
                 self.state.catalog.calendar(),
@@ -285,6 +319,12 @@ fn ensure_visible(
         Role::Unit(unit) if !state.is_assigned(unit) => Err(ServiceError::PermissionDenied(
             format!("unit {unit} is not assigned to complaint {id}"),
         )),
+        Role::Officer if state.officer() != Some(actor.principal.as_str()) => {
+            Err(ServiceError::PermissionDenied(format!(
+                "complaint {id} is not a report of experience officer {}",
+                actor.principal
+            )))
+        }
         Role::Liaison
             if state
                 .liaison()
@@ -365,6 +405,7 @@ impl ComplaintService for Complaints {
             text: req.text,
             external_ref: optional(req.external_ref),
             station: station_code(&req.station_code, &self.state)?,
+            officer: officer_id(&req.officer_id, &self.state)?,
             dispatch_due_at,
         };
         let suggest_text = req
@@ -943,3 +984,27 @@ fn new_complaint_id(now: DateTime<Utc>) -> String {
 
 /// How many generated ids a submit tries before it reports the collision.
 const MAX_ID_ATTEMPTS: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use rectify_domain::complaint::Channel;
+
+    /// Every channel's code is one the deadline policy's response rules
+    /// accept, so a rule can be written for any of them.
+    #[test]
+    fn every_channel_code_is_known_to_the_policy() {
+        for channel in [
+            Channel::Hotline12345,
+            Channel::MengSuBanApp,
+            Channel::WeChat,
+            Channel::WebPortal,
+            Channel::QrCode,
+            Channel::ExperienceOfficer,
+            Channel::SupervisionInspection,
+            Channel::Other,
+        ] {
+            let code = super::channel_code(channel);
+            assert!(rectify_catalog::CHANNELS.contains(&code.as_str()), "{code}");
+        }
+    }
+}

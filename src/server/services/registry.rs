@@ -175,6 +175,18 @@ fn station_to_pb(s: &rectify_domain::registry::Station) -> pb::Station {
     }
 }
 
+fn tally_to_pb(t: &rectify_projections::mechanisms::OfficerTally) -> pb::OfficerTally {
+    pb::OfficerTally {
+        reports: t.reports,
+        acknowledged: t.acknowledged,
+        median_minutes_to_acknowledge: t.median_minutes_to_acknowledge,
+        warned: t.warned,
+        closed: t.closed,
+        callbacks: t.callbacks,
+        satisfied: t.satisfied,
+    }
+}
+
 fn ranking_to_pb(r: &StationRanking) -> pb::StationRanking {
     pb::StationRanking {
         station: Some(station_to_pb(&r.station)),
@@ -314,6 +326,65 @@ impl RegistryService for Registry {
                 .collect()
         });
         Ok(Response::new(pb::LiaisonReportResponse { cadres }))
+    }
+
+    async fn officer_report(
+        &self,
+        request: Request<pb::OfficerReportRequest>,
+    ) -> Result<Response<pb::OfficerReportResponse>, Status> {
+        let actor = crate::server::auth::actor(&request)?;
+        let req = request.into_inner();
+        let (officer, own) = match actor.role {
+            Role::Officer if req.officer.is_empty() || req.officer == actor.principal => {
+                (actor.principal.clone(), true)
+            }
+            Role::Officer => {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "experience officer {} may read only their own reports",
+                    actor.principal
+                ))
+                .into());
+            }
+            ref role if permits(role, Action::ReadEvaluation) => (req.officer, false),
+            ref role => {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "role {} may not read officer reports",
+                    role.name()
+                ))
+                .into());
+            }
+        };
+        self.wait(req.min_position).await?;
+        let reply = self.state.mechanisms.read(|view| {
+            let (by_officer, by_kind) = view.officer_tallies();
+            let officers = by_officer
+                .into_iter()
+                .filter(|(id, _)| officer.is_empty() || *id == officer)
+                .map(|(id, tally)| pb::OfficerFigures {
+                    kind: view.officer(&id).map(|o| code(&o.kind)).unwrap_or_default(),
+                    tally: Some(tally_to_pb(&tally)),
+                    complaint_ids: view
+                        .officer_reports(&id)
+                        .into_iter()
+                        .map(|(complaint, _)| complaint.to_owned())
+                        .collect(),
+                    officer: id,
+                })
+                .collect();
+            let kinds = if own || !officer.is_empty() {
+                Vec::new()
+            } else {
+                by_kind
+                    .iter()
+                    .map(|(kind, tally)| pb::OfficerKindFigures {
+                        kind: code(kind),
+                        tally: Some(tally_to_pb(tally)),
+                    })
+                    .collect()
+            };
+            pb::OfficerReportResponse { officers, kinds }
+        });
+        Ok(Response::new(reply))
     }
 
     async fn rank_stations(

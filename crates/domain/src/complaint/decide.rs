@@ -106,6 +106,16 @@ fn lead_unit<'a>(
 }
 
 fn check_submission(s: &Submission) -> Result<(), DomainError> {
+    if let Some(officer) = &s.officer {
+        if s.channel != Channel::ExperienceOfficer {
+            return Err(DomainError::Invalid {
+                field: "officer_id",
+                reason: "only a report through the experience-officer channel names an officer"
+                    .to_owned(),
+            });
+        }
+        codes::check_id("officer_id", officer)?;
+    }
     if s.station.is_some() && s.channel != Channel::QrCode {
         return Err(DomainError::Invalid {
             field: "station_code",

@@ -248,6 +248,10 @@ pub struct Submission {
     /// channel only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub station: Option<crate::StationCode>,
+    /// The experience officer (营商环境体验官) who reported it, by id
+    /// (experience-officer channel only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
     /// When it must be dispatched (computed by the caller from the policy).
     pub dispatch_due_at: DateTime<Utc>,
 }

@@ -294,6 +294,10 @@ impl ComplaintState {
     pub fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.closed_at
     }
+    /// The experience officer who reported it, if one did.
+    pub fn officer(&self) -> Option<&str> {
+        self.submission.as_ref().and_then(|s| s.officer.as_deref())
+    }
     /// The enterprise's liaison cadre, once assigned at dispatch.
     pub fn liaison(&self) -> Option<&super::LiaisonRef> {
         self.liaison.as_ref()

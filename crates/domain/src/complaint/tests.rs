@@ -95,6 +95,7 @@ fn submission() -> Submission {
         text: "两个月还没有接电".into(),
         external_ref: None,
         station: None,
+        officer: None,
         dispatch_due_at: t(2),
     }
 }
