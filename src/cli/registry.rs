@@ -14,7 +14,7 @@ use anyhow::{Context as _, bail};
 use clap::{Subcommand, ValueEnum};
 
 use super::{
-    connect::{Connection, client},
+    connect::{Connection, client, time_flag},
     output::{call, print_reply},
 };
 use crate::pb::{self, registry_service_client::RegistryServiceClient};
@@ -69,6 +69,34 @@ pub enum RegistryCommand {
         #[arg(long)]
         cadre: Option<String>,
     },
+    /// Experience officers' reports (营商环境体验官) per officer and per kind.
+    /// An officer (`--as officer --principal ID`) sees their own.
+    Officers {
+        /// Only this officer.
+        #[arg(long)]
+        officer: Option<String>,
+    },
+    /// A survey finding on a station becomes an item of an open
+    /// rectification ledger, led by the station's unit.
+    StationFinding {
+        /// The station's code.
+        station: String,
+        /// The rectification ledger.
+        #[arg(long)]
+        ledger: String,
+        /// The new item's id.
+        #[arg(long)]
+        item: String,
+        /// What the survey found.
+        #[arg(long)]
+        problem: String,
+        /// The rectification measures.
+        #[arg(long)]
+        measures: String,
+        /// Deadline, RFC 3339 (e.g. 2026-12-31T17:30:00+08:00).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
 }
 
 /// `rectify registry …`.
@@ -115,6 +143,61 @@ pub(super) async fn run(conn: &Connection, command: RegistryCommand) -> anyhow::
                 }
             })
         }
+        RegistryCommand::Officers { officer } => {
+            let reply = call(c.officer_report(pb::OfficerReportRequest {
+                officer: officer.unwrap_or_default(),
+                min_position: 0,
+            }))
+            .await?;
+            print_reply(conn.json, "rectify.v1.OfficerReportResponse", &reply, |r| {
+                println!("体验官 officer\t类别 kind\t{TALLY_HEADER}\t诉求 reports");
+                for o in &r.officers {
+                    let tally = o.tally.unwrap_or_default();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        o.officer,
+                        o.kind,
+                        tally_line(&tally),
+                        o.complaint_ids.join(" ")
+                    );
+                }
+                for k in &r.kinds {
+                    let tally = k.tally.unwrap_or_default();
+                    println!("类别 kind {}\t{}", k.kind, tally_line(&tally));
+                }
+            })
+        }
+        RegistryCommand::StationFinding {
+            station,
+            ledger,
+            item,
+            problem,
+            measures,
+            deadline,
+        } => {
+            let reply = call(c.record_station_finding(pb::RecordStationFindingRequest {
+                options: None,
+                station_code: station,
+                ledger_id: ledger,
+                item_id: item.clone(),
+                problem,
+                measures,
+                deadline: time_flag(deadline.as_deref(), "deadline")?,
+            }))
+            .await?;
+            print_reply(
+                conn.json,
+                "rectify.v1.RecordStationFindingResponse",
+                &reply,
+                |r| {
+                    let result = r.result.clone().unwrap_or_default();
+                    println!(
+                        "ledger {} item {item}: led by {} (version {}, position {})",
+                        result.id, r.lead_unit, result.version, result.position
+                    );
+                },
+            )
+        }
         RegistryCommand::Stations => {
             let reply = call(c.rank_stations(pb::RankStationsRequest { min_position: 0 })).await?;
             print_reply(conn.json, "rectify.v1.RankStationsResponse", &reply, |r| {
@@ -137,6 +220,20 @@ pub(super) async fn run(conn: &Connection, command: RegistryCommand) -> anyhow::
             })
         }
     }
+}
+
+/// The columns of an officer tally.
+const TALLY_HEADER: &str = "诉求 reports\t已响应 acknowledged\t响应时长中位数 median to acknowledge\t预警 warned\t销号 closed\t满意 satisfied/回访 callbacks";
+
+/// An officer tally as tab-separated columns.
+fn tally_line(t: &pb::OfficerTally) -> String {
+    let median = t
+        .median_minutes_to_acknowledge
+        .map_or("—".to_owned(), |m| format!("{m} min"));
+    format!(
+        "{}\t{}\t{median}\t{}\t{}\t{}/{}",
+        t.reports, t.acknowledged, t.warned, t.closed, t.satisfied, t.callbacks
+    )
 }
 
 /// One record as a line of text.

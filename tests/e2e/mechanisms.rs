@@ -322,6 +322,58 @@ async fn qr_complaints_count_in_their_stations_ranking() {
     assert_eq!(ranking[1].complaints, 1);
     assert_eq!(ranking[1].median_minutes_to_close, None);
     assert_eq!(ranking[3].complaints, 0);
+
+    // The third-party survey finds the hall wanting: an item of the survey
+    // ledger, led by the unit that runs the station.
+    let mut l = server.ledgers().await;
+    l.open_ledger(as_role(
+        pb::OpenLedgerRequest {
+            ledger_id: "station-survey-2026".into(),
+            title: "2026年基层站所满意度调查整改台账".into(),
+            source: pb::LedgerSource::SupervisionInspection as i32,
+            owner_unit: "gov-services".into(),
+            ..Default::default()
+        },
+        "dispatcher",
+    ))
+    .await
+    .expect("open the survey ledger");
+    let finding = |station: &str| pb::RecordStationFindingRequest {
+        station_code: station.into(),
+        ledger_id: "station-survey-2026".into(),
+        item_id: "kbs-hall-queue".into(),
+        problem: "高峰时段窗口排队超过一小时".into(),
+        measures: "增设综合窗口，推行预约办理".into(),
+        ..Default::default()
+    };
+    let mut r = registry(&server).await;
+    let unknown = r
+        .record_station_finding(as_role(finding("no-such-station"), "dispatcher"))
+        .await
+        .expect_err("an unregistered station");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    let recorded = r
+        .record_station_finding(as_role(finding("sample-kangbashi-hall"), "dispatcher"))
+        .await
+        .expect("the finding becomes an item")
+        .into_inner();
+    assert_eq!(recorded.lead_unit, "kangbashi-gov");
+    let items = l
+        .list_items(as_role(
+            pb::ListItemsRequest {
+                ledger_id: "station-survey-2026".into(),
+                min_position: recorded.result.unwrap().position,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("list items")
+        .into_inner()
+        .items;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].lead_units, ["kangbashi-gov"]);
+    assert_eq!(items[0].problem, "高峰时段窗口排队超过一小时");
 }
 
 #[tokio::test]

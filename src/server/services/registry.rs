@@ -12,19 +12,21 @@ use std::sync::Arc;
 
 use rectify_domain::{
     Actor, Role,
+    ledger::{ItemSpec, LedgerCommand, LedgerCommandKind},
     registry::{RegistryCommand, RegistryKind, RegistryRecord},
 };
 use rectify_eventlog::EventStore as _;
 use rectify_projections::mechanisms::StationRanking;
 use tonic::{Request, Response, Status};
 
-use super::prepare::command_context;
+use super::prepare::{command_context, id_field, time_field};
 use crate::{
     pb::{self, registry_service_server::RegistryService},
     server::{
-        aggregates::RegistryAggregate,
+        aggregates::{LedgerAggregate, RegistryAggregate},
         app::{self, CommandContext},
         auth::{Action, authorize, permits},
+        convert,
         error::ServiceError,
         registry_csv,
         services::reads::MIN_POSITION_WAIT,
@@ -385,6 +387,58 @@ impl RegistryService for Registry {
             pb::OfficerReportResponse { officers, kinds }
         });
         Ok(Response::new(reply))
+    }
+
+    async fn record_station_finding(
+        &self,
+        request: Request<pb::RecordStationFindingRequest>,
+    ) -> Result<Response<pb::RecordStationFindingResponse>, Status> {
+        let actor = authorize(&request, Action::Command)?;
+        let req = request.into_inner();
+        let ctx = command_context(&actor, req.options, self.state.clock.now())?;
+        let ledger_id = id_field("ledger_id", &req.ledger_id)?;
+        let station = self
+            .state
+            .mechanisms
+            .read(|view| view.station(&req.station_code).cloned())
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "station_code",
+                    format!(
+                        "unknown station {:?}: not in the station registry",
+                        req.station_code
+                    ),
+                )
+            })?;
+        let spec = ItemSpec {
+            item_id: id_field("item_id", &req.item_id)?,
+            problem: req.problem,
+            measures: req.measures,
+            group: None,
+            lead: vec![station.unit.clone()],
+            responsible: vec![],
+            deadline: time_field("deadline", req.deadline)?,
+        };
+        let now = self.state.clock.now();
+        let done = app::execute::<LedgerAggregate, _>(
+            &self.state.store,
+            &self.state.vault,
+            &ledger_id,
+            &ctx,
+            |_| {
+                Ok(LedgerCommand {
+                    actor: actor.clone(),
+                    at: now,
+                    kind: LedgerCommandKind::AddItem(spec.clone()),
+                })
+            },
+        )
+        .await
+        .map_err(|error| error.with_id(&ledger_id))?;
+        Ok(Response::new(pb::RecordStationFindingResponse {
+            result: Some(convert::ledger_result(&ledger_id, &done)),
+            lead_unit: station.unit.to_string(),
+        }))
     }
 
     async fn rank_stations(
