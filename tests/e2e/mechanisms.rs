@@ -323,6 +323,44 @@ async fn qr_complaints_count_in_their_stations_ranking() {
     assert_eq!(ranking[1].median_minutes_to_close, None);
     assert_eq!(ranking[3].complaints, 0);
 
+    // A portal behind the QR code posts through Open311.
+    let posted = crate::support::http(
+        &server,
+        "POST",
+        "/open311/v2/requests.json",
+        &[],
+        Some(&[
+            ("api_key", "city-portal"),
+            ("service_code", "getting-electricity"),
+            ("description", "扫码反馈：大厅自助机无法打印"),
+            ("address_string", "达拉特旗某镇便民服务站"),
+            ("phone", "13812345678"),
+            ("first_name", "小红"),
+            ("last_name", "李"),
+            ("channel", "qr_code"),
+            ("attribute[station]", "sample-dalad-station"),
+        ]),
+    )
+    .await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let by_open311 = registry(&server)
+        .await
+        .rank_stations(as_role(
+            pb::RankStationsRequest {
+                min_position: crate::support::head(&server).await,
+            },
+            "dispatcher",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .stations;
+    let dalad = by_open311
+        .iter()
+        .find(|s| s.station.as_ref().unwrap().code == "sample-dalad-station")
+        .unwrap();
+    assert_eq!(dalad.complaints, 2, "the Open311 QR complaint counts too");
+
     // The third-party survey finds the hall wanting: an item of the survey
     // ledger, led by the unit that runs the station.
     let mut l = server.ledgers().await;
@@ -541,7 +579,7 @@ async fn a_paired_enterprises_complaint_reaches_its_cadre_and_no_other() {
     assert!(cadre.median_minutes_to_contact.is_some());
     assert_eq!((cadre.resolved, cadre.closed), (1, 1));
     assert_eq!((cadre.callbacks, cadre.satisfied, cadre.solved), (1, 1, 1));
-    assert_eq!(cadre.complaint_ids, [id.clone()]);
+    assert_eq!(cadre.complaint_ids, std::slice::from_ref(&id));
 
     let own = r
         .liaison_report(as_cadre(
@@ -735,7 +773,7 @@ async fn an_officers_report_is_warned_at_the_rules_time_and_the_officer_sees_it_
         .find(|o| o.officer == "TYG-SAMPLE-002")
         .unwrap();
     assert_eq!(row.kind, "business");
-    assert_eq!(row.complaint_ids, [id.clone()]);
+    assert_eq!(row.complaint_ids, std::slice::from_ref(&id));
     let tally = row.tally.unwrap();
     assert_eq!((tally.reports, tally.acknowledged, tally.warned), (1, 1, 1));
     assert_eq!((tally.closed, tally.callbacks, tally.satisfied), (1, 1, 1));

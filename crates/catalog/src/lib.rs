@@ -8,7 +8,8 @@
 //! deadline policy. On top of the data it answers three questions: which
 //! units a complaint routes to ([`Catalog::route`]), which task area a text
 //! is probably about ([`Catalog::suggest_areas`]), and when each milestone is
-//! due ([`DeadlinePolicy`], [`Calendar`]).
+//! due ([`DeadlinePolicy`], [`Calendar`]; an intake channel may have response
+//! rules of its own, the experience officers', applied after the area's).
 //!
 //! Invariants:
 //!

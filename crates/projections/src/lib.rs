@@ -4,7 +4,10 @@
 //! log: the issue ledger (台账, [`ledger`]) with its filtered lists, unit
 //! inboxes, per-unit counts and grouped counts ([`count`]); the evaluation (月调度、季点评、年总评,
 //! [`stats`]); spreadsheet exports ([`export`]); and the checkpointed runner
-//! that keeps them current ([`runner`]).
+//! that keeps them current ([`runner`]). Beside them, [`mechanisms`] folds the
+//! city's registries and what came through its own mechanisms (stations' QR
+//! complaints, liaison cadres', experience officers' reports); it keeps no
+//! checkpoint and is folded from position 1 at start.
 //!
 //! # Invariants
 //!

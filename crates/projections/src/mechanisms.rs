@@ -113,6 +113,16 @@ pub struct OfficerTally {
     pub satisfied: u32,
 }
 
+/// Officer tallies per officer (by id) and per officer kind
+/// ([`MechanismsView::officer_tallies`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfficerTallies {
+    /// Every registered officer (and any other who reported), by id.
+    pub by_officer: Vec<(String, OfficerTally)>,
+    /// Every officer kind with reports.
+    pub by_kind: Vec<(OfficerKind, OfficerTally)>,
+}
+
 /// One liaison cadre's figures ([`MechanismsView::liaison_reports`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiaisonReport {
@@ -431,12 +441,7 @@ impl MechanismsView {
     /// Figures per officer (every registered officer, by id) and per
     /// officer kind (reports of officers no longer registered count under
     /// no kind).
-    pub fn officer_tallies(
-        &self,
-    ) -> (
-        Vec<(String, OfficerTally)>,
-        Vec<(OfficerKind, OfficerTally)>,
-    ) {
+    pub fn officer_tallies(&self) -> OfficerTallies {
         let mut by_officer: BTreeMap<String, (OfficerTally, Vec<u64>)> = self
             .officers
             .keys()
@@ -472,7 +477,10 @@ impl MechanismsView {
                 })
                 .collect()
         }
-        (finish(by_officer), finish(by_kind))
+        OfficerTallies {
+            by_officer: finish(by_officer),
+            by_kind: finish(by_kind),
+        }
     }
 
     /// What the view keeps of one liaison complaint.

@@ -358,8 +358,9 @@ impl RegistryService for Registry {
         };
         self.wait(req.min_position).await?;
         let reply = self.state.mechanisms.read(|view| {
-            let (by_officer, by_kind) = view.officer_tallies();
-            let officers = by_officer
+            let tallies = view.officer_tallies();
+            let officers = tallies
+                .by_officer
                 .into_iter()
                 .filter(|(id, _)| officer.is_empty() || *id == officer)
                 .map(|(id, tally)| pb::OfficerFigures {
@@ -376,7 +377,8 @@ impl RegistryService for Registry {
             let kinds = if own || !officer.is_empty() {
                 Vec::new()
             } else {
-                by_kind
+                tallies
+                    .by_kind
                     .iter()
                     .map(|(kind, tally)| pb::OfficerKindFigures {
                         kind: code(kind),
