@@ -361,6 +361,27 @@ async fn qr_complaints_count_in_their_stations_ranking() {
         .unwrap();
     assert_eq!(dalad.complaints, 2, "the Open311 QR complaint counts too");
 
+    // The ledger lists a station's complaints.
+    let listed = server
+        .queries()
+        .await
+        .list_ledger(as_role(
+            pb::ListLedgerRequest {
+                filter: Some(pb::LedgerFilter {
+                    station_code: "sample-kangbashi-hall".into(),
+                    ..Default::default()
+                }),
+                min_position: crate::support::head(&server).await,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("the ledger by station")
+        .into_inner();
+    assert_eq!(listed.total, 2);
+    assert!(listed.rows.iter().any(|r| r.complaint_id == first));
+
     // The third-party survey finds the hall wanting: an item of the survey
     // ledger, led by the unit that runs the station.
     let mut l = server.ledgers().await;
@@ -580,6 +601,31 @@ async fn a_paired_enterprises_complaint_reaches_its_cadre_and_no_other() {
     assert_eq!((cadre.resolved, cadre.closed), (1, 1));
     assert_eq!((cadre.callbacks, cadre.satisfied, cadre.solved), (1, 1, 1));
     assert_eq!(cadre.complaint_ids, std::slice::from_ref(&id));
+    let of_cadre = server
+        .queries()
+        .await
+        .list_ledger(as_role(
+            pb::ListLedgerRequest {
+                filter: Some(pb::LedgerFilter {
+                    liaison_cadre: "cadre-sample-001".into(),
+                    ..Default::default()
+                }),
+                min_position: closed.position,
+                ..Default::default()
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("the ledger by cadre")
+        .into_inner();
+    assert_eq!(
+        of_cadre
+            .rows
+            .iter()
+            .map(|r| r.complaint_id.as_str())
+            .collect::<Vec<_>>(),
+        [id.as_str()]
+    );
 
     let own = r
         .liaison_report(as_cadre(
@@ -774,6 +820,24 @@ async fn an_officers_report_is_warned_at_the_rules_time_and_the_officer_sees_it_
         .unwrap();
     assert_eq!(row.kind, "business");
     assert_eq!(row.complaint_ids, std::slice::from_ref(&id));
+    let of_officer = server
+        .queries()
+        .await
+        .count_ledger(as_role(
+            pb::CountLedgerRequest {
+                filter: Some(pb::LedgerFilter {
+                    officer_id: "TYG-SAMPLE-002".into(),
+                    ..Default::default()
+                }),
+                group_by: vec![pb::LedgerDimension::Status as i32],
+                min_position: closed.position,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("the ledger's count by officer")
+        .into_inner();
+    assert_eq!(of_officer.total, 1);
     let tally = row.tally.unwrap();
     assert_eq!((tally.reports, tally.acknowledged, tally.warned), (1, 1, 1));
     assert_eq!((tally.closed, tally.callbacks, tally.satisfied), (1, 1, 1));

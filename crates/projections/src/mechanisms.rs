@@ -483,6 +483,28 @@ impl MechanismsView {
         }
     }
 
+    /// The complaints through `station`, of `cadre` and of `officer` (each
+    /// when given; all given must hold); `None` when none is given.
+    pub fn complaints_through(
+        &self,
+        station: Option<&str>,
+        cadre: Option<&str>,
+        officer: Option<&str>,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        let mut sets = Vec::new();
+        if let Some(station) = station {
+            sets.push(ids(&self.station_complaints, |f| f.station == station));
+        }
+        if let Some(cadre) = cadre {
+            sets.push(ids(&self.liaison_complaints, |f| f.cadre == cadre));
+        }
+        if let Some(officer) = officer {
+            sets.push(ids(&self.officer_complaints, |f| f.officer == officer));
+        }
+        sets.into_iter()
+            .reduce(|a, b| a.intersection(&b).cloned().collect())
+    }
+
     /// What the view keeps of one liaison complaint.
     pub fn liaison_complaint(&self, complaint_id: &str) -> Option<&LiaisonComplaint> {
         self.liaison_complaints.get(complaint_id)
@@ -660,6 +682,18 @@ impl MechanismsView {
         });
         ranked
     }
+}
+
+/// The ids of the complaints in `facts` that pass `keep`.
+fn ids<F>(
+    facts: &BTreeMap<String, F>,
+    keep: impl Fn(&F) -> bool,
+) -> std::collections::BTreeSet<String> {
+    facts
+        .iter()
+        .filter(|(_, f)| keep(f))
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// The median of sorted values (the lower middle of an even count).
