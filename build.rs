@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "rectify/v1/catalog.proto",
     "rectify/v1/queries.proto",
     "rectify/v1/ledgers.proto",
+    "rectify/v1/registry.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

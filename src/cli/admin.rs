@@ -3,7 +3,9 @@
 //! (through the rectification module); on a stopped server's data
 //! directory, with progress bars: `verify-dir`, `restore`, `rebuild`,
 //! `upgrade-store` and `rotate-master-key`; between stores (sled or
-//! PostgreSQL): `copy`; offline: `new-token`.
+//! PostgreSQL): `copy`; offline: `new-token`. The registries' imports and
+//! a station's QR code (`import-enterprises`, …, `station-qr`) live in the
+//! registry module.
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +21,7 @@ use super::{
     connect::{Connection, client},
     output::{call, print_reply},
     rect,
+    registry::{self, Kind},
 };
 use crate::{
     pb::{
@@ -116,6 +119,43 @@ pub enum AdminCommand {
         /// The data directory.
         data_dir: PathBuf,
     },
+    /// Import key enterprises from CSV: credit_code (统一社会信用代码),
+    /// name (企业名称), kind (类型), district (旗区), aliases (别名).
+    /// Idempotent; a bad row refuses the file, naming row and column.
+    ImportEnterprises {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Import liaison pairs (包联) from CSV: credit_code, cadre (包联干部),
+    /// level (层级: 市级/旗区级), from (起始日期), to (截止日期).
+    ImportLiaisons {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Import experience officers (营商环境体验官) from CSV: id (编号),
+    /// kind (类别), round (批次), active (在岗).
+    ImportOfficers {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Import grassroots stations from CSV: code (站点编码), name (站点名称),
+    /// district (旗区), unit (主管单位).
+    ImportStations {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+    },
+    /// Write a registered station's QR code as a PNG; it holds the portal
+    /// URL with the station's code (`<portal>?station=<code>`).
+    StationQr {
+        /// The station's code.
+        code: String,
+        /// The PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The portal page the code opens.
+        #[arg(long, env = "RECTIFY_PORTAL_URL", default_value = registry::DEFAULT_PORTAL_URL)]
+        portal_url: String,
+    },
 }
 
 /// `rectify admin …`; the exit code says whether a verified hash chain
@@ -153,6 +193,23 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
             Ok(())
         }
         AdminCommand::Rebuild { data_dir } => rebuild(&data_dir).await,
+        AdminCommand::ImportEnterprises { file } => {
+            registry::import(conn, Kind::Enterprises, &file).await
+        }
+        AdminCommand::ImportLiaisons { file } => {
+            registry::import(conn, Kind::Liaisons, &file).await
+        }
+        AdminCommand::ImportOfficers { file } => {
+            registry::import(conn, Kind::Officers, &file).await
+        }
+        AdminCommand::ImportStations { file } => {
+            registry::import(conn, Kind::Stations, &file).await
+        }
+        AdminCommand::StationQr {
+            code,
+            out,
+            portal_url,
+        } => registry::station_qr(conn, &code, &out, &portal_url).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -492,6 +492,8 @@ async fn submit(
         ),
         external_ref: String::new(),
         suggest_areas: false,
+        station_code: String::new(),
+        officer_id: String::new(),
     };
     let response = timed!(
         recorder,

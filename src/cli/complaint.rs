@@ -48,6 +48,9 @@ pub enum ComplaintCommand {
     Close(OptionalNoteArgs),
     /// 催办: chase up.
     Chase(NoteArgs),
+    /// 包联: the enterprise's liaison cadre records what they did
+    /// (`--as liaison --principal CADRE`).
+    LiaisonNote(LiaisonNoteArgs),
     /// Erase the submitter's personal data (PIPL deletion request): the
     /// complaint's data key is destroyed; the history stays verifiable.
     ErasePersonalData(EraseArgs),
@@ -146,6 +149,22 @@ pub struct NoteArgs {
     flags: CommandFlags,
 }
 
+/// A liaison cadre's note.
+#[derive(Debug, Args)]
+pub struct LiaisonNoteArgs {
+    /// Complaint id.
+    id: String,
+    /// What the cadre did.
+    #[arg(long)]
+    note: String,
+    /// The cadre reached the enterprise.
+    #[arg(long)]
+    contacted: bool,
+    /// Options.
+    #[command(flatten)]
+    flags: CommandFlags,
+}
+
 /// A step with an optional note.
 #[derive(Debug, Args)]
 pub struct OptionalNoteArgs {
@@ -198,6 +217,13 @@ pub struct SubmitArgs {
     /// Hotline ticket number.
     #[arg(long)]
     external_ref: Option<String>,
+    /// The station whose QR code it came through (with `--channel qr-code`).
+    #[arg(long)]
+    station: Option<String>,
+    /// The experience officer reporting, by id (with the experience-officer
+    /// channel).
+    #[arg(long)]
+    officer: Option<String>,
     /// Options.
     #[command(flatten)]
     flags: CommandFlags,
@@ -546,6 +572,7 @@ pub(super) async fn run(conn: &Connection, command: ComplaintCommand) -> anyhow:
         ComplaintCommand::Reopen(args) => reopen(c, json, args).await,
         ComplaintCommand::Close(args) => close(c, json, args).await,
         ComplaintCommand::Chase(args) => chase(c, json, args).await,
+        ComplaintCommand::LiaisonNote(args) => liaison_note(c, json, args).await,
         ComplaintCommand::ErasePersonalData(args) => erase_personal_data(c, json, args).await,
         ComplaintCommand::Supervise(args) => supervise(c, json, args).await,
         ComplaintCommand::Accountability(args) => accountability(c, json, args).await,
@@ -587,6 +614,8 @@ async fn submit(c: &mut Client, json: bool, args: SubmitArgs) -> anyhow::Result<
         text: args.text,
         external_ref: args.external_ref.unwrap_or_default(),
         suggest_areas: true,
+        station_code: args.station.unwrap_or_default(),
+        officer_id: args.officer.unwrap_or_default(),
     };
     let reply = call(c.submit_complaint(request)).await?;
     let name = "rectify.v1.SubmitComplaintResponse";
@@ -812,6 +841,19 @@ async fn close(c: &mut Client, json: bool, args: OptionalNoteArgs) -> anyhow::Re
     let reply = call(c.close_complaint(request)).await?;
     let name = "rectify.v1.CloseComplaintResponse";
     print_result(json, name, &reply, "closed", reply.result.as_ref())
+}
+
+/// `complaint liaison-note`.
+async fn liaison_note(c: &mut Client, json: bool, args: LiaisonNoteArgs) -> anyhow::Result<()> {
+    let request = pb::RecordLiaisonNoteRequest {
+        options: args.flags.options(),
+        complaint_id: args.id,
+        note: args.note,
+        contacted: args.contacted,
+    };
+    let reply = call(c.record_liaison_note(request)).await?;
+    let name = "rectify.v1.RecordLiaisonNoteResponse";
+    print_result(json, name, &reply, "noted", reply.result.as_ref())
 }
 
 /// `complaint chase`.

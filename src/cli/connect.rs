@@ -28,7 +28,9 @@ pub struct Connection {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
-    /// Role to act as: hotline, portal, dispatcher, unit, supervisor, admin.
+    /// Role to act as: hotline, portal, dispatcher, unit, supervisor, admin,
+    /// liaison (an enterprise's 包联 cadre, named by --principal), officer
+    /// (an experience officer, named by --principal).
     #[arg(
         long = "as",
         global = true,
@@ -172,9 +174,10 @@ async fn channel(conn: &Connection) -> anyhow::Result<Authed> {
 /// typo is reported without a round trip.
 fn check_role(role: &str) -> anyhow::Result<()> {
     match role {
-        "hotline" | "portal" | "dispatcher" | "unit" | "supervisor" | "admin" => Ok(()),
+        "hotline" | "portal" | "dispatcher" | "unit" | "supervisor" | "admin" | "liaison"
+        | "officer" => Ok(()),
         other => bail!(
-            "unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor or admin"
+            "unknown role {other:?}: use hotline, portal, dispatcher, unit, supervisor, admin, liaison or officer"
         ),
     }
 }

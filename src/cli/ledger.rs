@@ -105,6 +105,15 @@ pub struct LedgerFilterArgs {
     /// Only complaints reopened at least once.
     #[arg(long)]
     reopened: bool,
+    /// Only complaints through this station's QR code.
+    #[arg(long)]
+    station: Option<String>,
+    /// Only complaints of this liaison cadre's enterprises (包联).
+    #[arg(long)]
+    cadre: Option<String>,
+    /// Only this experience officer's reports.
+    #[arg(long)]
+    officer: Option<String>,
     /// Text in the title, text, enterprise, ticket number or id.
     #[arg(long)]
     text: Option<String>,
@@ -264,6 +273,9 @@ impl LedgerFilterArgs {
             extended_only: self.extended,
             returned_only: self.returned,
             reopened_only: self.reopened,
+            station_code: self.station.clone().unwrap_or_default(),
+            liaison_cadre: self.cadre.clone().unwrap_or_default(),
+            officer_id: self.officer.clone().unwrap_or_default(),
         })
     }
 }

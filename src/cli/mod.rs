@@ -2,7 +2,7 @@
 //!
 //! Each command group is one file that owns its arguments and handlers:
 //! `complaint`, `watch`, `catalog`, `ledger` (台账), `inbox`, `stats`,
-//! `rect` (整改台账), `admin` and [`bench`](mod@bench); they share the
+//! `rect` (整改台账), `registry` (名录), `admin` and [`bench`](mod@bench); they share the
 //! request side in `connect` and the reply side in `output`. This file
 //! imports them, never the reverse. `rectify serve` hands its raw arguments
 //! to the server, which resolves them into a
@@ -23,6 +23,7 @@ mod inbox;
 mod ledger;
 mod output;
 mod rect;
+mod registry;
 mod stats;
 mod watch;
 
@@ -34,6 +35,7 @@ use connect::Connection;
 use inbox::InboxArgs;
 use ledger::LedgerCommand;
 use rect::RectCommand;
+use registry::RegistryCommand;
 use stats::StatsArgs;
 use watch::WatchArgs;
 
@@ -92,6 +94,16 @@ pub enum Command {
         /// The step.
         #[command(subcommand)]
         command: RectCommand,
+    },
+    /// The city's registries (key enterprises, 包联 pairs, experience
+    /// officers, stations) and the stations' ranking.
+    Registry {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connection,
+        /// The read.
+        #[command(subcommand)]
+        command: RegistryCommand,
     },
     /// What waits for a unit, by step; without a unit, every unit's
     /// workload (dispatch centre).
@@ -152,6 +164,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Catalog { conn, command } => catalog::run(&conn, command).await?,
         Command::Ledger { conn, command } => ledger::run(&conn, command).await?,
         Command::Rectification { conn, command } => rect::run(&conn, command).await?,
+        Command::Registry { conn, command } => registry::run(&conn, command).await?,
         Command::Inbox(args) => inbox::run(args).await?,
         Command::Stats(args) => stats::run(args).await?,
         Command::Bench(args) => bench::run(args).await?,

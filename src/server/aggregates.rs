@@ -127,3 +127,48 @@ impl Aggregate for LedgerAggregate {
         })
     }
 }
+
+/// A registry record (enterprise, liaison pair, officer, station) as an
+/// aggregate; its id is `<kind>-<key>`, its stream `registry-<kind>-<key>`.
+#[derive(Debug)]
+pub struct RegistryAggregate;
+
+impl Aggregate for RegistryAggregate {
+    type State = rectify_domain::registry::RegistryState;
+    type Command = rectify_domain::registry::RegistryCommand;
+    type Event = rectify_domain::registry::RegistryEvent;
+
+    fn stream_name(id: &str) -> String {
+        format!("{}{id}", rectify_domain::registry::STREAM_PREFIX)
+    }
+
+    fn decide(
+        state: &Self::State,
+        command: &Self::Command,
+    ) -> Result<Vec<Self::Event>, ServiceError> {
+        rectify_domain::registry::decide(state, command)
+            .map_err(|error| rejection(error, state.status_name(), "registry record"))
+    }
+
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State {
+        rectify_domain::registry::evolve(state, event)
+    }
+
+    fn encode(event: &Self::Event) -> (&'static str, u32, Vec<u8>) {
+        event.encode()
+    }
+
+    fn decode(stored: &RecordedEvent) -> Result<Self::Event, ServiceError> {
+        rectify_domain::registry::RegistryEvent::decode(
+            &stored.event_type,
+            stored.schema_version,
+            &stored.payload,
+        )
+        .map_err(|error| {
+            ServiceError::Internal(format!(
+                "cannot decode event at position {}: {error}",
+                stored.position
+            ))
+        })
+    }
+}

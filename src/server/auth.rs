@@ -68,6 +68,8 @@ pub fn actor<T>(request: &Request<T>) -> Result<Actor, ServiceError> {
         "dispatcher" => Role::Dispatcher,
         "supervisor" => Role::Supervisor,
         "admin" => Role::Admin,
+        "liaison" => Role::Liaison,
+        "officer" => Role::Officer,
         "unit" => {
             let code = header(request, HEADER_UNIT)?.ok_or_else(|| {
                 ServiceError::Unauthenticated(format!("role unit needs {HEADER_UNIT} metadata"))
@@ -109,7 +111,10 @@ pub fn permits(role: &Role, action: Action) -> bool {
             Role::Hotline | Role::Dispatcher | Role::Supervisor | Role::Admin
         ),
         Action::VerifyLog => matches!(role, Role::Supervisor | Role::Admin),
-        Action::ReadLedger => !matches!(role, Role::System),
+        // A liaison cadre reads single complaints of their own enterprises
+        // (and their own liaison report), an experience officer their own
+        // reports; neither lists the whole ledger.
+        Action::ReadLedger => !matches!(role, Role::System | Role::Liaison | Role::Officer),
         Action::ReadInbox => matches!(
             role,
             Role::Unit(_) | Role::Dispatcher | Role::Supervisor | Role::Admin
@@ -144,6 +149,8 @@ pub fn role_name(role: &Role) -> &'static str {
         Role::Unit(_) => "unit",
         Role::Supervisor => "supervisor",
         Role::Admin => "admin",
+        Role::Liaison => "liaison",
+        Role::Officer => "officer",
         Role::System => "system",
     }
 }

@@ -462,6 +462,8 @@ pub fn ledger_filter(
         returned_only: filter.returned_only,
         reopened_only: filter.reopened_only,
         text,
+        // Resolved from the mechanisms view by the service.
+        complaint_ids: None,
     })
 }
 

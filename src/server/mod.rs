@@ -19,6 +19,7 @@
 //!   calling the same [`services`];
 //! - [`dashboard`] serves the dispatch centre's read-only pages over HTTP
 //!   on the same port, calling the same [`services`];
+//! - [`registry_csv`] reads the registries' spreadsheet files;
 //! - [`config`], [`clock`] and [`error`] (the one mapping to `Status`).
 //!
 //! **Invariant:** nothing here depends on the command-line half of the
@@ -40,6 +41,7 @@ pub mod metrics;
 pub mod open311;
 pub mod privacy;
 pub mod rate_limit;
+pub mod registry_csv;
 pub mod serve;
 pub mod services;
 pub mod state;

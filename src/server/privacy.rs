@@ -81,7 +81,11 @@ pub fn sees_personal_data(actor: &Actor, state: &ComplaintState) -> bool {
     match &actor.role {
         Role::Hotline | Role::Dispatcher | Role::Admin => true,
         Role::Unit(unit) => state.is_assigned(unit),
-        Role::Portal | Role::Supervisor | Role::System => false,
+        // An experience officer sees their own report's submitter: themselves.
+        Role::Officer => state
+            .officer()
+            .is_some_and(|officer| officer == actor.principal),
+        Role::Portal | Role::Supervisor | Role::Liaison | Role::System => false,
     }
 }
 

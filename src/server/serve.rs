@@ -25,7 +25,7 @@ use crate::{
         authn,
         config::ServerConfig,
         metrics, rate_limit,
-        services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries},
+        services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries, Registry},
         state::{AppState, open_state},
         watcher,
     },
@@ -168,6 +168,7 @@ async fn routes(
         query_service_server::QueryServiceServer<Queries>,
         admin_service_server::AdminServiceServer<Admin>,
         ledger_service_server::LedgerServiceServer<Ledgers>,
+        registry_service_server::RegistryServiceServer<Registry>,
     );
     routes.add_service(grpc_web(health_service));
     // Reflection in both versions: grpcurl before 1.9, grpcui and many IDE

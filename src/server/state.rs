@@ -16,7 +16,7 @@ use rectify_eventlog::{
     PostgresStore, RecordedEvent, SecretChange, SledStore, StoreConfig, StoreError, StoreStats,
     Subscription, Uuid, VerifyProgress, VerifyReport,
 };
-use rectify_projections::{Ledger, ProjectionDb};
+use rectify_projections::{Ledger, ProjectionDb, mechanisms::Mechanisms};
 
 use crate::server::{
     clock::{Clock, FileClock, SystemClock},
@@ -42,6 +42,9 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Where the projections keep their rows and checkpoints.
     pub projections: ProjectionDb,
+    /// The registries (enterprises, liaison pairs, experience officers,
+    /// stations) and what came through them, kept current from the log.
+    pub mechanisms: Mechanisms,
     /// Master keys sealing submitters' personal data.
     pub vault: Vault,
     /// The master key file, when it is the default one inside the data
@@ -119,6 +122,9 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
     let (ledger, runner) = rectify_projections::runner::start(store.clone(), projections.clone())
         .await
         .context("catching the ledger up with the log")?;
+    let (mechanisms, mechanisms_runner) = rectify_projections::mechanisms::start(store.clone())
+        .await
+        .context("folding the registries from the log")?;
     let (vault, master_key_in_data_dir) = open_vault(config)?;
     // A wrong master key file would make every submitter unreadable: check
     // one complaint's key before serving.
@@ -146,9 +152,10 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         clock,
         ledger,
         projections,
+        mechanisms,
         vault,
         master_key_in_data_dir,
-        background: std::sync::Mutex::new(vec![runner]),
+        background: std::sync::Mutex::new(vec![runner, mechanisms_runner]),
     }))
 }
 

@@ -1076,3 +1076,77 @@ async fn a_sign_in_code_opens_the_same_identity_once() {
     assert_eq!(again.header("location"), "/dashboard/login");
     assert!(again.header("set-cookie").is_empty());
 }
+
+#[tokio::test]
+async fn the_mechanisms_page_shows_the_apis_station_ranking_and_officer_reports() {
+    use rectify::pb::registry_service_client::RegistryServiceClient;
+    let server = Server::fresh();
+    for kind in ["stations", "officers"] {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("seeds/registry/sample-{kind}.csv"));
+        crate::support::cli(
+            &server,
+            &[
+                "admin",
+                &format!("import-{kind}"),
+                file.to_str().unwrap(),
+                "--as",
+                "dispatcher",
+            ],
+        );
+    }
+    let mut c = server.complaints().await;
+    for (channel, station, officer) in [
+        (pb::Channel::QrCode, "sample-jungar-station", ""),
+        (pb::Channel::QrCode, "sample-jungar-station", ""),
+        (pb::Channel::QrCode, "sample-dalad-station", ""),
+        (pb::Channel::ExperienceOfficer, "", "TYG-SAMPLE-004"),
+    ] {
+        c.submit_complaint(as_role(
+            pb::SubmitComplaintRequest {
+                channel: channel as i32,
+                station_code: station.into(),
+                officer_id: officer.into(),
+                ..crate::support::submit_request("窗口服务")
+            },
+            "portal",
+        ))
+        .await
+        .expect("submit");
+    }
+    let position = crate::support::head(&server).await;
+    let ranking = RegistryServiceClient::new(server.channel().await)
+        .rank_stations(as_role(
+            pb::RankStationsRequest {
+                min_position: position,
+            },
+            "dispatcher",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .stations;
+    let cookie = sign_in(&server, "dispatcher").await;
+    let page = fetch(&server, "GET", "/dashboard/mechanisms", Some(&cookie), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("城市机制"));
+    assert_eq!(ranking.len(), 4);
+    let mut seen = Vec::new();
+    for row in page.body.split("<tr data-station=\"").skip(1) {
+        let code = row.split('"').next().unwrap();
+        let complaints: u32 = row
+            .split("<td class=\"complaints\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .expect("a complaints cell");
+        seen.push((code.to_owned(), complaints));
+    }
+    let expected: Vec<(String, u32)> = ranking
+        .iter()
+        .map(|s| (s.station.clone().unwrap().code, s.complaints))
+        .collect();
+    assert_eq!(seen, expected, "the page's ranking is the API's");
+    assert_eq!(seen[0], ("sample-jungar-station".to_owned(), 2));
+    assert_eq!(page.number("officer-reports"), 1);
+}

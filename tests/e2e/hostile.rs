@@ -97,7 +97,47 @@ impl Target {
 
 /// Intake: required fields, limits, enums, identifiers.
 fn intake_cases(t: &Target) -> Vec<Case> {
+    let note = |role: &'static str| {
+        let mut c = t.complaints.clone();
+        let request = pb::RecordLiaisonNoteRequest {
+            complaint_id: t.dispatched.clone(),
+            note: "已联系企业".into(),
+            contacted: true,
+            ..Default::default()
+        };
+        call(async move { c.record_liaison_note(as_role(request, role)).await })
+    };
     vec![
+        (
+            "unregistered station",
+            Code::InvalidArgument,
+            "station_code",
+            t.submit_with(|r| {
+                r.channel = pb::Channel::QrCode as i32;
+                r.station_code = "no-such-station".into();
+            }),
+        ),
+        (
+            "unregistered experience officer",
+            Code::InvalidArgument,
+            "officer_id",
+            t.submit_with(|r| {
+                r.channel = pb::Channel::ExperienceOfficer as i32;
+                r.officer_id = "TYG-NOBODY".into();
+            }),
+        ),
+        (
+            "liaison note by the dispatch centre",
+            Code::PermissionDenied,
+            "liaison cadre",
+            note("dispatcher"),
+        ),
+        (
+            "liaison note on a complaint without a cadre",
+            Code::PermissionDenied,
+            "no liaison cadre",
+            note("liaison"),
+        ),
         (
             "empty title",
             Code::InvalidArgument,

@@ -14,6 +14,7 @@ mod hostile;
 mod ledgers;
 mod lifecycle;
 mod matrix;
+mod mechanisms;
 mod open311;
 mod operations;
 mod portals;

@@ -8,7 +8,8 @@
 //! deadline policy. On top of the data it answers three questions: which
 //! units a complaint routes to ([`Catalog::route`]), which task area a text
 //! is probably about ([`Catalog::suggest_areas`]), and when each milestone is
-//! due ([`DeadlinePolicy`], [`Calendar`]).
+//! due ([`DeadlinePolicy`], [`Calendar`]; an intake channel may have response
+//! rules of its own, the experience officers', applied after the area's).
 //!
 //! Invariants:
 //!
@@ -37,7 +38,7 @@ use std::{collections::BTreeMap, path::Path};
 
 pub use calendar::{Calendar, CalendarError, WORKING_MINUTES_PER_DAY};
 pub use policy::{
-    DeadlinePolicy, DueTimes, MilestoneSpans, RequestKind, Span, SpanOverrides, Urgency,
+    CHANNELS, DeadlinePolicy, DueTimes, MilestoneSpans, RequestKind, Span, SpanOverrides, Urgency,
 };
 
 /// Why a catalog could not be loaded or a lookup failed.

@@ -157,6 +157,8 @@ struct DeadlinesFile {
     kind: BTreeMap<String, BTreeMap<String, RawOverrides>>,
     #[serde(default)]
     area: BTreeMap<String, BTreeMap<String, RawOverrides>>,
+    #[serde(default)]
+    channel: BTreeMap<String, BTreeMap<String, RawOverrides>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -737,6 +739,7 @@ fn policy(deadlines: DeadlinesFile, areas: &[Area]) -> Result<DeadlinePolicy, Ca
     let by_urgency = urgency_rows(&deadlines.urgency, dispatch)?;
     let by_kind = kind_overrides(deadlines.kind)?;
     let by_area = area_overrides(deadlines.area, areas)?;
+    let by_channel = channel_overrides(deadlines.channel)?;
     Ok(DeadlinePolicy {
         yellow_percent: deadlines.yellow_percent,
         warn_before: calendar_duration("warn_before", deadlines.warn_before)?,
@@ -746,7 +749,31 @@ fn policy(deadlines: DeadlinesFile, areas: &[Area]) -> Result<DeadlinePolicy, Ca
         by_urgency,
         by_kind,
         by_area,
+        by_channel,
     })
+}
+
+/// Checks the response rules by intake channel: known channels only.
+fn channel_overrides(
+    by_code: BTreeMap<String, BTreeMap<String, RawOverrides>>,
+) -> Result<BTreeMap<(String, Urgency), SpanOverrides>, CatalogError> {
+    let mut by_channel = BTreeMap::new();
+    for (code, rows) in by_code {
+        let prefix = format!("channel.{code}");
+        if !crate::policy::CHANNELS.contains(&code.as_str()) {
+            return Err(invalid(
+                "deadlines.toml",
+                &prefix,
+                "channel",
+                format!(
+                    "unknown channel {code:?} ({})",
+                    crate::policy::CHANNELS.join(", ")
+                ),
+            ));
+        }
+        override_rows(&prefix, &code, rows, &mut by_channel)?;
+    }
+    Ok(by_channel)
 }
 
 /// Checks the urgency rows: known urgencies, every one present, valid spans.

@@ -154,9 +154,25 @@ pub struct DeadlinePolicy {
     pub(crate) by_urgency: BTreeMap<Urgency, MilestoneSpans>,
     /// Replacements by request kind and urgency, applied after the urgency row.
     pub(crate) by_kind: BTreeMap<(RequestKind, Urgency), SpanOverrides>,
-    /// Replacements by area code and urgency, applied last.
+    /// Replacements by area code and urgency, applied after the kind's.
     pub(crate) by_area: BTreeMap<(String, Urgency), SpanOverrides>,
+    /// A channel's own response rules (the experience officers'), by
+    /// channel code and urgency, applied last: they bind whatever the area.
+    pub(crate) by_channel: BTreeMap<(String, Urgency), SpanOverrides>,
 }
+
+/// The intake channels' codes, as complaints record them; a channel's
+/// response rules (`[channel.<code>.<urgency>]`) must name one.
+pub const CHANNELS: [&str; 8] = [
+    "hotline12345",
+    "meng_su_ban_app",
+    "we_chat",
+    "web_portal",
+    "qr_code",
+    "experience_officer",
+    "supervision_inspection",
+    "other",
+];
 
 impl DeadlinePolicy {
     /// Share of the allowed time (percent) after which a short deadline
@@ -234,6 +250,34 @@ impl DeadlinePolicy {
             first_contact: spans.first_contact.after(start, calendar)?,
             resolve: spans.resolve.after(start, calendar)?,
         })
+    }
+
+    /// Due times as [`DeadlinePolicy::due_times_for`], then the intake
+    /// channel's own response rules for that urgency, when it has any (the
+    /// experience officers' 反馈问题响应规则).
+    pub fn due_times_on_channel(
+        &self,
+        urgency: Urgency,
+        kind: Option<RequestKind>,
+        channel: &str,
+        area: Option<&str>,
+        start: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> Result<DueTimes, CatalogError> {
+        let mut spans = self.spans_for(urgency, kind, area)?;
+        if let Some(rules) = self.by_channel.get(&(channel.to_owned(), urgency)) {
+            rules.apply(&mut spans);
+        }
+        Ok(DueTimes {
+            accept: spans.accept.after(start, calendar)?,
+            first_contact: spans.first_contact.after(start, calendar)?,
+            resolve: spans.resolve.after(start, calendar)?,
+        })
+    }
+
+    /// Whether `channel` has response rules of its own for `urgency`.
+    pub fn channel_has_rules(&self, channel: &str, urgency: Urgency) -> bool {
+        self.by_channel.contains_key(&(channel.to_owned(), urgency))
     }
 
     /// When a complaint received at `received_at`, urgency not yet known,

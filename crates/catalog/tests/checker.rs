@@ -205,6 +205,15 @@ fn each_inconsistency_is_named() {
             "deadlines.toml: policy: warn_before: must be calendar time",
         ),
         (
+            "response rules for an unknown channel",
+            Box::new(|t| {
+                t[4].push_str(
+                    "[channel.carrier_pigeon.normal]\naccept = { working_minutes = 60 }\n",
+                )
+            }),
+            "channel.carrier_pigeon: channel: unknown channel \"carrier_pigeon\"",
+        ),
+        (
             "override for an unknown urgency",
             Box::new(|t| {
                 t[4] = t[4].replace(
@@ -325,4 +334,43 @@ fn overrides_name_assignable_units_once() {
         c.validate_override("power-bureau", &["power-bureau".to_owned()]),
         Err(CatalogError::DuplicateAssignment { .. })
     ));
+}
+
+#[test]
+fn a_channels_response_rules_apply_after_the_areas() {
+    use chrono::{TimeZone as _, Utc};
+    use rectify_catalog::{RequestKind, Urgency};
+    let c = load(|t| {
+        t[4].push_str(
+            "[channel.experience_officer.normal]\nfirst_contact = { working_minutes = 120 }\n",
+        )
+    })
+    .unwrap();
+    let policy = c.deadline_policy();
+    // Wednesday 14 October 2026, 10:00 in Ordos.
+    let start = Utc.with_ymd_and_hms(2026, 10, 14, 2, 0, 0).unwrap();
+    let due = |channel: &str| {
+        policy
+            .due_times_on_channel(
+                Urgency::Normal,
+                Some(RequestKind::Complaint),
+                channel,
+                Some("getting-electricity"),
+                start,
+                c.calendar(),
+            )
+            .unwrap()
+            .first_contact
+    };
+    // The area's four working hours, or the officers' two.
+    assert_eq!(
+        due("hotline12345"),
+        Utc.with_ymd_and_hms(2026, 10, 14, 7, 30, 0).unwrap()
+    );
+    assert_eq!(
+        due("experience_officer"),
+        Utc.with_ymd_and_hms(2026, 10, 14, 4, 0, 0).unwrap()
+    );
+    assert!(policy.channel_has_rules("experience_officer", Urgency::Normal));
+    assert!(!policy.channel_has_rules("experience_officer", Urgency::Emergency));
 }

@@ -90,6 +90,11 @@ code_type!(
     DistrictCode,
     "district"
 );
+code_type!(
+    /// A grassroots service station's code, e.g. `dongsheng-zhenxing-station`.
+    StationCode,
+    "station_code"
+);
 
 /// A complaint's id, e.g. `RC-20261122-0a1b2c3d` or a hotline ticket number.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

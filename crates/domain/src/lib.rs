@@ -16,6 +16,9 @@
 //!   and the event codec.
 //! - [`ledger`]: rectification ledgers (整改台账) with item-by-item closure,
 //!   laid out the same way.
+//! - [`registry`]: the city's registries — key enterprises with their
+//!   unified social credit codes, liaison pairs (包联), experience officers
+//!   (营商环境体验官) and grassroots stations — one stream per record.
 //! - [`text`]: the limits and checks of free text, shared by both.
 //! - [`codes`]: validated unit, area and district codes and ids.
 //!
@@ -43,11 +46,12 @@ pub mod codes;
 pub mod complaint;
 mod error;
 pub mod ledger;
+pub mod registry;
 #[cfg(test)]
 mod testing;
 pub mod text;
 
-pub use codes::{AreaCode, ComplaintId, DistrictCode, UnitCode};
+pub use codes::{AreaCode, ComplaintId, DistrictCode, StationCode, UnitCode};
 pub use complaint::{
     Command, CommandKind, ComplaintEvent, ComplaintState, ComplaintStatus, decide, evolve,
 };
@@ -87,6 +91,12 @@ pub enum Role {
     Supervisor,
     /// An administrator: may do what the dispatch centre does.
     Admin,
+    /// An enterprise liaison cadre (包联干部), acting on the complaints of
+    /// the enterprises paired with them; the principal is the cadre.
+    Liaison,
+    /// A business-environment experience officer (营商环境体验官),
+    /// following their own reports; the principal is the officer's id.
+    Officer,
     /// The system itself (the deadline watcher).
     System,
 }
@@ -101,6 +111,8 @@ impl Role {
             Self::Unit(_) => "unit",
             Self::Supervisor => "supervisor",
             Self::Admin => "admin",
+            Self::Liaison => "liaison",
+            Self::Officer => "officer",
             Self::System => "system",
         }
     }

@@ -117,6 +117,10 @@ pub struct LedgerFilter {
     /// Substring of title, text, enterprise, ticket number or id; ASCII
     /// letters match without case.
     pub text: Option<String>,
+    /// Only these complaints: those through a station, of a liaison cadre
+    /// or of an experience officer, as the caller resolved them from the
+    /// mechanisms view.
+    pub complaint_ids: Option<std::collections::BTreeSet<String>>,
 }
 
 impl LedgerFilter {
@@ -168,6 +172,10 @@ impl LedgerFilter {
             && (!self.returned_only || row.return_count() > 0)
             && (!self.reopened_only || row.reopen_count() > 0)
             && text_lower.is_none_or(|needle| text_matches(row, needle))
+            && self
+                .complaint_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&row.id))
     }
 }
 

@@ -5,7 +5,10 @@
 //! inboxes, per-unit counts and grouped counts ([`count`]); the evaluation (月调度、季点评、年总评,
 //! [`stats`]); spreadsheet exports ([`export`]); the indexes that answer
 //! queries without scanning every row; and the checkpointed runner that keeps
-//! them current ([`runner`]).
+//! them current ([`runner`]). Beside them, [`mechanisms`] folds the city's
+//! registries and what came through its own mechanisms (stations' QR
+//! complaints, liaison cadres', experience officers' reports); it keeps no
+//! checkpoint and is folded from position 1 at start.
 //!
 //! # Invariants
 //!
@@ -38,6 +41,7 @@ pub mod export;
 mod index;
 pub mod items;
 pub mod ledger;
+pub mod mechanisms;
 pub mod row;
 pub mod runner;
 pub mod stats;

@@ -496,6 +496,8 @@ impl LedgerRow {
             }
             // Rows hold no personal data, so an erasure changes none.
             E::ClassProblemFixed { .. } | E::PersonalDataErased { .. } => {}
+            // The liaison's own facts live in the mechanisms view.
+            E::LiaisonAssigned { .. } | E::LiaisonNoteRecorded { .. } => {}
         }
     }
 

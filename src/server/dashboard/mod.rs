@@ -16,6 +16,7 @@
 //! | `/dashboard/ledger` | [`ledger`] 台账, with `/export` | `ListLedger`, `ExportLedger` |
 //! | `/dashboard/rect` | [`rect`] 整改销号 | `ListLedgers`, `GetLedger`, `ListItems` |
 //! | `/dashboard/complaints/{id}` | [`complaint`] 单件 | `GetComplaint`, `GetHistory`, `VerifyLog` |
+//! | `/dashboard/mechanisms` | [`mechanisms`] 城市机制 | `RankStations`, `LiaisonReport`, `OfficerReport` |
 //! | `/dashboard/live` | [`live`] server-sent events | the ledger's applied position |
 //!
 //! Sign-in ([`signin`], [`sessions`]): with principals configured, a person
@@ -33,6 +34,7 @@ pub mod inbox;
 pub mod layout;
 pub mod ledger;
 pub mod live;
+pub mod mechanisms;
 pub mod overview;
 pub mod rect;
 pub mod sessions;
@@ -60,7 +62,7 @@ use crate::{
         auth::{self, Action},
         authn::Principals,
         form::Params,
-        services::{Complaints, Events, Ledgers, Queries},
+        services::{Complaints, Events, Ledgers, Queries, Registry},
         state::AppState,
     },
     wire::{HEADER_PRINCIPAL, HEADER_ROLE, HEADER_UNIT},
@@ -84,6 +86,7 @@ const MENU: &[(&str, &str, Action)] = &[
     ("/dashboard/inbox", "单位待办", Action::ReadInbox),
     ("/dashboard/ledger", "台账", Action::ReadLedger),
     ("/dashboard/rect", "整改销号", Action::ReadLedger),
+    ("/dashboard/mechanisms", "城市机制", Action::ReadEvaluation),
 ];
 
 /// What the handlers share.
@@ -103,6 +106,8 @@ pub struct Dashboard {
     queries: Queries,
     /// `LedgerService`: rectification ledgers.
     ledgers: Ledgers,
+    /// `RegistryService`: the stations' ranking, liaison and officer reports.
+    registry: Registry,
     /// Becomes `true` when the server begins to shut down.
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -119,6 +124,7 @@ pub fn router(
         events: Events::new(state.clone()),
         queries: Queries::new(state.clone()),
         ledgers: Ledgers::new(state.clone()),
+        registry: Registry::new(state.clone()),
         sessions: Sessions::default(),
         stop,
         state,
@@ -133,6 +139,7 @@ pub fn router(
         .route(&format!("{PREFIX}/rect"), get(rect_list_page))
         .route(&format!("{PREFIX}/rect/{{id}}"), get(rect_page))
         .route(&format!("{PREFIX}/complaints/{{id}}"), get(complaint_page))
+        .route(&format!("{PREFIX}/mechanisms"), get(mechanisms_page))
         .route(&format!("{PREFIX}/live"), get(live::feed))
         .route(&format!("{PREFIX}/assets/live.js"), get(live::script))
         .route(
@@ -415,5 +422,11 @@ async fn complaint_page(
 ) -> Response {
     signed_in!(dashboard, headers, |identity| complaint::load(
         &dashboard, &identity, &id
+    ))
+}
+
+async fn mechanisms_page(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    signed_in!(dashboard, headers, |identity| mechanisms::load(
+        &dashboard, &identity
     ))
 }

@@ -532,10 +532,13 @@ impl Open311 {
             "web_portal" => pb::Channel::WebPortal,
             "mengsuban_app" => pb::Channel::MengsubanApp,
             "wechat" => pb::Channel::Wechat,
+            // A station's QR code opens the portal with the station's code.
+            "qr_code" => pb::Channel::QrCode,
+            "experience_officer" => pb::Channel::ExperienceOfficer,
             _ => {
                 return Err(ServiceError::invalid(
                     "channel",
-                    "web_portal, mengsuban_app or wechat",
+                    "web_portal, mengsuban_app, wechat, qr_code or experience_officer",
                 )
                 .into());
             }
@@ -561,6 +564,14 @@ impl Open311 {
             // centre, which classifies: its name and code make the title.
             title: format!("{} ({})", area.name, area.code),
             text: description.to_owned(),
+            station_code: form
+                .get("attribute[station]")
+                .unwrap_or_default()
+                .to_owned(),
+            officer_id: form
+                .get("attribute[officer_id]")
+                .unwrap_or_default()
+                .to_owned(),
             ..Default::default()
         };
         let reply = self

@@ -34,6 +34,55 @@ use crate::{
     server::state::AppState,
 };
 
+/// A registered station's code; empty means none.
+fn station_code(
+    raw: &str,
+    state: &AppState,
+) -> Result<Option<rectify_domain::StationCode>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if state.mechanisms.read(|view| view.station(raw).is_none()) {
+        return Err(ServiceError::invalid(
+            "station_code",
+            format!("unknown station {raw:?}: not in the station registry"),
+        ));
+    }
+    rectify_domain::StationCode::new(raw)
+        .map(Some)
+        .map_err(|e| ServiceError::invalid("station_code", e.to_string()))
+}
+
+/// A registered, serving experience officer's id; empty means none.
+fn officer_id(raw: &str, state: &AppState) -> Result<Option<String>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match state
+        .mechanisms
+        .read(|view| view.officer(raw).map(|o| o.active))
+    {
+        Some(true) => Ok(Some(raw.to_owned())),
+        Some(false) => Err(ServiceError::invalid(
+            "officer_id",
+            format!("experience officer {raw:?} is no longer serving"),
+        )),
+        None => Err(ServiceError::invalid(
+            "officer_id",
+            format!("unknown experience officer {raw:?}: not in the officer registry"),
+        )),
+    }
+}
+
+/// A channel's code as the policy's response rules name it (its serde
+/// name, e.g. `experience_officer`).
+fn channel_code(channel: complaint::Channel) -> String {
+    match serde_json::to_value(channel) {
+        Ok(serde_json::Value::String(code)) => code,
+        _ => String::new(),
+    }
+}
+
 /// The `ComplaintService` implementation.
 #[derive(Debug, Clone)]
 pub struct Complaints {
@@ -75,6 +124,7 @@ command_requests!(
     ReopenComplaintRequest,
     CloseComplaintRequest,
     ChaseUpRequest,
+    RecordLiaisonNoteRequest,
     FlagSupervisionRequest,
     RecordAccountabilityRequest,
     FileAppealRequest,
@@ -212,12 +262,16 @@ impl Complaints {
             Some(complaint::ComplaintKind::Consultation) => RequestKind::Consultation,
             _ => RequestKind::Complaint,
         };
+        // A channel with response rules of its own (the experience
+        // officers') applies them last.
+        let channel = state.channel().map(channel_code).unwrap_or_default();
         self.state
             .catalog
             .deadline_policy()
-            .due_times_for(
+            .due_times_on_channel(
                 urgency,
                 Some(kind),
+                &channel,
                 area,
                 start,
                 self.state.catalog.calendar(),
@@ -226,7 +280,36 @@ impl Complaints {
     }
 }
 
-/// A unit reads only complaints it is assigned to.
+impl Complaints {
+    /// The liaison cadre (包联) paired, on `at`'s Beijing date, with the
+    /// enterprise the complaint names — by unified social credit code, or by
+    /// the registered name or an alias.
+    fn liaison_of(
+        &self,
+        state: &ComplaintState,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<complaint::LiaisonRef> {
+        let named = state.enterprise()?;
+        let day = at
+            .with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
+            .date_naive();
+        self.state.mechanisms.read(|view| {
+            let enterprise = view.find_enterprise(named)?;
+            let pair = view
+                .liaison(enterprise.credit_code.as_str())
+                .filter(|pair| pair.holds_on(day))?;
+            Some(complaint::LiaisonRef {
+                credit_code: enterprise.credit_code.to_string(),
+                enterprise: enterprise.name.clone(),
+                cadre: pair.cadre.clone(),
+                level: pair.level,
+            })
+        })
+    }
+}
+
+/// A unit reads only complaints it is assigned to; a liaison cadre only
+/// those of their own enterprises.
 fn ensure_visible(
     actor: &Actor,
     state: &ComplaintState,
@@ -236,6 +319,22 @@ fn ensure_visible(
         Role::Unit(unit) if !state.is_assigned(unit) => Err(ServiceError::PermissionDenied(
             format!("unit {unit} is not assigned to complaint {id}"),
         )),
+        Role::Officer if state.officer() != Some(actor.principal.as_str()) => {
+            Err(ServiceError::PermissionDenied(format!(
+                "complaint {id} is not a report of experience officer {}",
+                actor.principal
+            )))
+        }
+        Role::Liaison
+            if state
+                .liaison()
+                .is_none_or(|liaison| liaison.cadre != actor.principal) =>
+        {
+            Err(ServiceError::PermissionDenied(format!(
+                "{} is not the liaison cadre of complaint {id}",
+                actor.principal
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -305,6 +404,8 @@ impl ComplaintService for Complaints {
             title: req.title,
             text: req.text,
             external_ref: optional(req.external_ref),
+            station: station_code(&req.station_code, &self.state)?,
+            officer: officer_id(&req.officer_id, &self.state)?,
             dispatch_due_at,
         };
         let suggest_text = req
@@ -509,6 +610,7 @@ impl ComplaintService for Complaints {
                     }
                 };
                 let due = self.handling_due(state, prepared.now)?;
+                let liaison = self.liaison_of(state, prepared.now);
                 routed = Some((lead.clone(), responsible.clone(), rule_id.clone(), explanation));
                 Ok(CommandKind::Dispatch {
                     lead,
@@ -518,6 +620,7 @@ impl ComplaintService for Complaints {
                     accept_due_at: due.accept,
                     first_contact_due_at: due.first_contact,
                     resolve_due_at: due.resolve,
+                    liaison,
                 })
             })
             .await?;
@@ -728,6 +831,19 @@ impl ComplaintService for Complaints {
         Ok(Response::new(pb::ChaseUpResponse { result }))
     }
 
+    async fn record_liaison_note(
+        &self,
+        request: Request<pb::RecordLiaisonNoteRequest>,
+    ) -> Result<Response<pb::RecordLiaisonNoteResponse>, Status> {
+        let (prepared, req) = self.prepare_command(request)?;
+        let kind = CommandKind::RecordLiaisonNote {
+            note: required("note", req.note)?,
+            contacted: req.contacted,
+        };
+        let result = self.simple(prepared, kind).await?;
+        Ok(Response::new(pb::RecordLiaisonNoteResponse { result }))
+    }
+
     async fn flag_supervision(
         &self,
         request: Request<pb::FlagSupervisionRequest>,
@@ -868,3 +984,27 @@ fn new_complaint_id(now: DateTime<Utc>) -> String {
 
 /// How many generated ids a submit tries before it reports the collision.
 const MAX_ID_ATTEMPTS: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use rectify_domain::complaint::Channel;
+
+    /// Every channel's code is one the deadline policy's response rules
+    /// accept, so a rule can be written for any of them.
+    #[test]
+    fn every_channel_code_is_known_to_the_policy() {
+        for channel in [
+            Channel::Hotline12345,
+            Channel::MengSuBanApp,
+            Channel::WeChat,
+            Channel::WebPortal,
+            Channel::QrCode,
+            Channel::ExperienceOfficer,
+            Channel::SupervisionInspection,
+            Channel::Other,
+        ] {
+            let code = super::channel_code(channel);
+            assert!(rectify_catalog::CHANNELS.contains(&code.as_str()), "{code}");
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod ledgers;
 pub mod prepare;
 mod queries;
 pub mod reads;
+mod registry;
 
 pub use admin::Admin;
 pub use catalog::CatalogApi;
@@ -18,3 +19,4 @@ pub use complaints::Complaints;
 pub use events::Events;
 pub use ledgers::{Ledgers, PLAN_LEDGER_ID, import_plan};
 pub use queries::Queries;
+pub use registry::Registry;

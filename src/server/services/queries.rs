@@ -67,6 +67,35 @@ impl Queries {
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
     }
+
+    /// The wire filter, with the complaints a station, liaison cadre or
+    /// experience officer names resolved from the mechanisms view (once it
+    /// has applied `min_position`).
+    async fn filter(
+        &self,
+        filter: Option<pb::LedgerFilter>,
+        min_position: u64,
+    ) -> Result<rectify_projections::LedgerFilter, ServiceError> {
+        let given = |raw: &str| (!raw.is_empty()).then(|| raw.to_owned());
+        let (station, cadre, officer) = filter.as_ref().map_or((None, None, None), |f| {
+            (
+                given(&f.station_code),
+                given(&f.liaison_cadre),
+                given(&f.officer_id),
+            )
+        });
+        let mut converted = convert::ledger_filter(filter)?;
+        if station.is_some() || cadre.is_some() || officer.is_some() {
+            self.state
+                .mechanisms
+                .wait_for(min_position, super::reads::MIN_POSITION_WAIT)
+                .await?;
+            converted.complaint_ids = self.state.mechanisms.read(|view| {
+                view.complaints_through(station.as_deref(), cadre.as_deref(), officer.as_deref())
+            });
+        }
+        Ok(converted)
+    }
 }
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportLedgerChunk, Status>> + Send>>;
@@ -81,7 +110,7 @@ impl QueryService for Queries {
         let actor = authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
         let query = ListQuery {
-            filter: convert::ledger_filter(req.filter)?,
+            filter: self.filter(req.filter, req.min_position).await?,
             order: convert::ledger_order(req.order)?,
             page_size: req.page_size as usize,
             page_token: req.page_token,
@@ -108,7 +137,7 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::CountLedgerResponse>, Status> {
         let actor = authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
-        let filter = convert::ledger_filter(req.filter)?;
+        let filter = self.filter(req.filter, req.min_position).await?;
         let dimensions = req
             .group_by
             .iter()
@@ -136,7 +165,7 @@ impl QueryService for Queries {
     ) -> Result<Response<Self::ExportLedgerStream>, Status> {
         let actor = authorize(&request, Action::ReadLedger)?;
         let req = request.into_inner();
-        let filter = convert::ledger_filter(req.filter)?;
+        let filter = self.filter(req.filter, req.min_position).await?;
         let order = convert::ledger_order(req.order)?;
         let format = match pb::ExportFormat::try_from(req.format) {
             Ok(pb::ExportFormat::Csv) => pb::ExportFormat::Csv,

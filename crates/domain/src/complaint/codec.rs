@@ -95,6 +95,8 @@ impl ComplaintEvent {
             Self::LinkedToLedgerItem { .. } => "LinkedToLedgerItem",
             Self::ClassProblemFixed { .. } => "ClassProblemFixed",
             Self::PersonalDataErased { .. } => "PersonalDataErased",
+            Self::LiaisonAssigned { .. } => "LiaisonAssigned",
+            Self::LiaisonNoteRecorded { .. } => "LiaisonNoteRecorded",
         }
     }
 

@@ -8,15 +8,15 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S,
-    MAX_LEDGER_LINKS, MAX_RESPONSIBLE_UNITS, Milestone, Satisfaction, Submission, Urgency,
-    WarningLevel, evolve,
+    Channel, Command, CommandKind, ComplaintEvent as E, ComplaintState, ComplaintStatus as S,
+    LiaisonRef, MAX_LEDGER_LINKS, MAX_RESPONSIBLE_UNITS, Milestone, Satisfaction, Submission,
+    Urgency, WarningLevel, evolve,
 };
 use crate::text::{
     self, MAX_COMPLAINT_TEXT_CHARS, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_PHONE_CHARS,
     MAX_SHORT_TEXT_CHARS, MAX_TITLE_CHARS,
 };
-use crate::{AreaCode, DistrictCode, DomainError, Role, UnitCode};
+use crate::{AreaCode, DistrictCode, DomainError, Role, UnitCode, codes};
 
 type Decision = Result<Vec<E>, DomainError>;
 
@@ -106,6 +106,24 @@ fn lead_unit<'a>(
 }
 
 fn check_submission(s: &Submission) -> Result<(), DomainError> {
+    if let Some(officer) = &s.officer {
+        if s.channel != Channel::ExperienceOfficer {
+            return Err(DomainError::Invalid {
+                field: "officer_id",
+                reason: "only a report through the experience-officer channel names an officer"
+                    .to_owned(),
+            });
+        }
+        codes::check_id("officer_id", officer)?;
+    }
+    if s.station.is_some() && s.channel != Channel::QrCode {
+        return Err(DomainError::Invalid {
+            field: "station_code",
+            reason:
+                "only a complaint through a station's QR code (channel qr_code) names a station"
+                    .to_owned(),
+        });
+    }
     text::required("title", &s.title, MAX_TITLE_CHARS)?;
     text::required("text", &s.text, MAX_COMPLAINT_TEXT_CHARS)?;
     let Some(submitter) = &s.submitter else {
@@ -261,9 +279,10 @@ fn decide_step(state: &ComplaintState, command: &Command) -> Decision {
             accept_due_at,
             first_contact_due_at,
             resolve_due_at,
+            liaison,
         } => {
             let dues = [*accept_due_at, *first_contact_due_at, *resolve_due_at];
-            dispatch(
+            let mut events = dispatch(
                 state,
                 command,
                 lead,
@@ -271,7 +290,9 @@ fn decide_step(state: &ComplaintState, command: &Command) -> Decision {
                 rule_id,
                 override_reason,
                 dues,
-            )
+            )?;
+            events.extend(assign_liaison(state, command.at, liaison.as_ref())?);
+            Ok(events)
         }
         CommandKind::Accept => accept(state, command),
         CommandKind::Return { reason } => return_assignment(state, command, reason),
@@ -314,6 +335,9 @@ fn decide_step(state: &ComplaintState, command: &Command) -> Decision {
         } => reopen(state, command, reason, *resolve_due_at),
         CommandKind::Close { note } => close(state, command, note),
         CommandKind::ChaseUp { note } => chase_up(state, command, note),
+        CommandKind::RecordLiaisonNote { note, contacted } => {
+            record_liaison_note(state, command, note, *contacted)
+        }
         CommandKind::FlagSupervision { note } => flag_supervision(state, command, note),
         CommandKind::RecordAccountability { finding, units } => {
             record_accountability(command, finding, units)
@@ -730,7 +754,9 @@ fn close(state: &ComplaintState, command: &Command, note: &Option<String>) -> De
 /// dispatched complaint.
 fn chase_up(state: &ComplaintState, command: &Command, note: &str) -> Decision {
     let (kind, role) = (&command.kind, &command.actor.role);
-    if !(role.dispatches() || *role == Role::Supervisor) {
+    if *role == Role::Liaison {
+        own_liaison(state, command)?;
+    } else if !(role.dispatches() || *role == Role::Supervisor) {
         return Err(denied(
             kind,
             format!("role {} may not chase up", role.name()),
@@ -741,6 +767,84 @@ fn chase_up(state: &ComplaintState, command: &Command, note: &str) -> Decision {
     Ok(vec![E::ChasedUp {
         at: command.at,
         note: note.to_owned(),
+    }])
+}
+
+/// The liaison found at dispatch, unless the same cadre already has the
+/// complaint (a re-dispatch after a return).
+fn assign_liaison(
+    state: &ComplaintState,
+    at: DateTime<Utc>,
+    liaison: Option<&LiaisonRef>,
+) -> Decision {
+    let Some(liaison) = liaison else {
+        return Ok(vec![]);
+    };
+    if state
+        .liaison()
+        .is_some_and(|current| current.cadre == liaison.cadre)
+    {
+        return Ok(vec![]);
+    }
+    codes::check_id("liaison.cadre", &liaison.cadre)?;
+    text::required(
+        "liaison.enterprise",
+        &liaison.enterprise,
+        MAX_SHORT_TEXT_CHARS,
+    )?;
+    text::required(
+        "liaison.credit_code",
+        &liaison.credit_code,
+        MAX_SHORT_TEXT_CHARS,
+    )?;
+    Ok(vec![E::LiaisonAssigned {
+        at,
+        liaison: liaison.clone(),
+    }])
+}
+
+/// The acting cadre must be the complaint's liaison.
+fn own_liaison(state: &ComplaintState, command: &Command) -> Result<(), DomainError> {
+    match state.liaison() {
+        Some(liaison) if liaison.cadre == command.actor.principal => Ok(()),
+        Some(_) => Err(denied(
+            &command.kind,
+            format!(
+                "{} is not the liaison cadre of this complaint's enterprise",
+                command.actor.principal
+            ),
+        )),
+        None => Err(denied(
+            &command.kind,
+            "the complaint's enterprise has no liaison cadre",
+        )),
+    }
+}
+
+/// 包联: the complaint's liaison cadre records what they did.
+fn record_liaison_note(
+    state: &ComplaintState,
+    command: &Command,
+    note: &str,
+    contacted: bool,
+) -> Decision {
+    if command.actor.role != Role::Liaison {
+        return Err(denied(
+            &command.kind,
+            format!(
+                "only the liaison cadre records liaison notes, not role {}",
+                command.actor.role.name()
+            ),
+        ));
+    }
+    own_liaison(state, command)?;
+    require_status(state, &command.kind, CHASEABLE)?;
+    text::required("note", note, MAX_NOTE_CHARS)?;
+    Ok(vec![E::LiaisonNoteRecorded {
+        at: command.at,
+        cadre: command.actor.principal.clone(),
+        note: note.to_owned(),
+        contacted,
     }])
 }
 

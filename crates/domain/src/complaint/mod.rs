@@ -244,8 +244,30 @@ pub struct Submission {
     pub text: String,
     /// The originating system's reference (hotline ticket number).
     pub external_ref: Option<String>,
+    /// The grassroots station whose QR code it came through (QR-code
+    /// channel only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<crate::StationCode>,
+    /// The experience officer (营商环境体验官) who reported it, by id
+    /// (experience-officer channel only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
     /// When it must be dispatched (computed by the caller from the policy).
     pub dispatch_due_at: DateTime<Utc>,
+}
+
+/// The liaison cadre (包联干部) of the enterprise a complaint concerns, as
+/// the dispatch centre found it in the registry at dispatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiaisonRef {
+    /// The enterprise's unified social credit code.
+    pub credit_code: String,
+    /// The enterprise's registered name.
+    pub enterprise: String,
+    /// The cadre's principal.
+    pub cadre: String,
+    /// City or banner level.
+    pub level: crate::registry::LiaisonLevel,
 }
 
 /// A command: who, when, what.
@@ -293,6 +315,10 @@ pub enum CommandKind {
         first_contact_due_at: DateTime<Utc>,
         /// Resolution due time.
         resolve_due_at: DateTime<Utc>,
+        /// The enterprise's liaison cadre, when the enterprise is paired:
+        /// recorded with the dispatch (`LiaisonAssigned`) unless the same
+        /// cadre already is.
+        liaison: Option<LiaisonRef>,
     },
     /// 签收 by the acting unit.
     Accept,
@@ -375,6 +401,14 @@ pub enum CommandKind {
     ChaseUp {
         /// Note.
         note: String,
+    },
+    /// A note of the complaint's liaison cadre: what they did to push it,
+    /// and whether they reached the enterprise.
+    RecordLiaisonNote {
+        /// What the cadre did.
+        note: String,
+        /// The cadre contacted the enterprise.
+        contacted: bool,
     },
     /// 督办.
     FlagSupervision {
@@ -462,6 +496,7 @@ impl CommandKind {
             Self::Reopen { .. } => "reopen",
             Self::Close { .. } => "close",
             Self::ChaseUp { .. } => "chase up",
+            Self::RecordLiaisonNote { .. } => "record a liaison note on",
             Self::FlagSupervision { .. } => "flag for supervision",
             Self::RecordAccountability { .. } => "record accountability on",
             Self::FileAppeal { .. } => "appeal",
@@ -734,5 +769,24 @@ pub enum ComplaintEvent {
         at: DateTime<Utc>,
         /// Why.
         reason: String,
+    },
+    /// 包联: the enterprise's liaison cadre was told of the complaint at
+    /// dispatch.
+    LiaisonAssigned {
+        /// When.
+        at: DateTime<Utc>,
+        /// The pairing found in the registry.
+        liaison: LiaisonRef,
+    },
+    /// The liaison cadre recorded what they did.
+    LiaisonNoteRecorded {
+        /// When.
+        at: DateTime<Utc>,
+        /// The cadre.
+        cadre: String,
+        /// What they did.
+        note: String,
+        /// They reached the enterprise.
+        contacted: bool,
     },
 }

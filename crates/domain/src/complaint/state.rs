@@ -64,6 +64,15 @@ pub struct ComplaintState {
     pub(super) fixed_links: Vec<(String, String)>,
     #[serde(default)]
     pub(super) personal_data_erased: bool,
+    /// The enterprise's liaison cadre (包联), once assigned.
+    #[serde(default)]
+    pub(super) liaison: Option<super::LiaisonRef>,
+    /// When the liaison cadre first reached the enterprise.
+    #[serde(default)]
+    pub(super) liaison_contacted_at: Option<DateTime<Utc>>,
+    /// Liaison notes recorded.
+    #[serde(default)]
+    pub(super) liaison_notes: u32,
 }
 
 /// A callback's outcome: the inputs of the three rates (valid callbacks,
@@ -285,6 +294,22 @@ impl ComplaintState {
     pub fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.closed_at
     }
+    /// The experience officer who reported it, if one did.
+    pub fn officer(&self) -> Option<&str> {
+        self.submission.as_ref().and_then(|s| s.officer.as_deref())
+    }
+    /// The enterprise's liaison cadre, once assigned at dispatch.
+    pub fn liaison(&self) -> Option<&super::LiaisonRef> {
+        self.liaison.as_ref()
+    }
+    /// When the liaison cadre first reached the enterprise.
+    pub fn liaison_contacted_at(&self) -> Option<DateTime<Utc>> {
+        self.liaison_contacted_at
+    }
+    /// Liaison notes recorded.
+    pub fn liaison_notes(&self) -> u32 {
+        self.liaison_notes
+    }
     /// Linked ledger items: (ledger id, item id).
     pub fn ledger_links(&self) -> &[(String, String)] {
         &self.ledger_links
@@ -475,6 +500,13 @@ pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintSta
             state.end_pause(*at);
         }
         E::ChasedUp { .. } => state.chase_count = state.chase_count.saturating_add(1),
+        E::LiaisonAssigned { liaison, .. } => state.liaison = Some(liaison.clone()),
+        E::LiaisonNoteRecorded { at, contacted, .. } => {
+            state.liaison_notes = state.liaison_notes.saturating_add(1);
+            if *contacted && state.liaison_contacted_at.is_none() {
+                state.liaison_contacted_at = Some(*at);
+            }
+        }
         E::SupervisionFlagged { .. } => state.supervised = true,
         E::AccountabilityRecorded { .. } => {
             state.accountability_count = state.accountability_count.saturating_add(1);

@@ -94,6 +94,8 @@ fn submission() -> Submission {
         title: "用电报装迟迟不接电".into(),
         text: "两个月还没有接电".into(),
         external_ref: None,
+        station: None,
+        officer: None,
         dispatch_due_at: t(2),
     }
 }
@@ -139,6 +141,7 @@ fn dispatch() -> CommandKind {
         accept_due_at: t(24),
         first_contact_due_at: t(24),
         resolve_due_at: t(24 * 7),
+        liaison: None,
     }
 }
 fn complaint_dispatched(at: DateTime<Utc>) -> ComplaintEvent {
@@ -539,6 +542,7 @@ fn dispatch_rules() {
                 accept_due_at: t(24),
                 first_contact_due_at: t(24),
                 resolve_due_at: t(48),
+                liaison: None,
             },
         ))
         .then_err(invalid_because(
@@ -556,6 +560,7 @@ fn dispatch_rules() {
                 accept_due_at: t(-5),
                 first_contact_due_at: t(24),
                 resolve_due_at: t(48),
+                liaison: None,
             },
         ))
         .then_err_matching(invalid("accept_due_at"))
