@@ -89,6 +89,28 @@ pub fn warning_label(level: i32) -> &'static str {
     }
 }
 
+/// The Chinese name of an experience officer's kind (营商环境体验官的类别),
+/// by its wire code; empty for a code it does not know.
+pub fn officer_kind_label(code: &str) -> &'static str {
+    match code {
+        "party_government" => "党政机关",
+        "business" => "企业",
+        "social_organisation" => "社会组织",
+        "citizen" => "热心群众",
+        _ => "",
+    }
+}
+
+/// The Chinese name of a liaison pairing's level (市级 or 旗区级), by its
+/// wire code; empty for a code it does not know.
+pub fn liaison_level_label(code: &str) -> &'static str {
+    match code {
+        "city" => "市级",
+        "banner" => "旗区级",
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use super::{
     connect::{Connection, client, time_flag},
     output::{call, print_reply},
 };
+use crate::labels::{liaison_level_label, officer_kind_label};
 use crate::pb::{self, registry_service_client::RegistryServiceClient};
 
 /// Pixels per QR module in the PNG.
@@ -150,12 +151,13 @@ pub(super) async fn run(conn: &Connection, command: RegistryCommand) -> anyhow::
             }))
             .await?;
             print_reply(conn.json, "rectify.v1.OfficerReportResponse", &reply, |r| {
-                println!("体验官 officer\t类别 kind\t{TALLY_HEADER}\t诉求 reports");
+                println!("体验官 officer\t类别 kind\t{TALLY_HEADER}\t诉求单 complaint ids");
                 for o in &r.officers {
                     let tally = o.tally.unwrap_or_default();
                     println!(
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{} {}\t{}\t{}",
                         o.officer,
+                        officer_kind_label(&o.kind),
                         o.kind,
                         tally_line(&tally),
                         o.complaint_ids.join(" ")
@@ -163,7 +165,12 @@ pub(super) async fn run(conn: &Connection, command: RegistryCommand) -> anyhow::
                 }
                 for k in &r.kinds {
                     let tally = k.tally.unwrap_or_default();
-                    println!("类别 kind {}\t{}", k.kind, tally_line(&tally));
+                    println!(
+                        "类别 kind {} {}\t{}",
+                        officer_kind_label(&k.kind),
+                        k.kind,
+                        tally_line(&tally)
+                    );
                 }
             })
         }
@@ -249,12 +256,18 @@ fn record_line(record: &pb::RegistryRecord) -> String {
             e.aliases.join("；")
         ),
         Some(Record::Liaison(l)) => format!(
-            "{} ↔ {} [{}] {}..{}",
-            l.credit_code, l.cadre, l.level, l.from, l.to
+            "{} ↔ {} [{} {}] {}..{}",
+            l.credit_code,
+            l.cadre,
+            liaison_level_label(&l.level),
+            l.level,
+            l.from,
+            l.to
         ),
         Some(Record::Officer(o)) => format!(
-            "{} [{}] round {} {}",
+            "{} [{} {}] round {} {}",
             o.id,
+            officer_kind_label(&o.kind),
             o.kind,
             o.round,
             if o.active {

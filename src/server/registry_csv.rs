@@ -391,6 +391,35 @@ mod tests {
         Catalog::embedded().expect("the embedded catalog loads")
     }
 
+    /// Every officer kind and liaison level the registry records has a
+    /// Chinese name for the CLI and the dashboard, and its wire code and
+    /// that name both read back as it.
+    #[test]
+    fn every_kind_and_level_has_its_chinese_name() {
+        use crate::labels::{liaison_level_label, officer_kind_label};
+        for kind in [
+            OfficerKind::PartyGovernment,
+            OfficerKind::Business,
+            OfficerKind::SocialOrganisation,
+            OfficerKind::Citizen,
+        ] {
+            let code = serde_json::to_value(kind).unwrap();
+            let code = code.as_str().unwrap();
+            let label = officer_kind_label(code);
+            assert!(!label.is_empty(), "{code}");
+            assert_eq!(officer_kind(code), Ok(kind));
+            assert_eq!(officer_kind(label), Ok(kind));
+        }
+        for level in [LiaisonLevel::City, LiaisonLevel::Banner] {
+            let code = serde_json::to_value(level).unwrap();
+            let code = code.as_str().unwrap();
+            let label = liaison_level_label(code);
+            assert!(!label.is_empty(), "{code}");
+            assert_eq!(liaison_level(code), Ok(level));
+            assert_eq!(liaison_level(label), Ok(level));
+        }
+    }
+
     #[test]
     fn chinese_headers_and_a_bom_read() {
         let text = "\u{feff}统一社会信用代码,企业名称,类型,旗区,别名\n\

@@ -119,7 +119,7 @@ fn render(view: &MechanismsPage) -> Markup {
                         @for k in &view.officers.kinds {
                             @let t = k.tally.unwrap_or_default();
                             tr data-kind=(k.kind) {
-                                td { (officer_kind(&k.kind)) " " code { (k.kind) } }
+                                td { (crate::labels::officer_kind_label(&k.kind)) " " code { (k.kind) } }
                                 td.reports { (t.reports) }
                                 td { (t.acknowledged) }
                                 td { (minutes(t.median_minutes_to_acknowledge)) }
@@ -136,15 +136,4 @@ fn render(view: &MechanismsPage) -> Markup {
             }
         },
     )
-}
-
-/// The Chinese name of an officer kind.
-fn officer_kind(code: &str) -> &'static str {
-    match code {
-        "party_government" => "党政机关",
-        "business" => "企业",
-        "social_organisation" => "社会组织",
-        "citizen" => "热心群众",
-        _ => "",
-    }
 }
