@@ -310,7 +310,7 @@ impl Complaints {
 
 /// A unit reads only complaints it is assigned to; a liaison cadre only
 /// those of their own enterprises.
-fn ensure_visible(
+pub(crate) fn ensure_visible(
     actor: &Actor,
     state: &ComplaintState,
     id: &ComplaintId,
