@@ -32,7 +32,7 @@ use rectify_transparency::{
 };
 use tokio::sync::watch;
 
-use crate::server::{clock::Clock, config::ServerConfig, state::Store};
+use crate::server::{clock::Clock, config::ServerConfig};
 
 /// The sled tree (in the projections' store) holding the nodes.
 pub const TREE_NAME: &str = "transparency";
@@ -290,10 +290,10 @@ fn create_key(path: &Path, origin: &str) -> anyhow::Result<()> {
         .with_context(|| format!("creating the log-signing key {}", path.display()))
 }
 
-/// Opens the tree in `db`, catches it up with `store` and follows the log
-/// in a background task (returned, for shutdown).
-pub async fn start(
-    store: Store,
+/// Opens the tree in `db` and follows `store` (either backend) from the
+/// tree's size in a background task (returned, for shutdown).
+pub async fn start<S: EventStore + Clone>(
+    store: S,
     db: &ProjectionDb,
     signer: Signer,
     clock: Arc<dyn Clock>,
@@ -346,7 +346,7 @@ pub async fn start(
 
 /// Appends every event from the tree's size on, one batch per chunk, and
 /// signs checkpoints as the clock allows.
-async fn follow(store: Store, log: &Transparency) -> anyhow::Result<()> {
+async fn follow<S: EventStore>(store: S, log: &Transparency) -> anyhow::Result<()> {
     let mut events = store
         .subscribe(log.size() + 1, Filter::default())
         .ready_chunks(CHUNK);
