@@ -13,13 +13,13 @@ use tonic::{Code, transport::Channel};
 use crate::support::{Server, as_role, as_unit, head, submit};
 
 /// A file clock the test moves on.
-struct TestClock {
-    path: std::path::PathBuf,
-    now: chrono::DateTime<Utc>,
+pub(crate) struct TestClock {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) now: chrono::DateTime<Utc>,
 }
 
 impl TestClock {
-    fn advance(&mut self, seconds: i64) {
+    pub(crate) fn advance(&mut self, seconds: i64) {
         self.now += chrono::Duration::seconds(seconds);
         std::fs::write(&self.path, self.now.to_rfc3339()).unwrap();
     }
@@ -36,7 +36,7 @@ async fn client(server: &Server) -> TransparencyServiceClient<Channel> {
     TransparencyServiceClient::new(server.channel().await)
 }
 
-async fn log_key(server: &Server) -> Verifier {
+pub(crate) async fn log_key(server: &Server) -> Verifier {
     let key = client(server)
         .await
         .get_log_key(as_role(pb::GetLogKeyRequest {}, "portal"))
@@ -52,7 +52,7 @@ async fn log_key(server: &Server) -> Verifier {
 /// A checkpoint covering the whole log: waits for the tree to reach the
 /// head, then moves the clock past the checkpoint interval so the next one
 /// is signed at that size.
-async fn checkpoint_at_head(
+pub(crate) async fn checkpoint_at_head(
     server: &Server,
     clock: &mut TestClock,
     verifier: &Verifier,
@@ -87,7 +87,7 @@ async fn checkpoint_at_head(
     checkpoint
 }
 
-async fn receipt(server: &Server, position: u64) -> Receipt {
+pub(crate) async fn receipt(server: &Server, position: u64) -> Receipt {
     let reply = client(server)
         .await
         .get_receipt(as_role(pb::GetReceiptRequest { position }, "hotline"))
@@ -110,7 +110,7 @@ async fn receipt(server: &Server, position: u64) -> Receipt {
     }
 }
 
-async fn inclusion(server: &Server, position: u64, tree_size: u64) -> Vec<Hash> {
+pub(crate) async fn inclusion(server: &Server, position: u64, tree_size: u64) -> Vec<Hash> {
     let reply = client(server)
         .await
         .get_inclusion_proof(as_unit(
