@@ -10,7 +10,7 @@ use rectify_transparency::{
 };
 use tonic::{Code, transport::Channel};
 
-use crate::support::{Server, as_role, as_unit, head, submit};
+use crate::support::{Server, as_role, as_unit, head, submit, submit_request};
 
 /// A file clock the test moves on.
 pub(crate) struct TestClock {
@@ -87,13 +87,8 @@ pub(crate) async fn checkpoint_at_head(
     checkpoint
 }
 
-pub(crate) async fn receipt(server: &Server, position: u64) -> Receipt {
-    let reply = client(server)
-        .await
-        .get_receipt(as_role(pb::GetReceiptRequest { position }, "hotline"))
-        .await
-        .expect("a receipt")
-        .into_inner();
+/// A receipt as the client keeps it.
+pub(crate) fn from_pb(reply: pb::Receipt) -> Receipt {
     Receipt {
         leaf: Leaf::decode(&reply.leaf).expect("a leaf"),
         signed: SignedStatement {
@@ -108,6 +103,16 @@ pub(crate) async fn receipt(server: &Server, position: u64) -> Receipt {
             signature: reply.signature.try_into().expect("64 bytes"),
         },
     }
+}
+
+pub(crate) async fn receipt(server: &Server, position: u64) -> Receipt {
+    let reply = client(server)
+        .await
+        .get_receipt(as_role(pb::GetReceiptRequest { position }, "hotline"))
+        .await
+        .expect("a receipt")
+        .into_inner();
+    from_pb(reply.receipt.expect("a receipt"))
 }
 
 pub(crate) async fn inclusion(server: &Server, position: u64, tree_size: u64) -> Vec<Hash> {
@@ -137,15 +142,26 @@ async fn receipts_and_checkpoints_verify_offline_across_growth_and_a_restart() {
     clock.advance(0);
     let server = Server::fresh_with(&["--clock-file".to_owned(), clock.path.display().to_string()]);
     let mut complaints = server.complaints().await;
-    let first = submit(&mut complaints, "停电 0").await;
+    let intake = complaints
+        .submit_complaint(as_role(submit_request("停电 0"), "hotline"))
+        .await
+        .expect("submit")
+        .into_inner();
+    let first = intake.result.expect("a result");
     for n in 1..5 {
         submit(&mut complaints, &format!("停电 {n}")).await;
     }
     let verifier = log_key(&server).await;
     assert_eq!(verifier.name(), "rectify.local/log");
 
-    // The receipt is signed by the log's key, at the time of the clock.
-    let receipt = receipt(&server, first.position).await;
+    // The intake's receipt is signed by the log's key, at the time of the
+    // clock; asked for later, the receipt states the same entry.
+    let receipt = from_pb(intake.receipt.expect("intake returns a receipt"));
+    let later = self::receipt(&server, first.position).await;
+    assert_eq!(later.leaf, receipt.leaf);
+    later
+        .verify(std::slice::from_ref(&verifier))
+        .expect("the later receipt's signature");
     receipt
         .verify(std::slice::from_ref(&verifier))
         .expect("the receipt's signature");

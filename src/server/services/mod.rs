@@ -12,7 +12,7 @@ pub mod prepare;
 mod queries;
 pub mod reads;
 mod registry;
-mod transparency;
+pub mod transparency;
 
 pub use admin::Admin;
 pub use catalog::CatalogApi;
