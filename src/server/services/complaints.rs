@@ -446,7 +446,7 @@ impl ComplaintService for Complaints {
         Ok(Response::new(pb::SubmitComplaintResponse {
             result: Some(convert::command_result(prepared.id.as_str(), &done)),
             suggested_areas: suggestions.iter().map(convert::suggestion_to_pb).collect(),
-            receipt: Some(super::transparency::receipt_at(&self.state, done.position).await?),
+            receipt: Some(super::reads::receipt_at(&self.state, done.position).await?),
         }))
     }
 

@@ -12,7 +12,7 @@ pub mod prepare;
 mod queries;
 pub mod reads;
 mod registry;
-pub mod transparency;
+mod transparency;
 
 pub use admin::Admin;
 pub use catalog::CatalogApi;

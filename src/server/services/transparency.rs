@@ -9,10 +9,13 @@
 use std::sync::Arc;
 
 use rectify_domain::{Actor, ComplaintId, complaint};
-use rectify_eventlog::{EventStore as _, Filter, RecordedEvent};
+use rectify_eventlog::{EventStore as _, Filter};
 use tonic::{Request, Response, Status};
 
-use super::{complaints::ensure_visible, reads::MIN_POSITION_WAIT};
+use super::{
+    complaints::ensure_visible,
+    reads::{MIN_POSITION_WAIT, receipt_pb},
+};
 use crate::{
     pb::{self, transparency_service_server::TransparencyService},
     server::{
@@ -21,7 +24,7 @@ use crate::{
         auth::{Action, authorize, permits},
         error::ServiceError,
         state::AppState,
-        transparency::{TransparencyError, leaf_of},
+        transparency::TransparencyError,
     },
 };
 
@@ -73,38 +76,6 @@ impl From<TransparencyError> for ServiceError {
             other => ServiceError::Internal(other.to_string()),
         }
     }
-}
-
-/// A receipt for `event`, signed now, as protobuf.
-pub fn receipt_pb(state: &AppState, event: &RecordedEvent) -> Result<pb::Receipt, ServiceError> {
-    let leaf = leaf_of(event);
-    let bytes = leaf
-        .encode()
-        .map_err(|error| ServiceError::Internal(format!("encoding the leaf: {error}")))?;
-    let signed = state.transparency.receipt(leaf)?.signed;
-    Ok(pb::Receipt {
-        leaf: bytes,
-        origin: signed.statement.origin,
-        position: signed.statement.position,
-        leaf_hash: signed.statement.leaf_hash.to_vec(),
-        time_unix_s: signed.statement.time_unix_s,
-        key_name: signed.key_name,
-        key_id: signed.key_id,
-        signature: signed.signature.to_vec(),
-    })
-}
-
-/// A receipt for the event at `position`, signed now.
-pub async fn receipt_at(state: &AppState, position: u64) -> Result<pb::Receipt, ServiceError> {
-    let event = state
-        .store
-        .read_all(position, 1, &Filter::default())
-        .await?
-        .into_iter()
-        .next()
-        .filter(|event| event.position == position)
-        .ok_or_else(|| ServiceError::Internal(format!("position {position} not readable")))?;
-    receipt_pb(state, &event)
 }
 
 fn hashes(proof: Vec<[u8; 32]>) -> Vec<Vec<u8>> {
