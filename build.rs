@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "rectify/v1/queries.proto",
     "rectify/v1/ledgers.proto",
     "rectify/v1/registry.proto",
+    "rectify/v1/transparency.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

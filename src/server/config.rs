@@ -24,6 +24,9 @@ pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 10;
 pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 500;
 /// Default interval between two passes of the deadline watcher.
 pub const DEFAULT_DEADLINE_SCAN_INTERVAL_S: u64 = 60;
+/// The log's origin when none is configured: deployments set their own
+/// host name, e.g. `complaints.example.gov.cn/log`.
+pub const DEFAULT_LOG_ORIGIN: &str = "rectify.local/log";
 
 /// How an append is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -131,6 +134,14 @@ pub struct FileConfig {
     /// not yet re-wrapped (see `rectify admin rotate-master-key`).
     #[serde(default)]
     pub retired_master_key_files: Vec<PathBuf>,
+    /// File holding the log-signing key (a C2SP note signer key) for
+    /// checkpoints and receipts; unset = `<data_dir>/log-signing.key`,
+    /// created on first start.
+    pub log_signing_key_file: Option<PathBuf>,
+    /// The log's origin, the first line of its checkpoints and the name of
+    /// its key, used when the key is created; default
+    /// [`DEFAULT_LOG_ORIGIN`].
+    pub log_origin: Option<String>,
     /// Browser origins (`https://portal.example.gov.cn`) whose pages may
     /// call the API over gRPC-Web; none by default.
     #[serde(default)]
@@ -209,6 +220,13 @@ pub struct ServeArgs {
     /// of personal data; default `<data_dir>/master.key`, created if missing.
     #[arg(long, env = "RECTIFY_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Log-signing key file (a C2SP note signer key) for checkpoints and
+    /// receipts; default `<data_dir>/log-signing.key`, created if missing.
+    #[arg(long, env = "RECTIFY_LOG_SIGNING_KEY_FILE")]
+    pub log_signing_key_file: Option<PathBuf>,
+    /// The log's origin line, used when the signing key is created.
+    #[arg(long, env = "RECTIFY_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
     /// A browser origin allowed to call over gRPC-Web, e.g.
     /// https://portal.example.gov.cn (repeatable; none by default).
     #[arg(
@@ -271,6 +289,11 @@ pub struct ServerConfig {
     pub master_key_file: Option<PathBuf>,
     /// Retired master key files (unwrap only).
     pub retired_master_key_files: Vec<PathBuf>,
+    /// The log-signing key file; `None` = `<data_dir>/log-signing.key`,
+    /// created on first start.
+    pub log_signing_key_file: Option<PathBuf>,
+    /// The origin a new log-signing key is named after.
+    pub log_origin: String,
     /// Browser origins allowed to call over gRPC-Web (CORS); empty = none.
     pub grpc_web_origins: Vec<String>,
     /// Trust identity headers on a non-loopback address without principals.
@@ -307,6 +330,8 @@ impl ServerConfig {
             clock_file: None,
             master_key_file: None,
             retired_master_key_files: Vec::new(),
+            log_signing_key_file: None,
+            log_origin: DEFAULT_LOG_ORIGIN.to_owned(),
             grpc_web_origins: Vec::new(),
             trust_identity_headers: false,
         }
@@ -394,6 +419,11 @@ impl ServerConfig {
             principals: file.principals,
             master_key_file: args.master_key_file.or(file.master_key_file),
             retired_master_key_files: file.retired_master_key_files,
+            log_signing_key_file: args.log_signing_key_file.or(file.log_signing_key_file),
+            log_origin: args
+                .log_origin
+                .or(file.log_origin)
+                .unwrap_or_else(|| DEFAULT_LOG_ORIGIN.to_owned()),
             rate_limit_per_s: args
                 .rate_limit_per_s
                 .or(file.rate_limit_per_s)

@@ -19,6 +19,8 @@
 //!   calling the same [`services`];
 //! - [`dashboard`] serves the dispatch centre's read-only pages over HTTP
 //!   on the same port, calling the same [`services`];
+//! - [`transparency`] keeps the Merkle tree over the log, its signing key
+//!   and signed checkpoints, following the log like a projection;
 //! - [`registry_csv`] reads the registries' spreadsheet files;
 //! - [`config`], [`clock`] and [`error`] (the one mapping to `Status`).
 //!
@@ -45,6 +47,7 @@ pub mod registry_csv;
 pub mod serve;
 pub mod services;
 pub mod state;
+pub mod transparency;
 pub mod vault;
 pub mod watcher;
 

@@ -25,7 +25,9 @@ use crate::{
         authn,
         config::ServerConfig,
         metrics, rate_limit,
-        services::{Admin, CatalogApi, Complaints, Events, Ledgers, Queries, Registry},
+        services::{
+            Admin, CatalogApi, Complaints, Events, Ledgers, Queries, Registry, Transparency,
+        },
         state::{AppState, open_state},
         watcher,
     },
@@ -169,6 +171,7 @@ async fn routes(
         admin_service_server::AdminServiceServer<Admin>,
         ledger_service_server::LedgerServiceServer<Ledgers>,
         registry_service_server::RegistryServiceServer<Registry>,
+        transparency_service_server::TransparencyServiceServer<Transparency>,
     );
     routes.add_service(grpc_web(health_service));
     // Reflection in both versions: grpcurl before 1.9, grpcui and many IDE

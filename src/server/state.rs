@@ -21,6 +21,7 @@ use rectify_projections::{Ledger, ProjectionDb, mechanisms::Mechanisms};
 use crate::server::{
     clock::{Clock, FileClock, SystemClock},
     config::{DurabilityMode, ServerConfig, StoreLocation},
+    transparency::Transparency,
     vault::Vault,
 };
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub mechanisms: Mechanisms,
     /// Master keys sealing submitters' personal data.
     pub vault: Vault,
+    /// The Merkle tree over the log, its signing key and checkpoints.
+    pub transparency: Arc<Transparency>,
     /// The master key file, when it is the default one inside the data
     /// directory (then backups carry it).
     pub master_key_in_data_dir: Option<std::path::PathBuf>,
@@ -146,6 +149,11 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         }
         None => Arc::new(SystemClock),
     };
+    let signer = crate::server::transparency::load_signer(config)?;
+    let (transparency, transparency_follower) =
+        crate::server::transparency::start(store.clone(), &projections, signer, clock.clone())
+            .await
+            .context("starting the transparency tree")?;
     Ok(Arc::new(AppState {
         store,
         catalog,
@@ -154,8 +162,9 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         projections,
         mechanisms,
         vault,
+        transparency,
         master_key_in_data_dir,
-        background: std::sync::Mutex::new(vec![runner, mechanisms_runner]),
+        background: std::sync::Mutex::new(vec![runner, mechanisms_runner, transparency_follower]),
     }))
 }
 

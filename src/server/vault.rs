@@ -109,7 +109,7 @@ impl std::fmt::Debug for Vault {
 }
 
 /// A fresh random 256-bit key from the system's generator.
-fn random_key() -> Result<Zeroizing<[u8; KEY_LEN]>, VaultError> {
+pub(crate) fn random_key() -> Result<Zeroizing<[u8; KEY_LEN]>, VaultError> {
     let key = Key::try_generate().map_err(|e| VaultError::Random(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
     out.copy_from_slice(&key);
@@ -347,7 +347,7 @@ pub fn copy_key_file(from: &Path, to: &Path) -> Result<(), VaultError> {
 }
 
 /// Writes a new file readable only by its owner.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;

@@ -22,4 +22,5 @@ mod postgres;
 mod privacy;
 mod queries;
 mod support;
+mod transparency;
 mod upgrade;

@@ -405,3 +405,42 @@ async fn the_bench_drives_two_nodes_on_one_log() {
         .count();
     assert_eq!(received as u64, submitted);
 }
+
+/// The transparency tree follows a PostgreSQL log too: two nodes, each with
+/// its own signing key, build the same tree over the shared log, and a
+/// receipt from one node checks against the other's checkpoint.
+#[tokio::test]
+async fn two_nodes_build_the_same_transparency_tree_over_one_log() {
+    use chrono::TimeZone as _;
+
+    use crate::transparency::{TestClock, checkpoint_at_head, inclusion, log_key, receipt};
+
+    let schema = Schema::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = master_key(dir.path());
+    let mut clock = TestClock {
+        path: dir.path().join("clock"),
+        now: chrono::Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
+    };
+    clock.advance(0);
+    let on_clock = ["--clock-file".to_owned(), clock.path.display().to_string()];
+    let a = node(&dir.path().join("a"), &schema, &key, &on_clock);
+    let b = node(&dir.path().join("b"), &schema, &key, &on_clock);
+    let mut on_a = a.complaints().await;
+    let mut on_b = b.complaints().await;
+    let first = submit(&mut on_a, "停电 a").await;
+    for n in 0..6 {
+        submit(&mut on_b, &format!("停电 b{n}")).await;
+    }
+    let (key_a, key_b) = (log_key(&a).await, log_key(&b).await);
+    assert_ne!(key_a, key_b, "each node signs with its own key");
+    let at_a = checkpoint_at_head(&a, &mut clock, &key_a).await;
+    let at_b = checkpoint_at_head(&b, &mut clock, &key_b).await;
+    assert_eq!((at_a.size, at_a.root), (at_b.size, at_b.root));
+    let from_b = receipt(&b, first.position).await;
+    from_b.verify(std::slice::from_ref(&key_b)).unwrap();
+    let proof = inclusion(&a, first.position, at_a.size).await;
+    from_b
+        .verify_in(&at_a, &proof)
+        .expect("node b's receipt is in node a's tree");
+}

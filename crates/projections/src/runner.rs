@@ -128,6 +128,13 @@ impl ProjectionDb {
         Ok(())
     }
 
+    /// Opens (or creates) the named sled tree beside the ledger, for a
+    /// follower that keeps its own state in this store (the transparency
+    /// tree). Blocking.
+    pub fn named_tree(&self, name: &str) -> Result<sled::Tree, ProjectionError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Makes everything saved so far durable. Blocking.
     pub fn flush(&self) -> Result<(), ProjectionError> {
         self.db.flush()?;

@@ -310,7 +310,7 @@ impl Complaints {
 
 /// A unit reads only complaints it is assigned to; a liaison cadre only
 /// those of their own enterprises.
-fn ensure_visible(
+pub(crate) fn ensure_visible(
     actor: &Actor,
     state: &ComplaintState,
     id: &ComplaintId,
@@ -446,6 +446,7 @@ impl ComplaintService for Complaints {
         Ok(Response::new(pb::SubmitComplaintResponse {
             result: Some(convert::command_result(prepared.id.as_str(), &done)),
             suggested_areas: suggestions.iter().map(convert::suggestion_to_pb).collect(),
+            receipt: Some(super::reads::receipt_at(&self.state, done.position).await?),
         }))
     }
 

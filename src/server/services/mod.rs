@@ -12,6 +12,7 @@ pub mod prepare;
 mod queries;
 pub mod reads;
 mod registry;
+mod transparency;
 
 pub use admin::Admin;
 pub use catalog::CatalogApi;
@@ -20,3 +21,4 @@ pub use events::Events;
 pub use ledgers::{Ledgers, PLAN_LEDGER_ID, import_plan};
 pub use queries::Queries;
 pub use registry::Registry;
+pub use transparency::Transparency;

@@ -1,0 +1,350 @@
+//! The transparency log through a real server: receipts, checkpoints,
+//! inclusion and consistency proofs fetched over gRPC and checked on the
+//! client side with `rectify_transparency` alone, before and after a
+//! restart; sizes past the tree and bad arguments refused by name.
+
+use chrono::{TimeZone as _, Utc};
+use rectify::pb::{self, transparency_service_client::TransparencyServiceClient};
+use rectify_transparency::{
+    Checkpoint, EntryStatement, Hash, Leaf, Receipt, SignedStatement, Verifier, open_checkpoint,
+};
+use tonic::{Code, transport::Channel};
+
+use crate::support::{Server, as_role, as_unit, head, submit, submit_request};
+
+/// A file clock the test moves on.
+pub(crate) struct TestClock {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) now: chrono::DateTime<Utc>,
+}
+
+impl TestClock {
+    pub(crate) fn advance(&mut self, seconds: i64) {
+        self.now += chrono::Duration::seconds(seconds);
+        std::fs::write(&self.path, self.now.to_rfc3339()).unwrap();
+    }
+}
+
+fn hashes(bytes: Vec<Vec<u8>>) -> Vec<Hash> {
+    bytes
+        .into_iter()
+        .map(|hash| hash.try_into().expect("32-byte hashes"))
+        .collect()
+}
+
+async fn client(server: &Server) -> TransparencyServiceClient<Channel> {
+    TransparencyServiceClient::new(server.channel().await)
+}
+
+pub(crate) async fn log_key(server: &Server) -> Verifier {
+    let key = client(server)
+        .await
+        .get_log_key(as_role(pb::GetLogKeyRequest {}, "portal"))
+        .await
+        .expect("log key")
+        .into_inner();
+    let verifier: Verifier = key.verifier_key.parse().expect("a verifier key");
+    assert_eq!(verifier.name(), key.origin);
+    assert_eq!(verifier.key_id(), key.key_id);
+    verifier
+}
+
+/// A checkpoint covering the whole log: waits for the tree to reach the
+/// head, then moves the clock past the checkpoint interval so the next one
+/// is signed at that size.
+pub(crate) async fn checkpoint_at_head(
+    server: &Server,
+    clock: &mut TestClock,
+    verifier: &Verifier,
+) -> Checkpoint {
+    let head = head(server).await;
+    let mut client = client(server).await;
+    let request = |min| {
+        as_role(
+            pb::GetCheckpointRequest { min_tree_size: min },
+            "supervisor",
+        )
+    };
+    let waited = client
+        .get_checkpoint(request(head))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(waited.tree_size >= head);
+    clock.advance(10);
+    let signed = client
+        .get_checkpoint(request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        signed.size, head,
+        "a checkpoint at the head once the interval passed"
+    );
+    let checkpoint =
+        open_checkpoint(&signed.note, std::slice::from_ref(verifier)).expect("a signed checkpoint");
+    assert_eq!(checkpoint.size, head);
+    checkpoint
+}
+
+/// A receipt as the client keeps it.
+pub(crate) fn from_pb(reply: pb::Receipt) -> Receipt {
+    Receipt {
+        leaf: Leaf::decode(&reply.leaf).expect("a leaf"),
+        signed: SignedStatement {
+            statement: EntryStatement {
+                origin: reply.origin,
+                position: reply.position,
+                leaf_hash: reply.leaf_hash.try_into().expect("32 bytes"),
+                time_unix_s: reply.time_unix_s,
+            },
+            key_name: reply.key_name,
+            key_id: reply.key_id,
+            signature: reply.signature.try_into().expect("64 bytes"),
+        },
+    }
+}
+
+pub(crate) async fn receipt(server: &Server, position: u64) -> Receipt {
+    let reply = client(server)
+        .await
+        .get_receipt(as_role(pb::GetReceiptRequest { position }, "hotline"))
+        .await
+        .expect("a receipt")
+        .into_inner();
+    from_pb(reply.receipt.expect("a receipt"))
+}
+
+pub(crate) async fn inclusion(server: &Server, position: u64, tree_size: u64) -> Vec<Hash> {
+    let reply = client(server)
+        .await
+        .get_inclusion_proof(as_unit(
+            pb::GetInclusionProofRequest {
+                position,
+                tree_size,
+            },
+            "power-bureau",
+        ))
+        .await
+        .expect("an inclusion proof")
+        .into_inner();
+    assert_eq!(reply.leaf_index, position - 1);
+    hashes(reply.hashes)
+}
+
+#[tokio::test]
+async fn receipts_and_checkpoints_verify_offline_across_growth_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut clock = TestClock {
+        path: dir.path().join("clock"),
+        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
+    };
+    clock.advance(0);
+    let server = Server::fresh_with(&["--clock-file".to_owned(), clock.path.display().to_string()]);
+    let mut complaints = server.complaints().await;
+    let intake = complaints
+        .submit_complaint(as_role(submit_request("停电 0"), "hotline"))
+        .await
+        .expect("submit")
+        .into_inner();
+    let first = intake.result.expect("a result");
+    for n in 1..5 {
+        submit(&mut complaints, &format!("停电 {n}")).await;
+    }
+    let verifier = log_key(&server).await;
+    assert_eq!(verifier.name(), "rectify.local/log");
+
+    // The intake's receipt is signed by the log's key, at the time of the
+    // clock; asked for later, the receipt states the same entry.
+    let receipt = from_pb(intake.receipt.expect("intake returns a receipt"));
+    let later = self::receipt(&server, first.position).await;
+    assert_eq!(later.leaf, receipt.leaf);
+    later
+        .verify(std::slice::from_ref(&verifier))
+        .expect("the later receipt's signature");
+    receipt
+        .verify(std::slice::from_ref(&verifier))
+        .expect("the receipt's signature");
+    assert_eq!(receipt.leaf.position, first.position);
+    assert_eq!(receipt.leaf.stream, format!("complaint-{}", first.id));
+    assert_eq!(receipt.leaf.event_type, "ComplaintReceived");
+    assert_eq!(receipt.signed.statement.time_unix_s, clock.now.timestamp());
+    // A leaf changed after the fact is named.
+    let mut altered = receipt.leaf.clone();
+    altered.event_type = "ComplaintWithdrawn".into();
+    assert!(
+        receipt
+            .check_entry(&altered)
+            .unwrap_err()
+            .to_string()
+            .contains(&first.position.to_string())
+    );
+
+    // Included in a checkpoint covering the log.
+    let older = checkpoint_at_head(&server, &mut clock, &verifier).await;
+    let proof = inclusion(&server, first.position, older.size).await;
+    receipt
+        .verify_in(&older, &proof)
+        .expect("included in the checkpoint");
+
+    // The log grows; the later checkpoint extends the earlier one.
+    for n in 5..40 {
+        submit(&mut complaints, &format!("供水 {n}")).await;
+    }
+    let newer = checkpoint_at_head(&server, &mut clock, &verifier).await;
+    assert!(newer.size > older.size);
+    let consistency = client(&server)
+        .await
+        .get_consistency_proof(as_role(
+            pb::GetConsistencyProofRequest {
+                old_size: older.size,
+                new_size: newer.size,
+            },
+            "portal",
+        ))
+        .await
+        .expect("a consistency proof")
+        .into_inner();
+    newer
+        .verify_extends(&older, &hashes(consistency.hashes))
+        .expect("the newer checkpoint extends the older");
+    let proof = inclusion(&server, first.position, newer.size).await;
+    receipt.verify_in(&newer, &proof).expect("still included");
+
+    // After a restart: the same key, the checkpoint kept, proofs still verify,
+    // and the tree follows new events.
+    // Open channels would hold the graceful shutdown for its grace period.
+    drop(complaints);
+    let server = server.restart();
+    assert_eq!(log_key(&server).await, verifier);
+    let kept = client(&server)
+        .await
+        .get_checkpoint(as_role(
+            pb::GetCheckpointRequest { min_tree_size: 0 },
+            "hotline",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        open_checkpoint(&kept.note, std::slice::from_ref(&verifier)).unwrap(),
+        newer
+    );
+    let proof = inclusion(&server, first.position, newer.size).await;
+    receipt
+        .verify_in(&newer, &proof)
+        .expect("included after the restart");
+    let mut complaints = server.complaints().await;
+    submit(&mut complaints, "燃气 41").await;
+    let latest = checkpoint_at_head(&server, &mut clock, &verifier).await;
+    assert_eq!(latest.size, newer.size + 1);
+    let consistency = client(&server)
+        .await
+        .get_consistency_proof(as_role(
+            pb::GetConsistencyProofRequest {
+                old_size: older.size,
+                new_size: latest.size,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    latest
+        .verify_extends(&older, &hashes(consistency.hashes))
+        .expect("the tree after the restart extends the one before");
+}
+
+#[tokio::test]
+async fn sizes_past_the_tree_and_bad_arguments_are_refused_by_name() {
+    let server = Server::fresh();
+    let mut complaints = server.complaints().await;
+    let submitted = submit(&mut complaints, "停电").await;
+    let mut client = client(&server).await;
+    let beyond = submitted.position + 1_000;
+
+    let error = client
+        .get_inclusion_proof(as_role(
+            pb::GetInclusionProofRequest {
+                position: 1,
+                tree_size: beyond,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition, "{error:?}");
+    assert!(error.message().contains(&beyond.to_string()), "{error:?}");
+
+    let error = client
+        .get_consistency_proof(as_role(
+            pb::GetConsistencyProofRequest {
+                old_size: 1,
+                new_size: beyond,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition, "{error:?}");
+    assert!(error.message().contains(&beyond.to_string()), "{error:?}");
+
+    let error = client
+        .get_receipt(as_role(
+            pb::GetReceiptRequest { position: beyond },
+            "hotline",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition, "{error:?}");
+    assert!(error.message().contains(&beyond.to_string()), "{error:?}");
+
+    for (request, field) in [
+        (
+            pb::GetInclusionProofRequest {
+                position: 0,
+                tree_size: 1,
+            },
+            "position",
+        ),
+        (
+            pb::GetInclusionProofRequest {
+                position: 2,
+                tree_size: 1,
+            },
+            "tree_size",
+        ),
+    ] {
+        let error = client
+            .get_inclusion_proof(as_role(request, "portal"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
+        assert!(error.message().contains(field), "{error:?}");
+    }
+    let error = client
+        .get_consistency_proof(as_role(
+            pb::GetConsistencyProofRequest {
+                old_size: 2,
+                new_size: 1,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
+    assert!(error.message().contains("old_size"), "{error:?}");
+
+    // A receipt names the event's stream: a unit not assigned to the
+    // complaint may not have one.
+    let error = client
+        .get_receipt(as_unit(
+            pb::GetReceiptRequest {
+                position: submitted.position,
+            },
+            "power-bureau",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
+}
