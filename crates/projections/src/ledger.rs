@@ -255,6 +255,30 @@ fn encode_cursor(order: SortOrder, key: &SortKey<'_>) -> String {
     format!("{}.{}.{}", order.tag(), key.primary, key.id)
 }
 
+impl ListQuery {
+    /// The page size (the default for 0) and the cursor to start after,
+    /// once the size, the filter and the page token are checked; shared by
+    /// the indexed list and its full-scan reference.
+    fn checked(&self) -> Result<(usize, Option<(i64, String)>), ProjectionError> {
+        let page_size = match self.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(ProjectionError::InvalidArgument {
+                    field: "page_size",
+                    reason: format!("at most {MAX_PAGE_SIZE}"),
+                });
+            }
+            n => n,
+        };
+        self.filter.check()?;
+        let after = match self.page_token.as_str() {
+            "" => None,
+            token => Some(decode_cursor(self.order, token)?),
+        };
+        Ok((page_size, after))
+    }
+}
+
 fn decode_cursor(order: SortOrder, token: &str) -> Result<(i64, String), ProjectionError> {
     let bad = |reason: &str| ProjectionError::InvalidArgument {
         field: "page_token",
@@ -880,21 +904,7 @@ impl LedgerView {
         query: &ListQuery,
         now: DateTime<Utc>,
     ) -> Result<ListPage, ProjectionError> {
-        let page_size = match query.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(ProjectionError::InvalidArgument {
-                    field: "page_size",
-                    reason: format!("at most {MAX_PAGE_SIZE}"),
-                });
-            }
-            n => n,
-        };
-        query.filter.check()?;
-        let after = match query.page_token.as_str() {
-            "" => None,
-            token => Some(decode_cursor(query.order, token)?),
-        };
+        let (page_size, after) = query.checked()?;
         let after = after.as_ref().map(|(primary, id)| SortKey {
             primary: *primary,
             id: id.as_str(),
@@ -945,21 +955,7 @@ impl LedgerView {
         query: &ListQuery,
         now: DateTime<Utc>,
     ) -> Result<ListPage, ProjectionError> {
-        let page_size = match query.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(ProjectionError::InvalidArgument {
-                    field: "page_size",
-                    reason: format!("at most {MAX_PAGE_SIZE}"),
-                });
-            }
-            n => n,
-        };
-        query.filter.check()?;
-        let after = match query.page_token.as_str() {
-            "" => None,
-            token => Some(decode_cursor(query.order, token)?),
-        };
+        let (page_size, after) = query.checked()?;
         let text = query.filter.text.as_ref().map(|t| t.to_ascii_lowercase());
         let mut keys: Vec<SortKey<'_>> = self
             .slots
