@@ -73,14 +73,8 @@ impl Aggregate for ComplaintAggregate {
     }
 
     fn decode(stored: &RecordedEvent) -> Result<ComplaintEvent, ServiceError> {
-        ComplaintEvent::decode(&stored.event_type, stored.schema_version, &stored.payload).map_err(
-            |error| {
-                ServiceError::Internal(format!(
-                    "cannot decode event at position {}: {error}",
-                    stored.position
-                ))
-            },
-        )
+        ComplaintEvent::decode(&stored.event_type, stored.schema_version, &stored.payload)
+            .map_err(|error| undecodable(stored, error))
     }
 }
 
@@ -119,12 +113,7 @@ impl Aggregate for LedgerAggregate {
             stored.schema_version,
             &stored.payload,
         )
-        .map_err(|error| {
-            ServiceError::Internal(format!(
-                "cannot decode event at position {}: {error}",
-                stored.position
-            ))
-        })
+        .map_err(|error| undecodable(stored, error))
     }
 }
 
@@ -164,11 +153,16 @@ impl Aggregate for RegistryAggregate {
             stored.schema_version,
             &stored.payload,
         )
-        .map_err(|error| {
-            ServiceError::Internal(format!(
-                "cannot decode event at position {}: {error}",
-                stored.position
-            ))
-        })
+        .map_err(|error| undecodable(stored, error))
     }
+}
+
+/// The error for a stored event its aggregate cannot decode: the log holds
+/// something this build does not understand, so it is internal, with the
+/// position to look at.
+fn undecodable(stored: &RecordedEvent, error: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(format!(
+        "cannot decode event at position {}: {error}",
+        stored.position
+    ))
 }
