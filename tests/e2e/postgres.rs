@@ -361,9 +361,10 @@ async fn warning_counts(server: &Server, min_position: u64) -> pb::LedgerGroupin
         .remove(0)
 }
 
-/// `rectify bench --spawn --store postgres://… --nodes 2` starts two nodes on
-/// one log and spreads its clients over them: every submission it counts is
-/// in the log, once.
+/// `rectify bench --spawn --store postgres://… --nodes 2` runs against two
+/// nodes on one log without errors, and every submission it counts is in
+/// the log, once. (Which node each client used is not visible in the log;
+/// the round-robin is `run_level`'s indexing, not checked here.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bench_drives_two_nodes_on_one_log() {
     let schema = Schema::fresh().await;
