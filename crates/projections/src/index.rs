@@ -11,7 +11,8 @@
 //! - per unit, the open rows (dispatched or in progress) it is assigned to:
 //!   the rows of its inbox, kept as events move complaints in and out;
 //! - the rows the deadline watcher must look at (not closed, clock running,
-//!   some deadline open);
+//!   some deadline open), and the same per unit, so one unit's overdue
+//!   items read only its watched rows;
 //! - per row, the first and last instant of the facts the evaluation counts,
 //!   so a period's evaluation reads only the rows with facts in it;
 //! - an inverted index of character bigrams over the searchable text (title,
@@ -39,6 +40,8 @@ pub(crate) struct Index {
     pub(crate) open_by_unit: HashMap<String, BTreeSet<u32>>,
     /// Rows with a running clock and an open deadline.
     pub(crate) watched: SlotSet,
+    /// Unit code → its watched rows: every row it could find overdue.
+    pub(crate) watched_by_unit: HashMap<String, BTreeSet<u32>>,
     /// Slot → intake time in milliseconds, so ranking by intake reads a
     /// dense column instead of every matched row.
     pub(crate) received_ms: Vec<i64>,
@@ -108,6 +111,7 @@ impl Index {
         }
         let intake = (row.received_at, slot);
         let open = is_open(row);
+        let watched = is_watched(row);
         for unit in units(row) {
             self.by_unit
                 .entry(unit.to_owned())
@@ -119,11 +123,17 @@ impl Index {
                     .or_default()
                     .insert(slot);
             }
+            if watched {
+                self.watched_by_unit
+                    .entry(unit.to_owned())
+                    .or_default()
+                    .insert(slot);
+            }
         }
         if let Some(area) = &row.area {
             self.by_area.entry(area.clone()).or_default().insert(intake);
         }
-        self.watched.set(slot, is_watched(row));
+        self.watched.set(slot, watched);
     }
 
     /// Takes a row out from under its current units, area and state.
@@ -134,6 +144,9 @@ impl Index {
                 set.remove(&intake);
             }
             if let Some(set) = self.open_by_unit.get_mut(unit) {
+                set.remove(&slot);
+            }
+            if let Some(set) = self.watched_by_unit.get_mut(unit) {
                 set.remove(&slot);
             }
         }
@@ -163,6 +176,14 @@ impl Index {
         let watched = is_watched(row);
         if watched != was_watched {
             self.watched.set(slot, watched);
+            for unit in units(row) {
+                let set = self.watched_by_unit.entry(unit.to_owned()).or_default();
+                if watched {
+                    set.insert(slot);
+                } else {
+                    set.remove(&slot);
+                }
+            }
         }
     }
 
@@ -180,6 +201,7 @@ impl Index {
         live(&self.by_unit) == live(&other.by_unit)
             && live(&self.by_area) == live(&other.by_area)
             && live(&self.open_by_unit) == live(&other.open_by_unit)
+            && live(&self.watched_by_unit) == live(&other.watched_by_unit)
             && self.watched.iter().eq(other.watched.iter())
             && self.received_ms == other.received_ms
             && self.fact_span_ms == other.fact_span_ms

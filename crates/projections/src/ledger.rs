@@ -726,6 +726,18 @@ impl LedgerView {
         let unit = scope_unit
             .or(filter.unit.as_ref())
             .or(filter.lead_unit.as_ref());
+        // Overdue rows are watched rows (not closed, clock running, a
+        // deadline open): one unit's are among its watched rows, far fewer
+        // than all it was ever assigned.
+        if let Some(unit) = unit
+            && filter.overdue_only
+        {
+            let slots = self.index.watched_by_unit.get(unit);
+            return Plan {
+                source: Source::Slots(slots.into_iter().flatten().copied().collect()),
+                exact: false,
+            };
+        }
         let set = match (unit, &filter.area) {
             (Some(unit), _) => {
                 if residual.unit.as_ref() == Some(unit) {
