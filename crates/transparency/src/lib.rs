@@ -86,7 +86,7 @@ pub use checkpoint::{Checkpoint, NoteError, Signer, Verifier, open_checkpoint, s
 pub use leaf::{EMPTY_ROOT, Hash, LEAF_VERSION, Leaf, LeafError, leaf_hash, node_hash};
 pub use receipt::{EntryStatement, Receipt, ReceiptError, SignedStatement};
 pub use tree::{
-    MemoryTree, NodeId, NodeStore, NodeWrite, PendingNodes, TreeError, append_nodes,
+    MemoryTree, NodeId, NodeStore, NodeWrite, PendingNodes, RootBuilder, TreeError, append_nodes,
     consistency_proof, inclusion_proof, root,
 };
 pub use verify::{VerifyError, verify_consistency, verify_inclusion};

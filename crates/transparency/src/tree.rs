@@ -331,6 +331,56 @@ impl<S: NodeStore + ?Sized> NodeStore for PendingNodes<'_, S> {
     }
 }
 
+/// The root of a stream of leaves in O(log n) memory: the hashes of the
+/// complete subtrees along the right edge (a compact range). It keeps no
+/// tree, so it can recompute a root from the log alone to check a stored
+/// tree against.
+#[derive(Debug, Clone, Default)]
+pub struct RootBuilder {
+    /// `(level, hash)` of each complete subtree, left to right, levels
+    /// strictly decreasing.
+    edge: Vec<(u8, Hash)>,
+    size: u64,
+}
+
+impl RootBuilder {
+    /// No leaves yet.
+    pub fn new() -> Self {
+        RootBuilder::default()
+    }
+
+    /// The number of leaves pushed.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adds the next leaf's hash.
+    pub fn push(&mut self, leaf_hash: Hash) {
+        let mut node = (0u8, leaf_hash);
+        while let Some(&(level, left)) = self.edge.last() {
+            if level != node.0 {
+                break;
+            }
+            self.edge.pop();
+            node = (level + 1, node_hash(&left, &node.1));
+        }
+        self.edge.push(node);
+        self.size += 1;
+    }
+
+    /// `MTH` of the leaves pushed so far.
+    pub fn root(&self) -> Hash {
+        let mut edge = self.edge.iter().rev();
+        let Some(&(_, mut hash)) = edge.next() else {
+            return EMPTY_ROOT;
+        };
+        for (_, left) in edge {
+            hash = node_hash(left, &hash);
+        }
+        hash
+    }
+}
+
 /// A tree kept in memory: one vector of node hashes per level.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTree {
@@ -448,6 +498,18 @@ mod tests {
             tree.node(NodeId::new(2, 0)),
             Ok(Some(tree.root(4).unwrap()))
         );
+    }
+
+    #[test]
+    fn the_root_builder_agrees_with_the_stored_tree_at_every_size() {
+        let whole = tree(300);
+        let mut builder = RootBuilder::new();
+        assert_eq!(builder.root(), EMPTY_ROOT);
+        for i in 0..300u64 {
+            builder.push(leaf_hash(&i.to_be_bytes()));
+            assert_eq!(builder.size(), i + 1);
+            assert_eq!(builder.root(), whole.root(i + 1).unwrap(), "size {}", i + 1);
+        }
     }
 
     #[test]
