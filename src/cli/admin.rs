@@ -30,12 +30,16 @@ use crate::{
     server::{
         config::StoreLocation,
         maintenance::{self, VerifyReport},
+        transparency,
     },
 };
 
 /// Exit code of `admin verify` (and `verify-dir`, `restore`) when the hash
 /// chain is broken.
 const EXIT_CHAIN_BROKEN: u8 = 3;
+/// Exit code of `admin verify` and `verify-dir` when the chain holds but
+/// the transparency tree is not the one the log rebuilds.
+const EXIT_TREE_WRONG: u8 = 4;
 
 /// Operator commands.
 #[derive(Debug, Subcommand)]
@@ -48,6 +52,18 @@ pub enum AdminCommand {
     /// destroyed data keys left in old storage segments or in earlier
     /// backups are wrapped by the old key, so erased data is gone for good
     /// once the old key is destroyed.
+    /// Replace the log-signing key with a new one of the same name. The old
+    /// verifier key is listed as retired beside the key file (its receipts
+    /// and checkpoints still verify) and in log-signing.pub. Takes effect
+    /// when the server (every node sharing the key) next starts.
+    RotateLogKey {
+        /// The data directory whose log-signing.key is replaced.
+        data_dir: PathBuf,
+        /// The signing key file, when configured apart from the data
+        /// directory (log_signing_key_file).
+        #[arg(long)]
+        log_signing_key_file: Option<PathBuf>,
+    },
     RotateMasterKey {
         /// The data directory, or the postgres:// URL of a log whose nodes
         /// are all stopped (then --master-key-file is required).
@@ -114,7 +130,8 @@ pub enum AdminCommand {
         data_dir: PathBuf,
     },
     /// Drop the projections of a data directory and rebuild them from
-    /// position 0 (server stopped), with a progress bar.
+    /// position 0 (server stopped), with a progress bar. The transparency
+    /// tree is dropped too and rebuilt by the server when it next starts.
     Rebuild {
         /// The data directory.
         data_dir: PathBuf,
@@ -184,6 +201,10 @@ pub(super) async fn run(conn: &Connection, command: AdminCommand) -> anyhow::Res
             let store = StoreLocation::parse(&data_dir);
             rotate_master_key(json, &store, master_key_file, new_key_file).await
         }
+        AdminCommand::RotateLogKey {
+            data_dir,
+            log_signing_key_file,
+        } => rotate_log_key(json, &data_dir, log_signing_key_file),
         AdminCommand::ScanDeadlines => scan_deadlines(conn).await,
         AdminCommand::ImportPlan => rect::import_plan(conn).await,
         AdminCommand::Backup { to } => backup(conn, &to).await,
@@ -223,6 +244,10 @@ async fn verify(conn: &Connection) -> anyhow::Result<VerifyReport> {
         events_checked: reply.events_checked,
         first_bad_position: reply.first_bad_position,
         reason: reply.reason,
+        tree: Some(transparency::TreeCheck {
+            size: reply.tree_size,
+            problem: (!reply.tree_ok).then_some(reply.tree_problem),
+        }),
     })
 }
 
@@ -233,21 +258,38 @@ fn print_verify(json: bool, report: &VerifyReport) -> ExitCode {
         events_checked: checked,
         first_bad_position: first_bad,
         reason,
+        tree,
     } = report;
     if json {
+        let tree = tree.as_ref().map(|t| {
+            serde_json::json!({"size": t.size, "ok": t.problem.is_none(), "problem": t.problem})
+        });
         println!(
             "{}",
-            serde_json::json!({"ok": ok, "events_checked": checked, "first_bad_position": first_bad, "reason": reason})
+            serde_json::json!({"ok": ok, "events_checked": checked, "first_bad_position": first_bad, "reason": reason, "tree": tree})
         );
-    } else if *ok {
-        println!("hash chain verified: {checked} events");
     } else {
-        println!("hash chain BROKEN at position {first_bad}: {reason} ({checked} events checked)");
+        if *ok {
+            println!("hash chain verified: {checked} events");
+        } else {
+            println!(
+                "hash chain BROKEN at position {first_bad}: {reason} ({checked} events checked)"
+            );
+        }
+        match tree {
+            Some(t) => match &t.problem {
+                None => println!("transparency tree verified: {} leaves", t.size),
+                Some(problem) => println!("transparency tree WRONG: {problem}"),
+            },
+            None => println!("transparency tree: none stored yet"),
+        }
     }
-    if *ok {
-        ExitCode::SUCCESS
-    } else {
+    if !*ok {
         ExitCode::from(EXIT_CHAIN_BROKEN)
+    } else if !report.all_ok() {
+        ExitCode::from(EXIT_TREE_WRONG)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -386,6 +428,33 @@ async fn rotate_master_key(
     if report.old_key_file_kept {
         println!("Configure master_key_file = {new_key_file} and destroy the old key file.");
     }
+    Ok(())
+}
+
+/// `admin rotate-log-key DATA_DIR`.
+fn rotate_log_key(json: bool, data_dir: &Path, key_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let key_file =
+        key_file.unwrap_or_else(|| data_dir.join(transparency::DEFAULT_SIGNING_KEY_FILE));
+    let rotation = transparency::rotate_key(&key_file, chrono::Utc::now())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "old_key_id": format!("{:08x}", rotation.old_key_id),
+                "new_key_id": format!("{:08x}", rotation.new_key_id),
+                "new_verifier_key": rotation.new_verifier,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "log-signing key {:08x} → {:08x}; the old key is listed as retired in {}",
+        rotation.old_key_id,
+        rotation.new_key_id,
+        transparency::retired_keys_path(&key_file).display()
+    );
+    println!("new verifier key (hand it out): {}", rotation.new_verifier);
+    println!("Restart the server to sign with it.");
     Ok(())
 }
 

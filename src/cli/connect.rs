@@ -71,6 +71,7 @@ impl CommandFlags {
             request_id: self.request_id.unwrap_or_default(),
             expected_version: self.expected_version,
             correlation_id: String::new(),
+            receipt: false,
         })
     }
 }

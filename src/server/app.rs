@@ -84,6 +84,8 @@ pub struct CommandContext {
     pub correlation_id: Option<String>,
     /// When the command was received (unix ms); from the server's clock.
     pub recorded_at_ms: i64,
+    /// The caller asked for a receipt of each event the command wrote.
+    pub want_receipts: bool,
 }
 
 impl CommandContext {
@@ -96,6 +98,7 @@ impl CommandContext {
             expected_version: None,
             correlation_id: None,
             recorded_at_ms: at.timestamp_millis(),
+            want_receipts: false,
         }
     }
 }
@@ -105,6 +108,9 @@ impl CommandContext {
 pub struct Executed<S> {
     /// Stream version after the command.
     pub version: u64,
+    /// Global position of the first event written; the command's events
+    /// are contiguous in the log, `first_position..=position`.
+    pub first_position: u64,
     /// Global position of the last event written.
     pub position: u64,
     /// True when this is the replay of an earlier identical request.
@@ -312,6 +318,7 @@ async fn execute_inner<A: Aggregate, S: EventStore>(
                 let state = events.iter().fold(loaded.state, A::evolve);
                 return Ok(Executed {
                     version: outcome.last_version,
+                    first_position: outcome.first_position,
                     position: outcome.last_position,
                     deduplicated: outcome.deduplicated,
                     state,
@@ -389,12 +396,13 @@ async fn replay<A: Aggregate, S: EventStore>(
             "this request id was already used for another complaint or ledger",
         ));
     }
-    let last = events
-        .last()
-        .ok_or_else(|| ServiceError::Internal("empty replay".into()))?;
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Err(ServiceError::Internal("empty replay".into()));
+    };
     let loaded = load::<A, S>(store, stream).await?;
     Ok(Some(Executed {
         version: last.version,
+        first_position: first.position,
         position: last.position,
         deduplicated: true,
         state: loaded.state,

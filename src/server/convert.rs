@@ -194,6 +194,7 @@ pub fn command_result(id: &str, done: &Executed<ComplaintState>) -> pb::CommandR
         position: done.position,
         deduplicated: done.deduplicated,
         status: status_pb(done.state.status()) as i32,
+        receipts: Vec::new(),
     }
 }
 
@@ -309,13 +310,19 @@ pub fn event_to_pb(
 }
 
 /// The verification report as the API returns it.
-pub fn verify_report_to_pb(report: &rectify_eventlog::VerifyReport) -> pb::VerifyLogResponse {
+pub fn verify_report_to_pb(
+    report: &rectify_eventlog::VerifyReport,
+    tree: &crate::server::transparency::TreeCheck,
+) -> pb::VerifyLogResponse {
     let report = VerifyReport::from(report);
     pb::VerifyLogResponse {
         ok: report.ok,
         events_checked: report.events_checked,
         first_bad_position: report.first_bad_position,
         reason: report.reason,
+        tree_size: tree.size,
+        tree_ok: tree.problem.is_none(),
+        tree_problem: tree.problem.clone().unwrap_or_default(),
     }
 }
 
@@ -612,5 +619,6 @@ pub fn ledger_result(id: &str, done: &Executed<LedgerState>) -> pb::CommandResul
         position: done.position,
         deduplicated: done.deduplicated,
         status: pb::ComplaintStatus::Unspecified as i32,
+        receipts: Vec::new(),
     }
 }

@@ -67,6 +67,10 @@ pub enum ServiceError {
         /// The position reached when the wait gave up.
         applied: u64,
     },
+    /// A part of the server that this call needs is failing for now (it
+    /// retries on its own) → `UNAVAILABLE`.
+    #[error("{0}")]
+    Unavailable(String),
     /// The event store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -163,6 +167,7 @@ impl From<ServiceError> for Status {
                     ErrorDetails::with_error_info("PROJECTION_BEHIND", ERROR_DOMAIN, metadata),
                 )
             }
+            ServiceError::Unavailable(_) => Status::unavailable(message),
             ServiceError::Store(store) => store_status(store),
             ServiceError::Internal(_) => {
                 tracing::error!(error = %message, "internal error");

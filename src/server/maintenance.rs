@@ -15,7 +15,9 @@ use rectify_eventlog::{CopyReport, Durability, EventStore, PostgresStore, SledSt
 
 use crate::server::{
     config::StoreLocation,
-    state::{DEFAULT_MASTER_KEY_FILE, Store, close_store, open_projections, open_store},
+    state::{
+        DEFAULT_MASTER_KEY_FILE, PROJECTIONS_DIR, Store, close_store, open_projections, open_store,
+    },
     vault::{self, Vault},
 };
 
@@ -30,6 +32,16 @@ pub struct VerifyReport {
     pub first_bad_position: u64,
     /// What is wrong there.
     pub reason: String,
+    /// The transparency tree checked against the log; `None` when there
+    /// was none to check.
+    pub tree: Option<crate::server::transparency::TreeCheck>,
+}
+
+impl VerifyReport {
+    /// True when the chain verified and the tree, if checked, is the log's.
+    pub fn all_ok(&self) -> bool {
+        self.ok && self.tree.as_ref().is_none_or(|t| t.problem.is_none())
+    }
 }
 
 impl From<&rectify_eventlog::VerifyReport> for VerifyReport {
@@ -40,12 +52,14 @@ impl From<&rectify_eventlog::VerifyReport> for VerifyReport {
                 events_checked: report.events_checked,
                 first_bad_position: 0,
                 reason: String::new(),
+                tree: None,
             },
             Some((position, reason)) => Self {
                 ok: false,
                 events_checked: report.events_checked,
                 first_bad_position: *position,
                 reason: reason.clone(),
+                tree: None,
             },
         }
     }
@@ -64,8 +78,15 @@ pub async fn verify_dir(
     let report = store
         .verify(&mut |p: rectify_eventlog::VerifyProgress| progress(p.checked, p.head))
         .await?;
+    let mut report = VerifyReport::from(&report);
+    if data_dir.join(PROJECTIONS_DIR).exists() {
+        let projections = open_projections(data_dir).await?;
+        report.tree = crate::server::transparency::check_stored(&store, &projections, progress)
+            .await
+            .context("checking the transparency tree")?;
+    }
     close_store(store).await?;
-    Ok(VerifyReport::from(&report))
+    Ok(report)
 }
 
 /// Why a backup could not be made.
@@ -273,7 +294,16 @@ pub async fn rebuild(
     let head = store.head_position().await?;
     progress(0, head);
     let clearing = db.clone();
-    tokio::task::spawn_blocking(move || clearing.clear()).await??;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        clearing.clear()?;
+        // The transparency tree is rebuilt from the log by the server's
+        // follower when it next starts.
+        clearing
+            .named_tree(crate::server::transparency::TREE_NAME)?
+            .clear()?;
+        Ok(())
+    })
+    .await??;
     let view = std::sync::RwLock::new(rectify_projections::LedgerView::default());
     let reached = rectify_projections::runner::catch_up(&store, &db, &view, &mut |applied, _| {
         progress(applied, head);

@@ -16,7 +16,9 @@
 //! Computed when scraped:
 //!
 //! - `rectify_log_head_position`, `rectify_projection_applied_position` and
-//!   `rectify_projection_lag_events{projection="ledger"}`;
+//!   `rectify_projection_lag_events{projection="ledger"|"transparency"}`;
+//! - `rectify_transparency_follower_up`: 0 while the transparency tree's
+//!   follower is failing (it retries with backoff), 1 otherwise;
 //! - `rectify_open_complaints{status, warning}` — complaints not closed, by
 //!   status and warning level (`none`, `yellow`, `red`).
 //!
@@ -145,6 +147,18 @@ async fn record_gauges(state: &Arc<AppState>) {
         .set(applied as f64);
     metrics::gauge!("rectify_projection_lag_events", "projection" => "ledger")
         .set(head.saturating_sub(applied) as f64);
+    let tree = state.transparency.size();
+    metrics::gauge!("rectify_projection_applied_position", "projection" => "transparency")
+        .set(tree as f64);
+    metrics::gauge!("rectify_projection_lag_events", "projection" => "transparency")
+        .set(head.saturating_sub(tree) as f64);
+    metrics::gauge!("rectify_transparency_follower_up").set(
+        if state.transparency.failure().is_some() {
+            0.0
+        } else {
+            1.0
+        },
+    );
     let ledger = state.ledger.clone();
     let counts = tokio::task::spawn_blocking(move || {
         ledger.read(|view| {

@@ -147,6 +147,27 @@ macro_rules! add_services {
     )+};
 }
 
+/// Reports `TransparencyService` `NOT_SERVING` through `grpc.health.v1`
+/// while the tree's follower fails (its proofs and checkpoints stop
+/// growing), and `SERVING` again once it recovers.
+async fn report_tree_health(
+    health: tonic_health::server::HealthReporter,
+    mut failure: tokio::sync::watch::Receiver<Option<String>>,
+) {
+    type Service = pb::transparency_service_server::TransparencyServiceServer<Transparency>;
+    loop {
+        let failing = failure.borrow_and_update().is_some();
+        if failing {
+            health.set_not_serving::<Service>().await;
+        } else {
+            health.set_serving::<Service>().await;
+        }
+        if failure.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// `service` answering gRPC-Web as well as gRPC. Per service, not for the
 /// whole port: the translation answers every other HTTP/1.1 request with
 /// 400, and Open311 shares the port.
@@ -174,6 +195,10 @@ async fn routes(
         transparency_service_server::TransparencyServiceServer<Transparency>,
     );
     routes.add_service(grpc_web(health_service));
+    state.spawn_background(tokio::spawn(report_tree_health(
+        health,
+        state.transparency.watch_failure(),
+    )));
     // Reflection in both versions: grpcurl before 1.9, grpcui and many IDE
     // clients still ask for v1alpha.
     let reflection = || {

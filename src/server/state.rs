@@ -149,9 +149,9 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
         }
         None => Arc::new(SystemClock),
     };
-    let signer = crate::server::transparency::load_signer(config)?;
+    let keys = crate::server::transparency::load_keys(config)?;
     let (transparency, transparency_follower) =
-        crate::server::transparency::start(store.clone(), &projections, signer, clock.clone())
+        crate::server::transparency::start(store.clone(), &projections, keys, clock.clone())
             .await
             .context("starting the transparency tree")?;
     Ok(Arc::new(AppState {

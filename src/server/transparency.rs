@@ -11,10 +11,19 @@
 //! every [`CHECKPOINT_INTERVAL_S`] seconds of the injected clock while the
 //! tree grows; the latest is kept in memory and in sled.
 //!
+//! The follower retries a failure with backoff (1 s doubling to 30 s) and
+//! publishes why it fails ([`Transparency::failure`]) until it appends
+//! again: health, metrics and the RPCs report it.
+//!
 //! The signing key is `<data_dir>/log-signing.key` (created on first start,
 //! mode 0600, with a warning, like the master key) or a configured file, in
 //! the C2SP note signer key format; its verifier key is written beside the
-//! default key as `log-signing.pub` for operators to hand out.
+//! default key as `log-signing.pub` for operators to hand out. A rotation
+//! ([`rotate_key`]) replaces the key and lists the old verifier key in
+//! `<key file>.retired`, so what it signed stays checkable.
+//!
+//! [`check_stored`] and [`Transparency::check`] rebuild the tree from the
+//! log alone and compare it with the stored one (`verify`).
 
 use std::{
     path::Path,
@@ -27,8 +36,8 @@ use futures::StreamExt as _;
 use rectify_eventlog::{EventStore, Filter, RecordedEvent};
 use rectify_projections::ProjectionDb;
 use rectify_transparency::{
-    Checkpoint, Hash, Leaf, NodeId, NodeStore, PendingNodes, Receipt, Signer, TreeError, Verifier,
-    open_checkpoint, sign_checkpoint,
+    Checkpoint, Hash, Leaf, NodeId, NodeStore, PendingNodes, Receipt, RootBuilder, Signer,
+    TreeError, Verifier, open_checkpoint, sign_checkpoint,
 };
 use tokio::sync::watch;
 
@@ -38,10 +47,16 @@ use crate::server::{clock::Clock, config::ServerConfig};
 pub const TREE_NAME: &str = "transparency";
 /// The signing key file inside the data directory when none is configured.
 pub const DEFAULT_SIGNING_KEY_FILE: &str = "log-signing.key";
+/// What is appended to the signing key file's name for its retired keys.
+pub const RETIRED_SUFFIX: &str = ".retired";
 /// The verifier key written beside the default signing key.
 pub const VERIFIER_KEY_FILE: &str = "log-signing.pub";
 /// Fewest seconds (of the injected clock) between two checkpoints.
 pub const CHECKPOINT_INTERVAL_S: i64 = 5;
+/// The follower's first wait after a failure, doubled up to
+/// [`RETRY_MOST`] while it keeps failing.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MOST: Duration = Duration::from_secs(30);
 /// Most events appended to the tree per sled batch.
 const CHUNK: usize = 4_096;
 
@@ -108,6 +123,16 @@ pub enum TransparencyError {
         /// The tree's size.
         size: u64,
     },
+    /// A size past the tree while its follower is failing.
+    #[error("tree size {asked} is beyond the tree's size {size}, which is not growing: {reason}")]
+    Stalled {
+        /// The size asked for.
+        asked: u64,
+        /// The tree's size.
+        size: u64,
+        /// Why the follower fails.
+        reason: String,
+    },
     /// The tree could not answer (storage or a missing node).
     #[error(transparent)]
     Tree(#[from] TreeError),
@@ -121,9 +146,22 @@ pub enum TransparencyError {
 pub struct Transparency {
     nodes: SledNodes,
     signer: Signer,
+    retired: Vec<RetiredKey>,
     clock: Arc<dyn Clock>,
     size: watch::Sender<u64>,
     latest: Mutex<Option<SignedCheckpoint>>,
+    /// Why the follower is failing now (`None` while it keeps up).
+    failure: watch::Sender<Option<String>>,
+}
+
+/// A key the log signed with before a rotation: its verifier key (public
+/// only) and when it was retired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredKey {
+    /// The C2SP verifier key.
+    pub verifier: Verifier,
+    /// When it stopped signing.
+    pub retired_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Transparency {
@@ -135,6 +173,23 @@ impl Transparency {
     /// The verifier key clients check signatures with.
     pub fn verifier(&self) -> Verifier {
         self.signer.verifier()
+    }
+
+    /// The keys the log signed with before, oldest first: receipts and
+    /// checkpoints from before a rotation verify with these.
+    pub fn retired_keys(&self) -> &[RetiredKey] {
+        &self.retired
+    }
+
+    /// Why the follower is failing, if it is; it retries with backoff and
+    /// clears this once it appends again.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    /// Follows [`Transparency::failure`] as it changes.
+    pub fn watch_failure(&self) -> watch::Receiver<Option<String>> {
+        self.failure.subscribe()
     }
 
     /// The number of leaves the tree holds now.
@@ -155,7 +210,14 @@ impl Transparency {
     fn check_size(&self, asked: u64) -> Result<(), TransparencyError> {
         let size = self.size();
         if asked > size {
-            return Err(TransparencyError::BeyondTree { asked, size });
+            return Err(match self.failure() {
+                Some(reason) => TransparencyError::Stalled {
+                    asked,
+                    size,
+                    reason,
+                },
+                None => TransparencyError::BeyondTree { asked, size },
+            });
         }
         Ok(())
     }
@@ -238,6 +300,162 @@ impl Transparency {
     }
 }
 
+/// What checking a stored tree against the log found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeCheck {
+    /// The stored tree's size: the events checked.
+    pub size: u64,
+    /// The first thing wrong, `None` when the tree is the log's.
+    pub problem: Option<String>,
+}
+
+/// Events read from the log per page while checking.
+const CHECK_PAGE: usize = 4_096;
+
+/// Rebuilds the tree of the log's first `size` events from the log alone
+/// and compares it with the stored one: each stored leaf with the event's
+/// leaf (naming the first position that differs), the stored root with the
+/// rebuilt one, and `checkpoint` (if any) with the rebuilt root at its
+/// size. `progress(checked, size)` as it goes.
+async fn check_nodes<S: EventStore>(
+    store: &S,
+    nodes: &SledNodes,
+    size: u64,
+    checkpoint: Option<Checkpoint>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<TreeCheck> {
+    let found = |problem: String| TreeCheck {
+        size,
+        problem: Some(problem),
+    };
+    if let Some(c) = &checkpoint
+        && c.size > size
+    {
+        return Ok(found(format!(
+            "the stored checkpoint is of size {} but the tree holds {size}",
+            c.size
+        )));
+    }
+    let mut rebuilt = RootBuilder::new();
+    let mut checkpoint_root = checkpoint
+        .as_ref()
+        .filter(|c| c.size == 0)
+        .map(|_| rebuilt.root());
+    while rebuilt.size() < size {
+        let want = usize::try_from(size - rebuilt.size()).unwrap_or(usize::MAX);
+        let page = store
+            .read_all(rebuilt.size() + 1, want.min(CHECK_PAGE), &Filter::default())
+            .await?;
+        if page.is_empty() {
+            return Ok(found(format!(
+                "the tree holds {size} leaves but the log ends at position {}",
+                rebuilt.size()
+            )));
+        }
+        for event in &page {
+            let position = rebuilt.size() + 1;
+            if event.position != position {
+                return Ok(found(format!(
+                    "the log gave position {} where {position} was expected",
+                    event.position
+                )));
+            }
+            let hash = leaf_of(event).hash()?;
+            if nodes.node(NodeId::new(0, position - 1))? != Some(hash) {
+                return Ok(found(format!(
+                    "the stored leaf of position {position} is not the leaf of the log's event there"
+                )));
+            }
+            rebuilt.push(hash);
+            if let Some(c) = &checkpoint
+                && c.size == rebuilt.size()
+            {
+                checkpoint_root = Some(rebuilt.root());
+            }
+            if rebuilt.size() == size {
+                break;
+            }
+        }
+        progress(rebuilt.size(), size);
+    }
+    if rectify_transparency::root(nodes, size)? != rebuilt.root() {
+        return Ok(found(format!(
+            "the stored tree's root at size {size} is not the root of the log's events"
+        )));
+    }
+    if let Some(c) = &checkpoint
+        && checkpoint_root != Some(c.root)
+    {
+        return Ok(found(format!(
+            "the latest checkpoint (size {}) does not commit to the log's first {} events",
+            c.size, c.size
+        )));
+    }
+    Ok(TreeCheck {
+        size,
+        problem: None,
+    })
+}
+
+/// The checkpoint body of a signed note (its signatures are not checked
+/// here: this compares roots).
+fn checkpoint_of(note: &str) -> Option<Checkpoint> {
+    let (body, _) = note.split_once("\n\n")?;
+    Checkpoint::parse(&format!("{body}\n")).ok()
+}
+
+impl Transparency {
+    /// Checks the tree as it stands now against `store` (the log it
+    /// follows).
+    pub async fn check<S: EventStore>(&self, store: &S) -> anyhow::Result<TreeCheck> {
+        let size = self.size();
+        let checkpoint = self
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|c| checkpoint_of(&c.note));
+        check_nodes(store, &self.nodes, size, checkpoint, &mut |_, _| {}).await
+    }
+}
+
+/// Checks the tree stored in `db` (of a stopped server) against `store`;
+/// `None` when there is no tree yet.
+pub async fn check_stored<S: EventStore>(
+    store: &S,
+    db: &ProjectionDb,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> anyhow::Result<Option<TreeCheck>> {
+    let tree = db
+        .named_tree(TREE_NAME)
+        .context("opening the transparency tree")?;
+    let Some(size) = stored_size(&tree)? else {
+        return Ok(None);
+    };
+    let checkpoint = tree
+        .get(KEY_CHECKPOINT)?
+        .and_then(|bytes| SignedCheckpoint::decode(&bytes))
+        .and_then(|c| checkpoint_of(&c.note));
+    let nodes = SledNodes(tree);
+    Ok(Some(
+        check_nodes(store, &nodes, size, checkpoint, progress).await?,
+    ))
+}
+
+/// The tree size stored in `tree`, `None` when none is.
+fn stored_size(tree: &sled::Tree) -> anyhow::Result<Option<u64>> {
+    tree.get(KEY_SIZE)?
+        .map(|bytes| {
+            Ok(u64::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .context("the stored tree size is not 8 bytes")?,
+            ))
+        })
+        .transpose()
+}
+
 /// The leaf of a recorded event.
 pub fn leaf_of(event: &RecordedEvent) -> Leaf {
     Leaf {
@@ -249,35 +467,181 @@ pub fn leaf_of(event: &RecordedEvent) -> Leaf {
     }
 }
 
-/// Loads the signing key: the configured file, or
-/// `<data_dir>/log-signing.key`, created (named after the configured
-/// origin) if missing. A configured file that is missing is an error.
-pub fn load_signer(config: &ServerConfig) -> anyhow::Result<Signer> {
-    let path = match &config.log_signing_key_file {
-        Some(path) => path.clone(),
-        None => {
-            let path = config.data_dir.join(DEFAULT_SIGNING_KEY_FILE);
-            if !path.exists() {
-                create_key(&path, &config.log_origin)?;
-                tracing::info!(path = %path.display(), origin = %config.log_origin, "created a new log-signing key");
-            }
-            tracing::warn!(
-                path = %path.display(),
-                "the log-signing key is kept inside the data directory; set log_signing_key_file to keep it apart"
-            );
-            path
+/// The log's signing key and the keys it retired.
+#[derive(Debug)]
+pub struct LogKeys {
+    /// Signs checkpoints and receipts.
+    pub signer: Signer,
+    /// Keys it signed with before, oldest first.
+    pub retired: Vec<RetiredKey>,
+}
+
+/// The signing key file: the configured one or `<data_dir>/log-signing.key`.
+pub fn signing_key_path(config: &ServerConfig) -> std::path::PathBuf {
+    config
+        .log_signing_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join(DEFAULT_SIGNING_KEY_FILE))
+}
+
+/// The file of retired verifier keys beside a signing key file.
+pub fn retired_keys_path(key_file: &Path) -> std::path::PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(RETIRED_SUFFIX);
+    name.into()
+}
+
+/// Loads the signing key (the configured file, or
+/// `<data_dir>/log-signing.key`, created named after the configured origin
+/// if missing; a configured file that is missing is an error) and the
+/// retired keys listed beside it. With the default key the verifier keys
+/// are written to `<data_dir>/log-signing.pub`, the current one first.
+pub fn load_keys(config: &ServerConfig) -> anyhow::Result<LogKeys> {
+    let path = signing_key_path(config);
+    if config.log_signing_key_file.is_none() {
+        if !path.exists() {
+            create_key(&path, &config.log_origin)?;
+            tracing::info!(path = %path.display(), origin = %config.log_origin, "created a new log-signing key");
         }
-    };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the log-signing key {}", path.display()))?;
-    let signer = Signer::from_key_string(text.trim())
-        .with_context(|| format!("the log-signing key {}", path.display()))?;
+        tracing::warn!(
+            path = %path.display(),
+            "the log-signing key is kept inside the data directory; set log_signing_key_file to keep it apart"
+        );
+    }
+    let signer = read_signer(&path)?;
+    let retired = read_retired(&retired_keys_path(&path))?;
+    if let Some(clash) = retired
+        .iter()
+        .find(|r| r.verifier.key_id() == signer.key_id())
+    {
+        anyhow::bail!(
+            "the log-signing key {} is also listed as retired (key id {:08x})",
+            path.display(),
+            clash.verifier.key_id()
+        );
+    }
     if config.log_signing_key_file.is_none() {
         let public = config.data_dir.join(VERIFIER_KEY_FILE);
-        std::fs::write(&public, format!("{}\n", signer.verifier()))
-            .with_context(|| format!("writing the verifier key {}", public.display()))?;
+        std::fs::write(&public, verifier_lines(&signer, &retired))
+            .with_context(|| format!("writing the verifier keys {}", public.display()))?;
     }
-    Ok(signer)
+    Ok(LogKeys { signer, retired })
+}
+
+/// The verifier keys to hand out, one a line, the current one first.
+pub fn verifier_lines(signer: &Signer, retired: &[RetiredKey]) -> String {
+    let mut text = format!("{}\n", signer.verifier());
+    for key in retired.iter().rev() {
+        text.push_str(&format!("{}\n", key.verifier));
+    }
+    text
+}
+
+fn read_signer(path: &Path) -> anyhow::Result<Signer> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading the log-signing key {}", path.display()))?,
+    );
+    Signer::from_key_string(text.trim())
+        .with_context(|| format!("the log-signing key {}", path.display()))
+}
+
+/// Reads the retired keys: one line each, `<verifier key> <RFC 3339 time>`;
+/// a missing file is none.
+fn read_retired(path: &Path) -> anyhow::Result<Vec<RetiredKey>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading retired keys {}", path.display()));
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            let at = || format!("{} line {}", path.display(), index + 1);
+            let (key, time) = line
+                .trim()
+                .split_once(' ')
+                .with_context(|| format!("{}: expected `<verifier key> <time>`", at()))?;
+            Ok(RetiredKey {
+                verifier: key
+                    .parse()
+                    .with_context(|| format!("{}: the verifier key", at()))?,
+                retired_at: chrono::DateTime::parse_from_rfc3339(time.trim())
+                    .with_context(|| format!("{}: the time", at()))?
+                    .to_utc(),
+            })
+        })
+        .collect()
+}
+
+/// What [`rotate_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The key id that signed until now.
+    pub old_key_id: u32,
+    /// The new key's id.
+    pub new_key_id: u32,
+    /// The new verifier key.
+    pub new_verifier: String,
+}
+
+/// Replaces the signing key at `key_file` (of a stopped server) with a new
+/// one of the same name, listing the old verifier key as retired at `now`
+/// beside it. The retired list is written first, so an interruption leaves
+/// the old key in use and listed, which the next start refuses with a
+/// clear error rather than signing under a key already called retired;
+/// running the rotation again then completes it.
+pub fn rotate_key(
+    key_file: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<KeyRotation> {
+    let old = read_signer(key_file)?;
+    let retired_path = retired_keys_path(key_file);
+    let mut retired = read_retired(&retired_path)?;
+    if !retired.iter().any(|r| r.verifier.key_id() == old.key_id()) {
+        retired.push(RetiredKey {
+            verifier: old.verifier(),
+            retired_at: now,
+        });
+        let text: String = retired
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}\n",
+                    r.verifier,
+                    r.retired_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            })
+            .collect();
+        let temporary = key_file.with_extension("retired.tmp");
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &retired_path))
+            .with_context(|| format!("writing retired keys {}", retired_path.display()))?;
+    }
+    let temporary = key_file.with_extension("key.tmp");
+    let _ = std::fs::remove_file(&temporary);
+    create_key(&temporary, old.name())?;
+    let new = read_signer(&temporary)?;
+    if retired.iter().any(|r| r.verifier.key_id() == new.key_id()) {
+        let _ = std::fs::remove_file(&temporary);
+        anyhow::bail!("the new key's id collides with a retired key's; run the rotation again");
+    }
+    std::fs::rename(&temporary, key_file)
+        .with_context(|| format!("replacing the log-signing key {}", key_file.display()))?;
+    let public = key_file.with_file_name(VERIFIER_KEY_FILE);
+    if key_file.file_name() == Some(std::ffi::OsStr::new(DEFAULT_SIGNING_KEY_FILE)) {
+        std::fs::write(&public, verifier_lines(&new, &retired))
+            .with_context(|| format!("writing the verifier keys {}", public.display()))?;
+    }
+    Ok(KeyRotation {
+        old_key_id: old.key_id(),
+        new_key_id: new.key_id(),
+        new_verifier: new.verifier().to_string(),
+    })
 }
 
 /// Writes a new signing key named `origin` to `path` (mode 0600).
@@ -295,21 +659,14 @@ fn create_key(path: &Path, origin: &str) -> anyhow::Result<()> {
 pub async fn start<S: EventStore + Clone>(
     store: S,
     db: &ProjectionDb,
-    signer: Signer,
+    keys: LogKeys,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<(Arc<Transparency>, tokio::task::JoinHandle<()>)> {
+    let LogKeys { signer, retired } = keys;
     let tree = db
         .named_tree(TREE_NAME)
         .context("opening the transparency tree")?;
-    let mut size = match tree.get(KEY_SIZE)? {
-        Some(bytes) => u64::from_be_bytes(
-            bytes
-                .as_ref()
-                .try_into()
-                .context("the stored tree size is not 8 bytes")?,
-        ),
-        None => 0,
-    };
+    let mut size = stored_size(&tree)?.unwrap_or(0);
     let head = store.head_position().await?;
     if size > head {
         // The log was restored to an earlier point: the tree no longer
@@ -331,22 +688,46 @@ pub async fn start<S: EventStore + Clone>(
     let log = Arc::new(Transparency {
         nodes: SledNodes(tree),
         signer,
+        retired,
         clock,
         size: sender,
         latest: Mutex::new(latest),
+        failure: watch::channel(None).0,
     });
     let follower = log.clone();
     let task = tokio::spawn(async move {
-        if let Err(error) = follow(store, &follower).await {
-            tracing::error!(%error, "the transparency follower stopped");
+        let mut backoff = RETRY_FIRST;
+        loop {
+            match follow(store.clone(), &follower, &mut backoff).await {
+                Ok(()) => return,
+                Err(error) => {
+                    let reason = format!("{error:#}");
+                    tracing::error!(
+                        error = %reason,
+                        tree_size = follower.size(),
+                        retry_in_s = backoff.as_secs(),
+                        "the transparency follower failed; retrying"
+                    );
+                    follower.failure.send_replace(Some(reason));
+                    // Real time, not the injected clock: this paces retries
+                    // of a failing store, and nothing waits on it.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MOST);
+                }
+            }
         }
     });
     Ok((log, task))
 }
 
 /// Appends every event from the tree's size on, one batch per chunk, and
-/// signs checkpoints as the clock allows.
-async fn follow<S: EventStore>(store: S, log: &Transparency) -> anyhow::Result<()> {
+/// signs checkpoints as the clock allows. Each successful append clears the
+/// failure and resets `backoff`.
+async fn follow<S: EventStore>(
+    store: S,
+    log: &Transparency,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
     let mut events = store
         .subscribe(log.size() + 1, Filter::default())
         .ready_chunks(CHUNK);
@@ -357,6 +738,10 @@ async fn follow<S: EventStore>(store: S, log: &Transparency) -> anyhow::Result<(
                 let Some(chunk) = chunk else { return Ok(()) };
                 let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
                 append(log, &chunk).await?;
+                if log.failure.send_if_modified(|failure| failure.take().is_some()) {
+                    tracing::info!(tree_size = log.size(), "the transparency follower recovered");
+                }
+                *backoff = RETRY_FIRST;
             }
             _ = tick.tick() => {}
         }

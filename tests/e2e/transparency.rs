@@ -348,3 +348,304 @@ async fn sizes_past_the_tree_and_bad_arguments_are_refused_by_name() {
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
 }
+
+/// A receipt from the wire, checked against `keys` and its claimed entry.
+fn checked(reply: &pb::Receipt, keys: &[Verifier], position: u64, stream: &str) -> Receipt {
+    let receipt = from_pb(reply.clone());
+    receipt.verify(keys).expect("the receipt's signature");
+    assert_eq!(receipt.leaf.position, position);
+    assert_eq!(receipt.leaf.stream, stream);
+    receipt
+}
+
+#[tokio::test]
+async fn any_command_returns_receipts_of_what_it_wrote_on_request() {
+    let server = Server::fresh();
+    let verifier = log_key(&server).await;
+    let keys = std::slice::from_ref(&verifier);
+    let mut complaints = server.complaints().await;
+    let id = submit(&mut complaints, "停电").await.id;
+    let stream = format!("complaint-{id}");
+
+    // Without the option, none.
+    let plain = complaints
+        .classify_complaint(as_role(
+            pb::ClassifyComplaintRequest {
+                complaint_id: id.clone(),
+                area: "getting-electricity".into(),
+                urgency: pb::Urgency::Normal as i32,
+                ..Default::default()
+            },
+            "dispatcher",
+        ))
+        .await
+        .expect("classify")
+        .into_inner()
+        .result
+        .unwrap();
+    assert!(plain.receipts.is_empty());
+
+    // With it, one per event written, oldest first, ending at the result's
+    // position; a replay of the request gets the same entries.
+    let dispatch = || {
+        as_role(
+            pb::DispatchComplaintRequest {
+                complaint_id: id.clone(),
+                options: Some(pb::CommandOptions {
+                    request_id: "dispatch-1".into(),
+                    receipt: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "dispatcher",
+        )
+    };
+    let result = complaints
+        .dispatch_complaint(dispatch())
+        .await
+        .expect("dispatch")
+        .into_inner()
+        .result
+        .unwrap();
+    assert!(!result.receipts.is_empty());
+    let first = result.position + 1 - result.receipts.len() as u64;
+    let leaves: Vec<Leaf> = result
+        .receipts
+        .iter()
+        .zip(first..)
+        .map(|(reply, position)| checked(reply, keys, position, &stream).leaf)
+        .collect();
+    assert_eq!(leaves.last().unwrap().position, result.position);
+    assert!(leaves.iter().any(|l| l.event_type == "ComplaintDispatched"));
+    let replayed = complaints
+        .dispatch_complaint(dispatch())
+        .await
+        .expect("replay")
+        .into_inner()
+        .result
+        .unwrap();
+    assert!(replayed.deduplicated);
+    let again: Vec<Leaf> = replayed
+        .receipts
+        .iter()
+        .map(|reply| from_pb(reply.clone()).leaf)
+        .collect();
+    assert_eq!(again, leaves);
+}
+
+/// The verifier keys of `GetLogKey`: the current one, then the retired.
+async fn all_log_keys(server: &Server) -> (Verifier, Vec<Verifier>) {
+    let reply = client(server)
+        .await
+        .get_log_key(as_role(pb::GetLogKeyRequest {}, "portal"))
+        .await
+        .unwrap()
+        .into_inner();
+    let retired = reply
+        .retired
+        .iter()
+        .map(|key| {
+            let verifier: Verifier = key.verifier_key.parse().unwrap();
+            assert_eq!(verifier.key_id(), key.key_id);
+            assert!(key.retired_at.is_some());
+            verifier
+        })
+        .collect();
+    (reply.verifier_key.parse().unwrap(), retired)
+}
+
+#[tokio::test]
+async fn a_rotated_key_signs_on_while_old_receipts_verify_with_the_retired_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut clock = TestClock {
+        path: dir.path().join("clock"),
+        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
+    };
+    clock.advance(0);
+    let data = dir.path().join("data");
+    let args = ["--clock-file".to_owned(), clock.path.display().to_string()];
+    let server = Server::start_with(&data, &args);
+    let mut complaints = server.complaints().await;
+    let intake = complaints
+        .submit_complaint(as_role(submit_request("停电"), "hotline"))
+        .await
+        .unwrap()
+        .into_inner();
+    let old_key = log_key(&server).await;
+    let old_receipt = from_pb(intake.receipt.unwrap());
+    let before = checkpoint_at_head(&server, &mut clock, &old_key).await;
+    drop(complaints);
+    assert!(server.stop().success());
+
+    // Offline: the chain and the tree both verify.
+    let verified = crate::support::admin_offline("verify-dir", &[&data]);
+    assert!(
+        verified.contains(&format!(
+            "transparency tree verified: {} leaves",
+            before.size
+        )),
+        "{verified}"
+    );
+    let rotated = crate::support::admin_offline("rotate-log-key", &[&data]);
+    assert!(
+        rotated.contains(&format!("{:08x}", old_key.key_id())),
+        "{rotated}"
+    );
+
+    let server = Server::start_with(&data, &args);
+    let (new_key, retired) = all_log_keys(&server).await;
+    assert_ne!(new_key.key_id(), old_key.key_id());
+    assert_eq!(new_key.name(), old_key.name());
+    assert_eq!(retired, vec![old_key.clone()]);
+    let published = std::fs::read_to_string(data.join("log-signing.pub")).unwrap();
+    assert_eq!(published, format!("{new_key}\n{old_key}\n"));
+    // The old receipt verifies with the retired key, not the new one.
+    old_receipt
+        .verify(std::slice::from_ref(&old_key))
+        .expect("verifies with the retired key");
+    assert!(old_receipt.verify(std::slice::from_ref(&new_key)).is_err());
+
+    let mut complaints = server.complaints().await;
+    let later = submit(&mut complaints, "供水").await;
+    let after = checkpoint_at_head(&server, &mut clock, &new_key).await;
+    assert!(after.size >= later.position);
+    let consistency = client(&server)
+        .await
+        .get_consistency_proof(as_role(
+            pb::GetConsistencyProofRequest {
+                old_size: before.size,
+                new_size: after.size,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    after
+        .verify_extends(&before, &hashes(consistency.hashes))
+        .expect("the new key's tree extends the old key's");
+    let proof = inclusion(&server, old_receipt.leaf.position, after.size).await;
+    old_receipt
+        .verify_in(&after, &proof)
+        .expect("the old entry is in the new key's checkpoint");
+}
+
+/// Rewrites the stored tree of a stopped server's data directory.
+fn edit_tree(data: &std::path::Path, edit: impl FnOnce(&sled::Tree)) {
+    let db = rectify_projections::ProjectionDb::open(&data.join("projections")).unwrap();
+    let tree = db.named_tree("transparency").unwrap();
+    edit(&tree);
+    tree.flush().unwrap();
+}
+
+#[tokio::test]
+async fn a_tampered_tree_is_named_by_verify_and_a_stalled_one_by_health() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut clock = TestClock {
+        path: dir.path().join("clock"),
+        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
+    };
+    clock.advance(0);
+    let data = dir.path().join("data");
+    let args = ["--clock-file".to_owned(), clock.path.display().to_string()];
+    let server = Server::start_with(&data, &args);
+    let mut complaints = server.complaints().await;
+    for n in 0..4 {
+        submit(&mut complaints, &format!("停电 {n}")).await;
+    }
+    let key = log_key(&server).await;
+    let before = checkpoint_at_head(&server, &mut clock, &key).await;
+    let reply = server
+        .events()
+        .await
+        .verify_log(as_role(pb::VerifyLogRequest {}, "supervisor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.ok && reply.tree_ok, "{reply:?}");
+    assert_eq!(reply.tree_size, before.size);
+    drop(complaints);
+    assert!(server.stop().success());
+
+    // A stored leaf changed: verify-dir names its position, exit code 4.
+    edit_tree(&data, |tree| {
+        tree.insert(
+            rectify_transparency::NodeId::new(0, 1).key(),
+            &[7u8; 32][..],
+        )
+        .unwrap();
+    });
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
+        .args(["admin", "verify-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("hash chain verified"), "{stdout}");
+    assert!(
+        stdout.contains("the stored leaf of position 2 is not the leaf"),
+        "{stdout}"
+    );
+
+    // Every node gone: the follower cannot extend the tree. It keeps
+    // retrying; health says the service is not serving, proofs past the
+    // tree say why, and the online verify names the tree's problem.
+    edit_tree(&data, |tree| {
+        for key in tree.iter().keys() {
+            let key = key.unwrap();
+            if key.len() == 9 {
+                tree.remove(key).unwrap();
+            }
+        }
+    });
+    clock.advance(10);
+    let server = Server::start_with(&data, &args);
+    let mut complaints = server.complaints().await;
+    let stuck = submit(&mut complaints, "供水").await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "rectify.v1.TransparencyService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(status) = watch.message().await.unwrap() {
+            if status.status == ServingStatus::NotServing as i32 {
+                return;
+            }
+        }
+        panic!("the health stream ended");
+    })
+    .await
+    .expect("the transparency service reported not serving");
+    let error = client(&server)
+        .await
+        .get_inclusion_proof(as_role(
+            pb::GetInclusionProofRequest {
+                position: 1,
+                tree_size: stuck.position + 1,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error:?}");
+    assert!(error.message().contains("not growing"), "{error:?}");
+    let reply = server
+        .events()
+        .await
+        .verify_log(as_role(pb::VerifyLogRequest {}, "supervisor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.ok, "the chain itself is intact: {reply:?}");
+    assert!(!reply.tree_ok, "{reply:?}");
+    assert!(reply.tree_problem.contains("position 1"), "{reply:?}");
+}

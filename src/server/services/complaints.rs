@@ -20,7 +20,7 @@ use super::{
     prepare::{
         command_context, complaint_id, district_code, optional, required, time_field, unit_code,
     },
-    reads::wait_for_position,
+    reads::{self, wait_for_position},
 };
 use crate::{
     pb::{self, complaint_service_server::ComplaintService},
@@ -225,6 +225,16 @@ impl Complaints {
         done.map_err(|error| error.with_id(id.as_str()))
     }
 
+    /// What a command returns: its result, with receipts if asked for.
+    async fn result(
+        &self,
+        prepared: &Prepared,
+        done: &Executed<ComplaintState>,
+    ) -> Result<pb::CommandResult, ServiceError> {
+        let result = convert::command_result(prepared.id.as_str(), done);
+        reads::with_receipts(&self.state, &prepared.ctx, result, done.first_position).await
+    }
+
     /// Runs a command that needs nothing from the state and returns its result.
     async fn simple(
         &self,
@@ -232,7 +242,7 @@ impl Complaints {
         kind: CommandKind,
     ) -> Result<Option<pb::CommandResult>, Status> {
         let done = self.run(&prepared, |_| Ok(kind.clone())).await?;
-        Ok(Some(convert::command_result(prepared.id.as_str(), &done)))
+        Ok(Some(self.result(&prepared, &done).await?))
     }
 
     async fn load(&self, id: &ComplaintId) -> Result<app::Loaded<ComplaintState>, ServiceError> {
@@ -444,9 +454,9 @@ impl ComplaintService for Complaints {
             Vec::new()
         };
         Ok(Response::new(pb::SubmitComplaintResponse {
-            result: Some(convert::command_result(prepared.id.as_str(), &done)),
+            result: Some(self.result(&prepared, &done).await?),
             suggested_areas: suggestions.iter().map(convert::suggestion_to_pb).collect(),
-            receipt: Some(super::reads::receipt_at(&self.state, done.position).await?),
+            receipt: Some(reads::receipt_at(&self.state, done.position).await?),
         }))
     }
 
@@ -625,7 +635,7 @@ impl ComplaintService for Complaints {
                 })
             })
             .await?;
-        let result = Some(convert::command_result(prepared.id.as_str(), &done));
+        let result = Some(self.result(&prepared, &done).await?);
         let (lead_unit, responsible_units, routing_rule, explanation) = match routed {
             Some((lead, responsible, rule, why)) => (
                 lead.as_str().to_owned(),
@@ -804,7 +814,7 @@ impl ComplaintService for Complaints {
             })
             .await?;
         Ok(Response::new(pb::ReopenComplaintResponse {
-            result: Some(convert::command_result(prepared.id.as_str(), &done)),
+            result: Some(self.result(&prepared, &done).await?),
         }))
     }
 
@@ -944,7 +954,7 @@ impl ComplaintService for Complaints {
             })
             .await?;
         Ok(Response::new(pb::ResumeClockResponse {
-            result: Some(convert::command_result(prepared.id.as_str(), &done)),
+            result: Some(self.result(&prepared, &done).await?),
         }))
     }
 

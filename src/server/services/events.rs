@@ -148,8 +148,14 @@ impl EventService for Events {
             .verify(&mut |_progress| {})
             .await
             .map_err(ServiceError::from)?;
+        let tree = self
+            .state
+            .transparency
+            .check(&self.state.store)
+            .await
+            .map_err(|error| ServiceError::Internal(format!("checking the tree: {error:#}")))?;
         Ok(Response::new(crate::server::convert::verify_report_to_pb(
-            &report,
+            &report, &tree,
         )))
     }
 }

@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     prepare::{command_context, id_field, unit_code},
-    reads::{on_view, wait_for_position},
+    reads::{on_view, receipts_between, wait_for_position, with_receipts},
 };
 use crate::wire::{from_timestamp, timestamp};
 use crate::{
@@ -35,6 +35,17 @@ use crate::{
     server::error::ServiceError,
     server::state::AppState,
 };
+
+/// What a ledger command returns: its result, with receipts if asked for.
+pub async fn ledger_result(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: &str,
+    done: &Executed<LedgerState>,
+) -> Result<pb::CommandResult, ServiceError> {
+    let result = convert::ledger_result(id, done);
+    with_receipts(state, ctx, result, done.first_position).await
+}
 
 /// The id of the 2021 action plan's ledger.
 pub const PLAN_LEDGER_ID: &str = "plan-2021";
@@ -214,7 +225,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::OpenLedgerResponse {
-            result: Some(convert::ledger_result(&id, &done)),
+            result: Some(ledger_result(&self.state, &ctx, &id, &done).await?),
         }))
     }
 
@@ -255,7 +266,7 @@ impl LedgerService for Ledgers {
         });
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::AddItemResponse {
-            result: Some(convert::ledger_result(&id, &done)),
+            result: Some(ledger_result(&self.state, &ctx, &id, &done).await?),
         }))
     }
 
@@ -271,7 +282,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::RecordItemProgressResponse {
-            result: Some(convert::ledger_result(&id, &done)),
+            result: Some(ledger_result(&self.state, &ctx, &id, &done).await?),
         }))
     }
 
@@ -301,7 +312,7 @@ impl LedgerService for Ledgers {
             )
             .await?;
         Ok(Response::new(pb::CloseItemResponse {
-            result: Some(convert::ledger_result(&id, &done)),
+            result: Some(ledger_result(&self.state, &ctx, &id, &done).await?),
             fixed_complaints: fixed,
         }))
     }
@@ -317,7 +328,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::ReopenItemResponse {
-            result: Some(convert::ledger_result(&id, &done)),
+            result: Some(ledger_result(&self.state, &ctx, &id, &done).await?),
         }))
     }
 
@@ -363,6 +374,8 @@ impl LedgerService for Ledgers {
         let mut linked = Vec::new();
         let mut already = Vec::new();
         let mut last = None;
+        // The positions each sub-step wrote, for receipts.
+        let mut written = Vec::new();
         let now = self.state.clock.now();
         for (index, complaint_id) in complaints.iter().enumerate() {
             if existing
@@ -402,8 +415,8 @@ impl LedgerService for Ledgers {
             .await
             .map_err(|e| e.with_id(complaint_id.as_str()));
             match on_complaint {
-                Ok(_)
-                | Err(ServiceError::FailedPrecondition {
+                Ok(done) => written.push((done.first_position, done.position)),
+                Err(ServiceError::FailedPrecondition {
                     kind: "ALREADY_RECORDED",
                     ..
                 }) => {}
@@ -423,6 +436,7 @@ impl LedgerService for Ledgers {
             match on_item {
                 Ok(done) => {
                     linked.push(complaint_id.as_str().to_owned());
+                    written.push((done.first_position, done.position));
                     last = Some(done);
                 }
                 Err(ServiceError::FailedPrecondition {
@@ -434,7 +448,7 @@ impl LedgerService for Ledgers {
                 Err(error) => return Err(error.into()),
             }
         }
-        let result = match last {
+        let mut result = match last {
             Some(done) => convert::ledger_result(&id, &done),
             None => pb::CommandResult {
                 id: id.clone(),
@@ -442,8 +456,16 @@ impl LedgerService for Ledgers {
                 position: loaded.position,
                 deduplicated: true,
                 status: 0,
+                receipts: Vec::new(),
             },
         };
+        if ctx.want_receipts {
+            for (first, last) in written {
+                result
+                    .receipts
+                    .extend(receipts_between(&self.state, first, last).await?);
+            }
+        }
         Ok(Response::new(pb::LinkComplaintsResponse {
             result: Some(result),
             linked,
@@ -461,7 +483,7 @@ impl LedgerService for Ledgers {
         };
         let done = self.run(&actor, &ctx, &id, kind).await?;
         Ok(Response::new(pb::CloseLedgerResponse {
-            result: Some(convert::ledger_result(&id, &done)),
+            result: Some(ledger_result(&self.state, &ctx, &id, &done).await?),
         }))
     }
 
@@ -691,6 +713,7 @@ pub async fn import_plan(
         expected_version: None,
         correlation_id: Some("import-plan".to_owned()),
         recorded_at_ms: now.timestamp_millis(),
+        want_receipts: false,
     };
     let stream = ledger::stream_name(PLAN_LEDGER_ID);
     let loaded = app::load::<LedgerAggregate, _>(&state.store, &stream).await?;

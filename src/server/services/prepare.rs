@@ -61,6 +61,7 @@ pub fn command_context(
         expected_version: options.expected_version,
         correlation_id,
         recorded_at_ms: now.timestamp_millis(),
+        want_receipts: options.receipt,
     })
 }
 

@@ -8,8 +8,11 @@ use rectify_eventlog::{EventStore as _, Filter, RecordedEvent};
 
 use crate::{
     pb,
-    server::{error::ServiceError, state::AppState, transparency::leaf_of},
+    server::{app::CommandContext, error::ServiceError, state::AppState, transparency::leaf_of},
 };
+
+/// Most receipts one reply carries: a command writes a handful of events.
+const MAX_RECEIPTS: usize = 64;
 
 /// Longest a query waits for `min_position` to be reached.
 pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
@@ -56,15 +59,53 @@ pub fn receipt_pb(state: &AppState, event: &RecordedEvent) -> Result<pb::Receipt
     })
 }
 
+/// Receipts for the events at `first..=last`, signed now, oldest first.
+pub async fn receipts_between(
+    state: &AppState,
+    first: u64,
+    last: u64,
+) -> Result<Vec<pb::Receipt>, ServiceError> {
+    let count = last
+        .checked_sub(first)
+        .and_then(|n| usize::try_from(n + 1).ok())
+        .filter(|&n| first > 0 && n <= MAX_RECEIPTS)
+        .ok_or_else(|| {
+            ServiceError::Internal(format!("no receipts for positions {first}..={last}"))
+        })?;
+    let events = state
+        .store
+        .read_all(first, count, &Filter::default())
+        .await?;
+    let positions: Vec<u64> = events.iter().map(|event| event.position).collect();
+    if positions != (first..=last).collect::<Vec<_>>() {
+        return Err(ServiceError::Internal(format!(
+            "positions {first}..={last} not readable"
+        )));
+    }
+    events
+        .iter()
+        .map(|event| receipt_pb(state, event))
+        .collect()
+}
+
 /// A receipt for the event at `position`, signed now.
 pub async fn receipt_at(state: &AppState, position: u64) -> Result<pb::Receipt, ServiceError> {
-    let event = state
-        .store
-        .read_all(position, 1, &Filter::default())
-        .await?
-        .into_iter()
-        .next()
-        .filter(|event| event.position == position)
-        .ok_or_else(|| ServiceError::Internal(format!("position {position} not readable")))?;
-    receipt_pb(state, &event)
+    let mut receipts = receipts_between(state, position, position).await?;
+    receipts
+        .pop()
+        .ok_or_else(|| ServiceError::Internal(format!("position {position} not readable")))
+}
+
+/// `result` with a receipt for each event the command wrote
+/// (`first_position..=result.position`) when the caller asked for them.
+pub async fn with_receipts(
+    state: &AppState,
+    ctx: &CommandContext,
+    mut result: pb::CommandResult,
+    first_position: u64,
+) -> Result<pb::CommandResult, ServiceError> {
+    if ctx.want_receipts {
+        result.receipts = receipts_between(state, first_position, result.position).await?;
+    }
+    Ok(result)
 }

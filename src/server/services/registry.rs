@@ -26,7 +26,6 @@ use crate::{
         aggregates::{LedgerAggregate, RegistryAggregate},
         app::{self, CommandContext},
         auth::{Action, authorize, permits},
-        convert,
         error::ServiceError,
         registry_csv,
         services::reads::MIN_POSITION_WAIT,
@@ -438,7 +437,9 @@ impl RegistryService for Registry {
         .await
         .map_err(|error| error.with_id(&ledger_id))?;
         Ok(Response::new(pb::RecordStationFindingResponse {
-            result: Some(convert::ledger_result(&ledger_id, &done)),
+            result: Some(
+                super::ledgers::ledger_result(&self.state, &ctx, &ledger_id, &done).await?,
+            ),
             lead_unit: station.unit.to_string(),
         }))
     }

@@ -73,6 +73,9 @@ impl From<TransparencyError> for ServiceError {
                     "tree size {asked} is beyond the tree's current size {size}; ask again later"
                 ),
             },
+            stalled @ TransparencyError::Stalled { .. } => {
+                ServiceError::Unavailable(format!("{stalled}; ask again later"))
+            }
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -176,6 +179,16 @@ impl TransparencyService for Transparency {
             verifier_key: verifier.to_string(),
             origin: log.origin().to_owned(),
             key_id: verifier.key_id(),
+            retired: log
+                .retired_keys()
+                .iter()
+                .rev()
+                .map(|key| pb::RetiredLogKey {
+                    verifier_key: key.verifier.to_string(),
+                    key_id: key.verifier.key_id(),
+                    retired_at: Some(crate::wire::timestamp(key.retired_at)),
+                })
+                .collect(),
         }))
     }
 
