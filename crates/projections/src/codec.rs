@@ -16,7 +16,10 @@ use rectify_domain::complaint::{
     Channel, ComplaintKind, ComplaintStatus, Milestone, Satisfaction, Urgency, WarningLevel,
 };
 
-use crate::row::{CallbackFact, DispatchFact, LedgerRow, RowDeadline, UnitFact};
+use crate::{
+    code::Code,
+    row::{CallbackFact, DispatchFact, LedgerRow, RowDeadline, UnitFact},
+};
 
 const STATUSES: [ComplaintStatus; 8] = [
     ComplaintStatus::Received,
@@ -159,15 +162,15 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
         text: r.string()?,
         enterprise: r.option(Reader::string)?,
         external_ref: r.option(Reader::string)?,
-        area: r.option(Reader::string)?,
+        area: r.option(Reader::code)?,
         task: r
             .option(|r| u32::try_from(r.u64()?).map_err(|_| "task number over u32".to_owned()))?,
-        district: r.option(Reader::string)?,
+        district: r.option(Reader::code)?,
         urgency: r.option(|r| r.enumeration(&URGENCIES, "urgency"))?,
-        lead: r.option(Reader::string)?,
-        responsible: r.list(Reader::string)?,
-        accepted: r.list(Reader::string)?,
-        stepped: r.list(Reader::string)?,
+        lead: r.option(Reader::code)?,
+        responsible: r.list(Reader::code)?,
+        accepted: r.list(Reader::code)?,
+        stepped: r.list(Reader::code)?,
         received_at: r.instant()?,
         resolved_at: r.option(Reader::instant)?,
         closed_at: r.option(Reader::instant)?,
@@ -207,7 +210,7 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
         r.list(|r| {
             Ok(UnitFact {
                 at: r.instant()?,
-                unit: r.option(Reader::string)?,
+                unit: r.option(Reader::code)?,
             })
         })
     };
@@ -219,7 +222,7 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
         chase_count: u32::try_from(r.u64()?).map_err(|_| "chase count over u32".to_owned())?,
         callbacks: r.list(|r| {
             let at = r.instant()?;
-            let unit = r.option(Reader::string)?;
+            let unit = r.option(Reader::code)?;
             let bits = r.byte()?;
             if bits > 7 {
                 return Err(format!("unknown callback bits {bits:#04x}"));
@@ -236,7 +239,7 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
         dispatches: r.list(|r| {
             Ok(DispatchFact {
                 at: r.instant()?,
-                lead: r.string()?,
+                lead: r.code()?,
                 accept_due_at: r.instant()?,
                 accepted_at: r.option(Reader::instant)?,
                 returned_at: r.option(Reader::instant)?,
@@ -278,8 +281,8 @@ impl Writer<'_> {
         self.option(value, |w, s| w.str(s));
     }
 
-    fn strs(&mut self, values: &[String]) {
-        self.list(values, |w, s| w.str(s));
+    fn strs<S: AsRef<str>>(&mut self, values: &[S]) {
+        self.list(values, |w, s| w.str(s.as_ref()));
     }
 
     fn instant(&mut self, at: DateTime<Utc>) {
@@ -354,6 +357,15 @@ impl Reader<'_> {
         let (text, rest) = self.0.split_at(len);
         self.0 = rest;
         String::from_utf8(text.to_vec()).map_err(|_| "a string is not UTF-8".to_owned())
+    }
+
+    /// A string that is a code, interned without an allocation per row.
+    fn code(&mut self) -> Result<Code, String> {
+        let len = self.len()?;
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        let text = std::str::from_utf8(text).map_err(|_| "a code is not UTF-8".to_owned())?;
+        Ok(Code::new(text))
     }
 
     fn instant(&mut self) -> Result<DateTime<Utc>, String> {

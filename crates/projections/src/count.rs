@@ -45,7 +45,7 @@ pub enum Key {
     /// A channel.
     Channel(Channel),
     /// An area, district or unit code; `None` = not set.
-    Code(Option<String>),
+    Code(Option<crate::Code>),
     /// A day.
     Day(NaiveDate),
     /// A month: year and month number.
@@ -63,9 +63,9 @@ impl Dimension {
             Dimension::Status => Key::Status(row.status),
             Dimension::Warning => Key::Warning(row.warning_level()),
             Dimension::Channel => Key::Channel(row.channel),
-            Dimension::Area => Key::Code(row.area.clone()),
-            Dimension::District => Key::Code(row.district.clone()),
-            Dimension::LeadUnit => Key::Code(row.lead.clone()),
+            Dimension::Area => Key::Code(row.area),
+            Dimension::District => Key::Code(row.district),
+            Dimension::LeadUnit => Key::Code(row.lead),
             Dimension::ReceivedDay => Key::Day(china().date_naive()),
             Dimension::ReceivedMonth => {
                 use chrono::Datelike as _;

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use rectify_domain::complaint::ComplaintStatus;
 
-use crate::row::LedgerRow;
+use crate::{code::Code, row::LedgerRow};
 
 /// A row's place in intake order: when it was received, then its slot.
 pub(crate) type Intake = (DateTime<Utc>, u32);
@@ -33,15 +33,15 @@ pub(crate) type Intake = (DateTime<Utc>, u32);
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
     /// Unit code → rows where it is the lead or a responsible unit.
-    pub(crate) by_unit: HashMap<String, BTreeSet<Intake>>,
+    pub(crate) by_unit: HashMap<Code, BTreeSet<Intake>>,
     /// Task area → rows classified in it.
-    pub(crate) by_area: HashMap<String, BTreeSet<Intake>>,
+    pub(crate) by_area: HashMap<Code, BTreeSet<Intake>>,
     /// Unit code → open rows (dispatched or in progress) assigned to it.
-    pub(crate) open_by_unit: HashMap<String, BTreeSet<u32>>,
+    pub(crate) open_by_unit: HashMap<Code, BTreeSet<u32>>,
     /// Rows with a running clock and an open deadline.
     pub(crate) watched: SlotSet,
     /// Unit code → its watched rows: every row it could find overdue.
-    pub(crate) watched_by_unit: HashMap<String, BTreeSet<u32>>,
+    pub(crate) watched_by_unit: HashMap<Code, BTreeSet<u32>>,
     /// Slot → intake time in milliseconds, so ranking by intake reads a
     /// dense column instead of every matched row.
     pub(crate) received_ms: Vec<i64>,
@@ -89,8 +89,8 @@ pub(crate) fn is_watched(row: &LedgerRow) -> bool {
         && row.deadlines.iter().any(|d| d.met_at.is_none())
 }
 
-fn units(row: &LedgerRow) -> impl Iterator<Item = &str> {
-    row.lead.iter().chain(&row.responsible).map(String::as_str)
+fn units(row: &LedgerRow) -> impl Iterator<Item = Code> + '_ {
+    row.lead.iter().chain(&row.responsible).copied()
 }
 
 impl Index {
@@ -113,25 +113,16 @@ impl Index {
         let open = is_open(row);
         let watched = is_watched(row);
         for unit in units(row) {
-            self.by_unit
-                .entry(unit.to_owned())
-                .or_default()
-                .insert(intake);
+            self.by_unit.entry(unit).or_default().insert(intake);
             if open {
-                self.open_by_unit
-                    .entry(unit.to_owned())
-                    .or_default()
-                    .insert(slot);
+                self.open_by_unit.entry(unit).or_default().insert(slot);
             }
             if watched {
-                self.watched_by_unit
-                    .entry(unit.to_owned())
-                    .or_default()
-                    .insert(slot);
+                self.watched_by_unit.entry(unit).or_default().insert(slot);
             }
         }
         if let Some(area) = &row.area {
-            self.by_area.entry(area.clone()).or_default().insert(intake);
+            self.by_area.entry(*area).or_default().insert(intake);
         }
         self.watched.set(slot, watched);
     }
@@ -140,13 +131,13 @@ impl Index {
     pub(crate) fn remove(&mut self, slot: u32, row: &LedgerRow) {
         let intake = (row.received_at, slot);
         for unit in units(row) {
-            if let Some(set) = self.by_unit.get_mut(unit) {
+            if let Some(set) = self.by_unit.get_mut(&unit) {
                 set.remove(&intake);
             }
-            if let Some(set) = self.open_by_unit.get_mut(unit) {
+            if let Some(set) = self.open_by_unit.get_mut(&unit) {
                 set.remove(&slot);
             }
-            if let Some(set) = self.watched_by_unit.get_mut(unit) {
+            if let Some(set) = self.watched_by_unit.get_mut(&unit) {
                 set.remove(&slot);
             }
         }
@@ -164,7 +155,7 @@ impl Index {
         let open = is_open(row);
         if open != was_open {
             for unit in units(row) {
-                let set = self.open_by_unit.entry(unit.to_owned()).or_default();
+                let set = self.open_by_unit.entry(unit).or_default();
                 if open {
                     set.insert(slot);
                 } else {
@@ -177,7 +168,7 @@ impl Index {
         if watched != was_watched {
             self.watched.set(slot, watched);
             for unit in units(row) {
-                let set = self.watched_by_unit.entry(unit.to_owned()).or_default();
+                let set = self.watched_by_unit.entry(unit).or_default();
                 if watched {
                     set.insert(slot);
                 } else {
@@ -190,9 +181,7 @@ impl Index {
     /// Whether two indexes hold the same entries (empty sets left behind by
     /// removals do not count).
     pub(crate) fn same_entries(&self, other: &Index) -> bool {
-        fn live<K: Ord + Clone>(
-            map: &HashMap<String, BTreeSet<K>>,
-        ) -> BTreeMap<&str, &BTreeSet<K>> {
+        fn live<K: Ord + Clone>(map: &HashMap<Code, BTreeSet<K>>) -> BTreeMap<&str, &BTreeSet<K>> {
             map.iter()
                 .filter(|(_, set)| !set.is_empty())
                 .map(|(k, v)| (k.as_str(), v))

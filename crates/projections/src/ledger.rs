@@ -144,16 +144,16 @@ impl LedgerFilter {
             && self
                 .area
                 .as_ref()
-                .is_none_or(|a| row.area.as_ref() == Some(a))
+                .is_none_or(|a| row.area.as_deref() == Some(a.as_str()))
             && self
                 .district
                 .as_ref()
-                .is_none_or(|d| row.district.as_ref() == Some(d))
+                .is_none_or(|d| row.district.as_deref() == Some(d.as_str()))
             && self.channel.is_none_or(|c| row.channel == c)
             && self
                 .lead_unit
                 .as_ref()
-                .is_none_or(|u| row.lead.as_ref() == Some(u))
+                .is_none_or(|u| row.lead.as_deref() == Some(u.as_str()))
             && self.unit.as_ref().is_none_or(|u| row.is_assigned(u))
             && (!self.overdue_only || row.is_overdue(now))
             && self
@@ -516,7 +516,7 @@ impl LedgerView {
                 item.spec
                     .group
                     .as_ref()
-                    .is_none_or(|group| row.area.as_ref() == Some(group))
+                    .is_none_or(|group| row.area.as_deref() == Some(group.as_str()))
                     && district.is_none_or(|d| row.district.as_deref() == Some(d))
                     && !item.complaints.contains(&row.id)
             })
@@ -732,7 +732,7 @@ impl LedgerView {
         if let Some(unit) = unit
             && filter.overdue_only
         {
-            let slots = self.index.watched_by_unit.get(unit);
+            let slots = self.index.watched_by_unit.get(unit.as_str());
             return Plan {
                 source: Source::Slots(slots.into_iter().flatten().copied().collect()),
                 exact: false,
@@ -743,7 +743,7 @@ impl LedgerView {
                 if residual.unit.as_ref() == Some(unit) {
                     residual.unit = None;
                 }
-                self.index.by_unit.get(unit)
+                self.index.by_unit.get(unit.as_str())
             }
             (None, Some(_)) => {
                 residual.area = None;
@@ -1019,13 +1019,13 @@ impl LedgerView {
                 continue;
             }
             let mut c = UnitCounts {
-                unit: unit.clone(),
+                unit: String::from(*unit),
                 ..UnitCounts::default()
             };
             for &slot in slots {
                 let row = &self.slots[slot as usize];
                 let overdue = u64::from(row.is_overdue(now));
-                if row.lead.as_ref() == Some(unit) {
+                if row.lead == Some(*unit) {
                     match row.status {
                         ComplaintStatus::Dispatched => c.to_accept += 1,
                         _ => c.in_progress += 1,

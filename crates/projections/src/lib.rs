@@ -29,12 +29,15 @@
 //!    spans) are derived from the rows, rebuilt on load and never persisted;
 //!    a query through them returns exactly what a full scan returns (tested
 //!    with random filters and pages).
-//! 7. Checkpointed rows use the binary encoding of `codec.rs` under one
+//! 7. Rows hold unit, area and district codes as interned [`Code`]s (one
+//!    allocation per distinct code for the process), never free text.
+//! 8. Checkpointed rows use the binary encoding of `codec.rs` under one
 //!    format number ([`runner::LEDGER_FORMAT`]); a store in another format is
 //!    rebuilt from the log, never misread.
 //!
 //! This crate knows nothing of gRPC; the service converts at its edge.
 
+pub mod code;
 mod codec;
 pub mod count;
 pub mod export;
@@ -46,6 +49,7 @@ pub mod row;
 pub mod runner;
 pub mod stats;
 
+pub use code::Code;
 pub use ledger::{
     Inbox, LedgerFilter, LedgerView, ListPage, ListQuery, Scope, SortOrder, UnitCounts,
 };

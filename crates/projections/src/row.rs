@@ -20,6 +20,8 @@ use rectify_domain::complaint::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::code::Code;
+
 /// How many characters of the complaint text a row keeps for free-text
 /// search (the full text stays in the log).
 pub const TEXT_PREFIX_CHARS: usize = 500;
@@ -53,7 +55,7 @@ pub struct CallbackFact {
     /// When it was recorded.
     pub at: DateTime<Utc>,
     /// The lead unit at the time (the unit evaluated).
-    pub unit: Option<String>,
+    pub unit: Option<Code>,
     /// A valid callback (counts in the denominators).
     pub valid: bool,
     /// The submitter was reached (响应).
@@ -70,7 +72,7 @@ pub struct DispatchFact {
     /// When it was dispatched.
     pub at: DateTime<Utc>,
     /// The lead unit.
-    pub lead: String,
+    pub lead: Code,
     /// When acceptance was due.
     pub accept_due_at: DateTime<Utc>,
     /// When the lead unit accepted, if it did.
@@ -86,7 +88,7 @@ pub struct UnitFact {
     /// When.
     pub at: DateTime<Utc>,
     /// The lead unit at the time; `None` before dispatch.
-    pub unit: Option<String>,
+    pub unit: Option<Code>,
 }
 
 /// One complaint in the issue ledger.
@@ -115,21 +117,21 @@ pub struct LedgerRow {
     /// The hotline's ticket number.
     pub external_ref: Option<String>,
     /// Task area.
-    pub area: Option<String>,
+    pub area: Option<Code>,
     /// Task number.
     pub task: Option<u32>,
     /// District (triage's, else intake's).
-    pub district: Option<String>,
+    pub district: Option<Code>,
     /// Urgency.
     pub urgency: Option<Urgency>,
     /// Lead unit of the current assignment.
-    pub lead: Option<String>,
+    pub lead: Option<Code>,
     /// Responsible units of the current assignment.
-    pub responsible: Vec<String>,
+    pub responsible: Vec<Code>,
     /// Units that accepted the current assignment.
-    pub accepted: Vec<String>,
+    pub accepted: Vec<Code>,
     /// Units that recorded a step since the current assignment or reopening.
-    pub stepped: Vec<String>,
+    pub stepped: Vec<Code>,
     /// When it was received.
     pub received_at: DateTime<Utc>,
     /// When the last resolution was submitted.
@@ -195,7 +197,7 @@ impl LedgerRow {
             external_ref: submission.external_ref.clone(),
             area: None,
             task: None,
-            district: submission.district.as_ref().map(|d| d.as_str().to_owned()),
+            district: submission.district.as_ref().map(|d| Code::new(d.as_str())),
             urgency: None,
             lead: None,
             responsible: Vec::new(),
@@ -302,10 +304,10 @@ impl LedgerRow {
                 ..
             } => {
                 self.status = ComplaintStatus::AwaitingDispatch;
-                self.area = Some(area.as_str().to_owned());
+                self.area = Some(Code::new(area.as_str()));
                 self.task = *task;
                 if let Some(district) = district {
-                    self.district = Some(district.as_str().to_owned());
+                    self.district = Some(Code::new(district.as_str()));
                 }
                 self.urgency = Some(*urgency);
             }
@@ -319,8 +321,8 @@ impl LedgerRow {
                 ..
             } => {
                 self.status = ComplaintStatus::Dispatched;
-                self.lead = Some(lead.as_str().to_owned());
-                self.responsible = responsible.iter().map(|u| u.as_str().to_owned()).collect();
+                self.lead = Some(Code::new(lead.as_str()));
+                self.responsible = responsible.iter().map(|u| Code::new(u.as_str())).collect();
                 self.accepted.clear();
                 self.stepped.clear();
                 self.meet(Milestone::Dispatch, *at);
@@ -329,7 +331,7 @@ impl LedgerRow {
                 self.set_due(Milestone::Resolve, *at, *resolve_due_at);
                 self.dispatches.push(DispatchFact {
                     at: *at,
-                    lead: lead.as_str().to_owned(),
+                    lead: Code::new(lead.as_str()),
                     accept_due_at: *accept_due_at,
                     accepted_at: None,
                     returned_at: None,
@@ -338,7 +340,7 @@ impl LedgerRow {
             E::AssignmentAccepted { at, unit } => {
                 let unit = unit.as_str();
                 if !self.accepted.iter().any(|u| u == unit) {
-                    self.accepted.push(unit.to_owned());
+                    self.accepted.push(Code::new(unit));
                 }
                 if self.lead.as_deref() == Some(unit) {
                     self.meet(Milestone::Accept, *at);
@@ -371,7 +373,7 @@ impl LedgerRow {
                 ..
             } => {
                 if !self.stepped.iter().any(|u| u == unit.as_str()) {
-                    self.stepped.push(unit.as_str().to_owned());
+                    self.stepped.push(Code::new(unit.as_str()));
                 }
                 if *contacted_submitter {
                     self.meet(Milestone::FirstContact, *at);
@@ -386,7 +388,7 @@ impl LedgerRow {
                 self.set_due(Milestone::Resolve, start, *due_at);
                 self.extensions.push(UnitFact {
                     at: *at,
-                    unit: self.lead.clone(),
+                    unit: self.lead,
                 });
             }
             E::ExtensionDenied { .. } => self.extension_pending = false,
@@ -415,7 +417,7 @@ impl LedgerRow {
                 self.status = ComplaintStatus::CalledBack;
                 self.callbacks.push(CallbackFact {
                     at: *at,
-                    unit: self.lead.clone(),
+                    unit: self.lead,
                     valid: *valid,
                     contacted: *contacted,
                     solved: *solved,
@@ -430,7 +432,7 @@ impl LedgerRow {
                 self.set_due(Milestone::Resolve, *at, *resolve_due_at);
                 self.reopens.push(UnitFact {
                     at: *at,
-                    unit: self.lead.clone(),
+                    unit: self.lead,
                 });
             }
             E::ComplaintClosed { at, .. } => {
@@ -482,7 +484,7 @@ impl LedgerRow {
                     at: *at,
                     unit: match milestone {
                         Milestone::Dispatch => None,
-                        _ => self.lead.clone(),
+                        _ => self.lead,
                     },
                 });
             }

@@ -670,8 +670,8 @@ impl LedgerService for Ledgers {
                     .map(|s| pb::SuggestedComplaint {
                         complaint_id: s.row.id.clone(),
                         title: s.row.title.clone(),
-                        area: s.row.area.clone().unwrap_or_default(),
-                        district: s.row.district.clone().unwrap_or_default(),
+                        area: s.row.area.map(String::from).unwrap_or_default(),
+                        district: s.row.district.map(String::from).unwrap_or_default(),
                         status: convert::ledger_row_to_pb(&s.row, now).status,
                         score: s.score,
                     })
