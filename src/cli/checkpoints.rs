@@ -701,3 +701,48 @@ fn print_audit_json(rows: &[Row], summary: &[String], online: bool) -> anyhow::R
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rectify_transparency::Signer;
+
+    use super::*;
+
+    #[test]
+    fn keys_come_from_files_of_key_lines_or_key_strings_and_bad_ones_are_named() {
+        let old = Signer::new("rectify.example/log", [1; 32]).unwrap();
+        let new = Signer::new("rectify.example/log", [2; 32]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.pub");
+        std::fs::write(&file, format!("# rotated in 2026\n\n{}\n", old.verifier())).unwrap();
+        let keys = load_keys(&[file.display().to_string(), new.verifier().to_string()]).unwrap();
+        assert_eq!(keys, [old.verifier(), new.verifier()]);
+
+        std::fs::write(&file, format!("{}\nnot a key\n", old.verifier())).unwrap();
+        let error = load_keys(&[file.display().to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2: not a verifier key"), "{error}");
+        let error = load_keys(&["missing.pub".to_owned()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--key missing.pub: no such file"), "{error}");
+        std::fs::write(&file, "# nothing\n").unwrap();
+        let error = load_keys(&[file.display().to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("holds no verifier key"), "{error}");
+    }
+
+    #[test]
+    fn the_exit_code_is_the_worst_verdict() {
+        let mut checks = Checks::default();
+        checks.ok("signature", "by k");
+        assert_eq!(checks.exit_code(), ExitCode::SUCCESS);
+        checks.pending("inclusion", "not yet");
+        assert_eq!(checks.exit_code(), ExitCode::from(EXIT_PENDING));
+        checks.fail("leaf", "leaf hash mismatch");
+        assert_eq!(checks.exit_code(), ExitCode::from(EXIT_FAILED));
+        assert!(!checks.all_ok());
+    }
+}

@@ -632,3 +632,83 @@ async fn check_kept(
         Err(problem) => checks.fail("consistency", format!("{problem} ({shown})")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rectify_transparency::Signer;
+
+    use super::*;
+
+    fn issued() -> (Signer, pb::Receipt) {
+        let signer = Signer::new("rectify.example/log", [3; 32]).unwrap();
+        let leaf = Leaf {
+            position: 7,
+            event_id: [4; 16],
+            stream: "complaint-RC-1".into(),
+            event_type: "ComplaintReceived".into(),
+            event_hash: [5; 32],
+        };
+        let receipt = Receipt::issue("rectify.example/log", leaf, 1_793_584_800, &signer).unwrap();
+        let reply = pb::Receipt {
+            leaf: receipt.leaf.encode().unwrap(),
+            origin: receipt.signed.statement.origin.clone(),
+            position: 7,
+            leaf_hash: receipt.signed.statement.leaf_hash.to_vec(),
+            time_unix_s: 1_793_584_800,
+            key_name: receipt.signed.key_name.clone(),
+            key_id: receipt.signed.key_id,
+            signature: receipt.signed.signature.to_vec(),
+        };
+        (signer, reply)
+    }
+
+    #[test]
+    fn a_receipt_file_reads_back_as_the_receipt_it_was_written_from() {
+        let (signer, reply) = issued();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("receipt.json");
+        write_receipt(&path, &reply).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"signed_at\": \"2026-11-02T10:00:00+08:00\""),
+            "{text}"
+        );
+        let kept = read_receipt(&path).unwrap();
+        assert!(kept.edits.is_empty());
+        let mut checks = Checks::default();
+        let receipt = check_offline(&kept, &[signer.verifier()], &mut checks).unwrap();
+        assert!(checks.all_ok(), "{checks:?}");
+        assert_eq!(receipt.leaf.encode().unwrap(), reply.leaf);
+    }
+
+    #[test]
+    fn other_formats_versions_and_shapes_are_refused_by_name() {
+        let (_, reply) = issued();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("receipt.json");
+        write_receipt(&path, &reply).unwrap();
+        let original = std::fs::read_to_string(&path).unwrap();
+        for (from, to, expected) in [
+            (
+                "\"version\": 1",
+                "\"version\": 2",
+                "a version 2 receipt file",
+            ),
+            ("\"rectify-receipt\"", "\"other\"", "format \"other\""),
+            (
+                "\"key_id\": \"",
+                "\"key_id\": \"x",
+                "key_id is not 8 hex digits",
+            ),
+            (
+                "\"signature\": \"",
+                "\"signature\": \"AAAA",
+                "signature is not 64 bytes",
+            ),
+        ] {
+            std::fs::write(&path, original.replacen(from, to, 1)).unwrap();
+            let error = format!("{:#}", read_receipt(&path).err().expect("refused"));
+            assert!(error.contains(expected), "{expected:?} in {error}");
+        }
+    }
+}
