@@ -4,16 +4,20 @@
 //! arguments. Each step is one function that sends one request and prints
 //! its result line.
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{
     connect::{Authed, CommandFlags, Connection, client, time_flag},
     output::{call, label, print_event, print_reply, print_result, rfc3339},
+    receipt::write_receipt,
     watch,
 };
 use crate::pb::{self, complaint_service_client::ComplaintServiceClient};
 
 /// Complaint steps.
+// Parsed once per process; boxing the large variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ComplaintCommand {
     /// 接诉: record a new complaint.
@@ -224,6 +228,10 @@ pub struct SubmitArgs {
     /// channel).
     #[arg(long)]
     officer: Option<String>,
+    /// Write the intake's receipt to this file, to keep and check later
+    /// with `rectify receipt verify`.
+    #[arg(long)]
+    receipt_out: Option<std::path::PathBuf>,
     /// Options.
     #[command(flatten)]
     flags: CommandFlags,
@@ -618,8 +626,18 @@ async fn submit(c: &mut Client, json: bool, args: SubmitArgs) -> anyhow::Result<
         officer_id: args.officer.unwrap_or_default(),
     };
     let reply = call(c.submit_complaint(request)).await?;
+    if let Some(path) = &args.receipt_out {
+        let receipt = reply
+            .receipt
+            .as_ref()
+            .context("the server sent no receipt for the intake")?;
+        write_receipt(path, receipt)?;
+    }
     let name = "rectify.v1.SubmitComplaintResponse";
     print_result(json, name, &reply, "submitted", reply.result.as_ref())?;
+    if let (false, Some(path)) = (json, &args.receipt_out) {
+        println!("receipt written to {}", path.display());
+    }
     if !json && !reply.suggested_areas.is_empty() {
         println!("suggested areas:");
         for s in &reply.suggested_areas {

@@ -2,7 +2,8 @@
 //!
 //! Each command group is one file that owns its arguments and handlers:
 //! `complaint`, `watch`, `catalog`, `ledger` (台账), `inbox`, `stats`,
-//! `rect` (整改台账), `registry` (名录), `admin` and [`bench`](mod@bench); they share the
+//! `rect` (整改台账), `registry` (名录), `receipt` and `checkpoints` (the
+//! transparency log's verifier), `admin` and [`bench`](mod@bench); they share the
 //! request side in `connect` and the reply side in `output`. This file
 //! imports them, never the reverse. `rectify serve` hands its raw arguments
 //! to the server, which resolves them into a
@@ -17,11 +18,13 @@ use crate::server::config::{ServeArgs, ServerConfig};
 mod admin;
 pub mod bench;
 mod catalog;
+mod checkpoints;
 mod complaint;
 mod connect;
 mod inbox;
 mod ledger;
 mod output;
+mod receipt;
 mod rect;
 mod registry;
 mod stats;
@@ -30,10 +33,12 @@ mod watch;
 use admin::AdminCommand;
 use bench::BenchArgs;
 use catalog::CatalogCommand;
+use checkpoints::CheckpointsCommand;
 use complaint::ComplaintCommand;
 use connect::Connection;
 use inbox::InboxArgs;
 use ledger::LedgerCommand;
+use receipt::ReceiptCommand;
 use rect::RectCommand;
 use registry::RegistryCommand;
 use stats::StatsArgs;
@@ -111,6 +116,20 @@ pub enum Command {
     /// Evaluation (月调度、季点评、年总评): response, resolution and
     /// satisfaction rates per unit or district, with red and black lists.
     Stats(StatsArgs),
+    /// Receipts of the transparency log: fetch one, or verify one (its
+    /// signature offline; with --server its inclusion and the log's growth).
+    Receipt {
+        /// The step.
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// Signed checkpoints of the transparency log: save the latest, or
+    /// audit those saved over time for forks and rewrites.
+    Checkpoints {
+        /// The step.
+        #[command(subcommand)]
+        command: CheckpointsCommand,
+    },
     /// Drive realistic complaints through the full lifecycle and report
     /// throughput and latency per RPC.
     Bench(BenchArgs),
@@ -168,6 +187,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Inbox(args) => inbox::run(args).await?,
         Command::Stats(args) => stats::run(args).await?,
         Command::Bench(args) => bench::run(args).await?,
+        Command::Receipt { command } => return receipt::run(command).await,
+        Command::Checkpoints { command } => return checkpoints::run(command).await,
         Command::Admin { conn, command } => return admin::run(&conn, command).await,
     }
     Ok(ExitCode::SUCCESS)

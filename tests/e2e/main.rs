@@ -5,7 +5,9 @@
 //! follows complaints through the workflow, `queries` holds the read-model
 //! tests, `hostile` the table of refused requests, `open311` the GeoReport v2
 //! endpoints over HTTP on the same port, `dashboard` the dashboard's pages
-//! over HTTP and `browser` the same pages in headless Chromium.
+//! over HTTP and `browser` the same pages in headless Chromium;
+//! `transparency` checks receipts and proofs with the crate, `receipts`
+//! with the `rectify receipt` and `rectify checkpoints` commands.
 
 mod browser;
 mod chrome;
@@ -21,6 +23,7 @@ mod portals;
 mod postgres;
 mod privacy;
 mod queries;
+mod receipts;
 mod support;
 mod transparency;
 mod upgrade;
