@@ -15,8 +15,8 @@
 //!    build;
 //! 3. **proofs on a large tree**: the tree's nodes written in the stored form
 //!    (the sled tree `transparency` of a projections store, one batch per
-//!    chunk of 4,096 leaves, as the follower writes them) straight from leaf
-//!    hashes, without events, then random inclusion and consistency proofs
+//!    chunk of 256 leaves, as the follower writes them when it catches up)
+//!    straight from leaf hashes, without events, then random inclusion and consistency proofs
 //!    timed one by one after reopening the store, with the nodes each reads.
 //!
 //! ```sh
@@ -32,7 +32,8 @@
 //! `TRANSPARENCY_BENCH_ROUNDS` (rounds per configuration, default 3),
 //! `TRANSPARENCY_BENCH_EVENTS` (the log the tree is built from, default
 //! 200,000, rounded down to a multiple of 1,600),
-//! `TRANSPARENCY_BENCH_LEAVES` (the proof tree, default 1,000,000) and
+//! `TRANSPARENCY_BENCH_LEAVES` (the proof tree, default 1,000,000),
+//! `TRANSPARENCY_BENCH_CHUNK` (leaves per batch writing it, default 256) and
 //! `TRANSPARENCY_BENCH_PROOFS` (proofs per kind, default 10,000).
 
 use std::{
@@ -57,8 +58,12 @@ use rectify_transparency::{
 };
 
 const PAYLOAD_BYTES: usize = 300;
-/// Leaves per sled batch when writing the proof tree: the follower's chunk.
-const CHUNK: u64 = 4_096;
+/// Leaves per sled batch when writing the proof tree: what the follower
+/// writes at once when it catches up on a sled store, whose subscription
+/// buffers 256 events (the follower would take up to 4,096; batches that
+/// large make sled 0.34 hold about 6 KiB of memory per leaf and write twice
+/// the bytes, see `TRANSPARENCY_BENCH_CHUNK`).
+const CHUNK: u64 = 256;
 /// The follower's key for the stored tree size (written in the same batch
 /// as each chunk's nodes).
 const KEY_SIZE: &[u8] = b"\0meta/size";
@@ -483,11 +488,11 @@ fn leaf(position: u64) -> Leaf {
 
 /// Writes a tree of `leaves` leaves into `nodes` as the follower does: one
 /// sled batch of new nodes and the size per chunk.
-fn write_tree(nodes: &CountingNodes, leaves: u64) {
+fn write_tree(nodes: &CountingNodes, leaves: u64, chunk: u64) {
     let mut size = 0;
     while size < leaves {
         let mut pending = PendingNodes::new(nodes, size);
-        for position in size + 1..=(size + CHUNK).min(leaves) {
+        for position in size + 1..=(size + chunk).min(leaves) {
             pending
                 .append(leaf(position).hash().expect("a leaf"))
                 .expect("append");
@@ -553,7 +558,11 @@ fn write_phase(path: &Path, leaves: u64) -> (ProjectionDb, CountingNodes) {
             tree: db.named_tree(TREE_NAME).expect("the tree"),
             reads: Cell::new(0),
         };
-        write_tree(&nodes, leaves);
+        write_tree(
+            &nodes,
+            leaves,
+            env_or("TRANSPARENCY_BENCH_CHUNK", CHUNK).max(1),
+        );
         db.flush().expect("flush");
     }
     let write = write.elapsed();
