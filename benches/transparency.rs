@@ -124,9 +124,17 @@ async fn follow(
     dir: &Path,
 ) -> (ProjectionDb, Arc<Transparency>, tokio::task::JoinHandle<()>) {
     let db = ProjectionDb::open(dir).expect("open the projections store");
-    let (log, task) = transparency::start(store.clone(), &db, signer(), Arc::new(SystemClock))
-        .await
-        .expect("start the follower");
+    let (log, task) = transparency::start(
+        store.clone(),
+        &db,
+        transparency::LogKeys {
+            signer: signer(),
+            retired: Vec::new(),
+        },
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("start the follower");
     (db, log, task)
 }
 
