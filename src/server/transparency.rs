@@ -4,10 +4,11 @@
 //!
 //! The follower reads the log with [`EventStore::subscribe`] (either
 //! backend), turns each event into a [`Leaf`] (position, id, stream, type,
-//! stored BLAKE3 hash: no payload) and writes a chunk's new nodes together
-//! with the new tree size in one atomic sled batch, so the stored tree is
-//! always a prefix of the log: after a crash it resumes from the size it
-//! stored and never appends a leaf twice. A checkpoint is signed at most
+//! stored BLAKE3 hash: no payload) and writes the new nodes together with
+//! the new tree size in atomic sled batches of at most [`MAX_BATCH`] leaves,
+//! at most [`COALESCE`] after it read them, so the stored tree is always a
+//! prefix of the log: after a crash it resumes from the size it stored and
+//! never appends a leaf twice. A checkpoint is signed at most
 //! every [`CHECKPOINT_INTERVAL_S`] seconds of the injected clock while the
 //! tree grows; the latest is kept in memory and in sled.
 //!
@@ -57,7 +58,14 @@ pub const CHECKPOINT_INTERVAL_S: i64 = 5;
 /// [`RETRY_MOST`] while it keeps failing.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MOST: Duration = Duration::from_secs(30);
-/// Most events appended to the tree per sled batch.
+/// How long read leaves may wait to be written, so that a slow stream of
+/// appends (one event per group commit) shares one sled batch, and its
+/// synchronous write, per interval instead of paying one per commit.
+pub const COALESCE: Duration = Duration::from_millis(100);
+/// Most leaves written in one sled batch: sled holds far more memory per
+/// leaf in batches of thousands.
+pub const MAX_BATCH: usize = 256;
+/// Most events read from the subscription at once.
 const CHUNK: usize = 4_096;
 
 /// Node keys are [`NodeId::key`] (9 bytes); these are longer, so they never
@@ -732,16 +740,35 @@ async fn follow<S: EventStore>(
         .subscribe(log.size() + 1, Filter::default())
         .ready_chunks(CHUNK);
     let mut tick = tokio::time::interval(Duration::from_secs(CHECKPOINT_INTERVAL_S as u64));
+    // Leaf hashes read but not yet written, and when they must be.
+    let mut pending: Vec<(u64, Hash)> = Vec::new();
+    let mut write_by: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             chunk = events.next() => {
-                let Some(chunk) = chunk else { return Ok(()) };
-                let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-                append(log, &chunk).await?;
-                if log.failure.send_if_modified(|failure| failure.take().is_some()) {
-                    tracing::info!(tree_size = log.size(), "the transparency follower recovered");
+                let Some(chunk) = chunk else {
+                    write(log, &mut pending, backoff).await?;
+                    return Ok(());
+                };
+                for event in chunk {
+                    let event = event?;
+                    let hash = leaf_of(&event)
+                        .hash()
+                        .with_context(|| format!("the leaf of position {}", event.position))?;
+                    pending.push((event.position, hash));
                 }
-                *backoff = RETRY_FIRST;
+                if pending.len() >= MAX_BATCH {
+                    write(log, &mut pending, backoff).await?;
+                    write_by = None;
+                } else if write_by.is_none() {
+                    write_by = Some(tokio::time::Instant::now() + COALESCE);
+                }
+            }
+            () = tokio::time::sleep_until(write_by.unwrap_or_else(tokio::time::Instant::now)),
+                if write_by.is_some() =>
+            {
+                write(log, &mut pending, backoff).await?;
+                write_by = None;
             }
             _ = tick.tick() => {}
         }
@@ -749,20 +776,38 @@ async fn follow<S: EventStore>(
     }
 }
 
-/// Appends `events` (the next ones of the log) in one atomic batch.
-async fn append(log: &Transparency, events: &[RecordedEvent]) -> anyhow::Result<()> {
+/// Writes the `pending` leaves, if any, and on success clears the failure
+/// and resets `backoff`.
+async fn write(
+    log: &Transparency,
+    pending: &mut Vec<(u64, Hash)>,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
+    for batch in pending.chunks(MAX_BATCH) {
+        append(log, batch).await?;
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    pending.clear();
+    if log.failure.send_if_modified(|failure| failure.take().is_some()) {
+        tracing::info!(tree_size = log.size(), "the transparency follower recovered");
+    }
+    *backoff = RETRY_FIRST;
+    Ok(())
+}
+
+/// Appends `leaves` (position and leaf hash of the next events of the log)
+/// in one atomic batch.
+async fn append(log: &Transparency, leaves: &[(u64, Hash)]) -> anyhow::Result<()> {
     let size = log.size();
     let mut pending = PendingNodes::new(&log.nodes, size);
-    for event in events {
+    for &(position, hash) in leaves {
         anyhow::ensure!(
-            event.position == pending.size() + 1,
-            "the log gave position {} after {}",
-            event.position,
+            position == pending.size() + 1,
+            "the log gave position {position} after {}",
             pending.size()
         );
-        let hash = leaf_of(event)
-            .hash()
-            .with_context(|| format!("the leaf of position {}", event.position))?;
         pending.append(hash)?;
     }
     let new_size = pending.size();
