@@ -125,9 +125,10 @@ pub async fn open_state(config: &ServerConfig) -> anyhow::Result<Arc<AppState>> 
     let (ledger, runner) = rectify_projections::runner::start(store.clone(), projections.clone())
         .await
         .context("catching the ledger up with the log")?;
-    let (mechanisms, mechanisms_runner) = rectify_projections::mechanisms::start(store.clone())
-        .await
-        .context("folding the registries from the log")?;
+    let (mechanisms, mechanisms_runner) =
+        rectify_projections::mechanisms::start(store.clone(), &projections)
+            .await
+            .context("folding the registries from the log")?;
     let (vault, master_key_in_data_dir) = open_vault(config)?;
     // A wrong master key file would make every submitter unreadable: check
     // one complaint's key before serving.

@@ -2,7 +2,9 @@
 //! through chromedriver (WebDriver). It signs in through the form, loads
 //! every page against a server holding seeded data (the action plan
 //! imported as a ledger, complaints taken through the lifecycle, some
-//! overdue), checks each page's numbers against the query API, watches a
+//! overdue, and traffic through the stations, liaison cadres and
+//! experience officers), checks each page's numbers against the query and
+//! registry APIs, watches a
 //! complaint submitted during the test appear without a reload, checks a
 //! unit user cannot open another unit's inbox, and saves a screenshot of
 //! each page (into `RECTIFY_SCREENSHOT_DIR`, by default a directory under
@@ -105,6 +107,152 @@ async fn open_page(client: &Client, server: &Server, path: &str) {
         .goto(&format!("http://{}{path}", server.addr))
         .await
         .unwrap_or_else(|e| panic!("open {path}: {e}"));
+}
+
+/// The numbers in table `table`'s cells `cell`, by the row's attribute
+/// `key`.
+async fn column(
+    client: &Client,
+    table: &str,
+    key: &str,
+    cell: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut values = std::collections::BTreeMap::new();
+    for row in client
+        .find_all(Locator::Css(&format!("#{table} tr[{key}]")))
+        .await
+        .expect("the table's rows")
+    {
+        let name = row
+            .attr(key)
+            .await
+            .expect("the row's key")
+            .unwrap_or_default();
+        let value = row
+            .find(Locator::Css(cell))
+            .await
+            .unwrap_or_else(|e| panic!("no {cell} in {table}: {e}"))
+            .text()
+            .await
+            .expect("text");
+        values.insert(name, value);
+    }
+    values
+}
+
+/// 城市机制, after traffic through every mechanism: the page's figures per
+/// station, per cadre and per officer kind are the registry API's.
+async fn mechanisms_page(client: &Client, server: &Server) {
+    let head = crate::mechanisms::mechanism_traffic(server).await;
+    let mut registry =
+        pb::registry_service_client::RegistryServiceClient::new(server.channel().await);
+    let stations = registry
+        .rank_stations(as_role(
+            pb::RankStationsRequest { min_position: head },
+            "supervisor",
+        ))
+        .await
+        .expect("rank stations")
+        .into_inner()
+        .stations;
+    let cadres = registry
+        .liaison_report(as_role(
+            pb::LiaisonReportRequest {
+                cadre: String::new(),
+                min_position: head,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("liaison report")
+        .into_inner()
+        .cadres;
+    let officers = registry
+        .officer_report(as_role(
+            pb::OfficerReportRequest {
+                officer: String::new(),
+                min_position: head,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("officer report")
+        .into_inner();
+    // The traffic shows: a page of zeros would match a view of zeros.
+    assert!(stations.iter().any(|s| s.complaints == 2), "{stations:?}");
+    assert!(cadres.iter().any(|c| c.complaints == 1), "{cadres:?}");
+    assert!(
+        officers
+            .kinds
+            .iter()
+            .any(|k| k.tally.unwrap_or_default().reports > 0)
+    );
+
+    open_page(client, server, "/dashboard/mechanisms").await;
+    let expected = |pairs: Vec<(String, u32)>| -> std::collections::BTreeMap<String, String> {
+        pairs.into_iter().map(|(k, v)| (k, v.to_string())).collect()
+    };
+    let by_station = |figure: fn(&pb::StationRanking) -> u32| {
+        expected(
+            stations
+                .iter()
+                .map(|s| (s.station.clone().unwrap_or_default().code, figure(s)))
+                .collect(),
+        )
+    };
+    assert_eq!(
+        column(client, "stations", "data-station", "td.complaints").await,
+        by_station(|s| s.complaints)
+    );
+    assert_eq!(
+        column(client, "stations", "data-station", "td.closed").await,
+        by_station(|s| s.closed)
+    );
+    // In the API's order: most complaints first.
+    let rows = client
+        .find_all(Locator::Css("#stations tr[data-station]"))
+        .await
+        .expect("station rows");
+    let mut order = Vec::new();
+    for row in rows {
+        order.push(
+            row.attr("data-station")
+                .await
+                .expect("attr")
+                .unwrap_or_default(),
+        );
+    }
+    let api_order: Vec<String> = stations
+        .iter()
+        .map(|s| s.station.clone().unwrap_or_default().code)
+        .collect();
+    assert_eq!(order, api_order);
+    assert_eq!(
+        column(client, "cadres", "data-cadre", "td.complaints").await,
+        expected(
+            cadres
+                .iter()
+                .map(|c| (c.cadre.clone(), c.complaints))
+                .collect()
+        )
+    );
+    assert_eq!(
+        column(client, "officer-kinds", "data-kind", "td.reports").await,
+        expected(
+            officers
+                .kinds
+                .iter()
+                .map(|k| (k.kind.clone(), k.tally.unwrap_or_default().reports))
+                .collect()
+        )
+    );
+    let reports: u32 = officers
+        .officers
+        .iter()
+        .map(|o| o.tally.unwrap_or_default().reports)
+        .sum();
+    assert_eq!(text(client, "#officer-reports").await, reports.to_string());
+    screenshot(client, "mechanisms").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,6 +363,8 @@ async fn in_headless_chromium_every_page_shows_the_apis_numbers_and_updates_live
     assert_eq!(rows.len(), events.len());
     assert_eq!(text(&client, "#log-verifies").await, "通过");
     screenshot(&client, "complaint").await;
+
+    mechanisms_page(&client, &server).await;
 
     // A unit's own inbox, and not another unit's.
     let lead = get(&mut complaints, &ids[1]).await.lead_unit;

@@ -1,6 +1,7 @@
 //! The city's own mechanisms through the real server: the registries
 //! imported from spreadsheet files, grassroots stations' QR codes and the
-//! station ranking.
+//! station ranking, the liaison and officer reports, and the view's
+//! checkpoint across a restart.
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +85,249 @@ async fn list(
     .into_iter()
     .filter_map(|r| r.record)
     .collect()
+}
+
+/// Imports a sample file through the API as the dispatch centre.
+async fn import_sample(r: &mut RegistryServiceClient<Channel>, kind: pb::RegistryKind, name: &str) {
+    r.import_registry(as_role(
+        pb::ImportRegistryRequest {
+            kind: kind as i32,
+            csv: std::fs::read_to_string(sample(name)).unwrap(),
+        },
+        "dispatcher",
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("import the sample {name}: {e}"));
+}
+
+/// Traffic through every mechanism: the four sample registries imported,
+/// three QR complaints at two stations (one dispatched), two officers'
+/// reports, and a complaint of a paired enterprise dispatched (so its
+/// cadre is told) with the cadre's note. Returns the log's head after it.
+pub(crate) async fn mechanism_traffic(server: &Server) -> u64 {
+    let mut r = registry(server).await;
+    for (kind, name) in [
+        (pb::RegistryKind::Enterprise, "enterprises"),
+        (pb::RegistryKind::Liaison, "liaisons"),
+        (pb::RegistryKind::Officer, "officers"),
+        (pb::RegistryKind::Station, "stations"),
+    ] {
+        import_sample(&mut r, kind, name).await;
+    }
+    let mut c = server.complaints().await;
+    let mut ids = Vec::new();
+    for (station, title) in [
+        ("sample-kangbashi-hall", "窗口排队时间长"),
+        ("sample-kangbashi-hall", "材料一次性告知不到位"),
+        ("sample-dalad-station", "自助机故障"),
+    ] {
+        let request = pb::SubmitComplaintRequest {
+            channel: pb::Channel::QrCode as i32,
+            station_code: station.into(),
+            district: "kangbashi".into(),
+            ..submit_request(title)
+        };
+        let done = c
+            .submit_complaint(as_role(request, "portal"))
+            .await
+            .expect("a QR complaint");
+        ids.push(done.into_inner().result.unwrap().id);
+    }
+    classify_and_dispatch(&mut c, &ids[0]).await;
+    for officer in ["TYG-SAMPLE-001", "TYG-SAMPLE-002"] {
+        let request = pb::SubmitComplaintRequest {
+            channel: pb::Channel::ExperienceOfficer as i32,
+            officer_id: officer.into(),
+            ..submit_request("陪群众走流程：电力报装材料反复要求")
+        };
+        c.submit_complaint(as_role(request, "portal"))
+            .await
+            .expect("an officer's report");
+    }
+    let paired = submit_as_hotline(
+        &mut c,
+        pb::SubmitComplaintRequest {
+            enterprise: "示例能源".into(),
+            ..submit_request("用电报装迟迟不接电")
+        },
+    )
+    .await
+    .id;
+    classify_and_dispatch(&mut c, &paired).await;
+    c.record_liaison_note(as_cadre(
+        pb::RecordLiaisonNoteRequest {
+            complaint_id: paired,
+            note: "电话联系企业负责人".into(),
+            contacted: true,
+            ..Default::default()
+        },
+        "cadre-sample-001",
+    ))
+    .await
+    .expect("the cadre's note");
+    crate::support::head(server).await
+}
+
+/// The three reports as the dispatch centre reads them at `min_position`.
+async fn reports(
+    server: &Server,
+    min_position: u64,
+) -> (
+    Vec<pb::StationRanking>,
+    Vec<pb::CadreReport>,
+    pb::OfficerReportResponse,
+) {
+    let mut r = registry(server).await;
+    let stations = r
+        .rank_stations(as_role(
+            pb::RankStationsRequest { min_position },
+            "supervisor",
+        ))
+        .await
+        .expect("rank stations")
+        .into_inner()
+        .stations;
+    let cadres = r
+        .liaison_report(as_role(
+            pb::LiaisonReportRequest {
+                cadre: String::new(),
+                min_position,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("liaison report")
+        .into_inner()
+        .cadres;
+    let officers = r
+        .officer_report(as_role(
+            pb::OfficerReportRequest {
+                officer: String::new(),
+                min_position,
+            },
+            "supervisor",
+        ))
+        .await
+        .expect("officer report")
+        .into_inner();
+    (stations, cadres, officers)
+}
+
+// Multi-threaded: `restart` blocks while the server shuts down gracefully,
+// and the client connections must close meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_are_the_same_after_a_restart_from_the_checkpoint() {
+    let server = Server::fresh();
+    let head = mechanism_traffic(&server).await;
+    let before = reports(&server, head).await;
+    assert_eq!(before.0[0].complaints, 2, "{:?}", before.0);
+    let cadre = before
+        .1
+        .iter()
+        .find(|c| c.cadre == "cadre-sample-001")
+        .unwrap();
+    assert_eq!((cadre.complaints, cadre.contacted), (1, 1));
+    assert_eq!(
+        before
+            .2
+            .officers
+            .iter()
+            .filter(|o| o.tally.unwrap().reports == 1)
+            .count(),
+        2
+    );
+    let server = server.restart();
+    // Nothing to wait for: the view is loaded before the server serves.
+    assert_eq!(reports(&server, 0).await, before);
+    let mut r = registry(&server).await;
+    let stations = list(&mut r, pb::RegistryKind::Station, 0).await;
+    assert_eq!(stations.len(), 4, "the registries come back too");
+}
+
+/// Credit code `i` of a generated file: valid, with its check character.
+fn generated_code(i: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let mut first17 = String::from("91150602");
+    for place in (0..9).rev() {
+        let digit = (i / ALPHABET.len().pow(place)) % ALPHABET.len();
+        first17.push(char::from(ALPHABET[digit]));
+    }
+    let check = rectify_domain::registry::credit::check_character(&first17).unwrap();
+    format!("{first17}{check}")
+}
+
+/// An enterprise file of rows `range`, the names with `suffix`.
+fn generated_enterprises(range: std::ops::Range<usize>, suffix: &str) -> String {
+    let mut csv = String::from("credit_code,name,kind\n");
+    for i in range {
+        csv.push_str(&format!(
+            "{},第{i}商贸有限公司{suffix},above_scale\n",
+            generated_code(i)
+        ));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_large_import_counts_every_row_once_written_concurrently() {
+    let server = Server::fresh();
+    let mut r = registry(&server).await;
+    let import = |csv: String| {
+        let mut r = r.clone();
+        async move {
+            r.import_registry(as_role(
+                pb::ImportRegistryRequest {
+                    kind: pb::RegistryKind::Enterprise as i32,
+                    csv,
+                },
+                "dispatcher",
+            ))
+            .await
+            .expect("the import")
+            .into_inner()
+        }
+    };
+    let first = import(generated_enterprises(0..300, "")).await;
+    assert_eq!(
+        (first.rows, first.added, first.revised, first.unchanged),
+        (300, 300, 0, 0)
+    );
+    assert_eq!(first.position, crate::support::head(&server).await);
+    // 100 renamed, 150 as they were, 50 new; then the same file again.
+    let mut mixed = generated_enterprises(0..100, "（更名）");
+    mixed.push_str(
+        generated_enterprises(100..250, "")
+            .split_once('\n')
+            .unwrap()
+            .1,
+    );
+    mixed.push_str(
+        generated_enterprises(300..350, "")
+            .split_once('\n')
+            .unwrap()
+            .1,
+    );
+    let second = import(mixed.clone()).await;
+    assert_eq!(
+        (second.rows, second.added, second.revised, second.unchanged),
+        (300, 50, 100, 150)
+    );
+    assert_eq!(second.position, crate::support::head(&server).await);
+    let again = import(mixed).await;
+    assert_eq!(
+        (again.added, again.revised, again.unchanged, again.position),
+        (0, 0, 300, second.position),
+        "a repeated import writes nothing"
+    );
+    let listed = list(&mut r, pb::RegistryKind::Enterprise, second.position).await;
+    assert_eq!(listed.len(), 350);
+    let Some(pb::registry_record::Record::Enterprise(renamed)) = listed
+        .iter()
+        .find(|e| matches!(e, pb::registry_record::Record::Enterprise(e) if e.credit_code == generated_code(7)))
+    else {
+        panic!("enterprise 7 listed");
+    };
+    assert_eq!(renamed.name, "第7商贸有限公司（更名）");
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The checkpoint's binary encoding of a ledger row.
+//! The checkpoint's binary encoding of a ledger row, and of what the
+//! mechanisms view keeps of a complaint ([`encode_mechanism_facts`]).
 //!
 //! Compact and quick to read back at start-up: unsigned integers as LEB128
 //! varints, signed ones zig-zagged first, instants as seconds and
@@ -6,7 +7,8 @@
 //! below), strings and lists prefixed by their length, options by a 0/1 tag,
 //! the row's flags in one byte. There is no per-row version: the store keeps
 //! one format number (`runner::LEDGER_FORMAT`), and a store in another format
-//! is rebuilt from the log, so changing anything here means bumping it.
+//! is rebuilt from the log, so changing anything here means bumping it (the
+//! mechanisms view's facts: `mechanisms::CHECKPOINT_FORMAT`).
 //!
 //! Decoding checks every length and tag against the bytes at hand and
 //! returns an error naming what is wrong; it never panics on bad bytes.
@@ -18,6 +20,7 @@ use rectify_domain::complaint::{
 
 use crate::{
     code::Code,
+    mechanisms::{LiaisonComplaint, OfficerComplaint, StationComplaint},
     row::{CallbackFact, DispatchFact, LedgerRow, RowDeadline, UnitFact},
 };
 
@@ -257,6 +260,100 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
     Ok(row)
 }
 
+/// What the mechanisms view keeps of one complaint: its facts as a
+/// station's, a liaison cadre's and an officer's complaint, each when it is
+/// one.
+pub(crate) type MechanismFacts = (
+    Option<StationComplaint>,
+    Option<LiaisonComplaint>,
+    Option<OfficerComplaint>,
+);
+
+/// Appends the encoding of one complaint's mechanism facts to `out`.
+pub(crate) fn encode_mechanism_facts(
+    station: Option<&StationComplaint>,
+    liaison: Option<&LiaisonComplaint>,
+    officer: Option<&OfficerComplaint>,
+    out: &mut Vec<u8>,
+) {
+    let w = &mut Writer(out);
+    w.option(station, |w, f| {
+        w.str(&f.station);
+        w.instant(f.received_at);
+        w.option(f.closed_at, Writer::instant);
+        w.u64(u64::from(f.callbacks));
+        w.u64(u64::from(f.satisfied));
+    });
+    w.option(liaison, |w, f| {
+        w.str(&f.cadre);
+        w.str(&f.credit_code);
+        w.instant(f.assigned_at);
+        w.option(f.contacted_at, Writer::instant);
+        w.u64(u64::from(f.notes));
+        w.0.push(u8::from(f.resolved));
+        w.option(f.closed_at, Writer::instant);
+        w.u64(u64::from(f.callbacks));
+        w.u64(u64::from(f.satisfied));
+        w.u64(u64::from(f.solved));
+    });
+    w.option(officer, |w, f| {
+        w.str(&f.officer);
+        w.instant(f.received_at);
+        w.option(f.acknowledged_at, Writer::instant);
+        w.u64(u64::from(f.warnings));
+        w.option(f.closed_at, Writer::instant);
+        w.u64(u64::from(f.callbacks));
+        w.u64(u64::from(f.satisfied));
+    });
+}
+
+/// Decodes what [`encode_mechanism_facts`] wrote; every byte must be used.
+pub(crate) fn decode_mechanism_facts(bytes: &[u8]) -> Result<MechanismFacts, String> {
+    let r = &mut Reader(bytes);
+    let station = r.option(|r| {
+        Ok(StationComplaint {
+            station: r.string()?,
+            received_at: r.instant()?,
+            closed_at: r.option(Reader::instant)?,
+            callbacks: r.u32()?,
+            satisfied: r.u32()?,
+        })
+    })?;
+    let liaison = r.option(|r| {
+        Ok(LiaisonComplaint {
+            cadre: r.string()?,
+            credit_code: r.string()?,
+            assigned_at: r.instant()?,
+            contacted_at: r.option(Reader::instant)?,
+            notes: r.u32()?,
+            resolved: match r.byte()? {
+                0 => false,
+                1 => true,
+                other => return Err(format!("{other} is not a yes/no")),
+            },
+            closed_at: r.option(Reader::instant)?,
+            callbacks: r.u32()?,
+            satisfied: r.u32()?,
+            solved: r.u32()?,
+        })
+    })?;
+    let officer = r.option(|r| {
+        Ok(OfficerComplaint {
+            officer: r.string()?,
+            received_at: r.instant()?,
+            acknowledged_at: r.option(Reader::instant)?,
+            warnings: r.u32()?,
+            closed_at: r.option(Reader::instant)?,
+            callbacks: r.u32()?,
+            satisfied: r.u32()?,
+        })
+    })?;
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes left after the facts", r.0.len()));
+    }
+    Ok((station, liaison, officer))
+}
+
 struct Writer<'a>(&'a mut Vec<u8>);
 
 impl Writer<'_> {
@@ -337,6 +434,11 @@ impl Reader<'_> {
             }
         }
         Err("a number runs over 64 bits".to_owned())
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let value = self.u64()?;
+        u32::try_from(value).map_err(|_| format!("{value} runs over 32 bits"))
     }
 
     fn i64(&mut self) -> Result<i64, String> {
@@ -508,6 +610,58 @@ mod tests {
             let mut damaged = bytes.clone();
             damaged[i] ^= 0xff;
             let _ = decode_row(&damaged);
+        }
+    }
+    #[test]
+    fn mechanism_facts_round_trip_and_damage_is_an_error() {
+        let station = StationComplaint {
+            station: "dongsheng-hall".into(),
+            received_at: at(1),
+            closed_at: Some(at(20)),
+            callbacks: 2,
+            satisfied: 1,
+        };
+        let liaison = LiaisonComplaint {
+            cadre: "cadre-1".into(),
+            credit_code: "91150602MA0YL00019".into(),
+            assigned_at: at(2),
+            contacted_at: Some(at(3)),
+            notes: 4,
+            resolved: true,
+            closed_at: None,
+            callbacks: 1,
+            satisfied: 1,
+            solved: 1,
+        };
+        let officer = OfficerComplaint {
+            officer: "TYG-001".into(),
+            received_at: at(1),
+            acknowledged_at: None,
+            warnings: 3,
+            closed_at: Some(at(23)),
+            callbacks: 0,
+            satisfied: 0,
+        };
+        for facts in [
+            (Some(&station), Some(&liaison), Some(&officer)),
+            (Some(&station), None, None),
+            (None, Some(&liaison), None),
+            (None, None, Some(&officer)),
+        ] {
+            let mut bytes = Vec::new();
+            encode_mechanism_facts(facts.0, facts.1, facts.2, &mut bytes);
+            let decoded = decode_mechanism_facts(&bytes).unwrap();
+            assert_eq!(decoded.0.as_ref(), facts.0);
+            assert_eq!(decoded.1.as_ref(), facts.1);
+            assert_eq!(decoded.2.as_ref(), facts.2);
+            for len in 0..bytes.len() {
+                assert!(decode_mechanism_facts(&bytes[..len]).is_err());
+            }
+            for i in 0..bytes.len() {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= 0xff;
+                let _ = decode_mechanism_facts(&damaged);
+            }
         }
     }
 }

@@ -7,8 +7,8 @@
 //! queries without scanning every row; and the checkpointed runner that keeps
 //! them current ([`runner`]). Beside them, [`mechanisms`] folds the city's
 //! registries and what came through its own mechanisms (stations' QR
-//! complaints, liaison cadres', experience officers' reports); it keeps no
-//! checkpoint and is folded from position 1 at start.
+//! complaints, liaison cadres', experience officers' reports), checkpointed
+//! by the same runner in its own tree of the projection store.
 //!
 //! # Invariants
 //!
@@ -32,7 +32,8 @@
 //! 7. Rows hold unit, area and district codes as interned [`Code`]s (one
 //!    allocation per distinct code for the process), never free text.
 //! 8. Checkpointed rows use the binary encoding of `codec.rs` under one
-//!    format number ([`runner::LEDGER_FORMAT`]); a store in another format is
+//!    format number ([`runner::LEDGER_FORMAT`]; the mechanisms view's,
+//!    [`mechanisms::CHECKPOINT_FORMAT`]); a store in another format is
 //!    rebuilt from the log, never misread.
 //!
 //! This crate knows nothing of gRPC; the service converts at its edge.

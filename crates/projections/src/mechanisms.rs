@@ -10,17 +10,26 @@
 //! [`MechanismsView`] is a pure fold of the log like the issue ledger: it
 //! reads `registry-*` streams whole, and of complaints only the events that
 //! matter here (intake, callbacks, closure), skipping the others by their
-//! type before decoding them. It is kept in memory and rebuilt from the log
-//! at start ([`start`]): registries are small (thousands of records) and
-//! the complaint facts it keeps are a few numbers per complaint that came
-//! through a mechanism.
+//! type before decoding them. It is kept in memory and checkpointed like
+//! the ledger, by the same runner ([`crate::runner`]), in its own tree of
+//! the projection store (`mechanisms`): each applied page writes the records
+//! and complaint facts it changed (registry records as JSON with the
+//! position they were recorded at, complaint facts in the binary encoding
+//! of `codec.rs`) and the position reached, in one atomic batch. At start
+//! ([`start`]) the view is loaded from the checkpoint and catches up from
+//! the position after it.
+//!
+//! Folding the whole log at every start was measured too slow to keep: the
+//! view must read every event to find the few it keeps, so the refold runs
+//! at the log's raw read rate, seconds per million events on a busy
+//! machine (see `docs/benchmarks.md`, "The mechanisms view at start"),
+//! while loading the checkpoint costs only the facts it holds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use rectify_domain::{
     ComplaintEvent,
     complaint::Satisfaction,
@@ -29,10 +38,25 @@ use rectify_domain::{
         RegistryRecord, Station,
     },
 };
-use rectify_eventlog::{EventStore, Filter, RecordedEvent};
+use rectify_eventlog::{EventStore, RecordedEvent};
 use tokio::sync::watch;
 
-use crate::{ProjectionError, ledger::COMPLAINT_STREAM_PREFIX, runner::CATCH_UP_PAGE};
+use crate::{
+    ProjectionError, codec,
+    ledger::COMPLAINT_STREAM_PREFIX,
+    runner::{self, Checkpointed, Encoded, KEY_APPLIED, KEY_FORMAT, ProjectionDb},
+};
+
+/// The view's tree in the projection store.
+pub(crate) const TREE: &str = "mechanisms";
+/// The format of the checkpoint; a tree in another format is cleared and
+/// the view folded again from position 1.
+pub const CHECKPOINT_FORMAT: u64 = 1;
+/// Key prefixes: `r/<registry>/<key>` a record (the position it was
+/// recorded at, 8 bytes big-endian, then its JSON), `m/<complaint id>` a
+/// complaint's facts.
+const PREFIX_RECORD: &[u8] = b"r/";
+const PREFIX_FACTS: &[u8] = b"m/";
 
 /// The complaint event types this view reads; the rest are skipped unread.
 const COMPLAINT_EVENTS: [&str; 9] = [
@@ -192,13 +216,27 @@ impl StationRanking {
     }
 }
 
+/// What one event changed in the view: a registry record or a complaint's
+/// facts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Changed {
+    /// The record of this registry and key.
+    Record(RegistryKind, String),
+    /// The facts of the complaint with this id.
+    Complaint(String),
+}
+
 /// The registries and mechanism facts folded from the log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MechanismsView {
     applied: u64,
     enterprises: BTreeMap<String, Enterprise>,
-    /// Normalised name or alias → credit code.
-    names: BTreeMap<String, String>,
+    /// Normalised name or alias → the credit codes of the enterprises
+    /// claiming it, by the position each was recorded at; the newest
+    /// recorded one answers to the name.
+    claims: BTreeMap<String, BTreeMap<u64, String>>,
+    /// The position each record was last recorded at, by registry and key.
+    recorded: BTreeMap<(RegistryKind, String), u64>,
     liaisons: BTreeMap<String, Liaison>,
     officers: BTreeMap<String, Officer>,
     stations: BTreeMap<String, Station>,
@@ -226,8 +264,9 @@ impl MechanismsView {
         self.applied
     }
 
-    /// Applies one event; events must come in position order.
-    pub fn apply(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    /// Applies one event; events must come in position order. Returns what
+    /// it changed, if anything.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
         if event.position <= self.applied {
             return Err(ProjectionError::OutOfOrder {
                 applied: self.applied,
@@ -244,11 +283,12 @@ impl MechanismsView {
                 RegistryEvent::decode(&event.event_type, event.schema_version, &event.payload)
                     .map_err(decode_error)?;
             let RegistryEvent::RegistryRecorded { record, .. } = decoded;
-            self.record(record);
-            return Ok(());
+            let changed = Changed::Record(record.kind(), record.key().to_owned());
+            self.record(record, event.position);
+            return Ok(Some(changed));
         }
         let Some(id) = event.stream.strip_prefix(COMPLAINT_STREAM_PREFIX) else {
-            return Ok(());
+            return Ok(None);
         };
         let event_type = event.event_type.as_str();
         if !COMPLAINT_EVENTS.contains(&event_type)
@@ -257,22 +297,42 @@ impl MechanismsView {
                 && !self.liaison_complaints.contains_key(id)
                 && !self.officer_complaints.contains_key(id))
         {
-            return Ok(());
+            return Ok(None);
         }
         let decoded =
             ComplaintEvent::decode(&event.event_type, event.schema_version, &event.payload)
                 .map_err(|e| decode_error(e.to_string()))?;
         self.apply_complaint(id, &decoded);
-        Ok(())
+        let tracked = self.station_complaints.contains_key(id)
+            || self.liaison_complaints.contains_key(id)
+            || self.officer_complaints.contains_key(id);
+        Ok(tracked.then(|| Changed::Complaint(id.to_owned())))
     }
 
-    fn record(&mut self, record: RegistryRecord) {
+    /// Records `record`, recorded at `position` (after any record of the
+    /// same key).
+    fn record(&mut self, record: RegistryRecord, position: u64) {
+        let previous = self
+            .recorded
+            .insert((record.kind(), record.key().to_owned()), position);
         match record {
             RegistryRecord::Enterprise(enterprise) => {
                 let code = enterprise.credit_code.as_str().to_owned();
-                self.names.retain(|_, c| *c != code);
-                for name in std::iter::once(&enterprise.name).chain(&enterprise.aliases) {
-                    self.names.insert(normalise_name(name), code.clone());
+                if let (Some(old), Some(at)) = (self.enterprises.get(&code), previous) {
+                    for name in names_of(old) {
+                        if let Some(claims) = self.claims.get_mut(&name) {
+                            claims.remove(&at);
+                            if claims.is_empty() {
+                                self.claims.remove(&name);
+                            }
+                        }
+                    }
+                }
+                for name in names_of(&enterprise) {
+                    self.claims
+                        .entry(name)
+                        .or_default()
+                        .insert(position, code.clone());
                 }
                 self.enterprises.insert(code, enterprise);
             }
@@ -569,12 +629,14 @@ impl MechanismsView {
     }
 
     /// The enterprise a complaint names: by credit code, else by its
-    /// registered name or an alias (normalised, see [`normalise_name`]).
+    /// registered name or an alias (normalised, see [`normalise_name`]);
+    /// of enterprises sharing a name, the one recorded last.
     pub fn find_enterprise(&self, named: &str) -> Option<&Enterprise> {
         let upper = named.trim().to_ascii_uppercase();
         self.enterprises.get(&upper).or_else(|| {
-            self.names
+            self.claims
                 .get(&normalise_name(named))
+                .and_then(|claims| claims.values().next_back())
                 .and_then(|code| self.enterprises.get(code))
         })
     }
@@ -684,6 +746,13 @@ impl MechanismsView {
     }
 }
 
+/// The normalised name and aliases of an enterprise.
+fn names_of(enterprise: &Enterprise) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(&enterprise.name)
+        .chain(&enterprise.aliases)
+        .map(|name| normalise_name(name))
+}
+
 /// The ids of the complaints in `facts` that pass `keep`.
 fn ids<F>(
     facts: &BTreeMap<String, F>,
@@ -735,63 +804,190 @@ impl Mechanisms {
     }
 }
 
-fn apply_all(
-    view: &RwLock<MechanismsView>,
-    events: &[RecordedEvent],
-) -> Result<u64, ProjectionError> {
-    let mut view = view
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for event in events {
-        view.apply(event)?;
+impl Checkpointed for MechanismsView {
+    type Changed = Changed;
+    const NAME: &'static str = "mechanisms";
+
+    fn applied_position(&self) -> u64 {
+        self.applied
     }
-    Ok(view.applied())
+
+    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
+        self.apply(event)
+    }
+
+    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
+        let mut encoded = Vec::with_capacity(dirty.len());
+        for changed in dirty {
+            match changed {
+                Changed::Record(kind, key) => {
+                    let Some(record) = self.record_of(*kind, key) else {
+                        continue;
+                    };
+                    let position = self
+                        .recorded
+                        .get(&(*kind, key.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                    let mut value = position.to_be_bytes().to_vec();
+                    serde_json::to_writer(&mut value, &record)
+                        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+                    encoded.push((record_key(*kind, key), value));
+                }
+                Changed::Complaint(id) => {
+                    let facts = (
+                        self.station_complaints.get(id),
+                        self.liaison_complaints.get(id),
+                        self.officer_complaints.get(id),
+                    );
+                    if facts == (None, None, None) {
+                        continue;
+                    }
+                    let mut value = Vec::with_capacity(64);
+                    codec::encode_mechanism_facts(facts.0, facts.1, facts.2, &mut value);
+                    encoded.push(([PREFIX_FACTS, id.as_bytes()].concat(), value));
+                }
+            }
+        }
+        Ok(encoded)
+    }
 }
 
-/// Folds the log from position 1 to its head, then follows it in a
-/// background task until `store` closes or the task is aborted.
+impl MechanismsView {
+    /// The record of `kind` with `key`, cloned.
+    fn record_of(&self, kind: RegistryKind, key: &str) -> Option<RegistryRecord> {
+        match kind {
+            RegistryKind::Enterprise => self
+                .enterprises
+                .get(key)
+                .cloned()
+                .map(RegistryRecord::Enterprise),
+            RegistryKind::Liaison => self.liaisons.get(key).cloned().map(RegistryRecord::Liaison),
+            RegistryKind::Officer => self.officers.get(key).cloned().map(RegistryRecord::Officer),
+            RegistryKind::Station => self.stations.get(key).cloned().map(RegistryRecord::Station),
+        }
+    }
+
+    /// The view saved in `tree` by checkpoints; an empty view when the tree
+    /// is empty or in another format (then cleared). Blocking.
+    pub(crate) fn load(tree: &sled::Tree) -> Result<Self, ProjectionError> {
+        let format = tree
+            .get(KEY_FORMAT)?
+            .map(|v| runner::read_u64(&v))
+            .transpose()?;
+        if format != Some(CHECKPOINT_FORMAT) {
+            if format.is_some() {
+                tracing::warn!(
+                    ?format,
+                    current = CHECKPOINT_FORMAT,
+                    "mechanisms checkpoint format changed; folding the log again"
+                );
+            }
+            tree.clear()?;
+            tree.insert(KEY_FORMAT, &CHECKPOINT_FORMAT.to_be_bytes())?;
+            return Ok(Self::default());
+        }
+        let undecodable = |key: &[u8], error: &dyn std::fmt::Display| {
+            ProjectionError::Checkpoint(format!(
+                "{:?} does not decode: {error}",
+                String::from_utf8_lossy(key)
+            ))
+        };
+        let mut view = Self {
+            applied: match tree.get(KEY_APPLIED)? {
+                Some(bytes) => runner::read_u64(&bytes)?,
+                None => 0,
+            },
+            ..Self::default()
+        };
+        let mut records = Vec::new();
+        for entry in tree.scan_prefix(PREFIX_RECORD) {
+            let (key, value) = entry?;
+            let (position, json) = value
+                .split_first_chunk::<8>()
+                .ok_or_else(|| undecodable(&key, &"shorter than its position"))?;
+            let record: RegistryRecord =
+                serde_json::from_slice(json).map_err(|e| undecodable(&key, &e))?;
+            records.push((u64::from_be_bytes(*position), record));
+        }
+        // In the order they were recorded, so names shared by enterprises
+        // resolve as they did when folded.
+        records.sort_by_key(|(position, _)| *position);
+        for (position, record) in records {
+            view.record(record, position);
+        }
+        for entry in tree.scan_prefix(PREFIX_FACTS) {
+            let (key, value) = entry?;
+            let id = std::str::from_utf8(&key[PREFIX_FACTS.len()..])
+                .map_err(|e| undecodable(&key, &e))?
+                .to_owned();
+            let (station, liaison, officer) =
+                codec::decode_mechanism_facts(&value).map_err(|e| undecodable(&key, &e))?;
+            if let Some(facts) = station {
+                view.station_complaints.insert(id.clone(), facts);
+            }
+            if let Some(facts) = liaison {
+                view.liaison_complaints.insert(id.clone(), facts);
+            }
+            if let Some(facts) = officer {
+                view.officer_complaints.insert(id, facts);
+            }
+        }
+        Ok(view)
+    }
+}
+
+fn record_key(kind: RegistryKind, key: &str) -> Vec<u8> {
+    [PREFIX_RECORD, kind.name().as_bytes(), b"/", key.as_bytes()].concat()
+}
+
+/// Loads the view from its checkpoint in `db` (or folds the log from
+/// position 1 when there is none, or when it is ahead of the log, which
+/// was then restored to an earlier point), catches up with the log, and
+/// follows it in a background task until `store` closes or the task is
+/// aborted; each applied page writes a checkpoint.
 pub async fn start<S: EventStore + Clone>(
     store: S,
+    db: &ProjectionDb,
 ) -> Result<(Mechanisms, tokio::task::JoinHandle<()>), ProjectionError> {
-    let view = Arc::new(RwLock::new(MechanismsView::default()));
+    let tree = db.named_tree(TREE)?;
+    let loading = tree.clone();
+    let mut view = tokio::task::spawn_blocking(move || MechanismsView::load(&loading))
+        .await
+        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
     let head = store.head_position().await?;
-    let mut from = 1;
-    while from <= head {
-        let page = store
-            .read_all(from, CATCH_UP_PAGE, &Filter::default())
-            .await?;
-        let Some(last) = page.last() else { break };
-        from = last.position + 1;
-        apply_all(&view, &page)?;
+    if view.applied() > head {
+        tracing::warn!(
+            applied = view.applied(),
+            head,
+            "the mechanisms checkpoint is ahead of the log; folding the log again"
+        );
+        let clearing = tree.clone();
+        view = tokio::task::spawn_blocking(move || -> Result<_, ProjectionError> {
+            clearing.clear()?;
+            MechanismsView::load(&clearing)
+        })
+        .await
+        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))??;
     }
-    let reached = view
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .applied();
+    let resumed_from = view.applied();
+    let view = Arc::new(RwLock::new(view));
+    let started = std::time::Instant::now();
+    let reached = runner::catch_up_view(&store, &tree, &view, &mut |_, _| {}).await?;
+    tracing::info!(
+        resumed_from,
+        reached,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "mechanisms view caught up"
+    );
     let (sender, receiver) = watch::channel(reached);
     let handle = Mechanisms {
         view: view.clone(),
         applied: receiver,
     };
     let task = tokio::spawn(async move {
-        let mut events = store
-            .subscribe(reached + 1, Filter::default())
-            .ready_chunks(CATCH_UP_PAGE);
-        while let Some(chunk) = events.next().await {
-            let applied = chunk
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(ProjectionError::from)
-                .and_then(|chunk| apply_all(&view, &chunk));
-            match applied {
-                Ok(position) => {
-                    sender.send_replace(position);
-                }
-                Err(error) => {
-                    tracing::error!(%error, "the mechanisms view stopped");
-                    return;
-                }
-            }
+        if let Err(error) = runner::follow(store, tree, view, sender).await {
+            tracing::error!(%error, "the mechanisms view stopped");
         }
     });
     Ok((handle, task))
@@ -813,22 +1009,32 @@ mod tests {
         Utc.with_ymd_and_hms(2025, 6, 2, 1, minute, 0).unwrap()
     }
 
+    /// `events` (stream, type, version, payload) as recorded from position 1.
+    fn recorded(events: &[(String, &str, u32, Vec<u8>)]) -> Vec<RecordedEvent> {
+        events
+            .iter()
+            .enumerate()
+            .map(
+                |(index, (stream, event_type, schema_version, payload))| RecordedEvent {
+                    stream: stream.clone(),
+                    version: 0,
+                    position: index as u64 + 1,
+                    id: Uuid::nil(),
+                    event_type: (*event_type).to_owned(),
+                    schema_version: *schema_version,
+                    payload: payload.clone(),
+                    metadata: Metadata::default(),
+                    hash: [0; 32],
+                },
+            )
+            .collect()
+    }
+
     /// Feeds `events` (stream, type, version, payload) in order.
     fn fold(events: &[(String, &str, u32, Vec<u8>)]) -> MechanismsView {
         let mut view = MechanismsView::default();
-        for (index, (stream, event_type, schema_version, payload)) in events.iter().enumerate() {
-            view.apply(&RecordedEvent {
-                stream: stream.clone(),
-                version: 0,
-                position: index as u64 + 1,
-                id: Uuid::nil(),
-                event_type: (*event_type).to_owned(),
-                schema_version: *schema_version,
-                payload: payload.clone(),
-                metadata: Metadata::default(),
-                hash: [0; 32],
-            })
-            .unwrap();
+        for event in recorded(events) {
+            view.apply(&event).unwrap();
         }
         view
     }
@@ -966,5 +1172,263 @@ mod tests {
         assert!(view.station_rankings().is_empty());
         assert_eq!(view.applied(), 2);
         assert!(view.station_complaint("C1").is_some());
+    }
+    fn renamed(name: &str, aliases: &[&str]) -> RegistryRecord {
+        let RegistryRecord::Enterprise(mut e) = enterprise() else {
+            unreachable!()
+        };
+        e.name = name.into();
+        e.aliases = aliases.iter().map(|a| (*a).to_owned()).collect();
+        RegistryRecord::Enterprise(e)
+    }
+
+    fn other_enterprise(aliases: &[&str]) -> RegistryRecord {
+        RegistryRecord::Enterprise(Enterprise {
+            credit_code: CreditCode::new("91150603MA0YL0002T").unwrap(),
+            name: "示例绒纺制品有限公司（样例）".into(),
+            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+            kind: EnterpriseKind::AboveScale,
+            district: None,
+        })
+    }
+
+    #[test]
+    fn a_shared_name_belongs_to_the_enterprise_recorded_last_that_still_has_it() {
+        let code = |view: &MechanismsView, named: &str| {
+            view.find_enterprise(named)
+                .map(|e| e.credit_code.to_string())
+        };
+        let first = "91150602MA0YL00019".to_owned();
+        let second = "91150603MA0YL0002T".to_owned();
+        // The second enterprise shares the first's alias, then the first
+        // is renamed and drops it: the name stays with the second.
+        let events = [
+            registry(other_enterprise(&["示例能源"])),
+            registry(enterprise()),
+            registry(renamed("新名称能源有限公司", &[])),
+        ];
+        let view = fold(&events[..2]);
+        assert_eq!(code(&view, "示例能源"), Some(first.clone()));
+        let view = fold(&events);
+        assert_eq!(code(&view, "示例能源"), Some(second.clone()));
+        assert_eq!(code(&view, "新名称能源有限公司"), Some(first.clone()));
+        assert_eq!(code(&view, "示例能源化工有限公司（样例）"), None);
+        assert_eq!(code(&view, "示例绒纺制品有限公司（样例）"), Some(second));
+    }
+
+    /// Registries, their revisions and every kind of mechanism complaint.
+    fn history() -> Vec<(String, &'static str, u32, Vec<u8>)> {
+        let pair = RegistryRecord::Liaison(Liaison {
+            credit_code: CreditCode::new("91150602MA0YL00019").unwrap(),
+            cadre: "cadre-1".into(),
+            level: LiaisonLevel::City,
+            from: at(0).date_naive(),
+            to: None,
+        });
+        let officer = |active| {
+            RegistryRecord::Officer(Officer {
+                id: "TYG-001".into(),
+                kind: OfficerKind::Business,
+                round: 1,
+                active,
+            })
+        };
+        let station = RegistryRecord::Station(Station {
+            code: rectify_domain::StationCode::new("hall").unwrap(),
+            name: "政务服务大厅".into(),
+            district: DistrictCode::new("dongsheng").unwrap(),
+            unit: UnitCode::new("dongsheng-gov").unwrap(),
+        });
+        let liaison = LiaisonRef {
+            credit_code: "91150602MA0YL00019".into(),
+            enterprise: "示例能源化工有限公司（样例）".into(),
+            cadre: "cadre-1".into(),
+            level: LiaisonLevel::City,
+        };
+        let mut report = received("C3", None);
+        if let ComplaintEvent::ComplaintReceived { submission, .. } = &mut report {
+            submission.channel = Channel::ExperienceOfficer;
+            submission.officer = Some("TYG-001".into());
+        }
+        let callback = || ComplaintEvent::CallbackRecorded {
+            at: at(50),
+            valid: true,
+            contacted: true,
+            solved: true,
+            satisfaction: Some(Satisfaction::Satisfied),
+            comment: None,
+        };
+        let closed = || ComplaintEvent::ComplaintClosed {
+            at: at(55),
+            note: None,
+        };
+        vec![
+            registry(other_enterprise(&["示例能源"])),
+            registry(enterprise()),
+            registry(pair),
+            registry(officer(true)),
+            registry(station),
+            complaint("C1", received("C1", Some("hall"))),
+            complaint("C2", received("C2", None)),
+            complaint("C2", ComplaintEvent::LiaisonAssigned { at: at(5), liaison }),
+            complaint("C3", report),
+            complaint(
+                "C2",
+                ComplaintEvent::LiaisonNoteRecorded {
+                    at: at(20),
+                    cadre: "cadre-1".into(),
+                    note: "电话联系企业".into(),
+                    contacted: true,
+                },
+            ),
+            complaint(
+                "C3",
+                ComplaintEvent::RectificationStepRecorded {
+                    at: at(21),
+                    unit: UnitCode::new("power-bureau").unwrap(),
+                    description: "联系体验官".into(),
+                    evidence: vec![],
+                    contacted_submitter: true,
+                },
+            ),
+            complaint(
+                "C3",
+                ComplaintEvent::DeadlineWarned {
+                    at: at(22),
+                    milestone: rectify_domain::complaint::Milestone::Resolve,
+                    due_at: at(40),
+                },
+            ),
+            registry(renamed("新名称能源有限公司", &[])),
+            complaint("C1", callback()),
+            complaint("C2", callback()),
+            complaint("C3", callback()),
+            complaint("C1", closed()),
+            complaint("C3", closed()),
+            registry(officer(false)),
+            complaint("C4", received("C4", None)),
+        ]
+    }
+
+    #[test]
+    fn checkpoints_at_any_positions_resume_to_the_same_view() {
+        let events = recorded(&history());
+        let mut whole = MechanismsView::default();
+        for event in &events {
+            whole.apply(event).unwrap();
+        }
+        assert_eq!(whole.station_rankings()[0].complaints, 1);
+        assert_eq!(whole.liaison_reports()[0].contacted, 1);
+        assert_eq!(whole.officer_tallies().by_officer[0].1.warned, 1);
+        for split in 0..=events.len() {
+            // Two checkpoints (the second rewriting what changed since the
+            // first), a reload, then the rest of the log.
+            let db = sled::Config::new().temporary(true).open().unwrap();
+            let tree = db.open_tree(TREE).unwrap();
+            let mut view = MechanismsView::load(&tree).unwrap();
+            for page in [&events[..split / 2], &events[split / 2..split]] {
+                let mut dirty = BTreeSet::new();
+                for event in page {
+                    dirty.extend(view.apply(event).unwrap());
+                }
+                let encoded = view.encode_changed(&dirty).unwrap();
+                tree.apply_batch(runner::batch(encoded, view.applied()))
+                    .unwrap();
+            }
+            let mut resumed = MechanismsView::load(&tree).unwrap();
+            assert_eq!(resumed, view, "reloaded after {split} events");
+            for event in &events[split..] {
+                resumed.apply(event).unwrap();
+            }
+            assert_eq!(resumed, whole, "checkpointed after {split} events");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_in_another_format_or_damaged_is_not_misread() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree(TREE).unwrap();
+        tree.insert(KEY_FORMAT, &(CHECKPOINT_FORMAT + 1).to_be_bytes())
+            .unwrap();
+        tree.insert(KEY_APPLIED, &9u64.to_be_bytes()).unwrap();
+        tree.insert(b"m/C1", b"junk".as_slice()).unwrap();
+        // Another format: dropped, the view starts empty.
+        assert_eq!(
+            MechanismsView::load(&tree).unwrap(),
+            MechanismsView::default()
+        );
+        assert_eq!(tree.len(), 1);
+        // Damaged facts in the current format: an error naming the key.
+        tree.insert(b"m/C1", b"junk".as_slice()).unwrap();
+        let error = MechanismsView::load(&tree).unwrap_err().to_string();
+        assert!(error.contains("m/C1"), "{error}");
+    }
+    /// Appends `events` (stream, type, version, payload) to `store`, each
+    /// on its stream.
+    async fn append(store: &rectify_eventlog::SledStore, events: &[(String, &str, u32, Vec<u8>)]) {
+        use rectify_eventlog::{ExpectedVersion, NewEvent};
+        for (stream, event_type, schema_version, payload) in events {
+            store
+                .append(
+                    stream,
+                    ExpectedVersion::Any,
+                    vec![NewEvent {
+                        id: Uuid::new_v4(),
+                        event_type: (*event_type).to_owned(),
+                        schema_version: *schema_version,
+                        payload: payload.clone(),
+                        metadata: Metadata::default(),
+                    }],
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    fn open_log(dir: &std::path::Path) -> rectify_eventlog::SledStore {
+        rectify_eventlog::SledStore::open(rectify_eventlog::StoreConfig {
+            path: dir.to_path_buf(),
+            ..rectify_eventlog::StoreConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_restart_resumes_from_the_checkpoint_and_a_log_behind_it_is_folded_again() {
+        let temp = tempfile::tempdir().unwrap();
+        let events = history();
+        let db = ProjectionDb::open(&temp.path().join("projections")).unwrap();
+        let log = open_log(&temp.path().join("log"));
+        append(&log, &events[..10]).await;
+        let (first, task) = start(log.clone(), &db).await.unwrap();
+        // Live events are applied and checkpointed too.
+        append(&log, &events[10..]).await;
+        first
+            .wait_for(events.len() as u64, Duration::from_secs(10))
+            .await
+            .unwrap();
+        task.abort();
+        let _ = task.await;
+        // The catch-up's checkpoint is written before `start` returns; the
+        // live ones may or may not have landed before the abort.
+        let saved = MechanismsView::load(&db.named_tree(TREE).unwrap()).unwrap();
+        assert!(saved.applied() >= 10, "{}", saved.applied());
+        let whole = fold(&events);
+        assert!(first.read(|view| *view == whole));
+        assert_eq!(saved, fold(&events[..saved.applied() as usize]));
+        let (restarted, task) = start(log.clone(), &db).await.unwrap();
+        task.abort();
+        assert!(restarted.read(|view| *view == whole));
+        log.shutdown().unwrap();
+
+        // The log restored to an earlier point (a shorter one here): the
+        // checkpoint is ahead of it and the view is folded again.
+        let shorter = open_log(&temp.path().join("shorter"));
+        append(&shorter, &events[..6]).await;
+        let (refolded, task) = start(shorter.clone(), &db).await.unwrap();
+        task.abort();
+        let expected = fold(&events[..6]);
+        assert!(refolded.read(|view| *view == expected));
+        shorter.shutdown().unwrap();
     }
 }

@@ -1,4 +1,5 @@
-//! Feeding the ledger from the log, with checkpoints.
+//! Feeding the ledger (and, through the same `Checkpointed` trait, the
+//! mechanisms view, in its own tree) from the log, with checkpoints.
 //!
 //! The ledger's rows and the position they reflect are persisted together in
 //! one sled batch per applied chunk: only the rows that chunk changed, each in
@@ -34,8 +35,8 @@ pub const LEDGER_FORMAT: u64 = 5;
 
 /// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
 /// `l/<ledger id>` (ids never contain a NUL byte).
-const KEY_APPLIED: &[u8] = b"\0applied";
-const KEY_FORMAT: &[u8] = b"\0format";
+pub(crate) const KEY_APPLIED: &[u8] = b"\0applied";
+pub(crate) const KEY_FORMAT: &[u8] = b"\0format";
 const PREFIX_COMPLAINT: &[u8] = b"c/";
 const PREFIX_LEDGER: &[u8] = b"l/";
 
@@ -109,11 +110,13 @@ impl ProjectionDb {
         Ok(LedgerView::from_parts(rows, books, applied))
     }
 
-    /// Removes every row and checkpoint. Blocking.
+    /// Removes every row and checkpoint (the ledger's and the mechanisms
+    /// view's). Blocking.
     pub fn clear(&self) -> Result<(), ProjectionError> {
         self.ledger.clear()?;
         self.ledger
             .insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
+        self.named_tree(crate::mechanisms::TREE)?.clear()?;
         Ok(())
     }
 
@@ -142,7 +145,7 @@ impl ProjectionDb {
     }
 }
 
-fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
+pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
     let array: [u8; 8] = bytes
         .try_into()
         .map_err(|_| ProjectionError::Checkpoint("a checkpoint is not 8 bytes".to_owned()))?;
@@ -182,6 +185,44 @@ fn encode_changed(
         }
     }
     Ok(encoded)
+}
+
+/// A view kept current by this runner with checkpoints in a sled tree of
+/// the projection store: the ledger, and the mechanisms view.
+pub(crate) trait Checkpointed: Send + Sync + 'static {
+    /// What one event changed (a key of the stored state).
+    type Changed: Ord + Send;
+    /// The view's name in spans and logs.
+    const NAME: &'static str;
+    /// The last log position applied.
+    fn applied_position(&self) -> u64;
+    /// Applies one event; what it changed, if anything.
+    fn apply_event(
+        &mut self,
+        event: &RecordedEvent,
+    ) -> Result<Option<Self::Changed>, ProjectionError>;
+    /// The stored key and value of each changed entry, from the view.
+    fn encode_changed(
+        &self,
+        dirty: &BTreeSet<Self::Changed>,
+    ) -> Result<Vec<Encoded>, ProjectionError>;
+}
+
+impl Checkpointed for LedgerView {
+    type Changed = Changed;
+    const NAME: &'static str = "ledger";
+
+    fn applied_position(&self) -> u64 {
+        self.applied()
+    }
+
+    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
+        self.apply(event)
+    }
+
+    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
+        encode_changed(self, dirty)
+    }
 }
 
 /// The live ledger: shared rows and the position they reflect.
@@ -242,8 +283,18 @@ pub async fn catch_up<S: EventStore + Clone>(
     view: &RwLock<LedgerView>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, ProjectionError> {
+    catch_up_view(store, &db.ledger, view, progress).await
+}
+
+/// [`catch_up`] of any checkpointed view, its checkpoints in `tree`.
+pub(crate) async fn catch_up_view<S: EventStore + Clone, V: Checkpointed>(
+    store: &S,
+    tree: &sled::Tree,
+    view: &RwLock<V>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64, ProjectionError> {
     let head = store.head_position().await?;
-    let from = read(view).applied() + 1;
+    let from = read(view).applied_position() + 1;
     if from > head {
         return Ok(from - 1);
     }
@@ -276,7 +327,7 @@ pub async fn catch_up<S: EventStore + Clone>(
         if let Some(previous) = writing.take() {
             joined(previous.await)?;
         }
-        writing = Some(write_checkpoint(db, rows, applied));
+        writing = Some(write_checkpoint(tree, rows, applied));
         // A page holds only events past the last one applied, so each checkpoint moves on.
         debug_assert!(page.is_empty() || applied > reached);
         reached = applied;
@@ -294,33 +345,33 @@ pub async fn catch_up<S: EventStore + Clone>(
 /// Applies `events` under the write lock and encodes what changed (the
 /// binary encoding is cheaper than cloning the rows out); the batch is
 /// written later, outside the lock.
-fn apply_page(
-    view: &RwLock<LedgerView>,
+fn apply_page<V: Checkpointed>(
+    view: &RwLock<V>,
     events: &[RecordedEvent],
 ) -> Result<(Vec<Encoded>, u64), ProjectionError> {
     let _span = tracing::debug_span!(
         "projection.apply",
-        projection = "ledger",
+        projection = V::NAME,
         events = events.len()
     )
     .entered();
     let mut view = write(view);
     let mut dirty = BTreeSet::new();
     for event in events {
-        if let Some(changed) = view.apply(event)? {
+        if let Some(changed) = view.apply_event(event)? {
             dirty.insert(changed);
         }
     }
-    Ok((encode_changed(&view, &dirty)?, view.applied()))
+    Ok((view.encode_changed(&dirty)?, view.applied_position()))
 }
 
 /// Writes one checkpoint on the blocking pool.
 fn write_checkpoint(
-    db: &ProjectionDb,
+    tree: &sled::Tree,
     rows: Vec<Encoded>,
     applied: u64,
 ) -> tokio::task::JoinHandle<Result<(), ProjectionError>> {
-    let tree = db.ledger.clone();
+    let tree = tree.clone();
     tokio::task::spawn_blocking(move || {
         tree.apply_batch(batch(rows, applied))?;
         Ok(())
@@ -337,10 +388,10 @@ fn joined(
 pub const PAGES_AHEAD: usize = 2;
 
 /// A stored key and its encoded value.
-type Encoded = (Vec<u8>, Vec<u8>);
+pub(crate) type Encoded = (Vec<u8>, Vec<u8>);
 
 /// One atomic batch: the encoded rows and the position they reflect.
-fn batch(rows: Vec<Encoded>, applied: u64) -> sled::Batch {
+pub(crate) fn batch(rows: Vec<Encoded>, applied: u64) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (key, value) in rows {
         batch.insert(key, value);
@@ -349,11 +400,11 @@ fn batch(rows: Vec<Encoded>, applied: u64) -> sled::Batch {
     batch
 }
 
-fn read(view: &RwLock<LedgerView>) -> std::sync::RwLockReadGuard<'_, LedgerView> {
+fn read<V>(view: &RwLock<V>) -> std::sync::RwLockReadGuard<'_, V> {
     view.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn write(view: &RwLock<LedgerView>) -> std::sync::RwLockWriteGuard<'_, LedgerView> {
+fn write<V>(view: &RwLock<V>) -> std::sync::RwLockWriteGuard<'_, V> {
     view.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -384,20 +435,23 @@ pub async fn start<S: EventStore + Clone>(
         applied: receiver,
     };
     let task = tokio::spawn(async move {
-        if let Err(error) = follow(store, db, view, sender).await {
+        if let Err(error) = follow(store, db.ledger, view, sender).await {
             tracing::error!(%error, "the ledger projection stopped");
         }
     });
     Ok((ledger, task))
 }
 
-async fn follow<S: EventStore>(
+/// Applies the log from the view's position on as it grows, one checkpoint
+/// in `tree` per chunk, publishing each position applied, until `store`
+/// closes.
+pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
     store: S,
-    db: ProjectionDb,
-    view: Arc<RwLock<LedgerView>>,
+    tree: sled::Tree,
+    view: Arc<RwLock<V>>,
     applied: watch::Sender<u64>,
 ) -> Result<(), ProjectionError> {
-    let from = read(&view).applied() + 1;
+    let from = read(&view).applied_position() + 1;
     let mut events = store
         .subscribe(from, Filter::default())
         .ready_chunks(CATCH_UP_PAGE);
@@ -407,7 +461,7 @@ async fn follow<S: EventStore>(
         // A chunk is never empty and follows the last applied event, so the position moves on.
         debug_assert!(position > *applied.borrow());
         applied.send_replace(position);
-        joined(write_checkpoint(&db, rows, position).await)?;
+        joined(write_checkpoint(&tree, rows, position).await)?;
     }
     Ok(())
 }
