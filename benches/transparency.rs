@@ -30,9 +30,6 @@
 //! `TRANSPARENCY_BENCH_APPENDERS` (default `1,16,256`),
 //! `TRANSPARENCY_BENCH_SECS` (seconds per append round, default 2),
 //! `TRANSPARENCY_BENCH_ROUNDS` (rounds per configuration, default 3),
-//! `TRANSPARENCY_BENCH_COALESCE_MS` (keep the tree of the append rounds
-//! with a sketch of a follower that writes once per this many
-//! milliseconds instead of the server's follower, to measure that fix),
 //! `TRANSPARENCY_BENCH_EVENTS` (the log the tree is built from, default
 //! 200,000, rounded down to a multiple of 1,600),
 //! `TRANSPARENCY_BENCH_LEAVES` (the proof tree, default 1,000,000),
@@ -59,7 +56,6 @@ use rectify_transparency::{
     Hash, Leaf, NodeId, NodeStore, PendingNodes, Signer, consistency_proof, inclusion_proof, root,
     verify_consistency, verify_inclusion,
 };
-use tokio::sync::watch;
 
 const PAYLOAD_BYTES: usize = 300;
 /// Leaves per sled batch when writing the proof tree: what the follower
@@ -138,116 +134,25 @@ async fn follow(
     (db, log, task)
 }
 
-/// The tree kept beside the appends of a round.
+/// The tree kept beside the appends of a round, by the server's follower.
 struct KeptTree {
     _db: ProjectionDb,
-    follower: Follower,
+    log: Arc<Transparency>,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Who keeps it: the server's follower, or the sketch of a follower that
-/// writes at most once per interval (`TRANSPARENCY_BENCH_COALESCE_MS`).
-enum Follower {
-    Server(Arc<Transparency>),
-    Sketch(watch::Receiver<u64>),
-}
-
 impl KeptTree {
-    async fn start(store: &SledStore, dir: &Path, coalesce: Option<Duration>) -> KeptTree {
-        match coalesce {
-            None => {
-                let (db, log, task) = follow(store, dir).await;
-                KeptTree {
-                    _db: db,
-                    follower: Follower::Server(log),
-                    task,
-                }
-            }
-            Some(every) => {
-                let db = ProjectionDb::open(dir).expect("open the projections store");
-                let tree = db.named_tree(TREE_NAME).expect("the tree");
-                let (sender, receiver) = watch::channel(0);
-                let task = tokio::spawn(coalescing_follower(store.clone(), tree, every, sender));
-                KeptTree {
-                    _db: db,
-                    follower: Follower::Sketch(receiver),
-                    task,
-                }
-            }
-        }
+    async fn start(store: &SledStore, dir: &Path) -> KeptTree {
+        let (db, log, task) = follow(store, dir).await;
+        KeptTree { _db: db, log, task }
     }
 
     fn size(&self) -> u64 {
-        match &self.follower {
-            Follower::Server(log) => log.size(),
-            Follower::Sketch(size) => *size.borrow(),
-        }
+        self.log.size()
     }
 
     async fn wait_for(&mut self, size: u64) -> bool {
-        match &mut self.follower {
-            Follower::Server(log) => log.wait_for(size, CATCH_UP_LIMIT).await,
-            Follower::Sketch(receiver) => matches!(
-                tokio::time::timeout(CATCH_UP_LIMIT, receiver.wait_for(|s| *s >= size)).await,
-                Ok(Ok(_))
-            ),
-        }
-    }
-}
-
-/// A sketch of the fix for what the server's follower costs the appenders
-/// (not the server's code): the same leaves, nodes and one sled batch per
-/// write, but the events that arrive within `every` of the first go into
-/// one batch, so sled's forced log write and its process-wide batch lock
-/// come at most once per `every` instead of once per group commit.
-async fn coalescing_follower(
-    store: SledStore,
-    tree: sled::Tree,
-    every: Duration,
-    size: watch::Sender<u64>,
-) {
-    use futures::StreamExt as _;
-    let mut events = store.subscribe(1, Filter::default());
-    let mut written = 0;
-    loop {
-        let mut chunk = match events.next().await {
-            Some(event) => vec![event.expect("readable")],
-            None => return,
-        };
-        let deadline = tokio::time::Instant::now() + every;
-        loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    Some(event) => chunk.push(event.expect("readable")),
-                    None => break,
-                },
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let tree = tree.clone();
-        written = tokio::task::spawn_blocking(move || {
-            let nodes = CountingNodes {
-                tree,
-                reads: Cell::new(0),
-            };
-            let mut pending = PendingNodes::new(&nodes, written);
-            for event in &chunk {
-                assert_eq!(event.position, pending.size() + 1, "the log's order");
-                let hash = transparency::leaf_of(event).hash().expect("a leaf");
-                pending.append(hash).expect("append");
-            }
-            let new_size = pending.size();
-            let mut batch = sled::Batch::default();
-            for write in pending.into_writes() {
-                batch.insert(&write.id.key()[..], &write.hash[..]);
-            }
-            batch.insert(KEY_SIZE, &new_size.to_be_bytes());
-            nodes.tree.apply_batch(batch).expect("write a chunk");
-            new_size
-        })
-        .await
-        .expect("the chunk writer");
-        size.send_replace(written);
+        self.log.wait_for(size, CATCH_UP_LIMIT).await
     }
 }
 
@@ -324,17 +229,11 @@ struct Round {
     follower: Option<(u64, Option<Duration>)>,
 }
 
-async fn append_round(
-    base: &Path,
-    appenders: usize,
-    secs: u64,
-    with_tree: bool,
-    coalesce: Option<Duration>,
-) -> Round {
+async fn append_round(base: &Path, appenders: usize, secs: u64, with_tree: bool) -> Round {
     let dir = tempfile::tempdir_in(base).expect("temp dir");
     let store = open_store(&dir.path().join("log"), Durability::Fsync);
     let tree = if with_tree {
-        Some(KeptTree::start(&store, &dir.path().join("projections"), coalesce).await)
+        Some(KeptTree::start(&store, &dir.path().join("projections")).await)
     } else {
         None
     };
@@ -394,20 +293,9 @@ fn append_phase(runtime: &tokio::runtime::Runtime, base: &Path, secs: u64, round
                 .collect()
         },
     );
-    let coalesce = std::env::var("TRANSPARENCY_BENCH_COALESCE_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(Duration::from_millis);
     println!(
         "## Appends with and without the tree ({rounds} rounds of {secs} s each, alternating)"
     );
-    if let Some(every) = coalesce {
-        println!();
-        println!(
-            "The tree is kept by the sketch of a follower that writes once per {} ms, not by the server's follower.",
-            every.as_millis()
-        );
-    }
     println!();
     println!(
         "| appenders | without: events/s (rounds) | p99 ms | with: events/s (rounds) | p99 ms | ratio of medians | ratio per round pair | lag at end, events (max) | catch-up ms (median / max) |"
@@ -424,7 +312,7 @@ fn append_phase(runtime: &tokio::runtime::Runtime, base: &Path, secs: u64, round
                 [true, false]
             };
             for with_tree in order {
-                let r = runtime.block_on(append_round(base, appenders, secs, with_tree, coalesce));
+                let r = runtime.block_on(append_round(base, appenders, secs, with_tree));
                 if with_tree { &mut with } else { &mut without }.push(r);
             }
         }

@@ -790,8 +790,14 @@ async fn write(
         return Ok(());
     }
     pending.clear();
-    if log.failure.send_if_modified(|failure| failure.take().is_some()) {
-        tracing::info!(tree_size = log.size(), "the transparency follower recovered");
+    if log
+        .failure
+        .send_if_modified(|failure| failure.take().is_some())
+    {
+        tracing::info!(
+            tree_size = log.size(),
+            "the transparency follower recovered"
+        );
     }
     *backoff = RETRY_FIRST;
     Ok(())
