@@ -1148,5 +1148,17 @@ async fn the_mechanisms_page_shows_the_apis_station_ranking_and_officer_reports(
         .collect();
     assert_eq!(seen, expected, "the page's ranking is the API's");
     assert_eq!(seen[0], ("sample-jungar-station".to_owned(), 2));
+    // The station's district and owning unit by Chinese name, code beside.
+    let jungar = page
+        .body
+        .split("<tr data-station=\"sample-jungar-station\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the station's row");
+    assert!(jungar.contains("准格尔旗 <code>jungar</code>"), "{jungar}");
+    assert!(
+        jungar.contains("准格尔旗政府 <code>jungar-gov</code>"),
+        "{jungar}"
+    );
     assert_eq!(page.number("officer-reports"), 1);
 }

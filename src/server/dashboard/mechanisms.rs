@@ -16,6 +16,9 @@ use crate::pb::{self, registry_service_server::RegistryService as _};
 struct MechanismsPage {
     chrome: Chrome,
     stations: Vec<pb::StationRanking>,
+    /// Each station's district and owning unit by Chinese name, in the
+    /// order of `stations`.
+    station_names: Vec<(String, String)>,
     cadres: Vec<pb::CadreReport>,
     officers: pb::OfficerReportResponse,
 }
@@ -47,9 +50,20 @@ pub async fn load(dashboard: &Dashboard, identity: &Identity) -> Result<Markup, 
         )?)
         .await?
         .into_inner();
+    let station_names = stations
+        .iter()
+        .map(|s| {
+            let station = s.station.clone().unwrap_or_default();
+            (
+                dashboard.district_name(&station.district),
+                dashboard.unit_name(&station.unit),
+            )
+        })
+        .collect();
     Ok(render(&MechanismsPage {
         chrome,
         stations,
+        station_names,
         cadres,
         officers,
     }))
@@ -77,12 +91,12 @@ fn render(view: &MechanismsPage) -> Markup {
                 table id="stations" {
                     thead { tr { th { "站点" } th { "旗区" } th { "主管单位" } th { "诉求" } th { "销号" } th { "满意率" } th { "办结时长中位数" } } }
                     tbody {
-                        @for s in &view.stations {
+                        @for (s, (district, unit)) in view.stations.iter().zip(&view.station_names) {
                             @let station = s.station.clone().unwrap_or_default();
                             tr data-station=(station.code) {
                                 td { (station.name) " " code { (station.code) } }
-                                td { (station.district) }
-                                td { (station.unit) }
+                                td { (district) " " code { (station.district) } }
+                                td { (unit) " " code { (station.unit) } }
                                 td.complaints { (s.complaints) }
                                 td.closed { (s.closed) }
                                 td { (permille(s.satisfaction_permille)) }
