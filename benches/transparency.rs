@@ -45,7 +45,7 @@ use std::{
 
 use rectify::server::{
     clock::SystemClock,
-    transparency::{self, TREE_NAME, Transparency},
+    transparency::{self, StoredNodes, TREE_NAME, Transparency},
 };
 use rectify_eventlog::{
     Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, SledStore, StoreConfig,
@@ -64,9 +64,6 @@ const PAYLOAD_BYTES: usize = 300;
 /// large make sled 0.34 hold about 6 KiB of memory per leaf and write twice
 /// the bytes, see `TRANSPARENCY_BENCH_CHUNK`).
 const CHUNK: u64 = 256;
-/// The follower's key for the stored tree size (written in the same batch
-/// as each chunk's nodes).
-const KEY_SIZE: &[u8] = b"\0meta/size";
 /// Longest wait for the follower to catch up before a round counts as
 /// never caught up.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(600);
@@ -481,10 +478,11 @@ fn build_phase(runtime: &tokio::runtime::Runtime, base: &Path, events: u64) {
 
 // ----------------------------------------------------------------- proofs
 
-/// The follower's stored nodes (a sled tree of 9-byte keys and 32-byte
-/// hashes) read as the server reads them, counting the reads.
+/// The follower's stored nodes (tiles of 256 hashes, see
+/// `server::transparency::StoredNodes`) read as the server reads them,
+/// counting the nodes asked for.
 struct CountingNodes {
-    tree: sled::Tree,
+    nodes: StoredNodes,
     reads: Cell<u64>,
 }
 
@@ -493,10 +491,7 @@ impl NodeStore for CountingNodes {
 
     fn node(&self, id: NodeId) -> Result<Option<Hash>, sled::Error> {
         self.reads.set(self.reads.get() + 1);
-        Ok(self
-            .tree
-            .get(id.key())?
-            .and_then(|bytes| bytes.as_ref().try_into().ok()))
+        self.nodes.node(id)
     }
 }
 
@@ -528,12 +523,15 @@ fn write_tree(nodes: &CountingNodes, leaves: u64, chunk: u64) {
                 .expect("append");
         }
         size = pending.size();
-        let mut batch = sled::Batch::default();
-        for write in pending.into_writes() {
-            batch.insert(&write.id.key()[..], &write.hash[..]);
-        }
-        batch.insert(KEY_SIZE, &size.to_be_bytes());
-        nodes.tree.apply_batch(batch).expect("write a chunk");
+        let batch = nodes
+            .nodes
+            .batch(&pending.into_writes(), size)
+            .expect("a batch");
+        nodes
+            .nodes
+            .tree()
+            .apply_batch(batch)
+            .expect("write a chunk");
     }
 }
 
@@ -585,7 +583,7 @@ fn write_phase(path: &Path, leaves: u64) -> (ProjectionDb, CountingNodes) {
     {
         let db = ProjectionDb::open(path).expect("open the projections store");
         let nodes = CountingNodes {
-            tree: db.named_tree(TREE_NAME).expect("the tree"),
+            nodes: StoredNodes::new(db.named_tree(TREE_NAME).expect("the tree")),
             reads: Cell::new(0),
         };
         write_tree(
@@ -610,7 +608,7 @@ fn write_phase(path: &Path, leaves: u64) -> (ProjectionDb, CountingNodes) {
     // empty, the OS page cache still holds the files.
     let db = ProjectionDb::open(path).expect("reopen the projections store");
     let nodes = CountingNodes {
-        tree: db.named_tree(TREE_NAME).expect("the tree"),
+        nodes: StoredNodes::new(db.named_tree(TREE_NAME).expect("the tree")),
         reads: Cell::new(0),
     };
     (db, nodes)

@@ -37,8 +37,8 @@ use futures::StreamExt as _;
 use rectify_eventlog::{EventStore, Filter, RecordedEvent};
 use rectify_projections::ProjectionDb;
 use rectify_transparency::{
-    Checkpoint, Hash, Leaf, NodeId, NodeStore, PendingNodes, Receipt, RootBuilder, Signer,
-    TreeError, Verifier, open_checkpoint, sign_checkpoint,
+    Checkpoint, Hash, Leaf, NodeId, NodeStore, NodeWrite, PendingNodes, Receipt, RootBuilder,
+    Signer, TreeError, Verifier, open_checkpoint, sign_checkpoint,
 };
 use tokio::sync::watch;
 
@@ -68,23 +68,111 @@ pub const MAX_BATCH: usize = 256;
 /// Most events read from the subscription at once.
 const CHUNK: usize = 4_096;
 
-/// Node keys are [`NodeId::key`] (9 bytes); these are longer, so they never
-/// collide with a node.
+/// Meta keys start with a NUL byte, tile keys with `t`: they never collide.
 const KEY_SIZE: &[u8] = b"\0meta/size";
 const KEY_CHECKPOINT: &[u8] = b"\0meta/checkpoint";
+const KEY_FORMAT: &[u8] = b"\0meta/format";
+/// The stored form: 2 = tiles (1, nodes under 9-byte keys, is rebuilt).
+const FORMAT: u8 = 2;
 
-/// The nodes as stored in sled.
+/// Levels a tile spans: it stores the hashes of one level that is a
+/// multiple of this, and every node of the levels above it up to the next
+/// multiple is computed from them.
+pub const TILE_HEIGHT: u8 = 8;
+/// Hashes in a full tile (`2^TILE_HEIGHT`).
+pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
+
+/// The key of tile `index` of band `band` (it holds the hashes of level
+/// `band * TILE_HEIGHT`, indexes `index * TILE_WIDTH ..`).
+pub fn tile_key(band: u8, index: u64) -> [u8; 10] {
+    let mut key = [0u8; 10];
+    key[0] = b't';
+    key[1] = band;
+    key[2..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The tree stored as tiles, as Go's checksum database stores it: the
+/// hashes of every eighth level, 256 to a sled value, a partial tile
+/// rewritten as it fills. An append batch writes one value per band it
+/// touches instead of about two keys per leaf, and a node of the levels
+/// between is the root of at most 128 hashes of one tile.
 #[derive(Debug, Clone)]
-struct SledNodes(sled::Tree);
+pub struct StoredNodes(sled::Tree);
 
-impl NodeStore for SledNodes {
+impl StoredNodes {
+    /// The nodes kept in `tree`.
+    pub fn new(tree: sled::Tree) -> StoredNodes {
+        StoredNodes(tree)
+    }
+
+    /// The sled tree.
+    pub fn tree(&self) -> &sled::Tree {
+        &self.0
+    }
+
+    /// A sled batch storing `writes` (the nodes an append completed, as
+    /// [`PendingNodes::into_writes`] gives them) and the new size: each
+    /// tile they fill is rewritten whole. Reads the partial tiles.
+    pub fn batch(&self, writes: &[NodeWrite], size: u64) -> anyhow::Result<sled::Batch> {
+        let mut tiles: std::collections::BTreeMap<(u8, u64), Vec<(u64, Hash)>> =
+            std::collections::BTreeMap::new();
+        for write in writes.iter().filter(|w| w.id.level % TILE_HEIGHT == 0) {
+            let band = write.id.level / TILE_HEIGHT;
+            tiles
+                .entry((band, write.id.index / TILE_WIDTH))
+                .or_default()
+                .push((write.id.index % TILE_WIDTH, write.hash));
+        }
+        let mut batch = sled::Batch::default();
+        for ((band, index), mut hashes) in tiles {
+            hashes.sort_unstable_by_key(|&(slot, _)| slot);
+            let key = tile_key(band, index);
+            let mut bytes = self.0.get(key)?.map(|old| old.to_vec()).unwrap_or_default();
+            for (slot, hash) in hashes {
+                anyhow::ensure!(
+                    bytes.len() as u64 == slot * 32,
+                    "tile {band}/{index} holds {} hashes; the next to write is {slot}",
+                    bytes.len() / 32
+                );
+                bytes.extend_from_slice(&hash);
+            }
+            batch.insert(&key[..], bytes);
+        }
+        batch.insert(KEY_SIZE, &size.to_be_bytes());
+        Ok(batch)
+    }
+}
+
+impl NodeStore for StoredNodes {
     type Error = sled::Error;
 
     fn node(&self, id: NodeId) -> Result<Option<Hash>, sled::Error> {
-        Ok(self
-            .0
-            .get(id.key())?
-            .and_then(|bytes| bytes.as_ref().try_into().ok()))
+        let band = id.level / TILE_HEIGHT;
+        let height = id.level % TILE_HEIGHT;
+        // The node's leaves on the band's level: 2^height of them, inside
+        // one tile since tiles are aligned and wider.
+        let first = id.index << height;
+        let count = 1u64 << height;
+        let Some(tile) = self.0.get(tile_key(band, first / TILE_WIDTH))? else {
+            return Ok(None);
+        };
+        let start = (first % TILE_WIDTH * 32) as usize;
+        let end = start + (count * 32) as usize;
+        let Some(bytes) = tile.get(start..end) else {
+            return Ok(None);
+        };
+        let mut level: Vec<Hash> = bytes
+            .chunks_exact(32)
+            .map(|h| h.try_into().expect("32-byte chunks"))
+            .collect();
+        while level.len() > 1 {
+            level = level
+                .chunks_exact(2)
+                .map(|pair| rectify_transparency::node_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        Ok(level.first().copied())
     }
 }
 
@@ -152,7 +240,7 @@ pub enum TransparencyError {
 /// The transparency log, shared by the follower and the service.
 #[derive(Debug)]
 pub struct Transparency {
-    nodes: SledNodes,
+    nodes: StoredNodes,
     signer: Signer,
     retired: Vec<RetiredKey>,
     clock: Arc<dyn Clock>,
@@ -327,7 +415,7 @@ const CHECK_PAGE: usize = 4_096;
 /// size. `progress(checked, size)` as it goes.
 async fn check_nodes<S: EventStore>(
     store: &S,
-    nodes: &SledNodes,
+    nodes: &StoredNodes,
     size: u64,
     checkpoint: Option<Checkpoint>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -444,7 +532,7 @@ pub async fn check_stored<S: EventStore>(
         .get(KEY_CHECKPOINT)?
         .and_then(|bytes| SignedCheckpoint::decode(&bytes))
         .and_then(|c| checkpoint_of(&c.note));
-    let nodes = SledNodes(tree);
+    let nodes = StoredNodes(tree);
     Ok(Some(
         check_nodes(store, &nodes, size, checkpoint, progress).await?,
     ))
@@ -675,6 +763,19 @@ pub async fn start<S: EventStore + Clone>(
         .named_tree(TREE_NAME)
         .context("opening the transparency tree")?;
     let mut size = stored_size(&tree)?.unwrap_or(0);
+    if tree.get(KEY_FORMAT)?.as_deref() != Some(&[FORMAT][..]) {
+        if size > 0 {
+            // Nodes of an earlier stored form: the tree is a function of
+            // the log, so it is rebuilt in this one.
+            tracing::warn!(
+                tree_size = size,
+                "the transparency tree is stored in an earlier form; rebuilding it"
+            );
+        }
+        tree.clear()?;
+        tree.insert(KEY_FORMAT, &[FORMAT])?;
+        size = 0;
+    }
     let head = store.head_position().await?;
     if size > head {
         // The log was restored to an earlier point: the tree no longer
@@ -685,6 +786,7 @@ pub async fn start<S: EventStore + Clone>(
             "the transparency tree is ahead of the log; rebuilding it"
         );
         tree.clear()?;
+        tree.insert(KEY_FORMAT, &[FORMAT])?;
         size = 0;
     }
     let latest = tree
@@ -694,7 +796,7 @@ pub async fn start<S: EventStore + Clone>(
         .filter(|c| c.size <= size && open_checkpoint(&c.note, &[signer.verifier()]).is_ok());
     let (sender, _) = watch::channel(size);
     let log = Arc::new(Transparency {
-        nodes: SledNodes(tree),
+        nodes: StoredNodes(tree),
         signer,
         retired,
         clock,
@@ -817,15 +919,78 @@ async fn append(log: &Transparency, leaves: &[(u64, Hash)]) -> anyhow::Result<()
         pending.append(hash)?;
     }
     let new_size = pending.size();
-    let mut batch = sled::Batch::default();
-    for write in pending.into_writes() {
-        batch.insert(&write.id.key()[..], &write.hash[..]);
-    }
-    batch.insert(KEY_SIZE, &new_size.to_be_bytes());
+    let batch = log.nodes.batch(&pending.into_writes(), new_size)?;
     let tree = log.nodes.0.clone();
     tokio::task::spawn_blocking(move || tree.apply_batch(batch))
         .await
         .context("writing tree nodes")??;
     log.size.send_replace(new_size);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rectify_transparency::{MemoryTree, leaf_hash};
+
+    use super::*;
+
+    /// Appends `count` leaves from `from` in one batch, as the follower does.
+    fn append(nodes: &StoredNodes, from: u64, count: u64) {
+        let mut pending = PendingNodes::new(nodes, from);
+        for i in from..from + count {
+            pending.append(leaf_hash(&i.to_be_bytes())).unwrap();
+        }
+        let size = pending.size();
+        let batch = nodes.batch(&pending.into_writes(), size).unwrap();
+        nodes.tree().apply_batch(batch).unwrap();
+    }
+
+    #[test]
+    fn tiles_answer_every_node_the_stored_tree_would() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let nodes = StoredNodes::new(db.open_tree("t").unwrap());
+        let mut memory = MemoryTree::new();
+        // Batches of uneven sizes, so tiles fill across several batches and
+        // a batch crosses tile and band boundaries (band 1 starts at 256).
+        let mut size = 0u64;
+        for count in [1u64, 2, 5, 100, 147, 1, 255, 257, 300, 3]
+            .into_iter()
+            .cycle()
+            .take(14)
+        {
+            append(&nodes, size, count);
+            for i in size..size + count {
+                memory.append(leaf_hash(&i.to_be_bytes())).unwrap();
+            }
+            size += count;
+            assert_eq!(
+                rectify_transparency::root(&nodes, size).unwrap(),
+                memory.root(size).unwrap(),
+                "size {size}"
+            );
+        }
+        for (index, at) in [
+            (0, size),
+            (255, 256),
+            (256, size),
+            (size - 1, size),
+            (700, 1001),
+        ] {
+            assert_eq!(
+                rectify_transparency::inclusion_proof(&nodes, index, at).unwrap(),
+                memory.inclusion_proof(index, at).unwrap(),
+                "leaf {index} in {at}"
+            );
+        }
+        for (old, new) in [(1, size), (256, 512), (300, 1001), (511, size)] {
+            assert_eq!(
+                rectify_transparency::consistency_proof(&nodes, old, new).unwrap(),
+                memory.consistency_proof(old, new).unwrap(),
+                "{old} → {new}"
+            );
+        }
+        // A node past what the tiles hold is missing, not made up.
+        assert_eq!(nodes.node(NodeId::new(0, size)).unwrap(), None);
+        assert_eq!(nodes.node(NodeId::new(8, size / 256)).unwrap(), None);
+    }
 }

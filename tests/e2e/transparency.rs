@@ -573,11 +573,10 @@ async fn a_tampered_tree_is_named_by_verify_and_a_stalled_one_by_health() {
 
     // A stored leaf changed: verify-dir names its position, exit code 4.
     edit_tree(&data, |tree| {
-        tree.insert(
-            rectify_transparency::NodeId::new(0, 1).key(),
-            &[7u8; 32][..],
-        )
-        .unwrap();
+        let key = rectify::server::transparency::tile_key(0, 0);
+        let mut tile = tree.get(key).unwrap().expect("the first tile").to_vec();
+        tile[32..64].copy_from_slice(&[7u8; 32]);
+        tree.insert(key, tile).unwrap();
     });
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rectify"))
         .args(["admin", "verify-dir"])
@@ -596,11 +595,8 @@ async fn a_tampered_tree_is_named_by_verify_and_a_stalled_one_by_health() {
     // retrying; health says the service is not serving, proofs past the
     // tree say why, and the online verify names the tree's problem.
     edit_tree(&data, |tree| {
-        for key in tree.iter().keys() {
-            let key = key.unwrap();
-            if key.len() == 9 {
-                tree.remove(key).unwrap();
-            }
+        for key in tree.scan_prefix(b"t").keys() {
+            tree.remove(key.unwrap()).unwrap();
         }
     });
     clock.advance(10);
@@ -648,4 +644,56 @@ async fn a_tampered_tree_is_named_by_verify_and_a_stalled_one_by_health() {
     assert!(reply.ok, "the chain itself is intact: {reply:?}");
     assert!(!reply.tree_ok, "{reply:?}");
     assert!(reply.tree_problem.contains("position 1"), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_tree_stored_in_the_earlier_form_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let mut complaints = server.complaints().await;
+    for n in 0..3 {
+        submit(&mut complaints, &format!("停电 {n}")).await;
+    }
+    let head = head(&server).await;
+    drop(complaints);
+    assert!(server.stop().success());
+    // What a data directory of the previous version holds: nodes under
+    // 9-byte keys and no format mark.
+    edit_tree(&data, |tree| {
+        for key in tree.scan_prefix(b"t").keys() {
+            tree.remove(key.unwrap()).unwrap();
+        }
+        tree.remove(b"\0meta/format").unwrap();
+        tree.insert(
+            rectify_transparency::NodeId::new(0, 0).key(),
+            &[1u8; 32][..],
+        )
+        .unwrap();
+    });
+    let server = Server::start(&data);
+    let key = log_key(&server).await;
+    let mut client = client(&server).await;
+    let rebuilt = client
+        .get_checkpoint(as_role(
+            pb::GetCheckpointRequest {
+                min_tree_size: head,
+            },
+            "portal",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rebuilt.tree_size >= head, "{rebuilt:?}");
+    let reply = server
+        .events()
+        .await
+        .verify_log(as_role(pb::VerifyLogRequest {}, "supervisor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.ok && reply.tree_ok, "{reply:?}");
+    assert_eq!(reply.tree_size, head);
+    let receipt = self::receipt(&server, 1).await;
+    receipt.verify(std::slice::from_ref(&key)).unwrap();
 }
