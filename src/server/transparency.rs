@@ -1,6 +1,7 @@
 //! The transparency log over the event log: a follower that keeps the
-//! RFC 6962 tree's stored nodes ([`rectify_transparency`]) in a sled tree of
-//! the projections' store, the log-signing key, and signed checkpoints.
+//! RFC 6962 tree ([`rectify_transparency`]) in a sled tree of the
+//! projections' store as tiles ([`StoredNodes`]: the hashes of every eighth
+//! level, 256 to a value), the log-signing key, and signed checkpoints.
 //!
 //! The follower reads the log with [`EventStore::subscribe`] (either
 //! backend), turns each event into a [`Leaf`] (position, id, stream, type,
