@@ -35,14 +35,17 @@ use crate::{
 };
 
 /// A registered station's code; empty means none.
-fn station_code(
+async fn station_code(
     raw: &str,
     state: &AppState,
 ) -> Result<Option<rectify_domain::StationCode>, ServiceError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    if state.mechanisms.read(|view| view.station(raw).is_none()) {
+    if reads::in_registry(state, |view| view.station(raw).map(|_| ()))
+        .await?
+        .is_none()
+    {
         return Err(ServiceError::invalid(
             "station_code",
             format!("unknown station {raw:?}: not in the station registry"),
@@ -54,19 +57,23 @@ fn station_code(
 }
 
 /// A registered, serving experience officer's id; empty means none.
-fn officer_id(raw: &str, state: &AppState) -> Result<Option<String>, ServiceError> {
+async fn officer_id(raw: &str, state: &AppState) -> Result<Option<String>, ServiceError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    match state
-        .mechanisms
-        .read(|view| view.officer(raw).map(|o| o.active))
-    {
-        Some(true) => Ok(Some(raw.to_owned())),
-        Some(false) => Err(ServiceError::invalid(
-            "officer_id",
-            format!("experience officer {raw:?} is no longer serving"),
-        )),
+    // An officer recorded as not serving may have been reinstated just
+    // before this request: only a serving one ends the lookup early.
+    let serving = |view: &rectify_projections::mechanisms::MechanismsView| {
+        view.officer(raw).filter(|o| o.active).map(|_| true)
+    };
+    match reads::in_registry(state, serving).await? {
+        Some(_) => Ok(Some(raw.to_owned())),
+        None if state.mechanisms.read(|view| view.officer(raw).is_some()) => {
+            Err(ServiceError::invalid(
+                "officer_id",
+                format!("experience officer {raw:?} is no longer serving"),
+            ))
+        }
         None => Err(ServiceError::invalid(
             "officer_id",
             format!("unknown experience officer {raw:?}: not in the officer registry"),
@@ -414,8 +421,8 @@ impl ComplaintService for Complaints {
             title: req.title,
             text: req.text,
             external_ref: optional(req.external_ref),
-            station: station_code(&req.station_code, &self.state)?,
-            officer: officer_id(&req.officer_id, &self.state)?,
+            station: station_code(&req.station_code, &self.state).await?,
+            officer: officer_id(&req.officer_id, &self.state).await?,
             dispatch_due_at,
         };
         let suggest_text = req

@@ -28,6 +28,24 @@ pub async fn wait_for_position(state: &AppState, min_position: u64) -> Result<()
         .await?)
 }
 
+/// Looks a record up in the mechanisms view (stations, officers, …). When
+/// `find` finds nothing, the view first catches up with the log as it
+/// stands now (a record imported just before this request may not be
+/// applied yet), at most [`MIN_POSITION_WAIT`], and `find` looks again: a
+/// record is called unknown only once the view has seen everything written
+/// before the request.
+pub async fn in_registry<R>(
+    state: &AppState,
+    find: impl Fn(&rectify_projections::mechanisms::MechanismsView) -> Option<R>,
+) -> Result<Option<R>, ServiceError> {
+    if let Some(found) = state.mechanisms.read(&find) {
+        return Ok(Some(found));
+    }
+    let head = state.store.head_position().await?;
+    state.mechanisms.wait_for(head, MIN_POSITION_WAIT).await?;
+    Ok(state.mechanisms.read(&find))
+}
+
 /// Runs `f` on the projections' view on the blocking pool: a query scans
 /// rows under a read lock and must not stall the async workers.
 pub async fn on_view<R: Send + 'static>(

@@ -426,19 +426,18 @@ impl RegistryService for Registry {
         let req = request.into_inner();
         let ctx = command_context(&actor, req.options, self.state.clock.now())?;
         let ledger_id = id_field("ledger_id", &req.ledger_id)?;
-        let station = self
-            .state
-            .mechanisms
-            .read(|view| view.station(&req.station_code).cloned())
-            .ok_or_else(|| {
-                ServiceError::invalid(
-                    "station_code",
-                    format!(
-                        "unknown station {:?}: not in the station registry",
-                        req.station_code
-                    ),
-                )
-            })?;
+        let station =
+            super::reads::in_registry(&self.state, |view| view.station(&req.station_code).cloned())
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "station_code",
+                        format!(
+                            "unknown station {:?}: not in the station registry",
+                            req.station_code
+                        ),
+                    )
+                })?;
         let spec = ItemSpec {
             item_id: id_field("item_id", &req.item_id)?,
             problem: req.problem,
