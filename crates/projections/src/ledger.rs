@@ -333,19 +333,21 @@ pub struct ListPage {
     pub total: u64,
 }
 
-/// What waits for one unit, by step.
+/// What waits for one unit, by step: the view's rows, borrowed (a caller
+/// converts them for its reply while it holds the view, without a copy of
+/// each row first).
 #[derive(Debug, Clone, Default)]
-pub struct Inbox {
+pub struct Inbox<'a> {
     /// As lead unit: dispatched, not yet accepted (签收).
-    pub lead_to_accept: Vec<LedgerRow>,
+    pub lead_to_accept: Vec<&'a LedgerRow>,
     /// As lead unit: accepted, no step recorded yet (处办).
-    pub lead_to_handle: Vec<LedgerRow>,
+    pub lead_to_handle: Vec<&'a LedgerRow>,
     /// As lead unit: steps recorded, resolution (办结) due.
-    pub lead_to_resolve: Vec<LedgerRow>,
+    pub lead_to_resolve: Vec<&'a LedgerRow>,
     /// As responsible unit: not yet accepted.
-    pub responsible_to_accept: Vec<LedgerRow>,
+    pub responsible_to_accept: Vec<&'a LedgerRow>,
     /// As responsible unit: accepted, no step recorded yet.
-    pub responsible_to_handle: Vec<LedgerRow>,
+    pub responsible_to_handle: Vec<&'a LedgerRow>,
 }
 
 /// Per-unit counts for the dispatch centre.
@@ -1001,13 +1003,13 @@ impl LedgerView {
     /// What waits for `unit`, each list ordered by its earliest due time.
     /// Reads only the unit's open rows, which the index keeps as events
     /// move complaints in and out of work.
-    pub fn inbox(&self, unit: &str) -> Inbox {
+    pub fn inbox(&self, unit: &str) -> Inbox<'_> {
         let slots = self.index.open_by_unit.get(unit).into_iter().flatten();
         inbox_of(unit, slots.map(|&slot| &self.slots[slot as usize]))
     }
 
     /// The reference for [`LedgerView::inbox`], reading every row.
-    pub fn inbox_by_full_scan(&self, unit: &str) -> Inbox {
+    pub fn inbox_by_full_scan(&self, unit: &str) -> Inbox<'_> {
         inbox_of(unit, self.slots.iter())
     }
 
@@ -1145,7 +1147,7 @@ impl<'a> Source<'a> {
 
 /// Sorts `unit`'s open rows among `rows` into the inbox's lists, each by
 /// earliest due time.
-fn inbox_of<'a>(unit: &str, rows: impl Iterator<Item = &'a LedgerRow>) -> Inbox {
+fn inbox_of<'a>(unit: &str, rows: impl Iterator<Item = &'a LedgerRow>) -> Inbox<'a> {
     let mut inbox = Inbox::default();
     for row in rows {
         if !index::is_open(row) || !row.is_assigned(unit) {
@@ -1168,7 +1170,7 @@ fn inbox_of<'a>(unit: &str, rows: impl Iterator<Item = &'a LedgerRow>) -> Inbox 
                 (true, true) => continue,
             }
         };
-        list.push(row.clone());
+        list.push(row);
     }
     for list in [
         &mut inbox.lead_to_accept,

@@ -254,21 +254,23 @@ impl QueryService for Queries {
         }
         wait_for_position(&self.state, req.min_position).await?;
         let now = self.state.clock.now();
-        let (inbox, applied) = on_view(&self.state, move |view| {
-            Ok((view.inbox(&unit), view.applied()))
+        // Converted under the view's lock: the inbox borrows its rows.
+        let reply = on_view(&self.state, move |view| {
+            let inbox = view.inbox(&unit);
+            let rows = |rows: &[&rectify_projections::LedgerRow]| {
+                rows.iter().map(|r| ledger_row_to_pb(r, now)).collect()
+            };
+            Ok(pb::GetInboxResponse {
+                lead_to_accept: rows(&inbox.lead_to_accept),
+                lead_to_handle: rows(&inbox.lead_to_handle),
+                lead_to_resolve: rows(&inbox.lead_to_resolve),
+                responsible_to_accept: rows(&inbox.responsible_to_accept),
+                responsible_to_handle: rows(&inbox.responsible_to_handle),
+                applied_position: view.applied(),
+            })
         })
         .await?;
-        let rows = |rows: &[rectify_projections::LedgerRow]| {
-            rows.iter().map(|r| ledger_row_to_pb(r, now)).collect()
-        };
-        Ok(Response::new(pb::GetInboxResponse {
-            lead_to_accept: rows(&inbox.lead_to_accept),
-            lead_to_handle: rows(&inbox.lead_to_handle),
-            lead_to_resolve: rows(&inbox.lead_to_resolve),
-            responsible_to_accept: rows(&inbox.responsible_to_accept),
-            responsible_to_handle: rows(&inbox.responsible_to_handle),
-            applied_position: applied,
-        }))
+        Ok(Response::new(reply))
     }
 
     #[tracing::instrument(skip_all)]
