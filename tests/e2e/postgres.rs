@@ -412,19 +412,14 @@ async fn the_bench_drives_two_nodes_on_one_log() {
 /// receipt from one node checks against the other's checkpoint.
 #[tokio::test]
 async fn two_nodes_build_the_same_transparency_tree_over_one_log() {
-    use chrono::TimeZone as _;
-
-    use crate::transparency::{TestClock, checkpoint_at_head, inclusion, log_key, receipt};
+    use crate::support::TestClock;
+    use crate::transparency::{checkpoint_at_head, inclusion, log_key, receipt};
 
     let schema = Schema::fresh().await;
     let dir = tempfile::tempdir().unwrap();
     let key = master_key(dir.path());
-    let mut clock = TestClock {
-        path: dir.path().join("clock"),
-        now: chrono::Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
-    };
-    clock.advance(0);
-    let on_clock = ["--clock-file".to_owned(), clock.path.display().to_string()];
+    let mut clock = TestClock::in_dir(dir.path());
+    let on_clock = clock.args();
     let a = node(&dir.path().join("a"), &schema, &key, &on_clock);
     let b = node(&dir.path().join("b"), &schema, &key, &on_clock);
     let mut on_a = a.complaints().await;

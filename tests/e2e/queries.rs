@@ -3,41 +3,16 @@
 //! evaluation's rates.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use rectify::pb::{self, query_service_client::QueryServiceClient};
 use tonic::{Code, transport::Channel};
 
 use crate::support::{
-    Server, accept, admin_offline, as_role, as_unit, callback, classify_and_dispatch, get, head,
-    history, record_callback, resolve, submit, submit_and_dispatch, submit_as_hotline,
+    Server, TestClock, accept, admin_offline, as_role, as_unit, callback, classify_and_dispatch,
+    get, head, history, record_callback, resolve, submit, submit_and_dispatch, submit_as_hotline,
     submit_request, verify,
 };
-
-/// A clock file the server reads its time from.
-struct TestClock {
-    path: std::path::PathBuf,
-}
-
-impl TestClock {
-    fn new(dir: &Path, at: DateTime<Utc>) -> Self {
-        let clock = TestClock {
-            path: dir.join("clock"),
-        };
-        clock.set(at);
-        clock
-    }
-
-    fn set(&self, at: DateTime<Utc>) {
-        std::fs::write(&self.path, at.to_rfc3339()).expect("write the clock file");
-    }
-
-    /// `serve` flags: read this clock.
-    fn args(&self) -> Vec<String> {
-        vec!["--clock-file".into(), self.path.display().to_string()]
-    }
-}
 
 /// Wednesday 14 October 2026, 10:00 in Ordos: an ordinary working day.
 fn october_morning() -> DateTime<Utc> {
@@ -408,7 +383,7 @@ async fn scan(server: &Server) -> pb::ScanDeadlinesResponse {
 async fn deadline_watcher_warns_once_and_survives_a_restart_between_yellow_and_red() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = october_morning();
-    let clock = TestClock::new(dir.path(), t0);
+    let mut clock = TestClock::new(dir.path(), t0);
     let data = dir.path().join("data");
     let server = Server::start_with(&data, &clock.args());
     let mut c = server.complaints().await;
@@ -748,7 +723,7 @@ async fn pages_neither_skip_nor_repeat_when_complaints_arrive_between_them() {
 async fn the_server_runs_the_deadline_watcher_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = october_morning();
-    let clock = TestClock::new(dir.path(), t0);
+    let mut clock = TestClock::new(dir.path(), t0);
     let mut args = clock.args();
     args.extend(["--deadline-scan-interval-s".to_owned(), "1".to_owned()]);
     let server = Server::start_with(&dir.path().join("data"), &args);

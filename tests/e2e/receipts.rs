@@ -11,13 +11,13 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use chrono::{TimeZone as _, Utc};
 use rectify_transparency::{Checkpoint, Leaf, Receipt, Signer, open_checkpoint, sign_checkpoint};
 use serde_json::Value;
 
 use crate::{
+    support::TestClock,
     support::{Server, cli, head, submit, submit_request},
-    transparency::{TestClock, checkpoint_at_head, log_key},
+    transparency::{checkpoint_at_head, log_key},
 };
 
 /// What a CLI run left: exit code, stdout, stderr.
@@ -64,13 +64,9 @@ fn url(server: &Server) -> String {
 
 /// A server on a clock file the test moves; its clock and data directory.
 fn server_with_clock(dir: &Path, extra: &[String]) -> (Server, TestClock) {
-    let mut clock = TestClock {
-        path: dir.join("clock"),
-        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
-    };
     std::fs::create_dir_all(dir).unwrap();
-    clock.advance(0);
-    let mut args = vec!["--clock-file".to_owned(), clock.path.display().to_string()];
+    let clock = TestClock::in_dir(dir);
+    let mut args = clock.args();
     args.extend_from_slice(extra);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();

@@ -21,6 +21,48 @@ use rectify::{
 };
 use tonic::{Request, transport::Channel};
 
+/// A clock file the server reads its time from (`--clock-file`), moved by
+/// the test.
+pub struct TestClock {
+    pub path: PathBuf,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl TestClock {
+    /// A clock file in `dir` reading `at`.
+    pub fn new(dir: &Path, at: chrono::DateTime<chrono::Utc>) -> Self {
+        let mut clock = TestClock {
+            path: dir.join("clock"),
+            now: at,
+        };
+        clock.set(at);
+        clock
+    }
+
+    /// A clock file in `dir` reading 2026-11-02 10:00 Beijing time.
+    pub fn in_dir(dir: &Path) -> Self {
+        use chrono::TimeZone as _;
+        Self::new(
+            dir,
+            chrono::Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
+        )
+    }
+
+    pub fn set(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        self.now = at;
+        std::fs::write(&self.path, at.to_rfc3339()).expect("write the clock file");
+    }
+
+    pub fn advance(&mut self, seconds: i64) {
+        self.set(self.now + chrono::Duration::seconds(seconds));
+    }
+
+    /// `serve` flags: read this clock.
+    pub fn args(&self) -> Vec<String> {
+        vec!["--clock-file".into(), self.path.display().to_string()]
+    }
+}
+
 /// A running server process; killed on drop if the test did not stop it.
 pub struct Server {
     child: Option<Child>,

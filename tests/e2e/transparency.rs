@@ -3,27 +3,13 @@
 //! client side with `rectify_transparency` alone, before and after a
 //! restart; sizes past the tree and bad arguments refused by name.
 
-use chrono::{TimeZone as _, Utc};
 use rectify::pb::{self, transparency_service_client::TransparencyServiceClient};
 use rectify_transparency::{
     Checkpoint, EntryStatement, Hash, Leaf, Receipt, SignedStatement, Verifier, open_checkpoint,
 };
 use tonic::{Code, transport::Channel};
 
-use crate::support::{Server, as_role, as_unit, head, submit, submit_request};
-
-/// A file clock the test moves on.
-pub(crate) struct TestClock {
-    pub(crate) path: std::path::PathBuf,
-    pub(crate) now: chrono::DateTime<Utc>,
-}
-
-impl TestClock {
-    pub(crate) fn advance(&mut self, seconds: i64) {
-        self.now += chrono::Duration::seconds(seconds);
-        std::fs::write(&self.path, self.now.to_rfc3339()).unwrap();
-    }
-}
+use crate::support::{Server, TestClock, as_role, as_unit, head, submit, submit_request};
 
 fn hashes(bytes: Vec<Vec<u8>>) -> Vec<Hash> {
     bytes
@@ -135,12 +121,8 @@ pub(crate) async fn inclusion(server: &Server, position: u64, tree_size: u64) ->
 #[tokio::test]
 async fn receipts_and_checkpoints_verify_offline_across_growth_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut clock = TestClock {
-        path: dir.path().join("clock"),
-        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
-    };
-    clock.advance(0);
-    let server = Server::fresh_with(&["--clock-file".to_owned(), clock.path.display().to_string()]);
+    let mut clock = TestClock::in_dir(dir.path());
+    let server = Server::fresh_with(&clock.args());
     let mut complaints = server.complaints().await;
     let intake = complaints
         .submit_complaint(as_role(submit_request("停电 0"), "hotline"))
@@ -458,13 +440,9 @@ async fn all_log_keys(server: &Server) -> (Verifier, Vec<Verifier>) {
 #[tokio::test]
 async fn a_rotated_key_signs_on_while_old_receipts_verify_with_the_retired_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut clock = TestClock {
-        path: dir.path().join("clock"),
-        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
-    };
-    clock.advance(0);
+    let mut clock = TestClock::in_dir(dir.path());
     let data = dir.path().join("data");
-    let args = ["--clock-file".to_owned(), clock.path.display().to_string()];
+    let args = clock.args();
     let server = Server::start_with(&data, &args);
     let mut complaints = server.complaints().await;
     let intake = complaints
@@ -545,13 +523,9 @@ async fn a_tampered_tree_is_named_by_verify_and_a_stalled_one_by_health() {
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut clock = TestClock {
-        path: dir.path().join("clock"),
-        now: Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap(),
-    };
-    clock.advance(0);
+    let mut clock = TestClock::in_dir(dir.path());
     let data = dir.path().join("data");
-    let args = ["--clock-file".to_owned(), clock.path.display().to_string()];
+    let args = clock.args();
     let server = Server::start_with(&data, &args);
     let mut complaints = server.complaints().await;
     for n in 0..4 {
