@@ -294,16 +294,9 @@ pub async fn rebuild(
     let head = store.head_position().await?;
     progress(0, head);
     let clearing = db.clone();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        clearing.clear()?;
-        // The transparency tree is rebuilt from the log by the server's
-        // follower when it next starts.
-        clearing
-            .named_tree(crate::server::transparency::TREE_NAME)?
-            .clear()?;
-        Ok(())
-    })
-    .await??;
+    // Every tree goes, the transparency tree too: the server's follower
+    // rebuilds it from the log when it next starts.
+    tokio::task::spawn_blocking(move || clearing.clear()).await??;
     let view = std::sync::RwLock::new(rectify_projections::LedgerView::default());
     let reached = rectify_projections::runner::catch_up(&store, &db, &view, &mut |applied, _| {
         progress(applied, head);

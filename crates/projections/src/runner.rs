@@ -82,7 +82,7 @@ impl ProjectionDb {
                     "ledger format changed; rebuilding"
                 );
             }
-            self.clear()?;
+            self.clear_ledger()?;
             return Ok(LedgerView::default());
         }
         let applied = match self.ledger.get(KEY_APPLIED)? {
@@ -110,13 +110,24 @@ impl ProjectionDb {
         Ok(LedgerView::from_parts(rows, books, applied))
     }
 
-    /// Removes every row and checkpoint (the ledger's and the mechanisms
-    /// view's). Blocking.
+    /// Removes everything the store holds, for a rebuild from the log: the
+    /// ledger's rows and checkpoint and every other tree a view or follower
+    /// keeps here (the mechanisms view's, the transparency tree). Blocking.
     pub fn clear(&self) -> Result<(), ProjectionError> {
+        for name in self.db.tree_names() {
+            if name != self.db.name() {
+                self.db.open_tree(&name)?.clear()?;
+            }
+        }
+        self.clear_ledger()
+    }
+
+    /// Removes the ledger's rows and checkpoint only (its format changed;
+    /// the other views keep theirs). Blocking.
+    fn clear_ledger(&self) -> Result<(), ProjectionError> {
         self.ledger.clear()?;
         self.ledger
             .insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
-        self.named_tree(crate::mechanisms::TREE)?.clear()?;
         Ok(())
     }
 
