@@ -886,11 +886,11 @@ async fn write(
     pending: &mut Vec<(u64, Hash)>,
     backoff: &mut Duration,
 ) -> anyhow::Result<()> {
-    for batch in pending.chunks(MAX_BATCH) {
-        append(log, batch).await?;
-    }
     if pending.is_empty() {
         return Ok(());
+    }
+    for batch in pending.chunks(MAX_BATCH) {
+        append(log, batch).await?;
     }
     pending.clear();
     if log
