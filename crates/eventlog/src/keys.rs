@@ -7,14 +7,17 @@ pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
 /// The on-disk format of the event log this build reads and writes
 /// (format 1: one sled key per event; format 2: one sled value per batch;
 /// format 3: the batches in an append-only segment file, sled for the
-/// indexes).
-pub const FORMAT_VERSION: u32 = 3;
-/// Format 3: the last position whose batch and stream index entries
+/// indexes; format 4: the event ids indexed in runs beside sled, see
+/// `idruns`).
+pub const FORMAT_VERSION: u32 = 4;
+/// Format 3: the id index in sled (`X` entries and `Mids`).
+pub(crate) const FORMAT_3: u32 = 3;
+/// Formats 3 and 4: the last position whose batch and stream index entries
 /// (`B`, `T`, `Mstreams`) sled holds, and the segment offset after it:
 /// u64, u64, big-endian.
 pub(crate) const INDEXED_KEY: &[u8] = b"Mindexed";
-/// Format 3: the last position whose event ids sled's `X` index holds:
-/// u64, big-endian. Never beyond `Mindexed`.
+/// Format 3 only: the last position whose event ids sled's `X` index
+/// holds: u64, big-endian. Never beyond `Mindexed`.
 pub(crate) const IDS_KEY: &[u8] = b"Mids";
 /// The key of the stream count.
 pub(crate) const STREAMS_KEY: &[u8] = b"Mstreams";

@@ -9,14 +9,15 @@
 //! It knows nothing of complaints: events are opaque payload bytes with a
 //! type name and a schema version.
 //!
-//! On disk the log has a format version ([`FORMAT_VERSION`], 3): the sled
+//! On disk the log has a format version ([`FORMAT_VERSION`], 4): the sled
 //! backend appends each committed batch, checksummed, to a segment file
-//! that is the log's truth, and keeps its indexes, the stream secrets and
+//! that is the log's truth, indexes the event ids in sorted immutable run
+//! files beside it, and keeps its other indexes, the stream secrets and
 //! the metadata in sled (see its module doc). It refuses a directory in
 //! another format with [`StoreError::Format`], and [`upgrade_store`]
 //! converts format 1 (one sled key per event; [`legacy_v1`] reads and
-//! writes it) and format 2 (one sled value per batch; [`legacy_v2`]) in
-//! place.
+//! writes it), format 2 (one sled value per batch; [`legacy_v2`]) and
+//! format 3 (the id index in sled) in place.
 //!
 //! # Invariants
 //!
@@ -79,6 +80,7 @@
 mod batch;
 mod copy;
 mod envelope;
+mod idruns;
 mod indexer;
 mod keys;
 mod postgres_store;
@@ -437,6 +439,11 @@ pub struct StoreConfig {
     pub max_batch_events: usize,
     /// Longest stream name in bytes.
     pub max_stream_name_bytes: usize,
+    /// Event ids the sled backend's id index gathers in memory before it
+    /// writes them as a run file (runs are merged four into one as they
+    /// accumulate). More means fewer, larger runs and more ids re-read
+    /// from the segment file at open.
+    pub id_run_events: usize,
 }
 
 impl Default for StoreConfig {
@@ -450,6 +457,7 @@ impl Default for StoreConfig {
             max_queued_appends: 4096,
             max_batch_events: 4096,
             max_stream_name_bytes: 256,
+            id_run_events: 1 << 16,
         }
     }
 }

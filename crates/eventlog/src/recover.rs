@@ -11,20 +11,20 @@
 //! off with everything after it. A record whose value is damaged but which
 //! a good record follows is damage inside the log, not a torn tail: the
 //! open fails with [`StoreError::Corrupt`] rather than drop good commits.
-//! Then the ids after `Mids` are indexed again (`X`).
+//! The event ids are not in sled: `idruns` indexes the ids after its runs
+//! from the segment file once this is done.
 
 use crate::StoreError;
 use crate::batch;
 use crate::envelope::{self, GENESIS_HASH};
-use crate::keys::{IDS_KEY, INDEXED_KEY, STREAMS_KEY, storage};
+use crate::keys::{INDEXED_KEY, STREAMS_KEY, storage};
 use crate::segment::{CONFIRM, END, Next, Records};
 use crate::sled_store::{
-    BATCH, Body, ID, Loc, STREAM, batch_key, be_u64, id_key, indexed_value, stream_key,
-    stream_prefix,
+    BATCH, Body, Loc, STREAM, batch_key, be_u64, indexed_value, stream_key, stream_prefix,
 };
 
-/// Events whose ids are indexed per sled batch at open.
-const ID_STEP: u64 = 16_384;
+/// Index entries removed per sled batch when clearing the index.
+const CLEAR_STEP: usize = 16_384;
 /// First read of the tail scan.
 const TAIL_READ: usize = 1 << 20;
 
@@ -91,7 +91,6 @@ pub(crate) fn recover(body: &Body, rebuild_if_ahead: bool) -> Result<Recovered, 
         body.file.sync_all()?;
     }
     let hash = last_hash(body, head, len)?;
-    reindex_ids(body, head, len)?;
     Ok(Recovered {
         head,
         hash,
@@ -242,42 +241,15 @@ fn last_hash(body: &Body, head: u64, limit: u64) -> Result<[u8; 32], StoreError>
     })
 }
 
-/// Indexes the ids of the events after `Mids`, up to `head`.
-fn reindex_ids(body: &Body, head: u64, limit: u64) -> Result<(), StoreError> {
-    let mut done = match body.db.get(IDS_KEY).map_err(storage)? {
-        None => 0,
-        Some(value) => be_u64(&value, 0)?,
-    };
-    if done > head {
-        return Err(StoreError::Corrupt {
-            position: head,
-            reason: format!("the id index reaches position {done}, after the end of the log"),
-        });
-    }
-    while done < head {
-        let to = head.min(done + ID_STEP);
-        let mut writes = sled::Batch::default();
-        body.walk(done + 1, to, limit, &mut |loc, envelope| {
-            let event = envelope::decode(envelope, loc.position())?;
-            writes.insert(&id_key(event.id), &loc.encode());
-            Ok(true)
-        })?;
-        writes.insert(IDS_KEY, &to.to_be_bytes());
-        body.db.apply_batch(writes).map_err(storage)?;
-        done = to;
-    }
-    Ok(())
-}
-
 /// Removes every index entry and marker, so that the whole segment file is
 /// indexed again.
 fn clear_index(db: &sled::Db) -> Result<(), StoreError> {
-    for prefix in [BATCH, STREAM, ID] {
+    for prefix in [BATCH, STREAM] {
         loop {
             let keys: Vec<sled::IVec> = db
                 .scan_prefix([prefix])
                 .keys()
-                .take(ID_STEP as usize)
+                .take(CLEAR_STEP)
                 .collect::<Result<_, _>>()
                 .map_err(storage)?;
             if keys.is_empty() {
@@ -291,7 +263,7 @@ fn clear_index(db: &sled::Db) -> Result<(), StoreError> {
         }
     }
     let mut markers = sled::Batch::default();
-    for key in [INDEXED_KEY, IDS_KEY, STREAMS_KEY] {
+    for key in [INDEXED_KEY, STREAMS_KEY] {
         markers.remove(key);
     }
     db.apply_batch(markers).map_err(storage)?;

@@ -1,24 +1,27 @@
 //! The sled backend: an append-only segment file for the log body, sled
 //! for the indexes, one writer thread, group commit.
 //!
-//! # Layout: format 3
+//! # Layout: format 4
 //!
 //! The log body is the segment file `events.seg` in the data directory: the
 //! batch values of every commit, in position order, each framed as a record
 //! (see `segment` for the frame and `batch` for the value: the envelopes of
 //! consecutive positions with their chain hashes, under one checksum). The
-//! sled tree beside it holds (big-endian numbers in keys):
+//! event ids are indexed in sorted, immutable run files in the directory
+//! `event-ids` (see `idruns`). The sled tree beside them holds (big-endian
+//! numbers in keys):
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `Mformat` | the on-disk format version, u32: `3` |
+//! | `Mformat` | the on-disk format version, u32: `4` |
 //! | `B` first position:u64 | where the batch starting there is in the segment file: offset:u64, length:u32 (little-endian) |
 //! | `T` len:u16 stream first version:u64 | a run of the stream's events: batch:u64, offset:u32, count:u32 (little-endian) |
-//! | `X` event-id:[16] | batch:u64, offset:u32 (little-endian) |
 //! | `Mindexed` | the last position whose `B` and `T` entries are in sled, and the segment offset after it |
-//! | `Mids` | the last position whose `X` entries are in sled |
 //! | `M` `streams` | number of streams:u64 |
 //! | `K` stream name | the stream's secret (outside the hash chain) |
+//!
+//! Format 3 differed only in keeping the id index in sled (`X` event-id →
+//! batch, offset, and the marker `Mids`); `upgrade` converts it.
 //!
 //! An event at (batch, offset) has position batch + offset. A commit of n
 //! events writes batch values of at most [`BATCH_VALUE_BYTES`] (32 KiB,
@@ -50,10 +53,10 @@
 //!    written together or not at all;
 //! 3. their event ids go into an in-memory map of the not-yet-indexed tail,
 //!    which the writer's idempotency check and `find_event` consult before
-//!    sled, and the appends are acknowledged;
-//! 4. the id indexer thread writes their `X` entries and `Mids` to sled
-//!    behind the writer (through a bounded queue) and then drops them from
-//!    the map.
+//!    the id runs, and the appends are acknowledged;
+//! 4. the id indexer thread collects them behind the writer and, once
+//!    `StoreConfig::id_run_events` are waiting, writes them as a
+//!    run and then drops them from the map.
 //!
 //! A rejected request writes nothing. If any step fails, every request of
 //! the commit gets the error and the writer stops taking appends (the
@@ -67,8 +70,9 @@
 //! commit at the end (records after the last end flag, a torn or cut-short
 //! record, an unconfirmed secret change) is cut off the file, never
 //! half-read. A damaged record followed by a good one is not a torn tail
-//! and fails the open with [`StoreError::Corrupt`]. Then the ids after `Mids`
-//! are indexed again, so idempotency stays exact across a crash.
+//! and fails the open with [`StoreError::Corrupt`]. Then the ids after the
+//! last run are read again from the segment file into the map of step 3,
+//! so idempotency stays exact across a crash.
 //!
 //! Readers only see positions up to the committed head, which advances
 //! after step 2, so nothing is observable before it is durable.
@@ -86,7 +90,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot};
 
 use crate::batch::{self, BatchBuilder};
 use crate::envelope::{self, GENESIS_HASH};
-use crate::indexer::{Indexer, Unindexed};
+use crate::idruns::{IDS_DIR, RunWriter, Runs, Unindexed};
+use crate::indexer::Indexer;
 use crate::keys::{
     FORMAT_KEY, FORMAT_VERSION, INDEXED_KEY, SECRET, STREAMS_KEY, secret_key, storage,
     stored_format,
@@ -103,6 +108,7 @@ use crate::{
 
 pub(crate) const BATCH: u8 = b'B';
 pub(crate) const STREAM: u8 = b'T';
+/// Formats 2 and 3: the id index's prefix in sled.
 pub(crate) const ID: u8 = b'X';
 /// Largest batch value the writer starts a new value after (a single
 /// larger event still gets a value of its own). sled moves values over a
@@ -329,14 +335,24 @@ impl SledStore {
         let committed_len = Arc::new(AtomicU64::new(recovered.len));
         let streams = Arc::new(AtomicU64::new(recovered.streams));
         let unindexed = Unindexed::default();
+        let run_writer = RunWriter::open(
+            &config.path.join(IDS_DIR),
+            config.id_run_events,
+            &body,
+            recovered.head,
+            recovered.len,
+            &unindexed,
+        )?;
+        let runs = run_writer.runs();
         let reader = Reader {
             body: body.clone(),
             committed: committed.clone(),
             committed_len: committed_len.clone(),
             streams: streams.clone(),
             unindexed: unindexed.clone(),
+            runs: runs.clone(),
         };
-        let indexer = Indexer::start(db.clone(), unindexed.clone())?;
+        let indexer = Indexer::start(run_writer, unindexed.clone())?;
         let (live, _) = broadcast::channel(LIVE_BATCHES);
         let (sender, receiver) = mpsc::channel();
         let mut writer = Writer {
@@ -353,6 +369,7 @@ impl SledStore {
             streams_shared: streams,
             live: live.clone(),
             unindexed,
+            runs,
             indexer: Some(indexer),
             failed: None,
             unsynced: None,
@@ -385,8 +402,15 @@ impl SledStore {
             events: self.inner.reader.head(),
             streams: self.inner.reader.streams.load(Ordering::Acquire),
             size_on_disk_bytes: self.inner.reader.body.db.size_on_disk().map_err(storage)?
-                + self.inner.reader.committed_len.load(Ordering::Acquire),
+                + self.inner.reader.committed_len.load(Ordering::Acquire)
+                + self.inner.reader.runs.bytes(),
         })
+    }
+
+    /// The id index's runs.
+    #[cfg(test)]
+    pub(crate) fn id_runs(&self) -> Runs {
+        self.inner.reader.runs.clone()
     }
 
     /// The configuration the store was opened with.
@@ -513,7 +537,10 @@ pub(crate) fn limit(what: &'static str, limit: usize, actual: usize) -> Result<(
 
 pub(crate) fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
     let bad = |what: &str| Err(StoreError::InvalidArgument(format!("store config: {what}")));
-    if config.max_events_per_append == 0 || config.max_queued_appends == 0 {
+    if config.max_events_per_append == 0
+        || config.max_queued_appends == 0
+        || config.id_run_events == 0
+    {
         return bad("limits must be positive");
     }
     if config.max_batch_events < config.max_events_per_append {
@@ -531,7 +558,7 @@ pub(crate) fn check_config(config: &StoreConfig) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Checks the stored format version; marks a new, empty store as format 3.
+/// Checks the stored format version; marks a new, empty store as the current format.
 fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     match stored_format(db)? {
         Some(FORMAT_VERSION) => Ok(()),
@@ -651,9 +678,11 @@ struct Writer {
     /// Stream count visible to `stats`.
     streams_shared: Arc<AtomicU64>,
     live: broadcast::Sender<Arc<[RecordedEvent]>>,
-    /// Ids committed but not yet in sled's `X` index.
+    /// Ids committed but not yet in a run of the id index.
     unindexed: Unindexed,
-    /// Writes the `X` index behind the writer; `None` after shutdown.
+    /// The id index's runs.
+    runs: Runs,
+    /// Writes the id index's runs behind the writer; `None` after shutdown.
     indexer: Option<Indexer>,
     /// Why the writer stopped taking appends, after a failed commit.
     failed: Option<String>,
@@ -1016,7 +1045,7 @@ impl Writer {
     }
 
     /// Where the event with this id is, if it is written: the commit being
-    /// planned (`Err(position)`), the not-yet-indexed tail or sled's index.
+    /// planned (`Err(position)`), the not-yet-indexed tail or the id runs.
     fn locate_id(
         &self,
         id: Uuid,
@@ -1028,10 +1057,7 @@ impl Writer {
         if let Some(loc) = self.unindexed.get(id) {
             return Ok(Some(Ok(loc)));
         }
-        match self.body.db.get(id_key(id)).map_err(storage)? {
-            Some(value) => Ok(Some(Ok(Loc::decode(&value)?))),
-            None => Ok(None),
-        }
+        Ok(self.runs.get(id)?.map(Ok))
     }
 
     /// `Some(original outcome)` when every id is already written by an
@@ -1239,8 +1265,10 @@ struct Reader {
     committed_len: Arc<AtomicU64>,
     /// Streams with at least one event.
     streams: Arc<AtomicU64>,
-    /// Ids committed but not yet in sled's `X` index.
+    /// Ids committed but not yet in a run of the id index.
     unindexed: Unindexed,
+    /// The id index's runs.
+    runs: Runs,
 }
 
 /// What one verify step found.
@@ -1393,11 +1421,11 @@ impl Reader {
 
     fn find(&self, id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
         // The tail map first: the indexer drops an id from it only after
-        // sled holds it.
+        // a run holds it.
         let loc = match self.unindexed.get(id) {
             Some(loc) => loc,
-            None => match self.body.db.get(id_key(id)).map_err(storage)? {
-                Some(value) => Loc::decode(&value)?,
+            None => match self.runs.get(id)? {
+                Some(loc) => loc,
                 None => return Ok(None),
             },
         };
@@ -1986,7 +2014,7 @@ mod tests {
             SledStore::open(config(dir.path())),
             Err(StoreError::Format {
                 found: 1,
-                supported: 3
+                supported: FORMAT_VERSION
             })
         ));
         let dir = tempfile::tempdir().expect("temp dir");
@@ -2004,7 +2032,7 @@ mod tests {
             SledStore::open(config(dir.path())),
             Err(StoreError::Format {
                 found: 2,
-                supported: 3
+                supported: FORMAT_VERSION
             })
         ));
     }

@@ -1,4 +1,4 @@
-//! Converting a format-1 or format-2 log to format 3, in place.
+//! Converting a format-1, 2 or 3 log to format 4, in place.
 //!
 //! **Format 1 to 2**, resumable: the conversion copies every format-1
 //! envelope, byte for byte and checked against the hash chain, into
@@ -20,22 +20,32 @@
 //! `Mstreams` entries are the same in both formats. Until that batch the
 //! directory is format 2 and the store refuses it; a run cut short writes
 //! the segment file again from the start.
+//!
+//! **Format 3 to 4**, resumable: the `X` entries and `Mids` are removed
+//! from sled in steps, then `Mformat` = 4 is written; a run cut short is
+//! still format 3 and removes the rest when run again. Then the event ids
+//! are indexed into the runs of `idruns` from the segment file, as the
+//! store's open would do (so the first start after the upgrade need not).
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::StoreError;
 use crate::batch;
 use crate::envelope::{self, GENESIS_HASH};
-use crate::keys::{FORMAT_KEY, FORMAT_VERSION, IDS_KEY, INDEXED_KEY, storage, stored_format};
+use crate::idruns::{IDS_DIR, RunWriter, Unindexed};
+use crate::keys::{
+    FORMAT_3, FORMAT_KEY, FORMAT_VERSION, IDS_KEY, INDEXED_KEY, storage, stored_format,
+};
 use crate::legacy_v1::{self, EVENT, ID, STREAM};
 use crate::legacy_v2::{self, FORMAT_2};
 use crate::recover;
 use crate::segment::{self, END, Place, SEGMENT_FILE};
 use crate::sled_store::{
-    BATCH, Body, Loc, Values, batch_key, be_u64, id_key, indexed_value, stream_key, stream_prefix,
+    BATCH, Body, ID as ID_V3, Loc, Values, batch_key, be_u64, id_key, indexed_value, stream_key,
+    stream_prefix,
 };
+use crate::{StoreConfig, StoreError};
 
 /// Events converted per atomic step.
 const STEP: u64 = 8_192;
@@ -62,7 +72,7 @@ pub struct UpgradeReport {
     pub already_current: bool,
 }
 
-/// Converts the format-1 or format-2 event log in `path` to the current
+/// Converts the format-1, 2 or 3 event log in `path` to the current
 /// format, in place; `progress(converted, head)` after each step (a
 /// format-1 log goes through format 2: the count runs to the head twice).
 /// Run it again after an interruption. No store may have the directory
@@ -83,6 +93,10 @@ pub fn upgrade_store(
             remove_v1_keys(&db)?;
             return current_report(db, path, 0, true);
         }
+        Some(FORMAT_3) => {
+            let head = v3_to_v4(&db, path)?;
+            return current_report(db, path, head, false);
+        }
         Some(FORMAT_2) => None,
         Some(found) => {
             return Err(StoreError::Format {
@@ -95,6 +109,7 @@ pub fn upgrade_store(
     remove_v1_keys(&db)?;
     flush(&db, path)?;
     let head = v2_to_v3(&db, path, progress)?;
+    v3_to_v4(&db, path)?;
     current_report(db, path, converted.unwrap_or(head), false)
 }
 
@@ -184,14 +199,30 @@ fn v2_to_v3(
     std::fs::File::open(path)?.sync_all()?;
     writes.insert(INDEXED_KEY, &indexed_value(head, offset));
     writes.insert(IDS_KEY, &head.to_be_bytes());
-    writes.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes());
+    writes.insert(FORMAT_KEY, &FORMAT_3.to_be_bytes());
     db.apply_batch(writes).map_err(storage)?;
     flush(db, path)?;
     progress(head, head);
     Ok(head)
 }
 
-/// The report of a format-3 directory, opened as the store opens it.
+/// Converts format 3 to format 4 (resuming an interrupted run): drops
+/// sled's id index; returns the head.
+fn v3_to_v4(db: &sled::Db, path: &Path) -> Result<u64, StoreError> {
+    remove_prefixes(db, &[ID_V3])?;
+    let mut writes = sled::Batch::default();
+    writes.remove(IDS_KEY);
+    writes.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes());
+    db.apply_batch(writes).map_err(storage)?;
+    flush(db, path)?;
+    match db.get(INDEXED_KEY).map_err(storage)? {
+        Some(value) if value.len() == 16 => be_u64(&value[..8], 0),
+        _ => Ok(0),
+    }
+}
+
+/// The report of a current directory, opened as the store opens it (the
+/// id index's runs included).
 fn current_report(
     db: sled::Db,
     path: &Path,
@@ -204,6 +235,14 @@ fn current_report(
     };
     let recovered = recover::recover(&body, false)?;
     flush(&body.db, path)?;
+    RunWriter::open(
+        &path.join(IDS_DIR),
+        StoreConfig::default().id_run_events,
+        &body,
+        recovered.head,
+        recovered.len,
+        &Unindexed::default(),
+    )?;
     Ok(UpgradeReport {
         events: recovered.head,
         converted,
@@ -304,7 +343,12 @@ fn close_run(writes: &mut sled::Batch, run: OpenRun) {
 
 /// Removes every format-1 record and index entry.
 fn remove_v1_keys(db: &sled::Db) -> Result<(), StoreError> {
-    for prefix in [EVENT, STREAM, ID] {
+    remove_prefixes(db, &[EVENT, STREAM, ID])
+}
+
+/// Removes every key starting with one of `prefixes`, in steps.
+fn remove_prefixes(db: &sled::Db, prefixes: &[u8]) -> Result<(), StoreError> {
+    for &prefix in prefixes {
         loop {
             let keys: Vec<sled::IVec> = db
                 .scan_prefix([prefix])
@@ -323,4 +367,91 @@ fn remove_v1_keys(db: &sled::Db) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::legacy_v2::V2Writer;
+    use crate::{EventStore, ExpectedVersion, NewEvent, SecretChange, SledStore, Uuid};
+
+    fn event(n: u128) -> NewEvent {
+        NewEvent {
+            id: Uuid::from_u128(n.wrapping_mul(0x2545_f491_4f6c_dd1d_9e37_79b9_7f4a_7c15)),
+            event_type: "Noted".into(),
+            schema_version: 1,
+            payload: format!("{{\"n\":{n}}}").into_bytes(),
+            metadata: Default::default(),
+        }
+    }
+
+    /// A format-3 directory as the format-3 code wrote it: a format-2 log
+    /// converted by the format-2-to-3 step, with its ids in sled.
+    fn write_v3(path: &Path, events: u128) -> Vec<(u128, u64)> {
+        let mut writer = V2Writer::open(path).expect("format-2 writer");
+        let placed = (1..=events)
+            .map(|n| {
+                let outcome = writer
+                    .append(
+                        &format!("s{}", n % 7),
+                        ExpectedVersion::Any,
+                        vec![event(n)],
+                        SecretChange::Keep,
+                    )
+                    .expect("append");
+                (n, outcome.first_position)
+            })
+            .collect();
+        drop(writer);
+        let db = sled::Config::new().path(path).open().expect("sled");
+        v2_to_v3(&db, path, &mut |_, _| {}).expect("to format 3");
+        assert_eq!(stored_format(&db).expect("format"), Some(FORMAT_3));
+        assert_eq!(db.scan_prefix([ID_V3]).count() as u128, events);
+        placed
+    }
+
+    #[tokio::test]
+    async fn a_format_3_log_upgrades_with_every_id_found() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log");
+        let placed = write_v3(&path, 300);
+        let config = || StoreConfig {
+            path: path.clone(),
+            id_run_events: 16,
+            ..StoreConfig::default()
+        };
+        assert!(matches!(
+            SledStore::open(config()),
+            Err(StoreError::Format {
+                found: FORMAT_3,
+                supported: FORMAT_VERSION
+            })
+        ));
+        let report = upgrade_store(&path, &mut |_, _| {}).expect("upgrade");
+        assert_eq!((report.events, report.already_current), (300, false));
+        {
+            let db = sled::Config::new().path(&path).open().expect("sled");
+            assert_eq!(db.scan_prefix([ID_V3]).count(), 0);
+            assert!(db.get(IDS_KEY).expect("get").is_none());
+        }
+        // The upgrade made the runs' directory (300 ids fill no run of the
+        // default size: the open reads them from the segment file).
+        assert!(path.join(IDS_DIR).is_dir());
+        let store = SledStore::open(config()).expect("open");
+        assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
+        for (n, position) in placed {
+            let found = store.find_event(event(n).id).await.expect("find");
+            assert_eq!(found.map(|e| e.position), Some(position), "event {n}");
+        }
+        let again = store
+            .append("s3", ExpectedVersion::Any, vec![event(3)])
+            .await
+            .expect("a retry");
+        assert_eq!(again.first_position, 3);
+        assert_eq!(store.stats().expect("stats").events, 300);
+        store.shutdown().expect("shutdown");
+        drop(store);
+        let report = upgrade_store(&path, &mut |_, _| {}).expect("again");
+        assert!(report.already_current);
+    }
 }

@@ -4,7 +4,9 @@
 //! kills it at a random moment, reopens the store, and checks that every
 //! acknowledged event is present, byte-identical, at its version and
 //! position with its hash, that every append in the log is whole (an
-//! unacknowledged one may be there, never part of one), that a retry of
+//! unacknowledged one may be there, never part of one), that every
+//! acknowledged id is found (the id index's runs are small here, so kills
+//! also land while runs are written and merged), that a retry of
 //! the last acknowledged append is deduplicated, and that the hash chain
 //! verifies. The child is this test binary re-executed with
 //! `CHILD_ENV` set; the log starts afresh every `ROUNDS_PER_LOG` rounds so
@@ -32,6 +34,8 @@ const CHILD_APPENDERS: usize = 8;
 fn config(dir: &Path) -> StoreConfig {
     StoreConfig {
         path: dir.to_path_buf(),
+        // Small id runs, so kills also land while runs are written and merged.
+        id_run_events: 32,
         ..StoreConfig::default()
     }
 }
