@@ -120,6 +120,9 @@ const LIVE_BATCHES: usize = 256;
 const CATCH_UP_PAGE: usize = 512;
 /// Most events a read allocates room for before it finds them.
 const PAGE_CAPACITY: usize = 16_384;
+/// Streams whose last version the writer keeps in memory (beyond it, the
+/// map starts afresh: a bound, not an LRU).
+const KNOWN_HEADS: usize = 65_536;
 /// Records verify checks per blocking step between progress reports.
 const VERIFY_STEP: u64 = 16_384;
 
@@ -370,6 +373,7 @@ impl SledStore {
             live: live.clone(),
             unindexed,
             runs,
+            known_heads: HashMap::new(),
             indexer: Some(indexer),
             failed: None,
             unsynced: None,
@@ -682,6 +686,9 @@ struct Writer {
     unindexed: Unindexed,
     /// The id index's runs.
     runs: Runs,
+    /// The last version of streams this writer appended to, so deciding
+    /// an append to them reads no sled index (at most [`KNOWN_HEADS`]).
+    known_heads: HashMap<String, u64>,
     /// Writes the id index's runs behind the writer; `None` after shutdown.
     indexer: Option<Indexer>,
     /// Why the writer stopped taking appends, after a failed commit.
@@ -942,6 +949,7 @@ impl Writer {
                     // The single writer gave each event the next position after the committed head.
                     debug_assert_eq!(plan.head - self.head, plan.pending.len() as u64);
                     self.unindexed.insert(&plan.ids);
+                    self.remember_heads(&mut plan.heads);
                     self.head = plan.head;
                     self.last_hash = plan.hash;
                     self.streams += plan.new_streams;
@@ -1032,6 +1040,19 @@ impl Writer {
         Ok(())
     }
 
+    /// Keeps the heads a commit left, once it is stored.
+    fn remember_heads(&mut self, heads: &mut HashMap<String, Option<u64>>) {
+        for (stream, head) in heads.drain() {
+            if let Some(version) = head {
+                if self.known_heads.len() >= KNOWN_HEADS && !self.known_heads.contains_key(&stream)
+                {
+                    self.known_heads.clear();
+                }
+                self.known_heads.insert(stream, version);
+            }
+        }
+    }
+
     /// The stream's last version, counting earlier requests of this batch.
     fn current(
         &self,
@@ -1040,6 +1061,9 @@ impl Writer {
     ) -> Result<Option<u64>, StoreError> {
         if let Some(head) = heads.get(stream) {
             return Ok(*head);
+        }
+        if let Some(&head) = self.known_heads.get(stream) {
+            return Ok(Some(head));
         }
         stream_head(&self.body.db, stream, u64::MAX)
     }
