@@ -504,7 +504,11 @@ impl Reader<'_> {
             .ok()
             .filter(|&len| len <= MAX_LIST && len <= self.0.len())
             .ok_or_else(|| format!("a list of {len} items runs past the row"))?;
-        (0..len).map(|_| f(self)).collect()
+        let mut items = Vec::with_capacity(len);
+        for _ in 0..len {
+            items.push(f(self)?);
+        }
+        Ok(items)
     }
 }
 

@@ -19,7 +19,9 @@
 //!   text, enterprise, ticket number, id; ASCII letters folded to lower
 //!   case), because Chinese has no spaces to split words at.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 use rectify_domain::complaint::ComplaintStatus;
@@ -94,13 +96,65 @@ fn units(row: &LedgerRow) -> impl Iterator<Item = Code> + '_ {
 }
 
 impl Index {
+    /// The index of `rows`, slot `i` being `rows[i]`, built in one pass:
+    /// each set is collected in a vector first and built from it sorted
+    /// (what a reload costs, so cheaper than adding the rows one by one;
+    /// a test compares the two).
+    pub(crate) fn build(rows: &[LedgerRow]) -> Index {
+        fn sets<K: Ord>(lists: HashMap<Code, Vec<K>>) -> HashMap<Code, BTreeSet<K>> {
+            lists
+                .into_iter()
+                .map(|(code, mut list)| {
+                    list.sort_unstable();
+                    (code, BTreeSet::from_iter(list))
+                })
+                .collect()
+        }
+        let mut by_unit: HashMap<Code, Vec<Intake>> = HashMap::default();
+        let mut by_area: HashMap<Code, Vec<Intake>> = HashMap::default();
+        let mut open_by_unit: HashMap<Code, Vec<u32>> = HashMap::default();
+        let mut watched_by_unit: HashMap<Code, Vec<u32>> = HashMap::default();
+        let mut index = Index {
+            received_ms: Vec::with_capacity(rows.len()),
+            fact_span_ms: Vec::with_capacity(rows.len()),
+            ..Index::default()
+        };
+        let mut grams = Vec::with_capacity(256);
+        for (slot, row) in rows.iter().enumerate() {
+            let slot = u32::try_from(slot).expect("fewer than 4 billion complaints");
+            index.received_ms.push(row.received_at.timestamp_millis());
+            index.fact_span_ms.push(fact_span_ms(row));
+            index.text.add(slot, row, &mut grams);
+            let intake = (row.received_at, slot);
+            let (open, watched) = (is_open(row), is_watched(row));
+            for unit in units(row) {
+                by_unit.entry(unit).or_default().push(intake);
+                if open {
+                    open_by_unit.entry(unit).or_default().push(slot);
+                }
+                if watched {
+                    watched_by_unit.entry(unit).or_default().push(slot);
+                }
+            }
+            if let Some(area) = row.area {
+                by_area.entry(area).or_default().push(intake);
+            }
+            index.watched.set(slot, watched);
+        }
+        index.by_unit = sets(by_unit);
+        index.by_area = sets(by_area);
+        index.open_by_unit = sets(open_by_unit);
+        index.watched_by_unit = sets(watched_by_unit);
+        index
+    }
+
     /// Indexes a row new to the view; slots arrive in increasing order.
     pub(crate) fn add(&mut self, slot: u32, row: &LedgerRow) {
         // Slots are handed out in order and never reused.
         debug_assert_eq!(slot as usize, self.received_ms.len());
         self.received_ms.push(row.received_at.timestamp_millis());
         self.fact_span_ms.push(fact_span_ms(row));
-        self.text.add(slot, row);
+        self.text.add(slot, row, &mut Vec::with_capacity(256));
         self.insert(slot, row);
     }
 
@@ -274,14 +328,15 @@ fn bigrams(text: &str, out: &mut Vec<u64>) {
 }
 
 impl TextIndex {
-    fn add(&mut self, slot: u32, row: &LedgerRow) {
-        let mut grams = Vec::with_capacity(128);
+    /// Enters `row`'s bigrams; `grams` is scratch space.
+    fn add(&mut self, slot: u32, row: &LedgerRow, grams: &mut Vec<u64>) {
+        grams.clear();
         for field in searchable(row) {
-            bigrams(field, &mut grams);
+            bigrams(field, grams);
         }
         grams.sort_unstable();
         grams.dedup();
-        for g in grams {
+        for &g in grams.iter() {
             let list = self.postings.entry(g).or_default();
             // Slots only grow, so each list stays sorted.
             debug_assert!(list.last().is_none_or(|&last| last < slot));

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use foldhash::HashMap;
 use rectify_domain::complaint::{
     Channel, ComplaintEvent, ComplaintStatus, Milestone, Satisfaction, WarningLevel,
 };
@@ -374,8 +375,8 @@ pub struct UnitCounts {
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
     slots: Vec<LedgerRow>,
-    /// Complaint id → slot, in id order.
-    ids: BTreeMap<String, u32>,
+    /// Complaint id → slot (every event of the log looks its row up here).
+    ids: HashMap<String, u32>,
     books: BTreeMap<String, LedgerBook>,
     applied: u64,
     /// Derived from the rows: not part of the state, rebuilt on load.
@@ -389,42 +390,50 @@ impl PartialEq for LedgerView {
         self.applied == other.applied
             && self.books == other.books
             && self.ids.len() == other.ids.len()
-            && self.ids.iter().zip(&other.ids).all(|((a, &sa), (b, &sb))| {
-                a == b && self.slots[sa as usize] == other.slots[sb as usize]
-            })
+            && self
+                .ids
+                .iter()
+                .all(|(id, &slot)| other.row(id) == Some(&self.slots[slot as usize]))
     }
 }
 
 impl LedgerView {
     /// The state from persisted rows and ledgers and the position they
-    /// reflect.
+    /// reflect. The rows become the slots in the order given (a `Vec` is
+    /// taken over without a copy), and the index is built in one pass.
     pub fn from_parts(
         rows: impl IntoIterator<Item = LedgerRow>,
         books: impl IntoIterator<Item = LedgerBook>,
         applied: u64,
     ) -> Self {
-        let mut view = LedgerView {
+        let slots: Vec<LedgerRow> = rows.into_iter().collect();
+        let mut ids = HashMap::with_capacity_and_hasher(slots.len(), Default::default());
+        for (slot, row) in slots.iter().enumerate() {
+            let slot = u32::try_from(slot).expect("fewer than 4 billion complaints");
+            ids.insert(row.id.clone(), slot);
+        }
+        LedgerView {
+            index: Index::build(&slots),
+            slots,
+            ids,
             books: books
                 .into_iter()
                 .map(|book| (book.ledger_id().to_owned(), book))
                 .collect(),
             applied,
-            ..LedgerView::default()
-        };
-        for row in rows {
-            view.insert_row(row);
         }
-        view
     }
 
-    /// Whether the secondary indexes equal ones rebuilt from the rows (for
-    /// tests: incremental maintenance must not drift).
+    /// Whether the secondary indexes equal ones rebuilt from the rows, both
+    /// row by row and in the one pass a load makes (for tests: incremental
+    /// maintenance must not drift, and a load must build what applying
+    /// would).
     pub fn index_is_consistent(&self) -> bool {
         let mut rebuilt = Index::default();
         for (slot, row) in self.slots.iter().enumerate() {
             rebuilt.add(slot as u32, row);
         }
-        rebuilt.same_entries(&self.index)
+        rebuilt.same_entries(&self.index) && Index::build(&self.slots).same_entries(&self.index)
     }
 
     /// One rectification ledger.
