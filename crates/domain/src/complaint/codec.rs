@@ -23,9 +23,12 @@
 //!   version is bumped so that older code refuses a sealed payload instead of
 //!   failing on the missing `submitter`.
 
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::ComplaintEvent;
+use super::{ComplaintEvent, LiaisonRef, Milestone, Satisfaction, Submission, Urgency};
+use crate::{AreaCode, DistrictCode, UnitCode};
 
 /// The schema version most events are written with.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -133,6 +136,10 @@ impl ComplaintEvent {
         if stored_version == current
             && let Some(fields) = payload.strip_prefix(b"{")
         {
+            if let Some(event) = decode_current(event_type, payload) {
+                return Ok(event);
+            }
+            // Not an event of that type: the tagged form below says why.
             // The current shape needs no upcasting: put the tag in front of
             // the payload's fields and deserialize once, without building a
             // JSON tree first (projections decode every event of the log).
@@ -160,6 +167,188 @@ impl ComplaintEvent {
         );
         serde_json::from_value(Value::Object(object)).map_err(|e| malformed(e.to_string()))
     }
+}
+
+/// A payload of the current version as an event of `event_type`, read
+/// once: `{"<event_type>":<payload>}` is the externally tagged form of the
+/// same enum ([`Stored`]), which serde reads field by field, whereas the
+/// internally tagged form (`#[serde(tag = "event_type")]`) first copies
+/// every field into a buffer of its own to find the tag. Projections
+/// decode every event of the log, so this is most of what reading one
+/// costs. `None` when the payload is not such an event (the caller's
+/// slower path then names what is wrong).
+pub(super) fn decode_current(event_type: &str, payload: &[u8]) -> Option<ComplaintEvent> {
+    let mut tagged = Vec::with_capacity(payload.len() + event_type.len() + 6);
+    tagged.push(b'{');
+    serde_json::to_writer(&mut tagged, event_type).ok()?;
+    tagged.push(b':');
+    tagged.extend_from_slice(payload);
+    tagged.push(b'}');
+    let mut reader = serde_json::Deserializer::from_slice(&tagged);
+    let event = Stored::deserialize(&mut reader).ok()?;
+    reader.end().ok()?;
+    Some(event)
+}
+
+/// [`ComplaintEvent`] as serde reads it externally tagged: the same
+/// variants and fields (the derive builds `ComplaintEvent` values from
+/// them, so a field missing here or of another type does not compile; a
+/// variant missing here falls back to the tagged path, and a test decodes
+/// one event of every type both ways).
+#[derive(Deserialize)]
+#[serde(remote = "ComplaintEvent")]
+#[allow(dead_code)] // Never built: serde builds `ComplaintEvent` values.
+enum Stored {
+    ComplaintReceived {
+        at: DateTime<Utc>,
+        submission: Submission,
+    },
+    ComplaintClassified {
+        at: DateTime<Utc>,
+        area: AreaCode,
+        task: Option<u32>,
+        district: Option<DistrictCode>,
+        tags: Vec<String>,
+        urgency: Urgency,
+    },
+    ComplaintDispatched {
+        at: DateTime<Utc>,
+        lead: UnitCode,
+        responsible: Vec<UnitCode>,
+        rule_id: String,
+        override_reason: Option<String>,
+        accept_due_at: DateTime<Utc>,
+        first_contact_due_at: DateTime<Utc>,
+        resolve_due_at: DateTime<Utc>,
+    },
+    AssignmentAccepted {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+    },
+    AssignmentReturned {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+        reason: String,
+    },
+    RectificationStepRecorded {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+        description: String,
+        evidence: Vec<String>,
+        contacted_submitter: bool,
+    },
+    ExtensionRequested {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+        reason: String,
+        requested_due_at: DateTime<Utc>,
+    },
+    ExtensionGranted {
+        at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+        note: Option<String>,
+    },
+    ExtensionDenied {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    ResolutionSubmitted {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+        result: String,
+        evidence: Vec<String>,
+    },
+    ResolutionVerified {
+        at: DateTime<Utc>,
+        note: Option<String>,
+    },
+    ResolutionRejected {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    CallbackRecorded {
+        at: DateTime<Utc>,
+        valid: bool,
+        contacted: bool,
+        solved: bool,
+        satisfaction: Option<Satisfaction>,
+        comment: Option<String>,
+    },
+    ComplaintReopened {
+        at: DateTime<Utc>,
+        reason: String,
+        resolve_due_at: DateTime<Utc>,
+    },
+    ComplaintClosed {
+        at: DateTime<Utc>,
+        note: Option<String>,
+    },
+    ChasedUp {
+        at: DateTime<Utc>,
+        note: String,
+    },
+    SupervisionFlagged {
+        at: DateTime<Utc>,
+        note: String,
+    },
+    AccountabilityRecorded {
+        at: DateTime<Utc>,
+        finding: String,
+        units: Vec<UnitCode>,
+    },
+    AppealFiled {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+        reason: String,
+    },
+    AppealDecided {
+        at: DateTime<Utc>,
+        unit: UnitCode,
+        upheld: bool,
+        note: Option<String>,
+    },
+    ClockPaused {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    ClockResumed {
+        at: DateTime<Utc>,
+        shifted: Vec<(Milestone, DateTime<Utc>)>,
+    },
+    DeadlineWarned {
+        at: DateTime<Utc>,
+        milestone: Milestone,
+        due_at: DateTime<Utc>,
+    },
+    DeadlineMissed {
+        at: DateTime<Utc>,
+        milestone: Milestone,
+        due_at: DateTime<Utc>,
+    },
+    LinkedToLedgerItem {
+        at: DateTime<Utc>,
+        ledger_id: String,
+        item_id: String,
+    },
+    ClassProblemFixed {
+        at: DateTime<Utc>,
+        ledger_id: String,
+        item_id: String,
+    },
+    PersonalDataErased {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    LiaisonAssigned {
+        at: DateTime<Utc>,
+        liaison: LiaisonRef,
+    },
+    LiaisonNoteRecorded {
+        at: DateTime<Utc>,
+        cadre: String,
+        note: String,
+        contacted: bool,
+    },
 }
 
 /// Rewrites a payload of `version` into `version + 1`.

@@ -1261,6 +1261,187 @@ fn callback_v1_is_upcast_to_v2() {
     ));
 }
 
+/// One event of every type, each with its optional fields set.
+fn one_event_of_each_type() -> Vec<ComplaintEvent> {
+    let at = t(1);
+    let note = || Some("n".to_owned());
+    vec![
+        complaint_received(at),
+        complaint_classified(at),
+        complaint_dispatched(at),
+        assignment_accepted(at, lead_unit()),
+        E::AssignmentReturned {
+            at,
+            unit: lead_unit(),
+            reason: "r".into(),
+        },
+        step_recorded(at, lead_unit(), true),
+        E::ExtensionRequested {
+            at,
+            unit: lead_unit(),
+            reason: "r".into(),
+            requested_due_at: t(9),
+        },
+        E::ExtensionGranted {
+            at,
+            due_at: t(9),
+            note: note(),
+        },
+        E::ExtensionDenied {
+            at,
+            reason: "r".into(),
+        },
+        resolution_submitted(at),
+        resolution_verified(at),
+        E::ResolutionRejected {
+            at,
+            reason: "r".into(),
+        },
+        callback_recorded(at, true, Satisfaction::BasicallySatisfied),
+        E::ComplaintReopened {
+            at,
+            reason: "r".into(),
+            resolve_due_at: t(9),
+        },
+        complaint_closed(at),
+        E::ChasedUp {
+            at,
+            note: "n".into(),
+        },
+        E::SupervisionFlagged {
+            at,
+            note: "n".into(),
+        },
+        E::AccountabilityRecorded {
+            at,
+            finding: "f".into(),
+            units: vec![lead_unit()],
+        },
+        E::AppealFiled {
+            at,
+            unit: lead_unit(),
+            reason: "r".into(),
+        },
+        E::AppealDecided {
+            at,
+            unit: lead_unit(),
+            upheld: true,
+            note: note(),
+        },
+        E::ClockPaused {
+            at,
+            reason: "r".into(),
+        },
+        E::ClockResumed {
+            at,
+            shifted: vec![(Milestone::Resolve, t(9))],
+        },
+        E::DeadlineWarned {
+            at,
+            milestone: Milestone::Accept,
+            due_at: t(2),
+        },
+        E::DeadlineMissed {
+            at,
+            milestone: Milestone::Resolve,
+            due_at: t(2),
+        },
+        E::LinkedToLedgerItem {
+            at,
+            ledger_id: "l".into(),
+            item_id: "i".into(),
+        },
+        E::ClassProblemFixed {
+            at,
+            ledger_id: "l".into(),
+            item_id: "i".into(),
+        },
+        E::PersonalDataErased {
+            at,
+            reason: "r".into(),
+        },
+        E::LiaisonAssigned {
+            at,
+            liaison: LiaisonRef {
+                credit_code: "91150602MA0YL00019".into(),
+                enterprise: "e".into(),
+                cadre: "c".into(),
+                level: crate::registry::LiaisonLevel::Banner,
+            },
+        },
+        E::LiaisonNoteRecorded {
+            at,
+            cadre: "c".into(),
+            note: "n".into(),
+            contacted: true,
+        },
+    ]
+}
+
+/// Which variant an event is; a new variant does not compile until it is
+/// listed here and in `one_event_of_each_type`.
+fn variant(event: &ComplaintEvent) -> usize {
+    match event {
+        E::ComplaintReceived { .. } => 0,
+        E::ComplaintClassified { .. } => 1,
+        E::ComplaintDispatched { .. } => 2,
+        E::AssignmentAccepted { .. } => 3,
+        E::AssignmentReturned { .. } => 4,
+        E::RectificationStepRecorded { .. } => 5,
+        E::ExtensionRequested { .. } => 6,
+        E::ExtensionGranted { .. } => 7,
+        E::ExtensionDenied { .. } => 8,
+        E::ResolutionSubmitted { .. } => 9,
+        E::ResolutionVerified { .. } => 10,
+        E::ResolutionRejected { .. } => 11,
+        E::CallbackRecorded { .. } => 12,
+        E::ComplaintReopened { .. } => 13,
+        E::ComplaintClosed { .. } => 14,
+        E::ChasedUp { .. } => 15,
+        E::SupervisionFlagged { .. } => 16,
+        E::AccountabilityRecorded { .. } => 17,
+        E::AppealFiled { .. } => 18,
+        E::AppealDecided { .. } => 19,
+        E::ClockPaused { .. } => 20,
+        E::ClockResumed { .. } => 21,
+        E::DeadlineWarned { .. } => 22,
+        E::DeadlineMissed { .. } => 23,
+        E::LinkedToLedgerItem { .. } => 24,
+        E::ClassProblemFixed { .. } => 25,
+        E::PersonalDataErased { .. } => 26,
+        E::LiaisonAssigned { .. } => 27,
+        E::LiaisonNoteRecorded { .. } => 28,
+    }
+}
+
+#[test]
+fn every_event_type_decodes_on_the_direct_path_as_on_the_tagged_one() {
+    let events = one_event_of_each_type();
+    let covered: std::collections::BTreeSet<usize> = events.iter().map(variant).collect();
+    assert_eq!(covered, (0..=28).collect());
+    for event in events {
+        let (event_type, version, payload) = event.encode();
+        let direct = codec::decode_current(event_type, &payload);
+        assert_eq!(direct.as_ref(), Some(&event), "{event_type}");
+        // The internally tagged form serde reads through its buffer.
+        let mut tagged: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        tagged["event_type"] = event_type.into();
+        let buffered: ComplaintEvent = serde_json::from_value(tagged).unwrap();
+        assert_eq!(buffered, event, "{event_type}");
+        assert_eq!(
+            ComplaintEvent::decode(event_type, version, &payload).unwrap(),
+            event
+        );
+    }
+    // A payload that is not the type's falls back, and the error names it.
+    assert!(codec::decode_current("ChasedUp", br#"{"at":1}"#).is_none());
+    assert!(matches!(
+        ComplaintEvent::decode("ChasedUp", 1, br#"{"at":1}"#),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(codec::decode_current("NoSuchEvent", b"{}").is_none());
+}
+
 /// Every command any actor might send, for the property tests.
 fn any_step() -> impl Strategy<Value = (Actor, CommandKind)> {
     let actors = prop_oneof![
