@@ -1442,6 +1442,74 @@ fn every_event_type_decodes_on_the_direct_path_as_on_the_tagged_one() {
     assert!(codec::decode_current("NoSuchEvent", b"{}").is_none());
 }
 
+proptest! {
+    /// The direct reading of an instant gives what chrono's parser gives,
+    /// for every form chrono writes and for near misses.
+    #[test]
+    fn instants_read_directly_as_chrono_reads_them(
+        secs in -62_135_596_800i64..253_402_300_799,
+        nanos in 0u32..1_000_000_000,
+        digits in 0usize..10,
+        damage in prop::option::of((0usize..32, any::<u8>())),
+    ) {
+        let at = DateTime::from_timestamp(secs, nanos).unwrap();
+        let mut texts = vec![
+            serde_json::to_value(at).unwrap().as_str().unwrap().to_owned(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ];
+        let whole = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let fraction = format!("{nanos:09}");
+        texts.push(match digits {
+            0 => format!("{whole}Z"),
+            n => format!("{whole}.{}Z", &fraction[..n]),
+        });
+        if let Some((i, byte)) = damage {
+            let mut bytes = texts[2].clone().into_bytes();
+            if i < bytes.len() {
+                bytes[i] = byte;
+            }
+            if let Ok(text) = String::from_utf8(bytes) {
+                texts.push(text);
+            }
+        }
+        for text in &texts[..2] {
+            prop_assert_eq!(codec::parse_utc(text), Some(at), "{}", text);
+        }
+        prop_assert!(codec::parse_utc(&texts[2]).is_some(), "{}", texts[2]);
+        for text in texts {
+            let chrono = text.parse::<DateTime<chrono::FixedOffset>>().ok().map(|a| a.with_timezone(&Utc));
+            if let Some(direct) = codec::parse_utc(&text) {
+                prop_assert_eq!(Some(direct), chrono, "{}", text);
+            }
+        }
+    }
+}
+
+#[test]
+fn instants_chrono_writes_take_the_direct_path() {
+    for text in [
+        "2026-09-01T01:00:00Z",
+        "2026-09-01T01:00:00.5Z",
+        "2026-12-31T23:59:59.123456789Z",
+    ] {
+        assert_eq!(
+            codec::parse_utc(text),
+            Some(text.parse().unwrap()),
+            "{text}"
+        );
+    }
+    for text in [
+        "2026-09-01T01:00:00+08:00",
+        "2026-09-01t01:00:00Z",
+        "2026-12-31T23:59:60Z",
+        "2026-02-30T01:00:00Z",
+        "2026-09-01T01:00:00.Z",
+        "2026-09-01T01:00:00.1234567891Z",
+    ] {
+        assert_eq!(codec::parse_utc(text), None, "{text}");
+    }
+}
+
 /// Every command any actor might send, for the property tests.
 fn any_step() -> impl Strategy<Value = (Actor, CommandKind)> {
     let actors = prop_oneof![
