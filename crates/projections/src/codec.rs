@@ -513,7 +513,7 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone as _;
 
@@ -522,7 +522,7 @@ mod tests {
     }
 
     /// A row with every field set, options both ways.
-    fn full_row() -> LedgerRow {
+    pub(crate) fn full_row() -> LedgerRow {
         LedgerRow {
             id: "RC-1".into(),
             version: 7,

@@ -13,7 +13,7 @@ use rectify_eventlog::RecordedEvent;
 
 use crate::{
     ProjectionError,
-    index::{self, Index, Intake},
+    index::{self, Index, IndexBuilder, Intake},
     items::{self, LedgerBook, Tally, UnitTally},
     row::LedgerRow,
 };
@@ -383,6 +383,44 @@ pub struct LedgerView {
     index: Index,
 }
 
+/// A view being loaded: rows arrive in slot order and the index is built
+/// in one pass ([`IndexBuilder`]).
+#[derive(Debug, Default)]
+pub(crate) struct ViewBuilder {
+    slots: Vec<LedgerRow>,
+    ids: HashMap<String, u32>,
+    index: IndexBuilder,
+}
+
+impl ViewBuilder {
+    /// Takes the row of the next slot.
+    pub(crate) fn push(&mut self, row: LedgerRow) {
+        let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
+        self.index.add(slot, &row);
+        self.ids.insert(row.id.clone(), slot);
+        self.slots.push(row);
+    }
+
+    /// The view of the rows taken, these ledgers and the position they
+    /// reflect.
+    pub(crate) fn finish(
+        self,
+        books: impl IntoIterator<Item = LedgerBook>,
+        applied: u64,
+    ) -> LedgerView {
+        LedgerView {
+            slots: self.slots,
+            ids: self.ids,
+            books: books
+                .into_iter()
+                .map(|book| (book.ledger_id().to_owned(), book))
+                .collect(),
+            applied,
+            index: self.index.finish(),
+        }
+    }
+}
+
 /// Two views are equal when their rows (by id), ledgers and position are;
 /// slot numbers and the index are derived.
 impl PartialEq for LedgerView {
@@ -399,29 +437,17 @@ impl PartialEq for LedgerView {
 
 impl LedgerView {
     /// The state from persisted rows and ledgers and the position they
-    /// reflect. The rows become the slots in the order given (a `Vec` is
-    /// taken over without a copy), and the index is built in one pass.
+    /// reflect; the rows take slots in the order given.
     pub fn from_parts(
         rows: impl IntoIterator<Item = LedgerRow>,
         books: impl IntoIterator<Item = LedgerBook>,
         applied: u64,
     ) -> Self {
-        let slots: Vec<LedgerRow> = rows.into_iter().collect();
-        let mut ids = HashMap::with_capacity_and_hasher(slots.len(), Default::default());
-        for (slot, row) in slots.iter().enumerate() {
-            let slot = u32::try_from(slot).expect("fewer than 4 billion complaints");
-            ids.insert(row.id.clone(), slot);
+        let mut view = ViewBuilder::default();
+        for row in rows {
+            view.push(row);
         }
-        LedgerView {
-            index: Index::build(&slots),
-            slots,
-            ids,
-            books: books
-                .into_iter()
-                .map(|book| (book.ledger_id().to_owned(), book))
-                .collect(),
-            applied,
-        }
+        view.finish(books, applied)
     }
 
     /// Whether the secondary indexes equal ones rebuilt from the rows, both
