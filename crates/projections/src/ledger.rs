@@ -34,6 +34,16 @@ pub enum Changed {
     Ledger(String),
 }
 
+/// What an applied event changed, as catch-up collects it between
+/// checkpoints: a complaint by its slot, so no event copies its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Touched {
+    /// A complaint's row, by slot.
+    Complaint(u32),
+    /// A rectification ledger, by id.
+    Ledger(String),
+}
+
 /// A complaint suggested for a ledger item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suggestion {
@@ -618,17 +628,34 @@ impl LedgerView {
             .map(|(_, row)| row)
     }
 
-    fn insert_row(&mut self, row: LedgerRow) {
+    fn insert_row(&mut self, row: LedgerRow) -> u32 {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
         self.index.add(slot, &row);
         self.ids.insert(row.id.clone(), slot);
         self.slots.push(row);
+        slot
     }
 
     /// Applies one event of the log. Events must come in position order;
     /// events of other streams only advance the position. Returns what
     /// changed, if anything.
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
+        Ok(self.apply_touching(event)?.map(|touched| match touched {
+            Touched::Complaint(slot) => Changed::Complaint(self.slots[slot as usize].id.clone()),
+            Touched::Ledger(id) => Changed::Ledger(id),
+        }))
+    }
+
+    /// The row in `slot`, which [`Touched::Complaint`] names.
+    pub(crate) fn row_in(&self, slot: u32) -> Option<&LedgerRow> {
+        self.slots.get(slot as usize)
+    }
+
+    /// [`LedgerView::apply`], naming a changed complaint by its slot.
+    pub(crate) fn apply_touching(
+        &mut self,
+        event: &RecordedEvent,
+    ) -> Result<Option<Touched>, ProjectionError> {
         if event.position <= self.applied {
             return Err(ProjectionError::OutOfOrder {
                 applied: self.applied,
@@ -655,7 +682,7 @@ impl LedgerView {
                 | ComplaintEvent::ComplaintDispatched { .. }
                 | ComplaintEvent::AssignmentReturned { .. }
         );
-        match self.ids.get(id) {
+        let slot = match self.ids.get(id) {
             Some(&slot) => {
                 let row = &mut self.slots[slot as usize];
                 if reindex {
@@ -667,6 +694,7 @@ impl LedgerView {
                     row.apply(event.position, event.version, &decoded);
                     self.index.update(slot, row, was_open, was_watched);
                 }
+                slot
             }
             None => {
                 let actor = event.metadata.actor.as_deref().unwrap_or("");
@@ -681,17 +709,17 @@ impl LedgerView {
                         ),
                     });
                 };
-                self.insert_row(row);
+                self.insert_row(row)
             }
-        }
-        Ok(Some(Changed::Complaint(id.to_owned())))
+        };
+        Ok(Some(Touched::Complaint(slot)))
     }
 
     fn apply_ledger(
         &mut self,
         id: &str,
         event: &RecordedEvent,
-    ) -> Result<Changed, ProjectionError> {
+    ) -> Result<Touched, ProjectionError> {
         let decoded = rectify_domain::ledger::LedgerEvent::decode(
             &event.event_type,
             event.schema_version,
@@ -716,7 +744,7 @@ impl LedgerView {
                 self.books.insert(id.to_owned(), book);
             }
         }
-        Ok(Changed::Ledger(id.to_owned()))
+        Ok(Touched::Ledger(id.to_owned()))
     }
 
     /// Rows in `scope` passing `filter` at `now` (in no particular order).

@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use crate::{
     ProjectionError, codec,
     items::LedgerBook,
-    ledger::{Changed, LedgerView, ViewBuilder},
+    ledger::{Changed, LedgerView, Touched, ViewBuilder},
+    row::LedgerRow,
 };
 
 /// Events read per page while catching up, and most events applied per
@@ -218,23 +219,41 @@ fn encode_changed(
     let mut encoded = Vec::with_capacity(dirty.len());
     for changed in dirty {
         match changed {
-            Changed::Complaint(id) => {
-                if let Some(row) = view.row(id) {
-                    let mut value = Vec::with_capacity(256);
-                    codec::encode_row(row, &mut value);
-                    encoded.push((key(PREFIX_COMPLAINT, id), value));
-                }
-            }
-            Changed::Ledger(id) => {
-                if let Some(book) = view.book(id) {
-                    let value = serde_json::to_vec(book)
-                        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
-                    encoded.push((key(PREFIX_LEDGER, id), value));
-                }
-            }
+            Changed::Complaint(id) => encoded.extend(view.row(id).map(encode_complaint)),
+            Changed::Ledger(id) => encoded.extend(encode_book(view, id)?),
         }
     }
     Ok(encoded)
+}
+
+/// [`encode_changed`] of complaints named by slot, as catch-up collects them.
+fn encode_touched(
+    view: &LedgerView,
+    dirty: &BTreeSet<Touched>,
+) -> Result<Vec<Encoded>, ProjectionError> {
+    let mut encoded = Vec::with_capacity(dirty.len());
+    for touched in dirty {
+        match touched {
+            Touched::Complaint(slot) => encoded.extend(view.row_in(*slot).map(encode_complaint)),
+            Touched::Ledger(id) => encoded.extend(encode_book(view, id)?),
+        }
+    }
+    Ok(encoded)
+}
+
+fn encode_complaint(row: &LedgerRow) -> Encoded {
+    let mut value = Vec::with_capacity(256);
+    codec::encode_row(row, &mut value);
+    (key(PREFIX_COMPLAINT, &row.id), value)
+}
+
+fn encode_book(view: &LedgerView, id: &str) -> Result<Option<Encoded>, ProjectionError> {
+    let Some(book) = view.book(id) else {
+        return Ok(None);
+    };
+    let value =
+        serde_json::to_vec(book).map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+    Ok(Some((key(PREFIX_LEDGER, id), value)))
 }
 
 /// A view kept current by this runner with checkpoints in a sled tree of
@@ -259,19 +278,19 @@ pub(crate) trait Checkpointed: Send + Sync + 'static {
 }
 
 impl Checkpointed for LedgerView {
-    type Changed = Changed;
+    type Changed = Touched;
     const NAME: &'static str = "ledger";
 
     fn applied_position(&self) -> u64 {
         self.applied()
     }
 
-    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
-        self.apply(event)
+    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Touched>, ProjectionError> {
+        self.apply_touching(event)
     }
 
-    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
-        encode_changed(self, dirty)
+    fn encode_changed(&self, dirty: &BTreeSet<Touched>) -> Result<Vec<Encoded>, ProjectionError> {
+        encode_touched(self, dirty)
     }
 }
 
@@ -519,7 +538,7 @@ pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LedgerRow, codec::tests::full_row};
+    use crate::codec::tests::full_row;
 
     #[test]
     fn a_load_in_many_chunks_keeps_every_row_and_stops_at_a_damaged_one() {
