@@ -12,12 +12,12 @@
 
 use std::{
     borrow::Borrow,
-    collections::HashSet,
     fmt,
     ops::Deref,
     sync::{OnceLock, RwLock},
 };
 
+use foldhash::HashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An interned code; derefs to its text.

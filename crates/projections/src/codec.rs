@@ -504,12 +504,16 @@ impl Reader<'_> {
             .ok()
             .filter(|&len| len <= MAX_LIST && len <= self.0.len())
             .ok_or_else(|| format!("a list of {len} items runs past the row"))?;
-        (0..len).map(|_| f(self)).collect()
+        let mut items = Vec::with_capacity(len);
+        for _ in 0..len {
+            items.push(f(self)?);
+        }
+        Ok(items)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone as _;
 
@@ -518,7 +522,7 @@ mod tests {
     }
 
     /// A row with every field set, options both ways.
-    fn full_row() -> LedgerRow {
+    pub(crate) fn full_row() -> LedgerRow {
         LedgerRow {
             id: "RC-1".into(),
             version: 7,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use foldhash::HashMap;
 use rectify_domain::complaint::{
     Channel, ComplaintEvent, ComplaintStatus, Milestone, Satisfaction, WarningLevel,
 };
@@ -12,7 +13,7 @@ use rectify_eventlog::RecordedEvent;
 
 use crate::{
     ProjectionError,
-    index::{self, Index, Intake},
+    index::{self, Index, IndexBuilder, Intake},
     items::{self, LedgerBook, Tally, UnitTally},
     row::LedgerRow,
 };
@@ -30,6 +31,16 @@ pub enum Changed {
     /// A complaint's row.
     Complaint(String),
     /// A rectification ledger.
+    Ledger(String),
+}
+
+/// What an applied event changed, as catch-up collects it between
+/// checkpoints: a complaint by its slot, so no event copies its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Touched {
+    /// A complaint's row, by slot.
+    Complaint(u32),
+    /// A rectification ledger, by id.
     Ledger(String),
 }
 
@@ -374,12 +385,50 @@ pub struct UnitCounts {
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
     slots: Vec<LedgerRow>,
-    /// Complaint id → slot, in id order.
-    ids: BTreeMap<String, u32>,
+    /// Complaint id → slot (every event of the log looks its row up here).
+    ids: HashMap<String, u32>,
     books: BTreeMap<String, LedgerBook>,
     applied: u64,
     /// Derived from the rows: not part of the state, rebuilt on load.
     index: Index,
+}
+
+/// A view being loaded: rows arrive in slot order and the index is built
+/// in one pass ([`IndexBuilder`]).
+#[derive(Debug, Default)]
+pub(crate) struct ViewBuilder {
+    slots: Vec<LedgerRow>,
+    ids: HashMap<String, u32>,
+    index: IndexBuilder,
+}
+
+impl ViewBuilder {
+    /// Takes the row of the next slot.
+    pub(crate) fn push(&mut self, row: LedgerRow) {
+        let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
+        self.index.add(slot, &row);
+        self.ids.insert(row.id.clone(), slot);
+        self.slots.push(row);
+    }
+
+    /// The view of the rows taken, these ledgers and the position they
+    /// reflect.
+    pub(crate) fn finish(
+        self,
+        books: impl IntoIterator<Item = LedgerBook>,
+        applied: u64,
+    ) -> LedgerView {
+        LedgerView {
+            slots: self.slots,
+            ids: self.ids,
+            books: books
+                .into_iter()
+                .map(|book| (book.ledger_id().to_owned(), book))
+                .collect(),
+            applied,
+            index: self.index.finish(),
+        }
+    }
 }
 
 /// Two views are equal when their rows (by id), ledgers and position are;
@@ -389,42 +438,38 @@ impl PartialEq for LedgerView {
         self.applied == other.applied
             && self.books == other.books
             && self.ids.len() == other.ids.len()
-            && self.ids.iter().zip(&other.ids).all(|((a, &sa), (b, &sb))| {
-                a == b && self.slots[sa as usize] == other.slots[sb as usize]
-            })
+            && self
+                .ids
+                .iter()
+                .all(|(id, &slot)| other.row(id) == Some(&self.slots[slot as usize]))
     }
 }
 
 impl LedgerView {
     /// The state from persisted rows and ledgers and the position they
-    /// reflect.
+    /// reflect; the rows take slots in the order given.
     pub fn from_parts(
         rows: impl IntoIterator<Item = LedgerRow>,
         books: impl IntoIterator<Item = LedgerBook>,
         applied: u64,
     ) -> Self {
-        let mut view = LedgerView {
-            books: books
-                .into_iter()
-                .map(|book| (book.ledger_id().to_owned(), book))
-                .collect(),
-            applied,
-            ..LedgerView::default()
-        };
+        let mut view = ViewBuilder::default();
         for row in rows {
-            view.insert_row(row);
+            view.push(row);
         }
-        view
+        view.finish(books, applied)
     }
 
-    /// Whether the secondary indexes equal ones rebuilt from the rows (for
-    /// tests: incremental maintenance must not drift).
+    /// Whether the secondary indexes equal ones rebuilt from the rows, both
+    /// row by row and in the one pass a load makes (for tests: incremental
+    /// maintenance must not drift, and a load must build what applying
+    /// would).
     pub fn index_is_consistent(&self) -> bool {
         let mut rebuilt = Index::default();
         for (slot, row) in self.slots.iter().enumerate() {
             rebuilt.add(slot as u32, row);
         }
-        rebuilt.same_entries(&self.index)
+        rebuilt.same_entries(&self.index) && Index::build(&self.slots).same_entries(&self.index)
     }
 
     /// One rectification ledger.
@@ -583,17 +628,34 @@ impl LedgerView {
             .map(|(_, row)| row)
     }
 
-    fn insert_row(&mut self, row: LedgerRow) {
+    fn insert_row(&mut self, row: LedgerRow) -> u32 {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
         self.index.add(slot, &row);
         self.ids.insert(row.id.clone(), slot);
         self.slots.push(row);
+        slot
     }
 
     /// Applies one event of the log. Events must come in position order;
     /// events of other streams only advance the position. Returns what
     /// changed, if anything.
     pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
+        Ok(self.apply_touching(event)?.map(|touched| match touched {
+            Touched::Complaint(slot) => Changed::Complaint(self.slots[slot as usize].id.clone()),
+            Touched::Ledger(id) => Changed::Ledger(id),
+        }))
+    }
+
+    /// The row in `slot`, which [`Touched::Complaint`] names.
+    pub(crate) fn row_in(&self, slot: u32) -> Option<&LedgerRow> {
+        self.slots.get(slot as usize)
+    }
+
+    /// [`LedgerView::apply`], naming a changed complaint by its slot.
+    pub(crate) fn apply_touching(
+        &mut self,
+        event: &RecordedEvent,
+    ) -> Result<Option<Touched>, ProjectionError> {
         if event.position <= self.applied {
             return Err(ProjectionError::OutOfOrder {
                 applied: self.applied,
@@ -620,7 +682,7 @@ impl LedgerView {
                 | ComplaintEvent::ComplaintDispatched { .. }
                 | ComplaintEvent::AssignmentReturned { .. }
         );
-        match self.ids.get(id) {
+        let slot = match self.ids.get(id) {
             Some(&slot) => {
                 let row = &mut self.slots[slot as usize];
                 if reindex {
@@ -632,6 +694,7 @@ impl LedgerView {
                     row.apply(event.position, event.version, &decoded);
                     self.index.update(slot, row, was_open, was_watched);
                 }
+                slot
             }
             None => {
                 let actor = event.metadata.actor.as_deref().unwrap_or("");
@@ -646,17 +709,17 @@ impl LedgerView {
                         ),
                     });
                 };
-                self.insert_row(row);
+                self.insert_row(row)
             }
-        }
-        Ok(Some(Changed::Complaint(id.to_owned())))
+        };
+        Ok(Some(Touched::Complaint(slot)))
     }
 
     fn apply_ledger(
         &mut self,
         id: &str,
         event: &RecordedEvent,
-    ) -> Result<Changed, ProjectionError> {
+    ) -> Result<Touched, ProjectionError> {
         let decoded = rectify_domain::ledger::LedgerEvent::decode(
             &event.event_type,
             event.schema_version,
@@ -681,7 +744,7 @@ impl LedgerView {
                 self.books.insert(id.to_owned(), book);
             }
         }
-        Ok(Changed::Ledger(id.to_owned()))
+        Ok(Touched::Ledger(id.to_owned()))
     }
 
     /// Rows in `scope` passing `filter` at `now` (in no particular order).

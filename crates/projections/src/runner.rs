@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use crate::{
     ProjectionError, codec,
     items::LedgerBook,
-    ledger::{Changed, LedgerView},
+    ledger::{Changed, LedgerView, Touched, ViewBuilder},
+    row::LedgerRow,
 };
 
 /// Events read per page while catching up, and most events applied per
@@ -32,6 +33,11 @@ pub const CATCH_UP_PAGE: usize = 4_096;
 /// rebuilt from position 0. Format 5: rows in the binary encoding of
 /// [`crate::codec`] (4 and before: JSON).
 pub const LEDGER_FORMAT: u64 = 5;
+
+/// Rows a load decodes per chunk, and chunks decoded ahead of the one
+/// being indexed.
+const LOAD_CHUNK: usize = 1_024;
+const LOAD_CHUNKS_AHEAD: usize = 4;
 
 /// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
 /// `l/<ledger id>` (ids never contain a NUL byte).
@@ -67,7 +73,9 @@ impl ProjectionDb {
     }
 
     /// Loads the persisted ledger; a store written in another format is
-    /// cleared (the caller then catches up from position 0). Blocking.
+    /// cleared (the caller then catches up from position 0). Blocking, and
+    /// uses a second thread: one reads and decodes the rows while the other
+    /// indexes them.
     pub fn load_ledger(&self) -> Result<LedgerView, ProjectionError> {
         let format = self
             .ledger
@@ -95,11 +103,43 @@ impl ProjectionDb {
                 String::from_utf8_lossy(key)
             ))
         };
-        let mut rows = Vec::new();
-        for entry in self.ledger.scan_prefix(PREFIX_COMPLAINT) {
-            let (key, value) = entry?;
-            rows.push(codec::decode_row(&value).map_err(|e| undecodable(&key, &e))?);
-        }
+        // Two stages overlap: a thread reads and decodes the rows, in
+        // chunks, while this one indexes them.
+        let mut view = ViewBuilder::default();
+        std::thread::scope(|scope| {
+            let (chunks, incoming) = std::sync::mpsc::sync_channel(LOAD_CHUNKS_AHEAD);
+            scope.spawn(move || {
+                let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+                for entry in self.ledger.scan_prefix(PREFIX_COMPLAINT) {
+                    let row = entry
+                        .map_err(ProjectionError::from)
+                        .and_then(|(key, value)| {
+                            codec::decode_row(&value).map_err(|e| undecodable(&key, &e))
+                        });
+                    match row {
+                        Ok(row) => chunk.push(row),
+                        Err(error) => {
+                            // The loader stops at the first error.
+                            let _ = chunks.send(Err(error));
+                            return;
+                        }
+                    }
+                    if chunk.len() == LOAD_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+                        if chunks.send(Ok(full)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = chunks.send(Ok(chunk));
+            });
+            for chunk in incoming {
+                for row in chunk? {
+                    view.push(row);
+                }
+            }
+            Ok::<_, ProjectionError>(())
+        })?;
         let mut books = Vec::new();
         for entry in self.ledger.scan_prefix(PREFIX_LEDGER) {
             let (key, value) = entry?;
@@ -107,7 +147,7 @@ impl ProjectionDb {
                 serde_json::from_slice::<LedgerBook>(&value).map_err(|e| undecodable(&key, &e))?,
             );
         }
-        Ok(LedgerView::from_parts(rows, books, applied))
+        Ok(view.finish(books, applied))
     }
 
     /// Removes everything the store holds, for a rebuild from the log: the
@@ -179,23 +219,41 @@ fn encode_changed(
     let mut encoded = Vec::with_capacity(dirty.len());
     for changed in dirty {
         match changed {
-            Changed::Complaint(id) => {
-                if let Some(row) = view.row(id) {
-                    let mut value = Vec::with_capacity(256);
-                    codec::encode_row(row, &mut value);
-                    encoded.push((key(PREFIX_COMPLAINT, id), value));
-                }
-            }
-            Changed::Ledger(id) => {
-                if let Some(book) = view.book(id) {
-                    let value = serde_json::to_vec(book)
-                        .map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
-                    encoded.push((key(PREFIX_LEDGER, id), value));
-                }
-            }
+            Changed::Complaint(id) => encoded.extend(view.row(id).map(encode_complaint)),
+            Changed::Ledger(id) => encoded.extend(encode_book(view, id)?),
         }
     }
     Ok(encoded)
+}
+
+/// [`encode_changed`] of complaints named by slot, as catch-up collects them.
+fn encode_touched(
+    view: &LedgerView,
+    dirty: &BTreeSet<Touched>,
+) -> Result<Vec<Encoded>, ProjectionError> {
+    let mut encoded = Vec::with_capacity(dirty.len());
+    for touched in dirty {
+        match touched {
+            Touched::Complaint(slot) => encoded.extend(view.row_in(*slot).map(encode_complaint)),
+            Touched::Ledger(id) => encoded.extend(encode_book(view, id)?),
+        }
+    }
+    Ok(encoded)
+}
+
+fn encode_complaint(row: &LedgerRow) -> Encoded {
+    let mut value = Vec::with_capacity(256);
+    codec::encode_row(row, &mut value);
+    (key(PREFIX_COMPLAINT, &row.id), value)
+}
+
+fn encode_book(view: &LedgerView, id: &str) -> Result<Option<Encoded>, ProjectionError> {
+    let Some(book) = view.book(id) else {
+        return Ok(None);
+    };
+    let value =
+        serde_json::to_vec(book).map_err(|error| ProjectionError::Checkpoint(error.to_string()))?;
+    Ok(Some((key(PREFIX_LEDGER, id), value)))
 }
 
 /// A view kept current by this runner with checkpoints in a sled tree of
@@ -220,19 +278,19 @@ pub(crate) trait Checkpointed: Send + Sync + 'static {
 }
 
 impl Checkpointed for LedgerView {
-    type Changed = Changed;
+    type Changed = Touched;
     const NAME: &'static str = "ledger";
 
     fn applied_position(&self) -> u64 {
         self.applied()
     }
 
-    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
-        self.apply(event)
+    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Touched>, ProjectionError> {
+        self.apply_touching(event)
     }
 
-    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
-        encode_changed(self, dirty)
+    fn encode_changed(&self, dirty: &BTreeSet<Touched>) -> Result<Vec<Encoded>, ProjectionError> {
+        encode_touched(self, dirty)
     }
 }
 
@@ -475,4 +533,40 @@ pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
         joined(write_checkpoint(&tree, rows, position).await)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::tests::full_row;
+
+    #[test]
+    fn a_load_in_many_chunks_keeps_every_row_and_stops_at_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ProjectionDb::open(dir.path()).unwrap();
+        let rows: Vec<LedgerRow> = (0..LOAD_CHUNK * 2 + 7)
+            .map(|i| LedgerRow {
+                id: format!("RC-{i:05}"),
+                ..full_row()
+            })
+            .collect();
+        let view = LedgerView::from_parts(rows.clone(), [], 42);
+        let dirty = rows
+            .iter()
+            .map(|row| Changed::Complaint(row.id.clone()))
+            .collect();
+        db.checkpoint(&view, &dirty).unwrap();
+        let loaded = db.load_ledger().unwrap();
+        assert_eq!(loaded, view);
+        assert!(loaded.index_is_consistent());
+        // Rows come back in id order, which is the order they were given.
+        assert!(loaded.rows().map(|r| &r.id).eq(rows.iter().map(|r| &r.id)));
+
+        // A damaged row past the first chunk stops the load, named.
+        db.ledger
+            .insert(key(PREFIX_COMPLAINT, "RC-01500"), &[0xff][..])
+            .unwrap();
+        let error = db.load_ledger().unwrap_err().to_string();
+        assert!(error.contains("RC-01500"), "{error}");
+    }
 }

@@ -5,6 +5,7 @@
 //! also agree with the domain's own fold on status and deadlines.
 
 use std::collections::BTreeSet;
+use std::sync::RwLock;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use proptest::prelude::*;
@@ -15,8 +16,13 @@ use rectify_domain::{
         Urgency, WarningLevel,
     },
 };
-use rectify_eventlog::{Metadata, RecordedEvent, Uuid};
-use rectify_projections::{LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder};
+use rectify_eventlog::{
+    EventStore as _, ExpectedVersion, Metadata, NewEvent, RecordedEvent, SledStore, StoreConfig,
+    Uuid,
+};
+use rectify_projections::{
+    LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder, runner,
+};
 
 const COMPLAINTS: usize = 3;
 
@@ -608,6 +614,65 @@ proptest! {
             prop_assert_eq!(row_deadlines, state_deadlines);
             prop_assert_eq!(&row.warned, &state.warnings().to_vec());
         }
+    }
+}
+
+/// Appends the history's events to `store` in order, so each gets the
+/// position it has in `log`.
+async fn append_all(store: &SledStore, log: &[RecordedEvent]) {
+    for event in log {
+        store
+            .append(
+                &event.stream,
+                ExpectedVersion::Any,
+                vec![NewEvent {
+                    id: event.id,
+                    event_type: event.event_type.clone(),
+                    schema_version: event.schema_version,
+                    payload: event.payload.clone(),
+                    metadata: event.metadata.clone(),
+                }],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Catch-up as the server runs it (pages of the log, a checkpoint per
+    /// page, complaints named by slot between checkpoints), stopped at a cut
+    /// and resumed from the reloaded checkpoint, gives the view the fold
+    /// gives, and so does reloading its last checkpoint.
+    #[test]
+    fn catch_up_with_checkpoints_equals_the_fold(moves in moves(), cut in 0usize..200) {
+        let (log, _) = history(&moves);
+        let rebuilt = apply_all(&log);
+        let cut = cut.min(log.len());
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (caught_up, reloaded) = runtime.block_on(async {
+            let store = SledStore::open(StoreConfig {
+                path: dir.path().join("log"),
+                ..StoreConfig::default()
+            })
+            .unwrap();
+            let db = ProjectionDb::open(&dir.path().join("projections")).unwrap();
+            append_all(&store, &log[..cut]).await;
+            let view = RwLock::new(db.load_ledger().unwrap());
+            runner::catch_up(&store, &db, &view, &mut |_, _| {}).await.unwrap();
+            append_all(&store, &log[cut..]).await;
+            let view = RwLock::new(db.load_ledger().unwrap());
+            runner::catch_up(&store, &db, &view, &mut |_, _| {}).await.unwrap();
+            let reloaded = db.load_ledger().unwrap();
+            let _ = store.shutdown();
+            (view.into_inner().unwrap(), reloaded)
+        });
+        prop_assert_eq!(&caught_up, &rebuilt);
+        prop_assert_eq!(&reloaded, &rebuilt);
+        prop_assert!(caught_up.index_is_consistent());
+        prop_assert!(reloaded.index_is_consistent());
     }
 }
 

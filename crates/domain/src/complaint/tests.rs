@@ -1261,6 +1261,255 @@ fn callback_v1_is_upcast_to_v2() {
     ));
 }
 
+/// One event of every type, each with its optional fields set.
+fn one_event_of_each_type() -> Vec<ComplaintEvent> {
+    let at = t(1);
+    let note = || Some("n".to_owned());
+    vec![
+        complaint_received(at),
+        complaint_classified(at),
+        complaint_dispatched(at),
+        assignment_accepted(at, lead_unit()),
+        E::AssignmentReturned {
+            at,
+            unit: lead_unit(),
+            reason: "r".into(),
+        },
+        step_recorded(at, lead_unit(), true),
+        E::ExtensionRequested {
+            at,
+            unit: lead_unit(),
+            reason: "r".into(),
+            requested_due_at: t(9),
+        },
+        E::ExtensionGranted {
+            at,
+            due_at: t(9),
+            note: note(),
+        },
+        E::ExtensionDenied {
+            at,
+            reason: "r".into(),
+        },
+        resolution_submitted(at),
+        resolution_verified(at),
+        E::ResolutionRejected {
+            at,
+            reason: "r".into(),
+        },
+        callback_recorded(at, true, Satisfaction::BasicallySatisfied),
+        E::ComplaintReopened {
+            at,
+            reason: "r".into(),
+            resolve_due_at: t(9),
+        },
+        complaint_closed(at),
+        E::ChasedUp {
+            at,
+            note: "n".into(),
+        },
+        E::SupervisionFlagged {
+            at,
+            note: "n".into(),
+        },
+        E::AccountabilityRecorded {
+            at,
+            finding: "f".into(),
+            units: vec![lead_unit()],
+        },
+        E::AppealFiled {
+            at,
+            unit: lead_unit(),
+            reason: "r".into(),
+        },
+        E::AppealDecided {
+            at,
+            unit: lead_unit(),
+            upheld: true,
+            note: note(),
+        },
+        E::ClockPaused {
+            at,
+            reason: "r".into(),
+        },
+        E::ClockResumed {
+            at,
+            shifted: vec![(Milestone::Resolve, t(9))],
+        },
+        E::DeadlineWarned {
+            at,
+            milestone: Milestone::Accept,
+            due_at: t(2),
+        },
+        E::DeadlineMissed {
+            at,
+            milestone: Milestone::Resolve,
+            due_at: t(2),
+        },
+        E::LinkedToLedgerItem {
+            at,
+            ledger_id: "l".into(),
+            item_id: "i".into(),
+        },
+        E::ClassProblemFixed {
+            at,
+            ledger_id: "l".into(),
+            item_id: "i".into(),
+        },
+        E::PersonalDataErased {
+            at,
+            reason: "r".into(),
+        },
+        E::LiaisonAssigned {
+            at,
+            liaison: LiaisonRef {
+                credit_code: "91150602MA0YL00019".into(),
+                enterprise: "e".into(),
+                cadre: "c".into(),
+                level: crate::registry::LiaisonLevel::Banner,
+            },
+        },
+        E::LiaisonNoteRecorded {
+            at,
+            cadre: "c".into(),
+            note: "n".into(),
+            contacted: true,
+        },
+    ]
+}
+
+/// Which variant an event is; a new variant does not compile until it is
+/// listed here and in `one_event_of_each_type`.
+fn variant(event: &ComplaintEvent) -> usize {
+    match event {
+        E::ComplaintReceived { .. } => 0,
+        E::ComplaintClassified { .. } => 1,
+        E::ComplaintDispatched { .. } => 2,
+        E::AssignmentAccepted { .. } => 3,
+        E::AssignmentReturned { .. } => 4,
+        E::RectificationStepRecorded { .. } => 5,
+        E::ExtensionRequested { .. } => 6,
+        E::ExtensionGranted { .. } => 7,
+        E::ExtensionDenied { .. } => 8,
+        E::ResolutionSubmitted { .. } => 9,
+        E::ResolutionVerified { .. } => 10,
+        E::ResolutionRejected { .. } => 11,
+        E::CallbackRecorded { .. } => 12,
+        E::ComplaintReopened { .. } => 13,
+        E::ComplaintClosed { .. } => 14,
+        E::ChasedUp { .. } => 15,
+        E::SupervisionFlagged { .. } => 16,
+        E::AccountabilityRecorded { .. } => 17,
+        E::AppealFiled { .. } => 18,
+        E::AppealDecided { .. } => 19,
+        E::ClockPaused { .. } => 20,
+        E::ClockResumed { .. } => 21,
+        E::DeadlineWarned { .. } => 22,
+        E::DeadlineMissed { .. } => 23,
+        E::LinkedToLedgerItem { .. } => 24,
+        E::ClassProblemFixed { .. } => 25,
+        E::PersonalDataErased { .. } => 26,
+        E::LiaisonAssigned { .. } => 27,
+        E::LiaisonNoteRecorded { .. } => 28,
+    }
+}
+
+#[test]
+fn every_event_type_decodes_on_the_direct_path_as_on_the_tagged_one() {
+    let events = one_event_of_each_type();
+    let covered: std::collections::BTreeSet<usize> = events.iter().map(variant).collect();
+    assert_eq!(covered, (0..=28).collect());
+    for event in events {
+        let (event_type, version, payload) = event.encode();
+        let direct = codec::decode_current(event_type, &payload);
+        assert_eq!(direct.as_ref(), Some(&event), "{event_type}");
+        // The internally tagged form serde reads through its buffer.
+        let mut tagged: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        tagged["event_type"] = event_type.into();
+        let buffered: ComplaintEvent = serde_json::from_value(tagged).unwrap();
+        assert_eq!(buffered, event, "{event_type}");
+        assert_eq!(
+            ComplaintEvent::decode(event_type, version, &payload).unwrap(),
+            event
+        );
+    }
+    // A payload that is not the type's falls back, and the error names it.
+    assert!(codec::decode_current("ChasedUp", br#"{"at":1}"#).is_none());
+    assert!(matches!(
+        ComplaintEvent::decode("ChasedUp", 1, br#"{"at":1}"#),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(codec::decode_current("NoSuchEvent", b"{}").is_none());
+}
+
+proptest! {
+    /// The direct reading of an instant gives what chrono's parser gives,
+    /// for every form chrono writes and for near misses.
+    #[test]
+    fn instants_read_directly_as_chrono_reads_them(
+        secs in -62_135_596_800i64..253_402_300_799,
+        nanos in 0u32..1_000_000_000,
+        digits in 0usize..10,
+        damage in prop::option::of((0usize..32, any::<u8>())),
+    ) {
+        let at = DateTime::from_timestamp(secs, nanos).unwrap();
+        let mut texts = vec![
+            serde_json::to_value(at).unwrap().as_str().unwrap().to_owned(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ];
+        let whole = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let fraction = format!("{nanos:09}");
+        texts.push(match digits {
+            0 => format!("{whole}Z"),
+            n => format!("{whole}.{}Z", &fraction[..n]),
+        });
+        if let Some((i, byte)) = damage {
+            let mut bytes = texts[2].clone().into_bytes();
+            if i < bytes.len() {
+                bytes[i] = byte;
+            }
+            if let Ok(text) = String::from_utf8(bytes) {
+                texts.push(text);
+            }
+        }
+        for text in &texts[..2] {
+            prop_assert_eq!(codec::parse_utc(text), Some(at), "{}", text);
+        }
+        prop_assert!(codec::parse_utc(&texts[2]).is_some(), "{}", texts[2]);
+        for text in texts {
+            let chrono = text.parse::<DateTime<chrono::FixedOffset>>().ok().map(|a| a.with_timezone(&Utc));
+            if let Some(direct) = codec::parse_utc(&text) {
+                prop_assert_eq!(Some(direct), chrono, "{}", text);
+            }
+        }
+    }
+}
+
+#[test]
+fn instants_chrono_writes_take_the_direct_path() {
+    for text in [
+        "2026-09-01T01:00:00Z",
+        "2026-09-01T01:00:00.5Z",
+        "2026-12-31T23:59:59.123456789Z",
+    ] {
+        assert_eq!(
+            codec::parse_utc(text),
+            Some(text.parse().unwrap()),
+            "{text}"
+        );
+    }
+    for text in [
+        "2026-09-01T01:00:00+08:00",
+        "2026-09-01t01:00:00Z",
+        "2026-12-31T23:59:60Z",
+        "2026-02-30T01:00:00Z",
+        "2026-09-01T01:00:00.Z",
+        "2026-09-01T01:00:00.1234567891Z",
+    ] {
+        assert_eq!(codec::parse_utc(text), None, "{text}");
+    }
+}
+
 /// Every command any actor might send, for the property tests.
 fn any_step() -> impl Strategy<Value = (Actor, CommandKind)> {
     let actors = prop_oneof![
