@@ -222,8 +222,8 @@ impl RunWriter {
     }
 
     /// Takes the ids of positions after the last ones added, through
-    /// `through`; writes a run when `StoreConfig::id_run_events` are waiting, and drops
-    /// the ids it wrote from `unindexed`.
+    /// `through`; writes a run when `StoreConfig::id_run_events` are
+    /// waiting, and drops the ids it wrote from `unindexed`.
     pub(crate) fn add(
         &mut self,
         ids: Vec<(Uuid, Loc)>,
