@@ -699,3 +699,85 @@ fn histories_reach_every_status() {
         complaint::ComplaintStatus::Closed
     );
 }
+
+/// The counts of an evaluation group, every one of them.
+fn counts(g: &rectify_projections::stats::GroupStats) -> [u64; 16] {
+    [
+        g.valid_callbacks,
+        g.contacted,
+        g.solved,
+        g.satisfied,
+        g.basically_satisfied,
+        g.unsatisfied,
+        g.appeal_excluded,
+        g.dispatched,
+        g.accepted_on_time,
+        g.returned,
+        g.closed,
+        g.closed_on_time,
+        g.reopened,
+        g.callbacks,
+        g.extensions,
+        g.overdue,
+    ]
+}
+
+/// Each period's groups as key → counts.
+fn evaluation(
+    view: &LedgerView,
+    group_by: rectify_projections::stats::GroupBy,
+) -> Vec<std::collections::BTreeMap<String, [u64; 16]>> {
+    use rectify_projections::stats::{self, Period, StatsQuery};
+    let periods: Vec<Period> = ["2026-10", "2026-11", "2026-12", "2027-01"]
+        .iter()
+        .map(|p| Period::parse(p).unwrap())
+        .collect();
+    let query = StatsQuery {
+        period: periods[0],
+        group_by,
+        weights: Default::default(),
+        top_n: 5,
+        min_valid_callbacks: 1,
+    };
+    stats::evaluate_periods(view, &query, &periods)
+        .unwrap()
+        .into_iter()
+        .map(|report| {
+            report
+                .groups
+                .iter()
+                .map(|g| (g.key.clone(), counts(g)))
+                .collect()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The evaluation counts rows in parts on several threads and adds the
+    /// parts' tallies: its counts over all complaints must be the sum of its
+    /// counts over any split of the complaints.
+    #[test]
+    fn the_evaluation_adds_up_over_complaints(moves in moves()) {
+        use rectify_projections::stats::GroupBy;
+        let (log, _) = history(&moves);
+        let first = complaint::stream_name(&ComplaintId::new("RC-0").unwrap());
+        let (a, b): (Vec<RecordedEvent>, Vec<RecordedEvent>) =
+            log.iter().cloned().partition(|e| e.stream == first);
+        let (all, a, b) = (apply_all(&log), apply_all(&a), apply_all(&b));
+        for group_by in [GroupBy::Unit, GroupBy::District] {
+            let (all, a, b) = (evaluation(&all, group_by), evaluation(&a, group_by), evaluation(&b, group_by));
+            for ((all, a), b) in all.iter().zip(&a).zip(&b) {
+                let mut sum = a.clone();
+                for (key, counts) in b {
+                    let entry = sum.entry(key.clone()).or_insert([0; 16]);
+                    for (s, c) in entry.iter_mut().zip(counts) {
+                        *s += c;
+                    }
+                }
+                prop_assert_eq!(all, &sum);
+            }
+        }
+    }
+}
