@@ -458,16 +458,16 @@ fn fst_error(error: fst::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::new_event;
     use crate::{EventStore, ExpectedVersion, NewEvent, SledStore, StoreConfig};
 
+    /// Event `n`, its id scattered so that runs are not written in id order.
     fn event(n: u128) -> NewEvent {
-        NewEvent {
-            id: Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)),
-            event_type: "Noted".into(),
-            schema_version: 1,
-            payload: format!("{{\"n\":{n}}}").into_bytes(),
-            metadata: Default::default(),
-        }
+        new_event(
+            n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835),
+            "Noted",
+            "{}",
+        )
     }
 
     fn config(dir: &Path) -> StoreConfig {
@@ -514,6 +514,14 @@ mod tests {
                 .expect("find")
                 .is_none()
         );
+    }
+
+    /// A store in `dir` with events 1..=`events`, stopped; their positions.
+    async fn stopped_with(dir: &Path, events: u128) -> Vec<(u128, u64)> {
+        let store = SledStore::open(config(dir)).expect("open");
+        let placed = fill(&store, 1, events).await;
+        store.shutdown().expect("shutdown");
+        placed
     }
 
     fn run_files(dir: &Path) -> Vec<String> {
@@ -565,10 +573,7 @@ mod tests {
     #[tokio::test]
     async fn a_merge_cut_short_leaves_inputs_that_the_open_deletes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SledStore::open(config(dir.path())).expect("open");
-        let placed = fill(&store, 1, 120).await;
-        store.shutdown().expect("shutdown");
-        drop(store);
+        let placed = stopped_with(dir.path(), 120).await;
         let ids_dir = dir.path().join("log").join(IDS_DIR);
         let merged = run_files(dir.path())
             .into_iter()
@@ -609,10 +614,7 @@ mod tests {
     async fn runs_that_do_not_cover_the_log_are_built_again() {
         for damage in ["gap", "garbage", "past the head", "unknown file"] {
             let dir = tempfile::tempdir().expect("temp dir");
-            let store = SledStore::open(config(dir.path())).expect("open");
-            let placed = fill(&store, 1, 100).await;
-            store.shutdown().expect("shutdown");
-            drop(store);
+            let placed = stopped_with(dir.path(), 100).await;
             let ids_dir = dir.path().join("log").join(IDS_DIR);
             let files = run_files(dir.path());
             assert!(files.len() >= 2, "{files:?}");

@@ -372,17 +372,17 @@ fn remove_prefixes(db: &sled::Db, prefixes: &[u8]) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::new_event;
     use crate::legacy_v2::V2Writer;
-    use crate::{EventStore, ExpectedVersion, NewEvent, SecretChange, SledStore, Uuid};
+    use crate::{EventStore, ExpectedVersion, NewEvent, SecretChange, SledStore};
 
+    /// Event `n`, its id scattered so that runs are not written in id order.
     fn event(n: u128) -> NewEvent {
-        NewEvent {
-            id: Uuid::from_u128(n.wrapping_mul(0x2545_f491_4f6c_dd1d_9e37_79b9_7f4a_7c15)),
-            event_type: "Noted".into(),
-            schema_version: 1,
-            payload: format!("{{\"n\":{n}}}").into_bytes(),
-            metadata: Default::default(),
-        }
+        new_event(
+            n.wrapping_mul(0x2545_f491_4f6c_dd1d_9e37_79b9_7f4a_7c15),
+            "Noted",
+            "{}",
+        )
     }
 
     /// A format-3 directory as the format-3 code wrote it: a format-2 log
