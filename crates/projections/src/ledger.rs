@@ -25,20 +25,11 @@ pub const LEDGER_STREAM_PREFIX: &str = "ledger-";
 /// Most candidate complaints one suggestion returns.
 pub const MAX_SUGGESTIONS: usize = 200;
 
-/// What an applied event changed.
+/// What an applied event changed: a key of the view's stored state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Changed {
-    /// A complaint's row.
-    Complaint(String),
-    /// A rectification ledger.
-    Ledger(String),
-}
-
-/// What an applied event changed, as catch-up collects it between
-/// checkpoints: a complaint by its slot, so no event copies its id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Touched {
-    /// A complaint's row, by slot.
+    /// A complaint's row, by its slot in the view that applied the event
+    /// (catch-up collects these per event, so no event copies an id).
     Complaint(u32),
     /// A rectification ledger, by id.
     Ledger(String),
@@ -636,26 +627,15 @@ impl LedgerView {
         slot
     }
 
-    /// Applies one event of the log. Events must come in position order;
-    /// events of other streams only advance the position. Returns what
-    /// changed, if anything.
-    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
-        Ok(self.apply_touching(event)?.map(|touched| match touched {
-            Touched::Complaint(slot) => Changed::Complaint(self.slots[slot as usize].id.clone()),
-            Touched::Ledger(id) => Changed::Ledger(id),
-        }))
-    }
-
-    /// The row in `slot`, which [`Touched::Complaint`] names.
+    /// The row in `slot`, which [`Changed::Complaint`] names.
     pub(crate) fn row_in(&self, slot: u32) -> Option<&LedgerRow> {
         self.slots.get(slot as usize)
     }
 
-    /// [`LedgerView::apply`], naming a changed complaint by its slot.
-    pub(crate) fn apply_touching(
-        &mut self,
-        event: &RecordedEvent,
-    ) -> Result<Option<Touched>, ProjectionError> {
+    /// Applies one event of the log. Events must come in position order;
+    /// events of other streams only advance the position. Returns what
+    /// changed, if anything.
+    pub fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
         if event.position <= self.applied {
             return Err(ProjectionError::OutOfOrder {
                 applied: self.applied,
@@ -712,14 +692,14 @@ impl LedgerView {
                 self.insert_row(row)
             }
         };
-        Ok(Some(Touched::Complaint(slot)))
+        Ok(Some(Changed::Complaint(slot)))
     }
 
     fn apply_ledger(
         &mut self,
         id: &str,
         event: &RecordedEvent,
-    ) -> Result<Touched, ProjectionError> {
+    ) -> Result<Changed, ProjectionError> {
         let decoded = rectify_domain::ledger::LedgerEvent::decode(
             &event.event_type,
             event.schema_version,
@@ -744,7 +724,7 @@ impl LedgerView {
                 self.books.insert(id.to_owned(), book);
             }
         }
-        Ok(Touched::Ledger(id.to_owned()))
+        Ok(Changed::Ledger(id.to_owned()))
     }
 
     /// Rows in `scope` passing `filter` at `now` (in no particular order).

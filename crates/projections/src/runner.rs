@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::{
     ProjectionError, codec,
     items::LedgerBook,
-    ledger::{Changed, LedgerView, Touched, ViewBuilder},
+    ledger::{Changed, LedgerView, ViewBuilder},
     row::LedgerRow,
 };
 
@@ -219,23 +219,8 @@ fn encode_changed(
     let mut encoded = Vec::with_capacity(dirty.len());
     for changed in dirty {
         match changed {
-            Changed::Complaint(id) => encoded.extend(view.row(id).map(encode_complaint)),
+            Changed::Complaint(slot) => encoded.extend(view.row_in(*slot).map(encode_complaint)),
             Changed::Ledger(id) => encoded.extend(encode_book(view, id)?),
-        }
-    }
-    Ok(encoded)
-}
-
-/// [`encode_changed`] of complaints named by slot, as catch-up collects them.
-fn encode_touched(
-    view: &LedgerView,
-    dirty: &BTreeSet<Touched>,
-) -> Result<Vec<Encoded>, ProjectionError> {
-    let mut encoded = Vec::with_capacity(dirty.len());
-    for touched in dirty {
-        match touched {
-            Touched::Complaint(slot) => encoded.extend(view.row_in(*slot).map(encode_complaint)),
-            Touched::Ledger(id) => encoded.extend(encode_book(view, id)?),
         }
     }
     Ok(encoded)
@@ -278,19 +263,19 @@ pub(crate) trait Checkpointed: Send + Sync + 'static {
 }
 
 impl Checkpointed for LedgerView {
-    type Changed = Touched;
+    type Changed = Changed;
     const NAME: &'static str = "ledger";
 
     fn applied_position(&self) -> u64 {
         self.applied()
     }
 
-    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Touched>, ProjectionError> {
-        self.apply_touching(event)
+    fn apply_event(&mut self, event: &RecordedEvent) -> Result<Option<Changed>, ProjectionError> {
+        self.apply(event)
     }
 
-    fn encode_changed(&self, dirty: &BTreeSet<Touched>) -> Result<Vec<Encoded>, ProjectionError> {
-        encode_touched(self, dirty)
+    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
+        encode_changed(self, dirty)
     }
 }
 
@@ -551,10 +536,7 @@ mod tests {
             })
             .collect();
         let view = LedgerView::from_parts(rows.clone(), [], 42);
-        let dirty = rows
-            .iter()
-            .map(|row| Changed::Complaint(row.id.clone()))
-            .collect();
+        let dirty = (0..rows.len() as u32).map(Changed::Complaint).collect();
         db.checkpoint(&view, &dirty).unwrap();
         let loaded = db.load_ledger().unwrap();
         assert_eq!(loaded, view);
