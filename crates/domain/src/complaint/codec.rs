@@ -27,13 +27,12 @@ use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{
-    Deserialize, Deserializer,
+    Deserializer,
     de::{self, Visitor},
 };
 use serde_json::{Map, Value};
 
-use super::{ComplaintEvent, LiaisonRef, Milestone, Satisfaction, Submission, Urgency};
-use crate::{AreaCode, DistrictCode, UnitCode};
+use super::ComplaintEvent;
 
 /// The schema version most events are written with.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -108,14 +107,15 @@ impl ComplaintEvent {
         }
     }
 
-    /// Event type, schema version and JSON payload for the log.
+    /// Event type, schema version and JSON payload for the log: the inner
+    /// object of the externally tagged form.
     pub fn encode(&self) -> (&'static str, u32, Vec<u8>) {
         let event_type = self.event_type();
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Some(object) = value.as_object_mut() {
-            object.remove("event_type");
-        }
-        let payload = serde_json::to_vec(&value).unwrap_or_default();
+        let payload = match serde_json::to_value(self) {
+            Ok(Value::Object(mut tagged)) => tagged.remove(event_type).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        let payload = serde_json::to_vec(&payload).unwrap_or_default();
         (event_type, schema_version(event_type), payload)
     }
 
@@ -138,23 +138,16 @@ impl ComplaintEvent {
                 current,
             });
         }
-        if stored_version == current
-            && let Some(fields) = payload.strip_prefix(b"{")
-        {
-            if let Some(event) = decode_current(event_type, payload) {
-                return Ok(event);
-            }
-            // Not an event of that type: the tagged form below says why.
-            // The current shape needs no upcasting: put the tag in front of
-            // the payload's fields and deserialize once, without building a
-            // JSON tree first (projections decode every event of the log).
-            let mut tagged = Vec::with_capacity(payload.len() + event_type.len() + 20);
-            tagged.extend_from_slice(b"{\"event_type\":");
+        if stored_version == current {
+            // The current shape needs no upcasting: put the tag around the
+            // payload and deserialize once, without building a JSON tree
+            // first (projections decode every event of the log).
+            let mut tagged = Vec::with_capacity(payload.len() + event_type.len() + 6);
+            tagged.push(b'{');
             serde_json::to_writer(&mut tagged, event_type).map_err(|e| malformed(e.to_string()))?;
-            if fields.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
-                tagged.push(b',');
-            }
-            tagged.extend_from_slice(fields);
+            tagged.push(b':');
+            tagged.extend_from_slice(payload);
+            tagged.push(b'}');
             return serde_json::from_slice(&tagged).map_err(|e| malformed(e.to_string()));
         }
         let value: Value = serde_json::from_slice(payload).map_err(|e| malformed(e.to_string()))?;
@@ -166,231 +159,10 @@ impl ComplaintEvent {
             upcast(event_type, version, &mut object);
             version += 1;
         }
-        object.insert(
-            "event_type".to_owned(),
-            Value::String(event_type.to_owned()),
-        );
-        serde_json::from_value(Value::Object(object)).map_err(|e| malformed(e.to_string()))
+        let mut tagged = Map::new();
+        tagged.insert(event_type.to_owned(), Value::Object(object));
+        serde_json::from_value(Value::Object(tagged)).map_err(|e| malformed(e.to_string()))
     }
-}
-
-/// A payload of the current version as an event of `event_type`, read
-/// once: `{"<event_type>":<payload>}` is the externally tagged form of the
-/// same enum ([`Stored`]), which serde reads field by field, whereas the
-/// internally tagged form (`#[serde(tag = "event_type")]`) first copies
-/// every field into a buffer of its own to find the tag. Projections
-/// decode every event of the log, so this is most of what reading one
-/// costs. `None` when the payload is not such an event (the caller's
-/// slower path then names what is wrong).
-pub(super) fn decode_current(event_type: &str, payload: &[u8]) -> Option<ComplaintEvent> {
-    let mut tagged = Vec::with_capacity(payload.len() + event_type.len() + 6);
-    tagged.push(b'{');
-    serde_json::to_writer(&mut tagged, event_type).ok()?;
-    tagged.push(b':');
-    tagged.extend_from_slice(payload);
-    tagged.push(b'}');
-    let mut reader = serde_json::Deserializer::from_slice(&tagged);
-    let event = Stored::deserialize(&mut reader).ok()?;
-    reader.end().ok()?;
-    Some(event)
-}
-
-/// [`ComplaintEvent`] as serde reads it externally tagged: the same
-/// variants and fields (the derive builds `ComplaintEvent` values from
-/// them, so a field missing here or of another type does not compile; a
-/// variant missing here falls back to the tagged path, and a test decodes
-/// one event of every type both ways).
-#[derive(Deserialize)]
-#[serde(remote = "ComplaintEvent")]
-#[allow(dead_code)] // Never built: serde builds `ComplaintEvent` values.
-enum Stored {
-    ComplaintReceived {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        submission: Submission,
-    },
-    ComplaintClassified {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        area: AreaCode,
-        task: Option<u32>,
-        district: Option<DistrictCode>,
-        tags: Vec<String>,
-        urgency: Urgency,
-    },
-    ComplaintDispatched {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        lead: UnitCode,
-        responsible: Vec<UnitCode>,
-        rule_id: String,
-        override_reason: Option<String>,
-        #[serde(deserialize_with = "instant")]
-        accept_due_at: DateTime<Utc>,
-        #[serde(deserialize_with = "instant")]
-        first_contact_due_at: DateTime<Utc>,
-        #[serde(deserialize_with = "instant")]
-        resolve_due_at: DateTime<Utc>,
-    },
-    AssignmentAccepted {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-    },
-    AssignmentReturned {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-        reason: String,
-    },
-    RectificationStepRecorded {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-        description: String,
-        evidence: Vec<String>,
-        contacted_submitter: bool,
-    },
-    ExtensionRequested {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-        reason: String,
-        #[serde(deserialize_with = "instant")]
-        requested_due_at: DateTime<Utc>,
-    },
-    ExtensionGranted {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        #[serde(deserialize_with = "instant")]
-        due_at: DateTime<Utc>,
-        note: Option<String>,
-    },
-    ExtensionDenied {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        reason: String,
-    },
-    ResolutionSubmitted {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-        result: String,
-        evidence: Vec<String>,
-    },
-    ResolutionVerified {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        note: Option<String>,
-    },
-    ResolutionRejected {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        reason: String,
-    },
-    CallbackRecorded {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        valid: bool,
-        contacted: bool,
-        solved: bool,
-        satisfaction: Option<Satisfaction>,
-        comment: Option<String>,
-    },
-    ComplaintReopened {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        reason: String,
-        #[serde(deserialize_with = "instant")]
-        resolve_due_at: DateTime<Utc>,
-    },
-    ComplaintClosed {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        note: Option<String>,
-    },
-    ChasedUp {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        note: String,
-    },
-    SupervisionFlagged {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        note: String,
-    },
-    AccountabilityRecorded {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        finding: String,
-        units: Vec<UnitCode>,
-    },
-    AppealFiled {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-        reason: String,
-    },
-    AppealDecided {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        unit: UnitCode,
-        upheld: bool,
-        note: Option<String>,
-    },
-    ClockPaused {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        reason: String,
-    },
-    ClockResumed {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        shifted: Vec<(Milestone, DateTime<Utc>)>,
-    },
-    DeadlineWarned {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        milestone: Milestone,
-        #[serde(deserialize_with = "instant")]
-        due_at: DateTime<Utc>,
-    },
-    DeadlineMissed {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        milestone: Milestone,
-        #[serde(deserialize_with = "instant")]
-        due_at: DateTime<Utc>,
-    },
-    LinkedToLedgerItem {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        ledger_id: String,
-        item_id: String,
-    },
-    ClassProblemFixed {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        ledger_id: String,
-        item_id: String,
-    },
-    PersonalDataErased {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        reason: String,
-    },
-    LiaisonAssigned {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        liaison: LiaisonRef,
-    },
-    LiaisonNoteRecorded {
-        #[serde(deserialize_with = "instant")]
-        at: DateTime<Utc>,
-        cadre: String,
-        note: String,
-        contacted: bool,
-    },
 }
 
 /// An instant of an event read the way chrono writes one
@@ -398,7 +170,9 @@ enum Stored {
 /// chrono's general RFC 3339 parser, which a profile of catch-up found at
 /// about a tenth of reading an event; any other form goes to that parser,
 /// so what is read is the same.
-fn instant<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+pub(super) fn instant<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DateTime<Utc>, D::Error> {
     struct Instant;
     impl Visitor<'_> for Instant {
         type Value = DateTime<Utc>;

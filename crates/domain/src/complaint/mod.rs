@@ -513,12 +513,17 @@ impl CommandKind {
 
 /// What happened to a complaint. Every event carries the instant it
 /// happened; the principal is in the event metadata.
+///
+/// Serialized externally tagged (`{"ComplaintReceived": {...}}`); the log
+/// stores the inner object as the payload and the tag as the event type
+/// (see `codec`), so reading one is a single pass of serde, with no
+/// buffering to find an internal tag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event_type")]
 pub enum ComplaintEvent {
     /// 接诉.
     ComplaintReceived {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// What was submitted.
         submission: Submission,
@@ -526,6 +531,7 @@ pub enum ComplaintEvent {
     /// Triage.
     ComplaintClassified {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Task area.
         area: AreaCode,
@@ -541,6 +547,7 @@ pub enum ComplaintEvent {
     /// 转派.
     ComplaintDispatched {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The lead unit.
         lead: UnitCode,
@@ -551,15 +558,19 @@ pub enum ComplaintEvent {
         /// Why the routing was overridden.
         override_reason: Option<String>,
         /// Acceptance due.
+        #[serde(deserialize_with = "codec::instant")]
         accept_due_at: DateTime<Utc>,
         /// First contact due.
+        #[serde(deserialize_with = "codec::instant")]
         first_contact_due_at: DateTime<Utc>,
         /// Resolution due.
+        #[serde(deserialize_with = "codec::instant")]
         resolve_due_at: DateTime<Utc>,
     },
     /// 签收.
     AssignmentAccepted {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The unit that accepted.
         unit: UnitCode,
@@ -567,6 +578,7 @@ pub enum ComplaintEvent {
     /// 退单.
     AssignmentReturned {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The returning unit.
         unit: UnitCode,
@@ -576,6 +588,7 @@ pub enum ComplaintEvent {
     /// 处办.
     RectificationStepRecorded {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The unit.
         unit: UnitCode,
@@ -589,19 +602,23 @@ pub enum ComplaintEvent {
     /// 延期 requested.
     ExtensionRequested {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The unit.
         unit: UnitCode,
         /// Why.
         reason: String,
         /// Requested resolve due.
+        #[serde(deserialize_with = "codec::instant")]
         requested_due_at: DateTime<Utc>,
     },
     /// 延期 granted.
     ExtensionGranted {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The new resolve due.
+        #[serde(deserialize_with = "codec::instant")]
         due_at: DateTime<Utc>,
         /// Note.
         note: Option<String>,
@@ -609,6 +626,7 @@ pub enum ComplaintEvent {
     /// 延期 denied.
     ExtensionDenied {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Why.
         reason: String,
@@ -616,6 +634,7 @@ pub enum ComplaintEvent {
     /// 办结.
     ResolutionSubmitted {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The lead unit.
         unit: UnitCode,
@@ -627,6 +646,7 @@ pub enum ComplaintEvent {
     /// 核查 passed.
     ResolutionVerified {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Note.
         note: Option<String>,
@@ -634,6 +654,7 @@ pub enum ComplaintEvent {
     /// 核查 failed.
     ResolutionRejected {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Why.
         reason: String,
@@ -641,6 +662,7 @@ pub enum ComplaintEvent {
     /// 回访.
     CallbackRecorded {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Counts as a valid callback.
         valid: bool,
@@ -656,15 +678,18 @@ pub enum ComplaintEvent {
     /// 重办.
     ComplaintReopened {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Why.
         reason: String,
         /// New resolve due.
+        #[serde(deserialize_with = "codec::instant")]
         resolve_due_at: DateTime<Utc>,
     },
     /// 销号.
     ComplaintClosed {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Note.
         note: Option<String>,
@@ -672,6 +697,7 @@ pub enum ComplaintEvent {
     /// 催办.
     ChasedUp {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Note.
         note: String,
@@ -679,6 +705,7 @@ pub enum ComplaintEvent {
     /// 督办.
     SupervisionFlagged {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Note.
         note: String,
@@ -686,6 +713,7 @@ pub enum ComplaintEvent {
     /// 追责问责.
     AccountabilityRecorded {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Finding.
         finding: String,
@@ -695,6 +723,7 @@ pub enum ComplaintEvent {
     /// 申诉 filed.
     AppealFiled {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The unit.
         unit: UnitCode,
@@ -704,6 +733,7 @@ pub enum ComplaintEvent {
     /// 申诉 decided.
     AppealDecided {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The unit that appealed.
         unit: UnitCode,
@@ -715,6 +745,7 @@ pub enum ComplaintEvent {
     /// The deadline clock stopped.
     ClockPaused {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// What the handling waits for.
         reason: String,
@@ -722,6 +753,7 @@ pub enum ComplaintEvent {
     /// The deadline clock restarted.
     ClockResumed {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// New due times of the open milestones.
         shifted: Vec<(Milestone, DateTime<Utc>)>,
@@ -729,24 +761,29 @@ pub enum ComplaintEvent {
     /// 预警 yellow.
     DeadlineWarned {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Which deadline.
         milestone: Milestone,
         /// The due time it refers to.
+        #[serde(deserialize_with = "codec::instant")]
         due_at: DateTime<Utc>,
     },
     /// 预警 red: the deadline was missed.
     DeadlineMissed {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Which deadline.
         milestone: Milestone,
         /// The due time that was missed.
+        #[serde(deserialize_with = "codec::instant")]
         due_at: DateTime<Utc>,
     },
     /// Linked to a ledger item.
     LinkedToLedgerItem {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Ledger id.
         ledger_id: String,
@@ -756,6 +793,7 @@ pub enum ComplaintEvent {
     /// The linked item's class problem was fixed.
     ClassProblemFixed {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Ledger id.
         ledger_id: String,
@@ -766,6 +804,7 @@ pub enum ComplaintEvent {
     /// so the sealed copy in `ComplaintReceived` can never be opened again.
     PersonalDataErased {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// Why.
         reason: String,
@@ -774,6 +813,7 @@ pub enum ComplaintEvent {
     /// dispatch.
     LiaisonAssigned {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The pairing found in the registry.
         liaison: LiaisonRef,
@@ -781,6 +821,7 @@ pub enum ComplaintEvent {
     /// The liaison cadre recorded what they did.
     LiaisonNoteRecorded {
         /// When.
+        #[serde(deserialize_with = "codec::instant")]
         at: DateTime<Utc>,
         /// The cadre.
         cadre: String,
