@@ -31,7 +31,7 @@ use crate::{
         auth::{Action, authorize, permits},
         error::ServiceError,
         registry_csv,
-        services::reads::MIN_POSITION_WAIT,
+        services::reads::{self, MIN_POSITION_WAIT},
         state::AppState,
     },
 };
@@ -74,24 +74,40 @@ impl Registry {
             .await?)
     }
 
-    /// Refuses a liaison pair whose enterprise is not registered.
-    fn check_references(&self, records: &[(usize, RegistryRecord)]) -> Result<(), ServiceError> {
-        self.state.mechanisms.read(|view| {
-            for (row, record) in records {
-                if let RegistryRecord::Liaison(pair) = record
-                    && view.enterprise(pair.credit_code.as_str()).is_none()
+    /// Refuses a liaison pair whose enterprise is not registered. An
+    /// enterprise imported just before may not be in the view yet: on a
+    /// miss, the check waits for the view to reach the log's head and looks
+    /// again ([`reads::in_registry`]).
+    async fn check_references(
+        &self,
+        records: &[(usize, RegistryRecord)],
+    ) -> Result<(), ServiceError> {
+        let unregistered = |view: &rectify_projections::mechanisms::MechanismsView| {
+            records.iter().find_map(|(row, record)| match record {
+                RegistryRecord::Liaison(pair)
+                    if view.enterprise(pair.credit_code.as_str()).is_none() =>
                 {
-                    return Err(ServiceError::invalid(
-                        "csv",
-                        format!(
-                            "row {row}, column credit_code: enterprise {} is not registered; import it first",
-                            pair.credit_code
-                        ),
-                    ));
+                    Some((*row, pair.credit_code.to_string()))
                 }
-            }
-            Ok(())
-        })
+                _ => None,
+            })
+        };
+        let all_registered = |view: &_| unregistered(view).is_none().then_some(());
+        if reads::in_registry(&self.state, all_registered)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        match self.state.mechanisms.read(unregistered) {
+            Some((row, credit_code)) => Err(ServiceError::invalid(
+                "csv",
+                format!(
+                    "row {row}, column credit_code: enterprise {credit_code} is not registered; import it first"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Records one record; which of added, revised or unchanged it was and
@@ -252,7 +268,7 @@ impl RegistryService for Registry {
                     ServiceError::Internal(format!("reading the file failed: {error}"))
                 })?
                 .map_err(|error| ServiceError::invalid("csv", error.to_string()))?;
-        self.check_references(&records)?;
+        self.check_references(&records).await?;
         let mut reply = pb::ImportRegistryResponse {
             rows: u32::try_from(records.len()).unwrap_or(u32::MAX),
             ..Default::default()
