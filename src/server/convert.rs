@@ -362,11 +362,11 @@ pub fn suggestion_to_pb(suggestion: &AreaSuggestion) -> pb::AreaSuggestion {
 /// A ledger row on the wire; `now` decides `overdue`.
 pub fn ledger_row_to_pb(row: &rectify_projections::LedgerRow, now: DateTime<Utc>) -> pb::LedgerRow {
     pb::LedgerRow {
-        complaint_id: row.id.clone(),
+        complaint_id: row.id().to_owned(),
         status: status_pb(Some(row.status)) as i32,
         channel: pb::Channel::from(row.channel) as i32,
         kind: pb::ComplaintKind::from(row.kind) as i32,
-        title: row.title.clone(),
+        title: row.title().to_owned(),
         area: row.area.map(String::from).unwrap_or_default(),
         task: row.task.unwrap_or_default(),
         district: row.district.map(String::from).unwrap_or_default(),
@@ -392,7 +392,7 @@ pub fn ledger_row_to_pb(row: &rectify_projections::LedgerRow, now: DateTime<Utc>
         paused: row.paused,
         version: row.version,
         position: row.position,
-        ledger_items: row.ledger_items.clone(),
+        ledger_items: row.ledger_items.to_vec(),
     }
 }
 

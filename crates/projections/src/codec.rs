@@ -21,7 +21,7 @@ use rectify_domain::complaint::{
 use crate::{
     code::Code,
     mechanisms::{LiaisonComplaint, OfficerComplaint, StationComplaint},
-    row::{CallbackFact, DispatchFact, LedgerRow, RowDeadline, UnitFact},
+    row::{CallbackFact, DispatchFact, LedgerRow, RowDeadline, RowStrings, UnitFact},
 };
 
 const STATUSES: [ComplaintStatus; 8] = [
@@ -83,17 +83,18 @@ const APPEAL_UPHELD: u8 = 8;
 /// Appends the encoding of `row` to `out`.
 pub(crate) fn encode_row(row: &LedgerRow, out: &mut Vec<u8>) {
     let w = &mut Writer(out);
-    w.str(&row.id);
+    let strings = row.strings();
+    w.str(strings.id);
     w.u64(row.version);
     w.u64(row.position);
     w.enumeration(&STATUSES, row.status);
     w.enumeration(&CHANNELS, row.channel);
     w.enumeration(&KINDS, row.kind);
-    w.str(&row.submitted_by);
-    w.str(&row.title);
-    w.str(&row.text);
-    w.opt_str(row.enterprise.as_deref());
-    w.opt_str(row.external_ref.as_deref());
+    w.str(strings.submitted_by);
+    w.str(strings.title);
+    w.str(strings.text);
+    w.opt_str(strings.enterprise);
+    w.opt_str(strings.external_ref);
     w.opt_str(row.area.as_deref());
     w.option(row.task, |w, task| w.u64(u64::from(task)));
     w.opt_str(row.district.as_deref());
@@ -153,62 +154,90 @@ pub(crate) fn encode_row(row: &LedgerRow, out: &mut Vec<u8>) {
 /// Decodes a row [`encode_row`] wrote; every byte must be used.
 pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
     let r = &mut Reader(bytes);
-    let row = LedgerRow {
-        id: r.string()?,
-        version: r.u64()?,
-        position: r.u64()?,
-        status: r.enumeration(&STATUSES, "status")?,
-        channel: r.enumeration(&CHANNELS, "channel")?,
-        kind: r.enumeration(&KINDS, "kind")?,
-        submitted_by: r.string()?,
-        title: r.string()?,
-        text: r.string()?,
-        enterprise: r.option(Reader::string)?,
-        external_ref: r.option(Reader::string)?,
-        area: r.option(Reader::code)?,
-        task: r
-            .option(|r| u32::try_from(r.u64()?).map_err(|_| "task number over u32".to_owned()))?,
-        district: r.option(Reader::code)?,
-        urgency: r.option(|r| r.enumeration(&URGENCIES, "urgency"))?,
-        lead: r.option(Reader::code)?,
-        responsible: r.list(Reader::code)?,
-        accepted: r.list(Reader::code)?,
-        stepped: r.list(Reader::code)?,
-        received_at: r.instant()?,
-        resolved_at: r.option(Reader::instant)?,
-        closed_at: r.option(Reader::instant)?,
-        deadlines: r.list(|r| {
-            Ok(RowDeadline {
-                milestone: r.enumeration(&MILESTONES, "milestone")?,
-                start: r.instant()?,
-                due_at: r.instant()?,
-                met_at: r.option(Reader::instant)?,
-                warning: r.option(|r| r.enumeration(&LEVELS, "warning level"))?,
-            })
-        })?,
-        warned: r.list(|r| {
-            Ok((
-                r.enumeration(&MILESTONES, "milestone")?,
-                r.enumeration(&LEVELS, "warning level")?,
-                r.instant()?,
-            ))
-        })?,
-        paused: false,
-        extension_pending: false,
-        chase_count: 0,
-        supervised: false,
-        appeal_upheld: false,
-        callbacks: Vec::new(),
-        dispatches: Vec::new(),
-        extensions: Vec::new(),
-        reopens: Vec::new(),
-        missed: Vec::new(),
-        ledger_items: Vec::new(),
+    let id = r.str()?;
+    let (version, position) = (r.u64()?, r.u64()?);
+    let status = r.enumeration(&STATUSES, "status")?;
+    let channel = r.enumeration(&CHANNELS, "channel")?;
+    let kind = r.enumeration(&KINDS, "kind")?;
+    let strings = RowStrings {
+        id,
+        submitted_by: r.str()?,
+        title: r.str()?,
+        text: r.str()?,
+        enterprise: r.option(Reader::str)?,
+        external_ref: r.option(Reader::str)?,
     };
+    // The intake time comes later in the bytes; it is set below.
+    let mut row = LedgerRow::new(
+        strings,
+        channel,
+        kind,
+        DateTime::UNIX_EPOCH,
+        (position, version),
+    );
+    row.status = status;
+    row.area = r.option(Reader::code)?;
+    row.task =
+        r.option(|r| u32::try_from(r.u64()?).map_err(|_| "task number over u32".to_owned()))?;
+    row.district = r.option(Reader::code)?;
+    row.urgency = r.option(|r| r.enumeration(&URGENCIES, "urgency"))?;
+    row.lead = r.option(Reader::code)?;
+    row.responsible = r.list(Reader::code)?;
+    row.accepted = r.list(Reader::code)?;
+    row.stepped = r.list(Reader::code)?;
+    row.received_at = r.instant()?;
+    row.resolved_at = r.option(Reader::instant)?;
+    row.closed_at = r.option(Reader::instant)?;
+    row.deadlines = r.list(|r| {
+        Ok(RowDeadline {
+            milestone: r.enumeration(&MILESTONES, "milestone")?,
+            start: r.instant()?,
+            due_at: r.instant()?,
+            met_at: r.option(Reader::instant)?,
+            warning: r.option(|r| r.enumeration(&LEVELS, "warning level"))?,
+        })
+    })?;
+    row.warned = r.list(|r| {
+        Ok((
+            r.enumeration(&MILESTONES, "milestone")?,
+            r.enumeration(&LEVELS, "warning level")?,
+            r.instant()?,
+        ))
+    })?;
     let flags = r.byte()?;
     if flags & !(PAUSED | EXTENSION_PENDING | SUPERVISED | APPEAL_UPHELD) != 0 {
         return Err(format!("unknown row flags {flags:#04x}"));
     }
+    row.paused = flags & PAUSED != 0;
+    row.extension_pending = flags & EXTENSION_PENDING != 0;
+    row.supervised = flags & SUPERVISED != 0;
+    row.appeal_upheld = flags & APPEAL_UPHELD != 0;
+    row.chase_count = u32::try_from(r.u64()?).map_err(|_| "chase count over u32".to_owned())?;
+    row.callbacks = r.list(|r| {
+        let at = r.instant()?;
+        let unit = r.option(Reader::code)?;
+        let bits = r.byte()?;
+        if bits > 7 {
+            return Err(format!("unknown callback bits {bits:#04x}"));
+        }
+        Ok(CallbackFact {
+            at,
+            unit,
+            valid: bits & 1 != 0,
+            contacted: bits & 2 != 0,
+            solved: bits & 4 != 0,
+            satisfaction: r.option(|r| r.enumeration(&SATISFACTIONS, "satisfaction"))?,
+        })
+    })?;
+    row.dispatches = r.list(|r| {
+        Ok(DispatchFact {
+            at: r.instant()?,
+            lead: r.code()?,
+            accept_due_at: r.instant()?,
+            accepted_at: r.option(Reader::instant)?,
+            returned_at: r.option(Reader::instant)?,
+        })
+    })?;
     let unit_facts = |r: &mut Reader<'_>| {
         r.list(|r| {
             Ok(UnitFact {
@@ -217,43 +246,10 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
             })
         })
     };
-    let row = LedgerRow {
-        paused: flags & PAUSED != 0,
-        extension_pending: flags & EXTENSION_PENDING != 0,
-        supervised: flags & SUPERVISED != 0,
-        appeal_upheld: flags & APPEAL_UPHELD != 0,
-        chase_count: u32::try_from(r.u64()?).map_err(|_| "chase count over u32".to_owned())?,
-        callbacks: r.list(|r| {
-            let at = r.instant()?;
-            let unit = r.option(Reader::code)?;
-            let bits = r.byte()?;
-            if bits > 7 {
-                return Err(format!("unknown callback bits {bits:#04x}"));
-            }
-            Ok(CallbackFact {
-                at,
-                unit,
-                valid: bits & 1 != 0,
-                contacted: bits & 2 != 0,
-                solved: bits & 4 != 0,
-                satisfaction: r.option(|r| r.enumeration(&SATISFACTIONS, "satisfaction"))?,
-            })
-        })?,
-        dispatches: r.list(|r| {
-            Ok(DispatchFact {
-                at: r.instant()?,
-                lead: r.code()?,
-                accept_due_at: r.instant()?,
-                accepted_at: r.option(Reader::instant)?,
-                returned_at: r.option(Reader::instant)?,
-            })
-        })?,
-        extensions: unit_facts(r)?,
-        reopens: unit_facts(r)?,
-        missed: unit_facts(r)?,
-        ledger_items: r.list(Reader::string)?,
-        ..row
-    };
+    row.extensions = unit_facts(r)?;
+    row.reopens = unit_facts(r)?;
+    row.missed = unit_facts(r)?;
+    row.ledger_items = r.list(Reader::string)?;
     if !r.0.is_empty() {
         return Err(format!("{} bytes left after the row", r.0.len()));
     }
@@ -414,7 +410,7 @@ impl Writer<'_> {
 
 struct Reader<'a>(&'a [u8]);
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, String> {
         let (&first, rest) = self
             .0
@@ -455,10 +451,15 @@ impl Reader<'_> {
     }
 
     fn string(&mut self) -> Result<String, String> {
+        self.str().map(str::to_owned)
+    }
+
+    /// A string borrowed from the bytes.
+    fn str(&mut self) -> Result<&'a str, String> {
         let len = self.len()?;
         let (text, rest) = self.0.split_at(len);
         self.0 = rest;
-        String::from_utf8(text.to_vec()).map_err(|_| "a string is not UTF-8".to_owned())
+        std::str::from_utf8(text).map_err(|_| "a string is not UTF-8".to_owned())
     }
 
     /// A string that is a code, interned without an allocation per row.
@@ -495,18 +496,20 @@ impl Reader<'_> {
         }
     }
 
-    fn list<T>(
+    /// A list into whichever collection the field keeps (a `Vec`, or a
+    /// `SmallVec` or `ThinVec` of the compact row).
+    fn list<T, C: Default + Extend<T>>(
         &mut self,
         mut f: impl FnMut(&mut Self) -> Result<T, String>,
-    ) -> Result<Vec<T>, String> {
+    ) -> Result<C, String> {
         let len = self.u64()?;
         let len = usize::try_from(len)
             .ok()
             .filter(|&len| len <= MAX_LIST && len <= self.0.len())
             .ok_or_else(|| format!("a list of {len} items runs past the row"))?;
-        let mut items = Vec::with_capacity(len);
+        let mut items = C::default();
         for _ in 0..len {
-            items.push(f(self)?);
+            items.extend(Some(f(self)?));
         }
         Ok(items)
     }
@@ -516,6 +519,8 @@ impl Reader<'_> {
 pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone as _;
+    use smallvec::smallvec;
+    use thin_vec::thin_vec;
 
     fn at(hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 10, 8, hour, 0, 0).unwrap()
@@ -523,68 +528,77 @@ pub(crate) mod tests {
 
     /// A row with every field set, options both ways.
     pub(crate) fn full_row() -> LedgerRow {
-        LedgerRow {
-            id: "RC-1".into(),
-            version: 7,
-            position: 1 << 40,
-            status: ComplaintStatus::CalledBack,
-            channel: Channel::Other,
-            kind: ComplaintKind::Praise,
-            submitted_by: "hotline-1".into(),
-            title: "用电报装".into(),
-            text: "两个月还没有接电".into(),
-            enterprise: Some("鄂尔多斯市商贸公司".into()),
+        full_row_with_id("RC-1")
+    }
+
+    /// [`full_row`] with another id.
+    pub(crate) fn full_row_with_id(id: &str) -> LedgerRow {
+        let strings = RowStrings {
+            id,
+            submitted_by: "hotline-1",
+            title: "用电报装",
+            text: "两个月还没有接电",
+            enterprise: Some("鄂尔多斯市商贸公司"),
             external_ref: None,
-            area: Some("getting-electricity".into()),
-            task: Some(u32::MAX),
-            district: None,
-            urgency: Some(Urgency::Complex),
-            lead: Some("power-bureau".into()),
-            responsible: vec!["tax-bureau".into(), "market-regulation".into()],
-            accepted: vec!["power-bureau".into()],
-            stepped: vec![],
-            received_at: at(1) + chrono::Duration::nanoseconds(123_456_789),
-            resolved_at: Some(at(5)),
-            closed_at: None,
-            deadlines: vec![RowDeadline {
-                milestone: Milestone::Resolve,
-                start: at(1),
-                due_at: at(9),
-                met_at: None,
-                warning: Some(WarningLevel::Red),
-            }],
-            warned: vec![(Milestone::Accept, WarningLevel::Yellow, at(3))],
-            paused: true,
-            extension_pending: false,
-            chase_count: 3,
-            supervised: true,
-            appeal_upheld: true,
-            callbacks: vec![CallbackFact {
-                at: at(6),
-                unit: None,
-                valid: true,
-                contacted: false,
-                solved: true,
-                satisfaction: Some(Satisfaction::BasicallySatisfied),
-            }],
-            dispatches: vec![DispatchFact {
-                at: at(2),
-                lead: "power-bureau".into(),
-                accept_due_at: at(3),
-                accepted_at: Some(at(2)),
-                returned_at: None,
-            }],
-            extensions: vec![UnitFact {
-                at: at(4),
-                unit: Some("power-bureau".into()),
-            }],
-            reopens: vec![],
-            missed: vec![UnitFact {
-                at: DateTime::from_timestamp(-5, 0).unwrap(),
-                unit: None,
-            }],
-            ledger_items: vec!["L-1/3".into()],
-        }
+        };
+        let received_at = at(1) + chrono::Duration::nanoseconds(123_456_789);
+        let mut row = LedgerRow::new(
+            strings,
+            Channel::Other,
+            ComplaintKind::Praise,
+            received_at,
+            (1 << 40, 7),
+        );
+        row.status = ComplaintStatus::CalledBack;
+        row.area = Some("getting-electricity".into());
+        row.task = Some(u32::MAX);
+        row.urgency = Some(Urgency::Complex);
+        row.lead = Some("power-bureau".into());
+        // Three units: more than a row keeps inline.
+        row.responsible = smallvec![
+            "tax-bureau".into(),
+            "market-regulation".into(),
+            "water".into()
+        ];
+        row.accepted = smallvec!["power-bureau".into()];
+        row.resolved_at = Some(at(5));
+        row.deadlines = smallvec![RowDeadline {
+            milestone: Milestone::Resolve,
+            start: at(1),
+            due_at: at(9),
+            met_at: None,
+            warning: Some(WarningLevel::Red),
+        }];
+        row.warned = thin_vec![(Milestone::Accept, WarningLevel::Yellow, at(3))];
+        row.paused = true;
+        row.chase_count = 3;
+        row.supervised = true;
+        row.appeal_upheld = true;
+        row.callbacks = vec![CallbackFact {
+            at: at(6),
+            unit: None,
+            valid: true,
+            contacted: false,
+            solved: true,
+            satisfaction: Some(Satisfaction::BasicallySatisfied),
+        }];
+        row.dispatches = vec![DispatchFact {
+            at: at(2),
+            lead: "power-bureau".into(),
+            accept_due_at: at(3),
+            accepted_at: Some(at(2)),
+            returned_at: None,
+        }];
+        row.extensions = thin_vec![UnitFact {
+            at: at(4),
+            unit: Some("power-bureau".into()),
+        }];
+        row.missed = thin_vec![UnitFact {
+            at: DateTime::from_timestamp(-5, 0).unwrap(),
+            unit: None,
+        }];
+        row.ledger_items = thin_vec!["L-1/3".into()];
+        row
     }
 
     #[test]

@@ -55,11 +55,11 @@ fn local(at: Option<DateTime<Utc>>) -> String {
 /// The cells of one row, in [`COLUMNS`] order.
 pub fn cells(row: &LedgerRow, now: DateTime<Utc>) -> Vec<String> {
     vec![
-        row.id.clone(),
+        row.id().to_owned(),
         row.status.as_str().to_owned(),
         enum_name(&row.channel),
         enum_name(&row.kind),
-        row.title.clone(),
+        row.title().to_owned(),
         row.area.map(String::from).unwrap_or_default(),
         row.district.map(String::from).unwrap_or_default(),
         row.lead.map(String::from).unwrap_or_default(),

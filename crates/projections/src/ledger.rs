@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use foldhash::HashMap;
 use rectify_domain::complaint::{
     Channel, ComplaintEvent, ComplaintStatus, Milestone, Satisfaction, WarningLevel,
 };
@@ -13,6 +12,7 @@ use rectify_eventlog::RecordedEvent;
 
 use crate::{
     ProjectionError,
+    ids::Ids,
     index::{self, Index, IndexBuilder, Intake},
     items::{self, LedgerBook, Tally, UnitTally},
     row::LedgerRow,
@@ -76,7 +76,7 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Unit(unit) => row.is_assigned(unit),
-            Scope::SubmittedBy(principal) => &row.submitted_by == principal,
+            Scope::SubmittedBy(principal) => row.submitted_by() == principal,
         }
     }
 }
@@ -177,7 +177,7 @@ impl LedgerFilter {
             && self
                 .complaint_ids
                 .as_ref()
-                .is_none_or(|ids| ids.contains(&row.id))
+                .is_none_or(|ids| ids.contains(row.id()))
     }
 }
 
@@ -197,11 +197,12 @@ fn contains_folded(haystack: &str, needle: &str) -> bool {
 
 fn text_matches(row: &LedgerRow, needle: &str) -> bool {
     let hit = |haystack: &str| contains_folded(haystack, needle);
-    hit(&row.title)
-        || hit(&row.text)
-        || hit(&row.id)
-        || row.enterprise.as_deref().is_some_and(hit)
-        || row.external_ref.as_deref().is_some_and(hit)
+    let strings = row.strings();
+    hit(strings.title)
+        || hit(strings.text)
+        || hit(strings.id)
+        || strings.enterprise.is_some_and(hit)
+        || strings.external_ref.is_some_and(hit)
 }
 
 /// The order of a list. Every order ends with the complaint id, so it is
@@ -237,7 +238,7 @@ impl SortOrder {
         };
         SortKey {
             primary,
-            id: &row.id,
+            id: row.id(),
         }
     }
 
@@ -377,7 +378,7 @@ pub struct UnitCounts {
 pub struct LedgerView {
     slots: Vec<LedgerRow>,
     /// Complaint id → slot (every event of the log looks its row up here).
-    ids: HashMap<String, u32>,
+    ids: Ids,
     books: BTreeMap<String, LedgerBook>,
     applied: u64,
     /// Derived from the rows: not part of the state, rebuilt on load.
@@ -389,7 +390,7 @@ pub struct LedgerView {
 #[derive(Debug, Default)]
 pub(crate) struct ViewBuilder {
     slots: Vec<LedgerRow>,
-    ids: HashMap<String, u32>,
+    ids: Ids,
     index: IndexBuilder,
 }
 
@@ -398,8 +399,8 @@ impl ViewBuilder {
     pub(crate) fn push(&mut self, row: LedgerRow) {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
         self.index.add(slot, &row);
-        self.ids.insert(row.id.clone(), slot);
         self.slots.push(row);
+        self.ids.insert(slot, &self.slots);
     }
 
     /// The view of the rows taken, these ledgers and the position they
@@ -430,9 +431,9 @@ impl PartialEq for LedgerView {
             && self.books == other.books
             && self.ids.len() == other.ids.len()
             && self
-                .ids
+                .slots
                 .iter()
-                .all(|(id, &slot)| other.row(id) == Some(&self.slots[slot as usize]))
+                .all(|row| other.row(row.id()) == Some(row))
     }
 }
 
@@ -556,12 +557,12 @@ impl LedgerView {
                     .as_ref()
                     .is_none_or(|group| row.area.as_deref() == Some(group.as_str()))
                     && district.is_none_or(|d| row.district.as_deref() == Some(d))
-                    && !item.complaints.contains(&row.id)
+                    && !item.complaints.iter().any(|id| id == row.id())
             })
             .map(|row| Suggestion {
                 score: items::similarity(
                     &target,
-                    &items::bigrams(&format!("{} {}", row.title, row.text)),
+                    &items::bigrams(&format!("{} {}", row.title(), row.text())),
                 ),
                 row: row.clone(),
             })
@@ -570,7 +571,7 @@ impl LedgerView {
         found.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
-                .then_with(|| a.row.id.cmp(&b.row.id))
+                .then_with(|| a.row.id().cmp(b.row.id()))
         });
         found.truncate(limit.min(MAX_SUGGESTIONS));
         Ok(found)
@@ -593,7 +594,9 @@ impl LedgerView {
 
     /// One complaint's row.
     pub fn row(&self, id: &str) -> Option<&LedgerRow> {
-        self.ids.get(id).map(|&slot| &self.slots[slot as usize])
+        self.ids
+            .get(id, &self.slots)
+            .map(|slot| &self.slots[slot as usize])
     }
 
     /// Every row, in the order complaints arrived.
@@ -622,8 +625,8 @@ impl LedgerView {
     fn insert_row(&mut self, row: LedgerRow) -> u32 {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
         self.index.add(slot, &row);
-        self.ids.insert(row.id.clone(), slot);
         self.slots.push(row);
+        self.ids.insert(slot, &self.slots);
         slot
     }
 
@@ -662,8 +665,8 @@ impl LedgerView {
                 | ComplaintEvent::ComplaintDispatched { .. }
                 | ComplaintEvent::AssignmentReturned { .. }
         );
-        let slot = match self.ids.get(id) {
-            Some(&slot) => {
+        let slot = match self.ids.get(id, &self.slots) {
+            Some(slot) => {
                 let row = &mut self.slots[slot as usize];
                 if reindex {
                     self.index.remove(slot, row);
@@ -863,8 +866,7 @@ impl LedgerView {
             .map(|slot| (primary(slot), slot))
             .filter(|&(p, slot)| {
                 after.is_none_or(|a| {
-                    p > a.primary
-                        || (p == a.primary && self.slots[slot as usize].id.as_str() > a.id)
+                    p > a.primary || (p == a.primary && self.slots[slot as usize].id() > a.id)
                 })
             })
             .collect();
@@ -880,7 +882,7 @@ impl LedgerView {
         let mut ranked: Vec<(SortKey<'a>, u32)> = keyed
             .into_iter()
             .map(|(primary, slot)| {
-                let id = self.slots[slot as usize].id.as_str();
+                let id = self.slots[slot as usize].id();
                 (SortKey { primary, id }, slot)
             })
             .collect();
@@ -1123,7 +1125,12 @@ impl LedgerView {
                     continue;
                 }
                 if due.len() < limit {
-                    due.push((row.id.clone(), deadline.milestone, level, deadline.due_at));
+                    due.push((
+                        row.id().to_owned(),
+                        deadline.milestone,
+                        level,
+                        deadline.due_at,
+                    ));
                 }
             }
         }

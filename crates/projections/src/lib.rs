@@ -42,6 +42,7 @@ pub mod code;
 mod codec;
 pub mod count;
 pub mod export;
+mod ids;
 mod index;
 pub mod items;
 pub mod ledger;

@@ -20,6 +20,9 @@ use rectify_domain::complaint::{
 };
 use serde::{Deserialize, Serialize};
 
+use smallvec::SmallVec;
+use thin_vec::ThinVec;
+
 use crate::code::Code;
 
 /// How many characters of the complaint text a row keeps for free-text
@@ -91,11 +94,23 @@ pub struct UnitFact {
     pub unit: Option<Code>,
 }
 
+/// The lists of a row that are usually short: up to two entries live in
+/// the row itself, without an allocation of their own.
+pub type Units = SmallVec<[Code; 2]>;
+
 /// One complaint in the issue ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Kept compact, because a city's ledger holds a million of them in memory:
+/// the row's six strings share one allocation (read them through
+/// [`LedgerRow::id`], [`LedgerRow::title`] and the other accessors), the
+/// short lists of units and the deadlines sit inline, and the lists that
+/// are usually empty (warnings, extensions, reopenings, missed deadlines,
+/// ledger links) cost one pointer until they are not.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LedgerRow {
-    /// Complaint id.
-    pub id: String,
+    /// The id, submitter, title, text, enterprise and ticket number, one
+    /// after another (see [`Strings`]).
+    strings: Strings,
     /// Stream version of the last applied event.
     pub version: u64,
     /// Global position of the last applied event.
@@ -106,16 +121,6 @@ pub struct LedgerRow {
     pub channel: Channel,
     /// Kind of request.
     pub kind: ComplaintKind,
-    /// The principal that submitted it (a portal sees only its own).
-    pub submitted_by: String,
-    /// Title.
-    pub title: String,
-    /// The first [`TEXT_PREFIX_CHARS`] characters of the text.
-    pub text: String,
-    /// Enterprise concerned.
-    pub enterprise: Option<String>,
-    /// The hotline's ticket number.
-    pub external_ref: Option<String>,
     /// Task area.
     pub area: Option<Code>,
     /// Task number.
@@ -127,21 +132,21 @@ pub struct LedgerRow {
     /// Lead unit of the current assignment.
     pub lead: Option<Code>,
     /// Responsible units of the current assignment.
-    pub responsible: Vec<Code>,
+    pub responsible: Units,
     /// Units that accepted the current assignment.
-    pub accepted: Vec<Code>,
+    pub accepted: Units,
     /// Units that recorded a step since the current assignment or reopening.
-    pub stepped: Vec<Code>,
+    pub stepped: Units,
     /// When it was received.
     pub received_at: DateTime<Utc>,
     /// When the last resolution was submitted.
     pub resolved_at: Option<DateTime<Utc>>,
     /// When it was closed.
     pub closed_at: Option<DateTime<Utc>>,
-    /// Deadlines in milestone order.
-    pub deadlines: Vec<RowDeadline>,
+    /// Deadlines in milestone order (at most one a milestone).
+    pub deadlines: SmallVec<[RowDeadline; 4]>,
     /// Every (milestone, level, due time) warned: the watcher's memory.
-    pub warned: Vec<(Milestone, WarningLevel, DateTime<Utc>)>,
+    pub warned: ThinVec<(Milestone, WarningLevel, DateTime<Utc>)>,
     /// The deadline clock is paused.
     pub paused: bool,
     /// An extension request waits for a decision.
@@ -157,13 +162,93 @@ pub struct LedgerRow {
     /// Every assignment, oldest first.
     pub dispatches: Vec<DispatchFact>,
     /// Granted extensions.
-    pub extensions: Vec<UnitFact>,
+    pub extensions: ThinVec<UnitFact>,
     /// Reopenings.
-    pub reopens: Vec<UnitFact>,
+    pub reopens: ThinVec<UnitFact>,
     /// Red warnings (missed deadlines).
-    pub missed: Vec<UnitFact>,
+    pub missed: ThinVec<UnitFact>,
     /// Linked ledger items as `ledger/item`.
-    pub ledger_items: Vec<String>,
+    pub ledger_items: ThinVec<String>,
+}
+
+/// A row's strings in one allocation: the id, the submitting principal,
+/// the title, the text prefix, the enterprise and the ticket number, one
+/// after another, with where each ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Strings {
+    all: Box<str>,
+    /// The end of each string but the last (which ends with `all`).
+    ends: [u32; 5],
+    /// Bit 0: an enterprise is named; bit 1: a ticket number is.
+    present: u8,
+}
+
+/// The strings of a row, in the order [`Strings`] keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowStrings<'a> {
+    /// Complaint id.
+    pub id: &'a str,
+    /// The principal that submitted it.
+    pub submitted_by: &'a str,
+    /// Title.
+    pub title: &'a str,
+    /// The text (a row keeps its first [`TEXT_PREFIX_CHARS`] characters).
+    pub text: &'a str,
+    /// Enterprise concerned.
+    pub enterprise: Option<&'a str>,
+    /// The hotline's ticket number.
+    pub external_ref: Option<&'a str>,
+}
+
+impl Strings {
+    fn new(strings: RowStrings<'_>) -> Strings {
+        let text_end = strings
+            .text
+            .char_indices()
+            .nth(TEXT_PREFIX_CHARS)
+            .map_or(strings.text.len(), |(at, _)| at);
+        let parts = [
+            strings.id,
+            strings.submitted_by,
+            strings.title,
+            &strings.text[..text_end],
+            strings.enterprise.unwrap_or(""),
+            strings.external_ref.unwrap_or(""),
+        ];
+        let mut all = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; 5];
+        for (i, part) in parts.iter().enumerate() {
+            all.push_str(part);
+            if let Some(end) = ends.get_mut(i) {
+                // The text is cut to 500 characters; ids, titles and names
+                // are far shorter than 4 GiB.
+                *end = u32::try_from(all.len()).expect("a row's strings fit in 4 GiB");
+            }
+        }
+        Strings {
+            all: all.into_boxed_str(),
+            ends,
+            present: u8::from(strings.enterprise.is_some())
+                | (u8::from(strings.external_ref.is_some()) << 1),
+        }
+    }
+
+    fn part(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i] as usize);
+        let end = self.ends.get(index).map_or(self.all.len(), |&e| e as usize);
+        &self.all[start..end]
+    }
+
+    fn get(&self) -> RowStrings<'_> {
+        RowStrings {
+            id: self.part(0),
+            submitted_by: self.part(1),
+            title: self.part(2),
+            text: self.part(3),
+            enterprise: (self.present & 1 != 0).then(|| self.part(4)),
+            external_ref: (self.present & 2 != 0).then(|| self.part(5)),
+        }
+    }
 }
 
 fn count<T>(items: impl Iterator<Item = T>) -> u32 {
@@ -183,31 +268,56 @@ impl LedgerRow {
         let ComplaintEvent::ComplaintReceived { at, submission } = event else {
             return None;
         };
-        let mut row = LedgerRow {
-            id: id.to_owned(),
-            version,
-            position,
+        let strings = RowStrings {
+            id,
+            submitted_by: actor,
+            title: &submission.title,
+            text: &submission.text,
+            enterprise: submission.enterprise.as_deref(),
+            external_ref: submission.external_ref.as_deref(),
+        };
+        let mut row = LedgerRow::new(
+            strings,
+            submission.channel,
+            submission.kind,
+            *at,
+            (position, version),
+        );
+        row.district = submission.district.as_ref().map(|d| Code::new(d.as_str()));
+        row.set_due(Milestone::Dispatch, *at, submission.dispatch_due_at);
+        Some(row)
+    }
+
+    /// A row just received, before any fact but its strings: status
+    /// `Received`, nothing assigned, no deadline. `last` is the position
+    /// and version of the last applied event.
+    pub fn new(
+        strings: RowStrings<'_>,
+        channel: Channel,
+        kind: ComplaintKind,
+        received_at: DateTime<Utc>,
+        last: (u64, u64),
+    ) -> LedgerRow {
+        LedgerRow {
+            strings: Strings::new(strings),
+            position: last.0,
+            version: last.1,
             status: ComplaintStatus::Received,
-            channel: submission.channel,
-            kind: submission.kind,
-            submitted_by: actor.to_owned(),
-            title: submission.title.clone(),
-            text: submission.text.chars().take(TEXT_PREFIX_CHARS).collect(),
-            enterprise: submission.enterprise.clone(),
-            external_ref: submission.external_ref.clone(),
+            channel,
+            kind,
             area: None,
             task: None,
-            district: submission.district.as_ref().map(|d| Code::new(d.as_str())),
+            district: None,
             urgency: None,
             lead: None,
-            responsible: Vec::new(),
-            accepted: Vec::new(),
-            stepped: Vec::new(),
-            received_at: *at,
+            responsible: Units::new(),
+            accepted: Units::new(),
+            stepped: Units::new(),
+            received_at,
             resolved_at: None,
             closed_at: None,
-            deadlines: Vec::new(),
-            warned: Vec::new(),
+            deadlines: SmallVec::new(),
+            warned: ThinVec::new(),
             paused: false,
             extension_pending: false,
             chase_count: 0,
@@ -215,13 +325,46 @@ impl LedgerRow {
             appeal_upheld: false,
             callbacks: Vec::new(),
             dispatches: Vec::new(),
-            extensions: Vec::new(),
-            reopens: Vec::new(),
-            missed: Vec::new(),
-            ledger_items: Vec::new(),
-        };
-        row.set_due(Milestone::Dispatch, *at, submission.dispatch_due_at);
-        Some(row)
+            extensions: ThinVec::new(),
+            reopens: ThinVec::new(),
+            missed: ThinVec::new(),
+            ledger_items: ThinVec::new(),
+        }
+    }
+
+    /// The row's strings.
+    pub fn strings(&self) -> RowStrings<'_> {
+        self.strings.get()
+    }
+
+    /// Complaint id.
+    pub fn id(&self) -> &str {
+        self.strings.part(0)
+    }
+
+    /// The principal that submitted it (a portal sees only its own).
+    pub fn submitted_by(&self) -> &str {
+        self.strings.part(1)
+    }
+
+    /// Title.
+    pub fn title(&self) -> &str {
+        self.strings.part(2)
+    }
+
+    /// The first [`TEXT_PREFIX_CHARS`] characters of the text.
+    pub fn text(&self) -> &str {
+        self.strings.part(3)
+    }
+
+    /// Enterprise concerned.
+    pub fn enterprise(&self) -> Option<&str> {
+        self.strings.get().enterprise
+    }
+
+    /// The hotline's ticket number.
+    pub fn external_ref(&self) -> Option<&str> {
+        self.strings.get().external_ref
     }
 
     /// When the latest assignment was dispatched.
@@ -536,5 +679,19 @@ impl LedgerRow {
         {
             deadline.met_at = Some(at);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million rows live in memory: a field that grows the row grows
+    /// the ledger by a megabyte for every byte.
+    #[test]
+    fn a_row_stays_compact() {
+        assert!(std::mem::size_of::<LedgerRow>() <= 536);
+        assert!(std::mem::size_of::<RowDeadline>() <= 40);
+        assert!(std::mem::size_of::<Units>() <= 40);
     }
 }

@@ -229,7 +229,7 @@ fn encode_changed(
 fn encode_complaint(row: &LedgerRow) -> Encoded {
     let mut value = Vec::with_capacity(256);
     codec::encode_row(row, &mut value);
-    (key(PREFIX_COMPLAINT, &row.id), value)
+    (key(PREFIX_COMPLAINT, row.id()), value)
 }
 
 fn encode_book(view: &LedgerView, id: &str) -> Result<Option<Encoded>, ProjectionError> {
@@ -523,17 +523,14 @@ pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::tests::full_row;
+    use crate::codec::tests::full_row_with_id;
 
     #[test]
     fn a_load_in_many_chunks_keeps_every_row_and_stops_at_a_damaged_one() {
         let dir = tempfile::tempdir().unwrap();
         let db = ProjectionDb::open(dir.path()).unwrap();
         let rows: Vec<LedgerRow> = (0..LOAD_CHUNK * 2 + 7)
-            .map(|i| LedgerRow {
-                id: format!("RC-{i:05}"),
-                ..full_row()
-            })
+            .map(|i| full_row_with_id(&format!("RC-{i:05}")))
             .collect();
         let view = LedgerView::from_parts(rows.clone(), [], 42);
         let dirty = (0..rows.len() as u32).map(Changed::Complaint).collect();
@@ -542,7 +539,12 @@ mod tests {
         assert_eq!(loaded, view);
         assert!(loaded.index_is_consistent());
         // Rows come back in id order, which is the order they were given.
-        assert!(loaded.rows().map(|r| &r.id).eq(rows.iter().map(|r| &r.id)));
+        assert!(
+            loaded
+                .rows()
+                .map(LedgerRow::id)
+                .eq(rows.iter().map(LedgerRow::id))
+        );
 
         // A damaged row past the first chunk stops the load, named.
         db.ledger

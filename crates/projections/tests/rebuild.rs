@@ -444,11 +444,11 @@ fn query() -> impl Strategy<Value = RandomQuery> {
 }
 
 fn ids(rows: &[rectify_projections::LedgerRow]) -> Vec<&str> {
-    rows.iter().map(|row| row.id.as_str()).collect()
+    rows.iter().map(|row| row.id()).collect()
 }
 
 fn ref_ids<'a>(rows: &[&'a rectify_projections::LedgerRow]) -> Vec<&'a str> {
-    rows.iter().map(|row| row.id.as_str()).collect()
+    rows.iter().map(|row| row.id()).collect()
 }
 
 /// Pages through `query` on `view` by index and by full scan: every page,
@@ -555,7 +555,7 @@ proptest! {
             let until = from + Duration::hours(12);
             let kept: BTreeSet<&str> = view
                 .rows_with_facts_in(from, until)
-                .map(|row| row.id.as_str())
+                .map(|row| row.id())
                 .collect();
             for row in rebuilt.rows() {
                 let facts = row
@@ -566,7 +566,7 @@ proptest! {
                     .chain(row.closed_at)
                     .chain(row.reopens.iter().chain(&row.extensions).chain(&row.missed).map(|f| f.at));
                 if facts.into_iter().any(|at| from <= at && at < until) {
-                    prop_assert!(kept.contains(row.id.as_str()), "{} left out", row.id);
+                    prop_assert!(kept.contains(row.id()), "{} left out", row.id());
                 }
             }
         }

@@ -668,8 +668,8 @@ impl LedgerService for Ledgers {
                 complaints: found
                     .iter()
                     .map(|s| pb::SuggestedComplaint {
-                        complaint_id: s.row.id.clone(),
-                        title: s.row.title.clone(),
+                        complaint_id: s.row.id().to_owned(),
+                        title: s.row.title().to_owned(),
                         area: s.row.area.map(String::from).unwrap_or_default(),
                         district: s.row.district.map(String::from).unwrap_or_default(),
                         status: convert::ledger_row_to_pb(&s.row, now).status,
