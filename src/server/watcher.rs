@@ -76,6 +76,9 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
         view.due_warnings(now, MAX_WARNINGS_PER_PASS, |start, due| {
             policy.yellow_at(start, due)
         })
+        .into_iter()
+        .map(|w| (w.id.to_owned(), w.milestone, w.level, w.due_at))
+        .collect::<Vec<_>>()
     });
     let candidates_len = candidates.len();
     let actor = Actor {

@@ -2,8 +2,11 @@
 //!
 //! Every event of the log looks its complaint's row up by id. A
 //! `HashMap<String, u32>` keeps each id twice (once in the row, once as the
-//! key: ~70 bytes a complaint with the allocation); this table keeps only
-//! the 4-byte slot and hashes and compares through the row's own id.
+//! key: ~70 bytes a complaint with the allocation); this table keeps the
+//! 4-byte slot and 32 bits of the id's hash, and compares through the row's
+//! own id. Keeping the hash bits means growing the table never reads a row:
+//! a rehash of a million entries that had to visit every row's id again
+//! would miss the cache twice an entry.
 //!
 //! **Invariant:** every slot in the table is a row of the slab passed to
 //! each call, and no two slots hold rows with the same id.
@@ -18,18 +21,31 @@ use crate::row::LedgerRow;
 /// The slots of a slab of rows, found by their rows' ids.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ids {
-    table: HashTable<u32>,
+    /// (slot, the id's 32-bit hash).
+    table: HashTable<(u32, u32)>,
     hasher: RandomState,
 }
 
+/// The table's hash of an entry: its 32 bits spread over 64 by an odd
+/// multiplier (a bijection), so both the bucket bits at the bottom and the
+/// control bits at the top vary.
+fn spread(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 impl Ids {
+    fn hash32(&self, id: &str) -> u32 {
+        (self.hasher.hash_one(id) >> 32) as u32
+    }
+
     /// The slot of the row with this id.
     pub(crate) fn get(&self, id: &str, slots: &[LedgerRow]) -> Option<u32> {
+        let hash = self.hash32(id);
         self.table
-            .find(self.hasher.hash_one(id), |&slot| {
-                slots[slot as usize].id() == id
+            .find(spread(hash), |&(slot, other)| {
+                other == hash && slots[slot as usize].id() == id
             })
-            .copied()
+            .map(|&(slot, _)| slot)
     }
 
     /// Enters `slot`, whose row (already in `slots`) has an id not yet
@@ -37,11 +53,9 @@ impl Ids {
     pub(crate) fn insert(&mut self, slot: u32, slots: &[LedgerRow]) {
         let id = slots[slot as usize].id();
         debug_assert!(self.get(id, slots).is_none(), "{id} entered twice");
-        let hasher = &self.hasher;
+        let hash = self.hash32(id);
         self.table
-            .insert_unique(hasher.hash_one(id), slot, |&other| {
-                hasher.hash_one(slots[other as usize].id())
-            });
+            .insert_unique(spread(hash), (slot, hash), |&(_, other)| spread(other));
     }
 
     /// How many ids are entered.

@@ -300,17 +300,35 @@ impl SlotSet {
 
     /// The members in increasing order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words.iter().enumerate().flat_map(|(index, &word)| {
-            let base = index as u32 * 64;
-            let mut rest = word;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let bit = rest.trailing_zeros();
-                    rest &= rest - 1;
-                    base + bit
+        self.iter_words(0..self.words.len())
+    }
+
+    /// How many 64-slot words the set spans.
+    pub(crate) fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The members in these words (slots `64 * start` up to `64 * end`),
+    /// in increasing order.
+    pub(crate) fn iter_words(
+        &self,
+        words: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = u32> + '_ {
+        let first = words.start;
+        self.words[words]
+            .iter()
+            .enumerate()
+            .flat_map(move |(index, &word)| {
+                let base = (first + index) as u32 * 64;
+                let mut rest = word;
+                std::iter::from_fn(move || {
+                    (rest != 0).then(|| {
+                        let bit = rest.trailing_zeros();
+                        rest &= rest - 1;
+                        base + bit
+                    })
                 })
             })
-        })
     }
 }
 
@@ -366,9 +384,12 @@ impl TextIndex {
         grams.sort_unstable();
         grams.dedup();
         for &g in grams.iter() {
-            // Slots only grow, so each slot goes at the end of its lists.
-            let appended = self.postings.entry(g).or_default().try_push(slot).is_ok();
-            debug_assert!(appended, "slot {slot} entered twice");
+            // Slots only grow, so each slot lands at the end of its lists.
+            // `insert`, not `try_push`: roaring's push finds a bitmap
+            // container's maximum by scanning its words from the top, up to
+            // 1,024 of them a push, where an insert sets one bit.
+            let inserted = self.postings.entry(g).or_default().insert(slot);
+            debug_assert!(inserted, "slot {slot} entered twice");
         }
     }
 
@@ -430,5 +451,9 @@ mod tests {
         set.set(64, false);
         set.set(10_000, false);
         assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 3, 63, 200]);
+        assert_eq!(set.word_count(), 4);
+        assert_eq!(set.iter_words(0..1).collect::<Vec<_>>(), vec![0, 3, 63]);
+        assert_eq!(set.iter_words(1..4).collect::<Vec<_>>(), vec![200]);
+        assert!(set.iter_words(2..2).next().is_none());
     }
 }

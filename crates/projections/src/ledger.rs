@@ -1088,8 +1088,8 @@ impl LedgerView {
         counts.into_values().collect()
     }
 
-    /// Deadline warnings due at `now` and not yet recorded: (complaint id,
-    /// milestone, level, due time), the first `limit` of them in intake
+    /// Deadline warnings due at `now` and not yet recorded, the first
+    /// `limit` of them in intake
     /// order (a caller that writes at most so many per pass need not have
     /// the rest built). A deadline already past due gets only its red
     /// warning. `yellow_at(start, due)` is the policy's yellow mark. Reads
@@ -1098,10 +1098,41 @@ impl LedgerView {
         &self,
         now: DateTime<Utc>,
         limit: usize,
-        yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
-    ) -> Vec<(String, Milestone, WarningLevel, DateTime<Utc>)> {
+        yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc> + Sync,
+    ) -> Vec<DueWarning<'_>> {
+        let words = self.index.watched.word_count();
+        if limit <= DUE_WARNINGS_ON_ONE_THREAD {
+            // A capped pass stops early; a second thread would scan rows
+            // whose warnings are never wanted.
+            return self.due_warnings_in(0..words, now, limit, &yellow_at);
+        }
+        // Reading every watched row is bound by fetching rows from memory:
+        // two threads scan a half each, and the front half's list goes
+        // first, which keeps slot order and the limit's prefix.
+        let middle = words / 2;
+        std::thread::scope(|scope| {
+            let back = scope.spawn(|| self.due_warnings_in(middle..words, now, limit, &yellow_at));
+            let mut due = self.due_warnings_in(0..middle, now, limit, &yellow_at);
+            let back = back
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let room = limit.saturating_sub(due.len());
+            due.extend(back.into_iter().take(room));
+            due
+        })
+    }
+
+    /// [`LedgerView::due_warnings`] of the watched rows in these words of
+    /// the watched set (64 slots a word).
+    fn due_warnings_in(
+        &self,
+        words: std::ops::Range<usize>,
+        now: DateTime<Utc>,
+        limit: usize,
+        yellow_at: &impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
+    ) -> Vec<DueWarning<'_>> {
         let mut due = Vec::new();
-        for slot in self.index.watched.iter() {
+        for slot in self.index.watched.iter_words(words) {
             if due.len() >= limit {
                 break;
             }
@@ -1125,17 +1156,37 @@ impl LedgerView {
                     continue;
                 }
                 if due.len() < limit {
-                    due.push((
-                        row.id().to_owned(),
-                        deadline.milestone,
+                    due.push(DueWarning {
+                        id: row.id(),
+                        milestone: deadline.milestone,
                         level,
-                        deadline.due_at,
-                    ));
+                        due_at: deadline.due_at,
+                    });
                 }
             }
         }
         due
     }
+}
+
+/// Up to this many warnings, [`LedgerView::due_warnings`] scans on the
+/// calling thread and stops when it has them (the server's watcher asks
+/// for 10,000 a pass).
+const DUE_WARNINGS_ON_ONE_THREAD: usize = 50_000;
+
+/// A deadline warning due and not yet recorded, as the watcher writes it.
+/// Borrows the id from the view: a scan that finds half a million of them
+/// allocates no string for those its caller never writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueWarning<'a> {
+    /// The complaint.
+    pub id: &'a str,
+    /// Which deadline.
+    pub milestone: Milestone,
+    /// Yellow (approaching) or red (missed).
+    pub level: WarningLevel,
+    /// When the deadline is due.
+    pub due_at: DateTime<Utc>,
 }
 
 /// Where a query finds its candidate rows, and whether they need checking.

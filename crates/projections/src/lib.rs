@@ -30,7 +30,9 @@
 //!    a query through them returns exactly what a full scan returns (tested
 //!    with random filters and pages).
 //! 7. Rows hold unit, area and district codes as interned [`Code`]s (one
-//!    allocation per distinct code for the process), never free text.
+//!    allocation per distinct code for the process), never free text. A
+//!    row's strings share one allocation, and the id → slot table
+//!    (`ids.rs`) finds rows through their own ids, so no id is held twice.
 //! 8. Checkpointed rows use the binary encoding of `codec.rs` under one
 //!    format number ([`runner::LEDGER_FORMAT`]; the mechanisms view's,
 //!    [`mechanisms::CHECKPOINT_FORMAT`]); a store in another format is
@@ -53,7 +55,7 @@ pub mod stats;
 
 pub use code::Code;
 pub use ledger::{
-    Inbox, LedgerFilter, LedgerView, ListPage, ListQuery, Scope, SortOrder, UnitCounts,
+    DueWarning, Inbox, LedgerFilter, LedgerView, ListPage, ListQuery, Scope, SortOrder, UnitCounts,
 };
 pub use row::LedgerRow;
 pub use runner::{Ledger, ProjectionDb};
