@@ -77,7 +77,7 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
             policy.yellow_at(start, due)
         })
         .into_iter()
-        .map(|w| (w.id.to_owned(), w.milestone, w.level, w.due_at))
+        .map(|w| (w.id().to_owned(), w.milestone, w.level, w.due_at))
         .collect::<Vec<_>>()
     });
     let candidates_len = candidates.len();

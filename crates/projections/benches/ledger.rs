@@ -10,7 +10,10 @@
 //! - peak resident memory (VmHWM).
 //!
 //! Run: `cargo bench -p rectify-projections --bench ledger -- --complaints 1000000`
-//! (add `--keep DIR` to reuse a generated log on later runs).
+//! (add `--keep DIR` to reuse a generated log on later runs, and
+//! `--projections DIR` to keep the checkpoint store; `--reload-only` with
+//! `--projections DIR` then times reloads of that store alone, in a fresh
+//! process, as a restart sees them).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -277,10 +280,13 @@ fn time_query(name: &str, runs: usize, mut f: impl FnMut() -> usize) {
     );
 }
 
-/// The command line: `--complaints N` (default 1M), `--keep DIR`.
+/// The command line: `--complaints N` (default 1M), `--keep DIR`,
+/// `--projections DIR`, `--reload-only`.
 struct Args {
     complaints: usize,
     keep: Option<PathBuf>,
+    projections: Option<PathBuf>,
+    reload_only: bool,
 }
 
 fn args() -> Args {
@@ -293,12 +299,50 @@ fn args() -> Args {
     Args {
         complaints: arg("--complaints").map_or(1_000_000, |n| n.parse().unwrap()),
         keep: arg("--keep").map(PathBuf::from),
+        projections: arg("--projections").map(PathBuf::from),
+        reload_only: args.iter().any(|a| a == "--reload-only"),
     }
+}
+
+/// Reloads of a kept checkpoint store, nothing else: the median of three,
+/// and the peak memory of a process that only reloaded (a restart's).
+fn reload_only(path: &std::path::Path) {
+    let db = ProjectionDb::open(path).unwrap();
+    let mut seconds = Vec::new();
+    let mut rows = 0;
+    for run in 0..3 {
+        let started = Instant::now();
+        let view = db.load_ledger().unwrap();
+        seconds.push(started.elapsed().as_secs_f64());
+        rows = view.len();
+        if run == 0 {
+            println!(
+                "VmHWM after the first reload: {:.0} MiB ({:.0} MiB resident with the view)",
+                vm_hwm_mib(),
+                status_mib("VmRSS:")
+            );
+        }
+    }
+    let runs: Vec<String> = seconds.iter().map(|s| format!("{s:.2}")).collect();
+    seconds.sort_by(f64::total_cmp);
+    println!(
+        "checkpoint reload: {rows} rows, median {:.2} s (runs: {} s)",
+        seconds[1],
+        runs.join(", ")
+    );
 }
 
 #[tokio::main]
 async fn main() {
     let args = args();
+    if args.reload_only {
+        let path = args
+            .projections
+            .as_deref()
+            .expect("--reload-only needs --projections DIR");
+        reload_only(path);
+        return;
+    }
     let temp = tempfile::tempdir().unwrap();
     let dir = args.keep.clone().unwrap_or_else(|| temp.path().join("log"));
     let catalog = Arc::new(Catalog::embedded().unwrap());
@@ -322,7 +366,15 @@ async fn main() {
 
     let read_s = raw_read(&store, head).await;
     read_and_apply(&store, head).await;
-    let db = ProjectionDb::open(&temp.path().join("projections")).unwrap();
+    let projections = args
+        .projections
+        .clone()
+        .unwrap_or_else(|| temp.path().join("projections"));
+    if args.projections.is_some() {
+        // A kept store starts empty: the catch-up below is from position 0.
+        let _ = std::fs::remove_dir_all(&projections);
+    }
+    let db = ProjectionDb::open(&projections).unwrap();
     let view = checkpointed_catch_up(&store, &db, read_s).await;
     let hwm_after = vm_hwm_mib();
     time_queries(&view, &catalog);

@@ -1157,7 +1157,7 @@ impl LedgerView {
                 }
                 if due.len() < limit {
                     due.push(DueWarning {
-                        id: row.id(),
+                        row,
                         milestone: deadline.milestone,
                         level,
                         due_at: deadline.due_at,
@@ -1175,18 +1175,62 @@ impl LedgerView {
 const DUE_WARNINGS_ON_ONE_THREAD: usize = 50_000;
 
 /// A deadline warning due and not yet recorded, as the watcher writes it.
-/// Borrows the id from the view: a scan that finds half a million of them
-/// allocates no string for those its caller never writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Points at its row: a scan that finds half a million of them neither
+/// copies nor reads an id its caller never asks for ([`DueWarning::id`]).
+#[derive(Clone, Copy)]
 pub struct DueWarning<'a> {
-    /// The complaint.
-    pub id: &'a str,
+    row: &'a LedgerRow,
     /// Which deadline.
     pub milestone: Milestone,
     /// Yellow (approaching) or red (missed).
     pub level: WarningLevel,
     /// When the deadline is due.
     pub due_at: DateTime<Utc>,
+}
+
+impl<'a> DueWarning<'a> {
+    /// The complaint.
+    pub fn id(&self) -> &'a str {
+        self.row.id()
+    }
+
+    fn key(&self) -> (&'a str, Milestone, WarningLevel, DateTime<Utc>) {
+        (self.id(), self.milestone, self.level, self.due_at)
+    }
+}
+
+impl std::fmt::Debug for DueWarning<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueWarning")
+            .field("id", &self.id())
+            .field("milestone", &self.milestone)
+            .field("level", &self.level)
+            .field("due_at", &self.due_at)
+            .finish()
+    }
+}
+
+/// Warnings are the same when they name the same complaint, deadline, level
+/// and due time (whichever view's row they point at).
+impl PartialEq for DueWarning<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for DueWarning<'_> {}
+
+impl PartialOrd for DueWarning<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By complaint id, then milestone, level and due time.
+impl Ord for DueWarning<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 /// Where a query finds its candidate rows, and whether they need checking.
