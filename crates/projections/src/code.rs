@@ -3,50 +3,109 @@
 //!
 //! A million rows name a few hundred distinct codes; as `String`s each
 //! mention is its own heap allocation (24 bytes inline plus the text and
-//! the allocator's overhead). A [`Code`] is a shared `&'static str`: 16
-//! bytes, `Copy`, no allocation, compared and hashed by its text.
+//! the allocator's overhead). A [`Code`] is a 4-byte number standing for
+//! its text in a process-wide table: `Copy`, no allocation, compared for
+//! equality by number, ordered and hashed by its text (so a map keyed by
+//! codes is searched with a `&str`), and `Option<Code>` is 4 bytes too.
 //!
 //! **Invariant:** only codes are interned — values from bounded sets the
 //! catalog defines (units, areas, districts). The table never shrinks, so
-//! free text, ids and names must never become a `Code`.
+//! free text, ids and names must never become a `Code`. One text has one
+//! number for the life of the process; numbers are never persisted (the
+//! checkpoint encoding writes the text).
 
 use std::{
     borrow::Borrow,
     fmt,
+    hash::{Hash, Hasher},
+    num::NonZeroU32,
     ops::Deref,
     sync::{OnceLock, RwLock},
 };
 
-use foldhash::HashSet;
+use foldhash::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An interned code; derefs to its text.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Code(&'static str);
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Code(NonZeroU32);
 
-fn table() -> &'static RwLock<HashSet<&'static str>> {
-    static TABLE: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
-    TABLE.get_or_init(RwLock::default)
+/// Texts by number, in chunks allocated as codes arrive, so reading a
+/// code's text takes no lock: two acquire loads.
+const CHUNK: usize = 1_024;
+const CHUNKS: usize = 65_536;
+type Chunk = [OnceLock<&'static str>; CHUNK];
+static NAMES: [OnceLock<Box<Chunk>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
+
+/// Numbers by text, for interning (the only place that locks).
+fn numbers() -> &'static RwLock<HashMap<&'static str, Code>> {
+    static NUMBERS: OnceLock<RwLock<HashMap<&'static str, Code>>> = OnceLock::new();
+    NUMBERS.get_or_init(RwLock::default)
 }
 
 impl Code {
     /// The interned code with this text.
     pub fn new(text: &str) -> Code {
-        if let Some(&interned) = table().read().unwrap_or_else(|p| p.into_inner()).get(text) {
-            return Code(interned);
+        if let Some(&code) = numbers()
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(text)
+        {
+            return code;
         }
-        let mut table = table().write().unwrap_or_else(|p| p.into_inner());
-        if let Some(&interned) = table.get(text) {
-            return Code(interned);
+        let mut numbers = numbers().write().unwrap_or_else(|p| p.into_inner());
+        if let Some(&code) = numbers.get(text) {
+            return code;
         }
+        let index = numbers.len();
+        assert!(
+            index < CHUNK * CHUNKS,
+            "more than {} distinct codes: free text is being interned",
+            CHUNK * CHUNKS
+        );
         let interned: &'static str = Box::leak(text.into());
-        table.insert(interned);
-        Code(interned)
+        let chunk =
+            NAMES[index / CHUNK].get_or_init(|| Box::new([const { OnceLock::new() }; CHUNK]));
+        // Under the write lock, so no other thread names this index.
+        let _ = chunk[index % CHUNK].set(interned);
+        let number = u32::try_from(index + 1).expect("below the table's capacity");
+        let code = Code(NonZeroU32::new(number).expect("index + 1 is not zero"));
+        numbers.insert(interned, code);
+        code
     }
 
     /// The code's text.
     pub fn as_str(&self) -> &'static str {
-        self.0
+        let index = self.0.get() as usize - 1;
+        // A `Code` exists only after `new` set its text.
+        NAMES[index / CHUNK]
+            .get()
+            .and_then(|chunk| chunk[index % CHUNK].get())
+            .copied()
+            .expect("an interned code has its text")
+    }
+}
+
+impl Hash for Code {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As its text hashes, as `Borrow<str>` requires.
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for Code {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By text, so listings sorted by code read alphabetically.
+impl Ord for Code {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return std::cmp::Ordering::Equal;
+        }
+        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -54,37 +113,37 @@ impl Deref for Code {
     type Target = str;
 
     fn deref(&self) -> &str {
-        self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for Code {
     fn as_ref(&self) -> &str {
-        self.0
+        self.as_str()
     }
 }
 
 impl Borrow<str> for Code {
     fn borrow(&self) -> &str {
-        self.0
+        self.as_str()
     }
 }
 
 impl fmt::Debug for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl From<Code> for String {
     fn from(code: Code) -> String {
-        code.0.to_owned()
+        code.as_str().to_owned()
     }
 }
 
@@ -96,43 +155,43 @@ impl From<&str> for Code {
 
 impl PartialEq<str> for Code {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Code {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for Code {
     fn eq(&self, other: &String) -> bool {
-        self.0 == other.as_str()
+        self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<Code> for str {
     fn eq(&self, other: &Code) -> bool {
-        self == other.0
+        self == other.as_str()
     }
 }
 
 impl PartialEq<Code> for &str {
     fn eq(&self, other: &Code) -> bool {
-        *self == other.0
+        *self == other.as_str()
     }
 }
 
 impl PartialEq<Code> for String {
     fn eq(&self, other: &Code) -> bool {
-        self.as_str() == other.0
+        self.as_str() == other.as_str()
     }
 }
 
 impl Serialize for Code {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 
