@@ -554,11 +554,13 @@ pub(crate) mod tests {
         row.task = Some(u32::MAX);
         row.urgency = Some(Urgency::Complex);
         row.lead = Some("power-bureau".into());
-        // Three units: more than a row keeps inline.
+        // Five units: more than a row keeps inline.
         row.responsible = smallvec![
             "tax-bureau".into(),
             "market-regulation".into(),
-            "water".into()
+            "water".into(),
+            "gas-company".into(),
+            "housing-bureau".into()
         ];
         row.accepted = smallvec!["power-bureau".into()];
         row.resolved_at = Some(at(5));

@@ -19,7 +19,10 @@
 //!   text, enterprise, ticket number, id; ASCII letters folded to lower
 //!   case), because Chinese has no spaces to split words at.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use foldhash::HashMap;
 use roaring::RoaringBitmap;
@@ -210,7 +213,7 @@ impl Index {
             && self.watched.iter().eq(other.watched.iter())
             && self.received_ms == other.received_ms
             && self.fact_span_ms == other.fact_span_ms
-            && self.text.postings == other.text.postings
+            && self.text.settled() == other.text.settled()
     }
 }
 
@@ -255,7 +258,8 @@ impl IndexBuilder {
     }
 
     /// The index of the rows entered.
-    pub(crate) fn finish(self) -> Index {
+    pub(crate) fn finish(mut self) -> Index {
+        self.index.text.settle();
         fn sets<K: Ord>(lists: HashMap<Code, Vec<K>>) -> HashMap<Code, BTreeSet<K>> {
             lists
                 .into_iter()
@@ -340,10 +344,25 @@ impl SlotSet {
 /// 65,536-slot block (the bigrams of common words, of ticket-number digits)
 /// costs one bit a slot there, a sparse one two bytes a slot, against four
 /// for a plain `Vec<u32>`; intersecting them works block by block.
+///
+/// New slots wait in plain per-bigram vectors (`pending`) and are appended
+/// to the bitmaps in runs once [`PENDING_LIMIT`] of them wait: a roaring
+/// insert searches the containers and then the container, an append of a
+/// run pushes. A query reads both, so when the runs are appended changes
+/// only the cost.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TextIndex {
     postings: HashMap<u64, RoaringBitmap>,
+    /// Slots entered since the last [`TextIndex::settle`], by bigram, in
+    /// increasing order.
+    pending: HashMap<u64, Vec<u32>>,
+    /// How many slots `pending` holds in all.
+    pending_len: usize,
 }
+
+/// Pending slots (all bigrams together) that make [`TextIndex::add`]
+/// append them to the bitmaps: about 1,300 rows' worth, 256 KiB.
+const PENDING_LIMIT: usize = 65_536;
 
 /// The fields free text searches, as in `ledger::text_matches`.
 fn searchable(row: &LedgerRow) -> [&str; 5] {
@@ -384,13 +403,33 @@ impl TextIndex {
         grams.sort_unstable();
         grams.dedup();
         for &g in grams.iter() {
+            let waiting = self.pending.entry(g).or_default();
             // Slots only grow, so each slot lands at the end of its lists.
-            // `insert`, not `try_push`: roaring's push finds a bitmap
-            // container's maximum by scanning its words from the top, up to
-            // 1,024 of them a push, where an insert sets one bit.
-            let inserted = self.postings.entry(g).or_default().insert(slot);
-            debug_assert!(inserted, "slot {slot} entered twice");
+            debug_assert!(waiting.last().is_none_or(|&last| last < slot));
+            waiting.push(slot);
         }
+        self.pending_len += grams.len();
+        if self.pending_len >= PENDING_LIMIT {
+            self.settle();
+        }
+    }
+
+    /// Appends the pending slots to the bitmaps.
+    pub(crate) fn settle(&mut self) {
+        for (g, slots) in self.pending.drain() {
+            let list = self.postings.entry(g).or_default();
+            // Each slot is entered once, after every slot already in the list.
+            let appended = list.append(slots);
+            debug_assert!(appended.is_ok(), "a slot entered out of order");
+        }
+        self.pending_len = 0;
+    }
+
+    /// The postings with every pending slot in them, for comparing indexes.
+    fn settled(&self) -> HashMap<u64, RoaringBitmap> {
+        let mut settled = self.clone();
+        settled.settle();
+        settled.postings
     }
 
     /// The slots whose searchable text holds every bigram of `needle`
@@ -405,21 +444,29 @@ impl TextIndex {
         if grams.is_empty() {
             return None;
         }
-        let mut lists = Vec::with_capacity(grams.len());
+        let mut lists: Vec<Cow<'_, RoaringBitmap>> = Vec::with_capacity(grams.len());
         for g in &grams {
-            match self.postings.get(g) {
-                Some(list) => lists.push(list),
-                None => return Some(Vec::new()),
-            }
+            let list = self.postings.get(g);
+            let list = match (list, self.pending.get(g)) {
+                (None, None) => return Some(Vec::new()),
+                (Some(list), None) => Cow::Borrowed(list),
+                (list, Some(waiting)) => {
+                    let mut all = list.cloned().unwrap_or_default();
+                    all.extend(waiting.iter().copied());
+                    Cow::Owned(all)
+                }
+            };
+            lists.push(list);
         }
         // The shortest list first: every intersection is at most its size.
         lists.sort_by_key(|list| list.len());
-        let mut found = lists[0].clone();
-        for &list in &lists[1..] {
+        let mut lists = lists.into_iter();
+        let mut found = lists.next().expect("one list a bigram").into_owned();
+        for list in lists {
             if found.is_empty() {
                 break;
             }
-            found &= list;
+            found &= list.as_ref();
         }
         Some(found.iter().collect())
     }
@@ -440,6 +487,35 @@ mod tests {
         let mut none = Vec::new();
         bigrams("燃", &mut none);
         assert!(none.is_empty());
+    }
+
+    /// Slots found through the bitmaps, the pending runs or both are the
+    /// same slots.
+    #[test]
+    fn candidates_read_settled_and_pending_slots_alike() {
+        use crate::codec::tests::full_row_with_id;
+        let mut index = TextIndex::default();
+        let mut grams = Vec::new();
+        let ids: Vec<String> = (0..6).map(|i| format!("RC-{i:02}")).collect();
+        for (slot, id) in ids.iter().enumerate() {
+            index.add(slot as u32, &full_row_with_id(id), &mut grams);
+            if slot == 2 {
+                index.settle();
+            }
+        }
+        assert!(!index.pending.is_empty());
+        let pending = (index.candidates("接电"), index.candidates("rc-03"));
+        assert_eq!(pending.0, Some((0..6).collect()));
+        assert_eq!(pending.1, Some(vec![3]));
+        assert_eq!(index.candidates("rc-01"), Some(vec![1]));
+        index.settle();
+        assert!(index.pending.is_empty());
+        assert_eq!(
+            (index.candidates("接电"), index.candidates("rc-03")),
+            pending
+        );
+        assert_eq!(index.candidates("燃气"), Some(Vec::new()));
+        assert_eq!(index.candidates("燃"), None);
     }
 
     #[test]
