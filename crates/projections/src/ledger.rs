@@ -1089,8 +1089,7 @@ impl LedgerView {
     }
 
     /// Deadline warnings due at `now` and not yet recorded, the first
-    /// `limit` of them in intake
-    /// order (a caller that writes at most so many per pass need not have
+    /// `limit` of them in intake order (a caller that writes at most so many per pass need not have
     /// the rest built). A deadline already past due gets only its red
     /// warning. `yellow_at(start, due)` is the policy's yellow mark. Reads
     /// only the rows whose clock runs with a deadline open.
@@ -1110,16 +1109,13 @@ impl LedgerView {
         // two threads scan a half each, and the front half's list goes
         // first, which keeps slot order and the limit's prefix.
         let middle = words / 2;
-        std::thread::scope(|scope| {
-            let back = scope.spawn(|| self.due_warnings_in(middle..words, now, limit, &yellow_at));
-            let mut due = self.due_warnings_in(0..middle, now, limit, &yellow_at);
-            let back = back
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let room = limit.saturating_sub(due.len());
-            due.extend(back.into_iter().take(room));
-            due
-        })
+        let (mut due, back) = crate::parallel::join(
+            || self.due_warnings_in(0..middle, now, limit, &yellow_at),
+            || self.due_warnings_in(middle..words, now, limit, &yellow_at),
+        );
+        let room = limit.saturating_sub(due.len());
+        due.extend(back.into_iter().take(room));
+        due
     }
 
     /// [`LedgerView::due_warnings`] of the watched rows in these words of

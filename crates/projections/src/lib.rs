@@ -49,6 +49,7 @@ mod index;
 pub mod items;
 pub mod ledger;
 pub mod mechanisms;
+mod parallel;
 pub mod row;
 pub mod runner;
 pub mod stats;

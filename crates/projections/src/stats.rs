@@ -379,19 +379,15 @@ pub fn evaluate_periods(
     // counted in two halves on two threads and the tallies added.
     let rows: Vec<&LedgerRow> = view.rows_with_facts_in(first.start, last.end).collect();
     let (front, back) = rows.split_at(rows.len() / 2);
-    let tallies = std::thread::scope(|scope| {
-        let back = scope.spawn(|| tally(back, periods, query.group_by));
-        let mut tallies = tally(front, periods, query.group_by);
-        let back = back
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        for (mine, theirs) in tallies.iter_mut().zip(back) {
-            for (key, group) in theirs {
-                mine.entry(key).or_default().add(&group);
-            }
+    let (mut tallies, back) = crate::parallel::join(
+        || tally(front, periods, query.group_by),
+        || tally(back, periods, query.group_by),
+    );
+    for (mine, theirs) in tallies.iter_mut().zip(back) {
+        for (key, group) in theirs {
+            mine.entry(key).or_default().add(&group);
         }
-        tallies
-    });
+    }
     Ok(tallies
         .into_iter()
         .map(|groups| report(groups, query))
