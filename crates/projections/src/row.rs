@@ -202,16 +202,11 @@ pub struct RowStrings<'a> {
 
 impl Strings {
     fn new(strings: RowStrings<'_>) -> Strings {
-        let text_end = strings
-            .text
-            .char_indices()
-            .nth(TEXT_PREFIX_CHARS)
-            .map_or(strings.text.len(), |(at, _)| at);
         let parts = [
             strings.id,
             strings.submitted_by,
             strings.title,
-            &strings.text[..text_end],
+            strings.text,
             strings.enterprise.unwrap_or(""),
             strings.external_ref.unwrap_or(""),
         ];
@@ -239,14 +234,19 @@ impl Strings {
         &self.all[start..end]
     }
 
+    /// The part at `index` if its `present` bit is set.
+    fn optional(&self, index: usize, bit: u8) -> Option<&str> {
+        (self.present & bit != 0).then(|| self.part(index))
+    }
+
     fn get(&self) -> RowStrings<'_> {
         RowStrings {
             id: self.part(0),
             submitted_by: self.part(1),
             title: self.part(2),
             text: self.part(3),
-            enterprise: (self.present & 1 != 0).then(|| self.part(4)),
-            external_ref: (self.present & 2 != 0).then(|| self.part(5)),
+            enterprise: self.optional(4, 1),
+            external_ref: self.optional(5, 2),
         }
     }
 }
@@ -268,11 +268,18 @@ impl LedgerRow {
         let ComplaintEvent::ComplaintReceived { at, submission } = event else {
             return None;
         };
+        // The row keeps the start of the text; cut once, here at intake (a
+        // checkpoint holds it cut already).
+        let text_end = submission
+            .text
+            .char_indices()
+            .nth(TEXT_PREFIX_CHARS)
+            .map_or(submission.text.len(), |(at, _)| at);
         let strings = RowStrings {
             id,
             submitted_by: actor,
             title: &submission.title,
-            text: &submission.text,
+            text: &submission.text[..text_end],
             enterprise: submission.enterprise.as_deref(),
             external_ref: submission.external_ref.as_deref(),
         };
@@ -290,7 +297,8 @@ impl LedgerRow {
 
     /// A row just received, before any fact but its strings: status
     /// `Received`, nothing assigned, no deadline. `last` is the position
-    /// and version of the last applied event.
+    /// and version of the last applied event. The strings are kept as given:
+    /// the text is already cut to [`TEXT_PREFIX_CHARS`] characters.
     pub fn new(
         strings: RowStrings<'_>,
         channel: Channel,
@@ -359,12 +367,12 @@ impl LedgerRow {
 
     /// Enterprise concerned.
     pub fn enterprise(&self) -> Option<&str> {
-        self.strings.get().enterprise
+        self.strings.optional(4, 1)
     }
 
     /// The hotline's ticket number.
     pub fn external_ref(&self) -> Option<&str> {
-        self.strings.get().external_ref
+        self.strings.optional(5, 2)
     }
 
     /// When the latest assignment was dispatched.
@@ -696,5 +704,44 @@ mod tests {
         assert!(std::mem::size_of::<Units>() <= 24);
         assert!(std::mem::size_of::<CallbackFact>() <= 20);
         assert!(std::mem::size_of::<DispatchFact>() <= 52);
+    }
+
+    /// Intake keeps the first [`TEXT_PREFIX_CHARS`] characters of the text
+    /// and every other string whole.
+    #[test]
+    fn intake_cuts_the_text_and_keeps_the_rest() {
+        use chrono::TimeZone as _;
+        use rectify_domain::{ComplaintId, complaint::Submission};
+        let at = Utc.with_ymd_and_hms(2026, 10, 8, 1, 0, 0).unwrap();
+        let text = format!("{}尾", "长".repeat(TEXT_PREFIX_CHARS));
+        let event = ComplaintEvent::ComplaintReceived {
+            at,
+            submission: Submission {
+                id: ComplaintId::new("RC-1").unwrap(),
+                channel: Channel::WeChat,
+                kind: ComplaintKind::Complaint,
+                submitter: None,
+                sealed_submitter: None,
+                enterprise: None,
+                district: None,
+                location: None,
+                title: "燃气接入收费不透明".into(),
+                text,
+                external_ref: Some("12345-1".into()),
+                station: None,
+                officer: None,
+                dispatch_due_at: at,
+            },
+        };
+        let row = LedgerRow::received("RC-1", 1, 1, "hotline-1", &event).unwrap();
+        assert_eq!(row.text(), "长".repeat(TEXT_PREFIX_CHARS));
+        assert_eq!(
+            (row.id(), row.submitted_by(), row.title()),
+            ("RC-1", "hotline-1", "燃气接入收费不透明")
+        );
+        assert_eq!(
+            (row.enterprise(), row.external_ref()),
+            (None, Some("12345-1"))
+        );
     }
 }
