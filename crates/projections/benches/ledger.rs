@@ -370,11 +370,9 @@ async fn main() {
         .projections
         .clone()
         .unwrap_or_else(|| temp.path().join("projections"));
-    if args.projections.is_some() {
-        // A kept store starts empty: the catch-up below is from position 0.
-        let _ = std::fs::remove_dir_all(&projections);
-    }
     let db = ProjectionDb::open(&projections).unwrap();
+    // A kept store starts empty: the catch-up below is from position 0.
+    db.clear().unwrap();
     let view = checkpointed_catch_up(&store, &db, read_s).await;
     let hwm_after = vm_hwm_mib();
     time_queries(&view, &catalog);
