@@ -219,4 +219,17 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), a);
     }
+
+    /// Numbers follow interning order; order and hashing follow the text,
+    /// so sorted listings read alphabetically and maps are searched by text.
+    #[test]
+    fn codes_sort_and_hash_by_their_text() {
+        let later = Code::new("zz-ordering-test");
+        let earlier = Code::new("aa-ordering-test");
+        let mut codes = vec![later, earlier];
+        codes.sort();
+        assert_eq!(codes, vec![earlier, later]);
+        let map: std::collections::HashMap<Code, u8> = [(later, 1)].into();
+        assert_eq!(map.get("zz-ordering-test"), Some(&1));
+    }
 }
