@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use rectify_domain::complaint::{
     Channel, ComplaintKind, ComplaintStatus, Milestone, Satisfaction, Urgency, WarningLevel,
 };
+use roaring::RoaringBitmap;
 
 use crate::{
     code::Code,
@@ -350,6 +351,61 @@ pub(crate) fn decode_mechanism_facts(bytes: &[u8]) -> Result<MechanismFacts, Str
     Ok((station, liaison, officer))
 }
 
+/// Appends the encoding of one block of the bigram index: the slots it
+/// covers, then each bigram with the slots of the block that hold it (a
+/// roaring bitmap in its portable serialisation), in bigram order.
+pub(crate) fn encode_text_block(
+    slots: std::ops::Range<u32>,
+    postings: &[(u64, RoaringBitmap)],
+    out: &mut Vec<u8>,
+) {
+    let w = &mut Writer(out);
+    w.u64(u64::from(slots.start));
+    w.u64(u64::from(slots.end));
+    w.list(postings, |w, (gram, slots)| {
+        w.0.extend_from_slice(&gram.to_le_bytes());
+        w.u64(slots.serialized_size() as u64);
+        // Writing into a `Vec` cannot fail.
+        let written = slots.serialize_into(&mut *w.0);
+        debug_assert!(written.is_ok());
+    });
+}
+
+/// One block of the bigram index: the slots it covers and the postings.
+pub(crate) type TextBlock = (std::ops::Range<u32>, Vec<(u64, RoaringBitmap)>);
+
+/// Decodes what [`encode_text_block`] wrote; every posting must lie in the
+/// block's slots and every byte must be used.
+pub(crate) fn decode_text_block(bytes: &[u8]) -> Result<TextBlock, String> {
+    let r = &mut Reader(bytes);
+    let slots = r.u32()?..r.u32()?;
+    if slots.start > slots.end {
+        return Err(format!("a block of slots {slots:?} runs backwards"));
+    }
+    // A block names as many bigrams as its text holds, far more than a
+    // row's lists: bounded only by the bytes at hand.
+    let postings = r.list_of_at_most(usize::MAX, |r| {
+        let gram = u64::from_le_bytes(
+            r.bytes(8)?
+                .try_into()
+                .map_err(|_| "a bigram is not 8 bytes".to_owned())?,
+        );
+        let len = r.len()?;
+        let list = RoaringBitmap::deserialize_from(r.bytes(len)?)
+            .map_err(|e| format!("the slots of a bigram do not decode: {e}"))?;
+        match (list.min(), list.max()) {
+            (Some(first), Some(last)) if slots.contains(&first) && slots.contains(&last) => {
+                Ok((gram, list))
+            }
+            _ => Err(format!("a bigram's slots lie outside the block {slots:?}")),
+        }
+    })?;
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes left after the block", r.0.len()));
+    }
+    Ok((slots, postings))
+}
+
 struct Writer<'a>(&'a mut Vec<u8>);
 
 impl Writer<'_> {
@@ -454,6 +510,16 @@ impl<'a> Reader<'a> {
         self.str().map(str::to_owned)
     }
 
+    /// The next `len` bytes, borrowed.
+    fn bytes(&mut self, len: usize) -> Result<&'a [u8], String> {
+        if len > self.0.len() {
+            return Err(format!("{len} bytes run past the end"));
+        }
+        let (taken, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(taken)
+    }
+
     /// A string borrowed from the bytes.
     fn str(&mut self) -> Result<&'a str, String> {
         let len = self.len()?;
@@ -500,12 +566,22 @@ impl<'a> Reader<'a> {
     /// `SmallVec` or `ThinVec` of the compact row).
     fn list<T, C: Default + Extend<T>>(
         &mut self,
+        f: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<C, String> {
+        self.list_of_at_most(MAX_LIST, f)
+    }
+
+    /// A list of at most `max` items (and, as every item takes a byte or
+    /// more, at most as many as bytes remain).
+    fn list_of_at_most<T, C: Default + Extend<T>>(
+        &mut self,
+        max: usize,
         mut f: impl FnMut(&mut Self) -> Result<T, String>,
     ) -> Result<C, String> {
         let len = self.u64()?;
         let len = usize::try_from(len)
             .ok()
-            .filter(|&len| len <= MAX_LIST && len <= self.0.len())
+            .filter(|&len| len <= max && len <= self.0.len())
             .ok_or_else(|| format!("a list of {len} items runs past the row"))?;
         let mut items = C::default();
         for _ in 0..len {

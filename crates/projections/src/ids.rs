@@ -34,6 +34,14 @@ fn spread(hash: u32) -> u64 {
 }
 
 impl Ids {
+    /// A table with room for `len` ids.
+    pub(crate) fn with_capacity(len: usize) -> Ids {
+        Ids {
+            table: HashTable::with_capacity(len),
+            hasher: RandomState::default(),
+        }
+    }
+
     fn hash32(&self, id: &str) -> u32 {
         (self.hasher.hash_one(id) >> 32) as u32
     }

@@ -1,9 +1,12 @@
 //! Secondary indexes of the issue ledger, so every query people run touches
 //! only the rows it needs instead of the whole ledger.
 //!
-//! Everything here is derived from the rows: it is never persisted, it is
-//! rebuilt when a checkpoint is loaded, and a test compares the
-//! incrementally maintained index with one rebuilt from scratch.
+//! Everything here is derived from the rows and rebuilt from them when a
+//! checkpoint is loaded, but for one part: the bigram postings of each full
+//! block of slots, which never change once the block is full, are stored
+//! with the checkpoint and read back instead (`TextIndex::block`). Tests
+//! compare the incrementally maintained index, and a loaded one, with one
+//! rebuilt from the rows.
 //!
 //! - per unit and per task area, the row slots ordered by intake time, so a
 //!   first page in intake order stops after its rows and a date range is a
@@ -22,6 +25,7 @@
 use std::{
     borrow::Cow,
     collections::{BTreeMap, BTreeSet},
+    ops::Range,
 };
 
 use foldhash::HashMap;
@@ -230,16 +234,45 @@ pub(crate) struct IndexBuilder {
     watched_by_unit: HashMap<Code, Vec<u32>>,
     /// Scratch space for one row's bigrams.
     grams: Vec<u64>,
+    /// Slots below this one have their bigrams from stored blocks
+    /// ([`IndexBuilder::add_text_block`]), not from their rows.
+    text_stored: u32,
 }
 
 impl IndexBuilder {
+    /// Takes the stored bigram postings of the block of slots
+    /// `slots`, which must start where the blocks taken so far end, before
+    /// any row is entered.
+    pub(crate) fn add_text_block(
+        &mut self,
+        slots: Range<u32>,
+        postings: Vec<(u64, RoaringBitmap)>,
+    ) -> Result<(), String> {
+        if slots.start != self.text_stored || !self.index.received_ms.is_empty() {
+            return Err(format!(
+                "a bigram block of slots {slots:?} does not follow the blocks before it (up to slot {})",
+                self.text_stored
+            ));
+        }
+        self.index.text.add_block(postings);
+        self.text_stored = slots.end;
+        Ok(())
+    }
+
+    /// The slots whose bigrams came from stored blocks.
+    pub(crate) fn text_stored(&self) -> u32 {
+        self.text_stored
+    }
+
     /// Enters the row of the next slot.
     pub(crate) fn add(&mut self, slot: u32, row: &LedgerRow) {
         let index = &mut self.index;
         debug_assert_eq!(slot as usize, index.received_ms.len());
         index.received_ms.push(row.received_at.timestamp_millis());
         index.fact_span_ms.push(fact_span_ms(row));
-        index.text.add(slot, row, &mut self.grams);
+        if slot >= self.text_stored {
+            index.text.add(slot, row, &mut self.grams);
+        }
         let intake = (row.received_at, slot);
         let (open, watched) = (is_open(row), is_watched(row));
         for unit in units(row) {
@@ -423,6 +456,31 @@ impl TextIndex {
             debug_assert!(appended.is_ok(), "a slot entered out of order");
         }
         self.pending_len = 0;
+    }
+
+    /// The postings of the slots in `block`, in bigram order: what the
+    /// checkpoint stores of a block once every slot of it is taken (the
+    /// text of a taken slot never changes, so neither does this).
+    pub(crate) fn block(&mut self, block: Range<u32>) -> Vec<(u64, RoaringBitmap)> {
+        self.settle();
+        let mut within = RoaringBitmap::new();
+        within.insert_range(block);
+        let mut postings: Vec<(u64, RoaringBitmap)> = self
+            .postings
+            .iter()
+            .map(|(&gram, slots)| (gram, slots & &within))
+            .filter(|(_, slots)| !slots.is_empty())
+            .collect();
+        postings.sort_unstable_by_key(|&(gram, _)| gram);
+        postings
+    }
+
+    /// Adds the postings of a stored block (see [`TextIndex::block`]) to
+    /// slots not entered here otherwise.
+    pub(crate) fn add_block(&mut self, postings: Vec<(u64, RoaringBitmap)>) {
+        for (gram, slots) in postings {
+            *self.postings.entry(gram).or_default() |= slots;
+        }
     }
 
     /// The postings with every pending slot in them, for comparing indexes.

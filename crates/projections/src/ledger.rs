@@ -381,8 +381,36 @@ pub struct LedgerView {
     ids: Ids,
     books: BTreeMap<String, LedgerBook>,
     applied: u64,
-    /// Derived from the rows: not part of the state, rebuilt on load.
+    /// Derived from the rows: not part of the state, rebuilt on load (but
+    /// for the bigram postings of full blocks, stored).
     index: Index,
+    /// Which blocks of the bigram index the checkpoint store holds.
+    text_blocks: TextBlocks,
+}
+
+/// The blocks of slots whose bigram postings the checkpoint stores: once
+/// every slot of a block is taken its postings never change, so a load
+/// reads them instead of rebuilding them from a block's worth of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TextBlocks {
+    /// Slots a block.
+    pub(crate) size: u32,
+    /// The blocks below this slot are stored (or in a checkpoint on its
+    /// way to the store).
+    pub(crate) stored: u32,
+}
+
+/// The slots of a stored block of the bigram index: the span of one
+/// roaring container, so a block's postings are one container a bigram.
+pub const TEXT_BLOCK_SLOTS: u32 = 65_536;
+
+impl Default for TextBlocks {
+    fn default() -> Self {
+        TextBlocks {
+            size: TEXT_BLOCK_SLOTS,
+            stored: 0,
+        }
+    }
 }
 
 /// A view being loaded: rows arrive in slot order and the index is built
@@ -395,6 +423,34 @@ pub(crate) struct ViewBuilder {
 }
 
 impl ViewBuilder {
+    /// A builder for about `rows` rows.
+    pub(crate) fn with_capacity(rows: usize) -> ViewBuilder {
+        ViewBuilder {
+            slots: Vec::with_capacity(rows),
+            ids: Ids::with_capacity(rows),
+            index: IndexBuilder::default(),
+        }
+    }
+
+    /// Takes the stored bigram postings of a block (before any row).
+    pub(crate) fn add_text_block(
+        &mut self,
+        slots: std::ops::Range<u32>,
+        postings: Vec<(u64, roaring::RoaringBitmap)>,
+    ) -> Result<(), String> {
+        self.index.add_text_block(slots, postings)
+    }
+
+    /// Rows taken so far.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slots whose bigrams came from stored blocks.
+    pub(crate) fn text_stored(&self) -> u32 {
+        self.index.text_stored()
+    }
+
     /// Takes the row of the next slot.
     pub(crate) fn push(&mut self, row: LedgerRow) {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
@@ -409,8 +465,14 @@ impl ViewBuilder {
         self,
         books: impl IntoIterator<Item = LedgerBook>,
         applied: u64,
+        text_block_size: u32,
     ) -> LedgerView {
+        let text_blocks = TextBlocks {
+            size: text_block_size,
+            stored: self.index.text_stored(),
+        };
         LedgerView {
+            text_blocks,
             slots: self.slots,
             ids: self.ids,
             books: books
@@ -449,7 +511,7 @@ impl LedgerView {
         for row in rows {
             view.push(row);
         }
-        view.finish(books, applied)
+        view.finish(books, applied, TEXT_BLOCK_SLOTS)
     }
 
     /// Whether the secondary indexes equal ones rebuilt from the rows, both
@@ -628,6 +690,33 @@ impl LedgerView {
         self.slots.push(row);
         self.ids.insert(slot, &self.slots);
         slot
+    }
+
+    /// Sets the slots a stored block of the bigram index spans (the
+    /// default is [`TEXT_BLOCK_SLOTS`]; smaller blocks let a test fill
+    /// some).
+    pub(crate) fn set_text_block_size(&mut self, size: u32) {
+        self.text_blocks.size = size.max(1);
+    }
+
+    /// The blocks of the bigram index that are full and not yet stored,
+    /// as (the block's first slot, its encoding), now counted as stored:
+    /// the caller writes them with the checkpoint.
+    pub(crate) fn take_full_text_blocks(&mut self) -> Vec<(u32, Vec<u8>)> {
+        let mut blocks = Vec::new();
+        let TextBlocks { size, mut stored } = self.text_blocks;
+        while let Some(end) = stored
+            .checked_add(size)
+            .filter(|&end| end as usize <= self.slots.len())
+        {
+            let postings = self.index.text.block(stored..end);
+            let mut value = Vec::new();
+            crate::codec::encode_text_block(stored..end, &postings, &mut value);
+            blocks.push((stored, value));
+            stored = end;
+        }
+        self.text_blocks.stored = stored;
+        blocks
     }
 
     /// The row in `slot`, which [`Changed::Complaint`] names.

@@ -26,14 +26,18 @@
 //!    ranking lengths have named limits.
 //! 6. The secondary indexes (`index.rs`: free-text bigrams, per-unit and
 //!    per-area intake order, open work per unit, the watcher's rows, fact
-//!    spans) are derived from the rows, rebuilt on load and never persisted;
-//!    a query through them returns exactly what a full scan returns (tested
-//!    with random filters and pages).
+//!    spans) are derived from the rows and rebuilt on load, except the
+//!    bigram postings of full blocks of slots, which are stored with the
+//!    checkpoint because a full block's never change; a loaded index equals
+//!    one rebuilt from the rows, and a query through the indexes returns
+//!    exactly what a full scan returns (tested with random histories,
+//!    filters and pages).
 //! 7. Rows hold unit, area and district codes as interned [`Code`]s (one
 //!    allocation per distinct code for the process), never free text. A
 //!    row's strings share one allocation, and the id → slot table
 //!    (`ids.rs`) finds rows through their own ids, so no id is held twice.
-//! 8. Checkpointed rows use the binary encoding of `codec.rs` under one
+//! 8. Checkpointed rows use the binary encoding of `codec.rs`, keyed by
+//!    slot so a load gives each row the slot it had, under one
 //!    format number ([`runner::LEDGER_FORMAT`]; the mechanisms view's,
 //!    [`mechanisms::CHECKPOINT_FORMAT`]); a store in another format is
 //!    rebuilt from the log, never misread.

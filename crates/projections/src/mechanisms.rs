@@ -816,7 +816,10 @@ impl Checkpointed for MechanismsView {
         self.apply(event)
     }
 
-    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
+    fn encode_changed(
+        &mut self,
+        dirty: &BTreeSet<Changed>,
+    ) -> Result<Vec<Encoded>, ProjectionError> {
         let mut encoded = Vec::with_capacity(dirty.len());
         for changed in dirty {
             match changed {

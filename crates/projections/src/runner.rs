@@ -3,7 +3,9 @@
 //!
 //! The ledger's rows and the position they reflect are persisted together in
 //! one sled batch per applied chunk: only the rows that chunk changed, each in
-//! the binary encoding of [`crate::codec`] (ledgers, few and small, as JSON), so after a crash the checkpoint is a
+//! the binary encoding of [`crate::codec`] under its slot (ledgers, few and
+//! small, as JSON), and the bigram postings of any block of slots that has
+//! filled (see [`TEXT_BLOCK_SLOTS`]), so after a crash the checkpoint is a
 //! consistent prefix of the log: the runner resumes from the position after
 //! it and never applies an event twice or skips one. Projections are
 //! rebuildable, so the checkpoint store is not fsynced on every batch; a
@@ -22,7 +24,7 @@ use tokio::sync::watch;
 use crate::{
     ProjectionError, codec,
     items::LedgerBook,
-    ledger::{Changed, LedgerView, ViewBuilder},
+    ledger::{Changed, LedgerView, TEXT_BLOCK_SLOTS, ViewBuilder},
     row::LedgerRow,
 };
 
@@ -30,24 +32,37 @@ use crate::{
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
-/// rebuilt from position 0. Format 5: rows in the binary encoding of
-/// [`crate::codec`] (4 and before: JSON).
-pub const LEDGER_FORMAT: u64 = 5;
+/// rebuilt from position 0. Format 6: rows keyed by slot, and the bigram
+/// postings of full blocks of slots stored beside them (5: rows keyed by
+/// id, every index rebuilt from the rows; 4 and before: JSON rows).
+pub const LEDGER_FORMAT: u64 = 6;
 
-/// Rows a load decodes per chunk, and chunks decoded ahead of the one
-/// being indexed.
+/// Rows a load decodes per chunk, and chunks the decoder of the first
+/// rows keeps ready ahead of the one being indexed.
 const LOAD_CHUNK: usize = 1_024;
 const LOAD_CHUNKS_AHEAD: usize = 4;
 
-/// Reserved keys; rows are keyed `c/<complaint id>` and ledgers
-/// `l/<ledger id>` (ids never contain a NUL byte).
+/// Reserved keys start with a NUL byte; rows are keyed `s/<slot>` (the
+/// slot as 4 big-endian bytes, so keys sort in slot order), stored bigram
+/// blocks `t/<first slot>` (the same way), ledgers `l/<ledger id>`.
 pub(crate) const KEY_APPLIED: &[u8] = b"\0applied";
 pub(crate) const KEY_FORMAT: &[u8] = b"\0format";
-const PREFIX_COMPLAINT: &[u8] = b"c/";
+const PREFIX_ROW: &[u8] = b"s/";
+const PREFIX_TEXT: &[u8] = b"t/";
 const PREFIX_LEDGER: &[u8] = b"l/";
 
 fn key(prefix: &[u8], id: &str) -> Vec<u8> {
     [prefix, id.as_bytes()].concat()
+}
+
+fn slot_key(prefix: &[u8], slot: u32) -> Vec<u8> {
+    [prefix, &slot.to_be_bytes()].concat()
+}
+
+/// The slot a `s/` or `t/` key names.
+fn key_slot(key: &[u8]) -> Option<u32> {
+    let bytes: [u8; 4] = key.get(2..)?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes))
 }
 
 /// The projections' own store: rows and checkpoints, beside the log.
@@ -55,6 +70,8 @@ fn key(prefix: &[u8], id: &str) -> Vec<u8> {
 pub struct ProjectionDb {
     ledger: sled::Tree,
     db: sled::Db,
+    /// Slots a stored block of the bigram index spans.
+    text_block_size: u32,
 }
 
 impl ProjectionDb {
@@ -69,7 +86,20 @@ impl ProjectionDb {
         if ledger.is_empty() {
             ledger.insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
         }
-        Ok(ProjectionDb { ledger, db })
+        Ok(ProjectionDb {
+            ledger,
+            db,
+            text_block_size: TEXT_BLOCK_SLOTS,
+        })
+    }
+
+    /// Stores the bigram index in blocks of `slots` slots instead of
+    /// [`TEXT_BLOCK_SLOTS`], so a test's few complaints fill some. A store
+    /// keeps each block's span, so reopening it with another size still
+    /// loads what it holds.
+    pub fn with_text_block_size(mut self, slots: u32) -> Self {
+        self.text_block_size = slots.max(1);
+        self
     }
 
     /// Loads the persisted ledger; a store written in another format is
@@ -91,55 +121,40 @@ impl ProjectionDb {
                 );
             }
             self.clear_ledger()?;
-            return Ok(LedgerView::default());
+            let mut view = LedgerView::default();
+            view.set_text_block_size(self.text_block_size);
+            return Ok(view);
         }
         let applied = match self.ledger.get(KEY_APPLIED)? {
             Some(bytes) => read_u64(&bytes)?,
             None => 0,
         };
-        let undecodable = |key: &[u8], error: &dyn std::fmt::Display| {
-            ProjectionError::Checkpoint(format!(
-                "{:?} does not decode: {error}",
-                String::from_utf8_lossy(key)
-            ))
-        };
-        // Two stages overlap: a thread reads and decodes the rows, in
-        // chunks, while this one indexes them.
-        let mut view = ViewBuilder::default();
-        std::thread::scope(|scope| {
-            let (chunks, incoming) = std::sync::mpsc::sync_channel(LOAD_CHUNKS_AHEAD);
-            scope.spawn(move || {
-                let mut chunk = Vec::with_capacity(LOAD_CHUNK);
-                for entry in self.ledger.scan_prefix(PREFIX_COMPLAINT) {
-                    let row = entry
-                        .map_err(ProjectionError::from)
-                        .and_then(|(key, value)| {
-                            codec::decode_row(&value).map_err(|e| undecodable(&key, &e))
-                        });
-                    match row {
-                        Ok(row) => chunk.push(row),
-                        Err(error) => {
-                            // The loader stops at the first error.
-                            let _ = chunks.send(Err(error));
-                            return;
-                        }
-                    }
-                    if chunk.len() == LOAD_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
-                        if chunks.send(Ok(full)).is_err() {
-                            return;
-                        }
-                    }
-                }
-                let _ = chunks.send(Ok(chunk));
-            });
-            for chunk in incoming {
-                for row in chunk? {
-                    view.push(row);
-                }
+        let rows = match self.ledger.scan_prefix(PREFIX_ROW).next_back() {
+            Some(entry) => {
+                let (key, _) = entry?;
+                let last = key_slot(&key).ok_or_else(|| undecodable(&key, &"not a row key"))?;
+                last as usize + 1
             }
-            Ok::<_, ProjectionError>(())
-        })?;
+            None => 0,
+        };
+        let mut view = ViewBuilder::with_capacity(rows);
+        for entry in self.ledger.scan_prefix(PREFIX_TEXT) {
+            let (key, value) = entry?;
+            let (slots, postings) =
+                codec::decode_text_block(&value).map_err(|e| undecodable(&key, &e))?;
+            if key_slot(&key) != Some(slots.start) {
+                return Err(undecodable(&key, &"the key and the block disagree"));
+            }
+            view.add_text_block(slots, postings)
+                .map_err(|e| undecodable(&key, &e))?;
+        }
+        if view.text_stored() as usize > rows {
+            return Err(ProjectionError::Checkpoint(format!(
+                "bigram blocks cover {} slots but only {rows} rows are stored",
+                view.text_stored()
+            )));
+        }
+        load_rows(&self.ledger, rows, &mut view)?;
         let mut books = Vec::new();
         for entry in self.ledger.scan_prefix(PREFIX_LEDGER) {
             let (key, value) = entry?;
@@ -147,7 +162,7 @@ impl ProjectionDb {
                 serde_json::from_slice::<LedgerBook>(&value).map_err(|e| undecodable(&key, &e))?,
             );
         }
-        Ok(view.finish(books, applied))
+        Ok(view.finish(books, applied, self.text_block_size))
     }
 
     /// Removes everything the store holds, for a rebuild from the log: the
@@ -175,7 +190,7 @@ impl ProjectionDb {
     /// atomic batch. Blocking.
     pub fn checkpoint(
         &self,
-        view: &LedgerView,
+        view: &mut LedgerView,
         dirty: &BTreeSet<Changed>,
     ) -> Result<(), ProjectionError> {
         self.ledger.apply_batch(encode_batch(view, dirty)?)?;
@@ -196,6 +211,100 @@ impl ProjectionDb {
     }
 }
 
+fn undecodable(key: &[u8], error: &dyn std::fmt::Display) -> ProjectionError {
+    let key = match (key.get(..2), key_slot(key)) {
+        (Some(PREFIX_ROW), Some(slot)) => format!("row of slot {slot}"),
+        (Some(PREFIX_TEXT), Some(slot)) => format!("bigram block from slot {slot}"),
+        _ => format!("{:?}", String::from_utf8_lossy(key)),
+    };
+    ProjectionError::Checkpoint(format!("{key} does not decode: {error}"))
+}
+
+/// Reads the `rows` stored rows into `view` in slot order. Two threads
+/// read and decode them, one the first half and one the second, while this
+/// one indexes them: the first half as it arrives, then the second, which
+/// waits decoded in memory (it would be in the view a moment later anyway).
+/// A slot without its row is an error, as is any row that does not decode;
+/// the load stops at the first.
+fn load_rows(
+    tree: &sled::Tree,
+    rows: usize,
+    view: &mut ViewBuilder,
+) -> Result<(), ProjectionError> {
+    let rows = u32::try_from(rows)
+        .map_err(|_| ProjectionError::Checkpoint(format!("{rows} rows do not fit slots")))?;
+    let middle = rows / 2;
+    std::thread::scope(|scope| {
+        let (first_chunks, first) = std::sync::mpsc::sync_channel(LOAD_CHUNKS_AHEAD);
+        let (second_chunks, second) = std::sync::mpsc::channel();
+        scope.spawn(move || decode_rows(tree, 0..middle, |chunk| first_chunks.send(chunk).is_ok()));
+        scope.spawn(move || {
+            decode_rows(tree, middle..rows, |chunk| {
+                second_chunks.send(chunk).is_ok()
+            })
+        });
+        for chunk in first.into_iter().chain(second) {
+            for row in chunk? {
+                view.push(row);
+            }
+        }
+        Ok::<_, ProjectionError>(())
+    })?;
+    if view.len() != rows as usize {
+        return Err(ProjectionError::Checkpoint(format!(
+            "{} of {rows} rows were loaded",
+            view.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads and decodes the rows of `slots`, handing them to `send` in chunks
+/// of [`LOAD_CHUNK`]; stops at the first error (handed on too) or when
+/// `send` returns false (the loader stopped).
+fn decode_rows(
+    tree: &sled::Tree,
+    slots: std::ops::Range<u32>,
+    mut send: impl FnMut(Result<Vec<LedgerRow>, ProjectionError>) -> bool,
+) {
+    let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+    let mut expected = slots.start;
+    let range = slot_key(PREFIX_ROW, slots.start)..slot_key(PREFIX_ROW, slots.end);
+    for entry in tree.range(range) {
+        let row = entry
+            .map_err(ProjectionError::from)
+            .and_then(|(key, value)| {
+                if key_slot(&key) != Some(expected) {
+                    return Err(ProjectionError::Checkpoint(format!(
+                        "the row of slot {expected} is missing"
+                    )));
+                }
+                codec::decode_row(&value).map_err(|e| undecodable(&key, &e))
+            });
+        match row {
+            Ok(row) => chunk.push(row),
+            Err(error) => {
+                send(Err(error));
+                return;
+            }
+        }
+        expected += 1;
+        if chunk.len() == LOAD_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+            if !send(Ok(full)) {
+                return;
+            }
+        }
+    }
+    if expected != slots.end {
+        send(Err(ProjectionError::Checkpoint(format!(
+            "the row of slot {expected} is missing"
+        ))));
+        return;
+    }
+    send(Ok(chunk));
+}
+
 pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
     let array: [u8; 8] = bytes
         .try_into()
@@ -204,32 +313,40 @@ pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
 }
 
 fn encode_batch(
-    view: &LedgerView,
+    view: &mut LedgerView,
     dirty: &BTreeSet<Changed>,
 ) -> Result<sled::Batch, ProjectionError> {
     Ok(batch(encode_changed(view, dirty)?, view.applied()))
 }
 
 /// The stored key and value of each changed row or ledger, encoded straight
-/// from the view (no row is cloned).
+/// from the view (no row is cloned), and of each block of the bigram index
+/// that has filled since the last checkpoint.
 fn encode_changed(
-    view: &LedgerView,
+    view: &mut LedgerView,
     dirty: &BTreeSet<Changed>,
 ) -> Result<Vec<Encoded>, ProjectionError> {
     let mut encoded = Vec::with_capacity(dirty.len());
     for changed in dirty {
         match changed {
-            Changed::Complaint(slot) => encoded.extend(view.row_in(*slot).map(encode_complaint)),
+            Changed::Complaint(slot) => {
+                encoded.extend(view.row_in(*slot).map(|row| encode_complaint(*slot, row)))
+            }
             Changed::Ledger(id) => encoded.extend(encode_book(view, id)?),
         }
     }
+    encoded.extend(
+        view.take_full_text_blocks()
+            .into_iter()
+            .map(|(first, value)| (slot_key(PREFIX_TEXT, first), value)),
+    );
     Ok(encoded)
 }
 
-fn encode_complaint(row: &LedgerRow) -> Encoded {
+fn encode_complaint(slot: u32, row: &LedgerRow) -> Encoded {
     let mut value = Vec::with_capacity(256);
     codec::encode_row(row, &mut value);
-    (key(PREFIX_COMPLAINT, row.id()), value)
+    (slot_key(PREFIX_ROW, slot), value)
 }
 
 fn encode_book(view: &LedgerView, id: &str) -> Result<Option<Encoded>, ProjectionError> {
@@ -255,9 +372,10 @@ pub(crate) trait Checkpointed: Send + Sync + 'static {
         &mut self,
         event: &RecordedEvent,
     ) -> Result<Option<Self::Changed>, ProjectionError>;
-    /// The stored key and value of each changed entry, from the view.
+    /// The stored key and value of each changed entry, from the view
+    /// (which may note what it has handed over for storing).
     fn encode_changed(
-        &self,
+        &mut self,
         dirty: &BTreeSet<Self::Changed>,
     ) -> Result<Vec<Encoded>, ProjectionError>;
 }
@@ -274,7 +392,10 @@ impl Checkpointed for LedgerView {
         self.apply(event)
     }
 
-    fn encode_changed(&self, dirty: &BTreeSet<Changed>) -> Result<Vec<Encoded>, ProjectionError> {
+    fn encode_changed(
+        &mut self,
+        dirty: &BTreeSet<Changed>,
+    ) -> Result<Vec<Encoded>, ProjectionError> {
         encode_changed(self, dirty)
     }
 }
@@ -528,29 +649,65 @@ mod tests {
     #[test]
     fn a_load_in_many_chunks_keeps_every_row_and_stops_at_a_damaged_one() {
         let dir = tempfile::tempdir().unwrap();
-        let db = ProjectionDb::open(dir.path()).unwrap();
+        let db = ProjectionDb::open(dir.path())
+            .unwrap()
+            .with_text_block_size(1_000);
         let rows: Vec<LedgerRow> = (0..LOAD_CHUNK * 2 + 7)
             .map(|i| full_row_with_id(&format!("RC-{i:05}")))
             .collect();
-        let view = LedgerView::from_parts(rows.clone(), [], 42);
+        let mut view = LedgerView::from_parts(rows.clone(), [], 42);
+        view.set_text_block_size(1_000);
         let dirty = (0..rows.len() as u32).map(Changed::Complaint).collect();
-        db.checkpoint(&view, &dirty).unwrap();
+        db.checkpoint(&mut view, &dirty).unwrap();
+        // Two full blocks of the bigram index are stored with the rows.
+        let blocks: Vec<u32> = db
+            .ledger
+            .scan_prefix(PREFIX_TEXT)
+            .map(|entry| key_slot(&entry.unwrap().0).unwrap())
+            .collect();
+        assert_eq!(blocks, vec![0, 1_000]);
         let loaded = db.load_ledger().unwrap();
         assert_eq!(loaded, view);
         assert!(loaded.index_is_consistent());
-        // Rows come back in id order, which is the order they were given.
+        // Rows come back in slot order, which is the order they were given.
         assert!(
             loaded
                 .rows()
                 .map(LedgerRow::id)
                 .eq(rows.iter().map(LedgerRow::id))
         );
+        let filter = crate::ledger::LedgerFilter {
+            text: Some("rc-01500".into()),
+            ..Default::default()
+        };
+        let found = loaded.matching(&crate::ledger::Scope::All, &filter, chrono::Utc::now());
+        assert_eq!(
+            found.map(LedgerRow::id).collect::<Vec<_>>(),
+            vec!["RC-01500"]
+        );
 
-        // A damaged row past the first chunk stops the load, named.
+        // A damaged row in the second half stops the load, named.
+        let damaged = slot_key(PREFIX_ROW, 1_500);
+        let good = db.ledger.insert(&damaged, &[0xff][..]).unwrap().unwrap();
+        let error = db.load_ledger().unwrap_err().to_string();
+        assert!(error.contains("row of slot 1500"), "{error}");
+        // So does a missing one.
+        db.ledger.remove(&damaged).unwrap();
+        let error = db.load_ledger().unwrap_err().to_string();
+        assert!(error.contains("the row of slot 1500 is missing"), "{error}");
+        db.ledger.insert(&damaged, good).unwrap();
+        assert_eq!(db.load_ledger().unwrap(), view);
+
+        // And a damaged or misplaced bigram block.
+        let block = slot_key(PREFIX_TEXT, 1_000);
+        let good = db.ledger.insert(&block, &[0x01][..]).unwrap().unwrap();
+        let error = db.load_ledger().unwrap_err().to_string();
+        assert!(error.contains("bigram block from slot 1000"), "{error}");
+        db.ledger.remove(&block).unwrap();
         db.ledger
-            .insert(key(PREFIX_COMPLAINT, "RC-01500"), &[0xff][..])
+            .insert(slot_key(PREFIX_TEXT, 1_001), good)
             .unwrap();
         let error = db.load_ledger().unwrap_err().to_string();
-        assert!(error.contains("RC-01500"), "{error}");
+        assert!(error.contains("disagree"), "{error}");
     }
 }

@@ -505,7 +505,9 @@ proptest! {
         // database's lock asynchronously, so reopening the same directory
         // in-process races. Every cut still reloads the view from the store;
         // restarts of the real process are covered end to end.
-        let db = ProjectionDb::open(dir.path()).unwrap();
+        // Blocks of three slots, so the bigram blocks the store keeps are
+        // loaded too.
+        let db = ProjectionDb::open(dir.path()).unwrap().with_text_block_size(3);
         for cut in cuts {
             let mut dirty = BTreeSet::new();
             view = db.load_ledger().unwrap();
@@ -514,7 +516,7 @@ proptest! {
                     dirty.insert(id);
                 }
             }
-            db.checkpoint(&view, &dirty).unwrap();
+            db.checkpoint(&mut view, &dirty).unwrap();
             db.flush().unwrap();
             done = cut;
         }
@@ -658,7 +660,9 @@ proptest! {
                 ..StoreConfig::default()
             })
             .unwrap();
-            let db = ProjectionDb::open(&dir.path().join("projections")).unwrap();
+            let db = ProjectionDb::open(&dir.path().join("projections"))
+                .unwrap()
+                .with_text_block_size(2);
             append_all(&store, &log[..cut]).await;
             let view = RwLock::new(db.load_ledger().unwrap());
             runner::catch_up(&store, &db, &view, &mut |_, _| {}).await.unwrap();
