@@ -2,6 +2,13 @@
 
 use clap::Parser as _;
 
+/// mimalloc rather than glibc's malloc: loading a million-row ledger
+/// allocates on three threads at once, where glibc's arenas contend and its
+/// frees consolidate (measured in docs/benchmarks.md, "Checkpoint format
+/// 6").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = rectify::cli::Cli::parse();
     rectify::cli::run(cli)

@@ -15,6 +15,11 @@
 //! `--projections DIR` then times reloads of that store alone, in a fresh
 //! process, as a restart sees them).
 
+/// The allocator the `rectify` binary uses, so the bench measures what
+/// the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
