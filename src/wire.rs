@@ -18,8 +18,9 @@ pub fn is_grpc_path(path: &str) -> bool {
     path.starts_with("/rectify.") || path.starts_with("/grpc.")
 }
 
-/// A protobuf timestamp.
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+/// A protobuf timestamp (of a chrono instant, or a ledger row's).
+pub fn timestamp(at: impl Into<DateTime<Utc>>) -> prost_types::Timestamp {
+    let at = at.into();
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),

@@ -23,6 +23,7 @@ use rectify_domain::{
     Actor, Role,
     complaint::{Command, CommandKind, Milestone, WarningLevel},
 };
+use rectify_projections::Timestamp;
 
 use crate::{
     server::aggregates::{ComplaintAggregate, LedgerAggregate},
@@ -74,10 +75,17 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ServiceError> {
     let policy = state.catalog.deadline_policy();
     let candidates = state.ledger.read(|view| {
         view.due_warnings(now, MAX_WARNINGS_PER_PASS, |start, due| {
-            policy.yellow_at(start, due)
+            Timestamp::from_nanos(policy.yellow_at_nanos(start.nanos(), due.nanos()))
         })
         .into_iter()
-        .map(|w| (w.id().to_owned(), w.milestone, w.level, w.due_at))
+        .map(|w| {
+            (
+                w.id().to_owned(),
+                w.milestone,
+                w.level,
+                w.due_at.to_datetime(),
+            )
+        })
         .collect::<Vec<_>>()
     });
     let candidates_len = candidates.len();

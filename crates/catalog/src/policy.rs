@@ -319,6 +319,26 @@ impl DeadlinePolicy {
         }
     }
 
+    /// [`Policy::yellow_at`] on instants as nanoseconds since the epoch, as
+    /// the ledger's rows keep them (its watcher asks for every open
+    /// deadline, and converting each to a calendar date and back would cost
+    /// more than the rule). The same arithmetic: whole milliseconds of
+    /// allowed time, saturating at the ends of the range.
+    pub fn yellow_at_nanos(&self, start: i64, due: i64) -> i64 {
+        const NANOS_PER_MS: i64 = 1_000_000;
+        let allowed_ms = due.saturating_sub(start).max(0) / NANOS_PER_MS;
+        let share = start.saturating_add(
+            allowed_ms.saturating_mul(i64::from(self.yellow_percent)) / 100 * NANOS_PER_MS,
+        );
+        let warn_before = self.warn_before.num_nanoseconds().unwrap_or(i64::MAX);
+        let ahead = due.saturating_sub(warn_before);
+        if ahead > start {
+            ahead.min(share)
+        } else {
+            share
+        }
+    }
+
     /// When a deadline running from `start` to `due` is escalated (red):
     /// `escalate_before` (24 h) ahead of `due` when that comes after the
     /// yellow warning, otherwise at `due` itself.

@@ -134,6 +134,19 @@ fn warnings_come_48_hours_and_escalation_24_hours_before_long_deadlines() {
         let red = policy.escalate_at(start, due);
         assert!(start < yellow && yellow < red && red <= due, "{hours} h");
     }
+    // On nanoseconds, as the ledger's watcher asks, the same instants.
+    let nanos = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap();
+    for due in [0, 1, 7_777, 3_600_000, 7_200_001, 172_800_000, 900_000_123]
+        .map(|ms| start + Duration::milliseconds(ms) + Duration::nanoseconds(ms % 997))
+        .into_iter()
+        .chain([start - Duration::hours(3)])
+    {
+        assert_eq!(
+            policy.yellow_at_nanos(nanos(start), nanos(due)),
+            nanos(policy.yellow_at(start, due)),
+            "{start} to {due}"
+        );
+    }
 }
 
 #[test]

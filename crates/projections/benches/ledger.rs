@@ -39,7 +39,7 @@ use rectify_eventlog::{
     SledStore, StoreConfig, Uuid,
 };
 use rectify_projections::{
-    LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder, runner,
+    LedgerFilter, LedgerView, ListQuery, ProjectionDb, Scope, SortOrder, Timestamp, runner,
 };
 
 /// xorshift64*: deterministic choices without a dependency.
@@ -549,14 +549,18 @@ fn time_queries(view: &LedgerView, catalog: &Catalog) {
     });
     let policy = catalog.deadline_policy();
     time_query("deadline watcher scan, every candidate", 20, || {
-        view.due_warnings(now, usize::MAX, |start, due| policy.yellow_at(start, due))
-            .len()
+        view.due_warnings(now, usize::MAX, |start, due| {
+            Timestamp::from_nanos(policy.yellow_at_nanos(start.nanos(), due.nanos()))
+        })
+        .len()
     });
     // The server writes at most this many warnings a pass (its
     // `MAX_WARNINGS_PER_PASS`) and asks for no more.
     time_query("deadline watcher pass, first 10,000", 20, || {
-        view.due_warnings(now, 10_000, |start, due| policy.yellow_at(start, due))
-            .len()
+        view.due_warnings(now, 10_000, |start, due| {
+            Timestamp::from_nanos(policy.yellow_at_nanos(start.nanos(), due.nanos()))
+        })
+        .len()
     });
     time_query("evaluation of a month per unit", 20, || {
         rectify_projections::stats::evaluate(

@@ -2,8 +2,8 @@
 //! mechanisms view keeps of a complaint ([`encode_mechanism_facts`]).
 //!
 //! Compact and quick to read back at start-up: unsigned integers as LEB128
-//! varints, signed ones zig-zagged first, instants as seconds and
-//! nanoseconds since the epoch, enums as one byte (their index in the lists
+//! varints, signed ones zig-zagged first, a row's instants as nanoseconds
+//! since the epoch (the mechanisms view's as seconds and nanoseconds), enums as one byte (their index in the lists
 //! below), strings and lists prefixed by their length, options by a 0/1 tag,
 //! the row's flags in one byte. There is no per-row version: the store keeps
 //! one format number (`runner::LEDGER_FORMAT`), and a store in another format
@@ -23,6 +23,7 @@ use crate::{
     code::Code,
     mechanisms::{LiaisonComplaint, OfficerComplaint, StationComplaint},
     row::{CallbackFact, DispatchFact, LedgerRow, RowDeadline, RowStrings, UnitFact},
+    timestamp::Timestamp,
 };
 
 const STATUSES: [ComplaintStatus; 8] = [
@@ -173,7 +174,7 @@ pub(crate) fn decode_row(bytes: &[u8]) -> Result<LedgerRow, String> {
         strings,
         channel,
         kind,
-        DateTime::UNIX_EPOCH,
+        Timestamp::from_nanos(0),
         (position, version),
     );
     row.status = status;
@@ -276,29 +277,29 @@ pub(crate) fn encode_mechanism_facts(
     let w = &mut Writer(out);
     w.option(station, |w, f| {
         w.str(&f.station);
-        w.instant(f.received_at);
-        w.option(f.closed_at, Writer::instant);
+        w.datetime(f.received_at);
+        w.option(f.closed_at, Writer::datetime);
         w.u64(u64::from(f.callbacks));
         w.u64(u64::from(f.satisfied));
     });
     w.option(liaison, |w, f| {
         w.str(&f.cadre);
         w.str(&f.credit_code);
-        w.instant(f.assigned_at);
-        w.option(f.contacted_at, Writer::instant);
+        w.datetime(f.assigned_at);
+        w.option(f.contacted_at, Writer::datetime);
         w.u64(u64::from(f.notes));
         w.0.push(u8::from(f.resolved));
-        w.option(f.closed_at, Writer::instant);
+        w.option(f.closed_at, Writer::datetime);
         w.u64(u64::from(f.callbacks));
         w.u64(u64::from(f.satisfied));
         w.u64(u64::from(f.solved));
     });
     w.option(officer, |w, f| {
         w.str(&f.officer);
-        w.instant(f.received_at);
-        w.option(f.acknowledged_at, Writer::instant);
+        w.datetime(f.received_at);
+        w.option(f.acknowledged_at, Writer::datetime);
         w.u64(u64::from(f.warnings));
-        w.option(f.closed_at, Writer::instant);
+        w.option(f.closed_at, Writer::datetime);
         w.u64(u64::from(f.callbacks));
         w.u64(u64::from(f.satisfied));
     });
@@ -310,8 +311,8 @@ pub(crate) fn decode_mechanism_facts(bytes: &[u8]) -> Result<MechanismFacts, Str
     let station = r.option(|r| {
         Ok(StationComplaint {
             station: r.string()?,
-            received_at: r.instant()?,
-            closed_at: r.option(Reader::instant)?,
+            received_at: r.datetime()?,
+            closed_at: r.option(Reader::datetime)?,
             callbacks: r.u32()?,
             satisfied: r.u32()?,
         })
@@ -320,15 +321,15 @@ pub(crate) fn decode_mechanism_facts(bytes: &[u8]) -> Result<MechanismFacts, Str
         Ok(LiaisonComplaint {
             cadre: r.string()?,
             credit_code: r.string()?,
-            assigned_at: r.instant()?,
-            contacted_at: r.option(Reader::instant)?,
+            assigned_at: r.datetime()?,
+            contacted_at: r.option(Reader::datetime)?,
             notes: r.u32()?,
             resolved: match r.byte()? {
                 0 => false,
                 1 => true,
                 other => return Err(format!("{other} is not a yes/no")),
             },
-            closed_at: r.option(Reader::instant)?,
+            closed_at: r.option(Reader::datetime)?,
             callbacks: r.u32()?,
             satisfied: r.u32()?,
             solved: r.u32()?,
@@ -337,10 +338,10 @@ pub(crate) fn decode_mechanism_facts(bytes: &[u8]) -> Result<MechanismFacts, Str
     let officer = r.option(|r| {
         Ok(OfficerComplaint {
             officer: r.string()?,
-            received_at: r.instant()?,
-            acknowledged_at: r.option(Reader::instant)?,
+            received_at: r.datetime()?,
+            acknowledged_at: r.option(Reader::datetime)?,
             warnings: r.u32()?,
-            closed_at: r.option(Reader::instant)?,
+            closed_at: r.option(Reader::datetime)?,
             callbacks: r.u32()?,
             satisfied: r.u32()?,
         })
@@ -434,7 +435,11 @@ impl Writer<'_> {
         self.list(values, |w, s| w.str(s.as_ref()));
     }
 
-    fn instant(&mut self, at: DateTime<Utc>) {
+    fn instant(&mut self, at: Timestamp) {
+        self.i64(at.nanos());
+    }
+
+    fn datetime(&mut self, at: DateTime<Utc>) {
         self.i64(at.timestamp());
         self.u64(u64::from(at.timestamp_subsec_nanos()));
     }
@@ -537,7 +542,11 @@ impl<'a> Reader<'a> {
         Ok(Code::new(text))
     }
 
-    fn instant(&mut self) -> Result<DateTime<Utc>, String> {
+    fn instant(&mut self) -> Result<Timestamp, String> {
+        self.i64().map(Timestamp::from_nanos)
+    }
+
+    fn datetime(&mut self) -> Result<DateTime<Utc>, String> {
         let secs = self.i64()?;
         let nanos = u32::try_from(self.u64()?).map_err(|_| "nanoseconds over u32".to_owned())?;
         DateTime::from_timestamp(secs, nanos)
@@ -598,8 +607,12 @@ pub(crate) mod tests {
     use smallvec::smallvec;
     use thin_vec::thin_vec;
 
-    fn at(hour: u32) -> DateTime<Utc> {
+    fn datetime(hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 10, 8, hour, 0, 0).unwrap()
+    }
+
+    fn at(hour: u32) -> Timestamp {
+        Timestamp::from(datetime(hour))
     }
 
     /// A row with every field set, options both ways.
@@ -617,7 +630,7 @@ pub(crate) mod tests {
             enterprise: Some("鄂尔多斯市商贸公司"),
             external_ref: None,
         };
-        let received_at = at(1) + chrono::Duration::nanoseconds(123_456_789);
+        let received_at = Timestamp::from_nanos(at(1).nanos() + 123_456_789);
         let mut row = LedgerRow::new(
             strings,
             Channel::Other,
@@ -672,7 +685,7 @@ pub(crate) mod tests {
             unit: Some("power-bureau".into()),
         }];
         row.missed = thin_vec![UnitFact {
-            at: DateTime::from_timestamp(-5, 0).unwrap(),
+            at: Timestamp::from_nanos(-5_000_000_000),
             unit: None,
         }];
         row.ledger_items = thin_vec!["L-1/3".into()];
@@ -712,16 +725,16 @@ pub(crate) mod tests {
     fn mechanism_facts_round_trip_and_damage_is_an_error() {
         let station = StationComplaint {
             station: "dongsheng-hall".into(),
-            received_at: at(1),
-            closed_at: Some(at(20)),
+            received_at: datetime(1),
+            closed_at: Some(datetime(20)),
             callbacks: 2,
             satisfied: 1,
         };
         let liaison = LiaisonComplaint {
             cadre: "cadre-1".into(),
             credit_code: "91150602MA0YL00019".into(),
-            assigned_at: at(2),
-            contacted_at: Some(at(3)),
+            assigned_at: datetime(2),
+            contacted_at: Some(datetime(3)),
             notes: 4,
             resolved: true,
             closed_at: None,
@@ -731,10 +744,10 @@ pub(crate) mod tests {
         };
         let officer = OfficerComplaint {
             officer: "TYG-001".into(),
-            received_at: at(1),
+            received_at: datetime(1),
             acknowledged_at: None,
             warnings: 3,
-            closed_at: Some(at(23)),
+            closed_at: Some(datetime(23)),
             callbacks: 0,
             satisfied: 0,
         };

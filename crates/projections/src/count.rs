@@ -57,6 +57,7 @@ impl Dimension {
     pub fn key(self, row: &LedgerRow) -> Key {
         let china = || {
             row.received_at
+                .to_datetime()
                 .with_timezone(&FixedOffset::east_opt(CHINA_OFFSET_SECS).expect("UTC+8 is valid"))
         };
         match self {

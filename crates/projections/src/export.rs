@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, Workbook};
 use serde::Serialize;
 
-use crate::{ProjectionError, row::LedgerRow};
+use crate::{ProjectionError, row::LedgerRow, timestamp::Timestamp};
 
 /// Most rows one export writes (an Excel sheet holds 1,048,576 rows).
 pub const MAX_EXPORT_ROWS: usize = 1_000_000;
@@ -43,9 +43,10 @@ fn enum_name(value: &impl Serialize) -> String {
     }
 }
 
-fn local(at: Option<DateTime<Utc>>) -> String {
+fn local(at: Option<Timestamp>) -> String {
     at.map(|t| {
-        t.with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
+        t.to_datetime()
+            .with_timezone(&rectify_domain::CHINA_STANDARD_TIME)
             .format("%Y-%m-%d %H:%M")
             .to_string()
     })

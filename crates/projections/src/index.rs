@@ -31,13 +31,12 @@ use std::{
 use foldhash::HashMap;
 use roaring::RoaringBitmap;
 
-use chrono::{DateTime, Utc};
 use rectify_domain::complaint::ComplaintStatus;
 
-use crate::{code::Code, row::LedgerRow};
+use crate::{code::Code, row::LedgerRow, timestamp::Timestamp};
 
 /// A row's place in intake order: when it was received, then its slot.
-pub(crate) type Intake = (DateTime<Utc>, u32);
+pub(crate) type Intake = (Timestamp, u32);
 
 /// The indexes of one ledger view (see the module doc).
 #[derive(Debug, Clone, Default)]
@@ -79,7 +78,7 @@ pub(crate) fn fact_span_ms(row: &LedgerRow) -> (i64, i64) {
         .chain(row.extensions.iter().map(|f| f.at))
         .chain(row.missed.iter().map(|f| f.at));
     instants.fold(NO_FACTS, |(first, last), at| {
-        let ms = at.timestamp_millis();
+        let ms = at.millis();
         (first.min(ms), last.max(ms))
     })
 }
@@ -121,7 +120,7 @@ impl Index {
     pub(crate) fn add(&mut self, slot: u32, row: &LedgerRow) {
         // Slots are handed out in order and never reused.
         debug_assert_eq!(slot as usize, self.received_ms.len());
-        self.received_ms.push(row.received_at.timestamp_millis());
+        self.received_ms.push(row.received_at.millis());
         self.fact_span_ms.push(fact_span_ms(row));
         self.text.add(slot, row, &mut Vec::with_capacity(256));
         self.insert(slot, row);
@@ -268,7 +267,7 @@ impl IndexBuilder {
     pub(crate) fn add(&mut self, slot: u32, row: &LedgerRow) {
         let index = &mut self.index;
         debug_assert_eq!(slot as usize, index.received_ms.len());
-        index.received_ms.push(row.received_at.timestamp_millis());
+        index.received_ms.push(row.received_at.millis());
         index.fact_span_ms.push(fact_span_ms(row));
         if slot >= self.text_stored {
             index.text.add(slot, row, &mut self.grams);

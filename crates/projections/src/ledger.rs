@@ -16,6 +16,7 @@ use crate::{
     index::{self, Index, IndexBuilder, Intake},
     items::{self, LedgerBook, Tally, UnitTally},
     row::LedgerRow,
+    timestamp::Timestamp,
 };
 
 /// The prefix of complaint streams in the log.
@@ -231,9 +232,9 @@ struct SortKey<'a> {
 impl SortOrder {
     fn key(self, row: &LedgerRow) -> SortKey<'_> {
         let primary = match self {
-            SortOrder::ReceivedDesc => -row.received_at.timestamp_millis(),
-            SortOrder::ReceivedAsc => row.received_at.timestamp_millis(),
-            SortOrder::DueAsc => row.next_due_at().map_or(i64::MAX, |t| t.timestamp_millis()),
+            SortOrder::ReceivedDesc => -row.received_at.millis(),
+            SortOrder::ReceivedAsc => row.received_at.millis(),
+            SortOrder::DueAsc => row.next_due_at().map_or(i64::MAX, |t| t.millis()),
             SortOrder::Id => 0,
         };
         SortKey {
@@ -1012,7 +1013,7 @@ impl LedgerView {
         let mut page: Vec<(SortKey<'a>, u32)> = Vec::with_capacity(k + 1);
         let mut last_ms = None;
         let mut visit = |&(at, slot): &Intake| {
-            let ms = at.timestamp_millis();
+            let ms = at.millis();
             if page.len() >= k && last_ms != Some(ms) {
                 return false;
             }
@@ -1186,8 +1187,9 @@ impl LedgerView {
         &self,
         now: DateTime<Utc>,
         limit: usize,
-        yellow_at: impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc> + Sync,
+        yellow_at: impl Fn(Timestamp, Timestamp) -> Timestamp + Sync,
     ) -> Vec<DueWarning<'_>> {
+        let now = Timestamp::from(now);
         let words = self.index.watched.word_count();
         if limit <= DUE_WARNINGS_ON_ONE_THREAD {
             // A capped pass stops early; a second thread would scan rows
@@ -1212,9 +1214,9 @@ impl LedgerView {
     fn due_warnings_in(
         &self,
         words: std::ops::Range<usize>,
-        now: DateTime<Utc>,
+        now: Timestamp,
         limit: usize,
-        yellow_at: &impl Fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>,
+        yellow_at: &impl Fn(Timestamp, Timestamp) -> Timestamp,
     ) -> Vec<DueWarning<'_>> {
         let mut due = Vec::new();
         for slot in self.index.watched.iter_words(words) {
@@ -1270,7 +1272,7 @@ pub struct DueWarning<'a> {
     /// Yellow (approaching) or red (missed).
     pub level: WarningLevel,
     /// When the deadline is due.
-    pub due_at: DateTime<Utc>,
+    pub due_at: Timestamp,
 }
 
 impl<'a> DueWarning<'a> {
@@ -1279,7 +1281,7 @@ impl<'a> DueWarning<'a> {
         self.row.id()
     }
 
-    fn key(&self) -> (&'a str, Milestone, WarningLevel, DateTime<Utc>) {
+    fn key(&self) -> (&'a str, Milestone, WarningLevel, Timestamp) {
         (self.id(), self.milestone, self.level, self.due_at)
     }
 }
@@ -1349,13 +1351,13 @@ struct IntakeRange<'a> {
 impl<'a> IntakeRange<'a> {
     fn range(self) -> std::collections::btree_set::Range<'a, Intake> {
         use std::ops::Bound;
-        let lo = self
-            .from
-            .map_or(Bound::Unbounded, |t| Bound::Included((t, 0)));
-        let hi = self
-            .before
-            .map_or(Bound::Unbounded, |t| Bound::Excluded((t, 0)));
-        match (self.from, self.before) {
+        let (from, before) = (
+            self.from.map(Timestamp::from),
+            self.before.map(Timestamp::from),
+        );
+        let lo = from.map_or(Bound::Unbounded, |t| Bound::Included((t, 0)));
+        let hi = before.map_or(Bound::Unbounded, |t| Bound::Excluded((t, 0)));
+        match (from, before) {
             // An inverted range matches nothing (and `range` would panic).
             (Some(from), Some(before)) if from > before => self
                 .set

@@ -33,8 +33,9 @@
 //!    exactly what a full scan returns (tested with random histories,
 //!    filters and pages).
 //! 7. Rows hold unit, area and district codes as interned [`Code`]s (one
-//!    allocation per distinct code for the process), never free text. A
-//!    row's strings share one allocation, and the id → slot table
+//!    allocation per distinct code for the process), never free text, and
+//!    instants as 8-byte [`Timestamp`]s. A row's strings share one
+//!    allocation, and the id → slot table
 //!    (`ids.rs`) finds rows through their own ids, so no id is held twice.
 //! 8. Checkpointed rows use the binary encoding of `codec.rs`, keyed by
 //!    slot so a load gives each row the slot it had, under one
@@ -57,6 +58,7 @@ mod parallel;
 pub mod row;
 pub mod runner;
 pub mod stats;
+pub mod timestamp;
 
 pub use code::Code;
 pub use ledger::{
@@ -64,6 +66,7 @@ pub use ledger::{
 };
 pub use row::LedgerRow;
 pub use runner::{Ledger, ProjectionDb};
+pub use timestamp::Timestamp;
 
 /// Errors of the read models; each variant is one kind of failure.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,6 @@
 //! extensions move the resolve deadline; resuming the clock shifts the open
 //! ones.
 
-use chrono::{DateTime, Utc};
 use rectify_domain::complaint::{
     Channel, ComplaintEvent, ComplaintKind, ComplaintStatus, Milestone, Satisfaction, Urgency,
     WarningLevel,
@@ -23,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use thin_vec::ThinVec;
 
-use crate::code::Code;
+use crate::{code::Code, timestamp::Timestamp};
 
 /// How many characters of the complaint text a row keeps for free-text
 /// search (the full text stays in the log).
@@ -36,19 +35,19 @@ pub struct RowDeadline {
     /// Which milestone.
     pub milestone: Milestone,
     /// When the allowed time started (receipt, dispatch or reopening).
-    pub start: DateTime<Utc>,
+    pub start: Timestamp,
     /// When it is due.
-    pub due_at: DateTime<Utc>,
+    pub due_at: Timestamp,
     /// When it was met.
-    pub met_at: Option<DateTime<Utc>>,
+    pub met_at: Option<Timestamp>,
     /// The highest warning recorded for it; a red verdict is never erased.
     pub warning: Option<WarningLevel>,
 }
 
 impl RowDeadline {
     /// Open and past due at `now`.
-    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
-        self.met_at.is_none() && self.due_at <= now
+    pub fn is_overdue(&self, now: impl Into<Timestamp>) -> bool {
+        self.met_at.is_none() && self.due_at <= now.into()
     }
 }
 
@@ -56,7 +55,7 @@ impl RowDeadline {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackFact {
     /// When it was recorded.
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     /// The lead unit at the time (the unit evaluated).
     pub unit: Option<Code>,
     /// A valid callback (counts in the denominators).
@@ -73,15 +72,15 @@ pub struct CallbackFact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatchFact {
     /// When it was dispatched.
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     /// The lead unit.
     pub lead: Code,
     /// When acceptance was due.
-    pub accept_due_at: DateTime<Utc>,
+    pub accept_due_at: Timestamp,
     /// When the lead unit accepted, if it did.
-    pub accepted_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<Timestamp>,
     /// When the lead unit returned it (退单), if it did.
-    pub returned_at: Option<DateTime<Utc>>,
+    pub returned_at: Option<Timestamp>,
 }
 
 /// A dated fact attributed to a unit (extensions, reopenings, missed
@@ -89,7 +88,7 @@ pub struct DispatchFact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitFact {
     /// When.
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     /// The lead unit at the time; `None` before dispatch.
     pub unit: Option<Code>,
 }
@@ -103,7 +102,8 @@ pub type Units = SmallVec<[Code; 4]>;
 /// Kept compact, because a city's ledger holds a million of them in memory:
 /// the row's six strings share one allocation (read them through
 /// [`LedgerRow::id`], [`LedgerRow::title`] and the other accessors), the
-/// short lists of units and the deadlines sit inline, and the lists that
+/// short lists of units and the deadlines sit inline, every instant is an
+/// 8-byte [`Timestamp`] (nanoseconds since the epoch), and the lists that
 /// are usually empty (warnings, extensions, reopenings, missed deadlines,
 /// ledger links) cost one pointer until they are not.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,15 +138,15 @@ pub struct LedgerRow {
     /// Units that recorded a step since the current assignment or reopening.
     pub stepped: Units,
     /// When it was received.
-    pub received_at: DateTime<Utc>,
+    pub received_at: Timestamp,
     /// When the last resolution was submitted.
-    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<Timestamp>,
     /// When it was closed.
-    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<Timestamp>,
     /// Deadlines in milestone order (at most one a milestone).
     pub deadlines: SmallVec<[RowDeadline; 4]>,
     /// Every (milestone, level, due time) warned: the watcher's memory.
-    pub warned: ThinVec<(Milestone, WarningLevel, DateTime<Utc>)>,
+    pub warned: ThinVec<(Milestone, WarningLevel, Timestamp)>,
     /// The deadline clock is paused.
     pub paused: bool,
     /// An extension request waits for a decision.
@@ -287,11 +287,15 @@ impl LedgerRow {
             strings,
             submission.channel,
             submission.kind,
-            *at,
+            Timestamp::from(*at),
             (position, version),
         );
         row.district = submission.district.as_ref().map(|d| Code::new(d.as_str()));
-        row.set_due(Milestone::Dispatch, *at, submission.dispatch_due_at);
+        row.set_due(
+            Milestone::Dispatch,
+            Timestamp::from(*at),
+            Timestamp::from(submission.dispatch_due_at),
+        );
         Some(row)
     }
 
@@ -303,7 +307,7 @@ impl LedgerRow {
         strings: RowStrings<'_>,
         channel: Channel,
         kind: ComplaintKind,
-        received_at: DateTime<Utc>,
+        received_at: Timestamp,
         last: (u64, u64),
     ) -> LedgerRow {
         LedgerRow {
@@ -376,7 +380,7 @@ impl LedgerRow {
     }
 
     /// When the latest assignment was dispatched.
-    pub fn dispatched_at(&self) -> Option<DateTime<Utc>> {
+    pub fn dispatched_at(&self) -> Option<Timestamp> {
         self.dispatches.last().map(|d| d.at)
     }
 
@@ -401,12 +405,12 @@ impl LedgerRow {
     }
 
     /// The resolve due time, if dispatched.
-    pub fn resolve_due_at(&self) -> Option<DateTime<Utc>> {
+    pub fn resolve_due_at(&self) -> Option<Timestamp> {
         self.deadline(Milestone::Resolve).map(|d| d.due_at)
     }
 
     /// The earliest due time among open deadlines.
-    pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
+    pub fn next_due_at(&self) -> Option<Timestamp> {
         self.deadlines
             .iter()
             .filter(|d| d.met_at.is_none())
@@ -420,7 +424,8 @@ impl LedgerRow {
     }
 
     /// Some open deadline is past due at `now` (and the clock runs).
-    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+    pub fn is_overdue(&self, now: impl Into<Timestamp>) -> bool {
+        let now = now.into();
         self.status != ComplaintStatus::Closed
             && !self.paused
             && self.deadlines.iter().any(|d| d.is_overdue(now))
@@ -476,14 +481,26 @@ impl LedgerRow {
                 self.responsible = responsible.iter().map(|u| Code::new(u.as_str())).collect();
                 self.accepted.clear();
                 self.stepped.clear();
-                self.meet(Milestone::Dispatch, *at);
-                self.set_due(Milestone::Accept, *at, *accept_due_at);
-                self.set_due(Milestone::FirstContact, *at, *first_contact_due_at);
-                self.set_due(Milestone::Resolve, *at, *resolve_due_at);
+                self.meet(Milestone::Dispatch, Timestamp::from(*at));
+                self.set_due(
+                    Milestone::Accept,
+                    Timestamp::from(*at),
+                    Timestamp::from(*accept_due_at),
+                );
+                self.set_due(
+                    Milestone::FirstContact,
+                    Timestamp::from(*at),
+                    Timestamp::from(*first_contact_due_at),
+                );
+                self.set_due(
+                    Milestone::Resolve,
+                    Timestamp::from(*at),
+                    Timestamp::from(*resolve_due_at),
+                );
                 self.dispatches.push(DispatchFact {
-                    at: *at,
+                    at: Timestamp::from(*at),
                     lead: Code::new(lead.as_str()),
-                    accept_due_at: *accept_due_at,
+                    accept_due_at: Timestamp::from(*accept_due_at),
                     accepted_at: None,
                     returned_at: None,
                 });
@@ -494,14 +511,14 @@ impl LedgerRow {
                     self.accepted.push(Code::new(unit));
                 }
                 if self.lead.as_deref() == Some(unit) {
-                    self.meet(Milestone::Accept, *at);
+                    self.meet(Milestone::Accept, Timestamp::from(*at));
                     if self.status == ComplaintStatus::Dispatched {
                         self.status = ComplaintStatus::InProgress;
                     }
                     if let Some(dispatch) = self.dispatches.last_mut()
                         && dispatch.accepted_at.is_none()
                     {
-                        dispatch.accepted_at = Some(*at);
+                        dispatch.accepted_at = Some(Timestamp::from(*at));
                     }
                 }
             }
@@ -514,7 +531,7 @@ impl LedgerRow {
                 self.stepped.clear();
                 self.extension_pending = false;
                 if let Some(dispatch) = self.dispatches.last_mut() {
-                    dispatch.returned_at = Some(*at);
+                    dispatch.returned_at = Some(Timestamp::from(*at));
                 }
             }
             E::RectificationStepRecorded {
@@ -527,7 +544,7 @@ impl LedgerRow {
                     self.stepped.push(Code::new(unit.as_str()));
                 }
                 if *contacted_submitter {
-                    self.meet(Milestone::FirstContact, *at);
+                    self.meet(Milestone::FirstContact, Timestamp::from(*at));
                 }
             }
             E::ExtensionRequested { .. } => self.extension_pending = true,
@@ -535,10 +552,10 @@ impl LedgerRow {
                 self.extension_pending = false;
                 let start = self
                     .deadline(Milestone::Resolve)
-                    .map_or(*at, |deadline| deadline.start);
-                self.set_due(Milestone::Resolve, start, *due_at);
+                    .map_or(Timestamp::from(*at), |deadline| deadline.start);
+                self.set_due(Milestone::Resolve, start, Timestamp::from(*due_at));
                 self.extensions.push(UnitFact {
-                    at: *at,
+                    at: Timestamp::from(*at),
                     unit: self.lead,
                 });
             }
@@ -547,8 +564,8 @@ impl LedgerRow {
                 self.status = ComplaintStatus::Resolved;
                 self.extension_pending = false;
                 self.paused = false;
-                self.resolved_at = Some(*at);
-                self.meet(Milestone::Resolve, *at);
+                self.resolved_at = Some(Timestamp::from(*at));
+                self.meet(Milestone::Resolve, Timestamp::from(*at));
             }
             E::ResolutionVerified { .. } => self.status = ComplaintStatus::Verified,
             E::ResolutionRejected { .. } => {
@@ -567,7 +584,7 @@ impl LedgerRow {
             } => {
                 self.status = ComplaintStatus::CalledBack;
                 self.callbacks.push(CallbackFact {
-                    at: *at,
+                    at: Timestamp::from(*at),
                     unit: self.lead,
                     valid: *valid,
                     contacted: *contacted,
@@ -580,15 +597,19 @@ impl LedgerRow {
             } => {
                 self.status = ComplaintStatus::InProgress;
                 self.stepped.clear();
-                self.set_due(Milestone::Resolve, *at, *resolve_due_at);
+                self.set_due(
+                    Milestone::Resolve,
+                    Timestamp::from(*at),
+                    Timestamp::from(*resolve_due_at),
+                );
                 self.reopens.push(UnitFact {
-                    at: *at,
+                    at: Timestamp::from(*at),
                     unit: self.lead,
                 });
             }
             E::ComplaintClosed { at, .. } => {
                 self.status = ComplaintStatus::Closed;
-                self.closed_at = Some(*at);
+                self.closed_at = Some(Timestamp::from(*at));
                 self.paused = false;
             }
             E::ChasedUp { .. } => self.chase_count = self.chase_count.saturating_add(1),
@@ -607,7 +628,7 @@ impl LedgerRow {
                     if let Some(deadline) = self.deadline_mut(*milestone)
                         && deadline.met_at.is_none()
                     {
-                        deadline.due_at = *due_at;
+                        deadline.due_at = Timestamp::from(*due_at);
                     }
                 }
             }
@@ -615,7 +636,7 @@ impl LedgerRow {
                 milestone, due_at, ..
             } => {
                 self.warned
-                    .push((*milestone, WarningLevel::Yellow, *due_at));
+                    .push((*milestone, WarningLevel::Yellow, Timestamp::from(*due_at)));
                 if let Some(deadline) = self.deadline_mut(*milestone)
                     && deadline.warning.is_none()
                 {
@@ -627,12 +648,13 @@ impl LedgerRow {
                 milestone,
                 due_at,
             } => {
-                self.warned.push((*milestone, WarningLevel::Red, *due_at));
+                self.warned
+                    .push((*milestone, WarningLevel::Red, Timestamp::from(*due_at)));
                 if let Some(deadline) = self.deadline_mut(*milestone) {
                     deadline.warning = Some(WarningLevel::Red);
                 }
                 self.missed.push(UnitFact {
-                    at: *at,
+                    at: Timestamp::from(*at),
                     unit: match milestone {
                         Milestone::Dispatch => None,
                         _ => self.lead,
@@ -658,7 +680,7 @@ impl LedgerRow {
         self.deadlines.iter_mut().find(|d| d.milestone == milestone)
     }
 
-    fn set_due(&mut self, milestone: Milestone, start: DateTime<Utc>, due_at: DateTime<Utc>) {
+    fn set_due(&mut self, milestone: Milestone, start: Timestamp, due_at: Timestamp) {
         match self.deadline_mut(milestone) {
             Some(deadline) => {
                 deadline.start = start;
@@ -681,7 +703,7 @@ impl LedgerRow {
         }
     }
 
-    fn meet(&mut self, milestone: Milestone, at: DateTime<Utc>) {
+    fn meet(&mut self, milestone: Milestone, at: Timestamp) {
         if let Some(deadline) = self.deadline_mut(milestone)
             && deadline.met_at.is_none()
         {
@@ -699,11 +721,11 @@ mod tests {
     #[test]
     fn a_row_stays_compact() {
         assert_eq!(std::mem::size_of::<Option<Code>>(), 4);
-        assert!(std::mem::size_of::<LedgerRow>() <= 456);
-        assert!(std::mem::size_of::<RowDeadline>() <= 40);
+        assert!(std::mem::size_of::<LedgerRow>() <= 408);
+        assert!(std::mem::size_of::<RowDeadline>() <= 32);
         assert!(std::mem::size_of::<Units>() <= 24);
-        assert!(std::mem::size_of::<CallbackFact>() <= 20);
-        assert!(std::mem::size_of::<DispatchFact>() <= 52);
+        assert!(std::mem::size_of::<CallbackFact>() <= 16);
+        assert!(std::mem::size_of::<DispatchFact>() <= 40);
     }
 
     /// Intake keeps the first [`TEXT_PREFIX_CHARS`] characters of the text
@@ -712,7 +734,7 @@ mod tests {
     fn intake_cuts_the_text_and_keeps_the_rest() {
         use chrono::TimeZone as _;
         use rectify_domain::{ComplaintId, complaint::Submission};
-        let at = Utc.with_ymd_and_hms(2026, 10, 8, 1, 0, 0).unwrap();
+        let at = chrono::Utc.with_ymd_and_hms(2026, 10, 8, 1, 0, 0).unwrap();
         let text = format!("{}尾", "长".repeat(TEXT_PREFIX_CHARS));
         let event = ComplaintEvent::ComplaintReceived {
             at,

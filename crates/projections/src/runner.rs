@@ -32,10 +32,11 @@ use crate::{
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
-/// rebuilt from position 0. Format 6: rows keyed by slot, and the bigram
-/// postings of full blocks of slots stored beside them (5: rows keyed by
+/// rebuilt from position 0. Format 7: a row's instants as nanoseconds
+/// (6: as seconds and nanoseconds; rows keyed by slot, and the bigram
+/// postings of full blocks of slots stored beside them; 5: rows keyed by
 /// id, every index rebuilt from the rows; 4 and before: JSON rows).
-pub const LEDGER_FORMAT: u64 = 6;
+pub const LEDGER_FORMAT: u64 = 7;
 
 /// Rows a load decodes per chunk, and chunks the decoder of the first
 /// rows keeps ready ahead of the one being indexed.

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike as _, NaiveDate, TimeZone as _, Utc};
 use rectify_domain::complaint::{Milestone, Satisfaction};
 
-use crate::{ProjectionError, ledger::LedgerView, row::LedgerRow};
+use crate::{ProjectionError, ledger::LedgerView, row::LedgerRow, timestamp::Timestamp};
 
 /// The weight of "basically satisfied" in the satisfaction rate.
 pub const BASICALLY_SATISFIED_WEIGHT: f64 = 0.9;
@@ -402,6 +402,11 @@ fn tally<'r>(
     group_by: GroupBy,
 ) -> Vec<BTreeMap<&'r str, GroupStats>> {
     let mut tallies: Vec<BTreeMap<&str, GroupStats>> = vec![BTreeMap::new(); periods.len()];
+    // The periods' bounds as rows keep instants, converted once.
+    let periods: Vec<(Timestamp, Timestamp)> = periods
+        .iter()
+        .map(|p| (Timestamp::from(p.start), Timestamp::from(p.end)))
+        .collect();
     for &row in rows {
         let district = row.district.as_deref();
         // The group of period `index` a fact attributed to `unit` counts for.
@@ -414,7 +419,7 @@ fn tally<'r>(
                 f(tallies[index].entry(key).or_default());
             }
         });
-        count_row(row, periods, &mut bump);
+        count_row(row, &periods, &mut bump);
     }
     tallies
 }
@@ -468,15 +473,14 @@ where
 type Bump<'a, 'r> = dyn FnMut(usize, Option<&'r str>, &mut dyn FnMut(&mut GroupStats)) + 'a;
 
 /// The index of the period holding `at`, in periods in time order.
-fn period_of(periods: &[Period], at: DateTime<Utc>) -> Option<usize> {
-    let after = periods.partition_point(|p| p.start <= at);
-    after
-        .checked_sub(1)
-        .filter(|&index| periods[index].contains(at))
+/// Each period is its first instant and the first instant after it.
+fn period_of(periods: &[(Timestamp, Timestamp)], at: Timestamp) -> Option<usize> {
+    let after = periods.partition_point(|&(start, _)| start <= at);
+    after.checked_sub(1).filter(|&index| at < periods[index].1)
 }
 
 /// Counts each fact of `row` once, in the period (if any) it falls in.
-fn count_row<'r>(row: &'r LedgerRow, periods: &[Period], bump: &mut Bump<'_, 'r>) {
+fn count_row<'r>(row: &'r LedgerRow, periods: &[(Timestamp, Timestamp)], bump: &mut Bump<'_, 'r>) {
     for (callback, index) in row
         .callbacks
         .iter()
