@@ -16,7 +16,7 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
-use crate::row::LedgerRow;
+use crate::slab::Slab;
 
 /// The slots of a slab of rows, found by their rows' ids.
 #[derive(Debug, Clone, Default)]
@@ -47,7 +47,7 @@ impl Ids {
     }
 
     /// The slot of the row with this id.
-    pub(crate) fn get(&self, id: &str, slots: &[LedgerRow]) -> Option<u32> {
+    pub(crate) fn get(&self, id: &str, slots: &Slab) -> Option<u32> {
         let hash = self.hash32(id);
         self.table
             .find(spread(hash), |&(slot, other)| {
@@ -58,7 +58,7 @@ impl Ids {
 
     /// Enters `slot`, whose row (already in `slots`) has an id not yet
     /// entered.
-    pub(crate) fn insert(&mut self, slot: u32, slots: &[LedgerRow]) {
+    pub(crate) fn insert(&mut self, slot: u32, slots: &Slab) {
         let id = slots[slot as usize].id();
         debug_assert!(self.get(id, slots).is_none(), "{id} entered twice");
         let hash = self.hash32(id);

@@ -105,9 +105,9 @@ fn units(row: &LedgerRow) -> impl Iterator<Item = Code> + '_ {
 impl Index {
     /// The index of `rows`, slot `i` being `rows[i]`, built in one pass
     /// (see [`IndexBuilder`]).
-    pub(crate) fn build(rows: &[LedgerRow]) -> Index {
+    pub(crate) fn build<'a>(rows: impl IntoIterator<Item = &'a LedgerRow>) -> Index {
         let mut builder = IndexBuilder::default();
-        for (slot, row) in rows.iter().enumerate() {
+        for (slot, row) in rows.into_iter().enumerate() {
             builder.add(
                 u32::try_from(slot).expect("fewer than 4 billion complaints"),
                 row,

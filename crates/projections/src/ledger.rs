@@ -16,6 +16,7 @@ use crate::{
     index::{self, Index, IndexBuilder, Intake},
     items::{self, LedgerBook, Tally, UnitTally},
     row::LedgerRow,
+    slab::Slab,
     timestamp::Timestamp,
 };
 
@@ -377,7 +378,7 @@ pub struct UnitCounts {
 /// one area's complaints reads their rows directly.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
-    slots: Vec<LedgerRow>,
+    slots: Slab,
     /// Complaint id → slot (every event of the log looks its row up here).
     ids: Ids,
     books: BTreeMap<String, LedgerBook>,
@@ -418,7 +419,7 @@ impl Default for TextBlocks {
 /// in one pass ([`IndexBuilder`]).
 #[derive(Debug, Default)]
 pub(crate) struct ViewBuilder {
-    slots: Vec<LedgerRow>,
+    slots: Slab,
     ids: Ids,
     index: IndexBuilder,
 }
@@ -427,7 +428,7 @@ impl ViewBuilder {
     /// A builder for about `rows` rows.
     pub(crate) fn with_capacity(rows: usize) -> ViewBuilder {
         ViewBuilder {
-            slots: Vec::with_capacity(rows),
+            slots: Slab::default(),
             ids: Ids::with_capacity(rows),
             index: IndexBuilder::default(),
         }
@@ -450,6 +451,18 @@ impl ViewBuilder {
     /// The slots whose bigrams came from stored blocks.
     pub(crate) fn text_stored(&self) -> u32 {
         self.index.text_stored()
+    }
+
+    /// Takes the rows of the next slots, as a load decoded them (a whole
+    /// block of the slab is taken over without copying a row).
+    pub(crate) fn push_block(&mut self, rows: Vec<LedgerRow>) {
+        let first = self.slots.len();
+        self.slots.push_block(rows);
+        for slot in first..self.slots.len() {
+            let slot = u32::try_from(slot).expect("fewer than 4 billion complaints");
+            self.index.add(slot, &self.slots[slot as usize]);
+            self.ids.insert(slot, &self.slots);
+        }
     }
 
     /// Takes the row of the next slot.

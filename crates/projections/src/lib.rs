@@ -57,6 +57,7 @@ pub mod mechanisms;
 mod parallel;
 pub mod row;
 pub mod runner;
+mod slab;
 pub mod stats;
 pub mod timestamp;
 

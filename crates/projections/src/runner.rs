@@ -26,6 +26,7 @@ use crate::{
     items::LedgerBook,
     ledger::{Changed, LedgerView, TEXT_BLOCK_SLOTS, ViewBuilder},
     row::LedgerRow,
+    slab::SLAB_BLOCK,
 };
 
 /// Events read per page while catching up, and most events applied per
@@ -38,10 +39,10 @@ pub const CATCH_UP_PAGE: usize = 4_096;
 /// id, every index rebuilt from the rows; 4 and before: JSON rows).
 pub const LEDGER_FORMAT: u64 = 7;
 
-/// Rows a load decodes per chunk, and chunks the decoder of the first
-/// rows keeps ready ahead of the one being indexed.
-const LOAD_CHUNK: usize = 1_024;
-const LOAD_CHUNKS_AHEAD: usize = 4;
+/// Blocks of rows the decoder of the first half keeps ready ahead of the
+/// one being indexed (each is a block of the view's slab, [`SLAB_BLOCK`]
+/// rows, handed over whole).
+const LOAD_BLOCKS_AHEAD: usize = 2;
 
 /// Reserved keys start with a NUL byte; rows are keyed `s/<slot>` (the
 /// slot as 4 big-endian bytes, so keys sort in slot order), stored bigram
@@ -222,21 +223,28 @@ fn undecodable(key: &[u8], error: &dyn std::fmt::Display) -> ProjectionError {
 }
 
 /// Reads the `rows` stored rows into `view` in slot order. Two threads
-/// read and decode them, one the first half and one the second, while this
-/// one indexes them: the first half as it arrives, then the second, which
-/// waits decoded in memory (it would be in the view a moment later anyway).
-/// A slot without its row is an error, as is any row that does not decode;
-/// the load stops at the first.
+/// read and decode them in blocks of the view's slab, one the first half of
+/// the blocks and one the second, while this one indexes them: the first
+/// half as it arrives, then the second, which waits decoded (in the very
+/// blocks the view keeps, so waiting costs no memory). A slot without its
+/// row is an error, as is any row that does not decode; the load stops at
+/// the first.
 fn load_rows(
     tree: &sled::Tree,
     rows: usize,
     view: &mut ViewBuilder,
 ) -> Result<(), ProjectionError> {
-    let rows = u32::try_from(rows)
-        .map_err(|_| ProjectionError::Checkpoint(format!("{rows} rows do not fit slots")))?;
-    let middle = rows / 2;
+    let middle = rows.div_ceil(SLAB_BLOCK) / 2 * SLAB_BLOCK;
+    let (rows, middle) = match (u32::try_from(rows), u32::try_from(middle)) {
+        (Ok(rows), Ok(middle)) => (rows, middle),
+        _ => {
+            return Err(ProjectionError::Checkpoint(format!(
+                "{rows} rows do not fit slots"
+            )));
+        }
+    };
     std::thread::scope(|scope| {
-        let (first_chunks, first) = std::sync::mpsc::sync_channel(LOAD_CHUNKS_AHEAD);
+        let (first_chunks, first) = std::sync::mpsc::sync_channel(LOAD_BLOCKS_AHEAD);
         let (second_chunks, second) = std::sync::mpsc::channel();
         scope.spawn(move || decode_rows(tree, 0..middle, |chunk| first_chunks.send(chunk).is_ok()));
         scope.spawn(move || {
@@ -244,10 +252,8 @@ fn load_rows(
                 second_chunks.send(chunk).is_ok()
             })
         });
-        for chunk in first.into_iter().chain(second) {
-            for row in chunk? {
-                view.push(row);
-            }
+        for block in first.into_iter().chain(second) {
+            view.push_block(block?);
         }
         Ok::<_, ProjectionError>(())
     })?;
@@ -260,15 +266,17 @@ fn load_rows(
     Ok(())
 }
 
-/// Reads and decodes the rows of `slots`, handing them to `send` in chunks
-/// of [`LOAD_CHUNK`]; stops at the first error (handed on too) or when
-/// `send` returns false (the loader stopped).
+/// Reads and decodes the rows of `slots` (which start at a block
+/// boundary), handing them to `send` in blocks of [`SLAB_BLOCK`]; stops at
+/// the first error (handed on too) or when `send` returns false (the loader
+/// stopped).
 fn decode_rows(
     tree: &sled::Tree,
     slots: std::ops::Range<u32>,
     mut send: impl FnMut(Result<Vec<LedgerRow>, ProjectionError>) -> bool,
 ) {
-    let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+    let block_of = |from: u32| SLAB_BLOCK.min(slots.end.saturating_sub(from) as usize);
+    let mut chunk = Vec::with_capacity(block_of(slots.start));
     let mut expected = slots.start;
     let range = slot_key(PREFIX_ROW, slots.start)..slot_key(PREFIX_ROW, slots.end);
     for entry in tree.range(range) {
@@ -290,8 +298,8 @@ fn decode_rows(
             }
         }
         expected += 1;
-        if chunk.len() == LOAD_CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+        if chunk.len() == SLAB_BLOCK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(block_of(expected)));
             if !send(Ok(full)) {
                 return;
             }
@@ -653,7 +661,7 @@ mod tests {
         let db = ProjectionDb::open(dir.path())
             .unwrap()
             .with_text_block_size(1_000);
-        let rows: Vec<LedgerRow> = (0..LOAD_CHUNK * 2 + 7)
+        let rows: Vec<LedgerRow> = (0..SLAB_BLOCK * 2 + 7)
             .map(|i| full_row_with_id(&format!("RC-{i:05}")))
             .collect();
         let mut view = LedgerView::from_parts(rows.clone(), [], 42);
