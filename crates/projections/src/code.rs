@@ -16,6 +16,7 @@
 
 use std::{
     borrow::Borrow,
+    cell::RefCell,
     fmt,
     hash::{Hash, Hasher},
     num::NonZeroU32,
@@ -43,9 +44,28 @@ fn numbers() -> &'static RwLock<HashMap<&'static str, Code>> {
     NUMBERS.get_or_init(RwLock::default)
 }
 
+thread_local! {
+    /// The codes this thread has interned: a code's number never changes,
+    /// so a thread that has seen a text finds it here without the shared
+    /// table's lock (whose reader count every thread would otherwise write,
+    /// as the two threads decoding a checkpoint do for every code of every
+    /// row).
+    static SEEN: RefCell<HashMap<&'static str, Code>> = RefCell::default();
+}
+
 impl Code {
     /// The interned code with this text.
     pub fn new(text: &str) -> Code {
+        if let Some(code) = SEEN.with_borrow(|seen| seen.get(text).copied()) {
+            return code;
+        }
+        let code = Code::intern(text);
+        SEEN.with_borrow_mut(|seen| seen.insert(code.as_str(), code));
+        code
+    }
+
+    /// The code with this text from the shared table, entered if new.
+    fn intern(text: &str) -> Code {
         if let Some(&code) = numbers()
             .read()
             .unwrap_or_else(|p| p.into_inner())
