@@ -448,11 +448,6 @@ impl ViewBuilder {
         self.slots.len()
     }
 
-    /// The slots whose bigrams came from stored blocks.
-    pub(crate) fn text_stored(&self) -> u32 {
-        self.index.text_stored()
-    }
-
     /// Takes the rows of the next slots, as a load decoded them (a whole
     /// block of the slab is taken over without copying a row).
     pub(crate) fn push_block(&mut self, rows: Vec<LedgerRow>) {

@@ -976,7 +976,11 @@ pub async fn start<S: EventStore + Clone>(
     let resumed_from = view.applied();
     let view = Arc::new(RwLock::new(view));
     let started = std::time::Instant::now();
-    let reached = runner::catch_up_view(&store, &tree, &view, &mut |_, _| {}).await?;
+    let trees = runner::Trees {
+        main: tree,
+        side: None,
+    };
+    let reached = runner::catch_up_view(&store, &trees, &view, &mut |_, _| {}).await?;
     tracing::info!(
         resumed_from,
         reached,
@@ -989,7 +993,7 @@ pub async fn start<S: EventStore + Clone>(
         applied: receiver,
     };
     let task = tokio::spawn(async move {
-        if let Err(error) = runner::follow(store, tree, view, sender).await {
+        if let Err(error) = runner::follow(store, trees, view, sender).await {
             tracing::error!(%error, "the mechanisms view stopped");
         }
     });

@@ -4,13 +4,15 @@
 //! The ledger's rows and the position they reflect are persisted together in
 //! one sled batch per applied chunk: only the rows that chunk changed, each in
 //! the binary encoding of [`crate::codec`] under its slot (ledgers, few and
-//! small, as JSON), and the bigram postings of any block of slots that has
-//! filled (see [`TEXT_BLOCK_SLOTS`]), so after a crash the checkpoint is a
+//! small, as JSON), so after a crash the checkpoint is a
 //! consistent prefix of the log: the runner resumes from the position after
 //! it and never applies an event twice or skips one. Projections are
 //! rebuildable, so the checkpoint store is not fsynced on every batch; a
 //! crash only costs re-applying the events after the last flushed
-//! checkpoint.
+//! checkpoint. The bigram postings of a block of slots that has filled (see
+//! [`TEXT_BLOCK_SLOTS`]) are written once, just before that batch, in a tree
+//! of their own (`ledger-text`): a load uses a block only when every row of
+//! it is stored.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -33,11 +35,12 @@ use crate::{
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
-/// rebuilt from position 0. Format 7: a row's instants as nanoseconds
-/// (6: as seconds and nanoseconds; rows keyed by slot, and the bigram
-/// postings of full blocks of slots stored beside them; 5: rows keyed by
-/// id, every index rebuilt from the rows; 4 and before: JSON rows).
-pub const LEDGER_FORMAT: u64 = 7;
+/// rebuilt from position 0. Format 8: the bigram blocks in a tree of their
+/// own (7: beside the rows; a row's instants as nanoseconds; 6: as seconds
+/// and nanoseconds, rows keyed by slot, and the bigram postings of full
+/// blocks of slots stored; 5: rows keyed by id, every index rebuilt from
+/// the rows; 4 and before: JSON rows).
+pub const LEDGER_FORMAT: u64 = 8;
 
 /// Blocks of rows the decoder of the first half keeps ready ahead of the
 /// one being indexed (each is a block of the view's slab, [`SLAB_BLOCK`]
@@ -45,8 +48,9 @@ pub const LEDGER_FORMAT: u64 = 7;
 const LOAD_BLOCKS_AHEAD: usize = 2;
 
 /// Reserved keys start with a NUL byte; rows are keyed `s/<slot>` (the
-/// slot as 4 big-endian bytes, so keys sort in slot order), stored bigram
-/// blocks `t/<first slot>` (the same way), ledgers `l/<ledger id>`.
+/// slot as 4 big-endian bytes, so keys sort in slot order), ledgers
+/// `l/<ledger id>`; in the `ledger-text` tree, bigram blocks
+/// `t/<first slot>` (the same way).
 pub(crate) const KEY_APPLIED: &[u8] = b"\0applied";
 pub(crate) const KEY_FORMAT: &[u8] = b"\0format";
 const PREFIX_ROW: &[u8] = b"s/";
@@ -71,6 +75,10 @@ fn key_slot(key: &[u8]) -> Option<u32> {
 #[derive(Debug, Clone)]
 pub struct ProjectionDb {
     ledger: sled::Tree,
+    /// The ledger's stored bigram blocks, apart from its rows: a block is
+    /// megabytes, and a sled node holding one is rewritten whole whenever a
+    /// key beside it changes (the rows are written every checkpoint).
+    ledger_text: sled::Tree,
     db: sled::Db,
     /// Slots a stored block of the bigram index spans.
     text_block_size: u32,
@@ -85,11 +93,13 @@ impl ProjectionDb {
             .flush_every_ms(Some(1_000))
             .open()?;
         let ledger = db.open_tree("ledger")?;
+        let ledger_text = db.open_tree("ledger-text")?;
         if ledger.is_empty() {
             ledger.insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
         }
         Ok(ProjectionDb {
             ledger,
+            ledger_text,
             db,
             text_block_size: TEXT_BLOCK_SLOTS,
         })
@@ -140,21 +150,21 @@ impl ProjectionDb {
             None => 0,
         };
         let mut view = ViewBuilder::with_capacity(rows);
-        for entry in self.ledger.scan_prefix(PREFIX_TEXT) {
+        for entry in self.ledger_text.scan_prefix(PREFIX_TEXT) {
             let (key, value) = entry?;
             let (slots, postings) =
                 codec::decode_text_block(&value).map_err(|e| undecodable(&key, &e))?;
             if key_slot(&key) != Some(slots.start) {
                 return Err(undecodable(&key, &"the key and the block disagree"));
             }
+            // A block is written just before the checkpoint that completes
+            // it: after a crash between the two its rows are not all
+            // stored, and it is written again when they are.
+            if slots.end as usize > rows {
+                break;
+            }
             view.add_text_block(slots, postings)
                 .map_err(|e| undecodable(&key, &e))?;
-        }
-        if view.text_stored() as usize > rows {
-            return Err(ProjectionError::Checkpoint(format!(
-                "bigram blocks cover {} slots but only {rows} rows are stored",
-                view.text_stored()
-            )));
         }
         load_rows(&self.ledger, rows, &mut view)?;
         let mut books = Vec::new();
@@ -182,6 +192,7 @@ impl ProjectionDb {
     /// Removes the ledger's rows and checkpoint only (its format changed;
     /// the other views keep theirs). Blocking.
     fn clear_ledger(&self) -> Result<(), ProjectionError> {
+        self.ledger_text.clear()?;
         self.ledger.clear()?;
         self.ledger
             .insert(KEY_FORMAT, &LEDGER_FORMAT.to_be_bytes())?;
@@ -195,8 +206,20 @@ impl ProjectionDb {
         view: &mut LedgerView,
         dirty: &BTreeSet<Changed>,
     ) -> Result<(), ProjectionError> {
-        self.ledger.apply_batch(encode_batch(view, dirty)?)?;
+        let batch = encode_batch(view, dirty)?;
+        for (key, value) in view.take_side_values() {
+            self.ledger_text.insert(key, value)?;
+        }
+        self.ledger.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// Where the ledger's checkpoints go.
+    fn ledger_trees(&self) -> Trees {
+        Trees {
+            main: self.ledger.clone(),
+            side: Some(self.ledger_text.clone()),
+        }
     }
 
     /// Opens (or creates) the named sled tree beside the ledger, for a
@@ -329,8 +352,7 @@ fn encode_batch(
 }
 
 /// The stored key and value of each changed row or ledger, encoded straight
-/// from the view (no row is cloned), and of each block of the bigram index
-/// that has filled since the last checkpoint.
+/// from the view (no row is cloned).
 fn encode_changed(
     view: &mut LedgerView,
     dirty: &BTreeSet<Changed>,
@@ -344,11 +366,6 @@ fn encode_changed(
             Changed::Ledger(id) => encoded.extend(encode_book(view, id)?),
         }
     }
-    encoded.extend(
-        view.take_full_text_blocks()
-            .into_iter()
-            .map(|(first, value)| (slot_key(PREFIX_TEXT, first), value)),
-    );
     Ok(encoded)
 }
 
@@ -381,12 +398,26 @@ pub(crate) trait Checkpointed: Send + Sync + 'static {
         &mut self,
         event: &RecordedEvent,
     ) -> Result<Option<Self::Changed>, ProjectionError>;
-    /// The stored key and value of each changed entry, from the view
-    /// (which may note what it has handed over for storing).
+    /// The stored key and value of each changed entry, from the view.
     fn encode_changed(
         &mut self,
         dirty: &BTreeSet<Self::Changed>,
     ) -> Result<Vec<Encoded>, ProjectionError>;
+    /// Large values written once, to the view's side tree and before the
+    /// checkpoint batch, now counted as handed over (the ledger's full
+    /// bigram blocks); none by default.
+    fn take_side_values(&mut self) -> Vec<Encoded> {
+        Vec::new()
+    }
+}
+
+/// Where a view's checkpoints go: its tree, and the side tree for
+/// [`Checkpointed::take_side_values`] (a view without side values has
+/// none).
+#[derive(Debug, Clone)]
+pub(crate) struct Trees {
+    pub(crate) main: sled::Tree,
+    pub(crate) side: Option<sled::Tree>,
 }
 
 impl Checkpointed for LedgerView {
@@ -406,6 +437,13 @@ impl Checkpointed for LedgerView {
         dirty: &BTreeSet<Changed>,
     ) -> Result<Vec<Encoded>, ProjectionError> {
         encode_changed(self, dirty)
+    }
+
+    fn take_side_values(&mut self) -> Vec<Encoded> {
+        self.take_full_text_blocks()
+            .into_iter()
+            .map(|(first, value)| (slot_key(PREFIX_TEXT, first), value))
+            .collect()
     }
 }
 
@@ -467,13 +505,13 @@ pub async fn catch_up<S: EventStore + Clone>(
     view: &RwLock<LedgerView>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, ProjectionError> {
-    catch_up_view(store, &db.ledger, view, progress).await
+    catch_up_view(store, &db.ledger_trees(), view, progress).await
 }
 
-/// [`catch_up`] of any checkpointed view, its checkpoints in `tree`.
+/// [`catch_up`] of any checkpointed view, its checkpoints in `trees`.
 pub(crate) async fn catch_up_view<S: EventStore + Clone, V: Checkpointed>(
     store: &S,
-    tree: &sled::Tree,
+    trees: &Trees,
     view: &RwLock<V>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<u64, ProjectionError> {
@@ -507,11 +545,11 @@ pub(crate) async fn catch_up_view<S: EventStore + Clone, V: Checkpointed>(
     let mut reached = from - 1;
     while let Some(page) = incoming.recv().await {
         let page = page?;
-        let (rows, applied) = apply_page(view, &page)?;
+        let (writes, applied) = apply_page(view, &page)?;
         if let Some(previous) = writing.take() {
             joined(previous.await)?;
         }
-        writing = Some(write_checkpoint(tree, rows, applied));
+        writing = Some(write_checkpoint(trees, writes, applied));
         // A page holds only events past the last one applied, so each checkpoint moves on.
         debug_assert!(page.is_empty() || applied > reached);
         reached = applied;
@@ -532,7 +570,7 @@ pub(crate) async fn catch_up_view<S: EventStore + Clone, V: Checkpointed>(
 fn apply_page<V: Checkpointed>(
     view: &RwLock<V>,
     events: &[RecordedEvent],
-) -> Result<(Vec<Encoded>, u64), ProjectionError> {
+) -> Result<(Writes, u64), ProjectionError> {
     let _span = tracing::debug_span!(
         "projection.apply",
         projection = V::NAME,
@@ -546,18 +584,35 @@ fn apply_page<V: Checkpointed>(
             dirty.insert(changed);
         }
     }
-    Ok((view.encode_changed(&dirty)?, view.applied_position()))
+    let writes = Writes {
+        rows: view.encode_changed(&dirty)?,
+        side: view.take_side_values(),
+    };
+    Ok((writes, view.applied_position()))
+}
+
+/// What one checkpoint writes.
+struct Writes {
+    /// The changed entries, in the view's tree with the position.
+    rows: Vec<Encoded>,
+    /// Side values, before them.
+    side: Vec<Encoded>,
 }
 
 /// Writes one checkpoint on the blocking pool.
 fn write_checkpoint(
-    tree: &sled::Tree,
-    rows: Vec<Encoded>,
+    trees: &Trees,
+    writes: Writes,
     applied: u64,
 ) -> tokio::task::JoinHandle<Result<(), ProjectionError>> {
-    let tree = tree.clone();
+    let trees = trees.clone();
     tokio::task::spawn_blocking(move || {
-        tree.apply_batch(batch(rows, applied))?;
+        if let Some(side) = &trees.side {
+            for (key, value) in writes.side {
+                side.insert(key, value)?;
+            }
+        }
+        trees.main.apply_batch(batch(writes.rows, applied))?;
         Ok(())
     })
 }
@@ -619,7 +674,7 @@ pub async fn start<S: EventStore + Clone>(
         applied: receiver,
     };
     let task = tokio::spawn(async move {
-        if let Err(error) = follow(store, db.ledger, view, sender).await {
+        if let Err(error) = follow(store, db.ledger_trees(), view, sender).await {
             tracing::error!(%error, "the ledger projection stopped");
         }
     });
@@ -627,11 +682,11 @@ pub async fn start<S: EventStore + Clone>(
 }
 
 /// Applies the log from the view's position on as it grows, one checkpoint
-/// in `tree` per chunk, publishing each position applied, until `store`
+/// in `trees` per chunk, publishing each position applied, until `store`
 /// closes.
 pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
     store: S,
-    tree: sled::Tree,
+    trees: Trees,
     view: Arc<RwLock<V>>,
     applied: watch::Sender<u64>,
 ) -> Result<(), ProjectionError> {
@@ -641,11 +696,11 @@ pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
         .ready_chunks(CATCH_UP_PAGE);
     while let Some(chunk) = events.next().await {
         let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let (rows, position) = apply_page(&view, &chunk)?;
+        let (writes, position) = apply_page(&view, &chunk)?;
         // A chunk is never empty and follows the last applied event, so the position moves on.
         debug_assert!(position > *applied.borrow());
         applied.send_replace(position);
-        joined(write_checkpoint(&tree, rows, position).await)?;
+        joined(write_checkpoint(&trees, writes, position).await)?;
     }
     Ok(())
 }
@@ -670,7 +725,7 @@ mod tests {
         db.checkpoint(&mut view, &dirty).unwrap();
         // Two full blocks of the bigram index are stored with the rows.
         let blocks: Vec<u32> = db
-            .ledger
+            .ledger_text
             .scan_prefix(PREFIX_TEXT)
             .map(|entry| key_slot(&entry.unwrap().0).unwrap())
             .collect();
@@ -709,14 +764,27 @@ mod tests {
 
         // And a damaged or misplaced bigram block.
         let block = slot_key(PREFIX_TEXT, 1_000);
-        let good = db.ledger.insert(&block, &[0x01][..]).unwrap().unwrap();
+        let good = db.ledger_text.insert(&block, &[0x01][..]).unwrap().unwrap();
         let error = db.load_ledger().unwrap_err().to_string();
         assert!(error.contains("bigram block from slot 1000"), "{error}");
-        db.ledger.remove(&block).unwrap();
-        db.ledger
-            .insert(slot_key(PREFIX_TEXT, 1_001), good)
+        db.ledger_text.remove(&block).unwrap();
+        db.ledger_text
+            .insert(slot_key(PREFIX_TEXT, 1_001), good.clone())
             .unwrap();
         let error = db.load_ledger().unwrap_err().to_string();
         assert!(error.contains("disagree"), "{error}");
+        db.ledger_text.remove(slot_key(PREFIX_TEXT, 1_001)).unwrap();
+        db.ledger_text.insert(&block, good).unwrap();
+
+        // A block written just before a crash, ahead of its rows, is left
+        // for the checkpoint that completes it.
+        let mut ahead = Vec::new();
+        codec::encode_text_block(2_000..3_000, &[], &mut ahead);
+        db.ledger_text
+            .insert(slot_key(PREFIX_TEXT, 2_000), ahead)
+            .unwrap();
+        let loaded = db.load_ledger().unwrap();
+        assert_eq!(loaded, view);
+        assert!(loaded.index_is_consistent());
     }
 }
