@@ -4,8 +4,8 @@ use clap::Parser as _;
 
 /// mimalloc rather than glibc's malloc: loading a million-row ledger
 /// allocates on three threads at once, where glibc's arenas contend and its
-/// frees consolidate (measured in docs/benchmarks.md, "Checkpoint format
-/// 6").
+/// frees consolidate (measured in docs/benchmarks.md, "Checkpoint formats
+/// 6 to 8").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
