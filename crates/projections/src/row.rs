@@ -467,6 +467,108 @@ impl LedgerRow {
                 }
                 self.urgency = Some(*urgency);
             }
+            E::ComplaintDispatched { .. }
+            | E::AssignmentAccepted { .. }
+            | E::AssignmentReturned { .. }
+            | E::RectificationStepRecorded { .. } => self.apply_assignment(event),
+            E::ExtensionRequested { .. } => self.extension_pending = true,
+            E::ExtensionGranted { at, due_at, .. } => {
+                self.extension_pending = false;
+                let start = self
+                    .deadline(Milestone::Resolve)
+                    .map_or(Timestamp::from(*at), |deadline| deadline.start);
+                self.set_due(Milestone::Resolve, start, Timestamp::from(*due_at));
+                self.extensions.push(UnitFact {
+                    at: Timestamp::from(*at),
+                    unit: self.lead,
+                });
+            }
+            E::ExtensionDenied { .. } => self.extension_pending = false,
+            E::ResolutionSubmitted { at, .. } => {
+                self.status = ComplaintStatus::Resolved;
+                self.extension_pending = false;
+                self.paused = false;
+                self.resolved_at = Some(Timestamp::from(*at));
+                self.meet(Milestone::Resolve, Timestamp::from(*at));
+            }
+            E::ResolutionVerified { .. } => self.status = ComplaintStatus::Verified,
+            E::ResolutionRejected { .. } => {
+                self.status = ComplaintStatus::InProgress;
+                if let Some(deadline) = self.deadline_mut(Milestone::Resolve) {
+                    deadline.met_at = None;
+                }
+            }
+            E::CallbackRecorded {
+                at,
+                valid,
+                contacted,
+                solved,
+                satisfaction,
+                ..
+            } => {
+                self.status = ComplaintStatus::CalledBack;
+                self.callbacks.push(CallbackFact {
+                    at: Timestamp::from(*at),
+                    unit: self.lead,
+                    valid: *valid,
+                    contacted: *contacted,
+                    solved: *solved,
+                    satisfaction: *satisfaction,
+                });
+            }
+            E::ComplaintReopened {
+                at, resolve_due_at, ..
+            } => {
+                self.status = ComplaintStatus::InProgress;
+                self.stepped.clear();
+                self.set_due(
+                    Milestone::Resolve,
+                    Timestamp::from(*at),
+                    Timestamp::from(*resolve_due_at),
+                );
+                self.reopens.push(UnitFact {
+                    at: Timestamp::from(*at),
+                    unit: self.lead,
+                });
+            }
+            E::ComplaintClosed { at, .. } => {
+                self.status = ComplaintStatus::Closed;
+                self.closed_at = Some(Timestamp::from(*at));
+                self.paused = false;
+            }
+            E::ChasedUp { .. } => self.chase_count = self.chase_count.saturating_add(1),
+            E::SupervisionFlagged { .. } => self.supervised = true,
+            E::AccountabilityRecorded { .. } => {}
+            E::AppealFiled { .. } => {}
+            E::AppealDecided { upheld, .. } => {
+                if *upheld {
+                    self.appeal_upheld = true;
+                }
+            }
+            E::ClockPaused { .. } => self.paused = true,
+            E::ClockResumed { .. } | E::DeadlineWarned { .. } | E::DeadlineMissed { .. } => {
+                self.apply_deadline(event)
+            }
+            E::LinkedToLedgerItem {
+                ledger_id, item_id, ..
+            } => {
+                let link = format!("{ledger_id}/{item_id}");
+                if !self.ledger_items.contains(&link) {
+                    self.ledger_items.push(link);
+                }
+            }
+            // Rows hold no personal data, so an erasure changes none.
+            E::ClassProblemFixed { .. } | E::PersonalDataErased { .. } => {}
+            // The liaison's own facts live in the mechanisms view.
+            E::LiaisonAssigned { .. } | E::LiaisonNoteRecorded { .. } => {}
+        }
+    }
+
+    /// The events of an assignment: dispatch, acceptance, return and the
+    /// units' steps.
+    fn apply_assignment(&mut self, event: &ComplaintEvent) {
+        use ComplaintEvent as E;
+        match event {
             E::ComplaintDispatched {
                 at,
                 lead,
@@ -547,81 +649,15 @@ impl LedgerRow {
                     self.meet(Milestone::FirstContact, Timestamp::from(*at));
                 }
             }
-            E::ExtensionRequested { .. } => self.extension_pending = true,
-            E::ExtensionGranted { at, due_at, .. } => {
-                self.extension_pending = false;
-                let start = self
-                    .deadline(Milestone::Resolve)
-                    .map_or(Timestamp::from(*at), |deadline| deadline.start);
-                self.set_due(Milestone::Resolve, start, Timestamp::from(*due_at));
-                self.extensions.push(UnitFact {
-                    at: Timestamp::from(*at),
-                    unit: self.lead,
-                });
-            }
-            E::ExtensionDenied { .. } => self.extension_pending = false,
-            E::ResolutionSubmitted { at, .. } => {
-                self.status = ComplaintStatus::Resolved;
-                self.extension_pending = false;
-                self.paused = false;
-                self.resolved_at = Some(Timestamp::from(*at));
-                self.meet(Milestone::Resolve, Timestamp::from(*at));
-            }
-            E::ResolutionVerified { .. } => self.status = ComplaintStatus::Verified,
-            E::ResolutionRejected { .. } => {
-                self.status = ComplaintStatus::InProgress;
-                if let Some(deadline) = self.deadline_mut(Milestone::Resolve) {
-                    deadline.met_at = None;
-                }
-            }
-            E::CallbackRecorded {
-                at,
-                valid,
-                contacted,
-                solved,
-                satisfaction,
-                ..
-            } => {
-                self.status = ComplaintStatus::CalledBack;
-                self.callbacks.push(CallbackFact {
-                    at: Timestamp::from(*at),
-                    unit: self.lead,
-                    valid: *valid,
-                    contacted: *contacted,
-                    solved: *solved,
-                    satisfaction: *satisfaction,
-                });
-            }
-            E::ComplaintReopened {
-                at, resolve_due_at, ..
-            } => {
-                self.status = ComplaintStatus::InProgress;
-                self.stepped.clear();
-                self.set_due(
-                    Milestone::Resolve,
-                    Timestamp::from(*at),
-                    Timestamp::from(*resolve_due_at),
-                );
-                self.reopens.push(UnitFact {
-                    at: Timestamp::from(*at),
-                    unit: self.lead,
-                });
-            }
-            E::ComplaintClosed { at, .. } => {
-                self.status = ComplaintStatus::Closed;
-                self.closed_at = Some(Timestamp::from(*at));
-                self.paused = false;
-            }
-            E::ChasedUp { .. } => self.chase_count = self.chase_count.saturating_add(1),
-            E::SupervisionFlagged { .. } => self.supervised = true,
-            E::AccountabilityRecorded { .. } => {}
-            E::AppealFiled { .. } => {}
-            E::AppealDecided { upheld, .. } => {
-                if *upheld {
-                    self.appeal_upheld = true;
-                }
-            }
-            E::ClockPaused { .. } => self.paused = true,
+            _ => {}
+        }
+    }
+
+    /// The events of the deadline clock: resuming it, and the watcher's
+    /// warnings.
+    fn apply_deadline(&mut self, event: &ComplaintEvent) {
+        use ComplaintEvent as E;
+        match event {
             E::ClockResumed { shifted, .. } => {
                 self.paused = false;
                 for (milestone, due_at) in shifted {
@@ -661,18 +697,7 @@ impl LedgerRow {
                     },
                 });
             }
-            E::LinkedToLedgerItem {
-                ledger_id, item_id, ..
-            } => {
-                let link = format!("{ledger_id}/{item_id}");
-                if !self.ledger_items.contains(&link) {
-                    self.ledger_items.push(link);
-                }
-            }
-            // Rows hold no personal data, so an erasure changes none.
-            E::ClassProblemFixed { .. } | E::PersonalDataErased { .. } => {}
-            // The liaison's own facts live in the mechanisms view.
-            E::LiaisonAssigned { .. } | E::LiaisonNoteRecorded { .. } => {}
+            _ => {}
         }
     }
 
