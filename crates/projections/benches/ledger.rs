@@ -552,19 +552,16 @@ fn time_queries(view: &LedgerView, catalog: &Catalog) {
         inbox.lead_to_accept.len() + inbox.lead_to_handle.len() + inbox.lead_to_resolve.len()
     });
     let policy = catalog.deadline_policy();
+    let yellow_at = |start: Timestamp, due: Timestamp| {
+        Timestamp::from_nanos(policy.yellow_at_nanos(start.nanos(), due.nanos()))
+    };
     time_query("deadline watcher scan, every candidate", 20, || {
-        view.due_warnings(now, usize::MAX, |start, due| {
-            Timestamp::from_nanos(policy.yellow_at_nanos(start.nanos(), due.nanos()))
-        })
-        .len()
+        view.due_warnings(now, usize::MAX, yellow_at).len()
     });
     // The server writes at most this many warnings a pass (its
     // `MAX_WARNINGS_PER_PASS`) and asks for no more.
     time_query("deadline watcher pass, first 10,000", 20, || {
-        view.due_warnings(now, 10_000, |start, due| {
-            Timestamp::from_nanos(policy.yellow_at_nanos(start.nanos(), due.nanos()))
-        })
-        .len()
+        view.due_warnings(now, 10_000, yellow_at).len()
     });
     time_query("evaluation of a month per unit", 20, || {
         rectify_projections::stats::evaluate(

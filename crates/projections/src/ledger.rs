@@ -453,19 +453,23 @@ impl ViewBuilder {
     pub(crate) fn push_block(&mut self, rows: Vec<LedgerRow>) {
         let first = self.slots.len();
         self.slots.push_block(rows);
-        for slot in first..self.slots.len() {
-            let slot = u32::try_from(slot).expect("fewer than 4 billion complaints");
-            self.index.add(slot, &self.slots[slot as usize]);
-            self.ids.insert(slot, &self.slots);
-        }
+        self.enter(first..self.slots.len());
     }
 
     /// Takes the row of the next slot.
     pub(crate) fn push(&mut self, row: LedgerRow) {
-        let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion complaints");
-        self.index.add(slot, &row);
+        let slot = self.slots.len();
         self.slots.push(row);
-        self.ids.insert(slot, &self.slots);
+        self.enter(slot..slot + 1);
+    }
+
+    /// Indexes the rows of `slots`, already in the slab.
+    fn enter(&mut self, slots: std::ops::Range<usize>) {
+        for slot in slots {
+            let slot = u32::try_from(slot).expect("fewer than 4 billion complaints");
+            self.index.add(slot, &self.slots[slot as usize]);
+            self.ids.insert(slot, &self.slots);
+        }
     }
 
     /// The view of the rows taken, these ledgers and the position they

@@ -206,12 +206,7 @@ impl ProjectionDb {
         view: &mut LedgerView,
         dirty: &BTreeSet<Changed>,
     ) -> Result<(), ProjectionError> {
-        let batch = encode_batch(view, dirty)?;
-        for (key, value) in view.take_side_values() {
-            self.ledger_text.insert(key, value)?;
-        }
-        self.ledger.apply_batch(batch)?;
-        Ok(())
+        Writes::of(view, dirty)?.write(&self.ledger_trees(), view.applied())
     }
 
     /// Where the ledger's checkpoints go.
@@ -342,13 +337,6 @@ pub(crate) fn read_u64(bytes: &[u8]) -> Result<u64, ProjectionError> {
         .try_into()
         .map_err(|_| ProjectionError::Checkpoint("a checkpoint is not 8 bytes".to_owned()))?;
     Ok(u64::from_be_bytes(array))
-}
-
-fn encode_batch(
-    view: &mut LedgerView,
-    dirty: &BTreeSet<Changed>,
-) -> Result<sled::Batch, ProjectionError> {
-    Ok(batch(encode_changed(view, dirty)?, view.applied()))
 }
 
 /// The stored key and value of each changed row or ledger, encoded straight
@@ -584,11 +572,7 @@ fn apply_page<V: Checkpointed>(
             dirty.insert(changed);
         }
     }
-    let writes = Writes {
-        rows: view.encode_changed(&dirty)?,
-        side: view.take_side_values(),
-    };
-    Ok((writes, view.applied_position()))
+    Ok((Writes::of(&mut *view, &dirty)?, view.applied_position()))
 }
 
 /// What one checkpoint writes.
@@ -599,6 +583,31 @@ struct Writes {
     side: Vec<Encoded>,
 }
 
+impl Writes {
+    /// The `dirty` entries of `view` and its side values, encoded.
+    fn of<V: Checkpointed>(
+        view: &mut V,
+        dirty: &BTreeSet<V::Changed>,
+    ) -> Result<Writes, ProjectionError> {
+        Ok(Writes {
+            rows: view.encode_changed(dirty)?,
+            side: view.take_side_values(),
+        })
+    }
+
+    /// Writes the side values, then the rows and `applied` in one batch.
+    /// Blocking.
+    fn write(self, trees: &Trees, applied: u64) -> Result<(), ProjectionError> {
+        if let Some(side) = &trees.side {
+            for (key, value) in self.side {
+                side.insert(key, value)?;
+            }
+        }
+        trees.main.apply_batch(batch(self.rows, applied))?;
+        Ok(())
+    }
+}
+
 /// Writes one checkpoint on the blocking pool.
 fn write_checkpoint(
     trees: &Trees,
@@ -606,15 +615,7 @@ fn write_checkpoint(
     applied: u64,
 ) -> tokio::task::JoinHandle<Result<(), ProjectionError>> {
     let trees = trees.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Some(side) = &trees.side {
-            for (key, value) in writes.side {
-                side.insert(key, value)?;
-            }
-        }
-        trees.main.apply_batch(batch(writes.rows, applied))?;
-        Ok(())
-    })
+    tokio::task::spawn_blocking(move || writes.write(&trees, applied))
 }
 
 fn joined(
