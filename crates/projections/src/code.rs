@@ -50,17 +50,34 @@ thread_local! {
     /// table's lock (whose reader count every thread would otherwise write,
     /// as the two threads decoding a checkpoint do for every code of every
     /// row).
-    static SEEN: RefCell<HashMap<&'static str, Code>> = RefCell::default();
+    static SEEN: RefCell<HashMap<&'static [u8], Code>> = RefCell::default();
 }
 
 impl Code {
     /// The interned code with this text.
     pub fn new(text: &str) -> Code {
-        if let Some(code) = SEEN.with_borrow(|seen| seen.get(text).copied()) {
-            return code;
-        }
+        Code::seen(text.as_bytes()).unwrap_or_else(|| Code::first_seen(text))
+    }
+
+    /// The interned code whose text is `bytes`, or `None` when they are not
+    /// UTF-8: a checkpoint's codes, whose bytes need no check when this
+    /// thread has seen them already.
+    pub(crate) fn from_utf8(bytes: &[u8]) -> Option<Code> {
+        Code::seen(bytes).or_else(|| {
+            let text = simdutf8::basic::from_utf8(bytes).ok()?;
+            Some(Code::first_seen(text))
+        })
+    }
+
+    /// The code of `text` if this thread has seen it.
+    fn seen(text: &[u8]) -> Option<Code> {
+        SEEN.with_borrow(|seen| seen.get(text).copied())
+    }
+
+    /// The code of `text`, new to this thread.
+    fn first_seen(text: &str) -> Code {
         let code = Code::intern(text);
-        SEEN.with_borrow_mut(|seen| seen.insert(code.as_str(), code));
+        SEEN.with_borrow_mut(|seen| seen.insert(code.as_str().as_bytes(), code));
         code
     }
 

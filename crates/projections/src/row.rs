@@ -183,6 +183,17 @@ struct Strings {
     present: u8,
 }
 
+/// A row's strings as the checkpoint stores them: one text, where each
+/// part but the last ends in it, and which optional parts are present (bit
+/// 0: the enterprise, bit 1: the ticket number). A load checks them once
+/// and copies the text once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PackedStrings<'a> {
+    pub(crate) all: &'a str,
+    pub(crate) ends: [u32; 5],
+    pub(crate) present: u8,
+}
+
 /// The strings of a row, in the order [`Strings`] keeps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowStrings<'a> {
@@ -237,6 +248,44 @@ impl Strings {
     /// The part at `index` if its `present` bit is set.
     fn optional(&self, index: usize, bit: u8) -> Option<&str> {
         (self.present & bit != 0).then(|| self.part(index))
+    }
+
+    /// The strings as [`Strings::packed`] reads them back.
+    fn pack(&self) -> PackedStrings<'_> {
+        PackedStrings {
+            all: &self.all,
+            ends: self.ends,
+            present: self.present,
+        }
+    }
+
+    /// The strings of a row from their packed form, checked: every end
+    /// within the text, in order and on a character boundary, and an
+    /// absent optional part empty.
+    fn packed(packed: PackedStrings<'_>) -> Result<Strings, String> {
+        let PackedStrings { all, ends, present } = packed;
+        if present & !3 != 0 {
+            return Err(format!("unknown string flags {present:#04x}"));
+        }
+        let mut start = 0;
+        for &end in &ends {
+            let end = end as usize;
+            if end < start || !all.is_char_boundary(end) {
+                return Err(format!("a string ends at {end}, not within the row's text"));
+            }
+            start = end;
+        }
+        let strings = Strings {
+            all: all.into(),
+            ends,
+            present,
+        };
+        for (index, bit) in [(4, 1), (5, 2)] {
+            if present & bit == 0 && !strings.part(index).is_empty() {
+                return Err(format!("string {index} is absent but not empty"));
+            }
+        }
+        Ok(strings)
     }
 
     fn get(&self) -> RowStrings<'_> {
@@ -310,8 +359,37 @@ impl LedgerRow {
         received_at: Timestamp,
         last: (u64, u64),
     ) -> LedgerRow {
+        LedgerRow::with_strings(Strings::new(strings), channel, kind, received_at, last)
+    }
+
+    /// [`LedgerRow::new`] from strings in their packed form (a checkpoint's);
+    /// an error names what is wrong with them.
+    pub(crate) fn from_packed(
+        strings: PackedStrings<'_>,
+        channel: Channel,
+        kind: ComplaintKind,
+        received_at: Timestamp,
+        last: (u64, u64),
+    ) -> Result<LedgerRow, String> {
+        let strings = Strings::packed(strings)?;
+        Ok(LedgerRow::with_strings(
+            strings,
+            channel,
+            kind,
+            received_at,
+            last,
+        ))
+    }
+
+    fn with_strings(
+        strings: Strings,
+        channel: Channel,
+        kind: ComplaintKind,
+        received_at: Timestamp,
+        last: (u64, u64),
+    ) -> LedgerRow {
         LedgerRow {
-            strings: Strings::new(strings),
+            strings,
             position: last.0,
             version: last.1,
             status: ComplaintStatus::Received,
@@ -347,6 +425,11 @@ impl LedgerRow {
     /// The row's strings.
     pub fn strings(&self) -> RowStrings<'_> {
         self.strings.get()
+    }
+
+    /// The row's strings in the form a checkpoint stores.
+    pub(crate) fn packed_strings(&self) -> PackedStrings<'_> {
+        self.strings.pack()
     }
 
     /// Complaint id.
