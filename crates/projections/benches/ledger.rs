@@ -12,8 +12,8 @@
 //! Run: `cargo bench -p rectify-projections --bench ledger -- --complaints 1000000`
 //! (add `--keep DIR` to reuse a generated log on later runs, and
 //! `--projections DIR` to keep the checkpoint store; `--reload-only` with
-//! `--projections DIR` then times reloads of that store alone, in a fresh
-//! process, as a restart sees them).
+//! `--projections DIR` then times reloads of that store alone, each in a
+//! fresh process, as a restart sees them).
 
 /// The allocator the `rectify` binary uses, so the bench measures what
 /// the server does.
@@ -286,12 +286,14 @@ fn time_query(name: &str, runs: usize, mut f: impl FnMut() -> usize) {
 }
 
 /// The command line: `--complaints N` (default 1M), `--keep DIR`,
-/// `--projections DIR`, `--reload-only`.
+/// `--projections DIR`, `--reload-only` (and `--reload-once`, what each of
+/// its processes runs).
 struct Args {
     complaints: usize,
     keep: Option<PathBuf>,
     projections: Option<PathBuf>,
     reload_only: bool,
+    reload_once: bool,
 }
 
 fn args() -> Args {
@@ -306,50 +308,65 @@ fn args() -> Args {
         keep: arg("--keep").map(PathBuf::from),
         projections: arg("--projections").map(PathBuf::from),
         reload_only: args.iter().any(|a| a == "--reload-only"),
+        reload_once: args.iter().any(|a| a == "--reload-once"),
     }
 }
 
-/// Reloads of a kept checkpoint store, nothing else: the first (a
-/// restart's), the median of three, and the peak memory of a process that
-/// only reloaded (a restart's).
+/// Reloads of a kept checkpoint store, nothing else, each in a fresh
+/// process as a restart sees it (the memory comes fresh from the kernel;
+/// a second reload in one process would reuse what the allocator kept):
+/// `RESTARTS` processes run `--reload-once` one after another, and this
+/// prints each one's time and peak memory and their median.
 fn reload_only(path: &std::path::Path) {
-    let db = ProjectionDb::open(path).unwrap();
-    let mut seconds = Vec::new();
-    let mut rows = 0;
-    for run in 0..3 {
-        let started = Instant::now();
-        let view = db.load_ledger().unwrap();
-        seconds.push(started.elapsed().as_secs_f64());
-        rows = view.len();
-        if run == 0 {
-            println!(
-                "VmHWM after the first reload: {:.0} MiB ({:.0} MiB resident with the view)",
-                vm_hwm_mib(),
-                status_mib("VmRSS:")
-            );
-        }
-    }
-    let runs: Vec<String> = seconds.iter().map(|s| format!("{s:.2}")).collect();
-    // The first reload maps its memory fresh from the kernel, as a
-    // restarted server's does; later ones reuse what the allocator kept.
-    let first = seconds[0];
-    seconds.sort_by(f64::total_cmp);
+    const RESTARTS: usize = 5;
+    let mut runs: Vec<(f64, f64)> = (0..RESTARTS)
+        .map(|_| {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--reload-once", "--projections"])
+                .arg(path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "a reload failed: {out:?}");
+            let line = String::from_utf8(out.stdout).unwrap();
+            let mut numbers = line.split_whitespace().map(|n| n.parse::<f64>().unwrap());
+            (numbers.next().unwrap(), numbers.next().unwrap())
+        })
+        .collect();
+    let listed: Vec<String> = runs
+        .iter()
+        .map(|(s, hwm)| format!("{s:.2} s ({hwm:.0} MiB)"))
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     println!(
-        "checkpoint reload: {rows} rows, first (as a restart) {first:.2} s, median {:.2} s (runs: {} s)",
-        seconds[1],
-        runs.join(", ")
+        "checkpoint reload in a fresh process: median {:.2} s of {RESTARTS} (in order: {})",
+        runs[RESTARTS / 2].0,
+        listed.join(", ")
     );
+}
+
+/// One reload in this process: prints its seconds and the VmHWM after it.
+fn reload_once(path: &std::path::Path) {
+    let db = ProjectionDb::open(path).unwrap();
+    let started = Instant::now();
+    let view = db.load_ledger().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(!view.is_empty(), "the store holds no rows");
+    println!("{seconds} {}", vm_hwm_mib());
 }
 
 #[tokio::main]
 async fn main() {
     let args = args();
-    if args.reload_only {
+    if args.reload_only || args.reload_once {
         let path = args
             .projections
             .as_deref()
             .expect("--reload-only needs --projections DIR");
-        reload_only(path);
+        if args.reload_once {
+            reload_once(path);
+        } else {
+            reload_only(path);
+        }
         return;
     }
     let temp = tempfile::tempdir().unwrap();
