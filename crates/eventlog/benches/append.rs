@@ -11,6 +11,11 @@
 //! `EVENTLOG_BENCH_POSTGRES` (e.g. `postgres://postgres@127.0.0.1/test`)
 //! the throughput phases also run on PostgreSQL.
 
+/// The allocator the `rectify` binary uses, so the bench measures what the
+/// server's writer does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
