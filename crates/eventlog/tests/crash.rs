@@ -8,7 +8,9 @@
 //! acknowledged id is found (the id index's runs are small here, so kills
 //! also land while runs are written and merged), that a retry of
 //! the last acknowledged append is deduplicated, and that the hash chain
-//! verifies. The child is this test binary re-executed with
+//! verifies. Every fourth append also sets its new stream's secret: each
+//! acknowledged one must hold it, and no secret may exist without its
+//! stream's events. The child is this test binary re-executed with
 //! `CHILD_ENV` set; the log starts afresh every `ROUNDS_PER_LOG` rounds so
 //! each round's verification stays short.
 
@@ -21,7 +23,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rectify_eventlog::{
-    EventStore, ExpectedVersion, Filter, Metadata, NewEvent, SledStore, StoreConfig, Uuid,
+    EventStore, ExpectedVersion, Filter, Metadata, NewEvent, SecretChange, SledStore, StoreConfig,
+    Uuid,
 };
 
 const CHILD_ENV: &str = "RECTIFY_EVENTLOG_CRASH_CHILD";
@@ -30,6 +33,8 @@ const ROUNDS_PER_LOG: u64 = 20;
 const TEST_NAME: &str = "acknowledged_appends_survive_sigkill";
 /// Concurrent appenders in the child, so kills land inside group commits.
 const CHILD_APPENDERS: usize = 8;
+/// The streams whose one append sets their secret: `sealed-<append>`.
+const SEALED: &str = "sealed-";
 
 fn config(dir: &Path) -> StoreConfig {
     StoreConfig {
@@ -79,9 +84,17 @@ fn run_child(dir: &Path) {
             let store = store.clone();
             tokio::spawn(async move {
                 for n in 0u64.. {
-                    let stream = format!("crash-{}", (task as u64 + n) % 5);
                     let count = 1 + (n % 3) as usize;
                     let append = format!("{}-{task}-{n}", std::process::id());
+                    // Every fourth append opens a stream of its own and
+                    // sets its secret, as a complaint's intake does.
+                    let (stream, secret) = if n % 4 == 3 {
+                        let secret = SecretChange::Set(append.clone().into_bytes());
+                        (format!("{SEALED}{append}"), secret)
+                    } else {
+                        let stream = format!("crash-{}", (task as u64 + n) % 5);
+                        (stream, SecretChange::Keep)
+                    };
                     let events: Vec<NewEvent> = (0..count)
                         .map(|index| {
                             let id = Uuid::new_v4();
@@ -100,7 +113,7 @@ fn run_child(dir: &Path) {
                         .collect();
                     let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
                     let outcome = store
-                        .append(&stream, ExpectedVersion::Any, events)
+                        .append_with_secret(&stream, ExpectedVersion::Any, events, secret)
                         .await
                         .expect("child append");
                     let last = store
@@ -256,6 +269,30 @@ async fn check_retry(store: &SledStore, acks: &[Ack], round: u64) {
     assert_eq!(store.head_position().await.expect("head"), head);
 }
 
+/// Every acknowledged secret is there, and every secret there has its
+/// stream's events (an unacknowledged append may have set one, with them).
+async fn check_secrets(store: &SledStore, acks: &[Ack], round: u64) {
+    for ack in acks {
+        if let Some(append) = ack.stream.strip_prefix(SEALED) {
+            let secret = store.stream_secret(&ack.stream).await.expect("secret");
+            assert_eq!(
+                secret.as_deref(),
+                Some(append.as_bytes()),
+                "round {round}: the acknowledged secret of {} is lost",
+                ack.stream
+            );
+        }
+    }
+    for entry in store.secrets() {
+        let (stream, _) = entry.expect("a stored secret");
+        let version = store.stream_version(&stream).await.expect("version");
+        assert!(
+            version.is_some(),
+            "round {round}: {stream} has a secret and no events"
+        );
+    }
+}
+
 /// Every append in the log is whole and contiguous, acknowledged or not.
 async fn check_whole_appends(store: &SledStore, round: u64) {
     let all = store
@@ -297,16 +334,19 @@ fn acknowledged_appends_survive_sigkill() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut total_acked = 0;
     let mut multi_event = 0;
+    let mut sealed = 0;
     for round in 0..ROUNDS {
         let data = dir.path().join(format!("log-{}", round / ROUNDS_PER_LOG));
         let acks = run_and_kill(&data);
         total_acked += acks.len();
         multi_event += acks.iter().filter(|a| a.ids.len() > 1).count();
+        sealed += acks.iter().filter(|a| a.stream.starts_with(SEALED)).count();
         let store = SledStore::open(config(&data)).expect("reopen after kill");
         runtime.block_on(async {
             check_acknowledged(&store, &acks, round).await;
             check_whole_appends(&store, round).await;
             check_retry(&store, &acks, round).await;
+            check_secrets(&store, &acks, round).await;
             let report = store.verify(&mut |_| {}).await.expect("verify");
             assert!(report.ok(), "round {round}: {report:?}");
             assert_eq!(
@@ -318,4 +358,5 @@ fn acknowledged_appends_survive_sigkill() {
     }
     assert!(total_acked >= ROUNDS as usize);
     assert!(multi_event > 0, "no multi-event append was acknowledged");
+    assert!(sealed > 0, "no append that sets a secret was acknowledged");
 }
