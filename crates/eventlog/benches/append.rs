@@ -1,6 +1,8 @@
 //! Event log benchmark, one run: durable appends at 1/16/256 concurrent
 //! appenders against a plain-file group-commit reference on the same disk,
-//! replay speed and bytes on disk over 1M events, and resident memory.
+//! intake appends (a new stream whose secret is set, as a complaint's
+//! intake) against plain ones, replay speed and bytes on disk over 1M
+//! events, and resident memory.
 //!
 //! Run: `cargo bench -p rectify-eventlog --bench append`. Set
 //! `EVENTLOG_BENCH_DIR` to measure on another disk (default: the system temp
@@ -19,12 +21,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rectify_eventlog::{
-    Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, PostgresStore, SledStore,
-    StoreConfig, Uuid,
+    Durability, EventStore, ExpectedVersion, Filter, Metadata, NewEvent, PostgresStore,
+    SecretChange, SledStore, StoreConfig, Uuid,
 };
 
 const PAYLOAD_BYTES: usize = 300;
@@ -227,6 +230,7 @@ fn main() {
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut single = 0.0;
+    let (mut plains, mut intakes) = (Vec::new(), Vec::new());
     for &appenders in &phases {
         let dir = tempfile::tempdir_in(&base).expect("temp dir");
         let store = open(dir.path(), Durability::Fsync);
@@ -246,6 +250,29 @@ fn main() {
                 }
             })
         });
+        // Intake as the server does it: each append opens a stream of its
+        // own and sets the stream's secret (the complaint's sealing key),
+        // which makes its commit flush and sync sled too.
+        let opened = Arc::new(AtomicU64::new(0));
+        let intake = runtime.block_on({
+            let store = store.clone();
+            drive(appenders, phase, move |_| {
+                let (store, opened) = (store.clone(), opened.clone());
+                async move {
+                    let n = opened.fetch_add(1, Ordering::Relaxed);
+                    store
+                        .append_with_secret(
+                            &format!("intake-{n}"),
+                            ExpectedVersion::NoStream,
+                            vec![event()],
+                            SecretChange::Set(n.to_le_bytes().repeat(4)),
+                        )
+                        .await
+                        .expect("intake append");
+                }
+            })
+        });
+        intakes.push((appenders, intake));
         store.shutdown().expect("shutdown");
         let reference = reference_writer(&dir.path().join("reference.log"));
         let theirs = runtime.block_on(drive(appenders, phase, move |_| {
@@ -259,6 +286,7 @@ fn main() {
         if appenders == 1 {
             single = ours.per_sec;
         }
+        plains.push((appenders, ours.per_sec));
         println!(
             "| {appenders} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
             ours.per_sec,
@@ -273,6 +301,24 @@ fn main() {
             println!();
             println!("256 appenders vs 1: {:.1}x", ours.per_sec / single);
         }
+    }
+    println!();
+    println!(
+        "| appenders | intake appends/s (new stream, secret set) | p50 ms | p99 ms | intake / plain |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for (appenders, intake) in &intakes {
+        let plain = plains
+            .iter()
+            .find(|(a, _)| a == appenders)
+            .map_or(0.0, |(_, p)| *p);
+        println!(
+            "| {appenders} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            intake.per_sec,
+            intake.p50_us as f64 / 1000.0,
+            intake.p99_us as f64 / 1000.0,
+            intake.per_sec / plain,
+        );
     }
     let (hwm, now) = rss();
     println!("RSS after throughput phases: VmHWM {hwm:.0} MiB, VmRSS {now:.0} MiB");
