@@ -203,6 +203,56 @@ fn postgres_phases(
     }
 }
 
+/// Intake as the server does it: each append opens a stream of its own and
+/// sets the stream's secret (the complaint's sealing key), which makes its
+/// commit flush and sync sled too.
+fn intake_phase(
+    runtime: &tokio::runtime::Runtime,
+    store: &SledStore,
+    appenders: usize,
+    phase: Duration,
+) -> Run {
+    let opened = Arc::new(AtomicU64::new(0));
+    let store = store.clone();
+    runtime.block_on(drive(appenders, phase, move |_| {
+        let (store, opened) = (store.clone(), opened.clone());
+        async move {
+            let n = opened.fetch_add(1, Ordering::Relaxed);
+            store
+                .append_with_secret(
+                    &format!("intake-{n}"),
+                    ExpectedVersion::NoStream,
+                    vec![event()],
+                    SecretChange::Set(n.to_le_bytes().repeat(4)),
+                )
+                .await
+                .expect("intake append");
+        }
+    }))
+}
+
+/// The intake phases beside the plain ones, as a Markdown table.
+fn print_intakes(intakes: &[(usize, Run)], plains: &[(usize, f64)]) {
+    println!();
+    println!(
+        "| appenders | intake appends/s (new stream, secret set) | p50 ms | p99 ms | intake / plain |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for (appenders, intake) in intakes {
+        let plain = plains
+            .iter()
+            .find(|(a, _)| a == appenders)
+            .map_or(0.0, |(_, p)| *p);
+        println!(
+            "| {appenders} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            intake.per_sec,
+            intake.p50_us as f64 / 1000.0,
+            intake.p99_us as f64 / 1000.0,
+            intake.per_sec / plain,
+        );
+    }
+}
+
 fn main() {
     let base = std::env::var_os("EVENTLOG_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let secs = env_or("EVENTLOG_BENCH_SECS", 4);
@@ -250,28 +300,7 @@ fn main() {
                 }
             })
         });
-        // Intake as the server does it: each append opens a stream of its
-        // own and sets the stream's secret (the complaint's sealing key),
-        // which makes its commit flush and sync sled too.
-        let opened = Arc::new(AtomicU64::new(0));
-        let intake = runtime.block_on({
-            let store = store.clone();
-            drive(appenders, phase, move |_| {
-                let (store, opened) = (store.clone(), opened.clone());
-                async move {
-                    let n = opened.fetch_add(1, Ordering::Relaxed);
-                    store
-                        .append_with_secret(
-                            &format!("intake-{n}"),
-                            ExpectedVersion::NoStream,
-                            vec![event()],
-                            SecretChange::Set(n.to_le_bytes().repeat(4)),
-                        )
-                        .await
-                        .expect("intake append");
-                }
-            })
-        });
+        let intake = intake_phase(&runtime, &store, appenders, phase);
         intakes.push((appenders, intake));
         store.shutdown().expect("shutdown");
         let reference = reference_writer(&dir.path().join("reference.log"));
@@ -302,24 +331,7 @@ fn main() {
             println!("256 appenders vs 1: {:.1}x", ours.per_sec / single);
         }
     }
-    println!();
-    println!(
-        "| appenders | intake appends/s (new stream, secret set) | p50 ms | p99 ms | intake / plain |"
-    );
-    println!("| ---: | ---: | ---: | ---: | ---: |");
-    for (appenders, intake) in &intakes {
-        let plain = plains
-            .iter()
-            .find(|(a, _)| a == appenders)
-            .map_or(0.0, |(_, p)| *p);
-        println!(
-            "| {appenders} | {:.0} | {:.2} | {:.2} | {:.2} |",
-            intake.per_sec,
-            intake.p50_us as f64 / 1000.0,
-            intake.p99_us as f64 / 1000.0,
-            intake.per_sec / plain,
-        );
-    }
+    print_intakes(&intakes, &plains);
     let (hwm, now) = rss();
     println!("RSS after throughput phases: VmHWM {hwm:.0} MiB, VmRSS {now:.0} MiB");
     if let Ok(url) = std::env::var("EVENTLOG_BENCH_POSTGRES") {
