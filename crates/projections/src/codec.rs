@@ -8,10 +8,11 @@
 //! view's as seconds and nanoseconds; enums as one byte (their index in the
 //! lists below), strings and lists prefixed by their length, options by a
 //! 0/1 tag, the row's flags in one byte. A row's six strings are one
-//! string and where each part ends, so a load checks and copies them once. There is no per-row version: the store keeps
-//! one format number (`runner::LEDGER_FORMAT`), and a store in another format
-//! is rebuilt from the log, so changing anything here means bumping it (the
-//! mechanisms view's facts: `mechanisms::CHECKPOINT_FORMAT`).
+//! string and where each part ends, so a load checks and copies them once.
+//! There is no per-row version: the store keeps one format number
+//! (`runner::LEDGER_FORMAT`), and a store in another format is rebuilt from
+//! the log, so changing anything here means bumping it (the mechanisms
+//! view's facts: `mechanisms::CHECKPOINT_FORMAT`).
 //!
 //! Decoding checks every length and tag against the bytes at hand and
 //! returns an error naming what is wrong; it never panics on bad bytes.
@@ -552,11 +553,12 @@ impl<'a> Reader<'a> {
     }
 
     fn instant(&mut self) -> Result<Timestamp, String> {
-        let bytes: [u8; 8] = self
-            .bytes(8)?
-            .try_into()
-            .expect("bytes(8) takes eight bytes");
-        Ok(Timestamp::from_nanos(i64::from_le_bytes(bytes)))
+        let (bytes, rest) = self
+            .0
+            .split_first_chunk::<8>()
+            .ok_or_else(|| "an instant runs past the end".to_owned())?;
+        self.0 = rest;
+        Ok(Timestamp::from_nanos(i64::from_le_bytes(*bytes)))
     }
 
     fn datetime(&mut self) -> Result<DateTime<Utc>, String> {

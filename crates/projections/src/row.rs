@@ -250,7 +250,7 @@ impl Strings {
         (self.present & bit != 0).then(|| self.part(index))
     }
 
-    /// The strings as [`Strings::packed`] reads them back.
+    /// The strings as [`Strings::from_packed`] reads them back.
     fn pack(&self) -> PackedStrings<'_> {
         PackedStrings {
             all: &self.all,
@@ -262,7 +262,7 @@ impl Strings {
     /// The strings of a row from their packed form, checked: every end
     /// within the text, in order and on a character boundary, and an
     /// absent optional part empty.
-    fn packed(packed: PackedStrings<'_>) -> Result<Strings, String> {
+    fn from_packed(packed: PackedStrings<'_>) -> Result<Strings, String> {
         let PackedStrings { all, ends, present } = packed;
         if present & !3 != 0 {
             return Err(format!("unknown string flags {present:#04x}"));
@@ -371,7 +371,7 @@ impl LedgerRow {
         received_at: Timestamp,
         last: (u64, u64),
     ) -> Result<LedgerRow, String> {
-        let strings = Strings::packed(strings)?;
+        let strings = Strings::from_packed(strings)?;
         Ok(LedgerRow::with_strings(
             strings,
             channel,

@@ -35,12 +35,13 @@ use crate::{
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
 /// The format of persisted rows; a different stored format is dropped and
-/// rebuilt from position 0. Format 9: a row's instants in 8 fixed bytes
-/// (8: as varints, and the bigram blocks in a tree of their own; 7: beside
-/// the rows; a row's instants as nanoseconds; 6: as seconds and
-/// nanoseconds, rows keyed by slot, and the bigram postings of full blocks
-/// of slots stored; 5: rows keyed by id, every index rebuilt from
-/// the rows; 4 and before: JSON rows).
+/// rebuilt from position 0. Format 9: a row's strings as one text and the
+/// ends of its parts, its instants in 8 fixed bytes (8: strings one by one,
+/// instants as varints, the bigram blocks in a tree of their own; 7: those
+/// blocks beside the rows; a row's instants as nanoseconds; 6: as seconds
+/// and nanoseconds, rows keyed by slot, and the bigram postings of full
+/// blocks of slots stored; 5: rows keyed by id, every index rebuilt from the
+/// rows; 4 and before: JSON rows).
 pub const LEDGER_FORMAT: u64 = 9;
 
 /// Blocks of rows the decoder of the first half keeps ready ahead of the
