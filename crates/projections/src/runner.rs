@@ -713,19 +713,33 @@ mod tests {
     use super::*;
     use crate::codec::tests::full_row_with_id;
 
-    #[test]
-    fn a_load_in_many_chunks_keeps_every_row_and_stops_at_a_damaged_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = ProjectionDb::open(dir.path())
-            .unwrap()
-            .with_text_block_size(1_000);
-        let rows: Vec<LedgerRow> = (0..SLAB_BLOCK * 2 + 7)
+    /// A store in `dir` with bigram blocks of `block` slots, holding a
+    /// checkpoint of `count` rows (ids `RC-00000` on) at position 42; the
+    /// view checkpointed and the rows it was built from.
+    fn checkpointed(
+        dir: &Path,
+        count: usize,
+        block: u32,
+    ) -> (ProjectionDb, LedgerView, Vec<LedgerRow>) {
+        let db = ProjectionDb::open(dir).unwrap().with_text_block_size(block);
+        let rows: Vec<LedgerRow> = (0..count)
             .map(|i| full_row_with_id(&format!("RC-{i:05}")))
             .collect();
         let mut view = LedgerView::from_parts(rows.clone(), [], 42);
-        view.set_text_block_size(1_000);
-        let dirty = (0..rows.len() as u32).map(Changed::Complaint).collect();
-        db.checkpoint(&mut view, &dirty).unwrap();
+        view.set_text_block_size(block);
+        db.checkpoint(&mut view, &all_rows(count)).unwrap();
+        (db, view, rows)
+    }
+
+    /// Every row of a view of `count` rows, as changed.
+    fn all_rows(count: usize) -> BTreeSet<Changed> {
+        (0..count as u32).map(Changed::Complaint).collect()
+    }
+
+    #[test]
+    fn a_load_in_many_chunks_keeps_every_row_and_stops_at_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, view, rows) = checkpointed(dir.path(), SLAB_BLOCK * 2 + 7, 1_000);
         // Two full blocks of the bigram index are stored with the rows.
         let blocks: Vec<u32> = db
             .ledger_text
@@ -798,16 +812,7 @@ mod tests {
     #[test]
     fn a_store_in_an_older_format_is_dropped_not_misread() {
         let dir = tempfile::tempdir().unwrap();
-        let db = ProjectionDb::open(dir.path())
-            .unwrap()
-            .with_text_block_size(2);
-        let rows: Vec<LedgerRow> = (0..5)
-            .map(|i| full_row_with_id(&format!("RC-{i}")))
-            .collect();
-        let mut view = LedgerView::from_parts(rows, [], 42);
-        view.set_text_block_size(2);
-        let dirty = (0..5).map(Changed::Complaint).collect();
-        db.checkpoint(&mut view, &dirty).unwrap();
+        let (db, mut view, _) = checkpointed(dir.path(), 5, 2);
         assert_eq!(db.load_ledger().unwrap(), view);
         db.ledger
             .insert(KEY_FORMAT, &(LEDGER_FORMAT - 1).to_be_bytes())
@@ -824,7 +829,7 @@ mod tests {
                 .map(|v| read_u64(&v).unwrap()),
             Some(LEDGER_FORMAT)
         );
-        db.checkpoint(&mut view, &dirty).unwrap();
+        db.checkpoint(&mut view, &all_rows(5)).unwrap();
         assert_eq!(db.load_ledger().unwrap(), view);
     }
 }
