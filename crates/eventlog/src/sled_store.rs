@@ -76,13 +76,22 @@
 //!
 //! Readers only see positions up to the committed head, which advances
 //! after step 2, so nothing is observable before it is durable.
+//!
+//! # Reads of the tail
+//!
+//! The writer keeps the events of its latest commits (about 4,096 events)
+//! in memory, the same copies it sends to live subscribers, and stores them
+//! there before it moves the committed head. `read_all` from a position the
+//! window still holds is answered from it, without a blocking task or a
+//! segment read: the receipt of an event just appended reads it back this
+//! way. Older positions are read from the segment file as above.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -116,6 +125,9 @@ pub(crate) const ID: u8 = b'X';
 pub(crate) const BATCH_VALUE_BYTES: usize = 32 * 1024;
 /// Committed batches kept for live subscribers before they lag and re-read storage.
 const LIVE_BATCHES: usize = 256;
+/// Events of the latest commits kept in memory for reads of the log's tail
+/// (tests keep few, so their reads reach the segment file).
+const RECENT_EVENTS: usize = if cfg!(test) { 64 } else { 4_096 };
 /// Events a lagging or catching-up subscriber reads from storage per page.
 const CATCH_UP_PAGE: usize = 512;
 /// Most events a read allocates room for before it finds them.
@@ -354,6 +366,7 @@ impl SledStore {
             streams: streams.clone(),
             unindexed: unindexed.clone(),
             runs: runs.clone(),
+            recent: Arc::default(),
         };
         let indexer = Indexer::start(run_writer, unindexed.clone())?;
         let (live, _) = broadcast::channel(LIVE_BATCHES);
@@ -371,6 +384,7 @@ impl SledStore {
             committed_len,
             streams_shared: streams,
             live: live.clone(),
+            recent: reader.recent.clone(),
             unindexed,
             runs,
             known_heads: HashMap::new(),
@@ -682,6 +696,8 @@ struct Writer {
     /// Stream count visible to `stats`.
     streams_shared: Arc<AtomicU64>,
     live: broadcast::Sender<Arc<[RecordedEvent]>>,
+    /// The window of recent commits readers share.
+    recent: Arc<RwLock<Recent>>,
     /// Ids committed but not yet in a run of the id index.
     unindexed: Unindexed,
     /// The id index's runs.
@@ -948,6 +964,12 @@ impl Writer {
                 if wrote {
                     // The single writer gave each event the next position after the committed head.
                     debug_assert_eq!(plan.head - self.head, plan.pending.len() as u64);
+                    let events: Arc<[RecordedEvent]> = Arc::from(std::mem::take(&mut plan.pending));
+                    // Before the head moves, so a reader at the new head finds them.
+                    self.recent
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(events.clone());
                     self.unindexed.insert(&plan.ids);
                     self.remember_heads(&mut plan.heads);
                     self.head = plan.head;
@@ -957,7 +979,7 @@ impl Writer {
                     self.committed.store(plan.head, Ordering::Release);
                     self.streams_shared.store(self.streams, Ordering::Release);
                     // No receivers is fine.
-                    let _ = self.live.send(Arc::from(std::mem::take(&mut plan.pending)));
+                    let _ = self.live.send(events);
                 }
                 None
             }
@@ -1293,6 +1315,63 @@ struct Reader {
     unindexed: Unindexed,
     /// The id index's runs.
     runs: Runs,
+    /// The latest committed events, for reads of the tail.
+    recent: Arc<RwLock<Recent>>,
+}
+
+/// The events of the latest commits, oldest first, at consecutive positions
+/// up to the writer's head (which may be ahead of the committed head a
+/// reader loaded: readers stop at theirs). A read of the log's tail, such as
+/// the receipt of an event just appended, is answered from here without a
+/// blocking task or a segment read. The events are the writer's own copies,
+/// the ones it sends to live subscribers.
+#[derive(Default)]
+struct Recent {
+    commits: VecDeque<Arc<[RecordedEvent]>>,
+    events: usize,
+}
+
+impl Recent {
+    /// Adds a commit's events, dropping the oldest commits beyond
+    /// [`RECENT_EVENTS`] (the newest commit stays, however large).
+    fn push(&mut self, commit: Arc<[RecordedEvent]>) {
+        self.events += commit.len();
+        self.commits.push_back(commit);
+        while self.commits.len() > 1 && self.events > RECENT_EVENTS {
+            if let Some(old) = self.commits.pop_front() {
+                self.events -= old.len();
+            }
+        }
+    }
+
+    /// Up to `max_match` events matching `filter` from `from` to `head`, or
+    /// `None` when the window does not reach back to `from`.
+    fn scan(
+        &self,
+        from: u64,
+        head: u64,
+        filter: &Filter,
+        max_match: usize,
+    ) -> Option<Vec<RecordedEvent>> {
+        let oldest = self.commits.front()?.first()?.position;
+        let newest = self.commits.back()?.last()?.position;
+        if from < oldest || newest < head {
+            return None;
+        }
+        let start = self
+            .commits
+            .partition_point(|commit| commit.last().is_some_and(|e| e.position < from));
+        let mut out = Vec::new();
+        for event in self.commits.range(start..).flat_map(|commit| commit.iter()) {
+            if event.position > head || out.len() >= max_match {
+                break;
+            }
+            if event.position >= from && filter.matches(event) {
+                out.push(event.clone());
+            }
+        }
+        Some(out)
+    }
 }
 
 /// What one verify step found.
@@ -1317,6 +1396,20 @@ impl Reader {
     /// Segment bytes readable for positions up to a head read before.
     fn limit(&self) -> u64 {
         self.committed_len.load(Ordering::Acquire)
+    }
+
+    /// What [`Reader::scan`] without a scan limit finds, when the events
+    /// from `from` on are all in the window of recent commits.
+    fn recent(&self, from: u64, filter: &Filter, max_match: usize) -> Option<Vec<RecordedEvent>> {
+        let head = self.head();
+        let from = from.max(1);
+        if from > head || max_match == 0 {
+            return Some(Vec::new());
+        }
+        self.recent
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .scan(from, head, filter, max_match)
     }
 
     /// Up to `max_match` matching events from `from`, scanning at most
@@ -1584,6 +1677,9 @@ impl EventStore for SledStore {
         max_count: usize,
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if let Some(events) = self.inner.reader.recent(from_position, filter, max_count) {
+            return Ok(events);
+        }
         let filter = filter.clone();
         self.blocking(move |r| Ok(r.scan(from_position, &filter, max_count, u64::MAX)?.0))
             .await
@@ -1805,6 +1901,14 @@ mod tests {
     async fn a_damaged_batch_value_is_corrupt_at_the_damaged_position() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = one_batch(dir.path(), 10).await;
+        // Later commits push the first out of the window of recent ones,
+        // so the reads below go to the segment file.
+        for n in 0..RECENT_EVENTS as u128 {
+            store
+                .append("later", ExpectedVersion::Any, vec![event(100 + n)])
+                .await
+                .expect("append");
+        }
         let file = &store.inner.reader.body.file;
         let mut value = segment::read_record(file, place(&store, 1), 1).expect("read");
         let third = batch::parse(&value, 1).expect("parses").envelopes[2].as_ptr() as usize
@@ -2182,5 +2286,60 @@ mod tests {
         }
         assert_eq!(total, 8 * 60);
         assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
+    }
+
+    /// Reads of the tail come from the window of recent commits and match
+    /// what the segment file holds; reads reaching back past the window go
+    /// to the file.
+    #[tokio::test]
+    async fn reads_of_the_tail_match_the_segment_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(config(dir.path())).expect("open");
+        let mut n = 0;
+        // Commits of 1 to 7 events to two streams: 3 windows' worth.
+        while n < 3 * RECENT_EVENTS as u128 {
+            let events: Vec<NewEvent> = (0..1 + n % 7).map(|i| event(n + i)).collect();
+            n += events.len() as u128;
+            let stream = if n % 2 == 0 { "even" } else { "odd" };
+            store
+                .append(stream, ExpectedVersion::Any, events)
+                .await
+                .expect("append");
+        }
+        let head = store.head_position().await.expect("head");
+        let oldest = {
+            let recent = store.inner.reader.recent.read().expect("lock");
+            assert!(
+                recent.events <= RECENT_EVENTS + 7,
+                "{} events",
+                recent.events
+            );
+            recent.commits[0][0].position
+        };
+        assert!(oldest > 1 && oldest + RECENT_EVENTS as u64 > head + 1);
+        let odd = Filter {
+            stream_prefix: Some("odd".into()),
+            ..Filter::default()
+        };
+        for from in [1, oldest - 1, oldest, oldest + 3, head - 1, head, head + 1] {
+            for (filter, max) in [
+                (&Filter::default(), 1),
+                (&Filter::default(), 1_000),
+                (&odd, 5),
+            ] {
+                let served = store.read_all(from, max, filter).await.expect("read");
+                let (from_file, _) = store
+                    .inner
+                    .reader
+                    .scan(from, filter, max, u64::MAX)
+                    .expect("scan");
+                assert_eq!(served, from_file, "from {from}, max {max}");
+                assert_eq!(
+                    store.inner.reader.recent(from, filter, max).is_some(),
+                    from >= oldest,
+                    "from {from}"
+                );
+            }
+        }
     }
 }
