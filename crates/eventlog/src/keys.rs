@@ -8,8 +8,12 @@ pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
 /// (format 1: one sled key per event; format 2: one sled value per batch;
 /// format 3: the batches in an append-only segment file, sled for the
 /// indexes; format 4: the event ids indexed in runs beside sled, see
-/// `idruns`).
-pub const FORMAT_VERSION: u32 = 4;
+/// `idruns`; format 5: stream secrets also written in the segment file, see
+/// `secrets`).
+pub const FORMAT_VERSION: u32 = 5;
+/// Format 4: format 5 without secrets records (opened as format 5 after
+/// the marker is rewritten: nothing else differs).
+pub(crate) const FORMAT_4: u32 = 4;
 /// Format 3: the id index in sled (`X` entries and `Mids`).
 pub(crate) const FORMAT_3: u32 = 3;
 /// Formats 3 and 4: the last position whose batch and stream index entries
@@ -24,9 +28,22 @@ pub(crate) const STREAMS_KEY: &[u8] = b"Mstreams";
 /// Prefix of the stream secrets.
 pub(crate) const SECRET: u8 = b'K';
 
+/// Prefix of where each stream's secret is in the segment file.
+pub(crate) const SECRET_COPY: u8 = b'L';
+/// Prefix of the secret copies in the segment file still to be erased.
+pub(crate) const ERASE: u8 = b'Z';
+
 pub(crate) fn secret_key(stream: &str) -> Vec<u8> {
+    prefixed(SECRET, stream)
+}
+
+pub(crate) fn secret_copy_key(stream: &str) -> Vec<u8> {
+    prefixed(SECRET_COPY, stream)
+}
+
+fn prefixed(prefix: u8, stream: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + stream.len());
-    key.push(SECRET);
+    key.push(prefix);
     key.extend_from_slice(stream.as_bytes());
     key
 }

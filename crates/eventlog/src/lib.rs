@@ -9,11 +9,13 @@
 //! It knows nothing of complaints: events are opaque payload bytes with a
 //! type name and a schema version.
 //!
-//! On disk the log has a format version ([`FORMAT_VERSION`], 4): the sled
+//! On disk the log has a format version ([`FORMAT_VERSION`], 5): the sled
 //! backend appends each committed batch, checksummed, to a segment file
-//! that is the log's truth, indexes the event ids in sorted immutable run
+//! that is the log's truth (with the stream secrets a commit sets, in a
+//! record of their own), indexes the event ids in sorted immutable run
 //! files beside it, and keeps its other indexes, the stream secrets and
-//! the metadata in sled (see its module doc). It refuses a directory in
+//! the metadata in sled (see its module doc). It opens format 4 as
+//! format 5 (nothing differs but the marker), refuses a directory in
 //! another format with [`StoreError::Format`], and [`upgrade_store`]
 //! converts format 1 (one sled key per event; [`legacy_v1`] reads and
 //! writes it), format 2 (one sled value per batch; [`legacy_v2`]) and
@@ -42,11 +44,13 @@
 //! 8. A stream may have one *secret* (e.g. a wrapped data key) kept beside
 //!    the log, outside the hash chain. It is set or destroyed only together
 //!    with an append ([`SecretChange`]), atomically and durably with it (in
-//!    the sled backend: the commit's records are flagged, sled's secret
-//!    change is synced before the acknowledgement, and an open cuts off a
-//!    flagged commit sled does not hold), so a secret never exists without
-//!    its events and a destroyed secret is never acknowledged before it is
-//!    gone from the live store. Destroying it changes no event and no hash.
+//!    the sled backend: the secret is written in the commit's first record,
+//!    synced with its events, and an open re-indexes it from there or cuts
+//!    it off with an unfinished commit; a destroyed or replaced secret's
+//!    bytes are overwritten with zeros in the segment file before the
+//!    acknowledgement), so a secret never exists without its events and a
+//!    destroyed secret is never acknowledged before it is gone from the
+//!    live store. Destroying it changes no event and no hash.
 //!
 //! # Schema evolution (upcasting)
 //!
@@ -85,6 +89,7 @@ mod indexer;
 mod keys;
 mod postgres_store;
 mod recover;
+mod secrets;
 mod segment;
 mod sled_store;
 mod subscription;

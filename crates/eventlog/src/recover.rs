@@ -7,10 +7,15 @@
 //! its batches, so nothing after it is indexed. [`recover`] reads the
 //! segment file from there: every whole commit is indexed again, and the
 //! first unfinished one (records after the last end flag, a record cut
-//! short, a damaged frame, a secret change sled does not confirm) is cut
+//! short, a damaged frame, or, in a log written by format 4, a secret
+//! change sled does not confirm) is cut
 //! off with everything after it. A record whose value is damaged but which
 //! a good record follows is damage inside the log, not a torn tail: the
 //! open fails with [`StoreError::Corrupt`] rather than drop good commits.
+//! A commit's secrets record (format 5) is staged like the writer stages
+//! it: the secrets it sets and destroys go to sled with the commit's other
+//! entries, and the copies they make obsolete are listed for erasure, which
+//! the open carries out once sled holds the list durably.
 //! The event ids are not in sled: `idruns` indexes the ids after its runs
 //! from the segment file once this is done.
 
@@ -18,9 +23,11 @@ use crate::StoreError;
 use crate::batch;
 use crate::envelope::{self, GENESIS_HASH};
 use crate::keys::{INDEXED_KEY, STREAMS_KEY, storage};
-use crate::segment::{CONFIRM, END, Next, Records};
+use crate::secrets::{self as secrets_record, Change};
+use crate::segment::{CONFIRM, END, FRAME, Next, Records, SECRETS};
 use crate::sled_store::{
-    BATCH, Body, Loc, STREAM, batch_key, be_u64, indexed_value, stream_key, stream_prefix,
+    BATCH, Body, Loc, STREAM, SecretCopy, StagedSecrets, batch_key, be_u64, indexed_value,
+    stream_key, stream_prefix,
 };
 
 /// Index entries removed per sled batch when clearing the index.
@@ -46,6 +53,26 @@ pub(crate) struct Recovered {
 /// syncs lag sled's), an index naming more of the segment file than there
 /// is is rebuilt from the file instead of refused. Blocking.
 pub(crate) fn recover(body: &Body, rebuild_if_ahead: bool) -> Result<Recovered, StoreError> {
+    recover_from(body, rebuild_if_ahead, Secrets::Stage)
+}
+
+/// Whether re-indexing stages the secrets records it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    /// Yes: they are after `Mindexed`, so sled does not hold them.
+    Stage,
+    /// No: sled was ahead of the whole segment file, so it durably holds
+    /// every secret change the file has (a commit changing secrets syncs
+    /// the file before sled sees it), and later ones (a re-wrapped key)
+    /// must not be undone.
+    Keep,
+}
+
+fn recover_from(
+    body: &Body,
+    rebuild_if_ahead: bool,
+    secrets: Secrets,
+) -> Result<Recovered, StoreError> {
     let db = &body.db;
     let (indexed, start) = match db.get(INDEXED_KEY).map_err(storage)? {
         None => (0, 0),
@@ -66,7 +93,7 @@ pub(crate) fn recover(body: &Body, rebuild_if_ahead: bool) -> Result<Recovered, 
              interval durability): indexing the segment file again from the start"
         );
         clear_index(&body.db)?;
-        return recover(body, false);
+        return recover_from(body, false, Secrets::Keep);
     }
     if start > file_len {
         return Err(StoreError::Corrupt {
@@ -80,7 +107,7 @@ pub(crate) fn recover(body: &Body, rebuild_if_ahead: bool) -> Result<Recovered, 
         None => 0,
         Some(value) => be_u64(&value, 0)?,
     };
-    let (len, head) = reindex_tail(body, indexed, start, file_len, &mut streams)?;
+    let (len, head) = reindex_tail(body, indexed, start, file_len, &mut streams, secrets)?;
     if len < file_len {
         tracing::warn!(
             cut = file_len - len,
@@ -114,6 +141,7 @@ struct Commit {
     writes: sled::Batch,
     run: Option<OpenRun>,
     new_streams: u64,
+    secrets: StagedSecrets,
 }
 
 impl Commit {
@@ -159,6 +187,7 @@ fn reindex_tail(
     start: u64,
     file_len: u64,
     streams: &mut u64,
+    secrets: Secrets,
 ) -> Result<(u64, u64), StoreError> {
     let mut records = Records::new(&body.file, start, file_len, TAIL_READ);
     let mut commit = Commit::default();
@@ -178,6 +207,42 @@ fn reindex_tail(
                 value,
             } => (place, flags, value),
         };
+        if flags & SECRETS != 0 {
+            let entries = match secrets_record::parse(value) {
+                Ok(entries) => entries,
+                Err(reason) => {
+                    if followed_by_a_good_record(&mut records)? {
+                        return Err(StoreError::Corrupt {
+                            position: next,
+                            reason: format!("the secrets record before it: {reason}"),
+                        });
+                    }
+                    break;
+                }
+            };
+            let base = place.offset + FRAME as u64;
+            for entry in entries.into_iter().filter(|_| secrets == Secrets::Stage) {
+                let change = match entry.change {
+                    Change::Set { secret, at } => {
+                        let len = u32::try_from(secret.len()).map_err(|_| StoreError::Corrupt {
+                            position: next,
+                            reason: "a secret too long".into(),
+                        })?;
+                        let copy = SecretCopy {
+                            offset: base + at as u64,
+                            len,
+                        };
+                        Some((secret, copy))
+                    }
+                    // Erased since: a later change replaced or destroyed it.
+                    Change::Erased | Change::Destroy => None,
+                };
+                commit
+                    .secrets
+                    .stage(&body.db, entry.stream, change, &mut commit.writes)?;
+            }
+            continue;
+        }
         let parsed = match batch::parse(value, next) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -220,6 +285,9 @@ fn reindex_tail(
 /// Whether the record after a damaged one is whole and checks.
 fn followed_by_a_good_record(records: &mut Records<'_>) -> Result<bool, StoreError> {
     Ok(match records.next()? {
+        Next::Record { flags, value, .. } if flags & SECRETS != 0 => {
+            secrets_record::parse(value).is_ok()
+        }
         Next::Record { value, .. } => batch::checksum_ok(value),
         Next::End | Next::Torn { .. } => false,
     })

@@ -18,7 +18,12 @@
 //! - [`CONFIRM`]: the commit changes stream secrets, which live in sled. It
 //!   counts only once sled durably holds its index entries (the `Mindexed`
 //!   marker covers it); an unconfirmed one is cut when the store opens, so a
-//!   secret and its events are written together or not at all.
+//!   secret and its events are written together or not at all. Format 4
+//!   wrote it; format 5 writes [`SECRETS`] records instead and only reads
+//!   this flag in logs written before.
+//! - [`SECRETS`]: the record's value is a secrets record (see `secrets`),
+//!   the first record of a commit that changes stream secrets. Reads of
+//!   events skip it.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -33,6 +38,8 @@ pub(crate) const SEGMENT_FILE: &str = "events.seg";
 pub(crate) const END: u8 = 1;
 /// Flag: the commit counts only once sled confirms it.
 pub(crate) const CONFIRM: u8 = 2;
+/// Flag: the record holds the commit's secret changes, not events.
+pub(crate) const SECRETS: u8 = 4;
 /// Bytes of a record's frame.
 pub(crate) const FRAME: usize = 4 + 1 + 4;
 /// Largest read of a sequential walk.

@@ -1,4 +1,8 @@
-//! Converting a format-1, 2 or 3 log to format 4, in place.
+//! Converting a format-1, 2, 3 or 4 log to format 5, in place.
+//!
+//! Format 5 reads format 4 as it is (it only adds secrets records), so
+//! converting format 4 rewrites the format marker and nothing else; the
+//! steps below end in format 4's layout, written with the format-5 marker.
 //!
 //! **Format 1 to 2**, resumable: the conversion copies every format-1
 //! envelope, byte for byte and checked against the hash chain, into
@@ -35,15 +39,15 @@ use crate::batch;
 use crate::envelope::{self, GENESIS_HASH};
 use crate::idruns::{IDS_DIR, RunWriter, Unindexed};
 use crate::keys::{
-    FORMAT_3, FORMAT_KEY, FORMAT_VERSION, IDS_KEY, INDEXED_KEY, storage, stored_format,
+    FORMAT_3, FORMAT_4, FORMAT_KEY, FORMAT_VERSION, IDS_KEY, INDEXED_KEY, storage, stored_format,
 };
 use crate::legacy_v1::{self, EVENT, ID, STREAM};
 use crate::legacy_v2::{self, FORMAT_2};
 use crate::recover;
 use crate::segment::{self, END, Place, SEGMENT_FILE};
 use crate::sled_store::{
-    BATCH, Body, ID as ID_V3, Loc, Values, batch_key, be_u64, id_key, indexed_value, stream_key,
-    stream_prefix,
+    BATCH, Body, ID as ID_V3, Loc, Values, batch_key, be_u64, erase_pending, id_key, indexed_value,
+    stream_key, stream_prefix,
 };
 use crate::{StoreConfig, StoreError};
 
@@ -92,6 +96,13 @@ pub fn upgrade_store(
         Some(FORMAT_VERSION) => {
             remove_v1_keys(&db)?;
             return current_report(db, path, 0, true);
+        }
+        Some(FORMAT_4) => {
+            // Format 5 is format 4 that may also hold secrets records.
+            db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+                .map_err(storage)?;
+            flush(&db, path)?;
+            return current_report(db, path, 0, false);
         }
         Some(FORMAT_3) => {
             let head = v3_to_v4(&db, path)?;
@@ -235,6 +246,7 @@ fn current_report(
     };
     let recovered = recover::recover(&body, false)?;
     flush(&body.db, path)?;
+    erase_pending(&body, recovered.len)?;
     RunWriter::open(
         &path.join(IDS_DIR),
         StoreConfig::default().id_run_events,

@@ -8,9 +8,12 @@
 //! acknowledged id is found (the id index's runs are small here, so kills
 //! also land while runs are written and merged), that a retry of
 //! the last acknowledged append is deduplicated, and that the hash chain
-//! verifies. Every fourth append also sets its new stream's secret: each
-//! acknowledged one must hold it, and no secret may exist without its
-//! stream's events. The child is this test binary re-executed with
+//! verifies. Every fourth append also sets its new stream's secret, and two
+//! appends later the same task destroys it with one more event on that
+//! stream: each secret must be there exactly while its stream has only its
+//! first event (so an acknowledged set holds it until a destroy is written,
+//! and a written destroy, acknowledged or not, leaves none), and no secret
+//! may exist without its stream's events. The child is this test binary re-executed with
 //! `CHILD_ENV` set; the log starts afresh every `ROUNDS_PER_LOG` rounds so
 //! each round's verification stays short.
 
@@ -91,6 +94,10 @@ fn run_child(dir: &Path) {
                     let (stream, secret) = if n % 4 == 3 {
                         let secret = SecretChange::Set(append.clone().into_bytes());
                         (format!("{SEALED}{append}"), secret)
+                    } else if n % 4 == 1 && n > 4 {
+                        // The secret this task set two appends ago.
+                        let sealed = format!("{SEALED}{}-{task}-{}", std::process::id(), n - 2);
+                        (sealed, SecretChange::Destroy)
                     } else {
                         let stream = format!("crash-{}", (task as u64 + n) % 5);
                         (stream, SecretChange::Keep)
@@ -269,16 +276,26 @@ async fn check_retry(store: &SledStore, acks: &[Ack], round: u64) {
     assert_eq!(store.head_position().await.expect("head"), head);
 }
 
-/// Every acknowledged secret is there, and every secret there has its
-/// stream's events (an unacknowledged append may have set one, with them).
+/// Every acknowledged secret is there until its destroy is written, none
+/// is left after, and every secret there has its stream's events (an
+/// unacknowledged append may have set one, with them).
 async fn check_secrets(store: &SledStore, acks: &[Ack], round: u64) {
     for ack in acks {
         if let Some(append) = ack.stream.strip_prefix(SEALED) {
             let secret = store.stream_secret(&ack.stream).await.expect("secret");
+            let version = store.stream_version(&ack.stream).await.expect("version");
+            // The setting append wrote 1 + n % 3 events; any later version
+            // is the destroying append's.
+            let n: u64 = append
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("append number");
+            let expected = (version == Some(n % 3)).then_some(append.as_bytes());
             assert_eq!(
                 secret.as_deref(),
-                Some(append.as_bytes()),
-                "round {round}: the acknowledged secret of {} is lost",
+                expected,
+                "round {round}: {} at version {version:?}",
                 ack.stream
             );
         }
@@ -335,12 +352,17 @@ fn acknowledged_appends_survive_sigkill() {
     let mut total_acked = 0;
     let mut multi_event = 0;
     let mut sealed = 0;
+    let mut destroyed = 0;
     for round in 0..ROUNDS {
         let data = dir.path().join(format!("log-{}", round / ROUNDS_PER_LOG));
         let acks = run_and_kill(&data);
         total_acked += acks.len();
         multi_event += acks.iter().filter(|a| a.ids.len() > 1).count();
         sealed += acks.iter().filter(|a| a.stream.starts_with(SEALED)).count();
+        destroyed += acks
+            .iter()
+            .filter(|a| a.stream.starts_with(SEALED) && a.first_version > 0)
+            .count();
         let store = SledStore::open(config(&data)).expect("reopen after kill");
         runtime.block_on(async {
             check_acknowledged(&store, &acks, round).await;
@@ -359,4 +381,8 @@ fn acknowledged_appends_survive_sigkill() {
     assert!(total_acked >= ROUNDS as usize);
     assert!(multi_event > 0, "no multi-event append was acknowledged");
     assert!(sealed > 0, "no append that sets a secret was acknowledged");
+    assert!(
+        destroyed > 0,
+        "no append that destroys a secret was acknowledged"
+    );
 }

@@ -154,7 +154,7 @@ async fn a_format_1_log_upgrades_with_everything_preserved() {
     // Running it again on the upgraded directory changes nothing.
     let again = upgrade_store(&dir, &mut |_, _| {}).expect("upgrade again");
     assert!(again.already_current);
-    assert_eq!(FORMAT_VERSION, 4);
+    assert_eq!(FORMAT_VERSION, 5);
 }
 
 #[tokio::test]
