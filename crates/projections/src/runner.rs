@@ -34,6 +34,11 @@ use crate::{
 /// Events read per page while catching up, and most events applied per
 /// checkpoint while live.
 pub const CATCH_UP_PAGE: usize = 4_096;
+/// Longest a live view holds applied changes before it checkpoints them:
+/// one sled batch per interval rather than per commit of the log (each
+/// batch makes sled write its buffers out), at the cost of re-applying at
+/// most this much of the log after a crash.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// The format of persisted rows; a different stored format is dropped and
 /// rebuilt from position 0. Format 9: a row's strings as one text and the
 /// ends of its parts, its instants in 8 fixed bytes (8: strings one by one,
@@ -554,27 +559,16 @@ pub(crate) async fn catch_up_view<S: EventStore + Clone, V: Checkpointed>(
     Ok(reached)
 }
 
-/// Applies `events` under the write lock and encodes what changed (the
-/// binary encoding is cheaper than cloning the rows out); the batch is
-/// written later, outside the lock.
+/// Applies `events` and encodes what changed, under the view's write lock
+/// (the binary encoding is cheaper than cloning the rows out); the batch
+/// is written later, outside the lock.
 fn apply_page<V: Checkpointed>(
     view: &RwLock<V>,
     events: &[RecordedEvent],
 ) -> Result<(Writes, u64), ProjectionError> {
-    let _span = tracing::debug_span!(
-        "projection.apply",
-        projection = V::NAME,
-        events = events.len()
-    )
-    .entered();
-    let mut view = write(view);
     let mut dirty = BTreeSet::new();
-    for event in events {
-        if let Some(changed) = view.apply_event(event)? {
-            dirty.insert(changed);
-        }
-    }
-    Ok((Writes::of(&mut *view, &dirty)?, view.applied_position()))
+    apply_events(view, events, &mut dirty)?;
+    encode_dirty(view, &mut dirty)
 }
 
 /// What one checkpoint writes.
@@ -684,8 +678,10 @@ pub async fn start<S: EventStore + Clone>(
     Ok((ledger, task))
 }
 
-/// Applies the log from the view's position on as it grows, one checkpoint
-/// in `trees` per chunk, publishing each position applied, until `store`
+/// Applies the log from the view's position on as it grows, publishing
+/// each position applied, until `store` closes; checkpoints in `trees` what
+/// it applied once [`CHECKPOINT_EVERY`] has passed since the first change
+/// not checkpointed, or [`CATCH_UP_PAGE`] events wait, and when the log
 /// closes.
 pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
     store: S,
@@ -697,20 +693,127 @@ pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
     let mut events = store
         .subscribe(from, Filter::default())
         .ready_chunks(CATCH_UP_PAGE);
-    while let Some(chunk) = events.next().await {
+    // Changes applied since the last checkpoint.
+    let mut dirty = BTreeSet::new();
+    let mut due = Due::default();
+    loop {
+        let next = match due.deadline() {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), events.next()).await,
+            None => Ok(events.next().await),
+        };
+        let Ok(Some(chunk)) = next else {
+            // The time is up, or the log closed: checkpoint what is applied.
+            if due.take() {
+                let (writes, position) = encode_dirty(&view, &mut dirty)?;
+                joined(write_checkpoint(&trees, writes, position).await)?;
+            }
+            match next {
+                Err(_elapsed) => continue,
+                Ok(_) => return Ok(()),
+            }
+        };
         let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let (writes, position) = apply_page(&view, &chunk)?;
+        let position = apply_events(&view, &chunk, &mut dirty)?;
         // A chunk is never empty and follows the last applied event, so the position moves on.
         debug_assert!(position > *applied.borrow());
         applied.send_replace(position);
-        joined(write_checkpoint(&trees, writes, position).await)?;
+        if due.applied(chunk.len(), std::time::Instant::now()) {
+            due.take();
+            let (writes, position) = encode_dirty(&view, &mut dirty)?;
+            joined(write_checkpoint(&trees, writes, position).await)?;
+        }
     }
-    Ok(())
+}
+
+/// When a live view's next checkpoint is due: [`CHECKPOINT_EVERY`] after
+/// the first change not checkpointed, or once [`CATCH_UP_PAGE`] events wait.
+#[derive(Debug, Default)]
+struct Due {
+    /// When the first change not checkpointed was applied, and the events
+    /// applied since.
+    pending: Option<(std::time::Instant, usize)>,
+}
+
+impl Due {
+    /// Counts `events` applied at `now`; whether to checkpoint now.
+    fn applied(&mut self, events: usize, now: std::time::Instant) -> bool {
+        let (since, waiting) = self.pending.get_or_insert((now, 0));
+        *waiting += events;
+        *waiting >= CATCH_UP_PAGE || now.duration_since(*since) >= CHECKPOINT_EVERY
+    }
+
+    /// When to checkpoint if no more events come; `None` with nothing pending.
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.pending.map(|(since, _)| since + CHECKPOINT_EVERY)
+    }
+
+    /// Forgets the pending changes (they are being checkpointed); whether
+    /// there were any.
+    fn take(&mut self) -> bool {
+        self.pending.take().is_some()
+    }
+}
+
+/// Applies `events` to the view, adding what they changed to `dirty`;
+/// returns the position applied.
+fn apply_events<V: Checkpointed>(
+    view: &RwLock<V>,
+    events: &[RecordedEvent],
+    dirty: &mut BTreeSet<V::Changed>,
+) -> Result<u64, ProjectionError> {
+    let _span = tracing::debug_span!(
+        "projection.apply",
+        projection = V::NAME,
+        events = events.len()
+    )
+    .entered();
+    let mut view = write(view);
+    for event in events {
+        if let Some(changed) = view.apply_event(event)? {
+            dirty.insert(changed);
+        }
+    }
+    Ok(view.applied_position())
+}
+
+/// The checkpoint of the `dirty` entries (taken) and the position applied.
+fn encode_dirty<V: Checkpointed>(
+    view: &RwLock<V>,
+    dirty: &mut BTreeSet<V::Changed>,
+) -> Result<(Writes, u64), ProjectionError> {
+    let mut view = write(view);
+    let writes = Writes::of(&mut *view, &std::mem::take(dirty))?;
+    Ok((writes, view.applied_position()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_checkpoint_is_due_after_the_interval_or_a_full_page() {
+        let start = std::time::Instant::now();
+        let mut due = Due::default();
+        assert_eq!(due.deadline(), None);
+        assert!(!due.take());
+        // Commits of one event each: one checkpoint per interval, not per commit.
+        assert!(!due.applied(1, start));
+        assert_eq!(due.deadline(), Some(start + CHECKPOINT_EVERY));
+        assert!(!due.applied(1, start + CHECKPOINT_EVERY / 2));
+        assert_eq!(due.deadline(), Some(start + CHECKPOINT_EVERY));
+        assert!(due.applied(1, start + CHECKPOINT_EVERY));
+        assert!(due.take());
+        assert_eq!(due.deadline(), None);
+        // A burst fills a page before the interval ends.
+        let later = start + CHECKPOINT_EVERY * 3;
+        assert!(!due.applied(CATCH_UP_PAGE - 1, later));
+        assert!(due.applied(1, later));
+        assert!(due.take());
+        // Nothing more came: the deadline alone makes it due (the follower
+        // checkpoints when it passes).
+        assert!(!due.applied(1, later));
+        assert_eq!(due.deadline(), Some(later + CHECKPOINT_EVERY));
+    }
     use crate::codec::tests::full_row_with_id;
 
     /// A store in `dir` with bigram blocks of `block` slots, holding a
