@@ -2,13 +2,14 @@
 //! mechanisms view, in its own tree) from the log, with checkpoints.
 //!
 //! The ledger's rows and the position they reflect are persisted together in
-//! one sled batch per applied chunk: only the rows that chunk changed, each in
-//! the binary encoding of [`crate::codec`] under its slot (ledgers, few and
-//! small, as JSON), so after a crash the checkpoint is a
+//! one sled batch per checkpoint (a page while catching up; while live, at
+//! most every [`CHECKPOINT_EVERY`]): only the rows changed since the last
+//! one, each in the binary encoding of [`crate::codec`] under its slot
+//! (ledgers, few and small, as JSON), so after a crash the checkpoint is a
 //! consistent prefix of the log: the runner resumes from the position after
 //! it and never applies an event twice or skips one. Projections are
 //! rebuildable, so the checkpoint store is not fsynced on every batch; a
-//! crash only costs re-applying the events after the last flushed
+//! crash or a stop only costs re-applying the events after the last flushed
 //! checkpoint. The bigram postings of a block of slots that has filled (see
 //! [`TEXT_BLOCK_SLOTS`]) are written once, just before that batch, in a tree
 //! of their own (`ledger-text`): a load uses a block only when every row of
