@@ -2130,11 +2130,7 @@ mod tests {
     /// hash and the segment file's length.
     async fn five_events(dir: &Path) -> ([u8; 32], u64) {
         let store = one_batch(dir, 5).await;
-        let last = store
-            .read_all(5, 1, &Filter::default())
-            .await
-            .expect("read")[0]
-            .hash;
+        let last = event_at(&store, 5).await.hash;
         store.shutdown().expect("shutdown");
         drop(store);
         // The segment's own length: the store's size on disk less sled's
@@ -2183,6 +2179,16 @@ mod tests {
 
     /// The bytes a case appends after the last commit, given its hash.
     type Tail = dyn Fn(&[u8; 32]) -> Vec<u8>;
+
+    /// The event at `position`.
+    async fn event_at(store: &SledStore, position: u64) -> RecordedEvent {
+        let mut events = store
+            .read_all(position, 1, &Filter::default())
+            .await
+            .expect("read");
+        assert_eq!(events.len(), 1, "no event at {position}");
+        events.remove(0)
+    }
 
     /// The secrets record of `changes`, framed as the writer frames it.
     fn secrets_record(changes: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
@@ -2374,14 +2380,7 @@ mod tests {
             store.stream_secret("s").await.expect("secret").as_deref(),
             Some(&b"format 4 key"[..])
         );
-        assert_eq!(
-            store
-                .read_all(5, 1, &Filter::default())
-                .await
-                .expect("read")[0]
-                .hash,
-            hash
-        );
+        assert_eq!(event_at(&store, 5).await.hash, hash);
         // Its first destroy finds no copy in the segment file to erase.
         store
             .append_with_secret(
@@ -2600,14 +2599,7 @@ mod tests {
             store.stream_secret("t").await.expect("secret").as_deref(),
             Some(&b"other key"[..])
         );
-        assert_eq!(
-            store
-                .read_all(6, 1, &Filter::default())
-                .await
-                .expect("read")[0]
-                .id,
-            Uuid::from_u128(6)
-        );
+        assert_eq!(event_at(&store, 6).await.id, Uuid::from_u128(6));
         // Destroying it then erases the copy in the segment file.
         store
             .append_with_secret(
