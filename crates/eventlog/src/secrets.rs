@@ -4,7 +4,7 @@
 //! `fdatasync` as its events.
 //!
 //! ```text
-//! format u8 (=1) | count u16 |
+//! format u8 (=1) | count u32 |
 //! count × (kind u8 | stream len u16 | stream | secret len u32 | secret | secret crc32 u32) |
 //! crc32 u32 over everything before it except the secrets and their crc32s
 //! ```
@@ -15,6 +15,10 @@
 //! zeros. The record's own checksum leaves them out, so it still checks
 //! after an erasure, and a secret that is all zeros, crc32 included, reads
 //! as erased. Any other secret must match its crc32.
+//!
+//! sled's `K` entries stay what reads consult; a record here matters when an
+//! open re-indexes the commits sled lost, and is checked then. It is outside
+//! the hash chain, so `verify` (which checks the chain) skips it.
 
 use crate::envelope;
 
@@ -49,7 +53,8 @@ pub(crate) fn encode(changes: &[(&str, Option<&[u8]>)]) -> (Vec<u8>, Vec<Option<
     let mut out = Vec::new();
     let mut crc = crc32fast::Hasher::new();
     let mut covered = 0;
-    let count = u16::try_from(changes.len()).expect("secret changes per commit fit u16");
+    // A commit holds fewer requests than `u32::MAX` (its events are counted in u32).
+    let count = u32::try_from(changes.len()).expect("secret changes per commit fit u32");
     out.push(FORMAT);
     out.extend_from_slice(&count.to_le_bytes());
     let mut places = Vec::with_capacity(changes.len());
@@ -84,8 +89,9 @@ pub(crate) fn parse(value: &[u8]) -> Result<Vec<Entry<'_>>, &'static str> {
     if cursor.take(1)? != [FORMAT] {
         return Err("unknown secrets record format");
     }
-    let count = u16::from_le_bytes(cursor.array()?);
-    let mut entries = Vec::with_capacity(usize::from(count));
+    let count = u32::from_le_bytes(cursor.array()?);
+    // Each entry takes at least 11 bytes: no more room than the value holds.
+    let mut entries = Vec::with_capacity((count as usize).min(value.len() / 11));
     for _ in 0..count {
         let [kind] = cursor.array()?;
         let len = u16::from_le_bytes(cursor.array()?);
@@ -199,7 +205,7 @@ mod tests {
         assert_eq!(parse(&bad), Err("a secret does not match its checksum"));
         // The stream name's byte: format, count, kind and length come first.
         let mut bad = value.clone();
-        bad[6] ^= 1;
+        bad[8] ^= 1;
         assert_eq!(parse(&bad), Err("the secrets record's checksum fails"));
         // Half an erasure: neither the secret nor erased.
         let mut bad = value.clone();
