@@ -152,6 +152,12 @@ async fn personal_data_is_sealed_at_rest_and_shown_only_to_those_who_need_it() {
     assert!(store.stream_secret(&stream).await.unwrap().is_some());
 }
 
+/// Whether the event log's segment file in `data` holds `bytes`.
+fn segment_holds(data: &Path, bytes: &[u8]) -> bool {
+    let segment = std::fs::read(data.join("events.seg")).unwrap();
+    segment.windows(bytes.len()).any(|w| w == bytes)
+}
+
 /// The erasure test's two complaints and where their data lives.
 struct Erasure {
     /// The test's directory: data, backup, restored copy, stray keys.
@@ -214,13 +220,15 @@ async fn erasure_destroys_the_key_keeps_the_chain_and_survives_restart_and_resto
         store.shutdown().unwrap();
         secret
     };
+    // The intake wrote the wrapped key into the log's segment file too.
+    assert!(segment_holds(&e.data, &wrapped));
     let server = Server::start(&e.data);
     erased_once_the_complaint_goes_on_without_its_data(&server, &e).await;
     earlier_events_keep_their_hashes_and_the_chain_verifies(&server, &before).await;
     // A backup and its restore carry the kept complaint's key, not the
     // erased one's.
     backup(&server, &e.backup(), "admin").await.expect("backup");
-    the_key_stays_gone_after_a_restart(server, &e).await;
+    the_key_stays_gone_after_a_restart(server, &e, &wrapped).await;
     rotating_the_master_key_retires_every_old_copy(&e, &wrapped).await;
     the_restored_backup_opens_only_the_kept_complaint(&e).await;
 }
@@ -333,11 +341,13 @@ async fn earlier_events_keep_their_hashes_and_the_chain_verifies(
 
 /// After a restart, the key is still gone, from the live store and from
 /// the files on disk; stops the server.
-async fn the_key_stays_gone_after_a_restart(server: Server, e: &Erasure) {
+async fn the_key_stays_gone_after_a_restart(server: Server, e: &Erasure, wrapped: &[u8]) {
     let server = server.restart();
     let view = view_as(&server, &e.erased, |r| as_role(r, "dispatcher")).await;
     assert!(view.personal_data_erased && view.submitter.is_none());
     assert!(server.stop().success());
+    // The erasure overwrote the key's copy in the segment file with zeros.
+    assert!(!segment_holds(&e.data, wrapped));
     let store = open_store(&e.data);
     assert_eq!(store.stream_secret(&e.stream).await.unwrap(), None);
     let report = store.verify(&mut |_| {}).await.unwrap();
