@@ -204,8 +204,8 @@ fn postgres_phases(
 }
 
 /// Intake as the server does it: each append opens a stream of its own and
-/// sets the stream's secret (the complaint's sealing key), which makes its
-/// commit flush and sync sled too.
+/// sets the stream's secret (the complaint's sealing key), which its
+/// commit writes in a secrets record before the events.
 fn intake_phase(
     runtime: &tokio::runtime::Runtime,
     store: &SledStore,

@@ -26,8 +26,8 @@ use crate::keys::{INDEXED_KEY, STREAMS_KEY, storage};
 use crate::secrets::{self as secrets_record, Change};
 use crate::segment::{CONFIRM, END, FRAME, Next, Records, SECRETS};
 use crate::sled_store::{
-    BATCH, Body, Loc, STREAM, SecretCopy, StagedSecrets, batch_key, be_u64, indexed_value,
-    stream_key, stream_prefix,
+    BATCH, Body, Loc, STREAM, StagedSecrets, batch_key, be_u64, indexed_value, stream_key,
+    stream_prefix,
 };
 
 /// Index entries removed per sled batch when clearing the index.
@@ -220,26 +220,20 @@ fn reindex_tail(
                     break;
                 }
             };
+            if secrets == Secrets::Keep {
+                continue;
+            }
             let base = place.offset + FRAME as u64;
-            for entry in entries.into_iter().filter(|_| secrets == Secrets::Stage) {
+            for entry in entries {
                 let change = match entry.change {
-                    Change::Set { secret, at } => {
-                        let len = u32::try_from(secret.len()).map_err(|_| StoreError::Corrupt {
-                            position: next,
-                            reason: "a secret too long".into(),
-                        })?;
-                        let copy = SecretCopy {
-                            offset: base + at as u64,
-                            len,
-                        };
-                        Some((secret, copy))
-                    }
+                    Change::Set { secret, at } => Some((secret, at)),
                     // Erased since: a later change replaced or destroyed it.
                     Change::Erased | Change::Destroy => None,
                 };
+                let writes = &mut commit.writes;
                 commit
                     .secrets
-                    .stage(&body.db, entry.stream, change, &mut commit.writes)?;
+                    .stage(&body.db, base, entry.stream, change, writes)?;
             }
             continue;
         }

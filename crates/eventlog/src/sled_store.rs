@@ -779,8 +779,9 @@ impl Values {
     }
 }
 
-/// The writes of one commit while its requests are decided.
-struct Plan {
+/// The writes of one commit while its requests (which outlive it) are
+/// decided.
+struct Plan<'r> {
     writes: sled::Batch,
     values: Values,
     /// Accepted events, in position order after the committed head.
@@ -789,7 +790,7 @@ struct Plan {
     /// Where each accepted event goes, for the id index.
     ids: Vec<(Uuid, Loc)>,
     /// The accepted requests' secret changes, in order: `None` destroys.
-    secrets: Vec<(String, Option<Vec<u8>>)>,
+    secrets: Vec<(&'r str, Option<&'r [u8]>)>,
     /// Stream heads left by earlier requests of this commit.
     heads: HashMap<String, Option<u64>>,
     head: u64,
@@ -797,8 +798,8 @@ struct Plan {
     new_streams: u64,
 }
 
-impl Plan {
-    fn new(head: u64, hash: [u8; 32]) -> Plan {
+impl<'r> Plan<'r> {
+    fn new(head: u64, hash: [u8; 32]) -> Plan<'r> {
         Plan {
             writes: sled::Batch::default(),
             values: Values::default(),
@@ -814,7 +815,7 @@ impl Plan {
     }
 
     /// Orders, hashes and stages an append whose stream is at `actual`.
-    fn accept(&mut self, request: &Request, actual: Option<u64>) -> AppendOutcome {
+    fn accept(&mut self, request: &'r Request, actual: Option<u64>) -> AppendOutcome {
         let first_version = actual.map_or(0, |v| v + 1);
         let first_position = self.head + 1;
         let mut first_loc = None;
@@ -846,11 +847,8 @@ impl Plan {
         }
         match &request.secret {
             SecretChange::Keep => {}
-            SecretChange::Set(secret) => {
-                self.secrets
-                    .push((request.stream.clone(), Some(secret.clone())));
-            }
-            SecretChange::Destroy => self.secrets.push((request.stream.clone(), None)),
+            SecretChange::Set(secret) => self.secrets.push((&request.stream, Some(secret))),
+            SecretChange::Destroy => self.secrets.push((&request.stream, None)),
         }
         self.heads
             .insert(request.stream.clone(), Some(last_version));
@@ -939,7 +937,7 @@ impl Writer {
     }
 
     /// Decides one request against the committed log and the plan so far.
-    fn decide(&self, request: &Request, plan: &mut Plan) -> Planned {
+    fn decide<'r>(&self, request: &'r Request, plan: &mut Plan<'r>) -> Planned {
         match self.dedup(request, &plan.pending, &plan.pending_ids) {
             Err(error) => Planned::Rejected(error),
             Ok(Some(outcome)) => Planned::Deduplicated(outcome),
@@ -1006,6 +1004,9 @@ impl Writer {
                 Some(error.to_string())
             }
         };
+        // The plan borrows from the requests, which the replies consume.
+        let (ids, head) = (std::mem::take(&mut plan.ids), plan.head);
+        drop(plan);
         for (request, fate) in batch.into_iter().zip(fates) {
             let result = match (fate, &failure) {
                 (Planned::Rejected(error), _) => Err(error),
@@ -1020,14 +1021,14 @@ impl Writer {
             && wrote
             && let Some(indexer) = &self.indexer
         {
-            indexer.index(std::mem::take(&mut plan.ids), plan.head);
+            indexer.index(ids, head);
         }
     }
 
     /// Writes the plan's records to the segment file (synced with
     /// [`Durability::Fsync`] or a secret change), then its index entries
     /// to sled (flushed and synced with a secret change).
-    fn store(&mut self, plan: &mut Plan) -> Result<(), StoreError> {
+    fn store(&mut self, plan: &mut Plan<'_>) -> Result<(), StoreError> {
         let mut writes = std::mem::take(&mut plan.writes);
         if plan.new_streams > 0 {
             writes.insert(
@@ -1040,31 +1041,17 @@ impl Writer {
             Vec::with_capacity(values.iter().map(|(_, v)| v.len() + segment::FRAME).sum());
         let mut end = self.len;
         let changes_secrets = !plan.secrets.is_empty();
-        let erase = if changes_secrets {
-            let changes: Vec<(&str, Option<&[u8]>)> = plan
-                .secrets
-                .iter()
-                .map(|(stream, secret)| (stream.as_str(), secret.as_deref()))
-                .collect();
-            let (value, places) = secrets::encode(&changes);
+        let mut staged = StagedSecrets::default();
+        if changes_secrets {
+            let (value, places) = secrets::encode(&plan.secrets);
             let len = segment::frame(&mut records, &value, SECRETS);
             let base = end + segment::FRAME as u64;
             end += u64::from(len);
-            let mut staged = StagedSecrets::default();
-            for ((stream, secret), at) in changes.iter().zip(places) {
-                let change = secret.zip(at).map(|(secret, at)| {
-                    let copy = SecretCopy {
-                        offset: base + at as u64,
-                        len: u32::try_from(secret.len()).expect("secrets are bounded"),
-                    };
-                    (secret, copy)
-                });
-                staged.stage(&self.body.db, stream, change, &mut writes)?;
+            for (&(stream, secret), at) in plan.secrets.iter().zip(places) {
+                let change = secret.zip(at);
+                staged.stage(&self.body.db, base, stream, change, &mut writes)?;
             }
-            staged.erase
-        } else {
-            Vec::new()
-        };
+        }
         let count = values.len();
         for (i, (first, value)) in values.iter().enumerate() {
             debug_assert!(batch::parse(value, *first).is_ok());
@@ -1084,7 +1071,7 @@ impl Writer {
             self.unsynced.get_or_insert_with(Instant::now);
         }
         self.body.db.apply_batch(writes).map_err(storage)?;
-        if !erase.is_empty() {
+        if staged.erases {
             // The destroyed or replaced secrets' copies are erased once sled
             // durably holds that they are to be (and that the secret is gone).
             self.body.db.flush().map_err(storage)?;
@@ -1373,28 +1360,40 @@ impl SecretCopy {
     }
 }
 
-/// The sled writes of one commit's secret changes, and the copies in the
-/// segment file they make obsolete (to erase once the commit is durable
-/// in sled). Shared by the writer and by the re-indexing of an open.
+/// The sled writes of one commit's secret changes, and whether they make
+/// copies in the segment file obsolete (listed under `Z`, to erase once the
+/// commit is durable in sled). Shared by the writer and by the re-indexing
+/// of an open.
 #[derive(Default)]
 pub(crate) struct StagedSecrets {
     /// The copy each stream changed in this commit has now.
     copies: HashMap<String, Option<SecretCopy>>,
-    /// Copies to erase.
-    pub(crate) erase: Vec<SecretCopy>,
+    /// Whether a `Z` entry was staged.
+    pub(crate) erases: bool,
 }
 
 impl StagedSecrets {
-    /// Stages setting `stream`'s secret to the bytes at `copy`
-    /// (`Some`) or destroying it (`None`): `K`, `L`, and a `Z` entry for
-    /// the copy it had.
+    /// Stages setting `stream`'s secret to `secret`, written at `at` in the
+    /// value of the secrets record whose value starts at file offset
+    /// `base` (`Some`), or destroying it (`None`): `K`, `L`, and a `Z`
+    /// entry for the copy it had.
     pub(crate) fn stage(
         &mut self,
         db: &sled::Db,
+        base: u64,
         stream: &str,
-        change: Option<(&[u8], SecretCopy)>,
+        change: Option<(&[u8], usize)>,
         writes: &mut sled::Batch,
     ) -> Result<(), StoreError> {
+        let change = change.map(|(secret, at)| {
+            let copy = SecretCopy {
+                offset: base + at as u64,
+                // Secrets are bounded by the store's limits, and a record
+                // stores their lengths in 32 bits.
+                len: u32::try_from(secret.len()).expect("a secret's length fits 32 bits"),
+            };
+            (secret, copy)
+        });
         let copy_key = secret_copy_key(stream);
         let old = match self.copies.get(stream) {
             Some(copy) => *copy,
@@ -1406,7 +1405,7 @@ impl StagedSecrets {
         let new = change.map(|(_, copy)| copy);
         if let Some(old) = old.filter(|&old| Some(old) != new) {
             writes.insert(&old.erase_key(), &[]);
-            self.erase.push(old);
+            self.erases = true;
         }
         match change {
             Some((secret, copy)) => {
