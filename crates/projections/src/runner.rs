@@ -567,9 +567,10 @@ fn apply_page<V: Checkpointed>(
     view: &RwLock<V>,
     events: &[RecordedEvent],
 ) -> Result<(Writes, u64), ProjectionError> {
+    let mut view = write(view);
     let mut dirty = BTreeSet::new();
-    apply_events(view, events, &mut dirty)?;
-    encode_dirty(view, &mut dirty)
+    apply_events(&mut *view, events, &mut dirty)?;
+    Ok((Writes::of(&mut *view, &dirty)?, view.applied_position()))
 }
 
 /// What one checkpoint writes.
@@ -702,26 +703,33 @@ pub(crate) async fn follow<S: EventStore, V: Checkpointed>(
             Some(deadline) => tokio::time::timeout_at(deadline.into(), events.next()).await,
             None => Ok(events.next().await),
         };
-        let Ok(Some(chunk)) = next else {
-            // The time is up, or the log closed: checkpoint what is applied.
-            if due.take() {
-                let (writes, position) = encode_dirty(&view, &mut dirty)?;
-                joined(write_checkpoint(&trees, writes, position).await)?;
+        let chunk = match next {
+            Ok(Some(chunk)) => chunk.into_iter().collect::<Result<Vec<_>, _>>()?,
+            // The time is up: checkpoint what is applied.
+            Err(_elapsed) => {
+                due.take();
+                checkpoint_dirty(&view, &mut dirty, &trees).await?;
+                continue;
             }
-            match next {
-                Err(_elapsed) => continue,
-                Ok(_) => return Ok(()),
+            // The log closed: the same, then stop.
+            Ok(None) => {
+                if due.take() {
+                    checkpoint_dirty(&view, &mut dirty, &trees).await?;
+                }
+                return Ok(());
             }
         };
-        let chunk = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let position = apply_events(&view, &chunk, &mut dirty)?;
+        let position = {
+            let mut view = write(&view);
+            apply_events(&mut *view, &chunk, &mut dirty)?;
+            view.applied_position()
+        };
         // A chunk is never empty and follows the last applied event, so the position moves on.
         debug_assert!(position > *applied.borrow());
         applied.send_replace(position);
         if due.applied(chunk.len(), std::time::Instant::now()) {
             due.take();
-            let (writes, position) = encode_dirty(&view, &mut dirty)?;
-            joined(write_checkpoint(&trees, writes, position).await)?;
+            checkpoint_dirty(&view, &mut dirty, &trees).await?;
         }
     }
 }
@@ -755,41 +763,46 @@ impl Due {
     }
 }
 
-/// Applies `events` to the view, adding what they changed to `dirty`;
-/// returns the position applied.
+/// Applies `events` to `view` (held locked by the caller), adding what
+/// they changed to `dirty`.
 fn apply_events<V: Checkpointed>(
-    view: &RwLock<V>,
+    view: &mut V,
     events: &[RecordedEvent],
     dirty: &mut BTreeSet<V::Changed>,
-) -> Result<u64, ProjectionError> {
+) -> Result<(), ProjectionError> {
     let _span = tracing::debug_span!(
         "projection.apply",
         projection = V::NAME,
         events = events.len()
     )
     .entered();
-    let mut view = write(view);
     for event in events {
         if let Some(changed) = view.apply_event(event)? {
             dirty.insert(changed);
         }
     }
-    Ok(view.applied_position())
+    Ok(())
 }
 
-/// The checkpoint of the `dirty` entries (taken) and the position applied.
-fn encode_dirty<V: Checkpointed>(
+/// Encodes the `dirty` entries (taken) under the lock and writes them with
+/// the position applied as one checkpoint.
+async fn checkpoint_dirty<V: Checkpointed>(
     view: &RwLock<V>,
     dirty: &mut BTreeSet<V::Changed>,
-) -> Result<(Writes, u64), ProjectionError> {
-    let mut view = write(view);
-    let writes = Writes::of(&mut *view, &std::mem::take(dirty))?;
-    Ok((writes, view.applied_position()))
+    trees: &Trees,
+) -> Result<(), ProjectionError> {
+    let (writes, position) = {
+        let mut view = write(view);
+        let writes = Writes::of(&mut *view, &std::mem::take(dirty))?;
+        (writes, view.applied_position())
+    };
+    joined(write_checkpoint(trees, writes, position).await)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::tests::full_row_with_id;
 
     #[test]
     fn a_live_checkpoint_is_due_after_the_interval_or_a_full_page() {
@@ -815,7 +828,6 @@ mod tests {
         assert!(!due.applied(1, later));
         assert_eq!(due.deadline(), Some(later + CHECKPOINT_EVERY));
     }
-    use crate::codec::tests::full_row_with_id;
 
     /// A store in `dir` with bigram blocks of `block` slots, holding a
     /// checkpoint of `count` rows (ids `RC-00000` on) at position 42; the
