@@ -2685,4 +2685,36 @@ mod tests {
         // sled lists no erasure still to do.
         assert_eq!(store.inner.reader.body.db.scan_prefix([ERASE]).count(), 0);
     }
+
+    /// An erasure cut short after sled listed it (`Z`) and before the
+    /// zeros reached the file is finished when the store opens again.
+    #[tokio::test]
+    async fn an_erasure_cut_short_is_finished_at_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(config(dir.path())).expect("open");
+        store
+            .append_with_secret(
+                "s",
+                ExpectedVersion::NoStream,
+                vec![event(1)],
+                SecretChange::Set(b"half-erased key".to_vec()),
+            )
+            .await
+            .expect("append");
+        store.shutdown().expect("shutdown");
+        drop(store);
+        assert!(segment_holds(dir.path(), b"half-erased key"));
+        {
+            // What a destroy's commit leaves in sled before its zeros.
+            let db = sled::open(dir.path().join("log")).expect("sled");
+            let copy = db.get(secret_copy_key("s")).expect("get").expect("L");
+            let copy = SecretCopy::decode(&copy).expect("decode");
+            db.insert(copy.erase_key(), &[]).expect("Z");
+            db.flush().expect("flush");
+        }
+        let store = SledStore::open(config(dir.path())).expect("reopen");
+        assert!(!segment_holds(dir.path(), b"half-erased key"));
+        assert_eq!(store.inner.reader.body.db.scan_prefix([ERASE]).count(), 0);
+        assert_eq!(event_at(&store, 1).await.id, Uuid::from_u128(1));
+    }
 }
