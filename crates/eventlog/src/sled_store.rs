@@ -2189,6 +2189,19 @@ mod tests {
         events.remove(0)
     }
 
+    /// Appends event `n` to `stream` and destroys the stream's secret.
+    async fn destroy(store: &SledStore, stream: &str, n: u128) {
+        store
+            .append_with_secret(
+                stream,
+                ExpectedVersion::Any,
+                vec![event(n)],
+                SecretChange::Destroy,
+            )
+            .await
+            .expect("destroy");
+    }
+
     /// The secrets record of `changes`, framed as the writer frames it.
     fn secrets_record(changes: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -2381,15 +2394,7 @@ mod tests {
         );
         assert_eq!(event_at(&store, 5).await.hash, hash);
         // Its first destroy finds no copy in the segment file to erase.
-        store
-            .append_with_secret(
-                "s",
-                ExpectedVersion::Any,
-                vec![event(6)],
-                SecretChange::Destroy,
-            )
-            .await
-            .expect("destroy");
+        destroy(&store, "s", 6).await;
         assert_eq!(store.stream_secret("s").await.expect("secret"), None);
         assert!(store.verify(&mut |_| {}).await.expect("verify").ok());
     }
@@ -2600,15 +2605,7 @@ mod tests {
         );
         assert_eq!(event_at(&store, 6).await.id, Uuid::from_u128(6));
         // Destroying it then erases the copy in the segment file.
-        store
-            .append_with_secret(
-                "s",
-                ExpectedVersion::Any,
-                vec![event(7)],
-                SecretChange::Destroy,
-            )
-            .await
-            .expect("destroy");
+        destroy(&store, "s", 7).await;
         assert!(!segment_holds(dir.path(), b"first key"));
         assert!(segment_holds(dir.path(), b"other key"));
         store.shutdown().expect("shutdown");
@@ -2650,15 +2647,7 @@ mod tests {
             .expect("replace");
         assert!(!segment_holds(dir.path(), b"key-a-one"));
         assert!(segment_holds(dir.path(), b"key-a-two"));
-        store
-            .append_with_secret(
-                "b",
-                ExpectedVersion::Any,
-                vec![event(4)],
-                SecretChange::Destroy,
-            )
-            .await
-            .expect("destroy");
+        destroy(&store, "b", 4).await;
         assert!(!segment_holds(dir.path(), b"key-b-one"));
         assert_eq!(store.stream_secret("b").await.expect("secret"), None);
         assert_eq!(
